@@ -1,0 +1,43 @@
+package io.flashdjl;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * The forward pass: the attention output and the log-sum-exp that the backward pass reuses.
+ *
+ * <p>{@code output} has q's dtype and layout with the head dimension of v; {@code logSumExp} is
+ * float32 {@code [B, Hq, Nq]}, the natural log of {@code sum_j exp(scale * q_i·k_j)} over the
+ * visible keys ({@code -inf} for a row that sees none). Both live on q's device and in q's manager.
+ */
+public final class AttentionResult implements AutoCloseable {
+
+    private final NDArray output;
+    private final NDArray logSumExp;
+    private final Backend backend;
+
+    public AttentionResult(NDArray output, NDArray logSumExp, Backend backend) {
+        this.output = output;
+        this.logSumExp = logSumExp;
+        this.backend = backend;
+    }
+
+    public NDArray output() {
+        return output;
+    }
+
+    public NDArray logSumExp() {
+        return logSumExp;
+    }
+
+    /** The backend that computed this result (never AUTO). */
+    public Backend backend() {
+        return backend;
+    }
+
+    /** Frees both arrays now rather than with their manager. */
+    @Override
+    public void close() {
+        output.close();
+        logSumExp.close();
+    }
+}

@@ -1,0 +1,81 @@
+package io.flashdjl;
+
+import ai.djl.ndarray.NDArray;
+import io.flashdjl.spi.AttentionBackend;
+import io.flashdjl.spi.AttentionProblem;
+
+/**
+ * FlashAttention for DJL: {@code softmax(scale * q k^T + mask) v} without materialising the
+ * {@code Nq x Nk} score matrix.
+ *
+ * <pre>{@code
+ * AttentionOptions opts = AttentionOptions.builder().causal(true).build();
+ * AttentionResult r = FlashAttention.forward(q, k, v, opts);              // r.output(), r.logSumExp()
+ * AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts); // g.dq(), g.dk(), g.dv()
+ * NDArray o = FlashAttention.attention(q, k, v, opts);                    // inside DJL training
+ * }</pre>
+ *
+ * <p>Shapes (layout BHSD; BSHD swaps the middle two): q {@code [B, Hq, Nq, D]}, k {@code [B, Hkv,
+ * Nk, D]}, v {@code [B, Hkv, Nk, Dv]}, with {@code Hq % Hkv == 0} (query head {@code h} uses
+ * key/value head {@code h / (Hq / Hkv)}), any {@code Nq, Nk >= 1}. Bad input throws {@link
+ * IllegalArgumentException} naming the argument; a backend that cannot take a problem throws
+ * {@link UnsupportedOperationException} saying why.
+ */
+public final class FlashAttention {
+
+    private FlashAttention() {}
+
+    /** Forward with the default options (no mask, scale {@code 1/sqrt(D)}, AUTO backend). */
+    public static AttentionResult forward(NDArray q, NDArray k, NDArray v) {
+        return forward(q, k, v, AttentionOptions.DEFAULT);
+    }
+
+    /** Computes the attention output and the log-sum-exp the backward pass reuses. */
+    public static AttentionResult forward(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+        AttentionProblem p = InputValidation.problem(q, k, v, options);
+        return BackendRegistry.select(p).forward(p);
+    }
+
+    /**
+     * Computes dq, dk, dv for the output gradient {@code dOut}, reusing the output and the
+     * log-sum-exp of {@code forward}. With the AUTO backend the backend that ran the forward pass
+     * runs the backward pass too.
+     */
+    public static AttentionGradients backward(
+            NDArray dOut, NDArray q, NDArray k, NDArray v, AttentionResult forward, AttentionOptions options) {
+        AttentionProblem p = InputValidation.problem(q, k, v, options);
+        InputValidation.backwardInputs(p, dOut, forward);
+        Backend kind = options.backend() == Backend.AUTO ? forward.backend() : options.backend();
+        AttentionBackend backend = BackendRegistry.require(kind, p);
+        return backend.backward(p, dOut, forward);
+    }
+
+    /**
+     * The attention output alone, for use inside models. Inside a DJL {@code GradientCollector}
+     * the REFERENCE and SDPA backends are differentiated by the engine's own autograd.
+     */
+    public static NDArray attention(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+        AttentionResult r = forward(q, k, v, options);
+        r.logSumExp().close();
+        return r.output();
+    }
+
+    /** {@link #attention(NDArray, NDArray, NDArray, AttentionOptions)} with the default options. */
+    public static NDArray attention(NDArray q, NDArray k, NDArray v) {
+        return attention(q, k, v, AttentionOptions.DEFAULT);
+    }
+
+    /**
+     * Whether a backend is on the class path and usable on this machine.
+     *
+     * @return empty if it is, else one line saying why not
+     */
+    public static java.util.Optional<String> unavailableReason(Backend backend) {
+        if (backend == Backend.AUTO) {
+            return java.util.Optional.empty();
+        }
+        return BackendRegistry.find(backend)
+                .map(AttentionBackend::unavailableReason)
+                .orElse(java.util.Optional.of("no implementation of " + backend + " on the class path"));
+    }
+}

@@ -1,0 +1,119 @@
+package io.flashdjl;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.flashdjl.spi.AttentionProblem;
+import java.util.EnumSet;
+import java.util.Set;
+
+/**
+ * Checks the inputs of every public call before any backend sees them. Each failure is an
+ * {@link IllegalArgumentException} that names the argument, what was expected and what came.
+ */
+final class InputValidation {
+
+    static final Set<DataType> FLOAT_TYPES =
+            EnumSet.of(DataType.FLOAT16, DataType.BFLOAT16, DataType.FLOAT32, DataType.FLOAT64);
+
+    private InputValidation() {}
+
+    /** Validates q, k, v against each other and the options. */
+    static AttentionProblem problem(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+        if (options == null) {
+            throw new IllegalArgumentException("options: expected AttentionOptions but got null");
+        }
+        Layout layout = options.layout();
+        requireFourDims("q", q, layout);
+        requireFourDims("k", k, layout);
+        requireFourDims("v", v, layout);
+        requireFloat("q", q);
+        requireSame("k", k.getDataType(), q.getDataType(), "dtype", "the dtype of q");
+        requireSame("v", v.getDataType(), q.getDataType(), "dtype", "the dtype of q");
+        requireSame("k", k.getDevice(), q.getDevice(), "device", "the device of q");
+        requireSame("v", v.getDevice(), q.getDevice(), "device", "the device of q");
+
+        Shape qs = q.getShape();
+        Shape ks = k.getShape();
+        Shape vs = v.getShape();
+        int h = layout.headAxis();
+        int n = layout.sequenceAxis();
+        requireDim("k", ks, 0, qs.get(0), "batch size", "the batch size of q");
+        requireDim("v", vs, 0, qs.get(0), "batch size", "the batch size of q");
+        requireDim("v", vs, h, ks.get(h), "head count", "the head count of k");
+        if (qs.get(h) % ks.get(h) != 0) {
+            throw new IllegalArgumentException("k: expected a head count that divides the " + qs.get(h)
+                    + " heads of q (grouped-query attention needs Hq % Hkv == 0) but got " + ks.get(h)
+                    + " heads in shape " + ks + " (" + layout + ")");
+        }
+        requireDim("k", ks, 3, qs.get(3), "head dimension", "the head dimension of q");
+        requireDim("v", vs, n, ks.get(n), "sequence length", "the sequence length of k");
+        return new AttentionProblem(q, k, v, options);
+    }
+
+    /** Validates the backward arguments against the forward problem and its result. */
+    static void backwardInputs(AttentionProblem p, NDArray dOut, AttentionResult forward) {
+        if (forward == null) {
+            throw new IllegalArgumentException("forward: expected the AttentionResult of forward(q, k, v) but got null");
+        }
+        Shape expectedOut = p.layout() == Layout.BHSD
+                ? new Shape(p.batch(), p.headsQ(), p.seqQ(), p.valueDim())
+                : new Shape(p.batch(), p.seqQ(), p.headsQ(), p.valueDim());
+        requireShape("dOut", dOut, expectedOut, "the shape of the attention output");
+        requireSame("dOut", dOut.getDataType(), p.dataType(), "dtype", "the dtype of q");
+        requireSame("dOut", dOut.getDevice(), p.device(), "device", "the device of q");
+        requireShape("forward.output()", forward.output(), expectedOut, "the shape of the attention output");
+        requireShape("forward.logSumExp()", forward.logSumExp(),
+                new Shape(p.batch(), p.headsQ(), p.seqQ()), "[B, Hq, Nq]");
+        requireSame("forward.logSumExp()", forward.logSumExp().getDataType(), DataType.FLOAT32, "dtype", "float32");
+    }
+
+    private static void requireFourDims(String name, NDArray a, Layout layout) {
+        if (a == null) {
+            throw new IllegalArgumentException(name + ": expected an NDArray but got null");
+        }
+        Shape s = a.getShape();
+        if (s.dimension() != 4) {
+            throw new IllegalArgumentException(name + ": expected rank 4 ("
+                    + (layout == Layout.BHSD ? "[B, H, N, D]" : "[B, N, H, D]") + " for " + layout
+                    + ") but got rank " + s.dimension() + " with shape " + s);
+        }
+        for (int i = 0; i < 4; i++) {
+            if (s.get(i) < 1) {
+                throw new IllegalArgumentException(
+                        name + ": expected every dimension >= 1 but got shape " + s + " (dimension " + i + " is " + s.get(i) + ")");
+            }
+        }
+    }
+
+    private static void requireFloat(String name, NDArray a) {
+        if (!FLOAT_TYPES.contains(a.getDataType())) {
+            throw new IllegalArgumentException(name + ": expected dtype float16, bfloat16, float32 or float64 but got "
+                    + a.getDataType());
+        }
+    }
+
+    private static void requireDim(String name, Shape s, int axis, long expected, String what, String whose) {
+        if (s.get(axis) != expected) {
+            throw new IllegalArgumentException(name + ": expected " + what + " " + expected + " (" + whose + ") but got "
+                    + s.get(axis) + " in shape " + s);
+        }
+    }
+
+    private static void requireShape(String name, NDArray a, Shape expected, String whose) {
+        if (a == null) {
+            throw new IllegalArgumentException(name + ": expected an NDArray of shape " + expected + " but got null");
+        }
+        if (!a.getShape().equals(expected)) {
+            throw new IllegalArgumentException(name + ": expected shape " + expected + " (" + whose + ") but got "
+                    + a.getShape());
+        }
+    }
+
+    private static <T> void requireSame(String name, T actual, T expected, String what, String whose) {
+        if (!actual.equals(expected)) {
+            throw new IllegalArgumentException(name + ": expected " + what + " " + expected + " (" + whose + ") but got "
+                    + actual);
+        }
+    }
+}

@@ -1,0 +1,228 @@
+package io.flashdjl.reference;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.flashdjl.AttentionGradients;
+import io.flashdjl.AttentionResult;
+import io.flashdjl.Backend;
+import io.flashdjl.spi.AttentionBackend;
+import io.flashdjl.spi.AttentionProblem;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The FlashAttention-2 algorithm written with DJL NDArray ops, on any device and dtype.
+ *
+ * <p>Forward: for each tile of query rows, a loop over key/value tiles keeps a running row maximum
+ * {@code m}, a running sum {@code l} and an unnormalised accumulator, rescaling both by {@code
+ * exp(m_old - m_new)} whenever the maximum grows; the output is divided by {@code l} once and the
+ * log-sum-exp {@code m + log l} is returned. Backward: {@code delta = rowsum(dO * O)}, then for
+ * each key/value tile and each query tile the probabilities are recomputed from the saved
+ * log-sum-exp, so no more than one {@code blockQ x blockK} tile of scores exists at a time.
+ *
+ * <p>Grouped-query attention uses a broadcasting view ({@code [B, Hkv, G, N, D]}), never a copy of
+ * k or v per query head. Arithmetic runs in float32 (float64 for float64 inputs). Being built of
+ * engine ops, the forward is also differentiable by the engine's own autograd.
+ */
+public final class ReferenceBackend implements AttentionBackend {
+
+    @Override
+    public Backend kind() {
+        return Backend.REFERENCE;
+    }
+
+    @Override
+    public Optional<String> unsupportedReason(AttentionProblem problem) {
+        return Optional.empty();
+    }
+
+    @Override
+    public AttentionResult forward(AttentionProblem p) {
+        long nq = p.seqQ();
+        long nk = p.seqK();
+        int blockQ = p.options().referenceBlockQ();
+        int blockK = p.options().referenceBlockK();
+        float scale = (float) p.scale();
+        NDArray output;
+        NDArray lse;
+        try (NDScope outer = new NDScope()) {
+            outer.suppressNotUsedWarning();
+            DataType acc = accumulationType(p.dataType());
+            NDArray q = grouped(p, p.q()).toType(acc, false); // [B, Hkv, G, Nq, D]
+            NDArray k = kvView(p, p.k()).toType(acc, false); // [B, Hkv, 1, Nk, D]
+            NDArray v = kvView(p, p.v()).toType(acc, false); // [B, Hkv, 1, Nk, Dv]
+            NDArray negInf = scalar(q, Float.NEGATIVE_INFINITY);
+            NDArray zero = scalar(q, 0f);
+            Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
+
+            List<NDArray> outTiles = new ArrayList<>();
+            List<NDArray> lseTiles = new ArrayList<>();
+            for (long i0 = 0; i0 < nq; i0 += blockQ) {
+                long i1 = Math.min(nq, i0 + blockQ);
+                NDArray qi = q.get(":, :, :, {}:{}", i0, i1);
+                Shape rowShape = rows.add(i1 - i0);
+                NDArray m = q.getManager().full(rowShape, Float.NEGATIVE_INFINITY, acc, q.getDevice());
+                NDArray l = q.getManager().zeros(rowShape, acc, q.getDevice());
+                NDArray o = q.getManager().zeros(rowShape.add(p.valueDim()), acc, q.getDevice());
+                for (long j0 = 0; j0 < nk; j0 += blockK) {
+                    long j1 = Math.min(nk, j0 + blockK);
+                    TileVisibility vis = TileVisibility.of(p, i0, i1, j0, j1);
+                    if (vis == TileVisibility.HIDDEN) {
+                        continue; // causal: no query of this tile sees any key of that tile
+                    }
+                    try (NDScope tile = new NDScope()) {
+                        tile.suppressNotUsedWarning();
+                        NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
+                        NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
+                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scale);
+                        if (vis == TileVisibility.PARTIAL) {
+                            s = NDArrays.where(vis.visibleMask(p, q, i0, i1, j0, j1), s, negInf);
+                        }
+                        NDArray mNew = m.maximum(s.max(new int[] {-1}));
+                        // a row with no visible key so far keeps m = -inf; shift it by 0 instead
+                        NDArray mShift = NDArrays.where(mNew.eq(negInf), zero, mNew).expandDims(-1);
+                        NDArray pTile = s.sub(mShift).exp();
+                        NDArray alpha = m.expandDims(-1).sub(mShift).exp();
+                        NDArray lNew = l.mul(alpha.squeeze(-1)).add(pTile.sum(new int[] {-1}));
+                        NDArray oNew = o.mul(alpha).add(pTile.matMul(vj));
+                        m = keep(m, mNew);
+                        l = keep(l, lNew);
+                        o = keep(o, oNew);
+                    }
+                }
+                // rows that saw no key: l = 0, o = 0, so divide by 1 and keep o = 0 (no 0/0)
+                NDArray lSafe = NDArrays.where(l.eq(zero), scalar(q, 1f), l);
+                outTiles.add(o.div(lSafe.expandDims(-1)));
+                lseTiles.add(m.add(l.log())); // -inf + log 0 = -inf for rows that saw no key
+            }
+            NDArray out = NDArrays.concat(new NDList(outTiles), 3)
+                    .reshape(p.batch(), p.headsQ(), nq, p.valueDim());
+            output = p.fromBhsd(out).toType(p.dataType(), false);
+            lse = NDArrays.concat(new NDList(lseTiles), 3)
+                    .reshape(p.batch(), p.headsQ(), nq)
+                    .toType(DataType.FLOAT32, false);
+            NDScope.unregister(output, lse);
+        }
+        return new AttentionResult(output, lse, Backend.REFERENCE);
+    }
+
+    @Override
+    public AttentionGradients backward(AttentionProblem p, NDArray dOut, AttentionResult forward) {
+        long nq = p.seqQ();
+        long nk = p.seqK();
+        int blockQ = p.options().referenceBlockQ();
+        int blockK = p.options().referenceBlockK();
+        float scale = (float) p.scale();
+        NDArray dq;
+        NDArray dk;
+        NDArray dv;
+        try (NDScope outer = new NDScope()) {
+            outer.suppressNotUsedWarning();
+            DataType acc = accumulationType(p.dataType());
+            NDArray q = grouped(p, p.q()).toType(acc, false);
+            NDArray k = kvView(p, p.k()).toType(acc, false);
+            NDArray v = kvView(p, p.v()).toType(acc, false);
+            NDArray dO = grouped(p, dOut).toType(acc, false);
+            NDArray o = grouped(p, forward.output()).toType(acc, false);
+            NDArray lse = forward.logSumExp()
+                    .reshape(p.batch(), p.headsKv(), p.groupSize(), nq)
+                    .toType(acc, false);
+            // a row that saw no key has lse = -inf; +inf makes its probabilities exp(s - inf) = 0
+            NDArray lseSafe = NDArrays.where(lse.eq(scalar(q, Float.NEGATIVE_INFINITY)),
+                    scalar(q, Float.POSITIVE_INFINITY), lse);
+            NDArray delta = dO.mul(o).sum(new int[] {-1}); // [B, Hkv, G, Nq]
+            NDArray zero = scalar(q, 0f);
+
+            List<NDArray> dqTiles = new ArrayList<>();
+            for (long i0 = 0; i0 < nq; i0 += blockQ) {
+                long rowsInTile = Math.min(nq, i0 + blockQ) - i0;
+                dqTiles.add(q.getManager().zeros(
+                        new Shape(p.batch(), p.headsKv(), p.groupSize(), rowsInTile, p.headDim()), acc, q.getDevice()));
+            }
+            List<NDArray> dkTiles = new ArrayList<>();
+            List<NDArray> dvTiles = new ArrayList<>();
+            for (long j0 = 0; j0 < nk; j0 += blockK) {
+                long j1 = Math.min(nk, j0 + blockK);
+                NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
+                NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
+                NDArray dkj = q.getManager().zeros(new Shape(p.batch(), p.headsKv(), 1, j1 - j0, p.headDim()), acc, q.getDevice());
+                NDArray dvj = q.getManager().zeros(new Shape(p.batch(), p.headsKv(), 1, j1 - j0, p.valueDim()), acc, q.getDevice());
+                int tileIndex = 0;
+                for (long i0 = 0; i0 < nq; i0 += blockQ, tileIndex++) {
+                    long i1 = Math.min(nq, i0 + blockQ);
+                    TileVisibility vis = TileVisibility.of(p, i0, i1, j0, j1);
+                    if (vis == TileVisibility.HIDDEN) {
+                        continue;
+                    }
+                    try (NDScope tile = new NDScope()) {
+                        tile.suppressNotUsedWarning();
+                        NDArray qi = q.get(":, :, :, {}:{}", i0, i1);
+                        NDArray dOi = dO.get(":, :, :, {}:{}", i0, i1);
+                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scale);
+                        NDArray prob = s.sub(lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1)).exp();
+                        if (vis == TileVisibility.PARTIAL) {
+                            prob = NDArrays.where(vis.visibleMask(p, q, i0, i1, j0, j1), prob, zero);
+                        }
+                        NDArray dvNew = dvj.add(prob.swapAxes(3, 4).matMul(dOi).sum(new int[] {2}, true));
+                        NDArray dp = dOi.matMul(vj.swapAxes(3, 4));
+                        NDArray ds = prob.mul(dp.sub(delta.get(":, :, :, {}:{}", i0, i1).expandDims(-1)));
+                        NDArray dqNew = dqTiles.get(tileIndex).add(ds.matMul(kj).muli(scale));
+                        NDArray dkNew = dkj.add(ds.swapAxes(3, 4).matMul(qi).sum(new int[] {2}, true).muli(scale));
+                        dvj = keep(dvj, dvNew);
+                        dkj = keep(dkj, dkNew);
+                        dqTiles.set(tileIndex, keep(dqTiles.get(tileIndex), dqNew));
+                    }
+                }
+                dkTiles.add(dkj);
+                dvTiles.add(dvj);
+            }
+            dq = p.fromBhsd(NDArrays.concat(new NDList(dqTiles), 3)
+                            .reshape(p.batch(), p.headsQ(), nq, p.headDim()))
+                    .toType(p.dataType(), false);
+            dk = p.fromBhsd(NDArrays.concat(new NDList(dkTiles), 3).squeeze(2))
+                    .toType(p.dataType(), false);
+            dv = p.fromBhsd(NDArrays.concat(new NDList(dvTiles), 3).squeeze(2))
+                    .toType(p.dataType(), false);
+            NDScope.unregister(dq, dk, dv);
+        }
+        return new AttentionGradients(dq, dk, dv, Backend.REFERENCE);
+    }
+
+    /** float64 stays float64; every other float type computes in float32. */
+    static DataType accumulationType(DataType input) {
+        return input == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
+    }
+
+    /** q-shaped {@code [B, Hq, N, D]} (any layout) as {@code [B, Hkv, G, N, D]}: query head h is (h / G, h % G). */
+    private static NDArray grouped(AttentionProblem p, NDArray a) {
+        NDArray bhsd = p.toBhsd(a);
+        Shape s = bhsd.getShape();
+        return bhsd.reshape(s.get(0), p.headsKv(), p.groupSize(), s.get(2), s.get(3));
+    }
+
+    /** k- or v-shaped input as {@code [B, Hkv, 1, N, D]}, broadcasting over the group. */
+    private static NDArray kvView(AttentionProblem p, NDArray a) {
+        return p.toBhsd(a).expandDims(2);
+    }
+
+    private static NDArray scalar(NDArray like, float value) {
+        NDManager m = like.getManager();
+        return m.full(new Shape(), value, like.getDataType(), like.getDevice());
+    }
+
+    /**
+     * Moves {@code fresh} out of the current tile's scope (it outlives the tile) and frees the
+     * value it replaces.
+     */
+    private static NDArray keep(NDArray old, NDArray fresh) {
+        NDScope.unregister(fresh);
+        old.close();
+        return fresh;
+    }
+}
