@@ -13,8 +13,7 @@ import java.util.Set;
  */
 final class InputValidation {
 
-    static final Set<DataType> FLOAT_TYPES =
-            EnumSet.of(DataType.FLOAT16, DataType.BFLOAT16, DataType.FLOAT32, DataType.FLOAT64);
+    static final Set<DataType> FLOAT_TYPES = EnumSet.of(DataType.FLOAT16, DataType.FLOAT32, DataType.FLOAT64);
 
     private InputValidation() {}
 
@@ -65,7 +64,8 @@ final class InputValidation {
         requireShape("forward.output()", forward.output(), expectedOut, "the shape of the attention output");
         requireShape("forward.logSumExp()", forward.logSumExp(),
                 new Shape(p.batch(), p.headsQ(), p.seqQ()), "[B, Hq, Nq]");
-        requireSame("forward.logSumExp()", forward.logSumExp().getDataType(), DataType.FLOAT32, "dtype", "float32");
+        requireSame("forward.logSumExp()", forward.logSumExp().getDataType(), p.logSumExpType(), "dtype",
+                "float32, float64 for float64 inputs");
     }
 
     private static void requireFourDims(String name, NDArray a, Layout layout) {
@@ -87,8 +87,14 @@ final class InputValidation {
     }
 
     private static void requireFloat(String name, NDArray a) {
+        if (a.getDataType() == DataType.BFLOAT16) {
+            // DJL 0.35.1's PyTorch JNI maps no DataType to torch.bfloat16 (its conversion aborts the
+            // JVM), so no backend could return a bfloat16 result through DJL
+            throw new IllegalArgumentException(name + ": expected dtype float16, float32 or float64 but got bfloat16, "
+                    + "which DJL 0.35.1's PyTorch engine cannot create or convert to; use float16");
+        }
         if (!FLOAT_TYPES.contains(a.getDataType())) {
-            throw new IllegalArgumentException(name + ": expected dtype float16, bfloat16, float32 or float64 but got "
+            throw new IllegalArgumentException(name + ": expected dtype float16, float32 or float64 but got "
                     + a.getDataType());
         }
     }

@@ -48,7 +48,7 @@ public final class ReferenceBackend implements AttentionBackend {
         long nk = p.seqK();
         int blockQ = p.options().referenceBlockQ();
         int blockK = p.options().referenceBlockK();
-        float scale = (float) p.scale();
+        double scale = p.scale();
         NDArray output;
         NDArray lse;
         try (NDScope outer = new NDScope()) {
@@ -57,7 +57,6 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray q = grouped(p, p.q()).toType(acc, false); // [B, Hkv, G, Nq, D]
             NDArray k = kvView(p, p.k()).toType(acc, false); // [B, Hkv, 1, Nk, D]
             NDArray v = kvView(p, p.v()).toType(acc, false); // [B, Hkv, 1, Nk, Dv]
-            NDArray negInf = scalar(q, Float.NEGATIVE_INFINITY);
             NDArray zero = scalar(q, 0f);
             Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
 
@@ -82,11 +81,11 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
                         NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scale);
                         if (vis == TileVisibility.PARTIAL) {
-                            s = NDArrays.where(vis.visibleMask(p, q, i0, i1, j0, j1), s, negInf);
+                            s = s.add(vis.scoreBias(p, q, i0, i1, j0, j1));
                         }
                         NDArray mNew = m.maximum(s.max(new int[] {-1}));
                         // a row with no visible key so far keeps m = -inf; shift it by 0 instead
-                        NDArray mShift = NDArrays.where(mNew.eq(negInf), zero, mNew).expandDims(-1);
+                        NDArray mShift = NDArrays.where(mNew.isInfinite().logicalNot(), mNew, zero).expandDims(-1);
                         NDArray pTile = s.sub(mShift).exp();
                         NDArray alpha = m.expandDims(-1).sub(mShift).exp();
                         NDArray lNew = l.mul(alpha.squeeze(-1)).add(pTile.sum(new int[] {-1}));
@@ -97,7 +96,7 @@ public final class ReferenceBackend implements AttentionBackend {
                     }
                 }
                 // rows that saw no key: l = 0, o = 0, so divide by 1 and keep o = 0 (no 0/0)
-                NDArray lSafe = NDArrays.where(l.eq(zero), scalar(q, 1f), l);
+                NDArray lSafe = NDArrays.where(l.gt(zero), l, scalar(q, 1f));
                 outTiles.add(o.div(lSafe.expandDims(-1)));
                 lseTiles.add(m.add(l.log())); // -inf + log 0 = -inf for rows that saw no key
             }
@@ -106,7 +105,7 @@ public final class ReferenceBackend implements AttentionBackend {
             output = p.fromBhsd(out).toType(p.dataType(), false);
             lse = NDArrays.concat(new NDList(lseTiles), 3)
                     .reshape(p.batch(), p.headsQ(), nq)
-                    .toType(DataType.FLOAT32, false);
+                    .toType(p.logSumExpType(), false);
             NDScope.unregister(output, lse);
         }
         return new AttentionResult(output, lse, Backend.REFERENCE);
@@ -118,7 +117,7 @@ public final class ReferenceBackend implements AttentionBackend {
         long nk = p.seqK();
         int blockQ = p.options().referenceBlockQ();
         int blockK = p.options().referenceBlockK();
-        float scale = (float) p.scale();
+        double scale = p.scale();
         NDArray dq;
         NDArray dk;
         NDArray dv;
@@ -134,8 +133,7 @@ public final class ReferenceBackend implements AttentionBackend {
                     .reshape(p.batch(), p.headsKv(), p.groupSize(), nq)
                     .toType(acc, false);
             // a row that saw no key has lse = -inf; +inf makes its probabilities exp(s - inf) = 0
-            NDArray lseSafe = NDArrays.where(lse.eq(scalar(q, Float.NEGATIVE_INFINITY)),
-                    scalar(q, Float.POSITIVE_INFINITY), lse);
+            NDArray lseSafe = NDArrays.where(lse.isInfinite().logicalNot(), lse, scalar(q, Float.POSITIVE_INFINITY));
             NDArray delta = dO.mul(o).sum(new int[] {-1}); // [B, Hkv, G, Nq]
             NDArray zero = scalar(q, 0f);
 
@@ -167,7 +165,7 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scale);
                         NDArray prob = s.sub(lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1)).exp();
                         if (vis == TileVisibility.PARTIAL) {
-                            prob = NDArrays.where(vis.visibleMask(p, q, i0, i1, j0, j1), prob, zero);
+                            prob = prob.mul(vis.visibleMask(p, q, i0, i1, j0, j1).toType(acc, false));
                         }
                         NDArray dvNew = dvj.add(prob.swapAxes(3, 4).matMul(dOi).sum(new int[] {2}, true));
                         NDArray dp = dOi.matMul(vj.swapAxes(3, 4));

@@ -1,7 +1,9 @@
 package io.flashdjl.reference;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.DataType;
 import io.flashdjl.AttentionMask;
 import io.flashdjl.spi.AttentionProblem;
@@ -29,6 +31,19 @@ enum TileVisibility {
             return HIDDEN;
         }
         return PARTIAL;
+    }
+
+    /**
+     * {@code [i1 - i0, j1 - j0]} in {@code like}'s dtype: 0 where query i sees key j ({@code j <= i +
+     * offset}), {@code -inf} elsewhere, to be added to the scores.
+     */
+    NDArray scoreBias(AttentionProblem p, NDArray like, long i0, long i1, long j0, long j1) {
+        NDArray visible = visibleMask(p, like, i0, i1, j0, j1);
+        NDManager m = like.getManager();
+        Shape shape = visible.getShape();
+        return NDArrays.where(visible,
+                m.zeros(shape, like.getDataType(), like.getDevice()),
+                m.full(shape, Float.NEGATIVE_INFINITY, like.getDataType(), like.getDevice()));
     }
 
     /** Boolean {@code [i1 - i0, j1 - j0]}: true where query i sees key j, i.e. {@code j <= i + offset}. */

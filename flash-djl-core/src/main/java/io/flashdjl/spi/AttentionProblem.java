@@ -100,6 +100,14 @@ public final class AttentionProblem {
         return options.scaleFor(headDim);
     }
 
+    /**
+     * The dtype of the log-sum-exp: float32, or float64 for float64 inputs (so that a float64
+     * backward pass is not limited by a float32 log-sum-exp).
+     */
+    public DataType logSumExpType() {
+        return dataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
+    }
+
     public DataType dataType() {
         return q.getDataType();
     }

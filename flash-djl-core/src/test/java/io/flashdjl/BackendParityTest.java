@@ -1,0 +1,110 @@
+package io.flashdjl;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import io.flashdjl.testing.AttentionCase;
+import io.flashdjl.testing.ErrorBudget;
+import io.flashdjl.testing.NaiveAttention;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * REFERENCE and SDPA against a float64 naive attention, and against each other, on the CPU:
+ * output, log-sum-exp, dq, dk, dv, by DESIGN.md's rule, with fresh random inputs every run.
+ */
+class BackendParityTest {
+
+    static final long[] SEQS = {1, 2, 17, 64, 113, 203, 256};
+    static final long[] DIMS = {8, 32, 64, 80, 128};
+    static final DataType[] TYPES = {DataType.FLOAT32, DataType.FLOAT64, DataType.FLOAT16};
+    static final List<AttentionCase> CASES = AttentionCase.grid(SEQS, DIMS, TYPES, 70);
+
+    static Stream<Arguments> cases() {
+        return CASES.stream().flatMap(c -> Stream.of(Arguments.of(Backend.REFERENCE, c), Arguments.of(Backend.SDPA, c)));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void matchesFloat64(Backend backend, AttentionCase c) {
+        long seed = new SplittableRandom().nextLong();
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            SplittableRandom rng = new SplittableRandom(seed);
+            NDArray q = c.random(manager, c.qShape(), rng);
+            NDArray k = c.random(manager, c.kShape(), rng);
+            NDArray v = c.random(manager, c.vShape(), rng);
+            NDArray dOut = c.random(manager, c.outShape(), rng);
+            // small reference tiles, so even short sequences cross several tiles
+            AttentionOptions opts = c.options(backend).toBuilder().referenceTile(16, 32).build();
+
+            AttentionResult r = FlashAttention.forward(q, k, v, opts);
+            assertEquals(backend, r.backend());
+            assertEquals(c.dataType, r.output().getDataType(), "output dtype");
+            assertEquals(c.dataType == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32, r.logSumExp().getDataType(), "lse dtype");
+            AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts);
+
+            NaiveAttention.Outcome truth = NaiveAttention.compute(q, k, v, dOut, opts, DataType.FLOAT64);
+            NaiveAttention.Outcome base = NaiveAttention.compute(q, k, v, dOut, opts, c.dataType);
+            String at = backend + " " + c + " seed " + seed + ": ";
+            double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
+            ErrorBudget.check(at + "output", r.output(), base.output, truth.output, c.dataType, mag);
+            ErrorBudget.check(at + "lse", r.logSumExp(), base.logSumExp, truth.logSumExp, r.logSumExp().getDataType());
+            ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, c.dataType, mag);
+            ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, c.dataType, mag);
+            ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, c.dataType, mag);
+            assertEquals(q.getShape(), g.dq().getShape());
+            assertEquals(k.getShape(), g.dk().getShape());
+            assertEquals(v.getShape(), g.dv().getShape());
+        }
+    }
+
+    /** The two backends agree with each other within the sum of their error budgets. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("agreementCases")
+    void referenceAndSdpaAgree(AttentionCase c) {
+        long seed = new SplittableRandom().nextLong();
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            SplittableRandom rng = new SplittableRandom(seed);
+            NDArray q = c.random(manager, c.qShape(), rng);
+            NDArray k = c.random(manager, c.kShape(), rng);
+            NDArray v = c.random(manager, c.vShape(), rng);
+            NDArray dOut = c.random(manager, c.outShape(), rng);
+            AttentionOptions ref = c.options(Backend.REFERENCE).toBuilder().referenceTile(32, 16).build();
+            AttentionOptions sdpa = c.options(Backend.SDPA);
+            AttentionResult a = FlashAttention.forward(q, k, v, ref);
+            AttentionResult b = FlashAttention.forward(q, k, v, sdpa);
+            AttentionGradients ga = FlashAttention.backward(dOut, q, k, v, a, ref);
+            AttentionGradients gb = FlashAttention.backward(dOut, q, k, v, b, sdpa);
+
+            NaiveAttention.Outcome truth = NaiveAttention.compute(q, k, v, dOut, ref, DataType.FLOAT64);
+            NaiveAttention.Outcome base = NaiveAttention.compute(q, k, v, dOut, ref, c.dataType);
+            String at = c + " seed " + seed + ": ";
+            double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
+            agree(at + "output", a.output(), b.output(), base.output, truth.output, c.dataType, mag);
+            agree(at + "lse", a.logSumExp(), b.logSumExp(), base.logSumExp, truth.logSumExp, a.logSumExp().getDataType(),
+                    ErrorBudget.magnitude(truth.logSumExp));
+            agree(at + "dq", ga.dq(), gb.dq(), base.dq, truth.dq, c.dataType, mag);
+            agree(at + "dk", ga.dk(), gb.dk(), base.dk, truth.dk, c.dataType, mag);
+            agree(at + "dv", ga.dv(), gb.dv(), base.dv, truth.dv, c.dataType, mag);
+        }
+    }
+
+    static Stream<AttentionCase> agreementCases() {
+        return AttentionCase.grid(new long[] {113, 17, 203, 64}, new long[] {64, 32, 80}, TYPES, 12).stream();
+    }
+
+    private static void agree(String what, NDArray a, NDArray b, NDArray base, NDArray truth, DataType stored,
+            double magnitude) {
+        double diff = ErrorBudget.maxAbsError(what, a, b);
+        double budget = 4 * ErrorBudget.maxAbsError(what, base, truth) + 2 * ErrorBudget.floor(stored) * magnitude;
+        assertTrue(diff <= budget, String.format("%s: REFERENCE and SDPA differ by %.3g > %.3g", what, diff, budget));
+    }
+}

@@ -1,0 +1,113 @@
+package io.flashdjl;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.training.GradientCollector;
+import io.flashdjl.testing.AttentionCase;
+import io.flashdjl.testing.ErrorBudget;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.api.Test;
+
+/** Documented behaviour beyond plain numbers: rows with no visible key, AUTO on the CPU, autograd. */
+class SemanticsTest {
+
+    /**
+     * Bottom-right causal with Nq > Nk: the first Nq - Nk queries see no key. They get output 0,
+     * log-sum-exp -inf and zero gradients; the other rows are unaffected.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Backend.class, names = {"REFERENCE", "SDPA"})
+    void rowsWithoutVisibleKeys(Backend backend) {
+        AttentionCase c = new AttentionCase(2, 4, 2, 23, 9, 16, 16, AttentionMask.CAUSAL_BOTTOM_RIGHT,
+                Layout.BHSD, DataType.FLOAT32, Double.NaN);
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            SplittableRandom rng = new SplittableRandom();
+            NDArray q = c.random(manager, c.qShape(), rng);
+            NDArray k = c.random(manager, c.kShape(), rng);
+            NDArray v = c.random(manager, c.vShape(), rng);
+            NDArray dOut = c.random(manager, c.outShape(), rng);
+            AttentionOptions opts = c.options(backend).toBuilder().referenceTile(4, 4).build();
+            AttentionResult r = FlashAttention.forward(q, k, v, opts);
+            AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts);
+            long hidden = c.seqQ - c.seqK;
+            String rows = ":, :, 0:" + hidden;
+            assertTrue(r.output().get(rows).eq(0).all().getBoolean(), "output of hidden rows is 0");
+            assertTrue(r.logSumExp().get(rows).eq(Float.NEGATIVE_INFINITY).all().getBoolean(), "lse of hidden rows is -inf");
+            assertTrue(g.dq().get(rows).eq(0).all().getBoolean(), "dq of hidden rows is 0");
+            String seen = ":, :, " + hidden + ":";
+            assertTrue(r.logSumExp().get(seen).isInfinite().logicalNot().all().getBoolean(), "other rows are finite");
+            assertFalse(g.dk().isNaN().any().getBoolean(), "dk has no NaN");
+            assertFalse(g.dv().isNaN().any().getBoolean(), "dv has no NaN");
+        }
+    }
+
+    /** Top-left causal is exactly SDPA's is_causal: with Nq > Nk every row still sees key 0. */
+    @Test
+    void topLeftCausalWithMoreQueriesThanKeys() {
+        AttentionCase c = new AttentionCase(1, 2, 2, 12, 5, 8, 8, AttentionMask.CAUSAL_TOP_LEFT,
+                Layout.BHSD, DataType.FLOAT64, Double.NaN);
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            SplittableRandom rng = new SplittableRandom();
+            NDArray q = c.random(manager, c.qShape(), rng);
+            NDArray k = c.random(manager, c.kShape(), rng);
+            NDArray v = c.random(manager, c.vShape(), rng);
+            AttentionResult r = FlashAttention.forward(q, k, v, c.options(Backend.REFERENCE));
+            // query 0 sees only key 0: its output is v[0] exactly, its lse is scale * q0.k0
+            double scale = 1 / Math.sqrt(8);
+            NDArray expectedLse = q.get(":, :, 0, :").mul(k.get(":, :, 0, :")).sum(new int[] {-1}).mul(scale);
+            assertTrue(r.output().get(":, :, 0, :").sub(v.get(":, :, 0, :")).abs().max().getDouble() < 1e-12);
+            assertTrue(r.logSumExp().get(":, :, 0").toType(DataType.FLOAT64, false).sub(expectedLse).abs().max().getDouble() < 1e-5);
+            // rows 4.. see all 5 keys: same as unmasked attention
+            AttentionResult full = FlashAttention.forward(q, k, v, AttentionOptions.builder().backend(Backend.REFERENCE).build());
+            assertTrue(r.output().get(":, :, 4:, :").sub(full.output().get(":, :, 4:, :")).abs().max().getDouble() < 1e-12);
+        }
+    }
+
+    @Test
+    void autoRunsReferenceOnCpu() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            NDArray q = manager.randomNormal(new ai.djl.ndarray.types.Shape(1, 2, 7, 8));
+            AttentionResult r = FlashAttention.forward(q, q, q);
+            assertEquals(Backend.REFERENCE, r.backend());
+        }
+    }
+
+    /**
+     * attention() inside a GradientCollector: the engine's autograd through the REFERENCE and SDPA
+     * forward gives the same gradients as the explicit backward.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Backend.class, names = {"REFERENCE", "SDPA"})
+    void attentionJoinsEngineAutograd(Backend backend) {
+        AttentionCase c = new AttentionCase(1, 4, 2, 19, 33, 16, 16, AttentionMask.CAUSAL_TOP_LEFT,
+                Layout.BSHD, DataType.FLOAT64, Double.NaN);
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            SplittableRandom rng = new SplittableRandom();
+            NDArray q = c.random(manager, c.qShape(), rng);
+            NDArray k = c.random(manager, c.kShape(), rng);
+            NDArray v = c.random(manager, c.vShape(), rng);
+            NDArray dOut = c.random(manager, c.outShape(), rng);
+            AttentionOptions opts = c.options(backend).toBuilder().referenceTile(8, 8).build();
+            AttentionGradients expected = FlashAttention.backward(dOut, q, k, v, FlashAttention.forward(q, k, v, opts), opts);
+            q.setRequiresGradient(true);
+            k.setRequiresGradient(true);
+            v.setRequiresGradient(true);
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                NDArray o = FlashAttention.attention(q, k, v, opts);
+                gc.backward(o.mul(dOut).sum());
+            }
+            assertTrue(ErrorBudget.maxAbsError("dq", q.getGradient(), expected.dq()) < 1e-10);
+            assertTrue(ErrorBudget.maxAbsError("dk", k.getGradient(), expected.dk()) < 1e-10);
+            assertTrue(ErrorBudget.maxAbsError("dv", v.getGradient(), expected.dv()) < 1e-10);
+        }
+    }
+}

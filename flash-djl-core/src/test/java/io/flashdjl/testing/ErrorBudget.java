@@ -1,0 +1,90 @@
+package io.flashdjl.testing;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+
+/**
+ * The correctness rule of DESIGN.md (that of the FlashAttention-2 test suite): against a float64
+ * reference on the same inputs, the max abs error of the implementation under test must be at
+ * most twice the max abs error of PyTorch's own attention in the same dtype, plus a small floor
+ * proportional to the problem's magnitude (the largest reference value among output and
+ * gradients: a gradient that is zero by cancellation, e.g. dk with a single key, still carries the
+ * rounding of the terms that cancel). NaN never passes; infinities must sit exactly where
+ * the reference has them (log-sum-exp of rows that see no key).
+ */
+public final class ErrorBudget {
+
+    private ErrorBudget() {}
+
+    /** Relative floor: a few units of rounding of the dtype the result is stored in. */
+    public static double floor(DataType stored) {
+        switch (stored) {
+            case FLOAT64:
+                return 1e-12;
+            case FLOAT32:
+                return 1e-5;
+            default:
+                return 1e-5;
+        }
+    }
+
+    /** Max |a - b| over finite entries, in float64 on the CPU; checks NaN and the placement of infinities. */
+    public static double maxAbsError(String what, NDArray actual, NDArray reference) {
+        NDArray a = actual.toDevice(Device.cpu(), false).toType(DataType.FLOAT64, false);
+        NDArray r = reference.toDevice(Device.cpu(), false).toType(DataType.FLOAT64, false);
+        assertEquals(r.getShape(), a.getShape(), what + ": shape");
+        assertFalse(a.isNaN().any().getBoolean(), what + ": contains NaN");
+        assertTrue(a.isInfinite().eq(r.isInfinite()).all().getBoolean(),
+                what + ": infinities not where the reference has them");
+        NDArray finite = r.isInfinite().logicalNot();
+        NDArray zero = a.getManager().zeros(new ai.djl.ndarray.types.Shape(), DataType.FLOAT64);
+        NDArray diff = ai.djl.ndarray.NDArrays.where(finite, a.sub(r).abs(), zero);
+        return a.size() == 0 ? 0 : diff.max().getDouble();
+    }
+
+    /** The largest {@link #magnitude(NDArray)} among several references. */
+    public static double magnitude(NDArray... references) {
+        double m = 1;
+        for (NDArray r : references) {
+            m = Math.max(m, magnitude(r));
+        }
+        return m;
+    }
+
+    /** Max |x| over finite entries (at least 1), the magnitude the floor scales with. */
+    public static double magnitude(NDArray reference) {
+        NDArray r = reference.toDevice(Device.cpu(), false).toType(DataType.FLOAT64, false);
+        NDArray zero = r.getManager().zeros(new ai.djl.ndarray.types.Shape(), DataType.FLOAT64);
+        NDArray finite = ai.djl.ndarray.NDArrays.where(r.isInfinite().logicalNot(), r.abs(), zero);
+        return Math.max(1.0, finite.max().getDouble());
+    }
+
+    /**
+     * Asserts the rule for one quantity.
+     *
+     * @param ours the implementation under test
+     * @param baseline PyTorch's own attention in the same dtype
+     * @param truth the float64 reference
+     * @param stored the dtype the result is stored in (sets the floor)
+     * @return our error, for reporting
+     */
+    public static double check(String what, NDArray ours, NDArray baseline, NDArray truth, DataType stored) {
+        return check(what, ours, baseline, truth, stored, magnitude(truth));
+    }
+
+    /** As {@link #check(String, NDArray, NDArray, NDArray, DataType)} with the problem's magnitude given. */
+    public static double check(String what, NDArray ours, NDArray baseline, NDArray truth, DataType stored,
+            double magnitude) {
+        double errOurs = maxAbsError(what, ours, truth);
+        double errBase = maxAbsError(what + " (baseline)", baseline, truth);
+        double bound = 2 * errBase + floor(stored) * magnitude;
+        assertTrue(errOurs <= bound, String.format(
+                "%s: max abs error %.3g exceeds 2 x PyTorch's %.3g + floor = %.3g", what, errOurs, errBase, bound));
+        return errOurs;
+    }
+}

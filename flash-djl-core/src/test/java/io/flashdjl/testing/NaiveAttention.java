@@ -1,0 +1,109 @@
+package io.flashdjl.testing;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.flashdjl.AttentionMask;
+import io.flashdjl.AttentionOptions;
+import io.flashdjl.Layout;
+
+/**
+ * Textbook attention for tests: {@code S = scale q k^T + mask; P = softmax(S); O = P v}, with the
+ * whole score matrix in memory and the gradients from their closed forms. Run in float64 it is the
+ * ground truth; run in the inputs' own dtype it is "PyTorch's own attention in that dtype", whose
+ * error sets the tolerance (the FlashAttention-2 test rule).
+ */
+public final class NaiveAttention {
+
+    /** Output, log-sum-exp and gradients, in the inputs' layout, computed in {@code computeType}. */
+    public static final class Outcome {
+        public final NDArray output;
+        public final NDArray logSumExp;
+        public final NDArray dq;
+        public final NDArray dk;
+        public final NDArray dv;
+
+        Outcome(NDArray output, NDArray logSumExp, NDArray dq, NDArray dk, NDArray dv) {
+            this.output = output;
+            this.logSumExp = logSumExp;
+            this.dq = dq;
+            this.dk = dk;
+            this.dv = dv;
+        }
+    }
+
+    private NaiveAttention() {}
+
+    /**
+     * @param dOut the output gradient, or null to skip the gradients
+     */
+    public static Outcome compute(NDArray q, NDArray k, NDArray v, NDArray dOut, AttentionOptions options,
+            DataType computeType) {
+        Layout layout = options.layout();
+        NDArray qb = bhsd(q, layout).toType(computeType, false);
+        NDArray kb = bhsd(k, layout).toType(computeType, false);
+        NDArray vb = bhsd(v, layout).toType(computeType, false);
+        long b = qb.getShape().get(0);
+        long hq = qb.getShape().get(1);
+        long nq = qb.getShape().get(2);
+        long d = qb.getShape().get(3);
+        long hkv = kb.getShape().get(1);
+        long nk = kb.getShape().get(2);
+        long dv = vb.getShape().get(3);
+        long g = hq / hkv;
+        double scale = options.scaleFor(d);
+
+        NDArray qg = qb.reshape(b, hkv, g, nq, d);
+        NDArray kg = kb.expandDims(2);
+        NDArray vg = vb.expandDims(2);
+        NDArray s = qg.matMul(kg.swapAxes(3, 4)).mul(scale);
+        NDArray visible = visibility(q.getManager(), options.mask(), nq, nk).toDevice(s.getDevice(), false);
+        NDManager m = s.getManager();
+        Shape vs = visible.getShape();
+        NDArray bias = NDArrays.where(visible, m.zeros(vs, computeType, s.getDevice()),
+                m.full(vs, Float.NEGATIVE_INFINITY, computeType, s.getDevice()));
+        NDArray zero = m.full(new Shape(), 0f, computeType, s.getDevice());
+        NDArray one = m.full(new Shape(), 1f, computeType, s.getDevice());
+        s = s.add(bias);
+        NDArray rowMax = s.max(new int[] {-1}, true);
+        // rows that see no key: shift by 0 so exp(-inf) = 0 everywhere and P's row is 0
+        NDArray shift = NDArrays.where(rowMax.isInfinite().logicalNot(), rowMax, zero);
+        NDArray e = s.sub(shift).exp();
+        NDArray sum = e.sum(new int[] {-1}, true);
+        NDArray p = e.div(NDArrays.where(sum.gt(zero), sum, one));
+        NDArray lse = shift.add(sum.log()).squeeze(-1).reshape(b, hq, nq);
+        NDArray out = p.matMul(vg);
+        NDArray output = fromBhsd(out.reshape(b, hq, nq, dv), layout);
+        if (dOut == null) {
+            return new Outcome(output, lse, null, null, null);
+        }
+        NDArray dOg = bhsd(dOut, layout).toType(computeType, false).reshape(b, hkv, g, nq, dv);
+        NDArray dV = p.swapAxes(3, 4).matMul(dOg).sum(new int[] {2});
+        NDArray dP = dOg.matMul(vg.swapAxes(3, 4));
+        NDArray dS = p.mul(dP.sub(dP.mul(p).sum(new int[] {-1}, true)));
+        NDArray dQ = dS.matMul(kg).mul(scale).reshape(b, hq, nq, d);
+        NDArray dK = dS.swapAxes(3, 4).matMul(qg).sum(new int[] {2}).mul(scale);
+        return new Outcome(output, lse, fromBhsd(dQ, layout), fromBhsd(dK, layout), fromBhsd(dV, layout));
+    }
+
+    /** Boolean {@code [Nq, Nk]}: true where query i sees key j. */
+    public static NDArray visibility(NDManager manager, AttentionMask mask, long nq, long nk) {
+        if (!mask.isCausal()) {
+            return manager.ones(new Shape(nq, nk), DataType.BOOLEAN);
+        }
+        long offset = mask.diagonalOffset(nq, nk);
+        NDArray lastVisible = manager.arange(0, (int) nq, 1, DataType.INT64).add(offset).reshape(nq, 1);
+        NDArray keys = manager.arange(0, (int) nk, 1, DataType.INT64).reshape(1, nk);
+        return keys.lte(lastVisible);
+    }
+
+    private static NDArray bhsd(NDArray a, Layout layout) {
+        return layout == Layout.BHSD ? a : a.transpose(0, 2, 1, 3);
+    }
+
+    private static NDArray fromBhsd(NDArray a, Layout layout) {
+        return layout == Layout.BHSD ? a : a.transpose(0, 2, 1, 3);
+    }
+}

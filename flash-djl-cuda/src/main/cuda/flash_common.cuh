@@ -1,0 +1,138 @@
+// flash_common.cuh - small device helpers shared by the flash-djl kernels:
+// tensor-core MMA (mma.sync m16n8k16, fp32 accumulate), ldmatrix, cp.async,
+// a bank-conflict-free shared-memory row layout and warp reductions.
+//
+// Fragment layouts of mma.m16n8k16 (lane = 4*g + t, g = lane>>2, t = lane&3):
+//   A (16x16, row major), 4 regs of 2 halves: a0 = (row g,   k 2t..2t+1)   a1 = (row g+8, k 2t..2t+1)
+//                                             a2 = (row g,   k 2t+8..2t+9) a3 = (row g+8, k 2t+8..)
+//   B (16x8, "col"),      2 regs:             b0 = (k 2t..2t+1, col g)     b1 = (k 2t+8..2t+9, col g)
+//   C (16x8, fp32),       4 regs:             c0,c1 = (row g, col 2t..2t+1) c2,c3 = (row g+8, col 2t..)
+// ldmatrix.x4: lanes 8i..8i+7 give the row addresses of 8x8 matrix i; register i of every lane
+// then holds (row g, cols 2t..2t+1) of matrix i (or, with .trans, (rows 2t..2t+1, col g)).
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <stdint.h>
+#include "flash_params.h"
+
+namespace fdjl {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+template <typename T> struct Mma;
+
+template <> struct Mma<__half> {
+  static __device__ __forceinline__ uint32_t pack(float a, float b) {
+    __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+  static __device__ __forceinline__ float2 unpack(uint32_t u) {
+    __half2 h = *reinterpret_cast<__half2*>(&u);
+    return __half22float2(h);
+  }
+  static __device__ __forceinline__ void mma(float* d, const uint32_t* a, const uint32_t* b) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+};
+
+template <> struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ uint32_t pack(float a, float b) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+  static __device__ __forceinline__ float2 unpack(uint32_t u) {
+    __nv_bfloat162 h = *reinterpret_cast<__nv_bfloat162*>(&u);
+    return __bfloat1622float2(h);
+  }
+  static __device__ __forceinline__ void mma(float* d, const uint32_t* a, const uint32_t* b) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t* r, uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t* r, uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+// 16-byte global->shared copy; when !valid nothing is read and the 16 bytes are zero-filled.
+__device__ __forceinline__ void cp_async16(uint32_t saddr, const void* g, bool valid) {
+  int n = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(saddr), "l"(g), "r"(n));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// 2^x, hardware approximation (rel. error ~2^-22); ex2(-inf) = +0.
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
+// Shared-memory layout of a tile with COLS 16-bit elements per row, addressed in 16-byte chunks.
+// ldmatrix reads 8 rows at one chunk column; the layout makes those 8 reads hit 8 distinct
+// bank groups: XOR swizzle (chunk ^ row%8) when a row has a multiple of 8 chunks, a
+// (chunk ^ (row/2)%4) swizzle for 4 chunks (COLS 32), and one padding chunk per row for 12
+// chunks (COLS 96, odd row stride). Returns the chunk index (multiply by 16 for bytes).
+template <int COLS> struct Lay {
+  static constexpr int C = COLS / 8;
+  static_assert(C == 4 || C == 12 || C % 8 == 0, "unsupported row width");
+  static constexpr bool kPad = (C == 12);
+  static constexpr int RS = kPad ? C + 1 : C;
+  static __device__ __forceinline__ int chunk(int row, int c) {
+    if constexpr (kPad) return row * RS + c;
+    else if constexpr (C == 4) return row * 4 + (c ^ ((row >> 1) & 3));
+    else return row * C + (c ^ (row & 7));
+  }
+  static constexpr __host__ __device__ int bytes(int rows) { return rows * RS * 16; }
+};
+
+// Asynchronously copy a ROWS x COLS tile (rows row0.. of a [N, row_stride] matrix) into shared
+// memory at sbase. Rows >= nvalid and columns >= head_dim are zero-filled, never read.
+template <int COLS, int ROWS, int NT, typename T>
+__device__ __forceinline__ void load_tile(uint32_t sbase, const T* g, int64_t row_stride, int row0,
+                                          int nvalid, int head_dim, int tid) {
+  constexpr int C = COLS / 8;
+  constexpr int TOTAL = ROWS * C;
+#pragma unroll
+  for (int i0 = 0; i0 < TOTAL; i0 += NT) {
+    int i = i0 + tid;
+    if (TOTAL % NT == 0 || i < TOTAL) {
+      int r = i / C, c = i % C;
+      bool ok = (r < nvalid) && (c * 8 < head_dim);
+      const T* src = ok ? g + (int64_t)(row0 + r) * row_stride + c * 8 : g;
+      cp_async16(sbase + Lay<COLS>::chunk(r, c) * 16, src, ok);
+    }
+  }
+}
+
+}  // namespace fdjl

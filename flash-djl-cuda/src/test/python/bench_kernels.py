@@ -1,0 +1,90 @@
+"""Benchmark of the flash-djl bf16 kernels against torch SDPA (FLASH and CUDNN backends).
+
+usage: python3 bench_kernels.py FATBIN [--d 64,128] [--n 512,1024,...] [--reps 20]
+
+FlashAttention-3 paper shapes: B*N = 16384, H*d = 2048. FLOPs: forward 4*B*H*N*N*d (half with
+causal), backward 2.5x forward. CUDA events, warm-up, median over the repetitions.
+Backward times only the backward (ours: pre + dkdv + convert; torch: autograd.grad of a kept graph).
+"""
+import argparse
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from flash_ctypes import Flash
+
+
+def bench(fn, reps, warmup=3):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b))
+    ts.sort()
+    return ts[len(ts) // 2] * 1e-3
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("fatbin")
+    ap.add_argument("--d", default="64,128")
+    ap.add_argument("--n", default="512,1024,2048,4096,8192,16384")
+    ap.add_argument("--reps", type=int, default=20)
+    a = ap.parse_args()
+    fl = Flash(a.fatbin)
+    rows = []
+    dt = torch.bfloat16
+    for d in map(int, a.d.split(",")):
+        for causal in (False, True):
+            for n in map(int, a.n.split(",")):
+                b, h = 16384 // n, 2048 // d
+                q, k, v, do = (torch.randn(b, h, n, d, device="cuda", dtype=dt) for _ in range(4))
+                scale = 1 / math.sqrt(d)
+                mask = "tl" if causal else "none"
+                fl_f = 4 * b * h * n * n * d / (2 if causal else 1)
+                fl_b = 2.5 * fl_f
+                res = {}
+                o, lse = fl.forward(q, k, v, mask, scale)
+                dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+                scratch = (torch.empty(b, h, n, fl.kernel_hd(d), device="cuda"), torch.empty(b, h, n, device="cuda"))
+                res["ours"] = (bench(lambda: fl.forward(q, k, v, mask, scale, o=o, lse=lse), a.reps),
+                               bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, dq=dq, dk=dk, dv=dv,
+                                                         scratch=scratch), a.reps))
+                for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+                    try:
+                        with sdpa_kernel(be):
+                            qq, kk, vv = (t.clone().requires_grad_(True) for t in (q, k, v))
+                            tf = bench(lambda: F.scaled_dot_product_attention(qq, kk, vv, is_causal=causal, scale=scale), a.reps)
+                            out = F.scaled_dot_product_attention(qq, kk, vv, is_causal=causal, scale=scale)
+                            tb = bench(lambda: torch.autograd.grad(out, (qq, kk, vv), do, retain_graph=True), a.reps)
+                        res[name] = (tf, tb)
+                        del out
+                    except Exception as ex:  # noqa
+                        print(f"  {name} unavailable: {ex}")
+                        res[name] = (float("nan"), float("nan"))
+                tf = {k_: (fl_f / t[0] / 1e12, fl_b / t[1] / 1e12) for k_, t in res.items()}
+                line = (d, causal, n, tf["ours"], tf["flash"], tf["cudnn"])
+                rows.append(line)
+                print(f"d={d} causal={causal} N={n} B={b} H={h}: ours {tf['ours'][0]:.0f}/{tf['ours'][1]:.0f}  "
+                      f"flash {tf['flash'][0]:.0f}/{tf['flash'][1]:.0f}  cudnn {tf['cudnn'][0]:.0f}/{tf['cudnn'][1]:.0f} TFLOP/s",
+                      flush=True)
+                del q, k, v, do, o, lse, dq, dk, dv, scratch
+                torch.cuda.empty_cache()
+    print()
+    print("| d | causal | N | ours fwd/bwd | SDPA flash fwd/bwd | SDPA cuDNN fwd/bwd | ours/flash fwd | ours/flash bwd |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for d, c, n, o, f, cu in rows:
+        print(f"| {d} | {'yes' if c else 'no'} | {n} | {o[0]:.0f} / {o[1]:.0f} | {f[0]:.0f} / {f[1]:.0f} | "
+              f"{cu[0]:.0f} / {cu[1]:.0f} | {o[0] / f[0]:.2f} | {o[1] / f[1]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Correctness harness for the flash-djl kernels (developer tool, needs a CUDA GPU and torch).
+
+usage: python3 check_kernels.py FATBIN [--quick]
+
+For every case: fresh random inputs, outputs poisoned with NaN, our fwd + bwd (both the atomic
+and the deterministic dq path) against a float64 reference. Rule (FlashAttention-2 test suite):
+max|ours - ref| <= 2 * max|torch SDPA (same dtype) - ref| + 1e-5, for O, LSE, dq, dk, dv.
+Deterministic mode is run twice and must give identical bits. NaN never passes.
+"""
+import math
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from flash_ctypes import Flash
+
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
+
+def visible(Nq, Nk, mask, dev):
+    i = torch.arange(Nq, device=dev)[:, None]
+    j = torch.arange(Nk, device=dev)[None, :]
+    if mask == "none":
+        return torch.ones(Nq, Nk, dtype=torch.bool, device=dev)
+    off = 0 if mask == "tl" else Nk - Nq
+    return j <= i + off
+
+
+def reference(q, k, v, do, mask, scale):
+    """float64 attention fwd + bwd; rows with no visible key: O = 0, LSE = -inf, zero grads."""
+    q, k, v, do = (t.double() for t in (q, k, v, do))
+    g = q.shape[1] // k.shape[1]
+    ke, ve = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    vis = visible(q.shape[2], k.shape[2], mask, q.device)
+    s = (q @ ke.transpose(-1, -2)) * scale
+    s = s.masked_fill(~vis, -math.inf)
+    lse = torch.logsumexp(s, -1)
+    p = torch.exp(s - lse[..., None])
+    p = torch.where(torch.isinf(lse)[..., None], torch.zeros_like(p), p)
+    o = p @ ve
+    dv = p.transpose(-1, -2) @ do
+    dp = do @ ve.transpose(-1, -2)
+    delta = (do * o).sum(-1, keepdim=True)
+    ds = p * (dp - delta)
+    dq = scale * ds @ ke
+    dk = scale * ds.transpose(-1, -2) @ q
+    B, Hkv, Nk, D = k.shape
+    dk = dk.view(B, Hkv, g, Nk, D).sum(2)
+    dv = dv.view(B, Hkv, g, Nk, v.shape[-1]).sum(2)
+    return o, lse, dq, dk, dv
+
+
+def torch_baseline(q, k, v, do, mask, scale):
+    """torch SDPA in the input dtype; rows without visible keys are made visible and their dO
+    zeroed (their output is excluded from the error) so that torch's NaN there does not leak."""
+    vis = visible(q.shape[2], k.shape[2], mask, q.device)
+    empty = ~vis.any(-1)
+    qq, kk, vv = (t.detach().clone().requires_grad_(True) for t in (q, k, v))
+    g = q.shape[1] // k.shape[1]
+    if mask == "none":
+        o = F.scaled_dot_product_attention(qq, kk, vv, scale=scale, enable_gqa=g > 1)
+    elif mask == "tl":
+        o = F.scaled_dot_product_attention(qq, kk, vv, is_causal=True, scale=scale, enable_gqa=g > 1)
+    else:
+        m = vis | empty[:, None]
+        o = F.scaled_dot_product_attention(qq, kk, vv, attn_mask=m, scale=scale, enable_gqa=g > 1)
+    do2 = do.masked_fill(empty[None, None, :, None], 0)
+    dq, dk, dv = torch.autograd.grad(o, (qq, kk, vv), do2)
+    # LSE baseline: fp32 math on the same inputs
+    ke = k.float().repeat_interleave(g, 1)
+    s = (q.float() @ ke.transpose(-1, -2)) * scale
+    lse = torch.logsumexp(s.masked_fill(~vis, -math.inf), -1)
+    return o, lse, dq, dk, dv, empty
+
+
+def maxerr(a, b, rows_ok=None):
+    d = (a.double() - b.double()).abs()
+    if rows_ok is not None:
+        d = d[..., rows_ok, :] if d.dim() == 4 else d[..., rows_ok]
+    if d.numel() == 0:
+        return 0.0
+    return float("nan") if torch.isnan(d).any() else d.max().item()
+
+
+def lse_err(ours, ref):
+    inf_r, inf_o = torch.isinf(ref), torch.isinf(ours)
+    if torch.isnan(ours).any() or not torch.equal(inf_r, inf_o) or (ours[inf_o] > 0).any():
+        return float("nan")
+    d = (ours.double() - ref)[~inf_r].abs()
+    return d.max().item() if d.numel() else 0.0
+
+
+def make(B, H, N, D, dtype, layout):
+    if layout == "bshd":
+        return torch.randn(B, N, H, D, device="cuda", dtype=dtype).transpose(1, 2)
+    return torch.randn(B, H, N, D, device="cuda", dtype=dtype)
+
+
+def empty_nan(like_shape, dtype, layout):
+    B, H, N, D = like_shape
+    t = torch.full((B, N, H, D) if layout == "bshd" else (B, H, N, D), float("nan"), device="cuda", dtype=dtype)
+    return t.transpose(1, 2) if layout == "bshd" else t
+
+
+SHAPES = [  # B, Hq, Hkv, Nq, Nk, mask
+    (1, 2, 2, 1, 1, "none"), (2, 3, 3, 17, 17, "tl"), (1, 4, 1, 113, 203, "br"), (2, 8, 2, 203, 113, "br"),
+    (1, 4, 1, 203, 113, "tl"), (1, 2, 2, 256, 256, "tl"), (1, 4, 2, 1023, 1023, "none"),
+    (1, 2, 1, 2049, 2049, "tl"), (1, 2, 2, 17, 2049, "br"), (1, 2, 2, 2049, 17, "none"),
+    (1, 4, 1, 2049, 1023, "br"), (1, 2, 2, 1, 203, "tl"), (1, 2, 2, 113, 1, "br"),
+]
+
+
+def run_case(fl, dtype, D, shape, layout):
+    B, Hq, Hkv, Nq, Nk, mask = shape
+    scale = 1.0 / math.sqrt(D)
+    q, k, v = make(B, Hq, Nq, D, dtype, layout), make(B, Hkv, Nk, D, dtype, layout), make(B, Hkv, Nk, D, dtype, layout)
+    do = make(B, Hq, Nq, D, dtype, layout)
+    o = empty_nan(q.shape, dtype, layout)
+    lse = torch.full((B, Hq, Nq), float("nan"), device="cuda")
+    fl.forward(q, k, v, mask, scale, o=o, lse=lse)
+    grads = {}
+    for det in (False, True, True):
+        dq, dk, dv = empty_nan(q.shape, dtype, layout), empty_nan(k.shape, dtype, layout), empty_nan(v.shape, dtype, layout)
+        fl.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=dq, dk=dk, dv=dv)
+        grads.setdefault(det, []).append((dq, dk, dv))
+    torch.cuda.synchronize()
+    ro, rlse, rdq, rdk, rdv = reference(q, k, v, do, mask, scale)
+    to, tlse, tdq, tdk, tdv, empty = torch_baseline(q, k, v, do, mask, scale)
+    ok_rows = ~empty
+    tol = lambda e: 2 * e + 1e-5
+    res = []
+    res.append(("O", maxerr(o, ro), tol(maxerr(to, ro, ok_rows))))
+    res.append(("LSE", lse_err(lse, rlse), tol(lse_err(tlse, rlse) if not empty.any() else maxerr(tlse[..., ok_rows], rlse[..., ok_rows]))))
+    for tag, (dq, dk, dv) in (("", grads[False][0]), ("det_", grads[True][0])):
+        res.append((tag + "dq", maxerr(dq, rdq), tol(maxerr(tdq, rdq))))
+        res.append((tag + "dk", maxerr(dk, rdk), tol(maxerr(tdk, rdk))))
+        res.append((tag + "dv", maxerr(dv, rdv), tol(maxerr(tdv, rdv))))
+    same = all(torch.equal(a, b) for a, b in zip(grads[True][0], grads[True][1]))
+    bad = [f"{n} {e:.2e}>{t:.2e}" for n, e, t in res if not (e <= t)]
+    if not same:
+        bad.append("deterministic bits differ")
+    worst = max(e / t for n, e, t in res if e == e) if all(e == e for _, e, _ in res) else float("nan")
+    return bad, worst
+
+
+def main():
+    fl = Flash(sys.argv[1])
+    quick = "--quick" in sys.argv
+    torch.manual_seed(0)
+    passed = failed = 0
+    idx = 0
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        for D in (32, 64, 80, 96, 128, 256):
+            for shape in (SHAPES[::3] if quick else SHAPES):
+                layout = "bshd" if idx % 2 else "bhsd"
+                idx += 1
+                name = f"{str(dtype)[6:]:8s} D={D:3d} B={shape[0]} Hq={shape[1]} Hkv={shape[2]} Nq={shape[3]} Nk={shape[4]} {shape[5]:4s} {layout}"
+                try:
+                    bad, worst = run_case(fl, dtype, D, shape, layout)
+                except Exception as ex:  # noqa
+                    bad, worst = [f"exception {ex}"], float("nan")
+                if bad:
+                    failed += 1
+                    print(f"FAIL {name}: {'; '.join(bad)}", flush=True)
+                else:
+                    passed += 1
+                    print(f"ok   {name}: worst err/tol {worst:.2f}", flush=True)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
