@@ -1,0 +1,134 @@
+package io.flashdjl.sdpa;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValueUtils;
+import ai.djl.pytorch.jni.JniUtils;
+import io.flashdjl.AttentionGradients;
+import io.flashdjl.AttentionResult;
+import io.flashdjl.Backend;
+import io.flashdjl.spi.AttentionBackend;
+import io.flashdjl.spi.AttentionProblem;
+import java.util.Optional;
+
+/**
+ * PyTorch's {@code torch.scaled_dot_product_attention} run through the DJL PyTorch engine, from a
+ * TorchScript module this project generates ({@link SdpaModuleSource}, {@link TorchScriptArchive}):
+ * the yardstick the other backends are measured against.
+ *
+ * <p>The forward runs the module with autograd on when the calling thread has it on (inside a DJL
+ * {@code GradientCollector}), so {@code FlashAttention.attention} with this backend is
+ * differentiated by the engine. The backward recomputes the forward on detached copies of q, k,
+ * v and back-propagates {@code dOut} through it with the engine's autograd; it does not reuse the
+ * forward result.
+ */
+public final class SdpaBackend implements AttentionBackend {
+
+    private static final String ENGINE = "PyTorch";
+
+    private final SdpaModuleCache modules = new SdpaModuleCache();
+
+    @Override
+    public Backend kind() {
+        return Backend.SDPA;
+    }
+
+    @Override
+    public Optional<String> unavailableReason() {
+        return Engine.hasEngine(ENGINE)
+                ? Optional.empty()
+                : Optional.of("the DJL PyTorch engine is not on the class path");
+    }
+
+    @Override
+    public Optional<String> unsupportedReason(AttentionProblem p) {
+        for (NDArray a : new NDArray[] {p.q(), p.k(), p.v()}) {
+            if (!(a instanceof PtNDArray)) {
+                return Optional.of("SDPA runs on the PyTorch engine only, but got an array of the "
+                        + a.getManager().getEngine().getEngineName() + " engine");
+            }
+        }
+        return Optional.empty();
+    }
+
+    @Override
+    public AttentionResult forward(AttentionProblem p) {
+        NDArray output;
+        NDArray lse;
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            NDList r = run(p, p.q(), p.k(), p.v(), JniUtils.isGradMode());
+            output = p.fromBhsd(r.get(0));
+            lse = r.get(1);
+            NDScope.unregister(output, lse);
+        }
+        return new AttentionResult(output, lse, Backend.SDPA);
+    }
+
+    /**
+     * Back-propagates {@code dOut} through a fresh forward on detached copies of q, k, v. It uses
+     * the engine's autograd directly ({@code JniUtils.backward}) rather than a {@code
+     * GradientCollector}: DJL allows one collector per JVM at a time, and this backward must also
+     * run inside the caller's own collector (the project's training tape calls it there). The
+     * graph it builds holds only the copies, so the caller's arrays and gradients are untouched.
+     */
+    @Override
+    public AttentionGradients backward(AttentionProblem p, NDArray dOut, AttentionResult forward) {
+        NDArray dq;
+        NDArray dk;
+        NDArray dv;
+        boolean gradMode = JniUtils.isGradMode();
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            NDArray q = leaf(p.q());
+            NDArray k = leaf(p.k());
+            NDArray v = leaf(p.v());
+            JniUtils.setGradMode(true);
+            NDArray out = p.fromBhsd(run(p, q, k, v, true).get(0));
+            JniUtils.backward((PtNDArray) out, (PtNDArray) dOut, false, false);
+            dq = q.getGradient();
+            dk = k.getGradient();
+            dv = v.getGradient();
+            NDScope.unregister(dq, dk, dv);
+        } finally {
+            JniUtils.setGradMode(gradMode);
+        }
+        for (NDArray g : new NDArray[] {dk, dv}) {
+            if (g.getManager() != dq.getManager()) {
+                g.attach(dq.getManager()); // every result lives in q's manager
+            }
+        }
+        return new AttentionGradients(dq, dk, dv, Backend.SDPA);
+    }
+
+    /**
+     * Runs the module on q, k, v (in the problem's layout) and returns its output (BHSD) and
+     * log-sum-exp, both in q's manager.
+     *
+     * @param grad whether autograd records the call ({@code false} runs it under no-grad)
+     */
+    private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v, boolean grad) {
+        PtSymbolBlock module = modules.get(p.device(), SdpaModuleSource.of(p));
+        NDList inputs = new NDList(unnamed(p.toBhsd(q)), unnamed(p.toBhsd(k)), unnamed(p.toBhsd(v)));
+        return IValueUtils.forward(module, inputs, grad);
+    }
+
+    /**
+     * A view of {@code a} without a name: DJL reads names of module inputs as structure (a name
+     * with a dot makes a dict), so a caller's named array must not be passed as is.
+     */
+    private static NDArray unnamed(NDArray a) {
+        return a.getName() == null ? a : a.reshape(a.getShape());
+    }
+
+    /** A new autograd leaf sharing {@code a}'s memory; {@code a} itself is not changed. */
+    private static NDArray leaf(NDArray a) {
+        NDArray leaf = a.stopGradient();
+        leaf.setRequiresGradient(true);
+        return leaf;
+    }
+}

@@ -1,0 +1,120 @@
+package io.flashdjl.sdpa;
+
+import ai.djl.ndarray.types.DataType;
+import io.flashdjl.AttentionMask;
+import io.flashdjl.spi.AttentionProblem;
+import java.math.BigDecimal;
+
+/**
+ * The TorchScript source ({@code code/__torch__.py}) of a module computing attention with {@code
+ * torch.scaled_dot_product_attention} and its log-sum-exp.
+ *
+ * <p>{@code forward(q, k, v) -> (out, lse)} takes BHSD tensors, q {@code [B, Hq, Nq, D]}, k {@code
+ * [B, Hkv, Nk, D]}, v {@code [B, Hkv, Nk, Dv]}, and returns the output (q's dtype) and the
+ * log-sum-exp (float32 {@code [B, Hq, Nq]}). What varies with the call (sizes, group size, device)
+ * is read from the tensors at run time; what is baked into the source is this record: the mask,
+ * the scale and the dtype of the log-sum-exp arithmetic.
+ *
+ * <ul>
+ *   <li>The output is SDPA's, PyTorch picking its backend. Grouped-query attention passes {@code
+ *       enable_gqa}. Top-left causal is SDPA's {@code is_causal}; bottom-right causal passes a
+ *       boolean mask. A row that sees no key (bottom-right with {@code Nq > Nk}) is given every key
+ *       inside SDPA, so that SDPA computes finite values and gradients there, and is then zeroed
+ *       with {@code masked_fill}, whose gradient is zero for that row: output 0, gradients 0.
+ *   <li>The log-sum-exp is {@code logsumexp(scale * q k^T)} over the visible keys, computed from
+ *       detached inputs in float32 (float64 for float64 inputs), a chunk of query rows at a time so
+ *       the scores never take more than 2^24 elements. A row without visible keys gives {@code
+ *       -inf}.
+ * </ul>
+ */
+record SdpaModuleSource(AttentionMask mask, double scale, boolean float64) {
+
+    /** The module's class name, {@code __torch__.SdpaAttention} once loaded. */
+    static final String CLASS_NAME = "SdpaAttention";
+
+    /** Elements of one chunk of scores in the log-sum-exp (64 MiB in float32). */
+    static final long LSE_CHUNK_ELEMENTS = 1L << 24;
+
+    // c10::ScalarType codes: TorchScript source names dtypes by number
+    private static final int FLOAT32 = 6;
+    private static final int FLOAT64 = 7;
+
+    static SdpaModuleSource of(AttentionProblem p) {
+        return new SdpaModuleSource(p.options().mask(), p.scale(), p.dataType() == DataType.FLOAT64);
+    }
+
+    /** The contents of {@code code/__torch__.py}. */
+    String code() {
+        String s = literal(scale);
+        int acc = float64 ? FLOAT64 : FLOAT32;
+        StringBuilder c = new StringBuilder();
+        c.append("class ").append(CLASS_NAME).append("(Module):\n");
+        c.append("  __parameters__ = []\n");
+        c.append("  training : bool\n");
+        c.append("  def forward(self: __torch__.").append(CLASS_NAME).append(",\n");
+        c.append("    q: Tensor,\n");
+        c.append("    k: Tensor,\n");
+        c.append("    v: Tensor) -> Tuple[Tensor, Tensor]:\n");
+        c.append("    # q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv]; mask ").append(mask)
+                .append(", scale ").append(s).append('\n');
+        c.append("    b = q.size(0)\n");
+        c.append("    hq = q.size(1)\n");
+        c.append("    nq = q.size(2)\n");
+        c.append("    d = q.size(3)\n");
+        c.append("    hkv = k.size(1)\n");
+        c.append("    nk = k.size(2)\n");
+        c.append("    gqa = hq != hkv\n");
+        c.append("    cols = torch.unsqueeze(torch.arange(nk, device=q.device), 0)\n");
+        switch (mask) {
+            case NONE:
+                c.append(sdpa("None", false, s));
+                break;
+            case CAUSAL_TOP_LEFT:
+                c.append(sdpa("None", true, s));
+                break;
+            case CAUSAL_BOTTOM_RIGHT:
+                c.append("    rows = torch.unsqueeze(torch.arange(nq, device=q.device), 1)\n");
+                c.append("    visible = torch.le(cols, torch.add(rows, nk - nq))\n");
+                c.append("    blind = torch.logical_not(torch.any(visible, -1, True))\n");
+                c.append("    # a row that sees no key attends to all keys (finite values and gradients), then is zeroed\n");
+                c.append(sdpa("torch.logical_or(visible, blind)", false, s));
+                c.append("    out = torch.masked_fill(out, blind, 0.)\n");
+                break;
+            default:
+                throw new IllegalArgumentException("mask: unknown " + mask);
+        }
+        c.append("    # log-sum-exp of the scaled scores over visible keys, chunks of query rows\n");
+        c.append("    g = hq // hkv\n");
+        c.append("    qa = torch.reshape(torch.to(torch.detach(q), ").append(acc).append("), [b, hkv, g, nq, d])\n");
+        c.append("    kt = torch.unsqueeze(torch.transpose(torch.to(torch.detach(k), ").append(acc).append("), -2, -1), 2)\n");
+        c.append("    step = max(1, ").append(LSE_CHUNK_ELEMENTS).append(" // max(1, b * hq * nk))\n");
+        c.append("    parts = annotate(List[Tensor], [])\n");
+        c.append("    for i0 in range(0, nq, step):\n");
+        c.append("      i1 = min(nq, i0 + step)\n");
+        c.append("      scores = torch.mul(torch.matmul(qa[:, :, :, i0:i1], kt), ").append(s).append(")\n");
+        if (mask.isCausal()) {
+            String offset = mask == AttentionMask.CAUSAL_TOP_LEFT ? "0" : "nk - nq";
+            c.append("      chunkRows = torch.unsqueeze(torch.arange(i0, i1, device=q.device), 1)\n");
+            c.append("      hidden = torch.gt(cols, torch.add(chunkRows, ").append(offset).append("))\n");
+            c.append("      scores = torch.masked_fill(scores, hidden, -inf)\n");
+        }
+        c.append("      parts.append(torch.logsumexp(scores, [-1]))\n");
+        c.append("    lse = torch.to(torch.reshape(torch.cat(parts, 3), [b, hq, nq]), ").append(FLOAT32).append(")\n");
+        c.append("    return (out, lse)\n");
+        return c.toString();
+    }
+
+    private static String sdpa(String attnMask, boolean isCausal, String scale) {
+        return "    out = torch.scaled_dot_product_attention(q, k, v, " + attnMask + ", 0., "
+                + (isCausal ? "True" : "False") + ", scale=" + scale + ", enable_gqa=gqa)\n";
+    }
+
+    /** A float literal that reads back as exactly {@code x}: plain digits (no exponent), with a point. */
+    static String literal(double x) {
+        if (!Double.isFinite(x)) {
+            throw new IllegalArgumentException("scale: expected a finite number but got " + x);
+        }
+        String plain = BigDecimal.valueOf(x).toPlainString();
+        return plain.contains(".") ? plain : plain + ".0";
+    }
+}
