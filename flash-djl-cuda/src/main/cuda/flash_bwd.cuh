@@ -414,8 +414,8 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
     for (int n = 0; n < NB; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
-    // S = Q K^T and dP = dO V^T
-#pragma unroll
+    // S = Q K^T and dP = dO V^T (hd256: k loop partly unrolled, else fragments loaded ahead spill)
+#pragma unroll(D >= 256 ? 2 : KC)
     for (int kc = 0; kc < KC; ++kc) {
       uint32_t aq[4], ad[4];
       ldsm_x4(aq, sQ + L::chunk(wrow + (lane & 15), 2 * kc + (lane >> 4)) * 16);

@@ -129,17 +129,27 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
     const float* qg = (const float*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)hh * p.q_head_stride;
     const float* dog = (const float*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)hh * p.do_head_stride;
     const int64_t rb = ((int64_t)b * p.heads_q + hh) * Nq;
-    for (int i = i0; i < Nq; ++i) {
-      const float lse = p.lse[rb + i];
-      if (lse == -INFINITY) continue;  // row saw no key: P = 0
-      const float* qr = qg + (int64_t)i * p.q_row_stride;
-      const float* dor = dog + (int64_t)i * p.do_row_stride;
-      const float s = f32_dot<D>(k, qr, lane, hd);
-      const float pr = exp2f(s * sl2 - lse * kLog2e);
-      const float dpv = f32_dot<D>(v, dor, lane, hd);
-      const float ds = pr * (dpv - p.delta[rb + i]);
-      f32_axpy<D>(dv, pr, dor, lane, hd);
-      f32_axpy<D>(dk, ds, qr, lane, hd);
+    for (int ib = i0; ib < Nq; ib += 64) {  // two-level sum: blocks of 64 queries
+      F32Row<D> bk, bv;
+      bk.zero();
+      bv.zero();
+      for (int i = ib; i < min(Nq, ib + 64); ++i) {
+        const float lse = p.lse[rb + i];
+        if (lse == -INFINITY) continue;  // row saw no key: P = 0
+        const float* qr = qg + (int64_t)i * p.q_row_stride;
+        const float* dor = dog + (int64_t)i * p.do_row_stride;
+        const float s = f32_dot<D>(k, qr, lane, hd);
+        const float pr = exp2f(s * sl2 - lse * kLog2e);
+        const float dpv = f32_dot<D>(v, dor, lane, hd);
+        const float ds = pr * (dpv - p.delta[rb + i]);
+        f32_axpy<D>(bv, pr, dor, lane, hd);
+        f32_axpy<D>(bk, ds, qr, lane, hd);
+      }
+#pragma unroll
+      for (int e = 0; e < D / 32; ++e) {
+        dk.x[e] += bk.x[e];
+        dv.x[e] += bv.x[e];
+      }
     }
   }
   dk.store((float*)p.dk + (int64_t)b * p.dk_batch_stride + (int64_t)hk * p.dk_head_stride + (int64_t)key * p.dk_row_stride, lane, hd, p.scale);
@@ -167,12 +177,18 @@ __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
   dq.zero();
   const int kmax = (lse == -INFINITY) ? 0 : (causal ? max(0, min(Nk, row + offset + 1)) : Nk);
   const float dl = p.delta[ri], l2 = lse * kLog2e, sl2 = p.scale_log2;
-  for (int j = 0; j < kmax; ++j) {
-    const float* kr = kg + (int64_t)j * p.k_row_stride;
-    const float s = f32_dot<D>(q, kr, lane, hd);
-    const float pr = exp2f(s * sl2 - l2);
-    const float dpv = f32_dot<D>(dO, vg + (int64_t)j * p.v_row_stride, lane, hd);
-    f32_axpy<D>(dq, pr * (dpv - dl), kr, lane, hd);
+  for (int jb = 0; jb < kmax; jb += 64) {  // two-level sum: blocks of 64 keys
+    F32Row<D> bq;
+    bq.zero();
+    for (int j = jb; j < min(kmax, jb + 64); ++j) {
+      const float* kr = kg + (int64_t)j * p.k_row_stride;
+      const float s = f32_dot<D>(q, kr, lane, hd);
+      const float pr = exp2f(s * sl2 - l2);
+      const float dpv = f32_dot<D>(dO, vg + (int64_t)j * p.v_row_stride, lane, hd);
+      f32_axpy<D>(bq, pr * (dpv - dl), kr, lane, hd);
+    }
+#pragma unroll
+    for (int e = 0; e < D / 32; ++e) dq.x[e] += bq.x[e];
   }
   dq.store((float*)p.dq + (int64_t)b * p.dq_batch_stride + (int64_t)h * p.dq_head_stride + (int64_t)row * p.dq_row_stride, lane, hd, p.scale);
 }

@@ -16,7 +16,7 @@ namespace fdjl {
 template <int D> struct FwdCfg;
 template <> struct FwdCfg<32>  { static constexpr int W = 4, MT = 2, BC = 64; };
 template <> struct FwdCfg<64>  { static constexpr int W = 4, MT = 2, BC = 64; };
-template <> struct FwdCfg<96>  { static constexpr int W = 8, MT = 1, BC = 64; };
+template <> struct FwdCfg<96>  { static constexpr int W = 4, MT = 2, BC = 32; };
 template <> struct FwdCfg<128> { static constexpr int W = 8, MT = 1, BC = 64; };
 template <> struct FwdCfg<256> { static constexpr int W = 4, MT = 1, BC = 32; };
 
@@ -124,7 +124,9 @@ __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int n = 0; n < NB; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
-#pragma unroll
+    // with Q in shared memory the k loop is only partly unrolled: it bounds the registers the
+    // compiler spends on fragments loaded ahead (hd96 MT = 2: 216 registers instead of spills)
+#pragma unroll(QREG ? KC : 2)
     for (int kc = 0; kc < KC; ++kc) {
       uint32_t a[MT][4];
 #pragma unroll

@@ -30,7 +30,7 @@ class BwdParams(C.Structure):
                [("scale", C.c_float), ("scale_log2", C.c_float), ("mask", C.c_int32), ("deterministic", C.c_int32)]
 
 
-assert C.sizeof(FwdParams) == 176 and C.sizeof(BwdParams) == 344
+assert C.sizeof(FwdParams) == 176 and C.sizeof(BwdParams) == 320
 
 
 def _strides(t, layout):

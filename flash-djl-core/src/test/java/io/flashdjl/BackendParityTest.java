@@ -57,9 +57,12 @@ class BackendParityTest {
             double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
             ErrorBudget.check(at + "output", r.output(), base.output, truth.output, c.dataType, mag);
             ErrorBudget.check(at + "lse", r.logSumExp(), base.logSumExp, truth.logSumExp, r.logSumExp().getDataType());
-            ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, c.dataType, mag);
-            ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, c.dataType, mag);
-            ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, c.dataType, mag);
+            // SDPA is PyTorch's own code, the yardstick, not ours: its CPU float16 backward was measured
+            // at up to 3x the error of a naive float16 attention (dv with Nk = 1), so its gradients get 4x
+            double factor = backend == Backend.SDPA && c.dataType == DataType.FLOAT16 ? 4 : 2;
+            ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, c.dataType, mag, factor);
+            ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, c.dataType, mag, factor);
+            ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, c.dataType, mag, factor);
             assertEquals(q.getShape(), g.dq().getShape());
             assertEquals(k.getShape(), g.dk().getShape());
             assertEquals(v.getShape(), g.dv().getShape());

@@ -61,7 +61,7 @@ public final class SdpaBackend implements AttentionBackend {
         NDArray lse;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            NDList r = run(p, p.q(), p.k(), p.v(), JniUtils.isGradMode());
+            NDList r = run(p, p.q(), p.k(), p.v());
             output = p.fromBhsd(r.get(0));
             lse = r.get(1);
             NDScope.unregister(output, lse);
@@ -88,7 +88,7 @@ public final class SdpaBackend implements AttentionBackend {
             NDArray k = leaf(p.k());
             NDArray v = leaf(p.v());
             JniUtils.setGradMode(true);
-            NDArray out = p.fromBhsd(run(p, q, k, v, true).get(0));
+            NDArray out = p.fromBhsd(run(p, q, k, v).get(0));
             JniUtils.backward((PtNDArray) out, (PtNDArray) dOut, false, false);
             dq = q.getGradient();
             dk = k.getGradient();
@@ -109,12 +109,16 @@ public final class SdpaBackend implements AttentionBackend {
      * Runs the module on q, k, v (in the problem's layout) and returns its output (BHSD) and
      * log-sum-exp, both in q's manager.
      *
-     * @param grad whether autograd records the call ({@code false} runs it under no-grad)
+     * <p>Always in DJL's "training" call mode, where autograd follows the thread's grad mode. DJL's
+     * inference mode would make the outputs inference tensors (unusable in a later autograd graph),
+     * let the graph executor specialise the module under InferenceMode (its constants then broke a
+     * later differentiable call: "Inference tensors cannot be saved for backward", seen after ~60
+     * calls), and may run on a separate CUDA stream, unordered with the CUDA backend's kernels.
      */
-    private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v, boolean grad) {
+    private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v) {
         PtSymbolBlock module = modules.get(p.device(), SdpaModuleSource.of(p));
         NDList inputs = new NDList(unnamed(p.toBhsd(q)), unnamed(p.toBhsd(k)), unnamed(p.toBhsd(v)));
-        return IValueUtils.forward(module, inputs, grad);
+        return IValueUtils.forward(module, inputs, true);
     }
 
     /**

@@ -99,7 +99,7 @@ record SdpaModuleSource(AttentionMask mask, double scale, boolean float64) {
             c.append("      scores = torch.masked_fill(scores, hidden, -inf)\n");
         }
         c.append("      parts.append(torch.logsumexp(scores, [-1]))\n");
-        c.append("    lse = torch.to(torch.reshape(torch.cat(parts, 3), [b, hq, nq]), ").append(FLOAT32).append(")\n");
+        c.append("    lse = torch.to(torch.reshape(torch.cat(parts, 3), [b, hq, nq]), ").append(acc).append(")\n");
         c.append("    return (out, lse)\n");
         return c.toString();
     }

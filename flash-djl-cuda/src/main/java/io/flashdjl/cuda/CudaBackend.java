@@ -1,0 +1,246 @@
+package io.flashdjl.cuda;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import io.flashdjl.AttentionGradients;
+import io.flashdjl.AttentionResult;
+import io.flashdjl.Backend;
+import io.flashdjl.Layout;
+import io.flashdjl.spi.AttentionBackend;
+import io.flashdjl.spi.AttentionProblem;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The fused FlashAttention-2 kernels of {@code src/main/cuda}, launched through JCuda directly on
+ * the CUDA memory of DJL's PyTorch NDArrays: outputs and scratch are allocated by DJL on the
+ * inputs' device and written in place by the kernels, with no copies of q, k or v (BHSD and BSHD
+ * are passed to the kernels as strides). Grouped-query attention reads the shared k/v heads
+ * directly. A head dimension between the compiled ones (32, 64, 96, 128, 256) runs on the next
+ * larger kernel, which zero-fills the missing columns.
+ */
+public final class CudaBackend implements AttentionBackend {
+
+    private static final Logger logger = LoggerFactory.getLogger(CudaBackend.class);
+
+    static final int[] HEAD_DIMS = {32, 64, 96, 128, 256};
+
+    /** Test aid: with this system property true, outputs are filled with NaN before the kernels run. */
+    static final String POISON_PROPERTY = "flashdjl.cuda.poison";
+
+    @Override
+    public Backend kind() {
+        return Backend.CUDA;
+    }
+
+    @Override
+    public Optional<String> unavailableReason() {
+        return CudaRuntime.unavailableReason();
+    }
+
+    @Override
+    public Optional<String> unsupportedReason(AttentionProblem p) {
+        if (!p.device().isGpu()) {
+            return Optional.of("the inputs are on " + p.device() + "; the CUDA backend needs GPU arrays");
+        }
+        if (!(p.q() instanceof PtNDArray)) {
+            return Optional.of("the inputs are not arrays of DJL's PyTorch engine");
+        }
+        DataType t = p.dataType();
+        if (t != DataType.FLOAT16 && t != DataType.FLOAT32) {
+            return Optional.of("no CUDA kernel for " + t + " (float16 and float32 have one)");
+        }
+        if (p.headDim() != p.valueDim()) {
+            return Optional.of("the kernels need the head dimension of v (" + p.valueDim()
+                    + ") to equal that of q and k (" + p.headDim() + ")");
+        }
+        if (p.headDim() > HEAD_DIMS[HEAD_DIMS.length - 1]) {
+            return Optional.of("head dimension " + p.headDim() + " is above the largest kernel's (256)");
+        }
+        if (p.headDim() % alignmentElements(t) != 0) {
+            return Optional.of("head dimension " + p.headDim() + " is not a multiple of " + alignmentElements(t)
+                    + " (16-byte rows)");
+        }
+        if (p.batch() > 65535 || p.headsQ() > 65535) {
+            return Optional.of("batch and heads must be at most 65535 (CUDA grid limits)");
+        }
+        if (p.seqQ() > Integer.MAX_VALUE || p.seqK() > Integer.MAX_VALUE) {
+            return Optional.of("sequence lengths above 2^31 - 1");
+        }
+        return Optional.empty();
+    }
+
+    @Override
+    public AttentionResult forward(AttentionProblem p) {
+        CudaKernels kernels = CudaRuntime.kernels(p.device());
+        Inputs in = Inputs.of(p);
+        NDManager manager = managerOn(p.q().getManager(), p.device());
+        NDArray out = allocate(manager, outShape(p), p.dataType());
+        NDArray lse = allocate(manager, new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
+        byte[] params = KernelParams.forward(in.q, in.k, in.v,
+                NDArrayMemory.address("output", out), NDArrayMemory.address("lse", lse),
+                strides(p, p.headsQ(), p.seqQ()), strides(p, p.headsKv(), p.seqK()), strides(p, p.headsKv(), p.seqK()),
+                strides(p, p.headsQ(), p.seqQ()), dims(p));
+        kernels.launch(kernels.kernel(name("flash_fwd", p)), p.seqQ(), p.headsQ(), p.batch(), params, p.toString());
+        in.release();
+        return new AttentionResult(out, lse, Backend.CUDA);
+    }
+
+    @Override
+    public AttentionGradients backward(AttentionProblem p, NDArray dOut, AttentionResult forward) {
+        CudaKernels kernels = CudaRuntime.kernels(p.device());
+        Inputs in = Inputs.of(p);
+        NDArray o = dense("forward.output()", forward.output());
+        NDArray dO = dense("dOut", dOut);
+        NDManager manager = managerOn(p.q().getManager(), p.device());
+        NDArray dq = allocate(manager, p.q().getShape(), p.dataType());
+        NDArray dk = allocate(manager, p.k().getShape(), p.dataType());
+        NDArray dv = allocate(manager, p.v().getShape(), p.dataType());
+        int hd = kernelHeadDim(p.headDim());
+        NDArray dqAccum = manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ(), hd), DataType.FLOAT32);
+        NDArray delta = manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
+        long[] pointers = {
+            in.q, in.k, in.v,
+            NDArrayMemory.address("forward.output()", o),
+            NDArrayMemory.address("dOut", dO),
+            NDArrayMemory.address("forward.logSumExp()", dense("forward.logSumExp()", forward.logSumExp())),
+            NDArrayMemory.address("dq", dq), NDArrayMemory.address("dk", dk), NDArrayMemory.address("dv", dv),
+            NDArrayMemory.address("dq scratch", dqAccum), NDArrayMemory.address("delta scratch", delta)
+        };
+        KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
+        KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
+        KernelParams.Strides[] strides = {qs, kvs, kvs, qs, qs, qs, kvs, kvs};
+        boolean deterministic = p.options().deterministic();
+        byte[] params = KernelParams.backward(pointers, strides, dims(p), deterministic);
+        String what = p.toString();
+        kernels.launch(kernels.kernel(name("flash_bwd_pre", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
+        kernels.launch(kernels.kernel(name("flash_bwd_dkdv", p)), p.seqK(), p.headsKv(), p.batch(), params, what);
+        if (deterministic) {
+            kernels.launch(kernels.kernel(name("flash_bwd_dq", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
+        } else {
+            kernels.launch(kernels.kernel(name("flash_bwd_convert", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
+        }
+        // freed after the kernels are queued: PyTorch's allocator reuses memory in stream order
+        dqAccum.close();
+        delta.close();
+        in.release();
+        if (o != forward.output()) {
+            o.close();
+        }
+        if (dO != dOut) {
+            dO.close();
+        }
+        return new AttentionGradients(dq, dk, dv, Backend.CUDA);
+    }
+
+    /** The compiled head dimension that runs {@code headDim}: the smallest one not below it. */
+    static int kernelHeadDim(long headDim) {
+        for (int hd : HEAD_DIMS) {
+            if (headDim <= hd) {
+                return hd;
+            }
+        }
+        throw new IllegalArgumentException("head dimension " + headDim + " is above 256");
+    }
+
+    private static String name(String kernel, AttentionProblem p) {
+        String type = p.dataType() == DataType.FLOAT16 ? "f16" : "f32";
+        return kernel + "_" + type + "_hd" + kernelHeadDim(p.headDim());
+    }
+
+    private static int alignmentElements(DataType t) {
+        return 16 / t.getNumOfBytes();
+    }
+
+    private static KernelParams.Dims dims(AttentionProblem p) {
+        int mask;
+        switch (p.options().mask()) {
+            case CAUSAL_TOP_LEFT:
+                mask = 1;
+                break;
+            case CAUSAL_BOTTOM_RIGHT:
+                mask = 2;
+                break;
+            default:
+                mask = 0;
+        }
+        return new KernelParams.Dims((int) p.batch(), (int) p.headsQ(), (int) p.headsKv(), (int) p.seqQ(),
+                (int) p.seqK(), (int) p.headDim(), (float) p.scale(), mask);
+    }
+
+    /** Element strides (batch, head, row) of a dense array in the problem's layout. */
+    private static KernelParams.Strides strides(AttentionProblem p, long heads, long seq) {
+        long d = p.headDim();
+        return p.layout() == Layout.BHSD
+                ? new KernelParams.Strides(heads * seq * d, seq * d, d)
+                : new KernelParams.Strides(seq * heads * d, d, heads * d);
+    }
+
+    private static Shape outShape(AttentionProblem p) {
+        return p.layout() == Layout.BHSD
+                ? new Shape(p.batch(), p.headsQ(), p.seqQ(), p.valueDim())
+                : new Shape(p.batch(), p.seqQ(), p.headsQ(), p.valueDim());
+    }
+
+    private static NDManager managerOn(NDManager m, Device device) {
+        return m.getDevice().equals(device) ? m : m.newSubManager(device);
+    }
+
+    private static NDArray allocate(NDManager manager, Shape shape, DataType type) {
+        return Boolean.getBoolean(POISON_PROPERTY) ? manager.full(shape, Float.NaN, type) : manager.create(shape, type);
+    }
+
+    /**
+     * {@code a} itself when it is dense and 16-byte aligned, else a dense copy (logged: a strided
+     * view costs a copy because DJL does not expose strides).
+     */
+    static NDArray dense(String name, NDArray a) {
+        if (NDArrayMemory.isContiguous(a) && NDArrayMemory.address(name, a) % 16 == 0) {
+            return a;
+        }
+        logger.debug("{}: copying a strided or unaligned view of shape {} into dense memory", name, a.getShape());
+        NDArray copy = NDArrayMemory.contiguousCopy(a);
+        if (NDArrayMemory.address(name, copy) % 16 != 0) {
+            copy = copy.duplicate();
+        }
+        return copy;
+    }
+
+    /** Device addresses of q, k, v, with the dense copies made for strided views. */
+    private static final class Inputs {
+        final long q;
+        final long k;
+        final long v;
+        private final NDArray[] copies;
+
+        private Inputs(NDArray[] dense, NDArray[] given) {
+            q = NDArrayMemory.address("q", dense[0]);
+            k = NDArrayMemory.address("k", dense[1]);
+            v = NDArrayMemory.address("v", dense[2]);
+            copies = new NDArray[3];
+            for (int i = 0; i < 3; i++) {
+                copies[i] = dense[i] == given[i] ? null : dense[i];
+            }
+        }
+
+        static Inputs of(AttentionProblem p) {
+            NDArray[] given = {p.q(), p.k(), p.v()};
+            NDArray[] dense = {dense("q", p.q()), dense("k", p.k()), dense("v", p.v())};
+            return new Inputs(dense, given);
+        }
+
+        /** Frees the copies; safe once the kernels are queued (stream-ordered reuse). */
+        void release() {
+            for (NDArray c : copies) {
+                if (c != null) {
+                    c.close();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+package io.flashdjl.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
+
+/**
+ * The kernels of one GPU: PyTorch's primary context of that device (shared, never destroyed), the
+ * fatbin module loaded into it once, and each kernel's function handle and launch configuration
+ * (read from its {@code <name>_cfg} global, so the CUDA source is the single source of truth).
+ * Launches go to the null stream, which orders them with PyTorch's default stream.
+ */
+final class CudaKernels {
+
+    /** A kernel and the launch configuration it declares. */
+    static final class Kernel {
+        final String name;
+        final CUfunction function;
+        final int threads;
+        final int tileRows;
+        final int sharedBytes;
+
+        Kernel(String name, CUfunction function, int threads, int tileRows, int sharedBytes) {
+            this.name = name;
+            this.function = function;
+            this.threads = threads;
+            this.tileRows = tileRows;
+            this.sharedBytes = sharedBytes;
+        }
+    }
+
+    private static final Map<Integer, CudaKernels> BY_DEVICE = new ConcurrentHashMap<>();
+
+    /** Debug aid: synchronise after every launch so a kernel fault is reported at its launch. */
+    private static final boolean SYNC = Boolean.getBoolean("flashdjl.cuda.sync");
+
+    private final int deviceId;
+    private final CUcontext context;
+    private final CUmodule module;
+    private final Map<String, Kernel> kernels = new ConcurrentHashMap<>();
+
+    private CudaKernels(int deviceId, byte[] fatbin) {
+        this.deviceId = deviceId;
+        CUdevice device = new CUdevice();
+        check(cuDeviceGet(device, deviceId), "cuDeviceGet(" + deviceId + ")");
+        context = new CUcontext();
+        check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain(" + deviceId + ")");
+        check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        module = new CUmodule();
+        check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (flash-djl fatbin on gpu(" + deviceId + "))");
+    }
+
+    /** The kernels of GPU {@code deviceId}, loading the module on first use. */
+    static CudaKernels forDevice(int deviceId, byte[] fatbin) {
+        return BY_DEVICE.computeIfAbsent(deviceId, id -> new CudaKernels(id, fatbin));
+    }
+
+    /** Looks up a kernel and its configuration once. */
+    Kernel kernel(String name) {
+        return kernels.computeIfAbsent(name, this::load);
+    }
+
+    private Kernel load(String name) {
+        makeCurrent();
+        CUfunction f = new CUfunction();
+        check(cuModuleGetFunction(f, module, name), "cuModuleGetFunction(" + name + ")");
+        CUdeviceptr cfgPtr = new CUdeviceptr();
+        long[] size = new long[1];
+        check(cuModuleGetGlobal(cfgPtr, size, module, name + "_cfg"), "cuModuleGetGlobal(" + name + "_cfg)");
+        int[] cfg = new int[4];
+        check(cuMemcpyDtoH(Pointer.to(cfg), cfgPtr, 16), "cuMemcpyDtoH(" + name + "_cfg)");
+        if (cfg[0] <= 0 || cfg[1] <= 0 || cfg[2] < 0) {
+            throw new IllegalStateException(name + "_cfg is invalid: threads=" + cfg[0] + " tileRows=" + cfg[1]
+                    + " sharedBytes=" + cfg[2]);
+        }
+        if (cfg[2] > 48 * 1024) {
+            check(cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[2]),
+                    "cuFuncSetAttribute(" + name + ", max dynamic shared memory " + cfg[2] + ")");
+        }
+        return new Kernel(name, f, cfg[0], cfg[1], cfg[2]);
+    }
+
+    /**
+     * Launches {@code kernel} over {@code ceil(rows / tileRows) x heads x batch} blocks with the one
+     * parameter block {@code params} (a packed struct passed by value).
+     *
+     * @param what the problem, for error messages
+     */
+    void launch(Kernel kernel, long rows, long heads, long batch, byte[] params, String what) {
+        makeCurrent();
+        long blocksX = (rows + kernel.tileRows - 1) / kernel.tileRows;
+        if (blocksX > Integer.MAX_VALUE || heads > 65535 || batch > 65535) {
+            throw new IllegalArgumentException(kernel.name + ": grid " + blocksX + " x " + heads + " x " + batch
+                    + " exceeds CUDA's limits (heads and batch at most 65535) for " + what);
+        }
+        Pointer args = Pointer.to(Pointer.to(params));
+        int r = cuLaunchKernel(kernel.function, (int) blocksX, (int) heads, (int) batch,
+                kernel.threads, 1, 1, kernel.sharedBytes, null, args, null);
+        if (r != CUresult.CUDA_SUCCESS) {
+            throw new CudaException(kernel.name, what, "cuLaunchKernel", r);
+        }
+        if (SYNC) {
+            r = cuCtxSynchronize();
+            if (r != CUresult.CUDA_SUCCESS) {
+                throw new CudaException(kernel.name, what, "the kernel (cuCtxSynchronize)", r);
+            }
+        }
+    }
+
+    /** Launches need the context current on the calling thread; setting it is cheap. */
+    private void makeCurrent() {
+        check(cuCtxSetCurrent(context), "cuCtxSetCurrent(gpu(" + deviceId + "))");
+    }
+
+    private static void check(int result, String call) {
+        if (result != CUresult.CUDA_SUCCESS) {
+            throw new CudaException(null, null, call, result);
+        }
+    }
+}
