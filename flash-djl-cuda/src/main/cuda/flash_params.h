@@ -16,6 +16,53 @@
 #define FLASH_MASK_CAUSAL_TOP_LEFT 1      // query i sees keys j <= i (SDPA's is_causal)
 #define FLASH_MASK_CAUSAL_BOTTOM_RIGHT 2  // query i sees keys j <= i + seqlen_k - seqlen_q
 
+// ============================================================================================
+// KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
+//
+// 75 extern "C" __global__ kernels, each taking ONE parameter, its param struct BY VALUE:
+//   flash_fwd_<dt>_hd<H>          (FlashFwdParams)
+//   flash_bwd_pre_<dt>_hd<H>      (FlashBwdParams)  delta = rowsum(dO*O); zeroes dq_accum if deterministic == 0
+//   flash_bwd_dkdv_<dt>_hd<H>     (FlashBwdParams)  dk, dv (+ atomic dq_accum if deterministic == 0)
+//   flash_bwd_dq_<dt>_hd<H>       (FlashBwdParams)  deterministic == 1 only: writes dq directly
+//   flash_bwd_convert_<dt>_hd<H>  (FlashBwdParams)  deterministic == 0 only: dq = dq_accum * scale
+//   dt in {f16, bf16, f32}, H in {32, 64, 96, 128, 256}.
+// For every kernel K: extern "C" __device__ const int K_cfg[4] =
+//   {threads_per_block, tile_rows, dynamic_smem_bytes, 0}; read it with cuModuleGetGlobal.
+// Launch: if dynamic_smem_bytes > 48 KiB, set CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+//   to it first (largest cfg value: 98304 B, within the 99 KiB of sm_86/sm_89);
+//   grid  = (ceil(N / tile_rows), heads, batch), block = (threads_per_block, 1, 1),
+//   sharedMemBytes = dynamic_smem_bytes, null stream, in this order:
+//     forward:  fwd                        N = seqlen_q, heads = heads_q
+//     backward: pre                        N = seqlen_q, heads = heads_q
+//               dkdv                       N = seqlen_k, heads = heads_kv
+//               dq       (deterministic == 1 only)  N = seqlen_q, heads = heads_q
+//               convert  (deterministic == 0 only)  N = seqlen_q, heads = heads_q
+// Kernel choice: H = the smallest of {32, 64, 96, 128, 256} with head_dim <= H (D = 80 -> hd96).
+//
+// PRECONDITIONS the launcher must check (else fall back to another backend):
+//  all dtypes:
+//   - 1 <= head_dim <= 256; seqlen_q >= 1, seqlen_k >= 1; batch >= 1; heads_kv >= 1 and
+//     heads_q % heads_kv == 0; ceil(seqlen/tile_rows) < 2^31, heads <= 65535, batch <= 65535.
+//   - the last dimension of every tensor is contiguous (element stride 1); strides are in elements.
+//   - lse and delta: contiguous float32 [B, Hq, Nq]; dq_accum: contiguous float32 [B, Hq, Nq, H]
+//     (H = the KERNEL head dim, not head_dim), base 16-byte aligned, needed only when
+//     deterministic == 0 (it may be null when deterministic == 1).
+//   - dq, dk, dv must not alias the inputs; o is read by the backward (the forward's output).
+//   - mask is FLASH_MASK_NONE / _CAUSAL_TOP_LEFT / _CAUSAL_BOTTOM_RIGHT; scale_log2 == scale * log2(e).
+//  f16 / bf16 in addition:
+//   - head_dim % 8 == 0;
+//   - every base pointer (q, k, v, o, dout, dq, dk, dv) 16-byte aligned and every batch, head
+//     and row stride a multiple of 8 elements (so every 8-element row chunk is 16-byte aligned).
+//  f32 in addition: base pointers 4-byte aligned (natural); any head_dim <= 256, any strides.
+//
+// Semantics: a query row that sees no key (bottom-right causal with seqlen_q > seqlen_k) gets
+// O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never read
+// or written. dq_accum holds the UNSCALED sum of dS K; convert multiplies by scale.
+// f32 set: dq_accum is never used; flash_bwd_convert_f32_* computes dq itself (same code as
+// flash_bwd_dq_f32_*), so f32 dq is deterministic in both modes and needs no dq_accum.
+// In deterministic mode nothing uses atomics: dk/dv/dq are bitwise reproducible.
+// ============================================================================================
+
 struct FlashFwdParams {
   const void* q;        // [B, Hq, Nq, D] by strides, dtype T
   const void* k;        // [B, Hkv, Nk, D]
