@@ -30,17 +30,6 @@ class CudaBackendCpuTest {
     }
 
     @Test
-    void unequalHeadDimensionsAreRefusedWithTheReason() {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
-            NDArray q = m.randomNormal(new Shape(1, 2, 9, 32));
-            NDArray v = m.randomNormal(new Shape(1, 2, 9, 64));
-            io.flashdjl.spi.AttentionProblem p = new io.flashdjl.spi.AttentionProblem(q, q, v, AttentionOptions.DEFAULT);
-            // on the CPU the device is the first reason; the head-dimension rule is checked on a GPU
-            assertTrue(new CudaBackend().unsupportedReason(p).orElseThrow().contains("GPU arrays"));
-        }
-    }
-
-    @Test
     void kernelHeadDimensionsRoundUp() {
         assertEquals(32, CudaBackend.kernelHeadDim(8));
         assertEquals(96, CudaBackend.kernelHeadDim(80));
