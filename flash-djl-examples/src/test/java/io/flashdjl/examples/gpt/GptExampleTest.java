@@ -1,0 +1,110 @@
+package io.flashdjl.examples.gpt;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The GPT example end to end on the CPU, at a size CI can afford (a smoke test, not the accuracy claim). */
+class GptExampleTest {
+
+    @TempDir
+    Path dir;
+
+    private static String run(String... args) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        GptExample.run(GptOptions.parse(args), new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void additionTrainsWritesMetricsChartAndCheckpointAndResumes() throws Exception {
+        Path out = dir.resolve("run");
+        String log = run("--device", "cpu", "--steps", "40", "--eval-every", "20", "--batch", "32", "--held-out", "64",
+                "--layers", "1", "--embedding", "32", "--out", out.toString());
+        assertTrue(log.contains("exact match on 64 held-out sums"), log);
+        List<String> csv = Files.readAllLines(out.resolve("metrics.csv"));
+        assertEquals("step,train_loss,validation_loss,score,tokens_per_second", csv.get(0));
+        assertEquals(3, csv.size(), "two evaluations");
+        double first = Double.parseDouble(csv.get(1).split(",")[1]);
+        double last = Double.parseDouble(csv.get(2).split(",")[1]);
+        assertTrue(last < first, "training loss falls: " + first + " -> " + last);
+        byte[] png = Files.readAllBytes(out.resolve("loss.png"));
+        assertEquals((byte) 0x89, png[0]);
+        assertEquals('P', png[1]);
+        assertTrue(Files.isRegularFile(out.resolve("checkpoint").resolve("gpt.properties")));
+        assertFalse(Files.exists(out.resolve("checkpoint.tmp")), "no half-written checkpoint left");
+
+        String resumed = run("--device", "cpu", "--steps", "1", "--batch", "32", "--held-out", "64", "--layers", "1",
+                "--embedding", "32", "--out", dir.resolve("again").toString(), "--resume",
+                out.resolve("checkpoint").toString());
+        assertTrue(resumed.contains("resumed from"), resumed);
+    }
+
+    @Test
+    void textFileTrainsAndSamples() throws Exception {
+        Path text = dir.resolve("t.txt");
+        Files.writeString(text, "the quick brown fox jumps over the lazy dog. ".repeat(200), StandardCharsets.UTF_8);
+        String log = run("--device", "cpu", "--text", text.toString(), "--context", "32", "--steps", "10",
+                "--eval-every", "10", "--batch", "8", "--layers", "1", "--embedding", "32", "--out",
+                dir.resolve("text").toString());
+        assertTrue(log.contains("sample (prompt|generated)"), log);
+    }
+
+    @Test
+    void emptyTextFileIsRefused() throws Exception {
+        Path empty = Files.createFile(dir.resolve("empty.txt"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> run("--device", "cpu", "--text", empty.toString(), "--out", dir.resolve("x").toString()));
+        assertTrue(e.getMessage().contains("the file is empty"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("x")), "nothing written for a refused input");
+    }
+
+    @Test
+    void textThatIsNotUtf8IsRefused() throws Exception {
+        Path latin1 = dir.resolve("latin1.txt");
+        Files.write(latin1, new byte[] {'c', 'a', 'f', (byte) 0xE9, ' ', 'o', 'k'});
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> run("--device", "cpu", "--text", latin1.toString()));
+        assertTrue(e.getMessage().contains("is not valid UTF-8"), e.getMessage());
+    }
+
+    @Test
+    void missingCheckpointIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> run("--device", "cpu", "--steps", "1", "--resume", dir.resolve("nothing").toString(), "--out",
+                        dir.resolve("y").toString()));
+        assertTrue(e.getMessage().startsWith("--resume: no checkpoint in"), e.getMessage());
+    }
+
+    @Test
+    void checkpointOfAnotherModelIsRefused() {
+        Path out = dir.resolve("small");
+        run("--device", "cpu", "--steps", "2", "--eval-every", "2", "--batch", "8", "--held-out", "16", "--layers", "1",
+                "--embedding", "32", "--out", out.toString());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> run("--device", "cpu", "--steps", "1", "--batch", "8", "--held-out", "16", "--layers", "2",
+                        "--embedding", "32", "--out", dir.resolve("z").toString(), "--resume",
+                        out.resolve("checkpoint").toString()));
+        assertTrue(e.getMessage().contains("layers=1 but this run has layers=2"), e.getMessage());
+    }
+
+    @Test
+    void badOptionsExplainThemselves() {
+        assertEquals("--attention: expected flash, sdpa or naive but got 'fast'",
+                assertThrows(IllegalArgumentException.class, () -> GptOptions.parse(new String[] {"--attention", "fast"}))
+                        .getMessage());
+        assertEquals("--heads 4 must be a multiple of --kv-heads 3",
+                assertThrows(IllegalArgumentException.class, () -> GptOptions.parse(new String[] {"--kv-heads", "3"}))
+                        .getMessage());
+    }
+}
