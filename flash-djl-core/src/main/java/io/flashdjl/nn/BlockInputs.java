@@ -30,7 +30,7 @@ final class BlockInputs {
         this.keyLength = keys.getShape().get(1);
     }
 
-    static BlockInputs of(NDList inputs, long embeddingSize) {
+    static BlockInputs of(NDList inputs, long embeddingSize, long heads) {
         int n = inputs == null ? 0 : inputs.size();
         if (n < 1 || n > 4) {
             throw new IllegalArgumentException("inputs: expected 1 to 4 arrays ([embeddings], [embeddings, mask],"
@@ -42,7 +42,7 @@ final class BlockInputs {
                 : new BlockInputs(embeddings("keys", inputs.get(0), embeddingSize),
                         embeddings("queries", inputs.get(1), embeddingSize),
                         embeddings("values", inputs.get(2), embeddingSize), n == 4 ? inputs.get(3) : null);
-        in.checkAgreement();
+        in.checkAgreement(heads);
         return in;
     }
 
@@ -60,7 +60,7 @@ final class BlockInputs {
         return a;
     }
 
-    private void checkAgreement() {
+    private void checkAgreement(long heads) {
         Shape q = queries.getShape();
         Shape k = keys.getShape();
         Shape v = values.getShape();
@@ -73,7 +73,7 @@ final class BlockInputs {
                     + " of keys but got shape " + v);
         }
         if (mask != null) {
-            checkMask();
+            checkMask(heads);
         }
     }
 
@@ -81,7 +81,7 @@ final class BlockInputs {
      * DJL's two mask forms: {@code [B, T, F]} of 1 (keep) and 0 (hide), or a 4-dimensional
      * additive offset broadcast over {@code [B, heads, T, F]}.
      */
-    private void checkMask() {
+    private void checkMask(long heads) {
         Shape m = mask.getShape();
         Shape expected = new Shape(batch, queryLength, keyLength);
         if (m.dimension() == 3) {
@@ -92,11 +92,11 @@ final class BlockInputs {
             return;
         }
         if (m.dimension() == 4) {
-            long[] want = {batch, -1, queryLength, keyLength};
+            long[] want = {batch, heads, queryLength, keyLength};
             for (int i = 0; i < 4; i++) {
-                if (m.get(i) != 1 && want[i] >= 0 && m.get(i) != want[i]) {
+                if (m.get(i) != 1 && m.get(i) != want[i]) {
                     throw new IllegalArgumentException("mask: expected an additive offset broadcastable to [" + batch
-                            + ", heads, " + queryLength + ", " + keyLength + "] but got " + m);
+                            + ", " + heads + ", " + queryLength + ", " + keyLength + "] but got " + m);
                 }
             }
             return;

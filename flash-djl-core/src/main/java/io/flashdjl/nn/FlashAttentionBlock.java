@@ -133,7 +133,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
 
     @Override
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        BlockInputs in = BlockInputs.of(inputs, embeddingSize);
+        BlockInputs in = BlockInputs.of(inputs, embeddingSize, headCount);
         if (training && dropoutRate > 0) {
             throw new UnsupportedOperationException("optAttentionProbsDropoutProb(" + dropoutRate
                     + "): dropout on attention probabilities is not implemented by any flash-djl backend; build the block"
