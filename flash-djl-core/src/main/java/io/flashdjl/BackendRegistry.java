@@ -76,6 +76,33 @@ final class BackendRegistry {
         return require(Backend.REFERENCE, p);
     }
 
+    /**
+     * The backend for a differentiable call that selection gave to CUDA while no flash-aware
+     * collector is open: the engine cannot differentiate the kernels' output. AUTO moves to SDPA
+     * (differentiable, and fast on a GPU), else REFERENCE; an explicit CUDA request fails.
+     */
+    static AttentionBackend differentiableInsteadOfCuda(AttentionProblem p) {
+        if (p.options().backend() == Backend.CUDA) {
+            throw new UnsupportedOperationException("backend CUDA: its output is not part of the engine's autograd graph,"
+                    + " and the engine is recording gradients outside a flash-aware collector; train with"
+                    + " FlashTraining.newGradientCollector() (or FlashTraining.trainBatch/fit) instead of DJL's own collector,"
+                    + " or choose Backend.SDPA or AUTO");
+        }
+        AttentionBackend sdpa = BACKENDS.get(Backend.SDPA);
+        boolean useSdpa = sdpa != null && sdpa.unavailableReason().or(() -> sdpa.unsupportedReason(p)).isEmpty();
+        Backend chosen = useSdpa ? Backend.SDPA : Backend.REFERENCE;
+        String why = "the engine records gradients but no FlashGradientCollector is open (use FlashTraining.newGradientCollector()"
+                + " to train with the CUDA kernels)";
+        String line = "AUTO: CUDA output is not differentiable by DJL's own GradientCollector: " + why + "; running "
+                + chosen + " instead";
+        if (WARNED.add("no-tape:" + chosen)) {
+            logger.warn(line);
+        } else {
+            logger.debug(line);
+        }
+        return require(chosen, p);
+    }
+
     /** The backend of that kind, checked against the problem. */
     static AttentionBackend require(Backend kind, AttentionProblem p) {
         AttentionBackend b = BACKENDS.get(kind);

@@ -3,6 +3,8 @@ package io.flashdjl;
 import ai.djl.ndarray.NDArray;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.training.Autograd;
+import io.flashdjl.training.FlashTape;
 
 /**
  * FlashAttention for DJL: {@code softmax(scale * q k^T + mask) v} without materialising the
@@ -51,11 +53,30 @@ public final class FlashAttention {
     }
 
     /**
-     * The attention output alone, for use inside models. Inside a DJL {@code GradientCollector}
-     * the REFERENCE and SDPA backends are differentiated by the engine's own autograd.
+     * The attention output alone, for use inside models.
+     *
+     * <p>Inside a {@link io.flashdjl.training.FlashGradientCollector} the backend runs outside the engine graph and the call is recorded on the
+     * collector's tape, which runs the backend's own backward. Elsewhere REFERENCE and SDPA are
+     * differentiated by the engine's autograd. The CUDA backend's output is not part of the
+     * engine graph, so while the engine records (DJL's plain {@code GradientCollector}) AUTO runs
+     * SDPA instead (logged once) and an explicit CUDA request fails. (DJL cannot say whether an
+     * array is in the graph, so "the engine records" stands for "the inputs require grad".)
+     *
+     * @throws UnsupportedOperationException for an explicit CUDA backend inside DJL's plain
+     *     gradient collector
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        AttentionResult r = forward(q, k, v, options);
+        AttentionProblem p = InputValidation.problem(q, k, v, options);
+        boolean differentiate = Autograd.isRecording();
+        FlashTape tape = FlashTape.active();
+        if (differentiate && tape != null) {
+            return tape.attention(q, k, v, options);
+        }
+        AttentionBackend backend = BackendRegistry.select(p);
+        if (differentiate && backend.kind() == Backend.CUDA) {
+            backend = BackendRegistry.differentiableInsteadOfCuda(p);
+        }
+        AttentionResult r = backend.forward(p);
         r.logSumExp().close();
         return r.output();
     }

@@ -1,0 +1,259 @@
+package io.flashdjl.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.Dropout;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import io.flashdjl.AttentionOptions;
+import io.flashdjl.Backend;
+import io.flashdjl.FlashAttention;
+import io.flashdjl.Layout;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Multi-head attention with FlashAttention: a drop-in for DJL's {@code
+ * ai.djl.nn.transformer.ScaledDotProductAttentionBlock}.
+ *
+ * <p>Same builder methods, same inputs and output, same children in the same order ({@code
+ * keyProjection}, {@code queryProjection}, {@code valueProjection}, {@code resultProjection}: linear
+ * with bias; {@code probabilityDropout}) and the same block version, so parameters saved by one load
+ * into the other. Inputs, as DJL reads them: {@code [x]} or {@code [x, mask]} (self-attention), or
+ * {@code [keys, queries, values]} / {@code [keys, queries, values, mask]} (keys first), each
+ * {@code [B, S, E]}; the output has the queries' shape.
+ *
+ * <p>A mask (DJL's semantics: {@code [B, T, F]} of 1 keep / 0 hide, which adds {@code -100000} to
+ * hidden scores, or a 4-dimensional additive offset) is applied by a materialising engine path
+ * (matmul, softmax, matmul), logged once at info level: no flash backend takes arbitrary masks.
+ *
+ * <p>Differences from DJL's block: attention-probability dropout defaults to 0 (DJL: 0.1), and a
+ * rate above 0 fails at the first training forward, because no flash backend implements it
+ * (inference ignores it, as dropout does); parameters are created in the dtype the block is
+ * initialised with (DJL: always float32). With {@link Builder#optKvHeadCount} below the head count
+ * (grouped-query attention) the key and value projections have {@code kvHeads * E / heads} outputs,
+ * so their parameters no longer match DJL's block.
+ */
+public final class FlashAttentionBlock extends AbstractBlock {
+
+    private static final Logger logger = LoggerFactory.getLogger(FlashAttentionBlock.class);
+
+    /** DJL's block version: the parameter files of both blocks are interchangeable. */
+    private static final byte VERSION = 1;
+
+    private static final AtomicBoolean MASK_PATH_LOGGED = new AtomicBoolean();
+
+    private final int embeddingSize;
+    private final int headCount;
+    private final int kvHeadCount;
+    private final boolean causal;
+    private final boolean naive;
+    private final float dropoutRate;
+    private final AttentionOptions options;
+
+    private final Linear keyProjection;
+    private final Linear queryProjection;
+    private final Linear valueProjection;
+    private final Linear resultProjection;
+
+    private FlashAttentionBlock(Builder b) {
+        super(VERSION);
+        this.embeddingSize = b.embeddingSize;
+        this.headCount = b.headCount;
+        this.kvHeadCount = b.kvHeadCount == 0 ? b.headCount : b.kvHeadCount;
+        this.causal = b.causal;
+        this.naive = b.naive;
+        this.dropoutRate = b.dropoutRate;
+        this.options = AttentionOptions.builder().causal(causal).backend(b.backend).layout(Layout.BSHD).build();
+        int kvUnits = kvHeadCount * headDim();
+        // the order of the children is the order of a parameter file: DJL's order
+        this.keyProjection = addChildBlock("keyProjection", projection(kvUnits));
+        this.queryProjection = addChildBlock("queryProjection", projection(embeddingSize));
+        this.valueProjection = addChildBlock("valueProjection", projection(kvUnits));
+        this.resultProjection = addChildBlock("resultProjection", projection(embeddingSize));
+        addChildBlock("probabilityDropout", Dropout.builder().optRate(dropoutRate).build());
+    }
+
+    private static Linear projection(int units) {
+        return Linear.builder().setUnits(units).optBias(true).build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    private int headDim() {
+        return embeddingSize / headCount;
+    }
+
+    public Linear getKeyProjection() {
+        return keyProjection;
+    }
+
+    public Linear getQueryProjection() {
+        return queryProjection;
+    }
+
+    public Linear getValueProjection() {
+        return valueProjection;
+    }
+
+    public Linear getResultProjection() {
+        return resultProjection;
+    }
+
+    /** The options of every attention call of this block (causal, backend, BSHD layout). */
+    public AttentionOptions getAttentionOptions() {
+        return options;
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        if (inputShapes.length < 1 || inputShapes.length > 4) {
+            throw new IllegalArgumentException("inputs: expected 1 to 4 shapes but got " + inputShapes.length);
+        }
+        return new Shape[] {inputShapes.length < 3 ? inputShapes[0] : inputShapes[1]};
+    }
+
+    @Override
+    public void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        // the projections act on the last axis only, whatever the batch and sequence sizes
+        Shape projectionInput = new Shape(-1L, embeddingSize);
+        for (Block child : children.values()) {
+            child.initialize(manager, dataType, projectionInput);
+        }
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        BlockInputs in = BlockInputs.of(inputs, embeddingSize, headCount);
+        if (training && dropoutRate > 0) {
+            throw new UnsupportedOperationException("optAttentionProbsDropoutProb(" + dropoutRate
+                    + "): dropout on attention probabilities is not implemented by any flash-djl backend; build the block"
+                    + " with optAttentionProbsDropoutProb(0) (and use residual dropout, e.g."
+                    + " TransformerDecoderBlock.optDropoutProbability)");
+        }
+        long b = in.batch;
+        long t = in.queryLength;
+        long f = in.keyLength;
+        long d = headDim();
+        NDArray q = project(queryProjection, ps, in.queries, training, params).reshape(b, t, headCount, d);
+        NDArray k = project(keyProjection, ps, in.keys, training, params).reshape(b, f, kvHeadCount, d);
+        NDArray v = project(valueProjection, ps, in.values, training, params).reshape(b, f, kvHeadCount, d);
+        NDArray o; // BSHD [B, T, heads, d]
+        if (in.mask != null || naive) {
+            if (in.mask != null && MASK_PATH_LOGGED.compareAndSet(false, true)) {
+                logger.info("FlashAttentionBlock: a mask input was given; attention runs on the materialising engine path"
+                        + " (matmul, softmax, matmul) instead of backend {}", options.backend());
+            }
+            o = MaskedAttention.compute(q, k, v, in.mask, causal, 1.0 / Math.sqrt(d));
+        } else {
+            o = FlashAttention.attention(q, k, v, options);
+        }
+        NDArray merged = o.reshape(b, t, embeddingSize);
+        return resultProjection.forward(ps, new NDList(merged), training, params);
+    }
+
+    private static NDArray project(Linear p, ParameterStore ps, NDArray x, boolean training, PairList<String, Object> params) {
+        return p.forward(ps, new NDList(x), training, params).head();
+    }
+
+    @Override
+    public String toString() {
+        return "FlashAttentionBlock(embedding=" + embeddingSize + ", heads=" + headCount + ", kvHeads=" + kvHeadCount
+                + ", causal=" + causal + ", backend=" + options.backend() + (naive ? ", naive" : "") + ")";
+    }
+
+    /** Builds a {@link FlashAttentionBlock}; {@link #build()} checks the sizes. */
+    public static final class Builder {
+        private int embeddingSize;
+        private int headCount;
+        private int kvHeadCount;
+        private boolean causal;
+        private boolean naive;
+        private float dropoutRate;
+        private Backend backend = Backend.AUTO;
+
+        private Builder() {}
+
+        public Builder setEmbeddingSize(int embeddingSize) {
+            this.embeddingSize = embeddingSize;
+            return this;
+        }
+
+        public Builder setHeadCount(int headCount) {
+            this.headCount = headCount;
+            return this;
+        }
+
+        /**
+         * Dropout on the attention probabilities, as DJL's block has it. Default 0 (DJL: 0.1). Above
+         * 0 the first training forward throws {@link UnsupportedOperationException}: no flash
+         * backend implements it, and silently skipping it would change the model.
+         */
+        public Builder optAttentionProbsDropoutProb(float rate) {
+            if (!(rate >= 0 && rate < 1)) {
+                throw new IllegalArgumentException("optAttentionProbsDropoutProb: expected a rate in [0, 1) but got " + rate);
+            }
+            this.dropoutRate = rate;
+            return this;
+        }
+
+        /** Top-left causal attention (query i sees keys {@code j <= i}), as SDPA's {@code is_causal}. */
+        public Builder optCausal(boolean causal) {
+            this.causal = causal;
+            return this;
+        }
+
+        /**
+         * Key/value heads for grouped-query attention (must divide the head count); default: the
+         * head count. Below it, the key and value projections are smaller than DJL's.
+         */
+        public Builder optKvHeadCount(int kvHeadCount) {
+            this.kvHeadCount = kvHeadCount;
+            return this;
+        }
+
+        public Builder optBackend(Backend backend) {
+            if (backend == null) {
+                throw new IllegalArgumentException("optBackend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
+            }
+            this.backend = backend;
+            return this;
+        }
+
+        /**
+         * Computes attention with plain engine ops (matmul, softmax, matmul) instead of a flash
+         * backend: the textbook formula, differentiated by the engine, for checking results.
+         */
+        public Builder optNaiveAttention(boolean naive) {
+            this.naive = naive;
+            return this;
+        }
+
+        /**
+         * @throws IllegalArgumentException when a size is missing or the sizes do not divide
+         */
+        public FlashAttentionBlock build() {
+            if (embeddingSize < 1) {
+                throw new IllegalArgumentException("setEmbeddingSize: expected a size >= 1 but got " + embeddingSize);
+            }
+            if (headCount < 1 || embeddingSize % headCount != 0) {
+                throw new IllegalArgumentException("setHeadCount: expected a count >= 1 that divides the embedding size "
+                        + embeddingSize + " but got " + headCount);
+            }
+            if (kvHeadCount != 0 && (kvHeadCount < 1 || headCount % kvHeadCount != 0)) {
+                throw new IllegalArgumentException("optKvHeadCount: expected a count >= 1 that divides the head count "
+                        + headCount + " but got " + kvHeadCount);
+            }
+            return new FlashAttentionBlock(this);
+        }
+    }
+}

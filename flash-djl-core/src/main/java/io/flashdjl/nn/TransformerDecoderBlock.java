@@ -1,0 +1,167 @@
+package io.flashdjl.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.Dropout;
+import ai.djl.nn.norm.LayerNorm;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import io.flashdjl.Backend;
+import io.flashdjl.training.FlashGradientCollector;
+
+/**
+ * A pre-LN transformer decoder block (GPT-2 style) on {@code [B, S, E]}:
+ * {@code x + dropout(attn(LN(x)))} with causal {@link FlashAttentionBlock}, then
+ * {@code x + dropout(MLP(LN(x)))} with a GELU MLP of {@code hiddenSize} units.
+ *
+ * <p>In training under a {@link FlashGradientCollector} the block's input is cut
+ * ({@link FlashGradientCollector#cut}), so the backward pass of a deep stack stays linear in depth.
+ */
+public final class TransformerDecoderBlock extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final int embeddingSize;
+    private final Block attentionNorm;
+    private final Block attention;
+    private final Block attentionDropout;
+    private final Block mlpNorm;
+    private final Block mlp;
+    private final Block mlpDropout;
+
+    private TransformerDecoderBlock(Builder b) {
+        super(VERSION);
+        this.embeddingSize = b.embeddingSize;
+        this.attentionNorm = addChildBlock("attentionNorm", LayerNorm.builder().axis(2).build());
+        this.attention = addChildBlock("attention", FlashAttentionBlock.builder()
+                .setEmbeddingSize(b.embeddingSize)
+                .setHeadCount(b.headCount)
+                .optKvHeadCount(b.kvHeadCount == 0 ? b.headCount : b.kvHeadCount)
+                .optCausal(true)
+                .optAttentionProbsDropoutProb(0)
+                .optBackend(b.backend)
+                .optNaiveAttention(b.naive)
+                .build());
+        this.attentionDropout = addChildBlock("attentionDropout", Dropout.builder().optRate(b.dropout).build());
+        this.mlpNorm = addChildBlock("mlpNorm", LayerNorm.builder().axis(2).build());
+        this.mlp = addChildBlock("mlp", new SequentialBlock()
+                .add(Linear.builder().setUnits(b.hiddenSize).build())
+                .add(Activation.geluBlock())
+                .add(Linear.builder().setUnits(b.embeddingSize).build()));
+        this.mlpDropout = addChildBlock("mlpDropout", Dropout.builder().optRate(b.dropout).build());
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    @Override
+    public void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        for (Block child : children.values()) {
+            child.initialize(manager, dataType, inputShapes[0]);
+        }
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        if (inputs == null || inputs.size() != 1) {
+            throw new IllegalArgumentException("inputs: expected one array [batch, sequence, " + embeddingSize
+                    + "] but got " + (inputs == null ? 0 : inputs.size()));
+        }
+        NDArray x = BlockInputs.embeddings("inputs", inputs.head(), embeddingSize);
+        if (training) {
+            x = FlashGradientCollector.cutIfCollecting(x);
+        }
+        NDArray a = run(attention, ps, run(attentionNorm, ps, x, training, params), training, params);
+        x = x.add(run(attentionDropout, ps, a, training, params));
+        NDArray m = run(mlp, ps, run(mlpNorm, ps, x, training, params), training, params);
+        return new NDList(x.add(run(mlpDropout, ps, m, training, params)));
+    }
+
+    private static NDArray run(Block b, ParameterStore ps, NDArray x, boolean training, PairList<String, Object> params) {
+        return b.forward(ps, new NDList(x), training, params).head();
+    }
+
+    /** Builds a {@link TransformerDecoderBlock}; {@link #build()} checks the sizes. */
+    public static final class Builder {
+        private int embeddingSize;
+        private int headCount;
+        private int hiddenSize;
+        private int kvHeadCount;
+        private float dropout;
+        private boolean naive;
+        private Backend backend = Backend.AUTO;
+
+        private Builder() {}
+
+        public Builder setEmbeddingSize(int embeddingSize) {
+            this.embeddingSize = embeddingSize;
+            return this;
+        }
+
+        public Builder setHeadCount(int headCount) {
+            this.headCount = headCount;
+            return this;
+        }
+
+        /** Units of the MLP's hidden layer (GPT-2: 4 times the embedding size). */
+        public Builder setHiddenSize(int hiddenSize) {
+            this.hiddenSize = hiddenSize;
+            return this;
+        }
+
+        /** @see FlashAttentionBlock.Builder#optKvHeadCount */
+        public Builder optKvHeadCount(int kvHeadCount) {
+            this.kvHeadCount = kvHeadCount;
+            return this;
+        }
+
+        /** Dropout on the attention and MLP outputs before each residual sum (not on attention probabilities). */
+        public Builder optDropoutProbability(float probability) {
+            if (!(probability >= 0 && probability < 1)) {
+                throw new IllegalArgumentException("optDropoutProbability: expected a rate in [0, 1) but got " + probability);
+            }
+            this.dropout = probability;
+            return this;
+        }
+
+        public Builder optBackend(Backend backend) {
+            if (backend == null) {
+                throw new IllegalArgumentException("optBackend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
+            }
+            this.backend = backend;
+            return this;
+        }
+
+        /** @see FlashAttentionBlock.Builder#optNaiveAttention */
+        public Builder optNaiveAttention(boolean naive) {
+            this.naive = naive;
+            return this;
+        }
+
+        /**
+         * @throws IllegalArgumentException when a size is missing or the sizes do not divide
+         */
+        public TransformerDecoderBlock build() {
+            if (hiddenSize < 1) {
+                throw new IllegalArgumentException("setHiddenSize: expected a size >= 1 but got " + hiddenSize);
+            }
+            FlashAttentionBlock.builder().setEmbeddingSize(embeddingSize).setHeadCount(headCount)
+                    .optKvHeadCount(kvHeadCount).build(); // checks the attention sizes
+            return new TransformerDecoderBlock(this);
+        }
+    }
+}

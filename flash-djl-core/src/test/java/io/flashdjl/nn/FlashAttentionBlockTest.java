@@ -1,0 +1,158 @@
+package io.flashdjl.nn;
+
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
+import ai.djl.training.ParameterStore;
+import io.flashdjl.Backend;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/** Drop-in compatibility with DJL's ScaledDotProductAttentionBlock, and bad input. */
+class FlashAttentionBlockTest {
+
+    private static final int E = 16;
+    private static final int HEADS = 4;
+
+    @Test
+    void parametersSavedByDjlLoadIntoFlashAndBack() throws Exception {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            Shape in = new Shape(2, 5, E);
+            Block djl = ScaledDotProductAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
+                    .optAttentionProbsDropoutProb(0).build();
+            Block flash = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
+                    .optBackend(Backend.REFERENCE).build();
+            Block flash2 = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS).build();
+            Block djl2 = ScaledDotProductAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
+                    .optAttentionProbsDropoutProb(0).build();
+            copyThroughModelFiles(djl, flash, manager, in);
+            copyThroughModelFiles(flash, djl2, manager, in);
+            copyThroughModelFiles(djl2, flash2, manager, in);
+            for (NDList inputs : inputVariants(manager)) {
+                NDArray expected = run(djl, inputs);
+                assertClose(expected, run(flash, inputs), inputs.size() + " inputs, DJL -> flash");
+                assertClose(expected, run(djl2, inputs), inputs.size() + " inputs, flash -> DJL");
+                assertClose(expected, run(flash2, inputs), inputs.size() + " inputs, AUTO backend");
+            }
+        }
+    }
+
+    /**
+     * Writes {@code from}'s parameter file (what {@code Model.save} writes as {@code .params}) and
+     * reads it into {@code to}.
+     */
+    private static void copyThroughModelFiles(Block from, Block to, NDManager manager, Shape in) throws Exception {
+        Path file = Files.createTempFile("flash-djl-block", ".params");
+        try {
+            if (!from.isInitialized()) {
+                from.initialize(manager, DataType.FLOAT32, in);
+            }
+            try (DataOutputStream os = new DataOutputStream(Files.newOutputStream(file))) {
+                from.saveParameters(os);
+            }
+            to.initialize(manager, DataType.FLOAT32, in); // as a user does before loading; then overwritten
+            try (DataInputStream is = new DataInputStream(Files.newInputStream(file))) {
+                to.loadParameters(manager, is);
+                assertEquals(-1, is.read(), "the whole file was read");
+            }
+        } finally {
+            Files.delete(file);
+        }
+    }
+
+    private static NDList[] inputVariants(NDManager m) {
+        NDArray x = m.randomNormal(new Shape(2, 5, E));
+        NDArray keys = m.randomNormal(new Shape(2, 7, E));
+        NDArray queries = m.randomNormal(new Shape(2, 3, E));
+        NDArray values = m.randomNormal(new Shape(2, 7, E));
+        NDArray selfMask = m.randomUniform(0, 1, new Shape(2, 5, 5)).gt(0.3).toType(DataType.INT32, false);
+        NDArray crossMask = m.randomUniform(0, 1, new Shape(2, 3, 7)).gt(0.3).toType(DataType.FLOAT32, false);
+        NDArray offset = m.randomNormal(new Shape(2, 1, 3, 7));
+        return new NDList[] {
+            new NDList(x), new NDList(x, selfMask), new NDList(keys, queries, values),
+            new NDList(keys, queries, values, crossMask), new NDList(keys, queries, values, offset)
+        };
+    }
+
+    private static NDArray run(Block block, NDList inputs) {
+        return block.forward(new ParameterStore(inputs.head().getManager(), false), inputs, false).head();
+    }
+
+    private static void assertClose(NDArray expected, NDArray actual, String what) {
+        assertEquals(expected.getShape(), actual.getShape(), what);
+        double err = expected.sub(actual).abs().max().getFloat();
+        assertTrue(err < 2e-5, what + ": max error " + err);
+    }
+
+    @Test
+    void groupedQueryProjectionsAreSmaller() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            FlashAttentionBlock b = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
+                    .optKvHeadCount(2).optCausal(true).optBackend(Backend.REFERENCE).build();
+            b.initialize(manager, DataType.FLOAT32, new Shape(2, 5, E));
+            assertEquals(new Shape(8, E), b.getKeyProjection().getParameters().get("weight").getArray().getShape());
+            assertEquals(new Shape(8, E), b.getValueProjection().getParameters().get("weight").getArray().getShape());
+            assertEquals(new Shape(E, E), b.getQueryProjection().getParameters().get("weight").getArray().getShape());
+            NDArray x = manager.randomNormal(new Shape(2, 5, E));
+            NDArray ones = manager.ones(new Shape(2, 5, 5));
+            // the flash path and the masked (materialising) path with an all-ones mask agree
+            assertClose(run(b, new NDList(x, ones)), run(b, new NDList(x)), "GQA causal, flash vs masked path");
+        }
+    }
+
+    @Test
+    void badInputsNameTheArgument() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            FlashAttentionBlock b = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS).build();
+            b.initialize(manager, DataType.FLOAT32, new Shape(2, 5, E));
+            NDArray x = manager.randomNormal(new Shape(2, 5, E));
+            expect("embeddings: expected 3 dimensions", () -> run(b, new NDList(manager.randomNormal(new Shape(10, E)))));
+            expect("embeddings: expected embedding size 16", () -> run(b, new NDList(manager.randomNormal(new Shape(2, 5, 8)))));
+            expect("queries: expected embedding size 16", () -> run(b, new NDList(x, manager.randomNormal(new Shape(2, 5, 12)), x)));
+            expect("mask: expected shape (2, 5, 5)", () -> run(b, new NDList(x, manager.ones(new Shape(2, 5, 4)))));
+            expect("mask: expected an additive offset", () -> run(b, new NDList(x, manager.ones(new Shape(2, 3, 5, 5)))));
+            expect("mask: expected shape", () -> run(b, new NDList(x, manager.ones(new Shape(50)))));
+            expect("values: expected the sequence length 5",
+                    () -> run(b, new NDList(x, x, manager.randomNormal(new Shape(2, 6, E)))));
+            expect("inputs: expected 1 to 4", () -> run(b, new NDList(x, x, x, x, x)));
+            expect("optKvHeadCount", () -> FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(4).optKvHeadCount(3).build());
+            expect("setHeadCount", () -> FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(5).build());
+        }
+    }
+
+    private static void expect(String start, Runnable r) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, r::run);
+        assertTrue(e.getMessage().startsWith(start), "message: " + e.getMessage());
+        if (e.getMessage().contains("but got")) {
+            return;
+        }
+        throw new AssertionError("message names no actual value: " + e.getMessage());
+    }
+
+    @Test
+    void attentionDropoutFailsInTrainingOnly() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            FlashAttentionBlock b = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
+                    .optAttentionProbsDropoutProb(0.1f).build();
+            b.initialize(manager, DataType.FLOAT32, new Shape(1, 3, E));
+            NDList x = new NDList(manager.randomNormal(new Shape(1, 3, E)));
+            ParameterStore ps = new ParameterStore(manager, false);
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> b.forward(ps, x, true));
+            assertTrue(e.getMessage().contains("optAttentionProbsDropoutProb(0.1)"), e.getMessage());
+            assertDoesNotThrow(() -> b.forward(ps, x, false));
+        }
+    }
+}
