@@ -17,6 +17,9 @@ namespace fdjl {
 template <int W_, int MT_, int BC_, int QR_, int MINB_> struct FwdC {
   static constexpr int W = W_, MT = MT_, BC = BC_, QR = QR_, MINB = MINB_;
 };
+#ifndef FDJL_FWD_KUNROLL
+#define FDJL_FWD_KUNROLL 2  // k16 steps unrolled when Q is read from shared memory
+#endif
 #ifndef FDJL_FWD32
 #define FDJL_FWD32 4, 2, 64, 1, 1
 #endif
@@ -27,8 +30,8 @@ template <int W_, int MT_, int BC_, int QR_, int MINB_> struct FwdC {
 #define FDJL_FWD96 4, 2, 32, 0, 1
 #endif
 #ifndef FDJL_FWD128
-#if FDJL_SM90
-#define FDJL_FWD128 8, 1, 32, 0, 2
+#if FDJL_SM90  // same as sm_80: every 2-CTA or 32-row-warp variant measured so far spills
+#define FDJL_FWD128 8, 1, 64, 1, 1
 #else
 #define FDJL_FWD128 8, 1, 64, 1, 1
 #endif
@@ -60,6 +63,7 @@ __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
   constexpr int NB = BC / 8;  // n8 tiles of S
   constexpr int ND = D / 8;   // n8 tiles of O
   constexpr bool QREG = FwdCfg<D>::QR != 0;  // keep Q fragments in registers
+  constexpr int KUNROLL = FDJL_FWD_KUNROLL;
   (void)W;
 
   extern __shared__ __align__(128) unsigned char smem[];
@@ -149,7 +153,7 @@ __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
       for (int n = 0; n < NB; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
     // with Q in shared memory the k loop is only partly unrolled: it bounds the registers the
     // compiler spends on fragments loaded ahead (hd96 MT = 2: 216 registers instead of spills)
-#pragma unroll(QREG ? KC : 2)
+#pragma unroll(QREG ? KC : KUNROLL)
     for (int kc = 0; kc < KC; ++kc) {
       uint32_t a[MT][4];
 #pragma unroll
