@@ -23,12 +23,34 @@ namespace fdjl {
 // dkdv: KG key groups of 16 (BCK = 16*KG keys), SPLIT warps per key group (head-dim split),
 // BR query rows per inner tile, ST shared-memory stages for Q/dO.
 // dq: QW warps (16 query rows each), QBC keys per K/V tile (two stages).
+template <int KG_, int SPLIT_, int BR_, int ST_, int QW_, int QBC_> struct BwdC {
+  static constexpr int KG = KG_, SPLIT = SPLIT_, BR = BR_, ST = ST_, QW = QW_, QBC = QBC_;
+};
+#ifndef FDJL_BWD32
+#define FDJL_BWD32 8, 1, 64, 2, 4, 64
+#endif
+#ifndef FDJL_BWD64
+#define FDJL_BWD64 8, 1, 64, 2, 4, 64
+#endif
+#ifndef FDJL_BWD96
+#define FDJL_BWD96 4, 1, 64, 2, 4, 64
+#endif
+#ifndef FDJL_BWD128
+#if FDJL_SM90
+#define FDJL_BWD128 8, 1, 64, 2, 4, 64
+#else
+#define FDJL_BWD128 4, 1, 64, 1, 4, 64
+#endif
+#endif
+#ifndef FDJL_BWD256
+#define FDJL_BWD256 2, 2, 32, 1, 2, 32
+#endif
 template <int D> struct BwdCfg;
-template <> struct BwdCfg<32>  { static constexpr int KG = 8, SPLIT = 1, BR = 64, ST = 2, QW = 4, QBC = 64; };
-template <> struct BwdCfg<64>  { static constexpr int KG = 8, SPLIT = 1, BR = 64, ST = 2, QW = 4, QBC = 64; };
-template <> struct BwdCfg<96>  { static constexpr int KG = 4, SPLIT = 1, BR = 64, ST = 2, QW = 4, QBC = 64; };
-template <> struct BwdCfg<128> { static constexpr int KG = 4, SPLIT = 1, BR = 64, ST = 1, QW = 4, QBC = 64; };
-template <> struct BwdCfg<256> { static constexpr int KG = 2, SPLIT = 2, BR = 32, ST = 1, QW = 2, QBC = 32; };
+template <> struct BwdCfg<32> : BwdC<FDJL_BWD32> {};
+template <> struct BwdCfg<64> : BwdC<FDJL_BWD64> {};
+template <> struct BwdCfg<96> : BwdC<FDJL_BWD96> {};
+template <> struct BwdCfg<128> : BwdC<FDJL_BWD128> {};
+template <> struct BwdCfg<256> : BwdC<FDJL_BWD256> {};
 
 template <int D> struct DkdvShape {
   using C = BwdCfg<D>;
@@ -300,8 +322,7 @@ __device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
 #pragma unroll
           for (int d = 0; d < NDQ; ++d) {
             if (wn * DQW + d * 8 < hd) {
-              atomicAdd(dst + d * 8, dq[d][2 * r]);
-              atomicAdd(dst + d * 8 + 1, dq[d][2 * r + 1]);
+              red_add2<(D <= 128)>(dst + d * 8, dq[d][2 * r], dq[d][2 * r + 1]);
             }
           }
         }

@@ -15,6 +15,14 @@
 #include <stdint.h>
 #include "flash_params.h"
 
+// Device pass for sm_90 (build-fatbin.sh compiles sm_90 from compute_90): larger tile configs
+// (227 KiB of shared memory) and vector reductions. Every other target keeps the sm_80 configs.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define FDJL_SM90 1
+#else
+#define FDJL_SM90 0
+#endif
+
 namespace fdjl {
 
 constexpr float kLog2e = 1.4426950408889634f;
@@ -75,6 +83,20 @@ __device__ __forceinline__ void cp_async16(uint32_t saddr, const void* g, bool v
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// *p += a, *(p+1) += b (p 8-byte aligned): one vector reduction on sm_90, two atomics before.
+// VEC = false keeps the two scalar atomics (hd256: the vector form costs a spill there).
+template <bool VEC>
+__device__ __forceinline__ void red_add2(float* p, float a, float b) {
+#if FDJL_SM90 && !defined(FDJL_NO_RED2)
+  if constexpr (VEC) {
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
+    return;
+  }
+#endif
+  atomicAdd(p, a);
+  atomicAdd(p + 1, b);
 }
 
 // 2^x, hardware approximation (rel. error ~2^-22); ex2(-inf) = +0.

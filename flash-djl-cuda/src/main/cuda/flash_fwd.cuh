@@ -12,18 +12,44 @@
 
 namespace fdjl {
 
-// W warps, MT m16 tiles per warp (BR = 16*MT*W query rows), BC keys per K/V tile.
+// W warps, MT m16 tiles per warp (BR = 16*MT*W query rows), BC keys per K/V tile,
+// QR: keep Q fragments in registers, MINB: CTAs per SM asked of the register allocator.
+template <int W_, int MT_, int BC_, int QR_, int MINB_> struct FwdC {
+  static constexpr int W = W_, MT = MT_, BC = BC_, QR = QR_, MINB = MINB_;
+};
+#ifndef FDJL_FWD_KUNROLL
+#define FDJL_FWD_KUNROLL 2  // k16 steps unrolled when Q is read from shared memory
+#endif
+#ifndef FDJL_FWD32
+#define FDJL_FWD32 4, 2, 64, 1, 1
+#endif
+#ifndef FDJL_FWD64
+#define FDJL_FWD64 4, 2, 64, 1, 1
+#endif
+#ifndef FDJL_FWD96
+#define FDJL_FWD96 4, 2, 32, 0, 1
+#endif
+#ifndef FDJL_FWD128
+#if FDJL_SM90  // same as sm_80: every 2-CTA or 32-row-warp variant measured so far spills
+#define FDJL_FWD128 8, 1, 64, 1, 1
+#else
+#define FDJL_FWD128 8, 1, 64, 1, 1
+#endif
+#endif
+#ifndef FDJL_FWD256
+#define FDJL_FWD256 4, 1, 32, 0, 1
+#endif
 template <int D> struct FwdCfg;
-template <> struct FwdCfg<32>  { static constexpr int W = 4, MT = 2, BC = 64; };
-template <> struct FwdCfg<64>  { static constexpr int W = 4, MT = 2, BC = 64; };
-template <> struct FwdCfg<96>  { static constexpr int W = 4, MT = 2, BC = 32; };
-template <> struct FwdCfg<128> { static constexpr int W = 8, MT = 1, BC = 64; };
-template <> struct FwdCfg<256> { static constexpr int W = 4, MT = 1, BC = 32; };
+template <> struct FwdCfg<32> : FwdC<FDJL_FWD32> {};
+template <> struct FwdCfg<64> : FwdC<FDJL_FWD64> {};
+template <> struct FwdCfg<96> : FwdC<FDJL_FWD96> {};
+template <> struct FwdCfg<128> : FwdC<FDJL_FWD128> {};
+template <> struct FwdCfg<256> : FwdC<FDJL_FWD256> {};
 
 template <int D> struct FwdShape {
   static constexpr int W = FwdCfg<D>::W, MT = FwdCfg<D>::MT, BC = FwdCfg<D>::BC;
   static constexpr int BR = 16 * MT * W;
-  static constexpr int THREADS = 32 * W;
+  static constexpr int THREADS = 32 * W, MINB = FwdCfg<D>::MINB;
   static constexpr int SMEM = Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);
 };
 
@@ -36,7 +62,8 @@ __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
   constexpr int KC = D / 16;  // k16 steps over the head dim
   constexpr int NB = BC / 8;  // n8 tiles of S
   constexpr int ND = D / 8;   // n8 tiles of O
-  constexpr bool QREG = MT * D <= 128;  // keep Q fragments in registers
+  constexpr bool QREG = FwdCfg<D>::QR != 0;  // keep Q fragments in registers
+  constexpr int KUNROLL = FDJL_FWD_KUNROLL;
   (void)W;
 
   extern __shared__ __align__(128) unsigned char smem[];
@@ -126,7 +153,7 @@ __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
       for (int n = 0; n < NB; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
     // with Q in shared memory the k loop is only partly unrolled: it bounds the registers the
     // compiler spends on fragments loaded ahead (hd96 MT = 2: 216 registers instead of spills)
-#pragma unroll(QREG ? KC : 2)
+#pragma unroll(QREG ? KC : KUNROLL)
     for (int kc = 0; kc < KC; ++kc) {
       uint32_t a[MT][4];
 #pragma unroll

@@ -12,12 +12,16 @@ using fdjl::ConvShape;
 using fdjl::F32Shape;
 
 // name, param type, threads, tile rows, dynamic smem, body
+#define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                       \
+  extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
+  extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const PT p) { BODY(p); }
 #define FLASH_KERNEL(NAME, PT, THREADS, ROWS, SMEM, BODY)                                 \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS) NAME(const PT p) { BODY(p); }
 
 #define FLASH_TC_SET(DT, T, H)                                                                          \
-  FLASH_KERNEL(flash_fwd_##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::BR,           \
+  FLASH_KERNEL_MB(flash_fwd_##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,     \
+               FwdShape<H>::BR,                                                                         \
                FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, H>))                                             \
   FLASH_KERNEL(flash_bwd_pre_##DT##_hd##H, FlashBwdParams, PreShape::THREADS, PreShape::ROWS, 0,        \
                (fdjl::bwd_pre_kernel<T, H>))                                                            \
@@ -54,6 +58,8 @@ FLASH_F32_SET(256)
 #define FLASH_TC_SET_X(DT, T, H) FLASH_TC_SET(DT, T, H)
 #define FLASH_F32_SET_X(H) FLASH_F32_SET(H)
 FLASH_TC_SET_X(bf16, __nv_bfloat16, FLASH_ONLY_HD)
+#ifndef FLASH_ONLY_BF16
 FLASH_TC_SET_X(f16, __half, FLASH_ONLY_HD)
 FLASH_F32_SET_X(FLASH_ONLY_HD)
+#endif
 #endif

@@ -29,7 +29,8 @@
 // For every kernel K: extern "C" __device__ const int K_cfg[4] =
 //   {threads_per_block, tile_rows, dynamic_smem_bytes, 0}; read it with cuModuleGetGlobal.
 // Launch: if dynamic_smem_bytes > 48 KiB, set CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-//   to it first (largest cfg value: 98304 B, within the 99 KiB of sm_86/sm_89);
+//   to it first (largest cfg value: 98304 B in the sm_80/86/89 code, within the 99 KiB of
+//   sm_86/sm_89; 148480 B in the sm_90 code, whose _cfg values come from its own pass);
 //   grid  = (ceil(N / tile_rows), heads, batch), block = (threads_per_block, 1, 1),
 //   sharedMemBytes = dynamic_smem_bytes, null stream, in this order:
 //     forward:  fwd                        N = seqlen_q, heads = heads_q
