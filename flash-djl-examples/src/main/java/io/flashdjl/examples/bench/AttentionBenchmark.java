@@ -345,7 +345,7 @@ public final class AttentionBenchmark {
 
         private Result report(Result r) {
             if (r.ok()) {
-                out.printf(Locale.ROOT, "%-60s %-15s %-8s %10.3f ms %8.2f TFLOP/s%s%n", r.c(), r.impl(), r.dir().label,
+                out.printf(Locale.ROOT, "%-60s %-15s %-8s %10.3f ms %8.3g TFLOP/s%s%n", r.c(), r.impl(), r.dir().label,
                         r.medianMs(), r.tflops(), r.peakBytes() >= 0 ? String.format(Locale.ROOT, " %10.1f MiB",
                                 r.peakBytes() / 1048576.0) : "");
             } else {
