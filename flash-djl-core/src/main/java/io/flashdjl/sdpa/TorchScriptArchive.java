@@ -23,8 +23,10 @@ import java.util.zip.ZipOutputStream;
  *   <li>{@code constants.pkl}: the (empty) tuple of tensor constants;
  *   <li>{@code version}: the file format version, 6 (TorchScript source with keyword arguments).
  * </ul>
+ *
+ * <p>Public so that other generated modules (the benchmark's forced SDPA kernels) reuse it.
  */
-final class TorchScriptArchive {
+public final class TorchScriptArchive {
 
     /** Format version 6: the oldest that libtorch 2.x reads without op upgraders getting involved. */
     static final int FORMAT_VERSION = 6;
@@ -54,7 +56,7 @@ final class TorchScriptArchive {
      * @param source the contents of {@code code/__torch__.py}
      * @param training the module's {@code training} attribute
      */
-    static byte[] build(String className, String source, boolean training) {
+    public static byte[] build(String className, String source, boolean training) {
         if (!IDENTIFIER.matcher(className).matches()) {
             throw new IllegalArgumentException("className: expected a Python identifier but got '" + className + "'");
         }

@@ -1,0 +1,31 @@
+package io.flashdjl.examples.bench;
+
+/**
+ * One measurement: a case, an implementation, a direction.
+ *
+ * @param status "ok", "OOM", or "unsupported: ...", "unavailable: ...", "skipped: ...", "error: ..."
+ * @param peakBytes peak device memory above what was in use when the call began, or -1 if not measured
+ */
+record Result(BenchCase c, String impl, Direction dir, String status, int inputSets, int repeats,
+        double medianMs, double minMs, double maxMs, long peakBytes) {
+
+    static Result notRun(BenchCase c, String impl, Direction dir, String status) {
+        return new Result(c, impl, dir, AttentionBenchmark.Runner.firstLine(status), 0, 0, Double.NaN, Double.NaN,
+                Double.NaN, -1);
+    }
+
+    boolean ok() {
+        return status.equals("ok");
+    }
+
+    /** TFLOP/s at the median time, by the papers' FLOP count. */
+    double tflops() {
+        return ok() ? c.flops(dir) / (medianMs * 1e-3) / 1e12 : Double.NaN;
+    }
+
+    /** The status's first word, for tables: ok, OOM, unsupported, unavailable, skipped, error. */
+    String shortStatus() {
+        int i = status.indexOf(':');
+        return i < 0 ? status : status.substring(0, i);
+    }
+}
