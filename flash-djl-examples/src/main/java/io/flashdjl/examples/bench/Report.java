@@ -1,5 +1,6 @@
 package io.flashdjl.examples.bench;
 
+import io.flashdjl.examples.chart.LineChart;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -16,6 +16,8 @@ import ai.djl.training.tracker.Tracker;
 import ai.djl.util.Pair;
 import io.flashdjl.training.FlashTraining;
 import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Properties;
 import java.util.Random;
@@ -92,6 +94,8 @@ public final class GptExample {
                 GptModelRunner runner = new GptModelRunner(gpt, manager);
                 ProgressBar bar = new ProgressBar(out, o.steps);
                 double smoothed = Double.NaN;
+                List<double[]> trainCurve = new ArrayList<>(); // (step, smoothed loss), ~100 points
+                int curveEvery = Math.max(1, o.steps / 100);
                 long tokens = 0;
                 long start = System.nanoTime();
                 for (int step = 1; step <= o.steps; step++) {
@@ -104,6 +108,9 @@ public final class GptExample {
                     smoothed = Double.isNaN(smoothed) ? loss : 0.95 * smoothed + 0.05 * loss;
                     double tps = tokens / ((System.nanoTime() - start) / 1e9);
                     bar.update(step, smoothed, tps);
+                    if (step % curveEvery == 0) {
+                        trainCurve.add(new double[] {step, smoothed});
+                    }
                     if (step % o.evalEvery == 0 || step == o.steps) {
                         bar.interrupt();
                         double validation = validationLoss(trainer, task, manager, o.batch, random);
@@ -116,7 +123,7 @@ public final class GptExample {
                 }
                 out.printf(Locale.ROOT, "trained %d steps in %.1f s (%.0f tokens/s); outputs in %s%n", o.steps,
                         (System.nanoTime() - start) / 1e9, tokens / ((System.nanoTime() - start) / 1e9), o.out);
-                LossChart.write(metrics.rows(), o.out.resolve("loss.png"));
+                LossChart.write(trainCurve, metrics.rows(), o.out.resolve("loss.png"));
                 return task.score();
             }
         }

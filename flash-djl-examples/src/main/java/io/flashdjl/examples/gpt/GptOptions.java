@@ -20,7 +20,7 @@ final class GptOptions {
     static final String USAGE = String.join("\n",
             "usage: GptExample [options]",
             "  --text FILE         train a character-level model on a UTF-8 text file (default: the addition task)",
-            "  --digits N          addition task: digits per operand (default 2)",
+            "  --digits N          addition task: digits per operand (default 3)",
             "  --held-out N        addition task: held-out sums for exact-match accuracy (default 500)",
             "  --attention A       flash | sdpa | naive (default flash)",
             "  --device D          cpu | gpu (default: gpu when DJL sees one)",
@@ -31,7 +31,7 @@ final class GptOptions {
             "  --resume DIR        start from a checkpoint folder written by an earlier run");
 
     Path text;
-    int digits = 2;
+    int digits = 3;
     int heldOut = 500;
     Attention attention = Attention.FLASH;
     String device;
@@ -40,12 +40,12 @@ final class GptOptions {
     int heads = 4;
     int kvHeads = 2;
     int context = 128;
-    int steps = 1200;
+    int steps = 2000;
     int batch = 64;
     float learningRate = 3e-3f;
     int warmup = 100;
     float clip = 1.0f;
-    int evalEvery = 200;
+    int evalEvery = 250;
     long seed = 1;
     Path out;
     Path resume;

@@ -1,5 +1,6 @@
 package io.flashdjl.examples.bench;
 
+import io.flashdjl.examples.chart.Png;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,4 +1,4 @@
-package io.flashdjl.examples.bench;
+package io.flashdjl.examples.chart;
 
 import java.math.BigDecimal;
 import java.math.MathContext;
@@ -10,11 +10,20 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * A line chart rasterised in plain Java: x on a log2 axis (sequence length), y linear from 0, one
- * coloured line with dot markers per series, a legend, and labels in a built-in 5x7 bitmap font
- * (upper case). Drawn at 2x scale for legibility.
+ * A line chart rasterised in plain Java (the device machine's JRE has no AWT): x on a log2 axis
+ * (sequence lengths) or a linear one (training steps), y linear from 0, one coloured line with
+ * dot markers per series, a legend, and labels in a built-in 5x7 bitmap font (upper case). Drawn
+ * at 2x scale for legibility.
  */
-final class LineChart {
+public final class LineChart {
+
+    /** How x values are placed. */
+    public enum XAxis {
+        /** Powers of two equally spaced, labelled 512, 1K, 2K, ... */
+        LOG2,
+        /** Linear from the smallest to the largest x. */
+        LINEAR
+    }
 
     static final int WIDTH = 900;
     static final int HEIGHT = 560;
@@ -26,27 +35,34 @@ final class LineChart {
         0xd62728, 0x1f77b4, 0x2ca02c, 0xff7f0e, 0x9467bd, 0x8c564b, 0xe377c2, 0x17becf, 0x7f7f7f, 0xbcbd22
     };
 
+    private final XAxis xAxis;
     private final String title;
     private final String xLabel;
     private final String yLabel;
     private final Map<String, List<double[]>> series = new LinkedHashMap<>();
     private final int[] px = new int[WIDTH * HEIGHT];
 
-    LineChart(String title, String xLabel, String yLabel) {
+    /** A chart with a log2 x axis. */
+    public LineChart(String title, String xLabel, String yLabel) {
+        this(XAxis.LOG2, title, xLabel, yLabel);
+    }
+
+    public LineChart(XAxis xAxis, String title, String xLabel, String yLabel) {
+        this.xAxis = xAxis;
         this.title = title;
         this.xLabel = xLabel;
         this.yLabel = yLabel;
     }
 
-    void add(String name, double x, double y) {
+    public void add(String name, double x, double y) {
         series.computeIfAbsent(name, k -> new ArrayList<>()).add(new double[] {x, y});
     }
 
-    boolean isEmpty() {
+    public boolean isEmpty() {
         return series.isEmpty();
     }
 
-    byte[] png() {
+    public byte[] png() {
         Arrays.fill(px, 0xffffff);
         double xMin = Double.MAX_VALUE;
         double xMax = -Double.MAX_VALUE;
@@ -54,8 +70,8 @@ final class LineChart {
         for (List<double[]> pts : series.values()) {
             pts.sort((a, b) -> Double.compare(a[0], b[0]));
             for (double[] p : pts) {
-                xMin = Math.min(xMin, log2(p[0]));
-                xMax = Math.max(xMax, log2(p[0]));
+                xMin = Math.min(xMin, position(p[0]));
+                xMax = Math.max(xMax, position(p[0]));
                 yMax = Math.max(yMax, p[1]);
             }
         }
@@ -74,11 +90,12 @@ final class LineChart {
             String label = number(y);
             text(LEFT - 8 - textWidth(label, 2), yy - 7, label, 0x000000, 2);
         }
-        // x ticks at each power of two present
-        for (int e = (int) Math.ceil(xMin - 1e-9); e <= xMax + 1e-9; e++) {
+        // x ticks: each power of two present, or round steps
+        double xStep = xAxis == XAxis.LOG2 ? 1 : niceStep((xMax - xMin) / 6);
+        for (double e = Math.ceil((xMin - 1e-9) / xStep) * xStep; e <= xMax + 1e-9; e += xStep) {
             int xx = LEFT + (int) Math.round((e - xMin) / (xMax - xMin) * plotW);
             line(xx, TOP, xx, TOP + plotH, 0xe0e0e0, 1);
-            String label = Grids.size(1L << e).toUpperCase(Locale.ROOT);
+            String label = xAxis == XAxis.LOG2 ? powerOfTwo(Math.round(e)) : number(e);
             text(xx - textWidth(label, 2) / 2, TOP + plotH + 8, label, 0x000000, 2);
         }
         line(LEFT, TOP, LEFT, TOP + plotH, 0x000000, 2);
@@ -92,7 +109,7 @@ final class LineChart {
             int prevX = -1;
             int prevY = -1;
             for (double[] p : s.getValue()) {
-                int xx = LEFT + (int) Math.round((log2(p[0]) - xMin) / (xMax - xMin) * plotW);
+                int xx = LEFT + (int) Math.round((position(p[0]) - xMin) / (xMax - xMin) * plotW);
                 int yy = TOP + plotH - (int) Math.round(p[1] / yMax * plotH);
                 if (prevX >= 0) {
                     line(prevX, prevY, xx, yy, color, 3);
@@ -110,12 +127,18 @@ final class LineChart {
         return Png.encode(WIDTH, HEIGHT, px);
     }
 
-    private static double log2(double x) {
-        return Math.log(x) / Math.log(2);
+    private double position(double x) {
+        return xAxis == XAxis.LOG2 ? Math.log(x) / Math.log(2) : x;
+    }
+
+    /** 2^e as 512, 1K, 16K. */
+    private static String powerOfTwo(long e) {
+        long n = 1L << e;
+        return n >= 1024 && n % 1024 == 0 ? (n / 1024) + "K" : Long.toString(n);
     }
 
     /** 1, 2 or 5 times a power of ten, at least {@code raw}. */
-    static double niceStep(double raw) {
+    public static double niceStep(double raw) {
         double p = Math.pow(10, Math.floor(Math.log10(raw)));
         for (double m : new double[] {1, 2, 5, 10}) {
             if (m * p >= raw) {
@@ -126,7 +149,7 @@ final class LineChart {
     }
 
     /** At most three significant digits, no trailing zeros, no exponent. */
-    static String number(double v) {
+    public static String number(double v) {
         if (v == 0) {
             return "0";
         }

@@ -1,4 +1,4 @@
-package io.flashdjl.examples.bench;
+package io.flashdjl.examples.chart;
 
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
@@ -11,14 +11,14 @@ import java.util.zip.DeflaterOutputStream;
  * A minimal PNG encoder (8-bit RGB, no filtering), so that charts need no AWT or ImageIO: the
  * device machine's JRE has no java.desktop module.
  */
-final class Png {
+public final class Png {
 
-    static final byte[] SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    public static final byte[] SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
     private Png() {}
 
     /** Encodes {@code rgb} (one 0xRRGGBB int per pixel, row by row) as PNG bytes. */
-    static byte[] encode(int width, int height, int[] rgb) {
+    public static byte[] encode(int width, int height, int[] rgb) {
         try {
             ByteArrayOutputStream raw = new ByteArrayOutputStream();
             try (DeflaterOutputStream z = new DeflaterOutputStream(raw)) {

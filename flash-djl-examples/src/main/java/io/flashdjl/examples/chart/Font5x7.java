@@ -1,4 +1,4 @@
-package io.flashdjl.examples.bench;
+package io.flashdjl.examples.chart;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -8,7 +8,7 @@ import java.util.Map;
  * bit 0 at the top. Upper-case letters, digits and the punctuation the charts use; anything else
  * draws as '?'.
  */
-final class Font5x7 {
+public final class Font5x7 {
 
     private static final Map<Character, int[]> GLYPHS = new HashMap<>();
 
@@ -35,7 +35,7 @@ final class Font5x7 {
 
     private Font5x7() {}
 
-    static int[] glyph(char c) {
+    public static int[] glyph(char c) {
         return GLYPHS.getOrDefault(c, GLYPHS.get('?'));
     }
 }
