@@ -114,7 +114,7 @@ final class RunInfo {
     private static String nvidiaDriver() {
         try {
             String v = Files.readString(Paths.get("/proc/driver/nvidia/version"), StandardCharsets.US_ASCII);
-            Matcher m = Pattern.compile("Kernel Module[^0-9]*([0-9][0-9.]+)").matcher(v);
+            Matcher m = Pattern.compile("Kernel Module.*?\\s([0-9]+\\.[0-9]+(?:\\.[0-9]+)?)\\s").matcher(v);
             return m.find() ? "NVIDIA driver " + m.group(1) : v.split("\n")[0];
         } catch (IOException | RuntimeException e) {
             return "NVIDIA driver version unknown";
