@@ -38,10 +38,11 @@ class BackendParityTest {
         long seed = new SplittableRandom().nextLong();
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             SplittableRandom rng = new SplittableRandom(seed);
-            NDArray q = c.random(manager, c.qShape(), rng);
-            NDArray k = c.random(manager, c.kShape(), rng);
-            NDArray v = c.random(manager, c.vShape(), rng);
-            NDArray dOut = c.random(manager, c.outShape(), rng);
+            NDArray[] in = c.randomInputs(manager, rng);
+            NDArray q = in[0];
+            NDArray k = in[1];
+            NDArray v = in[2];
+            NDArray dOut = in[3];
             // small reference tiles, so even short sequences cross several tiles
             AttentionOptions opts = c.options(backend).toBuilder().referenceTile(16, 32).build();
 
@@ -76,10 +77,11 @@ class BackendParityTest {
         long seed = new SplittableRandom().nextLong();
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             SplittableRandom rng = new SplittableRandom(seed);
-            NDArray q = c.random(manager, c.qShape(), rng);
-            NDArray k = c.random(manager, c.kShape(), rng);
-            NDArray v = c.random(manager, c.vShape(), rng);
-            NDArray dOut = c.random(manager, c.outShape(), rng);
+            NDArray[] in = c.randomInputs(manager, rng);
+            NDArray q = in[0];
+            NDArray k = in[1];
+            NDArray v = in[2];
+            NDArray dOut = in[3];
             AttentionOptions ref = c.options(Backend.REFERENCE).toBuilder().referenceTile(32, 16).build();
             AttentionOptions sdpa = c.options(Backend.SDPA);
             AttentionResult a = FlashAttention.forward(q, k, v, ref);

@@ -31,10 +31,11 @@ class SemanticsTest {
                 Layout.BHSD, DataType.FLOAT32, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             SplittableRandom rng = new SplittableRandom();
-            NDArray q = c.random(manager, c.qShape(), rng);
-            NDArray k = c.random(manager, c.kShape(), rng);
-            NDArray v = c.random(manager, c.vShape(), rng);
-            NDArray dOut = c.random(manager, c.outShape(), rng);
+            NDArray[] in = c.randomInputs(manager, rng);
+            NDArray q = in[0];
+            NDArray k = in[1];
+            NDArray v = in[2];
+            NDArray dOut = in[3];
             AttentionOptions opts = c.options(backend).toBuilder().referenceTile(4, 4).build();
             AttentionResult r = FlashAttention.forward(q, k, v, opts);
             AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts);
@@ -57,9 +58,10 @@ class SemanticsTest {
                 Layout.BHSD, DataType.FLOAT64, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             SplittableRandom rng = new SplittableRandom();
-            NDArray q = c.random(manager, c.qShape(), rng);
-            NDArray k = c.random(manager, c.kShape(), rng);
-            NDArray v = c.random(manager, c.vShape(), rng);
+            NDArray[] in = c.randomInputs(manager, rng);
+            NDArray q = in[0];
+            NDArray k = in[1];
+            NDArray v = in[2];
             AttentionResult r = FlashAttention.forward(q, k, v, c.options(Backend.REFERENCE));
             // query 0 sees only key 0: its output is v[0] exactly, its lse is scale * q0.k0
             double scale = 1 / Math.sqrt(8);
@@ -92,10 +94,11 @@ class SemanticsTest {
                 Layout.BSHD, DataType.FLOAT64, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             SplittableRandom rng = new SplittableRandom();
-            NDArray q = c.random(manager, c.qShape(), rng);
-            NDArray k = c.random(manager, c.kShape(), rng);
-            NDArray v = c.random(manager, c.vShape(), rng);
-            NDArray dOut = c.random(manager, c.outShape(), rng);
+            NDArray[] in = c.randomInputs(manager, rng);
+            NDArray q = in[0];
+            NDArray k = in[1];
+            NDArray v = in[2];
+            NDArray dOut = in[3];
             AttentionOptions opts = c.options(backend).toBuilder().referenceTile(8, 8).build();
             AttentionGradients expected = FlashAttention.backward(dOut, q, k, v, FlashAttention.forward(q, k, v, opts), opts);
             q.setRequiresGradient(true);

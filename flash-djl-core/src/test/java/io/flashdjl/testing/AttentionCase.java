@@ -80,6 +80,14 @@ public final class AttentionCase {
         return manager.create(data, shape).toType(dataType, false);
     }
 
+    /** Fresh q, k, v and an output gradient dOut for this case, in that order. */
+    public NDArray[] randomInputs(NDManager manager, SplittableRandom rng) {
+        return new NDArray[] {
+            random(manager, qShape(), rng), random(manager, kShape(), rng), random(manager, vShape(), rng),
+            random(manager, outShape(), rng)
+        };
+    }
+
     private static double gaussian(SplittableRandom rng) {
         // Box-Muller: SplittableRandom has no nextGaussian on Java 17
         double u = 1.0 - rng.nextDouble();

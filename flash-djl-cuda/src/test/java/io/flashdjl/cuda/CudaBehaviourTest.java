@@ -153,10 +153,6 @@ class CudaBehaviourTest {
     }
 
     private static NDArray[] inputs(NDManager m, AttentionCase c, long seed) {
-        SplittableRandom rng = new SplittableRandom(seed);
-        return new NDArray[] {
-            c.random(m, c.qShape(), rng), c.random(m, c.kShape(), rng), c.random(m, c.vShape(), rng),
-            c.random(m, c.outShape(), rng)
-        };
+        return c.randomInputs(m, new SplittableRandom(seed));
     }
 }

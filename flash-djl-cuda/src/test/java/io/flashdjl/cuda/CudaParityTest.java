@@ -52,10 +52,11 @@ class CudaParityTest {
         long seed = new SplittableRandom().nextLong();
         try (NDManager manager = NDManager.newBaseManager(Device.gpu())) {
             SplittableRandom rng = new SplittableRandom(seed);
-            NDArray q = c.random(manager, c.qShape(), rng);
-            NDArray k = c.random(manager, c.kShape(), rng);
-            NDArray v = c.random(manager, c.vShape(), rng);
-            NDArray dOut = c.random(manager, c.outShape(), rng);
+            NDArray[] in = c.randomInputs(manager, rng);
+            NDArray q = in[0];
+            NDArray k = in[1];
+            NDArray v = in[2];
+            NDArray dOut = in[3];
             AttentionOptions opts = c.options(Backend.CUDA);
 
             AttentionResult r = FlashAttention.forward(q, k, v, opts);
