@@ -159,8 +159,7 @@ public final class TransformerDecoderBlock extends AbstractBlock {
             if (hiddenSize < 1) {
                 throw new IllegalArgumentException("setHiddenSize: expected a size >= 1 but got " + hiddenSize);
             }
-            FlashAttentionBlock.builder().setEmbeddingSize(embeddingSize).setHeadCount(headCount)
-                    .optKvHeadCount(kvHeadCount).build(); // checks the attention sizes
+            // the attention block built in the constructor checks the embedding and head sizes
             return new TransformerDecoderBlock(this);
         }
     }
