@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build-fatbin.sh OUT_FATBIN - compile all flash-djl kernels into one fatbin:
-# SASS for sm_80, sm_86, sm_89 (from compute_80), sm_90 (from compute_90: the sm_90 device pass
-# picks the larger Hopper tile configs, see FDJL_SM90) and compute_80 PTX (for newer GPUs, JIT by
+# SASS for sm_80, sm_86, sm_89 (from compute_80), sm_90a (from compute_90a: the Hopper device pass
+# picks the larger tile configs, see FDJL_SM90, and the wgmma forward, see FDJL_WGMMA) and compute_80 PTX (for newer GPUs, JIT by
 # the driver). Two front-end passes, ptxas passes run in parallel (--threads 0).
 # Extra nvcc flags (e.g. -Xptxas -v) may follow the output path.
 set -euo pipefail
@@ -14,7 +14,7 @@ mkdir -p "$(dirname "$OUT")"
   -gencode arch=compute_80,code=sm_80 \
   -gencode arch=compute_80,code=sm_86 \
   -gencode arch=compute_80,code=sm_89 \
-  -gencode arch=compute_90,code=sm_90 \
+  -gencode arch=compute_90a,code=sm_90a \
   -gencode arch=compute_80,code=compute_80 \
   "$@" -I "$HERE" -o "$OUT" "$HERE/flash_kernels.cu"
 echo "$OUT: $(stat -c %s "$OUT") bytes"

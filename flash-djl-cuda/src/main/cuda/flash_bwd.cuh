@@ -17,6 +17,7 @@
 // nothing (no NaN).
 #pragma once
 #include "flash_common.cuh"
+#include "flash_bwd_sm90.cuh"
 
 namespace fdjl {
 
@@ -52,7 +53,7 @@ template <> struct BwdCfg<96> : BwdC<FDJL_BWD96> {};
 template <> struct BwdCfg<128> : BwdC<FDJL_BWD128> {};
 template <> struct BwdCfg<256> : BwdC<FDJL_BWD256> {};
 
-template <int D> struct DkdvShape {
+template <int D> struct DkdvMmaShape {
   using C = BwdCfg<D>;
   static constexpr int KG = C::KG, SPLIT = C::SPLIT, BR = C::BR, ST = C::ST;
   static constexpr int NW = KG * SPLIT, THREADS = 32 * NW, BCK = 16 * KG;
@@ -104,8 +105,8 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
 
 // ---------------------------------------------------------------- dkdv
 template <typename T, int D>
-__device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
-  using S_ = DkdvShape<D>;
+__device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
+  using S_ = DkdvMmaShape<D>;
   using L = Lay<D>;
   using M = Mma<T>;
   constexpr int SPLIT = S_::SPLIT, BR = S_::BR, ST = S_::ST, NW = S_::NW, NT = S_::THREADS, BCK = S_::BCK;
@@ -355,6 +356,16 @@ __device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
       }
     }
   }
+}
+
+// the launch shape of flash_bwd_dkdv_<dt>_hd<D> in the pass being compiled
+template <int D, bool WG = DkdvOnWgmma<D>::value> struct DkdvShape : DkdvMmaShape<D> {};
+template <int D> struct DkdvShape<D, true> : DkdvWgShape<D> {};
+
+template <typename T, int D>
+__device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
+  if constexpr (DkdvOnWgmma<D>::value) bwd_dkdv_wgmma_kernel<T, D>(p);
+  else bwd_dkdv_mma_kernel<T, D>(p);
 }
 
 // ---------------------------------------------------------------- dq (deterministic)

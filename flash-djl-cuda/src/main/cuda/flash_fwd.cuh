@@ -9,6 +9,7 @@
 // converted to natural log. A row that saw no key keeps l = 0 and gets O = 0, LSE = -inf.
 #pragma once
 #include "flash_common.cuh"
+#include "flash_fwd_sm90.cuh"
 
 namespace fdjl {
 
@@ -46,16 +47,20 @@ template <> struct FwdCfg<96> : FwdC<FDJL_FWD96> {};
 template <> struct FwdCfg<128> : FwdC<FDJL_FWD128> {};
 template <> struct FwdCfg<256> : FwdC<FDJL_FWD256> {};
 
-template <int D> struct FwdShape {
+template <int D> struct FwdMmaShape {
   static constexpr int W = FwdCfg<D>::W, MT = FwdCfg<D>::MT, BC = FwdCfg<D>::BC;
   static constexpr int BR = 16 * MT * W;
   static constexpr int THREADS = 32 * W, MINB = FwdCfg<D>::MINB;
   static constexpr int SMEM = Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);
 };
 
+// the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled
+template <int D, bool WG = FwdOnWgmma<D>::value> struct FwdShape : FwdMmaShape<D> {};
+template <int D> struct FwdShape<D, true> : FwdWgShape<D> {};
+
 template <typename T, int D>
-__device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
-  using S_ = FwdShape<D>;
+__device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
+  using S_ = FwdMmaShape<D>;
   using L = Lay<D>;
   using M = Mma<T>;
   constexpr int W = S_::W, MT = S_::MT, BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
@@ -274,6 +279,12 @@ __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
       *reinterpret_cast<uint4*>(og + (int64_t)(m0 + r) * p.o_row_stride + c * 8) =
           *reinterpret_cast<const uint4*>(sQp + L::chunk(r, c) * 16);
   }
+}
+
+template <typename T, int D>
+__device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
+  if constexpr (FwdOnWgmma<D>::value) fwd_wgmma_kernel<T, D>(p);
+  else fwd_mma_kernel<T, D>(p);
 }
 
 }  // namespace fdjl

@@ -25,12 +25,14 @@
 //   flash_bwd_dkdv_<dt>_hd<H>     (FlashBwdParams)  dk, dv (+ atomic dq_accum if deterministic == 0)
 //   flash_bwd_dq_<dt>_hd<H>       (FlashBwdParams)  deterministic == 1 only: writes dq directly
 //   flash_bwd_convert_<dt>_hd<H>  (FlashBwdParams)  deterministic == 0 only: dq = dq_accum * scale
-//   dt in {f16, bf16, f32}, H in {32, 64, 96, 128, 256}.
+//   dt in {f16, bf16, f32}, H in {32, 64, 96, 128, 256}. In the sm_90a code, fwd and dkdv of
+//   f16/bf16 at H = 64 and 128 are warpgroup-MMA (wgmma) kernels (flash_*_sm90.cuh), with their
+//   own launch shapes in their _cfg; the contract is the same.
 // For every kernel K: extern "C" __device__ const int K_cfg[4] =
 //   {threads_per_block, tile_rows, dynamic_smem_bytes, 0}; read it with cuModuleGetGlobal.
 // Launch: if dynamic_smem_bytes > 48 KiB, set CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 //   to it first (largest cfg value: 98304 B in the sm_80/86/89 code, within the 99 KiB of
-//   sm_86/sm_89; 148480 B in the sm_90 code, whose _cfg values come from its own pass);
+//   sm_86/sm_89; 164864 B in the sm_90a code, whose _cfg values come from its own pass);
 //   grid  = (ceil(N / tile_rows), heads, batch), block = (threads_per_block, 1, 1),
 //   sharedMemBytes = dynamic_smem_bytes, null stream, in this order:
 //     forward:  fwd                        N = seqlen_q, heads = heads_q

@@ -15,7 +15,7 @@ import check_kernels as ck
 from bench_kernels import bench
 from flash_ctypes import Flash
 
-SHAPES = [(16384, False), (16384, True), (2048, False)]
+SHAPES = [(16384, False), (16384, True), (2048, False), (1024, True)]
 
 
 def flops(n, d, causal):

@@ -1,0 +1,251 @@
+// flash_bwd_sm90.cuh - the dK/dV kernel of the backward on Hopper warpgroup MMAs (sm_90a only).
+//
+// Same contract as bwd_dkdv_kernel (flash_bwd.cuh). One CTA of two warpgroups owns BCK = 128
+// keys of one (batch, kv head), 64 per warpgroup; it loops over every q head of the GQA group
+// and every tile of 64 query rows that can see its keys (two shared-memory stages for Q, dO,
+// LSE and delta). Per Q tile and warpgroup (all operands 128B-swizzled, see flash_wgmma.cuh):
+//   S^T  = K_w Q^T, dP^T = V_w dO^T       wgmma, shared x shared (K-major), 64 keys x 64 rows
+//   P^T  = exp2(S^T * scale_log2 - lse * log2e), dS^T = P^T * (dP^T - delta)   in registers
+//   dV  += P^T dO, dK += dS^T Q            wgmma, P^T / dS^T from registers, dO / Q transposed
+//   dQ_tile = dS K                          dS^T through shared memory (read transposed); each
+//                                           warpgroup computes half of the head-dim columns
+//                                           and adds them to dq_accum with vector reductions
+// dK, dV stay in fp32 registers for the whole loop and are written once (dK * scale).
+#pragma once
+#include "flash_wgmma.cuh"
+
+namespace fdjl {
+
+template <int D> struct DkdvOnWgmma { static constexpr bool value = FDJL_WGMMA && (D == 64 || D == 128); };
+
+template <int D> struct DkdvWgShape {
+  static constexpr int BCK = 128, BR = 64, THREADS = 256;
+  static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, DS_BYTES = BCK * BR * 2;
+  // K, V, 2 x (Q, dO), dS^T, 2 x (LSE, delta), + 1 KiB for the alignment done by the kernel
+  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + DS_BYTES + 4 * BR * 4 + 1024;
+};
+
+template <typename T, int D>
+__device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
+#if FDJL_WGMMA
+  using S_ = DkdvWgShape<D>;
+  using M = Mma<T>;
+  constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
+  constexpr int KC = D / 16;        // k16 steps over the head dim
+  constexpr int NBR = BR / 8;       // n8 tiles over the query rows
+  constexpr int ND = D / 8;         // n8 tiles of dK / dV
+  constexpr int DQN = D / 2;        // dQ columns per warpgroup
+  constexpr int SR = BR / 2, OR = D / 2, QR = DQN / 2;  // accumulator registers per thread
+
+  extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int nb = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+  const int group = p.heads_q / p.heads_kv;
+  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
+  const int n0 = nb * BCK;
+  const bool causal = p.mask != FLASH_MASK_NONE;
+  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
+  const int wkey = wg * 64 + warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8
+
+  const T* kg_ = (const T*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride;
+  const T* vg_ = (const T*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride;
+
+  // Q tiles that can see keys of this tile: rows i with i + offset >= n0
+  const int m_tiles = (Nq + BR - 1) / BR;
+  int m_begin = 0;
+  if (causal) {
+    const int first_row = n0 - offset;
+    m_begin = first_row <= 0 ? 0 : (first_row > Nq - 1 ? m_tiles : first_row / BR);
+  }
+  const int per_head = m_tiles - m_begin;
+  const int total = per_head * group;
+
+  const uint32_t sK = (smem_u32(smem) + 1023u) & ~1023u;
+  const uint32_t sV = sK + S_::KV_BYTES;
+  const uint32_t sQ0 = sV + S_::KV_BYTES;
+  const uint32_t sdO0 = sQ0 + 2 * S_::QT_BYTES;
+  const uint32_t sdS = sdO0 + 2 * S_::QT_BYTES;
+  unsigned char* sdSp = smem + (sdS - smem_u32(smem));
+  float* sLse = reinterpret_cast<float*>(sdSp + S_::DS_BYTES);
+  float* sDel = sLse + 2 * BR;
+
+  auto issue = [&](int it, int stg) {  // cp.async of Q, dO (and plain loads of LSE, delta) of item it
+    const int hh = hk * group + it / per_head;
+    const int m0 = (m_begin + it % per_head) * BR;
+    const T* qg = (const T*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)hh * p.q_head_stride;
+    const T* dog = (const T*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)hh * p.do_head_stride;
+    load_tile_sw128<D, BR, NT>(sQ0 + stg * S_::QT_BYTES, qg, p.q_row_stride, m0, Nq - m0, hd, tid);
+    load_tile_sw128<D, BR, NT>(sdO0 + stg * S_::QT_BYTES, dog, p.do_row_stride, m0, Nq - m0, hd, tid);
+    for (int r = tid; r < BR; r += NT) {
+      float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
+      if (m0 + r < Nq) {
+        const int64_t idx = ((int64_t)b * p.heads_q + hh) * Nq + m0 + r;
+        const float l = p.lse[idx];
+        l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0, no NaN
+        dl = p.delta[idx];
+      }
+      sLse[stg * BR + r] = l2;
+      sDel[stg * BR + r] = dl;
+    }
+  };
+
+  float dk[OR], dv[OR];
+#pragma unroll
+  for (int i = 0; i < OR; ++i) dk[i] = dv[i] = 0.f;
+
+  if (total > 0) {
+    load_tile_sw128<D, BCK, NT>(sK, kg_, p.k_row_stride, n0, Nk - n0, hd, tid);
+    load_tile_sw128<D, BCK, NT>(sV, vg_, p.v_row_stride, n0, Nk - n0, hd, tid);
+    issue(0, 0);
+    cp_async_commit();
+  }
+  const float sl2 = p.scale_log2;
+  const uint32_t sKw = sK + wg * 64 * 128, sVw = sV + wg * 64 * 128;  // this warpgroup's keys
+
+  for (int it = 0; it < total; ++it) {
+    const int stg = it & 1;
+    if (it + 1 < total) {
+      issue(it + 1, stg ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    fence_proxy_async();
+    __syncthreads();
+    const int hh = hk * group + it / per_head;
+    const int m0 = (m_begin + it % per_head) * BR;
+    const uint32_t sQ = sQ0 + stg * S_::QT_BYTES;
+    const uint32_t sdO = sdO0 + stg * S_::QT_BYTES;
+    const float* lse2 = sLse + stg * BR;
+    const float* del = sDel + stg * BR;
+
+    // S^T = K_w Q^T and dP^T = V_w dO^T
+    float sT[SR], dpT[SR];
+    wg_fence();
+#pragma unroll
+    for (int kc = 0; kc < KC; ++kc) {
+      const uint32_t off = (kc >> 2) * BCK * 128 + (kc & 3) * 32;
+      const uint32_t offq = (kc >> 2) * BR * 128 + (kc & 3) * 32;
+      Wgmma<T, BR>::template ss<0, 0>(sT, wg_desc(sKw + off, 16, 1024), wg_desc(sQ + offq, 16, 1024), kc > 0);
+    }
+#pragma unroll
+    for (int kc = 0; kc < KC; ++kc) {
+      const uint32_t off = (kc >> 2) * BCK * 128 + (kc & 3) * 32;
+      const uint32_t offq = (kc >> 2) * BR * 128 + (kc & 3) * 32;
+      Wgmma<T, BR>::template ss<0, 0>(dpT, wg_desc(sVw + off, 16, 1024), wg_desc(sdO + offq, 16, 1024), kc > 0);
+    }
+    wg_commit();
+    wg_wait<0>();
+    wg_pin<SR>(sT);
+    wg_pin<SR>(dpT);
+
+    // P^T and dS^T (register 4n + e: key wkey + 8 (e >> 1), query row m0 + 8n + 2 t4 + (e & 1))
+    const bool need_mask = (n0 + BCK > Nk) || (causal && n0 + BCK - 1 > m0 + offset);
+#pragma unroll
+    for (int n = 0; n < NBR; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int q = n * 8 + 2 * t4 + (e & 1);
+        float pv = ex2(sT[4 * n + e] * sl2 - lse2[q]);
+        if (need_mask) {
+          const int key = n0 + wkey + (e >> 1) * 8;
+          if (key >= Nk || (causal && key > m0 + q + offset)) pv = 0.f;
+        }
+        sT[4 * n + e] = pv;
+        dpT[4 * n + e] = pv * (dpT[4 * n + e] - del[q]);
+      }
+    uint32_t pP[BR / 16][4], pS[BR / 16][4];  // P^T and dS^T as register A operands (k = query rows)
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk) {
+      pP[kk][0] = M::pack(sT[8 * kk + 0], sT[8 * kk + 1]);
+      pP[kk][1] = M::pack(sT[8 * kk + 2], sT[8 * kk + 3]);
+      pP[kk][2] = M::pack(sT[8 * kk + 4], sT[8 * kk + 5]);
+      pP[kk][3] = M::pack(sT[8 * kk + 6], sT[8 * kk + 7]);
+      pS[kk][0] = M::pack(dpT[8 * kk + 0], dpT[8 * kk + 1]);
+      pS[kk][1] = M::pack(dpT[8 * kk + 2], dpT[8 * kk + 3]);
+      pS[kk][2] = M::pack(dpT[8 * kk + 4], dpT[8 * kk + 5]);
+      pS[kk][3] = M::pack(dpT[8 * kk + 6], dpT[8 * kk + 7]);
+    }
+
+    // dV += P^T dO and dK += dS^T Q, dO and Q read transposed (their rows are the k dimension)
+    wg_pin<OR>(dv);
+    wg_pin<OR>(dk);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk)
+      Wgmma<T, D>::template rs<1>(dv, pP[kk], wg_desc(sdO + kk * 2048, BR * 128, 1024), 1);
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk)
+      Wgmma<T, D>::template rs<1>(dk, pS[kk], wg_desc(sQ + kk * 2048, BR * 128, 1024), 1);
+    wg_commit();
+
+    if (!p.deterministic) {
+      // dS^T -> shared memory ([128 keys][64 rows], swizzled), while dV / dK run
+#pragma unroll
+      for (int kk = 0; kk < BR / 16; ++kk)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int key = wkey + 8 * (i & 1), col = kk * 16 + 8 * (i >> 1) + 2 * t4;
+          *reinterpret_cast<uint32_t*>(sdSp + sw128<BCK>(key, col >> 3) + (col & 7) * 2) = pS[kk][i];
+        }
+      fence_proxy_async();
+      __syncthreads();  // dS^T of both warpgroups complete
+      // dQ[64 rows, DQN columns of this warpgroup] = dS K: dS read transposed from dS^T (A is
+      // MN-major), K read transposed (its rows, the keys, are the k dimension)
+      float dq[QR];
+      wg_fence();
+      const uint32_t sKcol = sK + (DQN == 64 ? wg * BCK * 128 : wg * DQN * 2);
+#pragma unroll
+      for (int kk = 0; kk < BCK / 16; ++kk)
+        Wgmma<T, DQN>::template ss<1, 1>(dq, wg_desc(sdS + kk * 2048, BR * 128, 1024),
+                                         wg_desc(sKcol + kk * 2048, BCK * 128, 1024), kk > 0);
+      wg_commit();
+      wg_wait<0>();
+      wg_pin<QR>(dq);
+      wg_pin<OR>(dv);
+      wg_pin<OR>(dk);
+      // register 4n + e: query row m0 + 16 warp + g + 8 (e >> 1), column wg * DQN + 8n + 2 t4
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int row = m0 + warp * 16 + g + 8 * r;
+        if (row < Nq) {
+          float* dst = p.dq_accum + (((int64_t)b * p.heads_q + hh) * Nq + row) * D + wg * DQN + 2 * t4;
+#pragma unroll
+          for (int n = 0; n < DQN / 8; ++n)
+            if (wg * DQN + n * 8 < hd) red_add2<true>(dst + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
+        }
+      }
+    } else {
+      wg_wait<0>();
+      wg_pin<OR>(dv);
+      wg_pin<OR>(dk);
+    }
+    __syncthreads();  // the stage and dS^T are reused by the next iteration
+  }
+
+  // write dK * scale and dV once
+  T* dkg = (T*)p.dk + (int64_t)b * p.dk_batch_stride + (int64_t)hk * p.dk_head_stride;
+  T* dvg = (T*)p.dv + (int64_t)b * p.dv_batch_stride + (int64_t)hk * p.dv_head_stride;
+  const float scale = p.scale;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int key = n0 + wkey + 8 * r;
+    if (key < Nk) {
+#pragma unroll
+      for (int d = 0; d < ND; ++d) {
+        const int col = d * 8 + 2 * t4;
+        if (col < hd) {
+          *reinterpret_cast<uint32_t*>(dkg + (int64_t)key * p.dk_row_stride + col) =
+              M::pack(dk[4 * d + 2 * r] * scale, dk[4 * d + 2 * r + 1] * scale);
+          *reinterpret_cast<uint32_t*>(dvg + (int64_t)key * p.dv_row_stride + col) =
+              M::pack(dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1]);
+        }
+      }
+    }
+  }
+#endif
+}
+
+}  // namespace fdjl

@@ -1,0 +1,139 @@
+// flash_wgmma.cuh - Hopper (sm_90a) warpgroup MMA helpers: wgmma.mma_async wrappers,
+// shared-memory matrix descriptors and the 128-byte swizzled tile layout they read.
+//
+// A warpgroup (4 consecutive warps, 128 threads) computes D[64 x N] += A[64 x 16] B[16 x N].
+// Accumulator layout (per warp w of the group, lane = 4*g + t): register 4*i + e holds
+//   row 16*w + g + 8*(e >> 1), column 8*i + 2*t + (e & 1)
+// i.e. the mma.sync m16n8 C layout repeated over N/8 column tiles; an A operand taken from
+// registers uses the mma.sync m16n8k16 A layout (flash_common.cuh) for the warp's 16 rows.
+//
+// Tiles in shared memory are stored as column blocks of 64 16-bit elements (128 bytes per row),
+// rows contiguous inside a block, with the 16-byte chunk index XORed with (row % 8): the
+// canonical 128B-swizzle layout. Blocks and tiles start 1024-byte aligned. Such a tile serves
+//  - as a K-major operand (rows = M or N, the 64 columns = K): SBO = 1024 (8-row groups),
+//    k16 step = +32 bytes inside the block, next 64 columns = next block;
+//  - as an MN-major operand with transpose (rows = K, columns = N): SBO = 1024 (8 rows of K),
+//    LBO = the block size in bytes (next 64 columns of N), k16 step = +2048 bytes.
+#pragma once
+#include "flash_common.cuh"
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define FDJL_WGMMA 1
+#else
+#define FDJL_WGMMA 0
+#endif
+
+namespace fdjl {
+
+// byte offset of 16-byte chunk c (0 .. COLS/8-1) of row r in a 128B-swizzled ROWS x COLS tile
+template <int ROWS>
+__device__ __forceinline__ uint32_t sw128(int r, int c) {
+  return (uint32_t)((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+// Asynchronously copy a ROWS x COLS tile (rows row0.. of a [N, row_stride] matrix) into the
+// swizzled layout at sbase. Rows >= nvalid and columns >= head_dim are zero-filled, never read.
+template <int COLS, int ROWS, int NT, typename T>
+__device__ __forceinline__ void load_tile_sw128(uint32_t sbase, const T* g, int64_t row_stride, int row0,
+                                                int nvalid, int head_dim, int tid) {
+  constexpr int C = COLS / 8;
+  constexpr int TOTAL = ROWS * C;
+#pragma unroll
+  for (int i0 = 0; i0 < TOTAL; i0 += NT) {
+    const int i = i0 + tid;
+    if (TOTAL % NT == 0 || i < TOTAL) {
+      const int r = i / C, c = i % C;
+      const bool ok = (r < nvalid) && (c * 8 < head_dim);
+      const T* src = ok ? g + (int64_t)(row0 + r) * row_stride + c * 8 : g;
+      cp_async16(sbase + sw128<ROWS>(r, c), src, ok);
+    }
+  }
+}
+
+// shared-memory matrix descriptor, 128B swizzle (bits 62-63 = 1); addresses and offsets >> 4
+__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
+  return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
+         ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// generic-proxy writes to shared memory (cp.async, st.shared) made visible to wgmma
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Pins accumulator registers in program order around async MMAs: the compiler must not read
+// them before wg_wait nor move writes past wg_fence.
+template <int R> __device__ __forceinline__ void wg_pin(float* d) {
+#pragma unroll
+  for (int i = 0; i < R; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+#define FDJL_ACC_REGS_16 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}"
+#define FDJL_ACC_REGS_32 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define FDJL_ACC_REGS_64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define FDJL_ACC_OPS_16(d) \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+#define FDJL_ACC_OPS_32(d) \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+#define FDJL_ACC_OPS_64(d) \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
+    "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
+    "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
+    "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
+    "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+
+#define FDJL_SS_PRED_16 "setp.ne.b32 p, %18, 0;\n"
+#define FDJL_SS_TAIL_16 ", %16, %17, p, 1, 1, %19, %20;\n"
+#define FDJL_RS_PRED_16 "setp.ne.b32 p, %21, 0;\n"
+#define FDJL_RS_TAIL_16 ", {%16, %17, %18, %19}, %20, p, 1, 1, %22;\n"
+#define FDJL_SS_PRED_32 "setp.ne.b32 p, %34, 0;\n"
+#define FDJL_SS_TAIL_32 ", %32, %33, p, 1, 1, %35, %36;\n"
+#define FDJL_RS_PRED_32 "setp.ne.b32 p, %37, 0;\n"
+#define FDJL_RS_TAIL_32 ", {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n"
+#define FDJL_SS_PRED_64 "setp.ne.b32 p, %66, 0;\n"
+#define FDJL_SS_TAIL_64 ", %64, %65, p, 1, 1, %67, %68;\n"
+#define FDJL_RS_PRED_64 "setp.ne.b32 p, %69, 0;\n"
+#define FDJL_RS_TAIL_64 ", {%64, %65, %66, %67}, %68, p, 1, 1, %70;\n"
+
+// D[64 x N] (+)= A B, fp32 accumulate; T = __half or __nv_bfloat16. scale_d == 0 overwrites D.
+//  ss<TA, TB>: A and B from shared-memory descriptors (TA / TB = 1: that operand is MN-major)
+//  rs<TB>:     A from registers (4 x 32 bit, the mma.sync A layout), B from a descriptor
+template <typename T, int N> struct Wgmma;
+#define FDJL_WGMMA_DEF(TYPE, PTXT, N, R)                                                            \
+  template <> struct Wgmma<TYPE, N> {                                                               \
+    template <int TA, int TB>                                                                       \
+    static __device__ __forceinline__ void ss(float* d, uint64_t da, uint64_t db, int scale_d) {     \
+      asm volatile("{\n.reg .pred p;\n" FDJL_SS_PRED_##R                                            \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTXT "." PTXT " "              \
+                   FDJL_ACC_REGS_##R FDJL_SS_TAIL_##R "}\n"                                          \
+                   : FDJL_ACC_OPS_##R(d)                                                            \
+                   : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));                             \
+    }                                                                                               \
+    template <int TB>                                                                               \
+    static __device__ __forceinline__ void rs(float* d, const uint32_t* a, uint64_t db, int scale_d) { \
+      asm volatile("{\n.reg .pred p;\n" FDJL_RS_PRED_##R                                            \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PTXT "." PTXT " "              \
+                   FDJL_ACC_REGS_##R FDJL_RS_TAIL_##R "}\n"                                          \
+                   : FDJL_ACC_OPS_##R(d)                                                            \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d), "n"(TB));   \
+    }                                                                                               \
+  };
+#if FDJL_WGMMA
+FDJL_WGMMA_DEF(__half, "f16", 32, 16)
+FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 32, 16)
+FDJL_WGMMA_DEF(__half, "f16", 64, 32)
+FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 64, 32)
+FDJL_WGMMA_DEF(__half, "f16", 128, 64)
+FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 128, 64)
+#endif
+
+}  // namespace fdjl
