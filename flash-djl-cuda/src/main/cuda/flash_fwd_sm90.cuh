@@ -7,8 +7,8 @@
 //   S[64 x BC] = Q K^T   wgmma, both operands read from shared memory (K-major)
 //   online softmax on S in registers (exp2, running max and sum, rescale of O)
 //   O[64 x D] += P V     wgmma, P from registers, V read transposed (MN-major) from shared memory
-// The two warpgroups of a CTA share the K/V tiles; the tensor cores run one warpgroup's MMAs
-// while the other computes its softmax.
+// The warpgroups of a CTA share the K/V tiles. The barriers of each tile keep them in step, so
+// both compute their softmax at about the same time (no ping-pong scheduling yet, PERF_LOG.md).
 // Unlike mma.sync, the B operands never pass through registers, so the O accumulator, S and
 // P of a 64-row slice fit without spills at D = 128 and BC = 128.
 #pragma once
