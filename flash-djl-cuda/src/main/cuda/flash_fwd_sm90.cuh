@@ -2,30 +2,36 @@
 //
 // Same algorithm and contract as fwd_kernel (flash_fwd.cuh), built for the tensor cores of the
 // H100: a CTA of NWG warpgroups owns BR = 64 * NWG query rows (64 rows per warpgroup) of one
-// (batch, head); K/V tiles of BC keys stream through two shared-memory stages with cp.async.
+// (batch, head); K/V tiles of BC keys stream through NS shared-memory stages with cp.async.
 // Per tile and warpgroup:
 //   S[64 x BC] = Q K^T   wgmma, both operands read from shared memory (K-major)
 //   online softmax on S in registers (exp2, running max and sum, rescale of O)
 //   O[64 x D] += P V     wgmma, P from registers, V read transposed (MN-major) from shared memory
-// The warpgroups of a CTA share the K/V tiles. The barriers of each tile keep them in step, so
-// both compute their softmax at about the same time (no ping-pong scheduling yet, PERF_LOG.md).
 // Unlike mma.sync, the B operands never pass through registers, so the O accumulator, S and
 // P of a 64-row slice fit without spills at D = 128 and BC = 128.
+// Two schedules:
+//  - fwd_wgmma_lockstep_kernel: all threads load, __syncthreads per tile; the warpgroups run in
+//    step, so both do their softmax while the tensor cores wait;
+//  - fwd_wgmma_pingpong_kernel (PP = 1, two warpgroups): mbarriers instead of __syncthreads,
+//    and named barriers that hand the tensor cores from one warpgroup to the other: each issues
+//    S_j = Q K_j^T together with O += P_{j-1} V_{j-1}, then does the softmax of S_j while the
+//    other warpgroup's MMAs run (FlashAttention-3's inter-warpgroup "ping-pong").
 #pragma once
+#include "flash_fwd_tile.cuh"
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
 
 // NWG warpgroups per CTA, BC keys per K/V tile, MINB CTAs per SM asked of the register
-// allocator, NS shared-memory stages of K/V
-template <int NWG_, int BC_, int MINB_, int NS_> struct FwdWgC {
-  static constexpr int NWG = NWG_, BC = BC_, MINB = MINB_, NS = NS_;
+// allocator, NS shared-memory stages of K/V, PP: ping-pong schedule (NWG = 2, NS >= 3)
+template <int NWG_, int BC_, int MINB_, int NS_, int PP_> struct FwdWgC {
+  static constexpr int NWG = NWG_, BC = BC_, MINB = MINB_, NS = NS_, PP = PP_;
 };
 #ifndef FDJL_FWDWG64
-#define FDJL_FWDWG64 2, 64, 2, 3  // 2 CTAs per SM (<= 128 registers)
+#define FDJL_FWDWG64 2, 64, 2, 3, 0  // 2 CTAs per SM (<= 128 registers)
 #endif
 #ifndef FDJL_FWDWG128
-#define FDJL_FWDWG128 2, 128, 1, 2
+#define FDJL_FWDWG128 2, 128, 1, 2, 0
 #endif
 template <int D> struct FwdWgCfg;
 template <> struct FwdWgCfg<64> : FwdWgC<FDJL_FWDWG64> {};
@@ -35,55 +41,141 @@ template <> struct FwdWgCfg<128> : FwdWgC<FDJL_FWDWG128> {};
 template <int D> struct FwdOnWgmma { static constexpr bool value = FDJL_WGMMA && (D == 64 || D == 128); };
 
 template <int D> struct FwdWgShape {
-  static constexpr int NWG = FwdWgCfg<D>::NWG, BC = FwdWgCfg<D>::BC;
-  static constexpr int BR = 64 * NWG, THREADS = 128 * NWG, MINB = FwdWgCfg<D>::MINB, NS = FwdWgCfg<D>::NS;
+  using C = FwdWgCfg<D>;
+  static constexpr int NWG = C::NWG, BC = C::BC, NS = C::NS, MINB = C::MINB;
+  static constexpr bool PP = C::PP != 0;
+  static_assert(!PP || (NWG == 2 && NS >= 3), "ping-pong: two warpgroups and at least 3 stages");
+  static constexpr int BR = 64 * NWG, THREADS = 128 * NWG;
   static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2;
-  // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB)
-  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024;
+  // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
+  // ping-pong: + a full and an empty mbarrier per stage
+  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0);
 };
 
+// ---- pieces shared by both schedules; a thread holds rows `row` and `row + 8` of its warpgroup's
+// ---- 64-row slice, in the wgmma accumulator layout (flash_wgmma.cuh)
+
+// S -> log2 domain; -inf where the key is past Nk or (causal) past the row's diagonal
+template <int BC, typename T>
+__device__ __forceinline__ void wg_scale_mask(float* s, const FwdTile<T>& t, int j, int row, int t4, float sl2) {
+  const bool need_mask = t.needs_mask(j, BC);
+  const int n0 = j * BC;
+#pragma unroll
+  for (int n = 0; n < BC / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[4 * n + e] * sl2;
+      if (need_mask) {
+        const int r = row + (e >> 1) * 8;
+        const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+        if (col >= t.Nk || (t.causal && col > r + t.offset)) x = -INFINITY;
+      }
+      s[4 * n + e] = x;
+    }
+}
+
+// online softmax of one tile: S <- P = 2^(S - m_new), running max m and sum l updated,
+// alpha = 2^(m_old - m_new), the factor O must be rescaled by before P V is added
+template <int BC>
+__device__ __forceinline__ void wg_online_softmax(float* s, float* mrow, float* lrow, float* alpha) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < BC / 8; ++n) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
+    mx = quad_max(mx);
+    const float mnew = fmaxf(mrow[r], mx);
+    const float mu = (mnew == -INFINITY) ? 0.f : mnew;  // all masked so far: avoid inf - inf
+    alpha[r] = ex2(mrow[r] - mu);
+    mrow[r] = mnew;
+    float sum = 0.f;
+#pragma unroll
+    for (int n = 0; n < BC / 8; ++n) {
+      const float p0 = ex2(s[4 * n + 2 * r] - mu), p1 = ex2(s[4 * n + 2 * r + 1] - mu);
+      s[4 * n + 2 * r] = p0;
+      s[4 * n + 2 * r + 1] = p1;
+      sum += p0 + p1;
+    }
+    lrow[r] = lrow[r] * alpha[r] + sum;
+  }
+}
+
+template <int D>
+__device__ __forceinline__ void wg_rescale_o(float* o, const float* alpha) {
+#pragma unroll
+  for (int d = 0; d < D / 8; ++d) {
+    o[4 * d + 0] *= alpha[0];
+    o[4 * d + 1] *= alpha[0];
+    o[4 * d + 2] *= alpha[1];
+    o[4 * d + 3] *= alpha[1];
+  }
+}
+
+// P packed to T as the register A operand of P V (k16 step kk = keys 16kk .. 16kk+15)
+template <typename T, int BC>
+__device__ __forceinline__ void wg_pack_p(uint32_t (*pa)[4], const float* s) {
+#pragma unroll
+  for (int kk = 0; kk < BC / 16; ++kk)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) pa[kk][i] = Mma<T>::pack(s[8 * kk + 2 * i], s[8 * kk + 2 * i + 1]);
+}
+
+template <typename T, int BR, int BC>
+__device__ __forceinline__ void wg_issue_s(float* s, uint32_t sQw, uint32_t sK, int kc_steps) {
+#pragma unroll
+  for (int kc = 0; kc < kc_steps; ++kc) {
+    const uint32_t koff = (kc & 3) * 32;  // k16 step inside a 64-column block
+    const uint64_t da = wg_desc(sQw + (kc >> 2) * BR * 128 + koff, 16, 1024);
+    const uint64_t db = wg_desc(sK + (kc >> 2) * BC * 128 + koff, 16, 1024);
+    Wgmma<T, BC>::template ss<0, 0>(s, da, db, kc > 0);  // the first k step overwrites S
+  }
+}
+
+template <typename T, int D, int BC>
+__device__ __forceinline__ void wg_issue_pv(float* o, const uint32_t (*pa)[4], uint32_t sV) {
+#pragma unroll
+  for (int kk = 0; kk < BC / 16; ++kk)  // V read transposed: its rows are the k dimension
+    Wgmma<T, D>::template rs<1>(o, pa[kk], wg_desc(sV + kk * 2048, BC * 128, 1024), 1);
+}
+
+// normalise, write O (4-byte stores, 16 contiguous bytes per quad) and the LSE (natural log)
 template <typename T, int D>
-__device__ __forceinline__ void fwd_wgmma_kernel(const FlashFwdParams& p) {
+__device__ __forceinline__ void wg_write_o(const FwdTile<T>& t, int64_t o_row_stride, const float* o,
+                                           const float* mrow, const float* lrow, int row0, int t4) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float l = quad_sum(lrow[r]);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int row = row0 + 8 * r;
+    if (row < t.Nq) {
+      T* orow = t.o + (int64_t)row * o_row_stride;
+#pragma unroll
+      for (int d = 0; d < D / 8; ++d) {
+        const int col = d * 8 + 2 * t4;
+        if (col < t.hd)
+          *reinterpret_cast<uint32_t*>(orow + col) = Mma<T>::pack(o[4 * d + 2 * r] * inv, o[4 * d + 2 * r + 1] * inv);
+      }
+      if (t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + __log2f(l)) * kLn2 : -INFINITY;
+    }
+  }
+}
+
+template <typename T, int D>
+__device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
   using S_ = FwdWgShape<D>;
-  using M = Mma<T>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS;
-  constexpr int KC = D / 16;   // k16 steps of S = Q K^T
-  constexpr int NB = BC / 8;   // n8 column tiles of S
-  constexpr int ND = D / 8;    // n8 column tiles of O
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const bool causal = p.mask != FLASH_MASK_NONE;
   // causal: the last row tiles have the most keys; start them first so the tail is short
-  const int mb = causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const int h = blockIdx.y, b = blockIdx.z;
-  const int hk = h / (p.heads_q / p.heads_kv);
-  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
-  const int m0 = mb * BR;
-  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
-
-  const T* qg = (const T*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)h * p.q_head_stride;
-  const T* kg = (const T*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride;
-  const T* vg = (const T*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride;
-  T* og = (T*)p.o + (int64_t)b * p.o_batch_stride + (int64_t)h * p.o_head_stride;
-  float* lseg = p.lse + ((int64_t)b * p.heads_q + h) * Nq;
-
-  int n_tiles = (Nk + BC - 1) / BC;
-  if (causal) {
-    const int lim = m0 + BR + offset;  // keys < lim can be visible to some row of the tile
-    n_tiles = min(n_tiles, lim <= 0 ? 0 : (lim + BC - 1) / BC);
-  }
-  if (n_tiles == 0) {  // no row of this tile sees any key: O = 0, LSE = -inf
-    for (int i = tid; i < BR * ND; i += NT) {
-      const int r = i / ND, c = i % ND;
-      if (m0 + r < Nq && c * 8 < hd)
-        *reinterpret_cast<uint4*>(og + (int64_t)(m0 + r) * p.o_row_stride + c * 8) = make_uint4(0, 0, 0, 0);
-    }
-    for (int r = tid; r < BR; r += NT)
-      if (m0 + r < Nq) lseg[m0 + r] = -INFINITY;
+  const int mb = p.mask != FLASH_MASK_NONE ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const FwdTile<T> t(p, mb, BR);
+  const int n_tiles = t.n_tiles(BR, BC);
+  if (n_tiles == 0) {
+    t.template write_empty<D, BR, NT>(p.o_row_stride, tid);
     return;
   }
 
@@ -92,13 +184,13 @@ __device__ __forceinline__ void fwd_wgmma_kernel(const FlashFwdParams& p) {
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
   auto load_kv = [&](int j, int stage) {
     const int nn = j * BC;
-    load_tile_sw128<D, BC, NT>(sK0 + stage * S_::KV_BYTES, kg, p.k_row_stride, nn, Nk - nn, hd, tid);
-    load_tile_sw128<D, BC, NT>(sV0 + stage * S_::KV_BYTES, vg, p.v_row_stride, nn, Nk - nn, hd, tid);
+    load_tile_sw128<D, BC, NT>(sK0 + stage * S_::KV_BYTES, t.k, p.k_row_stride, nn, t.Nk - nn, t.hd, tid);
+    load_tile_sw128<D, BC, NT>(sV0 + stage * S_::KV_BYTES, t.v, p.v_row_stride, nn, t.Nk - nn, t.hd, tid);
   };
 
   // NS >= 3: a ring, tiles j+1 .. j+NS-1 in flight while tile j is used; one cp.async group
   // per tile (empty past the last tile, so that the group count stays uniform), Q with tile 0
-  load_tile_sw128<D, BR, NT>(sQ, qg, p.q_row_stride, m0, Nq - m0, hd, tid);
+  load_tile_sw128<D, BR, NT>(sQ, t.q, p.q_row_stride, t.m0, t.Nq - t.m0, t.hd, tid);
 #pragma unroll
   for (int i = 0; i < NS - 1; ++i) {
     if (i < n_tiles) load_kv(i, i);
@@ -108,10 +200,9 @@ __device__ __forceinline__ void fwd_wgmma_kernel(const FlashFwdParams& p) {
   float o[OR];
 #pragma unroll
   for (int i = 0; i < OR; ++i) o[i] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, alpha[2];
   const int wrow = wg * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
   const uint32_t sQw = sQ + wg * 64 * 128;   // this warpgroup's 64 rows of every Q column block
-  const float sl2 = p.scale_log2;
 
   // (Measured: overlapping the softmax of tile j+1 with P_j V_j inside a warpgroup, as
   // FlashAttention-3 does, was 8-20% SLOWER here than this plain loop; see PERF_LOG.md.)
@@ -142,101 +233,150 @@ __device__ __forceinline__ void fwd_wgmma_kernel(const FlashFwdParams& p) {
     const uint32_t sV = sV0 + st * S_::KV_BYTES;
     if constexpr (NS != 2) st = (st + 1 == NS) ? 0 : st + 1;
 
-    // S = Q K^T (the first k step overwrites S)
     float s[SR];
     wg_fence();
-#pragma unroll
-    for (int kc = 0; kc < KC; ++kc) {
-      const uint32_t koff = (kc & 3) * 32;  // k16 step inside a 64-column block
-      const uint64_t da = wg_desc(sQw + (kc >> 2) * BR * 128 + koff, 16, 1024);
-      const uint64_t db = wg_desc(sK + (kc >> 2) * BC * 128 + koff, 16, 1024);
-      Wgmma<T, BC>::template ss<0, 0>(s, da, db, kc > 0);
-    }
+    wg_issue_s<T, BR, BC>(s, sQw, sK, D / 16);
     wg_commit();
     wg_wait<0>();
     wg_pin<SR>(s);
 
-    // scale into the log2 domain, mask the tile's invalid / causal entries
-    const int n0 = j * BC;
-    const bool need_mask = (n0 + BC > Nk) || (causal && n0 + BC - 1 > m0 + offset);
-#pragma unroll
-    for (int n = 0; n < NB; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[4 * n + e] * sl2;
-        if (need_mask) {
-          const int row = m0 + wrow + (e >> 1) * 8;
-          const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-          if (col >= Nk || (causal && col > row + offset)) x = -INFINITY;
-        }
-        s[4 * n + e] = x;
-      }
-
-    // online softmax: this thread holds rows wrow (r = 0) and wrow + 8 (r = 1)
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < NB; ++n) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
-      mx = quad_max(mx);
-      const float mnew = fmaxf(mrow[r], mx);
-      const float mu = (mnew == -INFINITY) ? 0.f : mnew;  // all masked so far: avoid inf - inf
-      const float alpha = ex2(mrow[r] - mu);
-      mrow[r] = mnew;
-      float sum = 0.f;
-#pragma unroll
-      for (int n = 0; n < NB; ++n) {
-        const float p0 = ex2(s[4 * n + 2 * r] - mu), p1 = ex2(s[4 * n + 2 * r + 1] - mu);
-        s[4 * n + 2 * r] = p0;
-        s[4 * n + 2 * r + 1] = p1;
-        sum += p0 + p1;
-      }
-      lrow[r] = lrow[r] * alpha + sum;
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        o[4 * d + 2 * r] *= alpha;
-        o[4 * d + 2 * r + 1] *= alpha;
-      }
-    }
-
-    // O += P V: P packed to T as the register A operand (k16 step kk = keys 16kk .. 16kk+15)
+    wg_scale_mask<BC>(s, t, j, t.m0 + wrow, t4, p.scale_log2);
+    wg_online_softmax<BC>(s, mrow, lrow, alpha);
+    wg_rescale_o<D>(o, alpha);
     uint32_t pa[BC / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < BC / 16; ++kk) {
-      pa[kk][0] = M::pack(s[8 * kk + 0], s[8 * kk + 1]);
-      pa[kk][1] = M::pack(s[8 * kk + 2], s[8 * kk + 3]);
-      pa[kk][2] = M::pack(s[8 * kk + 4], s[8 * kk + 5]);
-      pa[kk][3] = M::pack(s[8 * kk + 6], s[8 * kk + 7]);
-    }
+    wg_pack_p<T, BC>(pa, s);
+
     wg_pin<OR>(o);
     wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < BC / 16; ++kk)  // V read transposed: its rows are the k dimension
-      Wgmma<T, D>::template rs<1>(o, pa[kk], wg_desc(sV + kk * 2048, BC * 128, 1024), 1);
+    wg_issue_pv<T, D, BC>(o, pa, sV);
     wg_commit();
     wg_wait<0>();
     wg_pin<OR>(o);
     if constexpr (NS == 2) __syncthreads();  // stage st is overwritten by the next prefetch
   }
+  wg_write_o<T, D>(t, p.o_row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+#endif
+}
 
-  // epilogue: normalise, write O (4-byte stores, 16 contiguous bytes per quad) and the LSE
+template <typename T, int D>
+__device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& p) {
+#if FDJL_WGMMA
+  using S_ = FwdWgShape<D>;
+  constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS;
+  constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
+
+  extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int mb = p.mask != FLASH_MASK_NONE ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const FwdTile<T> t(p, mb, BR);
+  const int n_tiles = t.n_tiles(BR, BC);
+  if (n_tiles == 0) {
+    t.template write_empty<D, BR, NT>(p.o_row_stride, tid);
+    return;
+  }
+
+  const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
+  const uint32_t sK0 = sQ + S_::Q_BYTES;
+  const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
+  // full[s]: the copies of all NT threads into stage s landed (NT cp.async arrivals);
+  // empty[s]: all 8 warps are done reading stage s (one arrival per warp)
+  const uint32_t bars = sV0 + NS * S_::KV_BYTES;
+  auto full = [&](int s) { return bars + 8 * s; };
+  auto empty = [&](int s) { return bars + 8 * (NS + s); };
+  if (tid == 0) {
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float l = quad_sum(lrow[r]);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int row = m0 + wrow + 8 * r;
-    if (row < Nq) {
-      T* orow = og + (int64_t)row * p.o_row_stride;
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < hd)
-          *reinterpret_cast<uint32_t*>(orow + col) = M::pack(o[4 * d + 2 * r] * inv, o[4 * d + 2 * r + 1] * inv);
-      }
-      if (t4 == 0) lseg[row] = l > 0.f ? (mrow[r] + __log2f(l)) * kLn2 : -INFINITY;
+    for (int s = 0; s < NS; ++s) {
+      mbar_init(full(s), NT);
+      mbar_init(empty(s), NT / 32);
     }
   }
+  __syncthreads();
+
+  // Tile jt goes to stage jt % NS once every warp has released tile jt - NS. Both warpgroups
+  // copy half of each tile; tile j + NS - 2 is issued in iteration j (after that iteration's
+  // MMAs), so a tile is in flight for about one iteration.
+  auto load_kv = [&](int jt) {
+    const int stg = jt % NS;
+    if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
+    const int nn = jt * BC;
+    load_tile_sw128<D, BC, NT>(sK0 + stg * S_::KV_BYTES, t.k, p.k_row_stride, nn, t.Nk - nn, t.hd, tid);
+    load_tile_sw128<D, BC, NT>(sV0 + stg * S_::KV_BYTES, t.v, p.v_row_stride, nn, t.Nk - nn, t.hd, tid);
+    cp_async_mbar_arrive(full(stg));
+  };
+  auto wait_tile = [&](int jt) {
+    mbar_wait(full(jt % NS), (jt / NS) & 1);
+    fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
+  };
+  load_tile_sw128<D, BR, NT>(sQ, t.q, p.q_row_stride, t.m0, t.Nq - t.m0, t.hd, tid);  // lands with tile 0
+#pragma unroll
+  for (int i = 0; i < NS - 2; ++i)
+    if (i < n_tiles) load_kv(i);
+
+  float o[OR], s[SR];
+#pragma unroll
+  for (int i = 0; i < OR; ++i) o[i] = 0.f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, alpha[2];
+  uint32_t pa[BC / 16][4];
+  const int wrow = wg * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
+  const uint32_t sQw = sQ + wg * 64 * 128;   // this warpgroup's 64 rows of every Q column block
+
+  // Turn-taking on the tensor cores: named barrier 1 + w opens when the other warpgroup has
+  // issued its MMAs; each sync is matched by exactly one arrive. Warpgroup 0 goes first.
+  const int my_turn = 1 + wg, other_turn = 2 - wg;
+  if (wg == 1) named_arrive<NT>(1);
+
+  // tile 0: S only
+  wait_tile(0);
+  named_sync<NT>(my_turn);
+  wg_fence();
+  wg_issue_s<T, BR, BC>(s, sQw, sK0, D / 16);
+  wg_commit();
+  named_arrive<NT>(other_turn);
+  if (NS - 2 < n_tiles) load_kv(NS - 2);
+  wg_wait<0>();
+  wg_pin<SR>(s);
+  wg_scale_mask<BC>(s, t, 0, t.m0 + wrow, t4, p.scale_log2);
+  wg_online_softmax<BC>(s, mrow, lrow, alpha);  // O is still 0: nothing to rescale
+  wg_pack_p<T, BC>(pa, s);
+
+  for (int j = 1; j < n_tiles; ++j) {
+    const int sj = j % NS, sp = (j - 1) % NS;  // stages of tiles j and j - 1
+    wait_tile(j);
+    named_sync<NT>(my_turn);
+    wg_fence();
+    wg_issue_s<T, BR, BC>(s, sQw, sK0 + sj * S_::KV_BYTES, D / 16);
+    wg_commit();
+    wg_issue_pv<T, D, BC>(o, pa, sV0 + sp * S_::KV_BYTES);
+    wg_commit();
+    named_arrive<NT>(other_turn);
+    if (j + NS - 2 < n_tiles) load_kv(j + NS - 2);
+    wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
+    wg_pin<SR>(s);
+    wg_scale_mask<BC>(s, t, j, t.m0 + wrow, t4, p.scale_log2);
+    wg_online_softmax<BC>(s, mrow, lrow, alpha);
+    wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
+    wg_pin<OR>(o);
+    if (lane == 0) mbar_arrive(empty(sp));
+    wg_rescale_o<D>(o, alpha);
+    wg_pack_p<T, BC>(pa, s);
+  }
+
+  named_sync<NT>(my_turn);
+  wg_fence();
+  wg_issue_pv<T, D, BC>(o, pa, sV0 + ((n_tiles - 1) % NS) * S_::KV_BYTES);
+  wg_commit();
+  if (wg == 0) named_arrive<NT>(other_turn);  // warpgroup 1's last sync; its own last arrive
+  wg_wait<0>();                                // would have no matching sync
+  wg_pin<OR>(o);
+  wg_write_o<T, D>(t, p.o_row_stride, o, mrow, lrow, t.m0 + wrow, t4);
 #endif
+}
+
+template <typename T, int D>
+__device__ __forceinline__ void fwd_wgmma_kernel(const FlashFwdParams& p) {
+  if constexpr (FwdWgShape<D>::PP) fwd_wgmma_pingpong_kernel<T, D>(p);
+  else fwd_wgmma_lockstep_kernel<T, D>(p);
 }
 
 }  // namespace fdjl
