@@ -55,43 +55,40 @@ template <int D> struct FwdWgShape {
 // ---- pieces shared by both schedules; a thread holds rows `row` and `row + 8` of its warpgroup's
 // ---- 64-row slice, in the wgmma accumulator layout (flash_wgmma.cuh)
 
-// S -> log2 domain; -inf where the key is past Nk or (causal) past the row's diagonal
+// -inf where the key is past Nk or (causal) past the row's diagonal; only tiles that need it
 template <int BC, typename T>
-__device__ __forceinline__ void wg_scale_mask(float* s, const FwdTile<T>& t, int j, int row, int t4, float sl2) {
-  const bool need_mask = t.needs_mask(j, BC);
+__device__ __forceinline__ void wg_mask(float* s, const FwdTile<T>& t, int j, int row, int t4) {
   const int n0 = j * BC;
 #pragma unroll
   for (int n = 0; n < BC / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      float x = s[4 * n + e] * sl2;
-      if (need_mask) {
-        const int r = row + (e >> 1) * 8;
-        const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-        if (col >= t.Nk || (t.causal && col > r + t.offset)) x = -INFINITY;
-      }
-      s[4 * n + e] = x;
+      const int r = row + (e >> 1) * 8;
+      const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+      if (col >= t.Nk || (t.causal && col > r + t.offset)) s[4 * n + e] = -INFINITY;
     }
 }
 
-// online softmax of one tile: S <- P = 2^(S - m_new), running max m and sum l updated,
-// alpha = 2^(m_old - m_new), the factor O must be rescaled by before P V is added
+// online softmax of one tile of raw scores S: S <- P = 2^(S * sl2 - m_new), with the running
+// max m (log2 domain) and sum l updated; alpha = 2^(m_old - m_new), the factor O must be
+// rescaled by before P V is added. The scale is folded into one FFMA per score; it is > 0
+// (the launcher's contract), so max(S) * sl2 = max(S * sl2).
 template <int BC>
-__device__ __forceinline__ void wg_online_softmax(float* s, float* mrow, float* lrow, float* alpha) {
+__device__ __forceinline__ void wg_online_softmax(float* s, float* mrow, float* lrow, float* alpha, float sl2) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float mx = -INFINITY;
 #pragma unroll
     for (int n = 0; n < BC / 8; ++n) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
     mx = quad_max(mx);
-    const float mnew = fmaxf(mrow[r], mx);
+    const float mnew = fmaxf(mrow[r], mx * sl2);
     const float mu = (mnew == -INFINITY) ? 0.f : mnew;  // all masked so far: avoid inf - inf
     alpha[r] = ex2(mrow[r] - mu);
     mrow[r] = mnew;
     float sum = 0.f;
 #pragma unroll
     for (int n = 0; n < BC / 8; ++n) {
-      const float p0 = ex2(s[4 * n + 2 * r] - mu), p1 = ex2(s[4 * n + 2 * r + 1] - mu);
+      const float p0 = ex2(fmaf(s[4 * n + 2 * r], sl2, -mu)), p1 = ex2(fmaf(s[4 * n + 2 * r + 1], sl2, -mu));
       s[4 * n + 2 * r] = p0;
       s[4 * n + 2 * r + 1] = p1;
       sum += p0 + p1;
@@ -182,15 +179,16 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
+  const SwTileCopier<D, BC, NT> kv_copier(tid, t.hd);
   auto load_kv = [&](int j, int stage) {
     const int nn = j * BC;
-    load_tile_sw128<D, BC, NT>(sK0 + stage * S_::KV_BYTES, t.k, p.k_row_stride, nn, t.Nk - nn, t.hd, tid);
-    load_tile_sw128<D, BC, NT>(sV0 + stage * S_::KV_BYTES, t.v, p.v_row_stride, nn, t.Nk - nn, t.hd, tid);
+    kv_copier.copy(sK0 + stage * S_::KV_BYTES, t.k, p.k_row_stride, nn, t.Nk - nn);
+    kv_copier.copy(sV0 + stage * S_::KV_BYTES, t.v, p.v_row_stride, nn, t.Nk - nn);
   };
 
   // NS >= 3: a ring, tiles j+1 .. j+NS-1 in flight while tile j is used; one cp.async group
   // per tile (empty past the last tile, so that the group count stays uniform), Q with tile 0
-  load_tile_sw128<D, BR, NT>(sQ, t.q, p.q_row_stride, t.m0, t.Nq - t.m0, t.hd, tid);
+  SwTileCopier<D, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q_row_stride, t.m0, t.Nq - t.m0);
 #pragma unroll
   for (int i = 0; i < NS - 1; ++i) {
     if (i < n_tiles) load_kv(i, i);
@@ -240,8 +238,8 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     wg_wait<0>();
     wg_pin<SR>(s);
 
-    wg_scale_mask<BC>(s, t, j, t.m0 + wrow, t4, p.scale_log2);
-    wg_online_softmax<BC>(s, mrow, lrow, alpha);
+    if (t.needs_mask(j, BC)) wg_mask<BC>(s, t, j, t.m0 + wrow, t4);
+    wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_rescale_o<D>(o, alpha);
     uint32_t pa[BC / 16][4];
     wg_pack_p<T, BC>(pa, s);
@@ -296,19 +294,20 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   // Tile jt goes to stage jt % NS once every warp has released tile jt - NS. Both warpgroups
   // copy half of each tile; tile j + NS - 2 is issued in iteration j (after that iteration's
   // MMAs), so a tile is in flight for about one iteration.
+  const SwTileCopier<D, BC, NT> kv_copier(tid, t.hd);
   auto load_kv = [&](int jt) {
     const int stg = jt % NS;
     if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
     const int nn = jt * BC;
-    load_tile_sw128<D, BC, NT>(sK0 + stg * S_::KV_BYTES, t.k, p.k_row_stride, nn, t.Nk - nn, t.hd, tid);
-    load_tile_sw128<D, BC, NT>(sV0 + stg * S_::KV_BYTES, t.v, p.v_row_stride, nn, t.Nk - nn, t.hd, tid);
+    kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k_row_stride, nn, t.Nk - nn);
+    kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v_row_stride, nn, t.Nk - nn);
     cp_async_mbar_arrive(full(stg));
   };
   auto wait_tile = [&](int jt) {
     mbar_wait(full(jt % NS), (jt / NS) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
   };
-  load_tile_sw128<D, BR, NT>(sQ, t.q, p.q_row_stride, t.m0, t.Nq - t.m0, t.hd, tid);  // lands with tile 0
+  SwTileCopier<D, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q_row_stride, t.m0, t.Nq - t.m0);  // lands with tile 0
 #pragma unroll
   for (int i = 0; i < NS - 2; ++i)
     if (i < n_tiles) load_kv(i);
@@ -336,8 +335,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   if (NS - 2 < n_tiles) load_kv(NS - 2);
   wg_wait<0>();
   wg_pin<SR>(s);
-  wg_scale_mask<BC>(s, t, 0, t.m0 + wrow, t4, p.scale_log2);
-  wg_online_softmax<BC>(s, mrow, lrow, alpha);  // O is still 0: nothing to rescale
+  if (t.needs_mask(0, BC)) wg_mask<BC>(s, t, 0, t.m0 + wrow, t4);
+  wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
   wg_pack_p<T, BC>(pa, s);
 
   for (int j = 1; j < n_tiles; ++j) {
@@ -353,8 +352,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (j + NS - 2 < n_tiles) load_kv(j + NS - 2);
     wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
     wg_pin<SR>(s);
-    wg_scale_mask<BC>(s, t, j, t.m0 + wrow, t4, p.scale_log2);
-    wg_online_softmax<BC>(s, mrow, lrow, alpha);
+    if (t.needs_mask(j, BC)) wg_mask<BC>(s, t, j, t.m0 + wrow, t4);
+    wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
     wg_pin<OR>(o);
     if (lane == 0) mbar_arrive(empty(sp));

@@ -50,6 +50,41 @@ __device__ __forceinline__ void load_tile_sw128(uint32_t sbase, const T* g, int6
   }
 }
 
+// The same copy for a kernel that copies many tiles of one shape: each thread's rows, chunk and
+// shared-memory offsets are computed once, so a tile costs one pointer and NC cp.async per thread.
+// Thread tid copies chunk tid % C of rows tid / C + k * RSTEP (k < NC); RSTEP is a multiple of 8,
+// so all of a thread's rows share one swizzle phase.
+template <int COLS, int ROWS, int NT> struct SwTileCopier {
+  static constexpr int C = COLS / 8, RSTEP = NT / C, NC = ROWS * C / NT;
+  static_assert(NT % C == 0 && (ROWS * C) % NT == 0 && RSTEP % 8 == 0, "tile shape vs thread count");
+  int r0, c8;     // first row, first column of this thread's chunk
+  uint32_t soff;  // its byte offset in the swizzled tile
+  bool col_ok;    // the chunk lies inside the head dim (else zero-filled)
+
+  __device__ __forceinline__ SwTileCopier(int tid, int head_dim) {
+    r0 = tid / C;
+    c8 = (tid % C) * 8;
+    soff = sw128<ROWS>(r0, tid % C);
+    col_ok = c8 < head_dim;
+  }
+  // rows row0 .. row0 + ROWS - 1 of g; rows >= nvalid are zero-filled, never read
+  template <typename T>
+  __device__ __forceinline__ void copy(uint32_t sbase, const T* g, int64_t row_stride, int row0, int nvalid) const {
+    const T* src = g + (int64_t)(row0 + r0) * row_stride + c8;
+    const int64_t step = (int64_t)RSTEP * row_stride;
+    if (nvalid >= ROWS && col_ok) {  // the common case: a whole tile, no predicates
+#pragma unroll
+      for (int k = 0; k < NC; ++k) cp_async16(sbase + soff + k * RSTEP * 128, src + k * step, true);
+    } else {
+#pragma unroll
+      for (int k = 0; k < NC; ++k) {
+        const bool ok = col_ok && r0 + k * RSTEP < nvalid;
+        cp_async16(sbase + soff + k * RSTEP * 128, ok ? src + k * step : g, ok);
+      }
+    }
+  }
+};
+
 // shared-memory matrix descriptor, 128B swizzle (bits 62-63 = 1); addresses and offsets >> 4
 __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
   return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
