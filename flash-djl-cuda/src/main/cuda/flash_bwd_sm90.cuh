@@ -70,13 +70,14 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   float* sLse = reinterpret_cast<float*>(sdSp + S_::DS_BYTES);
   float* sDel = sLse + 2 * BR;
 
+  const SwTileCopier<D, BR, NT> qt_copier(tid, hd);
   auto issue = [&](int it, int stg) {  // cp.async of Q, dO (and plain loads of LSE, delta) of item it
     const int hh = hk * group + it / per_head;
     const int m0 = (m_begin + it % per_head) * BR;
     const T* qg = (const T*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)hh * p.q_head_stride;
     const T* dog = (const T*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)hh * p.do_head_stride;
-    load_tile_sw128<D, BR, NT>(sQ0 + stg * S_::QT_BYTES, qg, p.q_row_stride, m0, Nq - m0, hd, tid);
-    load_tile_sw128<D, BR, NT>(sdO0 + stg * S_::QT_BYTES, dog, p.do_row_stride, m0, Nq - m0, hd, tid);
+    qt_copier.copy(sQ0 + stg * S_::QT_BYTES, qg, p.q_row_stride, m0, Nq - m0);
+    qt_copier.copy(sdO0 + stg * S_::QT_BYTES, dog, p.do_row_stride, m0, Nq - m0);
     for (int r = tid; r < BR; r += NT) {
       float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
       if (m0 + r < Nq) {
@@ -142,17 +143,24 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     wg_pin<SR>(dpT);
 
     // P^T and dS^T (register 4n + e: key wkey + 8 (e >> 1), query row m0 + 8n + 2 t4 + (e & 1))
-    const bool need_mask = (n0 + BCK > Nk) || (causal && n0 + BCK - 1 > m0 + offset);
+    // masked scores -> -inf (P = 0), only on tiles that need it: a separate loop, so that the
+    // compares are not if-converted into every tile (measured in the forward, PERF_LOG.md)
+    if ((n0 + BCK > Nk) || (causal && n0 + BCK - 1 > m0 + offset)) {
+#pragma unroll
+      for (int n = 0; n < NBR; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int q = n * 8 + 2 * t4 + (e & 1);
+          const int key = n0 + wkey + (e >> 1) * 8;
+          if (key >= Nk || (causal && key > m0 + q + offset)) sT[4 * n + e] = -INFINITY;
+        }
+    }
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int q = n * 8 + 2 * t4 + (e & 1);
-        float pv = ex2(sT[4 * n + e] * sl2 - lse2[q]);
-        if (need_mask) {
-          const int key = n0 + wkey + (e >> 1) * 8;
-          if (key >= Nk || (causal && key > m0 + q + offset)) pv = 0.f;
-        }
+        const float pv = ex2(fmaf(sT[4 * n + e], sl2, -lse2[q]));
         sT[4 * n + e] = pv;
         dpT[4 * n + e] = pv * (dpT[4 * n + e] - del[q]);
       }

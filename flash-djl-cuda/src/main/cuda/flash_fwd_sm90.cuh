@@ -31,7 +31,7 @@ template <int NWG_, int BC_, int MINB_, int NS_, int PP_> struct FwdWgC {
 #define FDJL_FWDWG64 2, 64, 2, 3, 0  // 2 CTAs per SM (<= 128 registers)
 #endif
 #ifndef FDJL_FWDWG128
-#define FDJL_FWDWG128 2, 128, 1, 2, 0
+#define FDJL_FWDWG128 2, 128, 1, 3, 1  // ping-pong, 3 stages (225 KiB)
 #endif
 template <int D> struct FwdWgCfg;
 template <> struct FwdWgCfg<64> : FwdWgC<FDJL_FWDWG64> {};
