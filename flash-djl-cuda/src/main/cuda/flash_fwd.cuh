@@ -9,6 +9,7 @@
 // converted to natural log. A row that saw no key keeps l = 0 and gets O = 0, LSE = -inf.
 #pragma once
 #include "flash_common.cuh"
+#include "flash_fwd_tile.cuh"
 #include "flash_fwd_sm90.cuh"
 
 namespace fdjl {
@@ -73,33 +74,16 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const int mb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
-  const int hk = h / (p.heads_q / p.heads_kv);
-  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
-  const int m0 = mb * BR;
-  const bool causal = p.mask != FLASH_MASK_NONE;
-  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
+  const FwdTile<T> t(p, blockIdx.x, BR);
+  const int Nq = t.Nq, Nk = t.Nk, hd = t.hd, m0 = t.m0, offset = t.offset;
+  const bool causal = t.causal;
+  const T *qg = t.q, *kg = t.k, *vg = t.v;
+  T* og = t.o;
+  float* lseg = t.lse;
 
-  const T* qg = (const T*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)h * p.q_head_stride;
-  const T* kg = (const T*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride;
-  const T* vg = (const T*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride;
-  T* og = (T*)p.o + (int64_t)b * p.o_batch_stride + (int64_t)h * p.o_head_stride;
-  float* lseg = p.lse + ((int64_t)b * p.heads_q + h) * Nq;
-
-  // number of K/V tiles this CTA needs (causal: later tiles are fully masked, skipped)
-  int n_tiles = (Nk + BC - 1) / BC;
-  if (causal) {
-    const int lim = m0 + BR + offset;  // keys < lim can be visible to some row of the tile
-    n_tiles = min(n_tiles, lim <= 0 ? 0 : (lim + BC - 1) / BC);
-  }
-  if (n_tiles == 0) {  // no row of this tile sees any key: O = 0, LSE = -inf
-    for (int i = tid; i < BR * ND; i += NT) {
-      int r = i / ND, c = i % ND;
-      if (m0 + r < Nq && c * 8 < hd)
-        *reinterpret_cast<uint4*>(og + (int64_t)(m0 + r) * p.o_row_stride + c * 8) = make_uint4(0, 0, 0, 0);
-    }
-    for (int r = tid; r < BR; r += NT)
-      if (m0 + r < Nq) lseg[m0 + r] = -INFINITY;
+  const int n_tiles = t.n_tiles(BR, BC);  // causal: later tiles are fully masked, skipped
+  if (n_tiles == 0) {
+    t.template write_empty<D, BR, NT>(p.o_row_stride, tid);
     return;
   }
 
