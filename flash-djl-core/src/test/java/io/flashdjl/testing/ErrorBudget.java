@@ -14,14 +14,23 @@ import ai.djl.ndarray.types.DataType;
  * most twice the max abs error of PyTorch's own attention in the same dtype, plus a small floor
  * proportional to the problem's magnitude (the largest reference value among output and
  * gradients: a gradient that is zero by cancellation, e.g. dk with a single key, still carries the
- * rounding of the terms that cancel). NaN never passes; infinities must sit exactly where
- * the reference has them (log-sum-exp of rows that see no key).
+ * rounding of the terms that cancel), plus one rounding of the stored dtype at the checked
+ * quantity's own largest value. NaN never passes; infinities must sit exactly where the
+ * reference has them (log-sum-exp of rows that see no key).
+ *
+ * <p>Why the rounding term: with few output elements (one query row) the baseline's max abs
+ * error is a noisy estimate, and a lucky draw can put it below what storing the result allows.
+ * Measured on the H100 (fp16, Nq = 1, Nk = 256, 120 seeds per case): our dK/dQ error against
+ * each of PyTorch's backends (FlashAttention-2, cuDNN, memory-efficient) was as often better as
+ * worse, yet 1-3% of the draws exceeded 2x. Half a unit in the last place at the largest value
+ * (2^-11 relative for fp16, 2^-8 for bf16) is the least error a result stored in that dtype can
+ * carry, so this term never hides a real defect, which costs many units.
  */
 public final class ErrorBudget {
 
     private ErrorBudget() {}
 
-    /** Relative floor: a few units of rounding of the dtype the result is stored in. */
+    /** Absolute floor, relative to the problem's magnitude: far below any dtype's rounding at 1. */
     public static double floor(DataType stored) {
         switch (stored) {
             case FLOAT64:
@@ -30,6 +39,20 @@ public final class ErrorBudget {
                 return 1e-5;
             default:
                 return 1e-5;
+        }
+    }
+
+    /** Half a unit in the last place at 1.0 of the dtype a result is stored in (its rounding). */
+    public static double rounding(DataType stored) {
+        switch (stored) {
+            case FLOAT16:
+                return 0x1p-11;
+            case BFLOAT16:
+                return 0x1p-8;
+            case FLOAT32:
+                return 0x1p-24;
+            default:
+                return 0;
         }
     }
 
@@ -64,6 +87,16 @@ public final class ErrorBudget {
         return Math.max(1.0, finite.max().getDouble());
     }
 
+    /** Max |x| over finite entries of one reference (0 when it has none). */
+    static double largest(NDArray reference) {
+        NDArray r = reference.toDevice(Device.cpu(), false).toType(DataType.FLOAT64, false);
+        if (r.size() == 0) {
+            return 0;
+        }
+        NDArray zero = r.getManager().zeros(new ai.djl.ndarray.types.Shape(), DataType.FLOAT64);
+        return ai.djl.ndarray.NDArrays.where(r.isInfinite().logicalNot(), r.abs(), zero).max().getDouble();
+    }
+
     /**
      * Asserts the rule for one quantity.
      *
@@ -88,8 +121,9 @@ public final class ErrorBudget {
             double magnitude, double factor) {
         double errOurs = maxAbsError(what, ours, truth);
         double errBase = maxAbsError(what + " (baseline)", baseline, truth);
-        double bound = factor * errBase + floor(stored) * magnitude;
-        assertTrue(errOurs <= bound, String.format("%s: max abs error %.3g exceeds %.0f x PyTorch's %.3g + floor = %.3g",
+        double bound = factor * errBase + floor(stored) * magnitude + rounding(stored) * largest(truth);
+        assertTrue(errOurs <= bound, String.format(
+                "%s: max abs error %.3g exceeds %.0f x PyTorch's %.3g + floor + rounding = %.3g",
                 what, errOurs, factor, errBase, bound));
         return errOurs;
     }

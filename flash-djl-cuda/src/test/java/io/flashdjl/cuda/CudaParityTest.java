@@ -49,7 +49,8 @@ class CudaParityTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void matchesFloat64AndSdpa(AttentionCase c) {
-        long seed = new SplittableRandom().nextLong();
+        // fresh inputs on every run; -Dflashdjl.test.seed=N replays the seed a failure printed
+        long seed = Long.getLong("flashdjl.test.seed", new SplittableRandom().nextLong());
         try (NDManager manager = NDManager.newBaseManager(Device.gpu())) {
             SplittableRandom rng = new SplittableRandom(seed);
             NDArray[] in = c.randomInputs(manager, rng);
