@@ -165,25 +165,24 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
       }
     }
 
-    // scale into the log2 domain, mask the tile's invalid / causal entries
-    const int n0 = j * BC;
-    const bool need_mask = (n0 + BC > Nk) || (causal && n0 + BC - 1 > m0 + offset);
+    // mask the tile's invalid / causal entries (raw scores -> -inf), only on tiles that need it:
+    // a separate loop, so that its compares are not if-converted into every tile (PERF_LOG.md)
+    if (t.needs_mask(j, BC)) {
+      const int n0 = j * BC;
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int n = 0; n < NB; ++n)
+        for (int n = 0; n < NB; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float x = s[mt][n][e] * sl2;
-          if (need_mask) {
+          for (int e = 0; e < 4; ++e) {
             const int row = m0 + wrow + mt * 16 + g + (e >> 1) * 8;
             const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-            if (col >= Nk || (causal && col > row + offset)) x = -INFINITY;
+            if (col >= Nk || (causal && col > row + offset)) s[mt][n][e] = -INFINITY;
           }
-          s[mt][n][e] = x;
-        }
+    }
 
-    // online softmax (each thread holds rows g and g+8 of every m-tile)
+    // online softmax (each thread holds rows g and g+8 of every m-tile), m in the log2 domain;
+    // the scale (> 0, the launcher's contract) is folded into one FFMA per score
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -192,14 +191,14 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
 #pragma unroll
         for (int n = 0; n < NB; ++n) mx = fmaxf(mx, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
         mx = quad_max(mx);
-        const float mnew = fmaxf(mrow[mt][r], mx);
+        const float mnew = fmaxf(mrow[mt][r], mx * sl2);
         const float mu = (mnew == -INFINITY) ? 0.f : mnew;  // all masked so far: avoid inf - inf
         const float alpha = ex2(mrow[mt][r] - mu);
         mrow[mt][r] = mnew;
         float sum = 0.f;
 #pragma unroll
         for (int n = 0; n < NB; ++n) {
-          const float p0 = ex2(s[mt][n][2 * r] - mu), p1 = ex2(s[mt][n][2 * r + 1] - mu);
+          const float p0 = ex2(fmaf(s[mt][n][2 * r], sl2, -mu)), p1 = ex2(fmaf(s[mt][n][2 * r + 1], sl2, -mu));
           s[mt][n][2 * r] = p0;
           s[mt][n][2 * r + 1] = p1;
           sum += p0 + p1;
