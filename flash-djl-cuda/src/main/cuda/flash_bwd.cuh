@@ -17,6 +17,7 @@
 // nothing (no NaN).
 #pragma once
 #include "flash_common.cuh"
+#include "flash_bwd_tile.cuh"
 #include "flash_bwd_sm90.cuh"
 
 namespace fdjl {
@@ -124,25 +125,12 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int kg = warp / SPLIT, sp = warp % SPLIT;
-  const int nb = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
-  const int group = p.heads_q / p.heads_kv;
-  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
-  const int n0 = nb * BCK;
-  const bool causal = p.mask != FLASH_MASK_NONE;
-  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
-
-  const T* kg_ = (const T*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride;
-  const T* vg_ = (const T*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride;
-
-  // Q tiles that can see keys of this tile: rows i with i + offset >= n0
-  const int m_tiles = (Nq + BR - 1) / BR;
-  int m_begin = 0;
-  if (causal) {
-    const int first_row = n0 - offset;
-    m_begin = first_row <= 0 ? 0 : (first_row > Nq - 1 ? m_tiles : first_row / BR);
-  }
-  const int per_head = m_tiles - m_begin;
-  const int total = per_head * group;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const BwdKeyTile<T> kt(p, BCK, BR);
+  const int group = kt.group, Nq = kt.Nq, Nk = kt.Nk, hd = kt.hd, n0 = kt.n0, offset = kt.offset;
+  const bool causal = kt.causal;
+  const T *kg_ = kt.k, *vg_ = kt.v;
+  const int m_begin = kt.m_begin, per_head = kt.per_head, total = kt.total;
 
   const uint32_t sK = smem_u32(smem);
   const uint32_t sV = sK + L::bytes(BCK);

@@ -12,6 +12,7 @@
 //                                           and adds them to dq_accum with vector reductions
 // dK, dV stay in fp32 registers for the whole loop and are written once (dK * scale).
 #pragma once
+#include "flash_bwd_tile.cuh"
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
@@ -40,26 +41,13 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const int nb = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
-  const int group = p.heads_q / p.heads_kv;
-  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
-  const int n0 = nb * BCK;
-  const bool causal = p.mask != FLASH_MASK_NONE;
-  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const BwdKeyTile<T> kt(p, BCK, BR);
+  const int group = kt.group, Nq = kt.Nq, Nk = kt.Nk, hd = kt.hd, n0 = kt.n0, offset = kt.offset;
+  const bool causal = kt.causal;
+  const T *kg_ = kt.k, *vg_ = kt.v;
+  const int m_begin = kt.m_begin, per_head = kt.per_head, total = kt.total;
   const int wkey = wg * 64 + warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8
-
-  const T* kg_ = (const T*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride;
-  const T* vg_ = (const T*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride;
-
-  // Q tiles that can see keys of this tile: rows i with i + offset >= n0
-  const int m_tiles = (Nq + BR - 1) / BR;
-  int m_begin = 0;
-  if (causal) {
-    const int first_row = n0 - offset;
-    m_begin = first_row <= 0 ? 0 : (first_row > Nq - 1 ? m_tiles : first_row / BR);
-  }
-  const int per_head = m_tiles - m_begin;
-  const int total = per_head * group;
 
   const uint32_t sK = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sV = sK + S_::KV_BYTES;
