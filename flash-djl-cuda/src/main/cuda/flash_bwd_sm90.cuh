@@ -84,8 +84,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   for (int i = 0; i < OR; ++i) dk[i] = dv[i] = 0.f;
 
   if (total > 0) {
-    load_tile_sw128<D, BCK, NT>(sK, kg_, p.k_row_stride, n0, Nk - n0, hd, tid);
-    load_tile_sw128<D, BCK, NT>(sV, vg_, p.v_row_stride, n0, Nk - n0, hd, tid);
+    const SwTileCopier<D, BCK, NT> kv_copier(tid, hd);
+    kv_copier.copy(sK, kg_, p.k_row_stride, n0, Nk - n0);
+    kv_copier.copy(sV, vg_, p.v_row_stride, n0, Nk - n0);
     issue(0, 0);
     cp_async_commit();
   }

@@ -31,27 +31,9 @@ __device__ __forceinline__ uint32_t sw128(int r, int c) {
   return (uint32_t)((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
 }
 
-// Asynchronously copy a ROWS x COLS tile (rows row0.. of a [N, row_stride] matrix) into the
-// swizzled layout at sbase. Rows >= nvalid and columns >= head_dim are zero-filled, never read.
-template <int COLS, int ROWS, int NT, typename T>
-__device__ __forceinline__ void load_tile_sw128(uint32_t sbase, const T* g, int64_t row_stride, int row0,
-                                                int nvalid, int head_dim, int tid) {
-  constexpr int C = COLS / 8;
-  constexpr int TOTAL = ROWS * C;
-#pragma unroll
-  for (int i0 = 0; i0 < TOTAL; i0 += NT) {
-    const int i = i0 + tid;
-    if (TOTAL % NT == 0 || i < TOTAL) {
-      const int r = i / C, c = i % C;
-      const bool ok = (r < nvalid) && (c * 8 < head_dim);
-      const T* src = ok ? g + (int64_t)(row0 + r) * row_stride + c * 8 : g;
-      cp_async16(sbase + sw128<ROWS>(r, c), src, ok);
-    }
-  }
-}
-
-// The same copy for a kernel that copies many tiles of one shape: each thread's rows, chunk and
-// shared-memory offsets are computed once, so a tile costs one pointer and NC cp.async per thread.
+// Asynchronous copies of ROWS x COLS tiles (rows row0.. of a [N, row_stride] matrix) into the
+// swizzled layout. Each thread's rows, chunk and shared-memory offsets are computed once, so a
+// tile costs one pointer and NC cp.async per thread.
 // Thread tid copies chunk tid % C of rows tid / C + k * RSTEP (k < NC); RSTEP is a multiple of 8,
 // so all of a thread's rows share one swizzle phase.
 template <int COLS, int ROWS, int NT> struct SwTileCopier {
