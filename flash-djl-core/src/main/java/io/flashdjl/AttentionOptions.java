@@ -9,7 +9,7 @@ import java.util.OptionalDouble;
  * reference tiles of 64 queries by 64 keys.
  *
  * <pre>{@code
- * AttentionOptions opts = AttentionOptions.builder().causal(true).backend(Backend.CUDA).build();
+ * AttentionOptions opts = AttentionOptions.builder().optCausal(true).optBackend(Backend.CUDA).build();
  * }</pre>
  */
 public final class AttentionOptions {
@@ -134,18 +134,18 @@ public final class AttentionOptions {
         private Builder() {}
 
         /** {@code true}: top-left causal mask, exactly SDPA's {@code is_causal}; {@code false}: no mask. */
-        public Builder causal(boolean causal) {
+        public Builder optCausal(boolean causal) {
             this.mask = causal ? AttentionMask.CAUSAL_TOP_LEFT : AttentionMask.NONE;
             return this;
         }
 
         /** Bottom-right causal mask: query i sees keys {@code j <= i + Nk - Nq} (decoding with a cache). */
-        public Builder causalBottomRight() {
+        public Builder optCausalBottomRight() {
             this.mask = AttentionMask.CAUSAL_BOTTOM_RIGHT;
             return this;
         }
 
-        public Builder mask(AttentionMask mask) {
+        public Builder optMask(AttentionMask mask) {
             this.mask = Objects.requireNonNull(mask, "mask");
             return this;
         }
@@ -155,7 +155,7 @@ public final class AttentionOptions {
          *
          * @throws IllegalArgumentException if it is not finite or not positive
          */
-        public Builder scale(double scale) {
+        public Builder optScale(double scale) {
             if (!Double.isFinite(scale) || scale <= 0) {
                 throw new IllegalArgumentException(
                         "scale: expected a finite number > 0 but got " + scale);
@@ -165,12 +165,12 @@ public final class AttentionOptions {
         }
 
         /** Back to the default scale {@code 1/sqrt(D)}. */
-        public Builder defaultScale() {
+        public Builder optDefaultScale() {
             this.scale = null;
             return this;
         }
 
-        public Builder backend(Backend backend) {
+        public Builder optBackend(Backend backend) {
             if (backend == null) {
                 throw new IllegalArgumentException("backend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
             }
@@ -179,11 +179,11 @@ public final class AttentionOptions {
         }
 
         /** @see Backend#parse(String) */
-        public Builder backend(String backend) {
-            return backend(Backend.parse(backend));
+        public Builder optBackend(String backend) {
+            return optBackend(Backend.parse(backend));
         }
 
-        public Builder layout(Layout layout) {
+        public Builder optLayout(Layout layout) {
             if (layout == null) {
                 throw new IllegalArgumentException("layout: expected one of BHSD, BSHD but got null");
             }
@@ -192,11 +192,11 @@ public final class AttentionOptions {
         }
 
         /** @see Layout#parse(String) */
-        public Builder layout(String layout) {
-            return layout(Layout.parse(layout));
+        public Builder optLayout(String layout) {
+            return optLayout(Layout.parse(layout));
         }
 
-        public Builder deterministic(boolean deterministic) {
+        public Builder optDeterministic(boolean deterministic) {
             this.deterministic = deterministic;
             return this;
         }
@@ -206,7 +206,7 @@ public final class AttentionOptions {
          *
          * @throws IllegalArgumentException if either is below 1
          */
-        public Builder referenceTile(int queryRows, int keyRows) {
+        public Builder optReferenceTile(int queryRows, int keyRows) {
             if (queryRows < 1 || keyRows < 1) {
                 throw new IllegalArgumentException("referenceTile: expected query and key rows >= 1 but got "
                         + queryRows + " x " + keyRows);

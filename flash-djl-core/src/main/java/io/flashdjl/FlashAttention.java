@@ -11,7 +11,7 @@ import io.flashdjl.training.FlashTape;
  * {@code Nq x Nk} score matrix.
  *
  * <pre>{@code
- * AttentionOptions opts = AttentionOptions.builder().causal(true).build();
+ * AttentionOptions opts = AttentionOptions.builder().optCausal(true).build();
  * AttentionResult r = FlashAttention.forward(q, k, v, opts);              // r.output(), r.logSumExp()
  * AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts); // g.dq(), g.dk(), g.dv()
  * NDArray o = FlashAttention.attention(q, k, v, opts);                    // inside DJL training

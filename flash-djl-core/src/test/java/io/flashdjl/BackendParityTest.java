@@ -44,7 +44,7 @@ class BackendParityTest {
             NDArray v = in[2];
             NDArray dOut = in[3];
             // small reference tiles, so even short sequences cross several tiles
-            AttentionOptions opts = c.options(backend).toBuilder().referenceTile(16, 32).build();
+            AttentionOptions opts = c.options(backend).toBuilder().optReferenceTile(16, 32).build();
 
             AttentionResult r = FlashAttention.forward(q, k, v, opts);
             assertEquals(backend, r.backend());
@@ -82,7 +82,7 @@ class BackendParityTest {
             NDArray k = in[1];
             NDArray v = in[2];
             NDArray dOut = in[3];
-            AttentionOptions ref = c.options(Backend.REFERENCE).toBuilder().referenceTile(32, 16).build();
+            AttentionOptions ref = c.options(Backend.REFERENCE).toBuilder().optReferenceTile(32, 16).build();
             AttentionOptions sdpa = c.options(Backend.SDPA);
             AttentionResult a = FlashAttention.forward(q, k, v, ref);
             AttentionResult b = FlashAttention.forward(q, k, v, sdpa);

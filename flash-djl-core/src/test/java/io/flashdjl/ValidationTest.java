@@ -53,7 +53,7 @@ class ValidationTest {
     void wrongRankNamesTheLayout() {
         fails("k: expected rank 4 ([B, N, H, D] for BSHD) but got rank 5 with shape (1, 5, 2, 8, 1)",
                 () -> FlashAttention.forward(arr(1, 5, 2, 8), arr(1, 5, 2, 8, 1), arr(1, 5, 2, 8),
-                        AttentionOptions.builder().layout(Layout.BSHD).build()));
+                        AttentionOptions.builder().optLayout(Layout.BSHD).build()));
     }
 
     @Test
@@ -157,39 +157,39 @@ class ValidationTest {
 
     @Test
     void nonPositiveScale() {
-        fails("scale: expected a finite number > 0 but got 0.0", () -> AttentionOptions.builder().scale(0));
-        fails("scale: expected a finite number > 0 but got -1.5", () -> AttentionOptions.builder().scale(-1.5));
+        fails("scale: expected a finite number > 0 but got 0.0", () -> AttentionOptions.builder().optScale(0));
+        fails("scale: expected a finite number > 0 but got -1.5", () -> AttentionOptions.builder().optScale(-1.5));
     }
 
     @Test
     void nonFiniteScale() {
-        fails("scale: expected a finite number > 0 but got NaN", () -> AttentionOptions.builder().scale(Double.NaN));
+        fails("scale: expected a finite number > 0 but got NaN", () -> AttentionOptions.builder().optScale(Double.NaN));
         fails("scale: expected a finite number > 0 but got Infinity",
-                () -> AttentionOptions.builder().scale(Double.POSITIVE_INFINITY));
+                () -> AttentionOptions.builder().optScale(Double.POSITIVE_INFINITY));
     }
 
     @Test
     void unknownLayout() {
-        fails("layout: expected one of BHSD, BSHD but got 'BHDS'", () -> AttentionOptions.builder().layout("BHDS"));
-        fails("layout: expected one of BHSD, BSHD but got null", () -> AttentionOptions.builder().layout((Layout) null));
+        fails("layout: expected one of BHSD, BSHD but got 'BHDS'", () -> AttentionOptions.builder().optLayout("BHDS"));
+        fails("layout: expected one of BHSD, BSHD but got null", () -> AttentionOptions.builder().optLayout((Layout) null));
     }
 
     @Test
     void unknownBackend() {
         fails("backend: expected one of AUTO, CUDA, REFERENCE, SDPA but got 'triton'",
-                () -> AttentionOptions.builder().backend("triton"));
+                () -> AttentionOptions.builder().optBackend("triton"));
     }
 
     @Test
     void badReferenceTile() {
         fails("referenceTile: expected query and key rows >= 1 but got 0 x 16",
-                () -> AttentionOptions.builder().referenceTile(0, 16));
+                () -> AttentionOptions.builder().optReferenceTile(0, 16));
     }
 
     @Test
     void backwardOutputGradientShape() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts = AttentionOptions.builder().backend(Backend.REFERENCE).build();
+        AttentionOptions opts = AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
         AttentionResult r = FlashAttention.forward(q, q, q, opts);
         fails("dOut: expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 5, 7)",
                 () -> FlashAttention.backward(arr(1, 2, 5, 7), q, q, q, r, opts));
@@ -198,7 +198,7 @@ class ValidationTest {
     @Test
     void backwardOutputGradientDtype() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts = AttentionOptions.builder().backend(Backend.REFERENCE).build();
+        AttentionOptions opts = AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
         AttentionResult r = FlashAttention.forward(q, q, q, opts);
         NDArray dOut = arr(1, 2, 5, 8).toType(DataType.FLOAT64, false);
         fails("dOut: expected dtype float32 (the dtype of q) but got float64",
@@ -215,7 +215,7 @@ class ValidationTest {
     @Test
     void backwardWithAnotherProblemsResult() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts = AttentionOptions.builder().backend(Backend.REFERENCE).build();
+        AttentionOptions opts = AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
         AttentionResult other = FlashAttention.forward(arr(1, 2, 6, 8), arr(1, 2, 6, 8), arr(1, 2, 6, 8), opts);
         fails("forward.output(): expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 6, 8)",
                 () -> FlashAttention.backward(q, q, q, q, other, opts));

@@ -71,7 +71,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
         this.causal = b.causal;
         this.naive = b.naive;
         this.dropoutRate = b.dropoutRate;
-        this.options = AttentionOptions.builder().causal(causal).backend(b.backend).layout(Layout.BSHD).build();
+        this.options = AttentionOptions.builder().optCausal(causal).optBackend(b.backend).optLayout(Layout.BSHD).build();
         int kvUnits = kvHeadCount * headDim();
         // the order of the children is the order of a parameter file: DJL's order
         this.keyProjection = addChildBlock("keyProjection", projection(kvUnits));

@@ -65,8 +65,8 @@ class SdpaBackendTest {
             long nq, long nk, long d, long dv, double scale) {
 
         AttentionOptions options() {
-            AttentionOptions.Builder o = AttentionOptions.builder().backend(Backend.SDPA).layout(layout).mask(mask);
-            return Double.isNaN(scale) ? o.build() : o.scale(scale).build();
+            AttentionOptions.Builder o = AttentionOptions.builder().optBackend(Backend.SDPA).optLayout(layout).optMask(mask);
+            return Double.isNaN(scale) ? o.build() : o.optScale(scale).build();
         }
 
         Shape shape(long heads, long n, long dim) {

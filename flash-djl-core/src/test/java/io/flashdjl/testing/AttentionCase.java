@@ -44,9 +44,9 @@ public final class AttentionCase {
     }
 
     public AttentionOptions options(Backend backend) {
-        AttentionOptions.Builder b = AttentionOptions.builder().mask(mask).layout(layout).backend(backend);
+        AttentionOptions.Builder b = AttentionOptions.builder().optMask(mask).optLayout(layout).optBackend(backend);
         if (!Double.isNaN(scale)) {
-            b.scale(scale);
+            b.optScale(scale);
         }
         return b.build();
     }

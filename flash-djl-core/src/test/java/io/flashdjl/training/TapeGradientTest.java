@@ -37,7 +37,7 @@ class TapeGradientTest {
     private static final double TOLERANCE = 1e-9;
 
     private static final AttentionOptions REFERENCE = AttentionOptions.builder()
-            .backend(Backend.REFERENCE).referenceTile(4, 4).build();
+            .optBackend(Backend.REFERENCE).optReferenceTile(4, 4).build();
 
     @Test
     void twoLayerTransformerMatchesNaiveAttention() {
@@ -104,7 +104,7 @@ class TapeGradientTest {
 
     @Test
     void groupedQueryHeadsInBshd() {
-        AttentionOptions bshd = REFERENCE.toBuilder().layout(Layout.BSHD).causal(true).build();
+        AttentionOptions bshd = REFERENCE.toBuilder().optLayout(Layout.BSHD).optCausal(true).build();
         checkAgainstEngine(new Shape(2, 11, 4, 8), new Shape(2, 6, 2, 8), leaves -> {
             NDArray q = leaves.get(0).mul(1.5);
             return FlashAttention.attention(q, leaves.get(1), leaves.get(2).exp(), bshd);

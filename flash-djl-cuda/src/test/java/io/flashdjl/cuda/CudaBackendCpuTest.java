@@ -20,7 +20,7 @@ class CudaBackendCpuTest {
     void cudaOnCpuArraysSaysWhy() {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             NDArray q = m.randomNormal(new Shape(1, 2, 9, 32));
-            AttentionOptions opts = AttentionOptions.builder().backend(Backend.CUDA).build();
+            AttentionOptions opts = AttentionOptions.builder().optBackend(Backend.CUDA).build();
             UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
                     () -> FlashAttention.forward(q, q, q, opts));
             assertTrue(e.getMessage().startsWith("backend CUDA "), e.getMessage());

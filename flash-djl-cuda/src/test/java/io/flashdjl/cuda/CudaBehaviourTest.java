@@ -72,7 +72,7 @@ class CudaBehaviourTest {
     void deterministicBackwardGivesTheSameBits() {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
             NDArray[] in = inputs(m, CASE, 9);
-            AttentionOptions opts = CASE.options(Backend.CUDA).toBuilder().deterministic(true).build();
+            AttentionOptions opts = CASE.options(Backend.CUDA).toBuilder().optDeterministic(true).build();
             AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
             AttentionGradients a = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
             AttentionGradients b = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
@@ -146,7 +146,7 @@ class CudaBehaviourTest {
 
     private static float[] run(NDManager m, int seed) {
         NDArray[] in = inputs(m, CASE, seed);
-        AttentionOptions opts = CASE.options(Backend.CUDA).toBuilder().deterministic(true).build();
+        AttentionOptions opts = CASE.options(Backend.CUDA).toBuilder().optDeterministic(true).build();
         AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
         AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
         return g.dk().toType(DataType.FLOAT32, false).toFloatArray();

@@ -49,7 +49,7 @@ public final class BackendsDemo {
                     System.out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, why.get());
                     continue;
                 }
-                AttentionOptions opts = AttentionOptions.builder().causal(true).backend(backend).build();
+                AttentionOptions opts = AttentionOptions.builder().optCausal(true).optBackend(backend).build();
                 try {
                     Row row = Row.measure(backend, q, k, v, dOut, opts, a.repeats);
                     rows.add(row);

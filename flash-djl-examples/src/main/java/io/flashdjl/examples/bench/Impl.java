@@ -112,7 +112,7 @@ abstract class Impl {
         }
 
         private AttentionOptions options(BenchCase c) {
-            return AttentionOptions.builder().causal(c.causal()).backend(backend).build();
+            return AttentionOptions.builder().optCausal(c.causal()).optBackend(backend).build();
         }
 
         @Override
