@@ -95,6 +95,11 @@ public final class AttentionProblem {
         return valueDim;
     }
 
+    /** Which keys each query sees, from the options' mask and this problem's sequence lengths. */
+    public Visibility visibility() {
+        return Visibility.of(options.mask(), seqQ, seqK);
+    }
+
     /** The softmax scale to use: the one set in the options, else {@code 1/sqrt(D)}. */
     public double scale() {
         return options.scaleFor(headDim);
