@@ -5,6 +5,7 @@ import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.training.Autograd;
 import io.flashdjl.training.FlashTape;
+import java.util.Optional;
 
 /**
  * FlashAttention for DJL: {@code softmax(scale * q k^T + mask) v} without materialising the
@@ -27,14 +28,33 @@ public final class FlashAttention {
 
     private FlashAttention() {}
 
-    /** Forward with the default options (no mask, scale {@code 1/sqrt(D)}, AUTO backend). */
+    /**
+     * Forward with the default options (no mask, scale {@code 1/sqrt(D)}, AUTO backend).
+     *
+     * @param q the queries {@code [B, Hq, Nq, D]}
+     * @param k the keys {@code [B, Hkv, Nk, D]}
+     * @param v the values {@code [B, Hkv, Nk, Dv]}
+     * @return the output and the log-sum-exp
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException when the chosen backend cannot take the problem
+     */
     public static AttentionResult forward(NDArray q, NDArray k, NDArray v) {
         return forward(q, k, v, AttentionOptions.DEFAULT);
     }
 
-    /** Computes the attention output and the log-sum-exp the backward pass reuses. */
+    /**
+     * Computes the attention output and the log-sum-exp the backward pass reuses.
+     *
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param options the mask, scale, backend and layout
+     * @return the output and the log-sum-exp
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException when the chosen backend cannot take the problem
+     */
     public static AttentionResult forward(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        AttentionProblem p = InputValidation.problem(q, k, v, options);
+        AttentionProblem p = AttentionProblem.validate(q, k, v, options);
         return BackendRegistry.select(p).forward(p);
     }
 
@@ -42,11 +62,21 @@ public final class FlashAttention {
      * Computes dq, dk, dv for the output gradient {@code dOut}, reusing the output and the
      * log-sum-exp of {@code forward}. With the AUTO backend the backend that ran the forward pass
      * runs the backward pass too.
+     *
+     * @param dOut the gradient of the output, with the output's shape and q's dtype and device
+     * @param q the queries of the forward call
+     * @param k the keys of the forward call
+     * @param v the values of the forward call
+     * @param forward the result of {@link #forward(NDArray, NDArray, NDArray, AttentionOptions)} on them
+     * @param options the options of the forward call
+     * @return the gradients, each with the shape, dtype and layout of its input
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException when the backend cannot take the problem
      */
     public static AttentionGradients backward(
             NDArray dOut, NDArray q, NDArray k, NDArray v, AttentionResult forward, AttentionOptions options) {
-        AttentionProblem p = InputValidation.problem(q, k, v, options);
-        InputValidation.backwardInputs(p, dOut, forward);
+        AttentionProblem p = AttentionProblem.validate(q, k, v, options);
+        p.checkBackwardInputs(dOut, forward);
         Backend kind = options.backend() == Backend.AUTO ? forward.backend() : options.backend();
         AttentionBackend backend = BackendRegistry.require(kind, p);
         return backend.backward(p, dOut, forward);
@@ -55,33 +85,49 @@ public final class FlashAttention {
     /**
      * The attention output alone, for use inside models.
      *
-     * <p>Inside a {@link io.flashdjl.training.FlashGradientCollector} the backend runs outside the engine graph and the call is recorded on the
-     * collector's tape, which runs the backend's own backward. Elsewhere REFERENCE and SDPA are
-     * differentiated by the engine's autograd. The CUDA backend's output is not part of the
-     * engine graph, so while the engine records (DJL's plain {@code GradientCollector}) AUTO runs
-     * SDPA instead (logged once) and an explicit CUDA request fails. (DJL cannot say whether an
+     * <p>The call is validated and its backend selected once, here. Inside a {@link
+     * io.flashdjl.training.FlashGradientCollector} the backend runs outside the engine graph and the call is recorded on the
+     * collector's tape with that backend and problem; the tape runs the same backend's backward later.
+     * Elsewhere REFERENCE and SDPA are differentiated by the engine's autograd. The CUDA backend's output
+     * is not part of the engine graph, so while the engine records (DJL's plain {@code GradientCollector})
+     * AUTO runs SDPA instead (logged once) and an explicit CUDA request fails. (DJL cannot say whether an
      * array is in the graph, so "the engine records" stands for "the inputs require grad".)
      *
-     * @throws UnsupportedOperationException for an explicit CUDA backend inside DJL's plain
-     *     gradient collector
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param options the mask, scale, backend and layout
+     * @return the output, {@code [B, Hq, Nq, Dv]} in BHSD
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException when the chosen backend cannot take the problem, or for an
+     *     explicit CUDA backend inside DJL's plain gradient collector
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        AttentionProblem p = InputValidation.problem(q, k, v, options);
-        boolean differentiate = Autograd.isRecording();
-        FlashTape tape = FlashTape.active();
-        if (differentiate && tape != null) {
-            return tape.attention(q, k, v, options);
-        }
+        AttentionProblem p = AttentionProblem.validate(q, k, v, options);
         AttentionBackend backend = BackendRegistry.select(p);
-        if (differentiate && backend.kind() == Backend.CUDA) {
-            backend = BackendRegistry.differentiableInsteadOfCuda(p);
+        if (Autograd.isRecording()) {
+            Optional<FlashTape> tape = FlashTape.active();
+            if (tape.isPresent()) {
+                return tape.get().record(backend, p);
+            }
+            if (backend.kind() == Backend.CUDA) {
+                backend = BackendRegistry.differentiableInsteadOfCuda(p);
+            }
         }
         AttentionResult r = backend.forward(p);
         r.logSumExp().close();
         return r.output();
     }
 
-    /** {@link #attention(NDArray, NDArray, NDArray, AttentionOptions)} with the default options. */
+    /**
+     * {@link #attention(NDArray, NDArray, NDArray, AttentionOptions)} with the default options.
+     *
+     * @param q the queries {@code [B, Hq, Nq, D]}
+     * @param k the keys {@code [B, Hkv, Nk, D]}
+     * @param v the values {@code [B, Hkv, Nk, Dv]}
+     * @return the output {@code [B, Hq, Nq, Dv]}
+     * @throws IllegalArgumentException naming the argument that does not fit
+     */
     public static NDArray attention(NDArray q, NDArray k, NDArray v) {
         return attention(q, k, v, AttentionOptions.DEFAULT);
     }
@@ -89,14 +135,15 @@ public final class FlashAttention {
     /**
      * Whether a backend is on the class path and usable on this machine.
      *
-     * @return empty if it is, else one line saying why not
+     * @param backend the backend to ask about
+     * @return empty if it is (always for AUTO), else one line saying why not
      */
-    public static java.util.Optional<String> unavailableReason(Backend backend) {
+    public static Optional<String> unavailableReason(Backend backend) {
         if (backend == Backend.AUTO) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
         return BackendRegistry.find(backend)
                 .map(AttentionBackend::unavailableReason)
-                .orElse(java.util.Optional.of("no implementation of " + backend + " on the class path"));
+                .orElse(Optional.of("no implementation of " + backend + " on the class path"));
     }
 }

@@ -3,6 +3,8 @@ package io.flashdjl.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flashdjl.AttentionMask;
+import io.flashdjl.spi.Visibility;
 
 /**
  * Attention written out with engine ops (matmul, softmax, matmul), for what the flash backends do
@@ -38,9 +40,10 @@ final class MaskedAttention {
             scores = scores.add(offset(mask, b, heads, kvHeads, group, t, f, scores.getDataType()));
         }
         if (causal) {
-            NDArray rows = q.getManager().arange(0, t, 1, DataType.INT64, q.getDevice()).reshape(t, 1);
-            NDArray cols = q.getManager().arange(0, f, 1, DataType.INT64, q.getDevice()).reshape(1, f);
-            scores = scores.add(cols.gt(rows).toType(scores.getDataType(), false).mul(CAUSAL_OFFSET));
+            NDArray hidden = Visibility.of(AttentionMask.CAUSAL_TOP_LEFT, t, f)
+                    .visibleMask(q.getManager(), q.getDevice(), 0, t, 0, f)
+                    .logicalNot();
+            scores = scores.add(hidden.toType(scores.getDataType(), false).mul(CAUSAL_OFFSET));
         }
         NDArray out = scores.softmax(-1).matMul(vh); // [B, Hkv, G, T, Dv]
         return out.reshape(b, heads, t, v.getShape().get(3)).transpose(0, 2, 1, 3);

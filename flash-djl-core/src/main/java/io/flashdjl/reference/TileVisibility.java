@@ -4,11 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.ndarray.types.DataType;
-import io.flashdjl.AttentionMask;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.spi.Visibility;
 
-/** How much of one (query tile, key tile) block the mask lets through. */
+/** How much of one (query tile, key tile) block the problem's {@link Visibility} lets through. */
 enum TileVisibility {
     /** Every query of the tile sees every key of the tile: no mask needed. */
     ALL,
@@ -19,23 +18,19 @@ enum TileVisibility {
 
     /** Classifies query rows {@code [i0, i1)} against key rows {@code [j0, j1)}. */
     static TileVisibility of(AttentionProblem p, long i0, long i1, long j0, long j1) {
-        AttentionMask mask = p.options().mask();
-        if (!mask.isCausal()) {
+        Visibility visibility = p.visibility();
+        if (visibility.allVisible(i0, i1, j0, j1)) {
             return ALL;
         }
-        long offset = mask.diagonalOffset(p.seqQ(), p.seqK());
-        if (j1 - 1 <= i0 + offset) {
-            return ALL;
-        }
-        if (j0 > i1 - 1 + offset) {
+        if (visibility.noneVisible(i0, i1, j0, j1)) {
             return HIDDEN;
         }
         return PARTIAL;
     }
 
     /**
-     * {@code [i1 - i0, j1 - j0]} in {@code like}'s dtype: 0 where query i sees key j ({@code j <= i +
-     * offset}), {@code -inf} elsewhere, to be added to the scores.
+     * {@code [i1 - i0, j1 - j0]} in {@code like}'s dtype: 0 where query i sees key j, {@code -inf} elsewhere,
+     * to be added to the scores.
      */
     NDArray scoreBias(AttentionProblem p, NDArray like, long i0, long i1, long j0, long j1) {
         NDArray visible = visibleMask(p, like, i0, i1, j0, j1);
@@ -46,13 +41,8 @@ enum TileVisibility {
                 m.full(shape, Float.NEGATIVE_INFINITY, like.getDataType(), like.getDevice()));
     }
 
-    /** Boolean {@code [i1 - i0, j1 - j0]}: true where query i sees key j, i.e. {@code j <= i + offset}. */
+    /** Boolean {@code [i1 - i0, j1 - j0]} on {@code like}'s device: true where query i sees key j. */
     NDArray visibleMask(AttentionProblem p, NDArray like, long i0, long i1, long j0, long j1) {
-        long offset = p.options().mask().diagonalOffset(p.seqQ(), p.seqK());
-        NDManager m = like.getManager();
-        NDArray lastVisibleKey = m.arange((int) (i0 + offset), (int) (i1 + offset), 1, DataType.INT64)
-                .reshape(i1 - i0, 1);
-        NDArray keys = m.arange((int) j0, (int) j1, 1, DataType.INT64).reshape(1, j1 - j0);
-        return keys.lte(lastVisibleKey).toDevice(like.getDevice(), false);
+        return p.visibility().visibleMask(like.getManager(), like.getDevice(), i0, i1, j0, j1);
     }
 }

@@ -106,8 +106,8 @@ public final class SdpaBackend implements AttentionBackend {
     }
 
     /**
-     * Runs the module on q, k, v (in the problem's layout) and returns its output (BHSD) and
-     * log-sum-exp, both in q's manager.
+     * Runs the module on q, k, v (in the problem's layout) and, unless the band is full, the problem's
+     * visibility mask; returns its output (BHSD) and log-sum-exp, both in q's manager.
      *
      * <p>Always in DJL's "training" call mode, where autograd follows the thread's grad mode. DJL's
      * inference mode would make the outputs inference tensors (unusable in a later autograd graph),
@@ -116,8 +116,12 @@ public final class SdpaBackend implements AttentionBackend {
      * calls), and may run on a separate CUDA stream, unordered with the CUDA backend's kernels.
      */
     private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v) {
-        PtSymbolBlock module = modules.get(p.device(), SdpaModuleSource.of(p));
+        SdpaModuleSource source = SdpaModuleSource.of(p);
+        PtSymbolBlock module = modules.get(p.device(), source);
         NDList inputs = new NDList(unnamed(p.toBhsd(q)), unnamed(p.toBhsd(k)), unnamed(p.toBhsd(v)));
+        if (source.band().takesMask()) {
+            inputs.add(p.visibility().visibleMask(q.getManager(), p.device(), 0, p.seqQ(), 0, p.seqK()));
+        }
         return IValueUtils.forward(module, inputs, true);
     }
 

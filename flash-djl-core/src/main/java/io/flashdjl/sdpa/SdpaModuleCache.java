@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The loaded SDPA modules, one per device and source, loaded on first use and kept for the life
- * of the JVM (a handful at most: three masks times the scales and accumulation types in use).
+ * of the JVM (a handful at most: three band forms times the scales and accumulation types in use).
  * Safe to use from several threads: libtorch runs one module from several threads at once.
  */
 final class SdpaModuleCache {

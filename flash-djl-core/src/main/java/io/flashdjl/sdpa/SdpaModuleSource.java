@@ -1,33 +1,55 @@
 package io.flashdjl.sdpa;
 
 import ai.djl.ndarray.types.DataType;
-import io.flashdjl.AttentionMask;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.spi.Visibility;
 import java.math.BigDecimal;
 
 /**
  * The TorchScript source ({@code code/__torch__.py}) of a module computing attention with {@code
  * torch.scaled_dot_product_attention} and its log-sum-exp.
  *
- * <p>{@code forward(q, k, v) -> (out, lse)} takes BHSD tensors, q {@code [B, Hq, Nq, D]}, k {@code
- * [B, Hkv, Nk, D]}, v {@code [B, Hkv, Nk, Dv]}, and returns the output (q's dtype) and the
- * log-sum-exp (float32 {@code [B, Hq, Nq]}). What varies with the call (sizes, group size, device)
- * is read from the tensors at run time; what is baked into the source is this record: the mask,
- * the scale and the dtype of the log-sum-exp arithmetic.
+ * <p>{@code forward(q, k, v[, visible]) -> (out, lse)} takes BHSD tensors, q {@code [B, Hq, Nq, D]}, k {@code
+ * [B, Hkv, Nk, D]}, v {@code [B, Hkv, Nk, Dv]}, and, unless every query sees every key, the boolean {@code [Nq,
+ * Nk]} mask of the problem's {@link Visibility} (built in Java, so the rule has one source). It returns the
+ * output (q's dtype) and the log-sum-exp (float32 {@code [B, Hq, Nq]}). What varies with the call (sizes, group
+ * size, device, the mask) is read from the tensors at run time; what is baked into the source is this record:
+ * the form of the band, the scale and the dtype of the log-sum-exp arithmetic.
  *
  * <ul>
  *   <li>The output is SDPA's, PyTorch picking its backend. Grouped-query attention passes {@code
- *       enable_gqa}. Top-left causal is SDPA's {@code is_causal}; bottom-right causal passes a
- *       boolean mask. A row that sees no key (bottom-right with {@code Nq > Nk}) is given every key
- *       inside SDPA, so that SDPA computes finite values and gradients there, and is then zeroed
- *       with {@code masked_fill}, whose gradient is zero for that row: output 0, gradients 0.
- *   <li>The log-sum-exp is {@code logsumexp(scale * q k^T)} over the visible keys, computed from
- *       detached inputs in float32 (float64 for float64 inputs), a chunk of query rows at a time so
- *       the scores never take more than 2^24 elements. A row without visible keys gives {@code
- *       -inf}.
+ *       enable_gqa}. The top-left causal band is SDPA's own {@code is_causal} (its fast path); any other
+ *       band passes the mask. A row that sees no key (bottom-right with {@code Nq > Nk}) is given every key
+ *       inside SDPA, so that SDPA computes finite values and gradients there, and is then zeroed with {@code
+ *       masked_fill}, whose gradient is zero for that row: output 0, gradients 0.
+ *   <li>The log-sum-exp is {@code logsumexp(scale * q k^T)} over the visible keys, computed from detached
+ *       inputs in float32 (float64 for float64 inputs), a chunk of query rows at a time so the scores never
+ *       take more than 2^24 elements. A row without visible keys gives {@code -inf}.
  * </ul>
  */
-record SdpaModuleSource(AttentionMask mask, double scale, boolean float64) {
+record SdpaModuleSource(Band band, double scale, boolean float64) {
+
+    /** How the module learns which keys each query sees. */
+    enum Band {
+        /** Every query sees every key: no mask input. */
+        FULL,
+        /** SDPA's {@code is_causal} (top-left); the mask input serves the log-sum-exp. */
+        TOP_LEFT_CAUSAL,
+        /** Any other band: SDPA and the log-sum-exp take the mask input. */
+        MASKED;
+
+        static Band of(Visibility visibility) {
+            if (visibility.isFull()) {
+                return FULL;
+            }
+            return visibility.isTopLeftCausal() ? TOP_LEFT_CAUSAL : MASKED;
+        }
+
+        /** Whether {@code forward} takes the boolean visibility mask as its fourth input. */
+        boolean takesMask() {
+            return this != FULL;
+        }
+    }
 
     /** The module's class name, {@code __torch__.SdpaAttention} once loaded. */
     static final String CLASS_NAME = "SdpaAttention";
@@ -40,7 +62,7 @@ record SdpaModuleSource(AttentionMask mask, double scale, boolean float64) {
     private static final int FLOAT64 = 7;
 
     static SdpaModuleSource of(AttentionProblem p) {
-        return new SdpaModuleSource(p.options().mask(), p.scale(), p.dataType() == DataType.FLOAT64);
+        return new SdpaModuleSource(Band.of(p.visibility()), p.scale(), p.dataType() == DataType.FLOAT64);
     }
 
     /** The contents of {@code code/__torch__.py}. */
@@ -54,8 +76,13 @@ record SdpaModuleSource(AttentionMask mask, double scale, boolean float64) {
         c.append("  def forward(self: __torch__.").append(CLASS_NAME).append(",\n");
         c.append("    q: Tensor,\n");
         c.append("    k: Tensor,\n");
-        c.append("    v: Tensor) -> Tuple[Tensor, Tensor]:\n");
-        c.append("    # q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv]; mask ").append(mask)
+        if (band.takesMask()) {
+            c.append("    v: Tensor,\n");
+            c.append("    visible: Tensor) -> Tuple[Tensor, Tensor]:\n");
+        } else {
+            c.append("    v: Tensor) -> Tuple[Tensor, Tensor]:\n");
+        }
+        c.append("    # q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv]; band ").append(band)
                 .append(", scale ").append(s).append('\n');
         c.append("    b = q.size(0)\n");
         c.append("    hq = q.size(1)\n");
@@ -64,24 +91,21 @@ record SdpaModuleSource(AttentionMask mask, double scale, boolean float64) {
         c.append("    hkv = k.size(1)\n");
         c.append("    nk = k.size(2)\n");
         c.append("    gqa = hq != hkv\n");
-        c.append("    cols = torch.unsqueeze(torch.arange(nk, device=q.device), 0)\n");
-        switch (mask) {
-            case NONE:
+        switch (band) {
+            case FULL:
                 c.append(sdpa("None", false, s));
                 break;
-            case CAUSAL_TOP_LEFT:
+            case TOP_LEFT_CAUSAL:
                 c.append(sdpa("None", true, s));
                 break;
-            case CAUSAL_BOTTOM_RIGHT:
-                c.append("    rows = torch.unsqueeze(torch.arange(nq, device=q.device), 1)\n");
-                c.append("    visible = torch.le(cols, torch.add(rows, nk - nq))\n");
+            case MASKED:
                 c.append("    blind = torch.logical_not(torch.any(visible, -1, True))\n");
                 c.append("    # a row that sees no key attends to all keys (finite values and gradients), then is zeroed\n");
                 c.append(sdpa("torch.logical_or(visible, blind)", false, s));
                 c.append("    out = torch.masked_fill(out, blind, 0.)\n");
                 break;
             default:
-                throw new IllegalArgumentException("mask: unknown " + mask);
+                throw new IllegalArgumentException("band: unknown " + band);
         }
         c.append("    # log-sum-exp of the scaled scores over visible keys, chunks of query rows\n");
         c.append("    g = hq // hkv\n");
@@ -92,11 +116,8 @@ record SdpaModuleSource(AttentionMask mask, double scale, boolean float64) {
         c.append("    for i0 in range(0, nq, step):\n");
         c.append("      i1 = min(nq, i0 + step)\n");
         c.append("      scores = torch.mul(torch.matmul(qa[:, :, :, i0:i1], kt), ").append(s).append(")\n");
-        if (mask.isCausal()) {
-            String offset = mask == AttentionMask.CAUSAL_TOP_LEFT ? "0" : "nk - nq";
-            c.append("      chunkRows = torch.unsqueeze(torch.arange(i0, i1, device=q.device), 1)\n");
-            c.append("      hidden = torch.gt(cols, torch.add(chunkRows, ").append(offset).append("))\n");
-            c.append("      scores = torch.masked_fill(scores, hidden, -inf)\n");
+        if (band.takesMask()) {
+            c.append("      scores = torch.masked_fill(scores, torch.logical_not(visible[i0:i1]), -inf)\n");
         }
         c.append("      parts.append(torch.logsumexp(scores, [-1]))\n");
         c.append("    lse = torch.to(torch.reshape(torch.cat(parts, 3), [b, hq, nq]), ").append(acc).append(")\n");

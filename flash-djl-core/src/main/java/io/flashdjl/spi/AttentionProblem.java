@@ -4,12 +4,15 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import io.flashdjl.AttentionOptions;
+import io.flashdjl.AttentionResult;
 import io.flashdjl.Layout;
 
 /**
  * One validated attention call: the inputs, the options, and the sizes read off the inputs.
- * Only {@link io.flashdjl.FlashAttention} creates these, after every check has passed, so a
- * backend can trust every field.
+ *
+ * <p>The only way to get one is {@link #validate}, which runs every check on q, k, v and the options
+ * (or {@link #withInputs}, which moves an already validated problem onto arrays of the same shape,
+ * dtype, device and engine). A backend can therefore trust every field.
  */
 public final class AttentionProblem {
 
@@ -25,7 +28,8 @@ public final class AttentionProblem {
     private final long headDim;
     private final long valueDim;
 
-    public AttentionProblem(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+    /** Reads the sizes off inputs that {@link InputValidation} has accepted; nothing else calls it. */
+    AttentionProblem(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
         this.q = q;
         this.k = k;
         this.v = v;
@@ -40,98 +44,239 @@ public final class AttentionProblem {
         this.valueDim = v.getShape().get(3);
     }
 
+    /**
+     * Validates one attention call: ranks, dtypes, devices and sizes of q, k, v against each other and
+     * the options (BSHD swaps the two middle dimensions of each shape below; {@code Hq % Hkv == 0}).
+     *
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param options the options of the call
+     * @return the validated problem
+     * @throws IllegalArgumentException naming the first argument that does not fit, what was expected and what
+     *     came
+     */
+    public static AttentionProblem validate(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+        return InputValidation.problem(q, k, v, options);
+    }
+
+    /**
+     * This problem on other arrays that stand for the same inputs, such as views detached from the autograd
+     * graph. It checks only that each array has the shape, dtype, device and engine of the one it replaces; the
+     * rest of the validation carries over, since it depends on nothing else.
+     *
+     * @param q replaces {@link #q()}
+     * @param k replaces {@link #k()}
+     * @param v replaces {@link #v()}
+     * @return a problem with this one's options and sizes on the given arrays
+     * @throws IllegalArgumentException naming the array whose shape, dtype, device or engine differs
+     */
+    public AttentionProblem withInputs(NDArray q, NDArray k, NDArray v) {
+        InputValidation.requireLike("q", q, this.q);
+        InputValidation.requireLike("k", k, this.k);
+        InputValidation.requireLike("v", v, this.v);
+        return new AttentionProblem(q, k, v, options);
+    }
+
+    /**
+     * Validates the arguments of a backward pass against this problem.
+     *
+     * @param dOut the gradient of the output: the output's shape, q's dtype and device
+     * @param forward the forward result of this problem
+     * @throws IllegalArgumentException naming the argument that does not fit
+     */
+    public void checkBackwardInputs(NDArray dOut, AttentionResult forward) {
+        InputValidation.backwardInputs(this, dOut, forward);
+    }
+
+    /**
+     * The queries.
+     *
+     * @return q, in the problem's layout
+     */
     public NDArray q() {
         return q;
     }
 
+    /**
+     * The keys.
+     *
+     * @return k, in the problem's layout
+     */
     public NDArray k() {
         return k;
     }
 
+    /**
+     * The values.
+     *
+     * @return v, in the problem's layout
+     */
     public NDArray v() {
         return v;
     }
 
+    /**
+     * The options of the call.
+     *
+     * @return the options
+     */
     public AttentionOptions options() {
         return options;
     }
 
+    /**
+     * The layout of q, k, v and of the output.
+     *
+     * @return the options' layout
+     */
     public Layout layout() {
         return options.layout();
     }
 
+    /**
+     * The batch size {@code B}.
+     *
+     * @return B
+     */
     public long batch() {
         return batch;
     }
 
+    /**
+     * The number of query heads {@code Hq}.
+     *
+     * @return Hq
+     */
     public long headsQ() {
         return headsQ;
     }
 
+    /**
+     * The number of key/value heads {@code Hkv}.
+     *
+     * @return Hkv
+     */
     public long headsKv() {
         return headsKv;
     }
 
-    /** Query heads that share one key/value head: {@code Hq / Hkv}. */
+    /**
+     * Query heads that share one key/value head.
+     *
+     * @return {@code Hq / Hkv}
+     */
     public long groupSize() {
         return headsQ / headsKv;
     }
 
+    /**
+     * The number of queries {@code Nq}.
+     *
+     * @return Nq
+     */
     public long seqQ() {
         return seqQ;
     }
 
+    /**
+     * The number of keys (and values) {@code Nk}.
+     *
+     * @return Nk
+     */
     public long seqK() {
         return seqK;
     }
 
-    /** Head dimension of q and k. */
+    /**
+     * The head dimension of q and k.
+     *
+     * @return D
+     */
     public long headDim() {
         return headDim;
     }
 
-    /** Head dimension of v and of the output. */
+    /**
+     * The head dimension of v and of the output.
+     *
+     * @return Dv
+     */
     public long valueDim() {
         return valueDim;
     }
 
-    /** Which keys each query sees, from the options' mask and this problem's sequence lengths. */
+    /**
+     * Which keys each query sees: the one source of the visibility rule for every backend.
+     *
+     * @return the band of the options' mask for this problem's sequence lengths
+     */
     public Visibility visibility() {
         return Visibility.of(options.mask(), seqQ, seqK);
     }
 
-    /** The softmax scale to use: the one set in the options, else {@code 1/sqrt(D)}. */
+    /**
+     * The softmax scale to use.
+     *
+     * @return the one set in the options, else {@code 1/sqrt(D)}
+     */
     public double scale() {
         return options.scaleFor(headDim);
     }
 
     /**
-     * The dtype of the log-sum-exp: float32, or float64 for float64 inputs (so that a float64
-     * backward pass is not limited by a float32 log-sum-exp).
+     * The dtype of the log-sum-exp (float64 for float64 inputs, so that a float64 backward pass is not
+     * limited by a float32 log-sum-exp).
+     *
+     * @return float32, or float64 for float64 inputs
      */
     public DataType logSumExpType() {
         return dataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
     }
 
+    /**
+     * The dtype of q, k, v and of the output.
+     *
+     * @return q's dtype
+     */
     public DataType dataType() {
         return q.getDataType();
     }
 
+    /**
+     * The device of every input and output.
+     *
+     * @return q's device
+     */
     public Device device() {
         return q.getDevice();
     }
 
-    /** Views {@code a} (in this problem's layout) as BHSD; no copy with the PyTorch engine. */
+    /**
+     * Views an array of this problem's layout as BHSD; no copy with the PyTorch engine.
+     *
+     * @param a a q-, k-, v- or output-shaped array in this problem's layout
+     * @return {@code a} itself for BHSD, else a transposed view
+     */
     public NDArray toBhsd(NDArray a) {
         return layout() == Layout.BHSD ? a : a.transpose(0, 2, 1, 3);
     }
 
-    /** Views a BHSD array in this problem's layout; no copy with the PyTorch engine. */
+    /**
+     * Views a BHSD array in this problem's layout; no copy with the PyTorch engine.
+     *
+     * @param a a BHSD array
+     * @return {@code a} itself for BHSD, else a transposed view
+     */
     public NDArray fromBhsd(NDArray a) {
         return layout() == Layout.BHSD ? a : a.transpose(0, 2, 1, 3);
     }
 
-    /** Floating-point operations of the forward pass, {@code 4 B Hq Nq Nk D}, halved when causal (as the FlashAttention papers count). */
+    /**
+     * Floating-point operations of the forward pass, counted as the FlashAttention papers do.
+     *
+     * @return {@code 2 B Hq Nq Nk (D + Dv)}, halved when causal
+     */
     public double forwardFlops() {
         double f = 2.0 * batch * headsQ * seqQ * seqK * (headDim + valueDim);
         return options.isCausal() ? f / 2 : f;

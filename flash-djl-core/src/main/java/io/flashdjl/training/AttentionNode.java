@@ -2,32 +2,32 @@ package io.flashdjl.training;
 
 import ai.djl.ndarray.NDArray;
 import io.flashdjl.AttentionGradients;
-import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
-import io.flashdjl.FlashAttention;
+import io.flashdjl.spi.AttentionBackend;
+import io.flashdjl.spi.AttentionProblem;
 
 /**
  * An attention call computed outside the engine graph: its output is a fresh leaf, and on the way
  * back the leaf's gradient goes through the backend's own backward (which reuses the saved
  * log-sum-exp) and on into the graph of the original q, k, v.
+ *
+ * <p>The node keeps what the forward pass settled: the backend that ran it and the validated problem
+ * on the detached views. The backward runs on exactly those, so it is neither revalidated nor reselected;
+ * its {@code dOut} is the engine's gradient of the output leaf, which has the output's shape, dtype and
+ * device by construction.
  */
 final class AttentionNode implements TapeNode {
 
     private final NDArray[] inputs; // the caller's q, k, v, in the engine graph
-    private final NDArray[] detached; // the same storage, outside it: what the backend saw
+    private final AttentionBackend backend;
+    private final AttentionProblem problem; // on views of the inputs' storage outside the graph
     private final AttentionResult result;
-    private final AttentionOptions options;
 
-    AttentionNode(NDArray[] inputs, NDArray[] detached, AttentionResult result, AttentionOptions options) {
+    AttentionNode(NDArray[] inputs, AttentionBackend backend, AttentionProblem problem, AttentionResult result) {
         this.inputs = inputs;
-        this.detached = detached;
+        this.backend = backend;
+        this.problem = problem;
         this.result = result;
-        this.options = options;
-    }
-
-    /** The output leaf: the model continues from it, and its gradient is this node's dO. */
-    NDArray output() {
-        return result.output();
     }
 
     @Override
@@ -36,8 +36,7 @@ final class AttentionNode implements TapeNode {
         if (dOut == null) {
             return false;
         }
-        try (AttentionGradients g = Autograd.withoutGrad(() ->
-                FlashAttention.backward(dOut, detached[0], detached[1], detached[2], result, options))) {
+        try (AttentionGradients g = Autograd.withoutGrad(() -> backend.backward(problem, dOut, result))) {
             GradientPush.push(inputs, new NDArray[] {g.dq(), g.dk(), g.dv()});
         } finally {
             dOut.close();
@@ -48,9 +47,9 @@ final class AttentionNode implements TapeNode {
     @Override
     public void close() {
         // the output leaf stays: the caller's predictions may be that very array
-        for (NDArray d : detached) {
-            d.close();
-        }
+        problem.q().close();
+        problem.k().close();
+        problem.v().close();
         result.logSumExp().close();
     }
 }

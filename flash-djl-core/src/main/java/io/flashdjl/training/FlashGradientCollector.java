@@ -8,8 +8,8 @@ import ai.djl.training.GradientCollector;
 
 /**
  * A DJL {@link GradientCollector} that also differentiates what the engine cannot: attention
- * computed by kernels outside the engine graph ({@link io.flashdjl.FlashAttention#attention}
- * records it on this collector's tape while it is open on the calling thread).
+ * computed by kernels outside the engine graph ({@code FlashAttention.attention} records it on
+ * this collector's tape while it is open on the calling thread).
  *
  * <p>{@link #backward} runs the engine's backward keeping the graph, then visits the tape newest
  * first, turning each attention output's gradient into dq, dk, dv with the backend's backward and
@@ -37,7 +37,7 @@ public final class FlashGradientCollector implements GradientCollector {
 
     /** Whether a flash-aware collector is open on this thread. */
     public static boolean isCollecting() {
-        return FlashTape.active() != null;
+        return FlashTape.active().isPresent();
     }
 
     /**
@@ -54,8 +54,7 @@ public final class FlashGradientCollector implements GradientCollector {
 
     /** {@link #cut} on the collector open on this thread; {@code x} itself when there is none. */
     public static NDArray cutIfCollecting(NDArray x) {
-        FlashTape t = FlashTape.active();
-        return t == null ? x : t.cut(x);
+        return FlashTape.active().map(t -> t.cut(x)).orElse(x);
     }
 
     /** Back-propagates {@code target} (gradient ones) through the engine graph and the tape. */

@@ -1,17 +1,23 @@
 package io.flashdjl.training;
 
 import ai.djl.ndarray.NDArray;
-import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
-import io.flashdjl.FlashAttention;
+import io.flashdjl.spi.AttentionBackend;
+import io.flashdjl.spi.AttentionProblem;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ListIterator;
+import java.util.Optional;
 
 /**
- * The record of steps the engine cannot differentiate, kept by a {@link FlashGradientCollector}
- * for its thread. Internal: models reach it through {@link FlashAttention#attention} and {@link
- * FlashGradientCollector#cut}.
+ * The record of steps the engine cannot differentiate, kept by a {@link FlashGradientCollector} for
+ * its thread.
+ *
+ * <p>Its public surface is the seam through which {@code FlashAttention.attention} records a call, public
+ * only because the two live in different packages: {@link #active()} and {@link #record}. Both are safe to
+ * call, since {@code record} takes a validated {@link AttentionProblem}; models have no reason to, and reach
+ * the tape through {@code FlashAttention.attention} and {@link FlashGradientCollector#cut}. The tape depends
+ * on the backend SPI only, never on {@code FlashAttention}.
  *
  * <p>A node is consumed by the first backward pass that reaches its output: like DJL's own
  * collector, each forward graph takes one backward pass.
@@ -24,9 +30,13 @@ public final class FlashTape implements AutoCloseable {
 
     private FlashTape() {}
 
-    /** The tape of the flash-aware collector open on this thread, or null. */
-    public static FlashTape active() {
-        return ACTIVE.get();
+    /**
+     * The tape of the flash-aware collector open on this thread.
+     *
+     * @return the tape, or empty when no {@link FlashGradientCollector} is open on this thread
+     */
+    public static Optional<FlashTape> active() {
+        return Optional.ofNullable(ACTIVE.get());
     }
 
     static FlashTape open() {
@@ -39,16 +49,22 @@ public final class FlashTape implements AutoCloseable {
     }
 
     /**
-     * Attention computed outside the engine graph, recorded for the backward pass.
+     * Runs attention outside the engine graph and records it for the backward pass. The backend runs on
+     * views of q, k, v detached from the graph ({@link AttentionProblem#withInputs}); on the way back the
+     * same backend's backward gets the same problem, the output gradient and this forward result, with no
+     * second validation or selection.
      *
+     * @param backend the backend chosen for {@code problem}
+     * @param problem the validated call, on the caller's q, k, v (in the engine graph)
      * @return the output as a new leaf that requires grad
      */
-    public NDArray attention(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        NDArray[] inputs = {q, k, v};
-        NDArray[] detached = {q.stopGradient(), k.stopGradient(), v.stopGradient()};
-        AttentionResult r = Autograd.withoutGrad(() -> FlashAttention.forward(detached[0], detached[1], detached[2], options));
+    public NDArray record(AttentionBackend backend, AttentionProblem problem) {
+        NDArray[] inputs = {problem.q(), problem.k(), problem.v()};
+        AttentionProblem detached = problem.withInputs(
+                inputs[0].stopGradient(), inputs[1].stopGradient(), inputs[2].stopGradient());
+        AttentionResult r = Autograd.withoutGrad(() -> backend.forward(detached));
         r.output().setRequiresGradient(true);
-        nodes.add(new AttentionNode(inputs, detached, r, options));
+        nodes.add(new AttentionNode(inputs, backend, detached, r));
         return r.output();
     }
 
@@ -83,6 +99,7 @@ public final class FlashTape implements AutoCloseable {
         return nodes.size();
     }
 
+    /** Frees every node not yet consumed and detaches the tape from its thread. */
     @Override
     public void close() {
         for (TapeNode n : nodes) {

@@ -20,6 +20,7 @@ import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.Layout;
+import io.flashdjl.spi.Visibility;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -355,10 +356,10 @@ class SdpaBackendTest {
         /** [Nq, Nk] float64: 0 where query i sees key j, -inf where it does not. */
         private static NDArray maskBias(NDManager m, AttentionMask mask, long nq, long nk) {
             double[] bias = new double[(int) (nq * nk)];
-            long offset = mask.diagonalOffset(nq, nk);
+            Visibility visibility = Visibility.of(mask, nq, nk);
             for (int i = 0; i < nq; i++) {
                 for (int j = 0; j < nk; j++) {
-                    boolean visible = !mask.isCausal() || j <= i + offset;
+                    boolean visible = visibility.visible(i, j);
                     bias[(int) (i * nk + j)] = visible ? 0 : Double.NEGATIVE_INFINITY;
                 }
             }

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionMask;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Layout;
+import io.flashdjl.spi.Visibility;
 
 /**
  * Textbook attention for tests: {@code S = scale q k^T + mask; P = softmax(S); O = P v}, with the
@@ -93,7 +94,7 @@ public final class NaiveAttention {
         if (!mask.isCausal()) {
             return manager.ones(new Shape(nq, nk), DataType.BOOLEAN);
         }
-        long offset = mask.diagonalOffset(nq, nk);
+        long offset = Visibility.of(mask, nq, nk).upperOffset();
         NDArray lastVisible = manager.arange(0, (int) nq, 1, DataType.INT64).add(offset).reshape(nq, 1);
         NDArray keys = manager.arange(0, (int) nk, 1, DataType.INT64).reshape(1, nk);
         return keys.lte(lastVisible);

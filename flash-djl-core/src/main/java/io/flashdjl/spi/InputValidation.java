@@ -1,19 +1,22 @@
-package io.flashdjl;
+package io.flashdjl.spi;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.AttentionOptions;
+import io.flashdjl.AttentionResult;
+import io.flashdjl.Layout;
 import java.util.EnumSet;
 import java.util.Set;
 
 /**
- * Checks the inputs of every public call before any backend sees them. Each failure is an
- * {@link IllegalArgumentException} that names the argument, what was expected and what came.
+ * The checks behind {@link AttentionProblem#validate} and {@link AttentionProblem#checkBackwardInputs}: the
+ * inputs of every public call, before any backend sees them. Each failure is an {@link
+ * IllegalArgumentException} that names the argument, what was expected and what came.
  */
 final class InputValidation {
 
-    static final Set<DataType> FLOAT_TYPES = EnumSet.of(DataType.FLOAT16, DataType.FLOAT32, DataType.FLOAT64);
+    private static final Set<DataType> FLOAT_TYPES = EnumSet.of(DataType.FLOAT16, DataType.FLOAT32, DataType.FLOAT64);
 
     private InputValidation() {}
 
@@ -66,6 +69,21 @@ final class InputValidation {
                 new Shape(p.batch(), p.headsQ(), p.seqQ()), "[B, Hq, Nq]");
         requireSame("forward.logSumExp()", forward.logSumExp().getDataType(), p.logSumExpType(), "dtype",
                 "float32, float64 for float64 inputs");
+    }
+
+    /**
+     * Checks that {@code replacement} can stand for {@code original} in a validated problem: same shape,
+     * dtype, device and engine. Everything else validation checked follows from those.
+     */
+    static void requireLike(String name, NDArray replacement, NDArray original) {
+        if (replacement == null) {
+            throw new IllegalArgumentException(name + ": expected an NDArray but got null");
+        }
+        requireSame(name, replacement.getShape(), original.getShape(), "shape", "the validated input's");
+        requireSame(name, replacement.getDataType(), original.getDataType(), "dtype", "the validated input's");
+        requireSame(name, replacement.getDevice(), original.getDevice(), "device", "the validated input's");
+        requireSame(name, replacement.getManager().getEngine().getEngineName(),
+                original.getManager().getEngine().getEngineName(), "engine", "the validated input's");
     }
 
     private static void requireFourDims(String name, NDArray a, Layout layout) {
