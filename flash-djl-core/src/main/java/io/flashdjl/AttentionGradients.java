@@ -10,6 +10,15 @@ public final class AttentionGradients implements AutoCloseable {
     private final NDArray dv;
     private final Backend backend;
 
+    /**
+     * Wraps the gradients a backend computed. Public for backends ({@code AttentionBackend}
+     * implementations in other modules); users receive instances from {@code FlashAttention.backward}.
+     *
+     * @param dq the gradient of q
+     * @param dk the gradient of k
+     * @param dv the gradient of v
+     * @param backend the backend that computed them (not AUTO)
+     */
     public AttentionGradients(NDArray dq, NDArray dk, NDArray dv, Backend backend) {
         this.dq = dq;
         this.dk = dk;
@@ -17,23 +26,43 @@ public final class AttentionGradients implements AutoCloseable {
         this.backend = backend;
     }
 
+    /**
+     * The gradient of q.
+     *
+     * @return dq, with q's shape, dtype and layout
+     */
     public NDArray dq() {
         return dq;
     }
 
+    /**
+     * The gradient of k.
+     *
+     * @return dk, with k's shape, dtype and layout
+     */
     public NDArray dk() {
         return dk;
     }
 
+    /**
+     * The gradient of v.
+     *
+     * @return dv, with v's shape, dtype and layout
+     */
     public NDArray dv() {
         return dv;
     }
 
-    /** The backend that computed these gradients (never AUTO). */
+    /**
+     * The backend that computed these gradients.
+     *
+     * @return the backend (never AUTO)
+     */
     public Backend backend() {
         return backend;
     }
 
+    /** Frees the three gradients now rather than with their manager. */
     @Override
     public void close() {
         dq.close();

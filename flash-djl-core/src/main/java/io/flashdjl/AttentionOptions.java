@@ -35,11 +35,20 @@ public final class AttentionOptions {
         this.referenceBlockK = b.referenceBlockK;
     }
 
+    /**
+     * A builder with the default options.
+     *
+     * @return a new builder
+     */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** A builder holding these options, to change a few. */
+    /**
+     * A builder holding these options, to change a few.
+     *
+     * @return a new builder with these options
+     */
     public Builder toBuilder() {
         Builder b = new Builder();
         b.mask = mask;
@@ -52,44 +61,84 @@ public final class AttentionOptions {
         return b;
     }
 
+    /**
+     * Which keys each query may see.
+     *
+     * @return the mask
+     */
     public AttentionMask mask() {
         return mask;
     }
 
-    /** Whether any causal mask is set. */
+    /**
+     * Whether any causal mask is set.
+     *
+     * @return true unless the mask is {@link AttentionMask#NONE}
+     */
     public boolean isCausal() {
         return mask.isCausal();
     }
 
-    /** The softmax scale if one was set; empty means {@code 1/sqrt(D)}. */
+    /**
+     * The softmax scale, if one was set.
+     *
+     * @return the scale, or empty for {@code 1/sqrt(D)}
+     */
     public OptionalDouble scale() {
         return scale == null ? OptionalDouble.empty() : OptionalDouble.of(scale);
     }
 
-    /** The scale for a head dimension {@code headDim}: the one set, else {@code 1/sqrt(headDim)}. */
+    /**
+     * The scale for one head dimension.
+     *
+     * @param headDim the head dimension of q and k
+     * @return the scale set, else {@code 1/sqrt(headDim)}
+     */
     public double scaleFor(long headDim) {
         return scale != null ? scale : 1.0 / Math.sqrt(headDim);
     }
 
+    /**
+     * Which backend computes attention.
+     *
+     * @return the backend (AUTO by default)
+     */
     public Backend backend() {
         return backend;
     }
 
+    /**
+     * How the dimensions of q, k, v and the output are ordered.
+     *
+     * @return the layout (BHSD by default)
+     */
     public Layout layout() {
         return layout;
     }
 
-    /** Whether backward must give the same bits on every run (CUDA: no atomic adds). */
+    /**
+     * Whether backward must give the same bits on every run (CUDA: no atomic adds).
+     *
+     * @return true for a deterministic backward
+     */
     public boolean deterministic() {
         return deterministic;
     }
 
-    /** Query rows per tile of the REFERENCE backend. */
+    /**
+     * Query rows per tile of the REFERENCE backend.
+     *
+     * @return the rows (64 by default)
+     */
     public int referenceBlockQ() {
         return referenceBlockQ;
     }
 
-    /** Key rows per tile of the REFERENCE backend. */
+    /**
+     * Key rows per tile of the REFERENCE backend.
+     *
+     * @return the rows (64 by default)
+     */
     public int referenceBlockK() {
         return referenceBlockK;
     }
@@ -133,26 +182,48 @@ public final class AttentionOptions {
 
         private Builder() {}
 
-        /** {@code true}: top-left causal mask, exactly SDPA's {@code is_causal}; {@code false}: no mask. */
+        /**
+         * Sets a top-left causal mask or none.
+         *
+         * @param causal {@code true}: top-left causal mask, exactly SDPA's {@code is_causal}; {@code false}: no mask
+         * @return this builder
+         */
         public Builder optCausal(boolean causal) {
             this.mask = causal ? AttentionMask.CAUSAL_TOP_LEFT : AttentionMask.NONE;
             return this;
         }
 
-        /** Bottom-right causal mask: query i sees keys {@code j <= i + Nk - Nq} (decoding with a cache). */
+        /**
+         * Sets the bottom-right causal mask: query i sees keys {@code j <= i + Nk - Nq} (decoding with a cache).
+         *
+         * @return this builder
+         */
         public Builder optCausalBottomRight() {
             this.mask = AttentionMask.CAUSAL_BOTTOM_RIGHT;
             return this;
         }
 
+        /**
+         * Sets the mask.
+         *
+         * @param mask the mask (default {@link AttentionMask#NONE})
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         */
         public Builder optMask(AttentionMask mask) {
-            this.mask = Objects.requireNonNull(mask, "mask");
+            if (mask == null) {
+                throw new IllegalArgumentException(
+                        "mask: expected one of NONE, CAUSAL_TOP_LEFT, CAUSAL_BOTTOM_RIGHT but got null");
+            }
+            this.mask = mask;
             return this;
         }
 
         /**
-         * The softmax scale applied to {@code q·k}.
+         * Sets the softmax scale applied to {@code q·k}.
          *
+         * @param scale a finite number above 0 (default {@code 1/sqrt(D)})
+         * @return this builder
          * @throws IllegalArgumentException if it is not finite or not positive
          */
         public Builder optScale(double scale) {
@@ -164,12 +235,23 @@ public final class AttentionOptions {
             return this;
         }
 
-        /** Back to the default scale {@code 1/sqrt(D)}. */
+        /**
+         * Goes back to the default scale {@code 1/sqrt(D)}.
+         *
+         * @return this builder
+         */
         public Builder optDefaultScale() {
             this.scale = null;
             return this;
         }
 
+        /**
+         * Sets the backend.
+         *
+         * @param backend the backend (default AUTO)
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         */
         public Builder optBackend(Backend backend) {
             if (backend == null) {
                 throw new IllegalArgumentException("backend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
@@ -178,11 +260,25 @@ public final class AttentionOptions {
             return this;
         }
 
-        /** @see Backend#parse(String) */
+        /**
+         * Sets the backend by name.
+         *
+         * @param backend AUTO, CUDA, REFERENCE or SDPA, in any case
+         * @return this builder
+         * @throws IllegalArgumentException if it names no backend
+         * @see Backend#parse(String)
+         */
         public Builder optBackend(String backend) {
             return optBackend(Backend.parse(backend));
         }
 
+        /**
+         * Sets the layout.
+         *
+         * @param layout the layout (default BHSD)
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         */
         public Builder optLayout(Layout layout) {
             if (layout == null) {
                 throw new IllegalArgumentException("layout: expected one of BHSD, BSHD but got null");
@@ -191,19 +287,35 @@ public final class AttentionOptions {
             return this;
         }
 
-        /** @see Layout#parse(String) */
+        /**
+         * Sets the layout by name.
+         *
+         * @param layout BHSD or BSHD, in any case
+         * @return this builder
+         * @throws IllegalArgumentException if it names no layout
+         * @see Layout#parse(String)
+         */
         public Builder optLayout(String layout) {
             return optLayout(Layout.parse(layout));
         }
 
+        /**
+         * Sets whether backward must give the same bits on every run.
+         *
+         * @param deterministic true for a deterministic backward (default false)
+         * @return this builder
+         */
         public Builder optDeterministic(boolean deterministic) {
             this.deterministic = deterministic;
             return this;
         }
 
         /**
-         * Tile sizes of the REFERENCE backend (small tiles let tests exercise many tiles).
+         * Sets the tile sizes of the REFERENCE backend (small tiles let tests exercise many tiles).
          *
+         * @param queryRows query rows per tile (default 64)
+         * @param keyRows key rows per tile (default 64)
+         * @return this builder
          * @throws IllegalArgumentException if either is below 1
          */
         public Builder optReferenceTile(int queryRows, int keyRows) {
@@ -216,6 +328,11 @@ public final class AttentionOptions {
             return this;
         }
 
+        /**
+         * Builds the options.
+         *
+         * @return immutable options
+         */
         public AttentionOptions build() {
             return new AttentionOptions(this);
         }

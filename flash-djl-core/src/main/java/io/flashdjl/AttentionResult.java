@@ -15,21 +15,44 @@ public final class AttentionResult implements AutoCloseable {
     private final NDArray logSumExp;
     private final Backend backend;
 
+    /**
+     * Wraps the forward result a backend computed. Public for backends ({@code
+     * AttentionBackend} implementations in other modules); users receive instances from
+     * {@code FlashAttention.forward}.
+     *
+     * @param output the attention output
+     * @param logSumExp the log-sum-exp {@code [B, Hq, Nq]}
+     * @param backend the backend that computed them (not AUTO)
+     */
     public AttentionResult(NDArray output, NDArray logSumExp, Backend backend) {
         this.output = output;
         this.logSumExp = logSumExp;
         this.backend = backend;
     }
 
+    /**
+     * The attention output.
+     *
+     * @return the output: q's dtype and layout, v's head dimension
+     */
     public NDArray output() {
         return output;
     }
 
+    /**
+     * The log-sum-exp of the scaled scores over the visible keys, which the backward pass reuses.
+     *
+     * @return float32 (float64 for float64 inputs) {@code [B, Hq, Nq]}
+     */
     public NDArray logSumExp() {
         return logSumExp;
     }
 
-    /** The backend that computed this result (never AUTO). */
+    /**
+     * The backend that computed this result.
+     *
+     * @return the backend (never AUTO)
+     */
     public Backend backend() {
         return backend;
     }

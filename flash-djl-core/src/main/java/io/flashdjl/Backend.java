@@ -16,6 +16,8 @@ public enum Backend {
     /**
      * Parses a backend name, ignoring case.
      *
+     * @param name AUTO, CUDA, REFERENCE or SDPA, in any case
+     * @return the backend of that name
      * @throws IllegalArgumentException naming the argument and the accepted names
      */
     public static Backend parse(String name) {

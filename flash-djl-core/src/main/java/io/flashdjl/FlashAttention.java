@@ -86,12 +86,13 @@ public final class FlashAttention {
      * The attention output alone, for use inside models.
      *
      * <p>The call is validated and its backend selected once, here. Inside a {@link
-     * io.flashdjl.training.FlashGradientCollector} the backend runs outside the engine graph and the call is recorded on the
-     * collector's tape with that backend and problem; the tape runs the same backend's backward later.
-     * Elsewhere REFERENCE and SDPA are differentiated by the engine's autograd. The CUDA backend's output
-     * is not part of the engine graph, so while the engine records (DJL's plain {@code GradientCollector})
-     * AUTO runs SDPA instead (logged once) and an explicit CUDA request fails. (DJL cannot say whether an
-     * array is in the graph, so "the engine records" stands for "the inputs require grad".)
+     * io.flashdjl.training.FlashGradientCollector} the backend runs outside the engine graph and the
+     * call is recorded on the collector's tape with that backend and problem; the tape runs the same
+     * backend's backward later. Elsewhere REFERENCE and SDPA are differentiated by the engine's
+     * autograd. The CUDA backend's output is not part of the engine graph, so while the engine records
+     * (DJL's plain {@code GradientCollector}) AUTO runs SDPA instead (logged once) and an explicit CUDA
+     * request fails. (DJL cannot say whether an array is in the graph, so "the engine records" stands
+     * for "the inputs require grad".)
      *
      * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD
      * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD

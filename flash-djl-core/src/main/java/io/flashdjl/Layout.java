@@ -12,6 +12,8 @@ public enum Layout {
     /**
      * Parses a layout name, ignoring case.
      *
+     * @param name BHSD or BSHD, in any case
+     * @return the layout of that name
      * @throws IllegalArgumentException naming the argument and the accepted names
      */
     public static Layout parse(String name) {
@@ -26,12 +28,20 @@ public enum Layout {
                 "layout: expected one of BHSD, BSHD but got " + (name == null ? "null" : "'" + name + "'"));
     }
 
-    /** Axis of the sequence dimension. */
+    /**
+     * Where the sequence dimension is.
+     *
+     * @return the axis of the sequence dimension
+     */
     public int sequenceAxis() {
         return this == BHSD ? 2 : 1;
     }
 
-    /** Axis of the head dimension. */
+    /**
+     * Where the head dimension is.
+     *
+     * @return the axis of the head dimension
+     */
     public int headAxis() {
         return this == BHSD ? 1 : 2;
     }

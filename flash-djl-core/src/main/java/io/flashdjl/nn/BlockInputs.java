@@ -5,7 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * The 1 to 4 inputs of {@link FlashAttentionBlock}, read exactly as DJL's
+ * The 1 to 4 inputs of {@code FlashAttentionBlock}, read exactly as DJL's
  * {@code ScaledDotProductAttentionBlock} reads them and checked: one array (self-attention), two
  * (self-attention and a mask), three (keys, queries, values: note DJL's order, keys first) or four
  * (keys, queries, values, mask). Every failure names the argument, what was expected and what came.

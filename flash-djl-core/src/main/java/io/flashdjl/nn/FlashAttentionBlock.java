@@ -85,6 +85,11 @@ public final class FlashAttentionBlock extends AbstractBlock {
         return Linear.builder().setUnits(units).optBias(true).build();
     }
 
+    /**
+     * A builder for the block: {@code setEmbeddingSize} and {@code setHeadCount} are required.
+     *
+     * @return a new builder
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -93,23 +98,47 @@ public final class FlashAttentionBlock extends AbstractBlock {
         return embeddingSize / headCount;
     }
 
+    /**
+     * The key projection, as DJL's block has it.
+     *
+     * @return the linear layer that makes the keys
+     */
     public Linear getKeyProjection() {
         return keyProjection;
     }
 
+    /**
+     * The query projection, as DJL's block has it.
+     *
+     * @return the linear layer that makes the queries
+     */
     public Linear getQueryProjection() {
         return queryProjection;
     }
 
+    /**
+     * The value projection, as DJL's block has it.
+     *
+     * @return the linear layer that makes the values
+     */
     public Linear getValueProjection() {
         return valueProjection;
     }
 
+    /**
+     * The output projection, as DJL's block has it.
+     *
+     * @return the linear layer applied to the merged heads
+     */
     public Linear getResultProjection() {
         return resultProjection;
     }
 
-    /** The options of every attention call of this block (causal, backend, BSHD layout). */
+    /**
+     * The options of every attention call of this block.
+     *
+     * @return the options (causal, backend, BSHD layout)
+     */
     public AttentionOptions getAttentionOptions() {
         return options;
     }
@@ -183,11 +212,23 @@ public final class FlashAttentionBlock extends AbstractBlock {
 
         private Builder() {}
 
+        /**
+         * Sets the embedding size {@code E} of the inputs and the output (required).
+         *
+         * @param embeddingSize the size, at least 1
+         * @return this builder
+         */
         public Builder setEmbeddingSize(int embeddingSize) {
             this.embeddingSize = embeddingSize;
             return this;
         }
 
+        /**
+         * Sets the number of query heads (required); it must divide the embedding size.
+         *
+         * @param headCount the number of heads, at least 1
+         * @return this builder
+         */
         public Builder setHeadCount(int headCount) {
             this.headCount = headCount;
             return this;
@@ -197,6 +238,10 @@ public final class FlashAttentionBlock extends AbstractBlock {
          * Dropout on the attention probabilities, as DJL's block has it. Default 0 (DJL: 0.1). Above
          * 0 the first training forward throws {@link UnsupportedOperationException}: no flash
          * backend implements it, and silently skipping it would change the model.
+         *
+         * @param rate the dropout rate, in {@code [0, 1)}
+         * @return this builder
+         * @throws IllegalArgumentException if the rate is outside {@code [0, 1)}
          */
         public Builder optAttentionProbsDropoutProb(float rate) {
             if (!(rate >= 0 && rate < 1)) {
@@ -206,7 +251,12 @@ public final class FlashAttentionBlock extends AbstractBlock {
             return this;
         }
 
-        /** Top-left causal attention (query i sees keys {@code j <= i}), as SDPA's {@code is_causal}. */
+        /**
+         * Sets top-left causal attention (query i sees keys {@code j <= i}), as SDPA's {@code is_causal}.
+         *
+         * @param causal whether attention is causal (default false)
+         * @return this builder
+         */
         public Builder optCausal(boolean causal) {
             this.causal = causal;
             return this;
@@ -215,12 +265,22 @@ public final class FlashAttentionBlock extends AbstractBlock {
         /**
          * Key/value heads for grouped-query attention (must divide the head count); default: the
          * head count. Below it, the key and value projections are smaller than DJL's.
+         *
+         * @param kvHeadCount the number of key/value heads
+         * @return this builder
          */
         public Builder optKvHeadCount(int kvHeadCount) {
             this.kvHeadCount = kvHeadCount;
             return this;
         }
 
+        /**
+         * Sets the backend of the attention calls.
+         *
+         * @param backend the backend (default AUTO)
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         */
         public Builder optBackend(Backend backend) {
             if (backend == null) {
                 throw new IllegalArgumentException("optBackend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
@@ -232,6 +292,9 @@ public final class FlashAttentionBlock extends AbstractBlock {
         /**
          * Computes attention with plain engine ops (matmul, softmax, matmul) instead of a flash
          * backend: the textbook formula, differentiated by the engine, for checking results.
+         *
+         * @param naive whether to use the engine ops (default false)
+         * @return this builder
          */
         public Builder optNaiveAttention(boolean naive) {
             this.naive = naive;
@@ -239,6 +302,9 @@ public final class FlashAttentionBlock extends AbstractBlock {
         }
 
         /**
+         * Builds the block.
+         *
+         * @return the block
          * @throws IllegalArgumentException when a size is missing or the sizes do not divide
          */
         public FlashAttentionBlock build() {

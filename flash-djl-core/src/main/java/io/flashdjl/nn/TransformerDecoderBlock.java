@@ -59,6 +59,12 @@ public final class TransformerDecoderBlock extends AbstractBlock {
         this.mlpDropout = addChildBlock("mlpDropout", Dropout.builder().optRate(b.dropout).build());
     }
 
+    /**
+     * A builder for the block: {@code setEmbeddingSize}, {@code setHeadCount} and {@code setHiddenSize} are
+     * required.
+     *
+     * @return a new builder
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -107,29 +113,59 @@ public final class TransformerDecoderBlock extends AbstractBlock {
 
         private Builder() {}
 
+        /**
+         * Sets the embedding size {@code E} (required).
+         *
+         * @param embeddingSize the size, at least 1
+         * @return this builder
+         */
         public Builder setEmbeddingSize(int embeddingSize) {
             this.embeddingSize = embeddingSize;
             return this;
         }
 
+        /**
+         * Sets the number of attention heads (required); it must divide the embedding size.
+         *
+         * @param headCount the number of heads, at least 1
+         * @return this builder
+         */
         public Builder setHeadCount(int headCount) {
             this.headCount = headCount;
             return this;
         }
 
-        /** Units of the MLP's hidden layer (GPT-2: 4 times the embedding size). */
+        /**
+         * Sets the units of the MLP's hidden layer (required; GPT-2: 4 times the embedding size).
+         *
+         * @param hiddenSize the units, at least 1
+         * @return this builder
+         */
         public Builder setHiddenSize(int hiddenSize) {
             this.hiddenSize = hiddenSize;
             return this;
         }
 
-        /** @see FlashAttentionBlock.Builder#optKvHeadCount */
+        /**
+         * Sets the key/value heads for grouped-query attention; default: the head count.
+         *
+         * @param kvHeadCount the number of key/value heads, dividing the head count
+         * @return this builder
+         * @see FlashAttentionBlock.Builder#optKvHeadCount
+         */
         public Builder optKvHeadCount(int kvHeadCount) {
             this.kvHeadCount = kvHeadCount;
             return this;
         }
 
-        /** Dropout on the attention and MLP outputs before each residual sum (not on attention probabilities). */
+        /**
+         * Sets the dropout on the attention and MLP outputs before each residual sum (not on attention
+         * probabilities).
+         *
+         * @param probability the dropout rate, in {@code [0, 1)} (default 0)
+         * @return this builder
+         * @throws IllegalArgumentException if the rate is outside {@code [0, 1)}
+         */
         public Builder optDropoutProbability(float probability) {
             if (!(probability >= 0 && probability < 1)) {
                 throw new IllegalArgumentException("optDropoutProbability: expected a rate in [0, 1) but got " + probability);
@@ -138,6 +174,13 @@ public final class TransformerDecoderBlock extends AbstractBlock {
             return this;
         }
 
+        /**
+         * Sets the backend of the attention calls.
+         *
+         * @param backend the backend (default AUTO)
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         */
         public Builder optBackend(Backend backend) {
             if (backend == null) {
                 throw new IllegalArgumentException("optBackend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
@@ -146,13 +189,22 @@ public final class TransformerDecoderBlock extends AbstractBlock {
             return this;
         }
 
-        /** @see FlashAttentionBlock.Builder#optNaiveAttention */
+        /**
+         * Computes attention with plain engine ops instead of a flash backend, for checking results.
+         *
+         * @param naive whether to use the engine ops (default false)
+         * @return this builder
+         * @see FlashAttentionBlock.Builder#optNaiveAttention
+         */
         public Builder optNaiveAttention(boolean naive) {
             this.naive = naive;
             return this;
         }
 
         /**
+         * Builds the block.
+         *
+         * @return the block
          * @throws IllegalArgumentException when a size is missing or the sizes do not divide
          */
         public TransformerDecoderBlock build() {

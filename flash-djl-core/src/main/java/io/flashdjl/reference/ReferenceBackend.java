@@ -32,6 +32,9 @@ import java.util.Optional;
  */
 public final class ReferenceBackend implements AttentionBackend {
 
+    /** Public for {@link java.util.ServiceLoader}, which creates the one instance the library uses. */
+    public ReferenceBackend() {}
+
     @Override
     public Backend kind() {
         return Backend.REFERENCE;

@@ -32,6 +32,9 @@ public final class SdpaBackend implements AttentionBackend {
 
     private final SdpaModuleCache modules = new SdpaModuleCache();
 
+    /** Public for {@link java.util.ServiceLoader}, which creates the one instance the library uses. */
+    public SdpaBackend() {}
+
     @Override
     public Backend kind() {
         return Backend.SDPA;

@@ -55,6 +55,8 @@ public final class TorchScriptArchive {
      * @param className the module's class, defined in {@code source} as {@code class <className>(Module):}
      * @param source the contents of {@code code/__torch__.py}
      * @param training the module's {@code training} attribute
+     * @return the zip, ready for libtorch's module loader
+     * @throws IllegalArgumentException if {@code className} is not a Python identifier
      */
     public static byte[] build(String className, String source, boolean training) {
         if (!IDENTIFIER.matcher(className).matches()) {

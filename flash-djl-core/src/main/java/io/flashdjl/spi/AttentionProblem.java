@@ -3,6 +3,7 @@ package io.flashdjl.spi;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Layout;
@@ -28,8 +29,8 @@ public final class AttentionProblem {
     private final long headDim;
     private final long valueDim;
 
-    /** Reads the sizes off inputs that {@link InputValidation} has accepted; nothing else calls it. */
-    AttentionProblem(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+    /** Reads the sizes off inputs that {@link InputValidation} has accepted. */
+    private AttentionProblem(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
         this.q = q;
         this.k = k;
         this.v = v;
@@ -57,7 +58,8 @@ public final class AttentionProblem {
      *     came
      */
     public static AttentionProblem validate(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        return InputValidation.problem(q, k, v, options);
+        InputValidation.requireProblem(q, k, v, options);
+        return new AttentionProblem(q, k, v, options);
     }
 
     /**
@@ -86,7 +88,8 @@ public final class AttentionProblem {
      * @throws IllegalArgumentException naming the argument that does not fit
      */
     public void checkBackwardInputs(NDArray dOut, AttentionResult forward) {
-        InputValidation.backwardInputs(this, dOut, forward);
+        InputValidation.requireBackwardInputs(dOut, forward, outputShape(), dataType(), device(),
+                new Shape(batch, headsQ, seqQ), logSumExpType());
     }
 
     /**
@@ -280,6 +283,13 @@ public final class AttentionProblem {
     public double forwardFlops() {
         double f = 2.0 * batch * headsQ * seqQ * seqK * (headDim + valueDim);
         return options.isCausal() ? f / 2 : f;
+    }
+
+    /** The shape of the attention output in this problem's layout. */
+    private Shape outputShape() {
+        return layout() == Layout.BHSD
+                ? new Shape(batch, headsQ, seqQ, valueDim)
+                : new Shape(batch, seqQ, headsQ, valueDim);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.flashdjl.spi;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -10,7 +11,7 @@ import java.util.EnumSet;
 import java.util.Set;
 
 /**
- * The checks behind {@link AttentionProblem#validate} and {@link AttentionProblem#checkBackwardInputs}: the
+ * The checks behind {@code AttentionProblem.validate} and {@code AttentionProblem.checkBackwardInputs}: the
  * inputs of every public call, before any backend sees them. Each failure is an {@link
  * IllegalArgumentException} that names the argument, what was expected and what came.
  */
@@ -20,8 +21,8 @@ final class InputValidation {
 
     private InputValidation() {}
 
-    /** Validates q, k, v against each other and the options. */
-    static AttentionProblem problem(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+    /** Checks q, k, v against each other and the options: what {@code AttentionProblem} then trusts. */
+    static void requireProblem(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
         if (options == null) {
             throw new IllegalArgumentException("options: expected AttentionOptions but got null");
         }
@@ -50,24 +51,25 @@ final class InputValidation {
         }
         requireDim("k", ks, 3, qs.get(3), "head dimension", "the head dimension of q");
         requireDim("v", vs, n, ks.get(n), "sequence length", "the sequence length of k");
-        return new AttentionProblem(q, k, v, options);
     }
 
-    /** Validates the backward arguments against the forward problem and its result. */
-    static void backwardInputs(AttentionProblem p, NDArray dOut, AttentionResult forward) {
+    /**
+     * Checks the backward arguments against what the forward problem expects of them.
+     *
+     * @param outputShape the shape of the attention output, in the problem's layout
+     * @param logSumExpShape {@code [B, Hq, Nq]}
+     */
+    static void requireBackwardInputs(NDArray dOut, AttentionResult forward, Shape outputShape, DataType dataType,
+            Device device, Shape logSumExpShape, DataType logSumExpType) {
         if (forward == null) {
             throw new IllegalArgumentException("forward: expected the AttentionResult of forward(q, k, v) but got null");
         }
-        Shape expectedOut = p.layout() == Layout.BHSD
-                ? new Shape(p.batch(), p.headsQ(), p.seqQ(), p.valueDim())
-                : new Shape(p.batch(), p.seqQ(), p.headsQ(), p.valueDim());
-        requireShape("dOut", dOut, expectedOut, "the shape of the attention output");
-        requireSame("dOut", dOut.getDataType(), p.dataType(), "dtype", "the dtype of q");
-        requireSame("dOut", dOut.getDevice(), p.device(), "device", "the device of q");
-        requireShape("forward.output()", forward.output(), expectedOut, "the shape of the attention output");
-        requireShape("forward.logSumExp()", forward.logSumExp(),
-                new Shape(p.batch(), p.headsQ(), p.seqQ()), "[B, Hq, Nq]");
-        requireSame("forward.logSumExp()", forward.logSumExp().getDataType(), p.logSumExpType(), "dtype",
+        requireShape("dOut", dOut, outputShape, "the shape of the attention output");
+        requireSame("dOut", dOut.getDataType(), dataType, "dtype", "the dtype of q");
+        requireSame("dOut", dOut.getDevice(), device, "device", "the device of q");
+        requireShape("forward.output()", forward.output(), outputShape, "the shape of the attention output");
+        requireShape("forward.logSumExp()", forward.logSumExp(), logSumExpShape, "[B, Hq, Nq]");
+        requireSame("forward.logSumExp()", forward.logSumExp().getDataType(), logSumExpType, "dtype",
                 "float32, float64 for float64 inputs");
     }
 

@@ -8,6 +8,9 @@ import java.util.function.Supplier;
 /**
  * The few engine-autograd facts the tape needs. Only the PyTorch engine has the autograd this
  * project builds on; arrays of any other engine count as not differentiable.
+ *
+ * <p>{@link #isRecording()} is public because {@code FlashAttention.attention} decides with it whether a
+ * call must be differentiable; the rest stays inside the training package.
  */
 public final class Autograd {
 
@@ -18,6 +21,8 @@ public final class Autograd {
      * "these arrays may take part in the graph". DJL cannot tell more: its {@code requiresGrad}
      * reports false for the result of recorded ops, and asking such an array for its gradient
      * function aborts the JVM when it has none.
+     *
+     * @return whether the engine's grad mode is on for this thread
      */
     public static boolean isRecording() {
         return JniUtils.isGradMode();

@@ -35,7 +35,11 @@ public final class FlashGradientCollector implements GradientCollector {
         }
     }
 
-    /** Whether a flash-aware collector is open on this thread. */
+    /**
+     * Whether a flash-aware collector is open on this thread.
+     *
+     * @return true inside a {@link FlashGradientCollector} on this thread
+     */
     public static boolean isCollecting() {
         return FlashTape.active().isPresent();
     }
@@ -46,13 +50,19 @@ public final class FlashGradientCollector implements GradientCollector {
      * block of a residual stack keeps the backward pass linear in depth; the gradients are the
      * same with or without cuts.
      *
+     * @param x an activation inside the model
      * @return the leaf, or {@code x} itself when the engine is not recording
      */
     public NDArray cut(NDArray x) {
         return tape.cut(x);
     }
 
-    /** {@link #cut} on the collector open on this thread; {@code x} itself when there is none. */
+    /**
+     * {@link #cut} on the collector open on this thread, for blocks that do not hold the collector.
+     *
+     * @param x an activation inside the model
+     * @return the leaf, or {@code x} itself when no collector is open or the engine is not recording
+     */
     public static NDArray cutIfCollecting(NDArray x) {
         return FlashTape.active().map(t -> t.cut(x)).orElse(x);
     }
@@ -66,7 +76,11 @@ public final class FlashGradientCollector implements GradientCollector {
         tape.propagate();
     }
 
-    /** Nodes on the tape not yet reached by a backward pass. */
+    /**
+     * Nodes on the tape not yet reached by a backward pass.
+     *
+     * @return the number of pending nodes
+     */
     public int pendingNodes() {
         return tape.size();
     }

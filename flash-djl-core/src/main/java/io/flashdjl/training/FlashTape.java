@@ -10,13 +10,13 @@ import java.util.ListIterator;
 import java.util.Optional;
 
 /**
- * The record of steps the engine cannot differentiate, kept by a {@link FlashGradientCollector} for
+ * The record of steps the engine cannot differentiate, kept by a {@code FlashGradientCollector} for
  * its thread.
  *
  * <p>Its public surface is the seam through which {@code FlashAttention.attention} records a call, public
  * only because the two live in different packages: {@link #active()} and {@link #record}. Both are safe to
  * call, since {@code record} takes a validated {@link AttentionProblem}; models have no reason to, and reach
- * the tape through {@code FlashAttention.attention} and {@link FlashGradientCollector#cut}. The tape depends
+ * the tape through {@code FlashAttention.attention} and {@code FlashGradientCollector.cut}. The tape depends
  * on the backend SPI only, never on {@code FlashAttention}.
  *
  * <p>A node is consumed by the first backward pass that reaches its output: like DJL's own
@@ -33,7 +33,7 @@ public final class FlashTape implements AutoCloseable {
     /**
      * The tape of the flash-aware collector open on this thread.
      *
-     * @return the tape, or empty when no {@link FlashGradientCollector} is open on this thread
+     * @return the tape, or empty when no {@code FlashGradientCollector} is open on this thread
      */
     public static Optional<FlashTape> active() {
         return Optional.ofNullable(ACTIVE.get());

@@ -29,12 +29,25 @@ public final class FlashTraining {
 
     private FlashTraining() {}
 
-    /** A {@link FlashGradientCollector}; close it (try-with-resources) when the batch is done. */
+    /**
+     * Opens a flash-aware collector on this thread.
+     *
+     * @return a {@link FlashGradientCollector}; close it (try-with-resources) when the batch is done
+     */
     public static FlashGradientCollector newGradientCollector() {
         return new FlashGradientCollector();
     }
 
-    /** Trains for {@code epochs} epochs, validating after each (when {@code validate} is not null). */
+    /**
+     * Trains for {@code epochs} epochs, validating after each (when {@code validate} is not null).
+     *
+     * @param trainer the trainer, with model, loss, optimizer and listeners
+     * @param epochs the number of passes over {@code train}
+     * @param train the training set
+     * @param validate the validation set, or null
+     * @throws IOException when a dataset cannot be read
+     * @throws TranslateException when a batch cannot be prepared
+     */
     public static void fit(Trainer trainer, int epochs, Dataset train, Dataset validate)
             throws IOException, TranslateException {
         for (int epoch = 0; epoch < epochs; epoch++) {
@@ -54,6 +67,10 @@ public final class FlashTraining {
     /**
      * Forward, loss and backward of one batch (split across the trainer's devices), gradients
      * collected with the flash-aware collector; the caller then calls {@code trainer.step()}.
+     *
+     * @param trainer the trainer
+     * @param batch a batch of the trainer's engine
+     * @throws IllegalArgumentException if the batch belongs to another engine
      */
     public static void trainBatch(Trainer trainer, Batch batch) {
         if (trainer.getManager().getEngine() != batch.getManager().getEngine()) {
@@ -85,12 +102,24 @@ public final class FlashTraining {
         trainer.addMetric("training-metrics", time);
     }
 
-    /** Validation needs no gradients: DJL's own {@code EasyTrain.validateBatch}. */
+    /**
+     * Validation needs no gradients: DJL's own {@code EasyTrain.validateBatch}.
+     *
+     * @param trainer the trainer
+     * @param batch a validation batch
+     */
     public static void validateBatch(Trainer trainer, Batch batch) {
         EasyTrain.validateBatch(trainer, batch);
     }
 
-    /** Validation over a dataset (nothing when it is null): DJL's own {@code EasyTrain.evaluateDataset}. */
+    /**
+     * Validation over a dataset (nothing when it is null): DJL's own {@code EasyTrain.evaluateDataset}.
+     *
+     * @param trainer the trainer
+     * @param dataset the validation set, or null
+     * @throws IOException when the dataset cannot be read
+     * @throws TranslateException when a batch cannot be prepared
+     */
     public static void evaluateDataset(Trainer trainer, Dataset dataset) throws IOException, TranslateException {
         EasyTrain.evaluateDataset(trainer, dataset);
     }
