@@ -121,7 +121,8 @@ public final class Visibility {
      * @return true for the top-left causal band
      */
     public boolean isTopLeftCausal() {
-        return upperOffset == 0 && lowerOffset <= -(seqQ - 1);
+        // with a single key, any band that shows it to every query is also j <= i
+        return lowerOffset <= -(seqQ - 1) && (upperOffset == 0 || seqK == 1 && upperOffset > 0);
     }
 
     /**

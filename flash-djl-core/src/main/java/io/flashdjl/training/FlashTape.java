@@ -15,14 +15,15 @@ import java.util.Optional;
  *
  * <p>Its public surface is the seam through which {@code FlashAttention.attention} records a call, public
  * only because the two live in different packages: {@link #active()} and {@link #record}. Both are safe to
- * call, since {@code record} takes a validated {@link AttentionProblem}; models have no reason to, and reach
- * the tape through {@code FlashAttention.attention} and {@code FlashGradientCollector.cut}. The tape depends
- * on the backend SPI only, never on {@code FlashAttention}.
+ * call, since {@code record} takes a validated {@link AttentionProblem} and only the collector opens and
+ * closes a tape; models have no reason to, and reach the tape through {@code FlashAttention.attention} and
+ * {@code FlashGradientCollector.cut}. The tape depends on the backend SPI only, never on {@code
+ * FlashAttention}.
  *
  * <p>A node is consumed by the first backward pass that reaches its output: like DJL's own
  * collector, each forward graph takes one backward pass.
  */
-public final class FlashTape implements AutoCloseable {
+public final class FlashTape {
 
     private static final ThreadLocal<FlashTape> ACTIVE = new ThreadLocal<>();
 
@@ -57,8 +58,12 @@ public final class FlashTape implements AutoCloseable {
      * @param backend the backend chosen for {@code problem}
      * @param problem the validated call, on the caller's q, k, v (in the engine graph)
      * @return the output as a new leaf that requires grad
+     * @throws IllegalStateException when this tape is not the one open on the calling thread
      */
     public NDArray record(AttentionBackend backend, AttentionProblem problem) {
+        if (ACTIVE.get() != this) {
+            throw new IllegalStateException("this tape's FlashGradientCollector is closed or belongs to another thread");
+        }
         NDArray[] inputs = {problem.q(), problem.k(), problem.v()};
         AttentionProblem detached = problem.withInputs(
                 inputs[0].stopGradient(), inputs[1].stopGradient(), inputs[2].stopGradient());
@@ -99,9 +104,8 @@ public final class FlashTape implements AutoCloseable {
         return nodes.size();
     }
 
-    /** Frees every node not yet consumed and detaches the tape from its thread. */
-    @Override
-    public void close() {
+    /** Frees every node not yet consumed and detaches the tape from its thread (the collector's close). */
+    void close() {
         for (TapeNode n : nodes) {
             n.close();
         }
