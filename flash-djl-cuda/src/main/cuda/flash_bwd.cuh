@@ -83,7 +83,6 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const T *kg_ = kt.k, *vg_ = kt.v;
-  const Visibility::MaskedTiles masked = vis.masked_query_tiles(n0, BCK, BR);
 
   const uint32_t sK = smem_u32(smem);
   const uint32_t sV = sK + L::bytes(BCK);
@@ -162,7 +161,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       }
     }
     // P^T
-    const bool need_mask = masked(m0);
+    const bool need_mask = vis.needs_mask(m0, BR, n0, BCK);
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll

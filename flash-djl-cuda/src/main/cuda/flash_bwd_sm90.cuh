@@ -38,7 +38,6 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const T *kg_ = kt.k, *vg_ = kt.v;
-  const Visibility::MaskedTiles masked = vis.masked_query_tiles(n0, BCK, BR);
   const int wkey = wg * 64 + warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8
 
   const uint32_t sK = (smem_u32(smem) + 1023u) & ~1023u;
@@ -126,7 +125,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     // P^T and dS^T (register 4n + e: key wkey + 8 (e >> 1), query row m0 + 8n + 2 t4 + (e & 1))
     // masked scores -> -inf (P = 0), only on tiles that need it: a separate loop, so that the
     // compares are not if-converted into every tile (measured in the forward, PERF_LOG.md)
-    if (masked(m0)) {
+    if (vis.needs_mask(m0, BR, n0, BCK)) {
 #pragma unroll
       for (int n = 0; n < NBR; ++n)
 #pragma unroll

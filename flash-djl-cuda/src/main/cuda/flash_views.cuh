@@ -61,8 +61,8 @@ struct Visibility {
     return masked_key_tiles(m0, br, bc)(n0);
   }
 
-  // needs_mask over the tiles a CTA visits, as two thresholds computed once per CTA, so that the
-  // per-tile test costs two compares and two registers.
+  // needs_mask over the key tiles a row tile visits, as two thresholds computed once per CTA, so
+  // that the per-tile test of the forward loops costs two compares and two registers.
   struct MaskedTiles {
     int below, above;  // the tile at x needs the mask iff x < below or x > above
     __device__ __forceinline__ bool operator()(int x) const { return x < below || x > above; }
@@ -70,12 +70,6 @@ struct Visibility {
   // for the key tiles (x = n0) of the row tile [m0, m0 + br)
   __device__ __forceinline__ MaskedTiles masked_key_tiles(int m0, int br, int bc) const {
     return {min(m0 + br, Nq) - 1 + lo, min(Nk, m0 + hi + 1) - bc};
-  }
-  // for the row tiles (x = m0) of the key tile [n0, n0 + bc): needs_mask solved for m0
-  __device__ __forceinline__ MaskedTiles masked_query_tiles(int n0, int bc, int br) const {
-    const int below = n0 + bc > Nk ? INT_MAX : n0 + bc - 1 - hi;  // keys past Nk: every tile
-    const int above = n0 < Nq - 1 + lo ? n0 - br + 1 - lo : INT_MAX;
-    return {below, above};
   }
 
   // Key tiles of bc keys holding a key visible to some row of [m0, m0 + br); empty when none.
