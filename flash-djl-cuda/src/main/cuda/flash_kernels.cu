@@ -41,32 +41,36 @@ extern "C" __device__ const int flash_head_dim_count = 0 FDJL_FOR_EACH_HEAD_DIM(
 extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_HEAD_DIM_ITEM)};
 
 // ---------------------------------------------------------------- kernels
-// name, param type, shape (THREADS, MINB, tile rows, SMEM), body
-#define FLASH_KERNEL(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                          \
+// name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB
+// CTAs per SM (the forward's min_blocks setting; the others give ptxas only the thread count)
+#define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                       \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const PT p) { BODY(p); }
+#define FLASH_KERNEL(NAME, PT, THREADS, ROWS, SMEM, BODY)                                 \
+  extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
+  extern "C" __global__ void __launch_bounds__(THREADS) NAME(const PT p) { BODY(p); }
 
 #define FLASH_TC_SET(DT, T, H)                                                                          \
-  FLASH_KERNEL(flash_fwd_##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,         \
-               FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, H>))                            \
-  FLASH_KERNEL(flash_bwd_pre_##DT##_hd##H, FlashBwdParams, PreShape::THREADS, 1, PreShape::ROWS, 0,     \
+  FLASH_KERNEL_MB(flash_fwd_##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,      \
+                  FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, H>))                         \
+  FLASH_KERNEL(flash_bwd_pre_##DT##_hd##H, FlashBwdParams, PreShape::THREADS, PreShape::ROWS, 0,        \
                (fdjl::bwd_pre_kernel<T, H>))                                                            \
-  FLASH_KERNEL(flash_bwd_dkdv_##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, 1, DkdvShape<H>::BCK, \
+  FLASH_KERNEL(flash_bwd_dkdv_##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::BCK,   \
                DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, H>))                                       \
-  FLASH_KERNEL(flash_bwd_dq_##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, 1, DqShape<H>::BR,       \
+  FLASH_KERNEL(flash_bwd_dq_##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::BR,          \
                DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, H>))                                           \
-  FLASH_KERNEL(flash_bwd_convert_##DT##_hd##H, FlashBwdParams, ConvShape::THREADS, 1, ConvShape::ROWS, 0, \
+  FLASH_KERNEL(flash_bwd_convert_##DT##_hd##H, FlashBwdParams, ConvShape::THREADS, ConvShape::ROWS, 0,  \
                (fdjl::bwd_convert_kernel<T, H>))
 
 // f32: no convert kernel (flash_bwd_dq_f32_* serves both modes, flash_params.h)
 #define FLASH_F32_SET(H)                                                                                \
-  FLASH_KERNEL(flash_fwd_f32_hd##H, FlashFwdParams, F32Shape::THREADS, 1, F32Shape::ROWS, 0,            \
+  FLASH_KERNEL(flash_fwd_f32_hd##H, FlashFwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,               \
                (fdjl::fwd_f32_kernel<H>))                                                               \
-  FLASH_KERNEL(flash_bwd_pre_f32_hd##H, FlashBwdParams, F32Shape::THREADS, 1, F32Shape::ROWS, 0,        \
+  FLASH_KERNEL(flash_bwd_pre_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,           \
                (fdjl::bwd_pre_f32_kernel<H>))                                                           \
-  FLASH_KERNEL(flash_bwd_dkdv_f32_hd##H, FlashBwdParams, F32Shape::THREADS, 1, F32Shape::ROWS, 0,       \
+  FLASH_KERNEL(flash_bwd_dkdv_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,          \
                (fdjl::bwd_dkdv_f32_kernel<H>))                                                          \
-  FLASH_KERNEL(flash_bwd_dq_f32_hd##H, FlashBwdParams, F32Shape::THREADS, 1, F32Shape::ROWS, 0,         \
+  FLASH_KERNEL(flash_bwd_dq_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,            \
                (fdjl::bwd_dq_f32_kernel<H>))
 
 // one head dim (the indirection expands FLASH_ONLY_HD before it is pasted into names)
