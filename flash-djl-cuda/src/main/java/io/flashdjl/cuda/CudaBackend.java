@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * the CUDA memory of DJL's PyTorch NDArrays: outputs and scratch are allocated by DJL on the
  * inputs' device and written in place by the kernels, with no copies of q, k or v (BHSD and BSHD
  * are passed to the kernels as strides). Grouped-query attention reads the shared k/v heads
- * directly. A head dimension between the compiled ones (the fatbin's list, {@link CudaKernels#headDims()})
+ * directly. A head dimension between the compiled ones (the list the fatbin exports, read by {@code CudaKernels})
  * runs on the next larger kernel, which zero-fills the missing columns.
  */
 public final class CudaBackend implements AttentionBackend {
