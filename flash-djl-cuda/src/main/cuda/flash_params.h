@@ -44,7 +44,7 @@
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
 // Launch: if dynamic_smem_bytes > 48 KiB, set CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 //   to it first (largest cfg value: 98304 B in the sm_80/86/89 code, within the 99 KiB of
-//   sm_86/sm_89; 164864 B in the sm_90a code);
+//   sm_86/sm_89; 230448 B in the sm_90a code, of the 227 KiB an H100 CTA may have);
 //   grid  = (ceil(N / tile_rows), heads, batch), block = (threads_per_block, 1, 1),
 //   sharedMemBytes = dynamic_smem_bytes, null stream, in this order:
 //     forward:  fwd                                                 N = seqlen_q, heads = heads_q
