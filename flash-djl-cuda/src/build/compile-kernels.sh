@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Called by Maven (process-resources): compiles src/main/cuda into the fatbin resource that the
 # CUDA backend loads. Without nvcc the build still succeeds, and the backend then reports that it
-# was built without kernels. Skips the compile when the fatbin is newer than every source.
+# was built without kernels. Skips the compile when the fatbin is newer than every source. Before
+# the fatbin, builds and runs src/test/cuda/visibility_test.cu (host only): a failure stops the build.
 #   compile-kernels.sh CLASSES_DIR
 set -euo pipefail
 out="$1/io/flashdjl/cuda/flash_attention.fatbin"
@@ -18,5 +19,11 @@ if [ -f "$out" ] && [ -z "$(find "$src" -newer "$out" -type f | head -1)" ]; the
   echo "flash-djl-cuda: kernels up to date ($out)"; exit 0
 fi
 start=$(date +%s)
+# the tile and mask logic of the kernels (Visibility) against brute force, on the host
+test_src="$src/../../test/cuda/visibility_test.cu"
+test_bin="$(mktemp -d)/visibility_test"
+"${NVCC:-nvcc}" -std=c++17 -I "$src" -o "$test_bin" "$test_src"
+"$test_bin" | sed 's/^/flash-djl-cuda: visibility_test: /'
+rm -rf "$(dirname "$test_bin")"
 bash "$src/build-fatbin.sh" "$out"
 echo "flash-djl-cuda: kernels compiled in $(( $(date +%s) - start )) s"

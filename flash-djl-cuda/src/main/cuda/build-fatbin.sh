@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build-fatbin.sh OUT_FATBIN - compile all flash-djl kernels into one fatbin:
-# SASS for sm_80, sm_86, sm_89 (from compute_80), sm_90a (from compute_90a: the Hopper device pass
-# picks the larger tile configs, see FDJL_SM90, and the wgmma forward, see FDJL_WGMMA) and compute_80 PTX (for newer GPUs, JIT by
+# SASS for sm_80, sm_86, sm_89 (from compute_80), sm_90a (from compute_90a: the Hopper device pass,
+# whose tile sizes and wgmma kernels flash_tiles.h picks) and compute_80 PTX (for newer GPUs, JIT by
 # the driver). Two front-end passes, ptxas passes run in parallel (--threads 0).
 # Extra nvcc flags (e.g. -Xptxas -v) may follow the output path.
 set -euo pipefail

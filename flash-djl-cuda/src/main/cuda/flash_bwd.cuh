@@ -2,7 +2,7 @@
 //
 // pre:     delta = rowsum(dO * O) (fp32), and dq_accum zeroed (non-deterministic mode).
 // dkdv:    one CTA per (K/V tile of BCK keys, kv head, batch). It loops over every q head of the
-//          GQA group and every Q tile that can see its keys (fully masked causal tiles are
+//          GQA group and every Q tile that can see its keys (Q tiles that see none are
 //          skipped), recomputing the probabilities from the saved LSE:
 //            S^T = K Q^T, P^T = exp2(S^T * scale_log2 - lse * log2e)
 //            dV += P^T dO, dP^T = V dO^T, dS^T = P^T * (dP^T - delta), dK += dS^T Q
@@ -10,64 +10,17 @@
 //          Warp w owns 16 keys (w / SPLIT) and D/SPLIT columns of dK, dV (w % SPLIT).
 //          Non-deterministic mode: dS goes through shared memory and dQ_tile = dS K is added
 //          to dq_accum with fp32 atomics (unscaled; convert multiplies by scale).
-// dq:      deterministic mode: one CTA per Q tile, loop over K/V tiles, dQ in registers, no
+// dq:      deterministic mode: one CTA per Q tile, loop over its visible K/V tiles, dQ in registers, no
 //          atomics, written once as T (times scale).
 // convert: dq = dq_accum * scale as T.
-// A row with LSE = -inf (it saw no key) uses lse*log2e = +inf, so P = 0 and it contributes
+// Tile sizes: flash_tiles.h. A row with LSE = -inf (it saw no key) uses lse*log2e = +inf, so P = 0 and it contributes
 // nothing (no NaN).
 #pragma once
 #include "flash_common.cuh"
 #include "flash_bwd_tile.cuh"
-#include "flash_bwd_sm90.cuh"
+#include "flash_tiles.h"
 
 namespace fdjl {
-
-// dkdv: KG key groups of 16 (BCK = 16*KG keys), SPLIT warps per key group (head-dim split),
-// BR query rows per inner tile, ST shared-memory stages for Q/dO.
-// dq: QW warps (16 query rows each), QBC keys per K/V tile (two stages).
-template <int KG_, int SPLIT_, int BR_, int ST_, int QW_, int QBC_> struct BwdC {
-  static constexpr int KG = KG_, SPLIT = SPLIT_, BR = BR_, ST = ST_, QW = QW_, QBC = QBC_;
-};
-#ifndef FDJL_BWD32
-#define FDJL_BWD32 8, 1, 64, 2, 4, 64
-#endif
-#ifndef FDJL_BWD64
-#define FDJL_BWD64 8, 1, 64, 2, 4, 64
-#endif
-#ifndef FDJL_BWD96
-#define FDJL_BWD96 4, 1, 64, 2, 4, 64
-#endif
-#ifndef FDJL_BWD128
-#if FDJL_SM90
-#define FDJL_BWD128 8, 1, 64, 2, 4, 64
-#else
-#define FDJL_BWD128 4, 1, 64, 1, 4, 64
-#endif
-#endif
-#ifndef FDJL_BWD256
-#define FDJL_BWD256 2, 2, 32, 1, 2, 32
-#endif
-template <int D> struct BwdCfg;
-template <> struct BwdCfg<32> : BwdC<FDJL_BWD32> {};
-template <> struct BwdCfg<64> : BwdC<FDJL_BWD64> {};
-template <> struct BwdCfg<96> : BwdC<FDJL_BWD96> {};
-template <> struct BwdCfg<128> : BwdC<FDJL_BWD128> {};
-template <> struct BwdCfg<256> : BwdC<FDJL_BWD256> {};
-
-template <int D> struct DkdvMmaShape {
-  using C = BwdCfg<D>;
-  static constexpr int KG = C::KG, SPLIT = C::SPLIT, BR = C::BR, ST = C::ST;
-  static constexpr int NW = KG * SPLIT, THREADS = 32 * NW, BCK = 16 * KG;
-  static constexpr int SMEM = 2 * Lay<D>::bytes(BCK) + ST * 2 * Lay<D>::bytes(BR) +
-                              Lay<BR>::bytes(BCK) + ST * 2 * BR * 4;
-};
-template <int D> struct DqShape {
-  static constexpr int W = BwdCfg<D>::QW, BC = BwdCfg<D>::QBC;
-  static constexpr int BR = 16 * W, THREADS = 32 * W;
-  static constexpr int SMEM = 2 * Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);
-};
-struct PreShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };
-struct ConvShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };
 
 // ---------------------------------------------------------------- pre: delta, zero dq_accum
 template <typename T, int D>
@@ -75,9 +28,9 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
   using M = Mma<T>;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.y, b = blockIdx.z, Nq = p.seqlen_q, hd = p.head_dim;
-  const T* og = (const T*)p.o + (int64_t)b * p.o_batch_stride + (int64_t)h * p.o_head_stride;
-  const T* dog = (const T*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)h * p.do_head_stride;
-  const int64_t rowbase = ((int64_t)b * p.heads_q + h) * Nq;
+  const T* og = StridedView<const T>(p.o).at(b, h);
+  const T* dog = StridedView<const T>(p.dout).at(b, h);
+  const int64_t rowbase = stats_row0(b, h, p.heads_q, Nq);
   constexpr int RPW = PreShape::ROWS / (PreShape::THREADS / 32);
 #pragma unroll
   for (int rr = 0; rr < RPW; ++rr) {
@@ -85,8 +38,8 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
     if (row >= Nq) break;
     float sum = 0.f;
     if (lane * 8 < hd) {  // D <= 256: one 8-element chunk per lane
-      const uint4 o4 = *reinterpret_cast<const uint4*>(og + (int64_t)row * p.o_row_stride + lane * 8);
-      const uint4 d4 = *reinterpret_cast<const uint4*>(dog + (int64_t)row * p.do_row_stride + lane * 8);
+      const uint4 o4 = *reinterpret_cast<const uint4*>(og + (int64_t)row * p.o.row_stride + lane * 8);
+      const uint4 d4 = *reinterpret_cast<const uint4*>(dog + (int64_t)row * p.dout.row_stride + lane * 8);
       const uint32_t* ou = reinterpret_cast<const uint32_t*>(&o4);
       const uint32_t* du = reinterpret_cast<const uint32_t*>(&d4);
 #pragma unroll
@@ -127,10 +80,9 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   const int kg = warp / SPLIT, sp = warp % SPLIT;
   const int hk = blockIdx.y, b = blockIdx.z;
   const BwdKeyTile<T> kt(p, BCK, BR);
-  const int group = kt.group, Nq = kt.Nq, Nk = kt.Nk, hd = kt.hd, n0 = kt.n0, offset = kt.offset;
-  const bool causal = kt.causal;
+  const Visibility& vis = kt.vis;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const T *kg_ = kt.k, *vg_ = kt.v;
-  const int m_begin = kt.m_begin, per_head = kt.per_head, total = kt.total;
 
   const uint32_t sK = smem_u32(smem);
   const uint32_t sV = sK + L::bytes(BCK);
@@ -142,16 +94,16 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   float* sDel = sLse + ST * BR;
 
   auto issue = [&](int it, int stg) {
-    const int hh = hk * group + it / per_head;
-    const int m0 = (m_begin + it % per_head) * BR;
-    const T* qg = (const T*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)hh * p.q_head_stride;
-    const T* dog = (const T*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)hh * p.do_head_stride;
-    load_tile<D, BR, NT>(sQ0 + stg * L::bytes(BR), qg, p.q_row_stride, m0, Nq - m0, hd, tid);
-    load_tile<D, BR, NT>(sdO0 + stg * L::bytes(BR), dog, p.do_row_stride, m0, Nq - m0, hd, tid);
+    const int hh = kt.head(hk, it);
+    const int m0 = kt.row0(it, BR);
+    const T* qg = StridedView<const T>(p.q).at(b, hh);
+    const T* dog = StridedView<const T>(p.dout).at(b, hh);
+    load_tile<D, BR, NT>(sQ0 + stg * L::bytes(BR), qg, p.q.row_stride, m0, Nq - m0, hd, tid);
+    load_tile<D, BR, NT>(sdO0 + stg * L::bytes(BR), dog, p.dout.row_stride, m0, Nq - m0, hd, tid);
     for (int r = tid; r < BR; r += NT) {
       float l2 = INFINITY, dl = 0.f;
       if (m0 + r < Nq) {
-        const int64_t idx = ((int64_t)b * p.heads_q + hh) * Nq + m0 + r;
+        const int64_t idx = stats_row0(b, hh, p.heads_q, Nq) + m0 + r;
         const float l = p.lse[idx];
         l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;
         dl = p.delta[idx];
@@ -168,8 +120,8 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
     for (int e = 0; e < 4; ++e) dk[d][e] = dv[d][e] = 0.f;
 
   if (total > 0) {
-    load_tile<D, BCK, NT>(sK, kg_, p.k_row_stride, n0, Nk - n0, hd, tid);
-    load_tile<D, BCK, NT>(sV, vg_, p.v_row_stride, n0, Nk - n0, hd, tid);
+    load_tile<D, BCK, NT>(sK, kg_, p.k.row_stride, n0, Nk - n0, hd, tid);
+    load_tile<D, BCK, NT>(sV, vg_, p.v.row_stride, n0, Nk - n0, hd, tid);
     issue(0, 0);
     cp_async_commit();
   }
@@ -185,8 +137,8 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       cp_async_wait<0>();
     }
     __syncthreads();
-    const int hh = hk * group + it / per_head;
-    const int m0 = (m_begin + it % per_head) * BR;
+    const int hh = kt.head(hk, it);
+    const int m0 = kt.row0(it, BR);
     const uint32_t sQ = sQ0 + stg * L::bytes(BR);
     const uint32_t sdO = sdO0 + stg * L::bytes(BR);
     const float* lse2 = sLse + stg * BR;
@@ -209,7 +161,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       }
     }
     // P^T
-    const bool need_mask = (n0 + BCK > Nk) || (causal && n0 + BCK - 1 > m0 + offset);
+    const bool need_mask = vis.needs_mask(m0, BR, n0, BCK);
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
@@ -218,7 +170,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
         float pv = ex2(sT[n][e] * sl2 - lse2[q]);
         if (need_mask) {
           const int key = n0 + kg * 16 + g + (e >> 1) * 8;
-          if (key >= Nk || (causal && key > m0 + q + offset)) pv = 0.f;
+          if (!vis.visible(m0 + q, key)) pv = 0.f;
         }
         sT[n][e] = pv;
       }
@@ -307,11 +259,11 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       for (int r = 0; r < 2; ++r) {
         const int row = m0 + wm * 16 + g + 8 * r;
         if (row < Nq) {
-          float* dst = p.dq_accum + (((int64_t)b * p.heads_q + hh) * Nq + row) * D + wn * DQW + 2 * t4;
+          float* dst = p.dq_accum + (stats_row0(b, hh, p.heads_q, Nq) + row) * D + wn * DQW + 2 * t4;
 #pragma unroll
           for (int d = 0; d < NDQ; ++d) {
             if (wn * DQW + d * 8 < hd) {
-              red_add2<(D <= 128)>(dst + d * 8, dq[d][2 * r], dq[d][2 * r + 1]);
+              red_add2<S_::VEC_RED>(dst + d * 8, dq[d][2 * r], dq[d][2 * r + 1]);
             }
           }
         }
@@ -325,8 +277,9 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   }
 
   // write dK * scale and dV once
-  T* dkg = (T*)p.dk + (int64_t)b * p.dk_batch_stride + (int64_t)hk * p.dk_head_stride;
-  T* dvg = (T*)p.dv + (int64_t)b * p.dv_batch_stride + (int64_t)hk * p.dv_head_stride;
+  const StridedView<T> dkv(p.dk), dvv(p.dv);
+  T* dkg = dkv.at(b, hk);
+  T* dvg = dvv.at(b, hk);
   const float scale = p.scale;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -336,24 +289,14 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       for (int d = 0; d < NDW; ++d) {
         const int col = sp * DW + d * 8 + 2 * t4;
         if (col < hd) {
-          *reinterpret_cast<uint32_t*>(dkg + (int64_t)key * p.dk_row_stride + col) =
+          *reinterpret_cast<uint32_t*>(dkg + (int64_t)key * dkv.row + col) =
               M::pack(dk[d][2 * r] * scale, dk[d][2 * r + 1] * scale);
-          *reinterpret_cast<uint32_t*>(dvg + (int64_t)key * p.dv_row_stride + col) =
+          *reinterpret_cast<uint32_t*>(dvg + (int64_t)key * dvv.row + col) =
               M::pack(dv[d][2 * r], dv[d][2 * r + 1]);
         }
       }
     }
   }
-}
-
-// the launch shape of flash_bwd_dkdv_<dt>_hd<D> in the pass being compiled
-template <int D, bool WG = DkdvOnWgmma<D>::value> struct DkdvShape : DkdvMmaShape<D> {};
-template <int D> struct DkdvShape<D, true> : DkdvWgShape<D> {};
-
-template <typename T, int D>
-__device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
-  if constexpr (DkdvOnWgmma<D>::value) bwd_dkdv_wgmma_kernel<T, D>(p);
-  else bwd_dkdv_mma_kernel<T, D>(p);
 }
 
 // ---------------------------------------------------------------- dq (deterministic)
@@ -369,22 +312,19 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int mb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int hk = h / (p.heads_q / p.heads_kv);
-  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
+  const Visibility vis(p);
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
   const int m0 = mb * BR;
-  const bool causal = p.mask != FLASH_MASK_NONE;
-  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
 
-  const T* qg = (const T*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)h * p.q_head_stride;
-  const T* dog = (const T*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)h * p.do_head_stride;
-  const T* kg = (const T*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride;
-  const T* vg = (const T*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride;
-  T* dqg = (T*)p.dq + (int64_t)b * p.dq_batch_stride + (int64_t)h * p.dq_head_stride;
+  const T* qg = StridedView<const T>(p.q).at(b, h);
+  const T* dog = StridedView<const T>(p.dout).at(b, h);
+  const T* kg = StridedView<const T>(p.k).at(b, hk);
+  const T* vg = StridedView<const T>(p.v).at(b, hk);
+  T* dqg = StridedView<T>(p.dq).at(b, h);
 
-  int n_tiles = (Nk + BC - 1) / BC;
-  if (causal) {
-    const int lim = m0 + BR + offset;
-    n_tiles = min(n_tiles, lim <= 0 ? 0 : (lim + BC - 1) / BC);
-  }
+  const TileRange kt = vis.key_tiles(m0, BR, BC);  // tiles no row sees are skipped
+  const int n_tiles = kt.size(), nb = kt.begin * BC;
+  const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
   const int wrow = warp * 16;
   float lse2[2], del[2];
 #pragma unroll
@@ -393,7 +333,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
     lse2[r] = INFINITY;
     del[r] = 0.f;
     if (row < Nq) {
-      const int64_t idx = ((int64_t)b * p.heads_q + h) * Nq + row;
+      const int64_t idx = stats_row0(b, h, p.heads_q, Nq) + row;
       const float l = p.lse[idx];
       lse2[r] = (l == -INFINITY) ? INFINITY : l * kLog2e;
       del[r] = p.delta[idx];
@@ -408,19 +348,20 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
   const uint32_t sK0 = sdO + L::bytes(BR);
   const uint32_t sV0 = sK0 + 2 * L::bytes(BC);
   if (n_tiles > 0) {
-    load_tile<D, BR, NT>(sQ, qg, p.q_row_stride, m0, Nq - m0, hd, tid);
-    load_tile<D, BR, NT>(sdO, dog, p.do_row_stride, m0, Nq - m0, hd, tid);
-    load_tile<D, BC, NT>(sK0, kg, p.k_row_stride, 0, Nk, hd, tid);
-    load_tile<D, BC, NT>(sV0, vg, p.v_row_stride, 0, Nk, hd, tid);
+    load_tile<D, BR, NT>(sQ, qg, p.q.row_stride, m0, Nq - m0, hd, tid);
+    load_tile<D, BR, NT>(sdO, dog, p.dout.row_stride, m0, Nq - m0, hd, tid);
+    load_tile<D, BC, NT>(sK0, kg, p.k.row_stride, nb, Nk - nb, hd, tid);
+    load_tile<D, BC, NT>(sV0, vg, p.v.row_stride, nb, Nk - nb, hd, tid);
     cp_async_commit();
   }
   const float sl2 = p.scale_log2;
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
+    const int n0 = nb + j * BC;  // first key of tile j
     if (j + 1 < n_tiles) {
-      const int nn = (j + 1) * BC;
-      load_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k_row_stride, nn, Nk - nn, hd, tid);
-      load_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v_row_stride, nn, Nk - nn, hd, tid);
+      const int nn = n0 + BC;
+      load_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid);
+      load_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v.row_stride, nn, Nk - nn, hd, tid);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -434,8 +375,8 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
     for (int n = 0; n < NB; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
-    // S = Q K^T and dP = dO V^T (hd256: k loop partly unrolled, else fragments loaded ahead spill)
-#pragma unroll(D >= 256 ? 2 : KC)
+    // S = Q K^T and dP = dO V^T (k loop unrolled as flash_tiles.h says: fragments loaded ahead spill)
+#pragma unroll(S_::KUNROLL)
     for (int kc = 0; kc < KC; ++kc) {
       uint32_t aq[4], ad[4];
       ldsm_x4(aq, sQ + L::chunk(wrow + (lane & 15), 2 * kc + (lane >> 4)) * 16);
@@ -452,8 +393,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
         M::mma(dp[2 * np + 1], ad, bv + 2);
       }
     }
-    const int n0 = j * BC;
-    const bool need_mask = (n0 + BC > Nk) || (causal && n0 + BC - 1 > m0 + offset);
+    const bool need_mask = masked(n0);
 #pragma unroll
     for (int n = 0; n < NB; ++n)
 #pragma unroll
@@ -463,7 +403,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
         if (need_mask) {
           const int row = m0 + wrow + g + 8 * r;
           const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-          if (col >= Nk || (causal && col > row + offset)) pv = 0.f;
+          if (!vis.visible(row, col)) pv = 0.f;
         }
         s[n][e] = pv * (dp[n][e] - del[r]);  // dS
       }
@@ -494,7 +434,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;
         if (col < hd)
-          *reinterpret_cast<uint32_t*>(dqg + (int64_t)row * p.dq_row_stride + col) =
+          *reinterpret_cast<uint32_t*>(dqg + (int64_t)row * p.dq.row_stride + col) =
               M::pack(acc[d][2 * r] * scale, acc[d][2 * r + 1] * scale);
       }
     }
@@ -508,8 +448,8 @@ __device__ __forceinline__ void bwd_convert_kernel(const FlashBwdParams& p) {
   constexpr int ND = D / 8;
   const int h = blockIdx.y, b = blockIdx.z, Nq = p.seqlen_q, hd = p.head_dim;
   const int m0 = blockIdx.x * ConvShape::ROWS;
-  T* dqg = (T*)p.dq + (int64_t)b * p.dq_batch_stride + (int64_t)h * p.dq_head_stride;
-  const int64_t rowbase = ((int64_t)b * p.heads_q + h) * Nq;
+  T* dqg = StridedView<T>(p.dq).at(b, h);
+  const int64_t rowbase = stats_row0(b, h, p.heads_q, Nq);
   for (int i = threadIdx.x; i < ConvShape::ROWS * ND; i += ConvShape::THREADS) {
     const int r = i / ND, c = i % ND, row = m0 + r;
     if (row < Nq && c * 8 < hd) {
@@ -521,7 +461,7 @@ __device__ __forceinline__ void bwd_convert_kernel(const FlashBwdParams& p) {
       o.y = M::pack(x.z * s, x.w * s);
       o.z = M::pack(y.x * s, y.y * s);
       o.w = M::pack(y.z * s, y.w * s);
-      *reinterpret_cast<uint4*>(dqg + (int64_t)row * p.dq_row_stride + c * 8) = o;
+      *reinterpret_cast<uint4*>(dqg + (int64_t)row * p.dq.row_stride + c * 8) = o;
     }
   }
 }

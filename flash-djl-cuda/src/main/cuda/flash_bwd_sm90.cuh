@@ -1,6 +1,6 @@
 // flash_bwd_sm90.cuh - the dK/dV kernel of the backward on Hopper warpgroup MMAs (sm_90a only).
 //
-// Same contract as bwd_dkdv_kernel (flash_bwd.cuh). One CTA of two warpgroups owns BCK = 128
+// Same contract as bwd_dkdv_mma_kernel (flash_bwd.cuh). One CTA of two warpgroups owns BCK = 128
 // keys of one (batch, kv head), 64 per warpgroup; it loops over every q head of the GQA group
 // and every tile of 64 query rows that can see its keys (two shared-memory stages for Q, dO,
 // LSE and delta). Per Q tile and warpgroup (all operands 128B-swizzled, see flash_wgmma.cuh):
@@ -13,18 +13,10 @@
 // dK, dV stay in fp32 registers for the whole loop and are written once (dK * scale).
 #pragma once
 #include "flash_bwd_tile.cuh"
+#include "flash_tiles.h"
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
-
-template <int D> struct DkdvOnWgmma { static constexpr bool value = FDJL_WGMMA && (D == 64 || D == 128); };
-
-template <int D> struct DkdvWgShape {
-  static constexpr int BCK = 128, BR = 64, THREADS = 256;
-  static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, DS_BYTES = BCK * BR * 2;
-  // K, V, 2 x (Q, dO), dS^T, 2 x (LSE, delta), + 1 KiB for the alignment done by the kernel
-  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + DS_BYTES + 4 * BR * 4 + 1024;
-};
 
 template <typename T, int D>
 __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
@@ -43,10 +35,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   const int g = lane >> 2, t4 = lane & 3;
   const int hk = blockIdx.y, b = blockIdx.z;
   const BwdKeyTile<T> kt(p, BCK, BR);
-  const int group = kt.group, Nq = kt.Nq, Nk = kt.Nk, hd = kt.hd, n0 = kt.n0, offset = kt.offset;
-  const bool causal = kt.causal;
+  const Visibility& vis = kt.vis;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const T *kg_ = kt.k, *vg_ = kt.v;
-  const int m_begin = kt.m_begin, per_head = kt.per_head, total = kt.total;
   const int wkey = wg * 64 + warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8
 
   const uint32_t sK = (smem_u32(smem) + 1023u) & ~1023u;
@@ -60,16 +51,16 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 
   const SwTileCopier<D, BR, NT> qt_copier(tid, hd);
   auto issue = [&](int it, int stg) {  // cp.async of Q, dO (and plain loads of LSE, delta) of item it
-    const int hh = hk * group + it / per_head;
-    const int m0 = (m_begin + it % per_head) * BR;
-    const T* qg = (const T*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)hh * p.q_head_stride;
-    const T* dog = (const T*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)hh * p.do_head_stride;
-    qt_copier.copy(sQ0 + stg * S_::QT_BYTES, qg, p.q_row_stride, m0, Nq - m0);
-    qt_copier.copy(sdO0 + stg * S_::QT_BYTES, dog, p.do_row_stride, m0, Nq - m0);
+    const int hh = kt.head(hk, it);
+    const int m0 = kt.row0(it, BR);
+    const T* qg = StridedView<const T>(p.q).at(b, hh);
+    const T* dog = StridedView<const T>(p.dout).at(b, hh);
+    qt_copier.copy(sQ0 + stg * S_::QT_BYTES, qg, p.q.row_stride, m0, Nq - m0);
+    qt_copier.copy(sdO0 + stg * S_::QT_BYTES, dog, p.dout.row_stride, m0, Nq - m0);
     for (int r = tid; r < BR; r += NT) {
       float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
       if (m0 + r < Nq) {
-        const int64_t idx = ((int64_t)b * p.heads_q + hh) * Nq + m0 + r;
+        const int64_t idx = stats_row0(b, hh, p.heads_q, Nq) + m0 + r;
         const float l = p.lse[idx];
         l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0, no NaN
         dl = p.delta[idx];
@@ -85,8 +76,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 
   if (total > 0) {
     const SwTileCopier<D, BCK, NT> kv_copier(tid, hd);
-    kv_copier.copy(sK, kg_, p.k_row_stride, n0, Nk - n0);
-    kv_copier.copy(sV, vg_, p.v_row_stride, n0, Nk - n0);
+    kv_copier.copy(sK, kg_, p.k.row_stride, n0, Nk - n0);
+    kv_copier.copy(sV, vg_, p.v.row_stride, n0, Nk - n0);
     issue(0, 0);
     cp_async_commit();
   }
@@ -104,8 +95,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     }
     fence_proxy_async();
     __syncthreads();
-    const int hh = hk * group + it / per_head;
-    const int m0 = (m_begin + it % per_head) * BR;
+    const int hh = kt.head(hk, it);
+    const int m0 = kt.row0(it, BR);
     const uint32_t sQ = sQ0 + stg * S_::QT_BYTES;
     const uint32_t sdO = sdO0 + stg * S_::QT_BYTES;
     const float* lse2 = sLse + stg * BR;
@@ -134,14 +125,14 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     // P^T and dS^T (register 4n + e: key wkey + 8 (e >> 1), query row m0 + 8n + 2 t4 + (e & 1))
     // masked scores -> -inf (P = 0), only on tiles that need it: a separate loop, so that the
     // compares are not if-converted into every tile (measured in the forward, PERF_LOG.md)
-    if ((n0 + BCK > Nk) || (causal && n0 + BCK - 1 > m0 + offset)) {
+    if (vis.needs_mask(m0, BR, n0, BCK)) {
 #pragma unroll
       for (int n = 0; n < NBR; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int q = n * 8 + 2 * t4 + (e & 1);
           const int key = n0 + wkey + (e >> 1) * 8;
-          if (key >= Nk || (causal && key > m0 + q + offset)) sT[4 * n + e] = -INFINITY;
+          if (!vis.visible(m0 + q, key)) sT[4 * n + e] = -INFINITY;
         }
     }
 #pragma unroll
@@ -208,7 +199,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       for (int r = 0; r < 2; ++r) {
         const int row = m0 + warp * 16 + g + 8 * r;
         if (row < Nq) {
-          float* dst = p.dq_accum + (((int64_t)b * p.heads_q + hh) * Nq + row) * D + wg * DQN + 2 * t4;
+          float* dst = p.dq_accum + (stats_row0(b, hh, p.heads_q, Nq) + row) * D + wg * DQN + 2 * t4;
 #pragma unroll
           for (int n = 0; n < DQN / 8; ++n)
             if (wg * DQN + n * 8 < hd) red_add2<true>(dst + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
@@ -223,8 +214,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   }
 
   // write dK * scale and dV once
-  T* dkg = (T*)p.dk + (int64_t)b * p.dk_batch_stride + (int64_t)hk * p.dk_head_stride;
-  T* dvg = (T*)p.dv + (int64_t)b * p.dv_batch_stride + (int64_t)hk * p.dv_head_stride;
+  const StridedView<T> dkv(p.dk), dvv(p.dv);
+  T* dkg = dkv.at(b, hk);
+  T* dvg = dvv.at(b, hk);
   const float scale = p.scale;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -234,9 +226,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;
         if (col < hd) {
-          *reinterpret_cast<uint32_t*>(dkg + (int64_t)key * p.dk_row_stride + col) =
+          *reinterpret_cast<uint32_t*>(dkg + (int64_t)key * dkv.row + col) =
               M::pack(dk[4 * d + 2 * r] * scale, dk[4 * d + 2 * r + 1] * scale);
-          *reinterpret_cast<uint32_t*>(dvg + (int64_t)key * p.dv_row_stride + col) =
+          *reinterpret_cast<uint32_t*>(dvg + (int64_t)key * dvv.row + col) =
               M::pack(dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1]);
         }
       }

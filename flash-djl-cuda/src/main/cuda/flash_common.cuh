@@ -14,13 +14,20 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 #include "flash_params.h"
+#include "flash_views.cuh"
 
-// Device pass for sm_90 (build-fatbin.sh compiles sm_90 from compute_90): larger tile configs
-// (227 KiB of shared memory) and vector reductions. Every other target keeps the sm_80 configs.
+// The device pass being compiled (build-fatbin.sh): FDJL_SM90 in the sm_90a pass (227 KiB of
+// shared memory, vector reductions), FDJL_WGMMA where the sm_90a features (warpgroup MMA) exist.
+// flash_tiles.h picks the settings and kernel bodies of each pass from these two.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define FDJL_SM90 1
 #else
 #define FDJL_SM90 0
+#endif
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define FDJL_WGMMA 1
+#else
+#define FDJL_WGMMA 0
 #endif
 
 namespace fdjl {
@@ -86,10 +93,10 @@ template <int N> __device__ __forceinline__ void cp_async_wait() {
 }
 
 // *p += a, *(p+1) += b (p 8-byte aligned): one vector reduction on sm_90, two atomics before.
-// VEC = false keeps the two scalar atomics (hd256: the vector form costs a spill there).
+// VEC = false keeps the two scalar atomics (flash_tiles.h: DkdvMmaTile::vector_dq_reduce).
 template <bool VEC>
 __device__ __forceinline__ void red_add2(float* p, float a, float b) {
-#if FDJL_SM90 && !defined(FDJL_NO_RED2)
+#if FDJL_SM90
   if constexpr (VEC) {
     asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
     return;

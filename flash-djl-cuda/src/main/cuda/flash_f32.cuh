@@ -6,15 +6,14 @@
 //   fwd:     warp per query row, online softmax over the visible keys.
 //   pre:     delta = rowsum(dO * O). (dq_accum is not used by the f32 set.)
 //   dkdv:    warp per key row; loops over the q heads of the group and the visible queries.
-//   dq:      warp per query row; recomputes P and dS, dq = scale * sum_j dS_ij k_j. No atomics.
-//   convert: the f32 set has no dq_accum: convert is the same computation as dq, so dq is
-//            always computed deterministically whichever of the two the launcher runs.
+//   dq:      warp per query row; recomputes P and dS, dq = scale * sum_j dS_ij k_j. No atomics:
+//            the launcher runs it in both modes (there is no f32 convert kernel, no dq_accum).
+// Every loop runs over exactly the visible keys (or queries) of its row (Visibility).
 #pragma once
 #include "flash_common.cuh"
+#include "flash_tiles.h"
 
 namespace fdjl {
-
-struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0; };
 
 template <int D> struct F32Row {
   static constexpr int E = D / 32;
@@ -63,34 +62,34 @@ template <int D>
 __device__ __forceinline__ void fwd_f32_kernel(const FlashFwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.y, b = blockIdx.z, hk = h / (p.heads_q / p.heads_kv);
-  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
+  const Visibility vis(p);
+  const int Nq = vis.Nq, hd = p.head_dim;
   const int row = blockIdx.x * F32Shape::ROWS + warp;
   if (row >= Nq) return;
-  const bool causal = p.mask != FLASH_MASK_NONE;
-  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
-  const float* qg = (const float*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)h * p.q_head_stride + (int64_t)row * p.q_row_stride;
-  const float* kg = (const float*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride;
-  const float* vg = (const float*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride;
-  float* og = (float*)p.o + (int64_t)b * p.o_batch_stride + (int64_t)h * p.o_head_stride + (int64_t)row * p.o_row_stride;
-  const int kmax = causal ? max(0, min(Nk, row + offset + 1)) : Nk;
+  const StridedView<const float> kv(p.k), vv(p.v);
+  const float* qg = StridedView<const float>(p.q).row_at(b, h, row);
+  const float* kg = kv.at(b, hk);
+  const float* vg = vv.at(b, hk);
+  float* og = StridedView<float>(p.o).row_at(b, h, row);
+  const int k0 = vis.first_key(row), kend = vis.end_key(row);
   F32Row<D> q, acc;
   q.load(qg, lane, hd);
   acc.zero();
   float m = -INFINITY, l = 0.f;
   const float sl2 = p.scale_log2;
-  for (int j = 0; j < kmax; ++j) {
-    const float s = f32_dot<D>(q, kg + (int64_t)j * p.k_row_stride, lane, hd) * sl2;
+  for (int j = k0; j < kend; ++j) {
+    const float s = f32_dot<D>(q, kg + (int64_t)j * kv.row, lane, hd) * sl2;
     const float mnew = fmaxf(m, s);
     const float alpha = exp2f(m - mnew);  // m = -inf on the first key: alpha = 0
     const float pe = exp2f(s - mnew);
     l = l * alpha + pe;
 #pragma unroll
     for (int e = 0; e < D / 32; ++e) acc.x[e] *= alpha;
-    f32_axpy<D>(acc, pe, vg + (int64_t)j * p.v_row_stride, lane, hd);
+    f32_axpy<D>(acc, pe, vg + (int64_t)j * vv.row, lane, hd);
     m = mnew;
   }
   acc.store(og, lane, hd, l > 0.f ? 1.f / l : 0.f);
-  if (lane == 0) p.lse[((int64_t)b * p.heads_q + h) * Nq + row] = l > 0.f ? (m + log2f(l)) * kLn2 : -INFINITY;
+  if (lane == 0) p.lse[stats_row0(b, h, p.heads_q, Nq) + row] = l > 0.f ? (m + log2f(l)) * kLn2 : -INFINITY;
 }
 
 template <int D>
@@ -99,45 +98,45 @@ __device__ __forceinline__ void bwd_pre_f32_kernel(const FlashBwdParams& p) {
   const int h = blockIdx.y, b = blockIdx.z, Nq = p.seqlen_q, hd = p.head_dim;
   const int row = blockIdx.x * F32Shape::ROWS + warp;
   if (row >= Nq) return;
-  const float* og = (const float*)p.o + (int64_t)b * p.o_batch_stride + (int64_t)h * p.o_head_stride + (int64_t)row * p.o_row_stride;
-  const float* dog = (const float*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)h * p.do_head_stride + (int64_t)row * p.do_row_stride;
+  const float* og = StridedView<const float>(p.o).row_at(b, h, row);
+  const float* dog = StridedView<const float>(p.dout).row_at(b, h, row);
   F32Row<D> o;
   o.load(og, lane, hd);
   const float s = f32_dot<D>(o, dog, lane, hd);
-  if (lane == 0) p.delta[((int64_t)b * p.heads_q + h) * Nq + row] = s;
+  if (lane == 0) p.delta[stats_row0(b, h, p.heads_q, Nq) + row] = s;
 }
 
 template <int D>
 __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int hk = blockIdx.y, b = blockIdx.z, group = p.heads_q / p.heads_kv;
-  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
+  const Visibility vis(p);
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
   const int key = blockIdx.x * F32Shape::ROWS + warp;
   if (key >= Nk) return;
-  const bool causal = p.mask != FLASH_MASK_NONE;
-  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
-  const float* kr = (const float*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride + (int64_t)key * p.k_row_stride;
-  const float* vr = (const float*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride + (int64_t)key * p.v_row_stride;
+  const float* kr = StridedView<const float>(p.k).row_at(b, hk, key);
+  const float* vr = StridedView<const float>(p.v).row_at(b, hk, key);
+  const StridedView<const float> qv(p.q), dov(p.dout);
   F32Row<D> k, v, dk, dv;
   k.load(kr, lane, hd);
   v.load(vr, lane, hd);
   dk.zero();
   dv.zero();
-  const int i0 = causal ? max(0, key - offset) : 0;  // first query that sees this key
+  const int i0 = vis.first_query(key), iend = vis.end_query(key);  // the queries that see this key
   const float sl2 = p.scale_log2;
   for (int hh = hk * group; hh < (hk + 1) * group; ++hh) {
-    const float* qg = (const float*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)hh * p.q_head_stride;
-    const float* dog = (const float*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)hh * p.do_head_stride;
-    const int64_t rb = ((int64_t)b * p.heads_q + hh) * Nq;
-    for (int ib = i0; ib < Nq; ib += 64) {  // two-level sum: blocks of 64 queries
+    const float* qg = qv.at(b, hh);
+    const float* dog = dov.at(b, hh);
+    const int64_t rb = stats_row0(b, hh, p.heads_q, Nq);
+    for (int ib = i0; ib < iend; ib += 64) {  // two-level sum: blocks of 64 queries
       F32Row<D> bk, bv;
       bk.zero();
       bv.zero();
-      for (int i = ib; i < min(Nq, ib + 64); ++i) {
+      for (int i = ib; i < min(iend, ib + 64); ++i) {
         const float lse = p.lse[rb + i];
         if (lse == -INFINITY) continue;  // row saw no key: P = 0
-        const float* qr = qg + (int64_t)i * p.q_row_stride;
-        const float* dor = dog + (int64_t)i * p.do_row_stride;
+        const float* qr = qg + (int64_t)i * qv.row;
+        const float* dor = dog + (int64_t)i * dov.row;
         const float s = f32_dot<D>(k, qr, lane, hd);
         const float pr = exp2f(s * sl2 - lse * kLog2e);
         const float dpv = f32_dot<D>(v, dor, lane, hd);
@@ -152,45 +151,46 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
       }
     }
   }
-  dk.store((float*)p.dk + (int64_t)b * p.dk_batch_stride + (int64_t)hk * p.dk_head_stride + (int64_t)key * p.dk_row_stride, lane, hd, p.scale);
-  dv.store((float*)p.dv + (int64_t)b * p.dv_batch_stride + (int64_t)hk * p.dv_head_stride + (int64_t)key * p.dv_row_stride, lane, hd, 1.f);
+  dk.store(StridedView<float>(p.dk).row_at(b, hk, key), lane, hd, p.scale);
+  dv.store(StridedView<float>(p.dv).row_at(b, hk, key), lane, hd, 1.f);
 }
 
 template <int D>
 __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.y, b = blockIdx.z, hk = h / (p.heads_q / p.heads_kv);
-  const int Nq = p.seqlen_q, Nk = p.seqlen_k, hd = p.head_dim;
+  const Visibility vis(p);
+  const int Nq = vis.Nq, hd = p.head_dim;
   const int row = blockIdx.x * F32Shape::ROWS + warp;
   if (row >= Nq) return;
-  const bool causal = p.mask != FLASH_MASK_NONE;
-  const int offset = (p.mask == FLASH_MASK_CAUSAL_BOTTOM_RIGHT) ? Nk - Nq : 0;
-  const int64_t ri = ((int64_t)b * p.heads_q + h) * Nq + row;
+  const int64_t ri = stats_row0(b, h, p.heads_q, Nq) + row;
   const float lse = p.lse[ri];
-  const float* qr = (const float*)p.q + (int64_t)b * p.q_batch_stride + (int64_t)h * p.q_head_stride + (int64_t)row * p.q_row_stride;
-  const float* dor = (const float*)p.dout + (int64_t)b * p.do_batch_stride + (int64_t)h * p.do_head_stride + (int64_t)row * p.do_row_stride;
-  const float* kg = (const float*)p.k + (int64_t)b * p.k_batch_stride + (int64_t)hk * p.k_head_stride;
-  const float* vg = (const float*)p.v + (int64_t)b * p.v_batch_stride + (int64_t)hk * p.v_head_stride;
+  const float* qr = StridedView<const float>(p.q).row_at(b, h, row);
+  const float* dor = StridedView<const float>(p.dout).row_at(b, h, row);
+  const StridedView<const float> kv(p.k), vv(p.v);
+  const float* kg = kv.at(b, hk);
+  const float* vg = vv.at(b, hk);
   F32Row<D> q, dO, dq;
   q.load(qr, lane, hd);
   dO.load(dor, lane, hd);
   dq.zero();
-  const int kmax = (lse == -INFINITY) ? 0 : (causal ? max(0, min(Nk, row + offset + 1)) : Nk);
+  const int k0 = vis.first_key(row);
+  const int kend = (lse == -INFINITY) ? k0 : vis.end_key(row);  // a row that saw no key: dq = 0
   const float dl = p.delta[ri], l2 = lse * kLog2e, sl2 = p.scale_log2;
-  for (int jb = 0; jb < kmax; jb += 64) {  // two-level sum: blocks of 64 keys
+  for (int jb = k0; jb < kend; jb += 64) {  // two-level sum: blocks of 64 keys
     F32Row<D> bq;
     bq.zero();
-    for (int j = jb; j < min(kmax, jb + 64); ++j) {
-      const float* kr = kg + (int64_t)j * p.k_row_stride;
+    for (int j = jb; j < min(kend, jb + 64); ++j) {
+      const float* kr = kg + (int64_t)j * kv.row;
       const float s = f32_dot<D>(q, kr, lane, hd);
       const float pr = exp2f(s * sl2 - l2);
-      const float dpv = f32_dot<D>(dO, vg + (int64_t)j * p.v_row_stride, lane, hd);
+      const float dpv = f32_dot<D>(dO, vg + (int64_t)j * vv.row, lane, hd);
       f32_axpy<D>(bq, pr * (dpv - dl), kr, lane, hd);
     }
 #pragma unroll
     for (int e = 0; e < D / 32; ++e) dq.x[e] += bq.x[e];
   }
-  dq.store((float*)p.dq + (int64_t)b * p.dq_batch_stride + (int64_t)h * p.dq_head_stride + (int64_t)row * p.dq_row_stride, lane, hd, p.scale);
+  dq.store(StridedView<float>(p.dq).row_at(b, h, row), lane, hd, p.scale);
 }
 
 }  // namespace fdjl

@@ -10,80 +10,36 @@
 #pragma once
 #include "flash_common.cuh"
 #include "flash_fwd_tile.cuh"
-#include "flash_fwd_sm90.cuh"
+#include "flash_tiles.h"
 
 namespace fdjl {
-
-// W warps, MT m16 tiles per warp (BR = 16*MT*W query rows), BC keys per K/V tile,
-// QR: keep Q fragments in registers, MINB: CTAs per SM asked of the register allocator.
-template <int W_, int MT_, int BC_, int QR_, int MINB_> struct FwdC {
-  static constexpr int W = W_, MT = MT_, BC = BC_, QR = QR_, MINB = MINB_;
-};
-#ifndef FDJL_FWD_KUNROLL
-#define FDJL_FWD_KUNROLL 2  // k16 steps unrolled when Q is read from shared memory
-#endif
-#ifndef FDJL_FWD32
-#define FDJL_FWD32 4, 2, 64, 1, 1
-#endif
-#ifndef FDJL_FWD64
-#define FDJL_FWD64 4, 2, 64, 1, 1
-#endif
-#ifndef FDJL_FWD96
-#define FDJL_FWD96 4, 2, 32, 0, 1
-#endif
-#ifndef FDJL_FWD128
-#if FDJL_SM90  // same as sm_80: every 2-CTA or 32-row-warp variant measured so far spills
-#define FDJL_FWD128 8, 1, 64, 1, 1
-#else
-#define FDJL_FWD128 8, 1, 64, 1, 1
-#endif
-#endif
-#ifndef FDJL_FWD256
-#define FDJL_FWD256 4, 1, 32, 0, 1
-#endif
-template <int D> struct FwdCfg;
-template <> struct FwdCfg<32> : FwdC<FDJL_FWD32> {};
-template <> struct FwdCfg<64> : FwdC<FDJL_FWD64> {};
-template <> struct FwdCfg<96> : FwdC<FDJL_FWD96> {};
-template <> struct FwdCfg<128> : FwdC<FDJL_FWD128> {};
-template <> struct FwdCfg<256> : FwdC<FDJL_FWD256> {};
-
-template <int D> struct FwdMmaShape {
-  static constexpr int W = FwdCfg<D>::W, MT = FwdCfg<D>::MT, BC = FwdCfg<D>::BC;
-  static constexpr int BR = 16 * MT * W;
-  static constexpr int THREADS = 32 * W, MINB = FwdCfg<D>::MINB;
-  static constexpr int SMEM = Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);
-};
-
-// the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled
-template <int D, bool WG = FwdOnWgmma<D>::value> struct FwdShape : FwdMmaShape<D> {};
-template <int D> struct FwdShape<D, true> : FwdWgShape<D> {};
 
 template <typename T, int D>
 __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
   using S_ = FwdMmaShape<D>;
   using L = Lay<D>;
   using M = Mma<T>;
-  constexpr int W = S_::W, MT = S_::MT, BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
+  constexpr int MT = S_::MT, BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
   constexpr int KC = D / 16;  // k16 steps over the head dim
   constexpr int NB = BC / 8;  // n8 tiles of S
   constexpr int ND = D / 8;   // n8 tiles of O
-  constexpr bool QREG = FwdCfg<D>::QR != 0;  // keep Q fragments in registers
-  constexpr int KUNROLL = FDJL_FWD_KUNROLL;
-  (void)W;
+  constexpr bool QREG = S_::QREG;  // keep Q fragments in registers
+  constexpr int KUNROLL = S_::KUNROLL;
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const FwdTile<T> t(p, blockIdx.x, BR);
-  const int Nq = t.Nq, Nk = t.Nk, hd = t.hd, m0 = t.m0, offset = t.offset;
-  const bool causal = t.causal;
+  const Visibility& vis = t.vis;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = t.hd, m0 = t.m0;
   const T *qg = t.q, *kg = t.k, *vg = t.v;
   T* og = t.o;
   float* lseg = t.lse;
 
-  const int n_tiles = t.n_tiles(BR, BC);  // causal: later tiles are fully masked, skipped
+  const TileRange kt = t.key_tiles(BR, BC);  // tiles no row sees are skipped
+  const int n_tiles = kt.size();
+  const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
   if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o_row_stride, tid);
+    t.template write_empty<D, BR, NT>(p.o.row_stride, tid);
     return;
   }
 
@@ -91,9 +47,10 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
   const uint32_t sK0 = sQ + L::bytes(BR);
   const uint32_t sV0 = sK0 + 2 * L::bytes(BC);
 
-  load_tile<D, BR, NT>(sQ, qg, p.q_row_stride, m0, Nq - m0, hd, tid);
-  load_tile<D, BC, NT>(sK0, kg, p.k_row_stride, 0, Nk, hd, tid);
-  load_tile<D, BC, NT>(sV0, vg, p.v_row_stride, 0, Nk, hd, tid);
+  const int nb = kt.begin * BC;  // first key of the first tile
+  load_tile<D, BR, NT>(sQ, qg, p.q.row_stride, m0, Nq - m0, hd, tid);
+  load_tile<D, BC, NT>(sK0, kg, p.k.row_stride, nb, Nk - nb, hd, tid);
+  load_tile<D, BC, NT>(sV0, vg, p.v.row_stride, nb, Nk - nb, hd, tid);
   cp_async_commit();
 
   float acc[MT][ND][4];
@@ -111,10 +68,11 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
 
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
+    const int n0 = nb + j * BC;  // first key of tile j
     if (j + 1 < n_tiles) {  // prefetch tile j+1 into the other stage
-      const int nn = (j + 1) * BC;
-      load_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k_row_stride, nn, Nk - nn, hd, tid);
-      load_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v_row_stride, nn, Nk - nn, hd, tid);
+      const int nn = n0 + BC;
+      load_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid);
+      load_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v.row_stride, nn, Nk - nn, hd, tid);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -165,10 +123,9 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
       }
     }
 
-    // mask the tile's invalid / causal entries (raw scores -> -inf), only on tiles that need it:
+    // mask the tile's invisible entries (raw scores -> -inf), only on tiles that need it:
     // a separate loop, so that its compares are not if-converted into every tile (PERF_LOG.md)
-    if (t.needs_mask(j, BC)) {
-      const int n0 = j * BC;
+    if (masked(n0)) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -177,7 +134,7 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
           for (int e = 0; e < 4; ++e) {
             const int row = m0 + wrow + mt * 16 + g + (e >> 1) * 8;
             const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-            if (col >= Nk || (causal && col > row + offset)) s[mt][n][e] = -INFINITY;
+            if (!vis.visible(row, col)) s[mt][n][e] = -INFINITY;
           }
     }
 
@@ -259,15 +216,9 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
   for (int i = lane; i < 16 * MT * ND; i += 32) {
     const int r = wrow + i / ND, c = i % ND;
     if (m0 + r < Nq && c * 8 < hd)
-      *reinterpret_cast<uint4*>(og + (int64_t)(m0 + r) * p.o_row_stride + c * 8) =
+      *reinterpret_cast<uint4*>(og + (int64_t)(m0 + r) * p.o.row_stride + c * 8) =
           *reinterpret_cast<const uint4*>(sQp + L::chunk(r, c) * 16);
   }
-}
-
-template <typename T, int D>
-__device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
-  if constexpr (FwdOnWgmma<D>::value) fwd_wgmma_kernel<T, D>(p);
-  else fwd_mma_kernel<T, D>(p);
 }
 
 }  // namespace fdjl

@@ -1,6 +1,6 @@
 // flash_fwd_sm90.cuh - FlashAttention-2 forward on Hopper warpgroup MMAs (sm_90a only).
 //
-// Same algorithm and contract as fwd_kernel (flash_fwd.cuh), built for the tensor cores of the
+// Same algorithm and contract as fwd_mma_kernel (flash_fwd.cuh), built for the tensor cores of the
 // H100: a CTA of NWG warpgroups owns BR = 64 * NWG query rows (64 rows per warpgroup) of one
 // (batch, head); K/V tiles of BC keys stream through NS shared-memory stages with cp.async.
 // Per tile and warpgroup:
@@ -12,60 +12,30 @@
 // Two schedules:
 //  - fwd_wgmma_lockstep_kernel: all threads load, __syncthreads per tile; the warpgroups run in
 //    step, so both do their softmax while the tensor cores wait;
-//  - fwd_wgmma_pingpong_kernel (PP = 1, two warpgroups): mbarriers instead of __syncthreads,
+//  - fwd_wgmma_pingpong_kernel (ping_pong in flash_tiles.h, two warpgroups): mbarriers instead of __syncthreads,
 //    and named barriers that hand the tensor cores from one warpgroup to the other: each issues
 //    S_j = Q K_j^T together with O += P_{j-1} V_{j-1}, then does the softmax of S_j while the
 //    other warpgroup's MMAs run (FlashAttention-3's inter-warpgroup "ping-pong").
 #pragma once
 #include "flash_fwd_tile.cuh"
+#include "flash_tiles.h"
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
 
-// NWG warpgroups per CTA, BC keys per K/V tile, MINB CTAs per SM asked of the register
-// allocator, NS shared-memory stages of K/V, PP: ping-pong schedule (NWG = 2, NS >= 3)
-template <int NWG_, int BC_, int MINB_, int NS_, int PP_> struct FwdWgC {
-  static constexpr int NWG = NWG_, BC = BC_, MINB = MINB_, NS = NS_, PP = PP_;
-};
-#ifndef FDJL_FWDWG64
-#define FDJL_FWDWG64 2, 64, 2, 3, 0  // 2 CTAs per SM (<= 128 registers)
-#endif
-#ifndef FDJL_FWDWG128
-#define FDJL_FWDWG128 2, 128, 1, 3, 1  // ping-pong, 3 stages (225 KiB)
-#endif
-template <int D> struct FwdWgCfg;
-template <> struct FwdWgCfg<64> : FwdWgC<FDJL_FWDWG64> {};
-template <> struct FwdWgCfg<128> : FwdWgC<FDJL_FWDWG128> {};
-
-// true where the forward of head dim D runs on wgmma (the sm_90a pass, D = 64 and 128)
-template <int D> struct FwdOnWgmma { static constexpr bool value = FDJL_WGMMA && (D == 64 || D == 128); };
-
-template <int D> struct FwdWgShape {
-  using C = FwdWgCfg<D>;
-  static constexpr int NWG = C::NWG, BC = C::BC, NS = C::NS, MINB = C::MINB;
-  static constexpr bool PP = C::PP != 0;
-  static_assert(!PP || (NWG == 2 && NS >= 3), "ping-pong: two warpgroups and at least 3 stages");
-  static constexpr int BR = 64 * NWG, THREADS = 128 * NWG;
-  static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2;
-  // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
-  // ping-pong: + a full and an empty mbarrier per stage
-  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0);
-};
-
 // ---- pieces shared by both schedules; a thread holds rows `row` and `row + 8` of its warpgroup's
 // ---- 64-row slice, in the wgmma accumulator layout (flash_wgmma.cuh)
 
-// -inf where the key is past Nk or (causal) past the row's diagonal; only tiles that need it
-template <int BC, typename T>
-__device__ __forceinline__ void wg_mask(float* s, const FwdTile<T>& t, int j, int row, int t4) {
-  const int n0 = j * BC;
+// -inf where the row does not see the key; only on tiles that need it (n0: the tile's first key)
+template <int BC>
+__device__ __forceinline__ void wg_mask(float* s, const Visibility& vis, int n0, int row, int t4) {
 #pragma unroll
   for (int n = 0; n < BC / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int r = row + (e >> 1) * 8;
       const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-      if (col >= t.Nk || (t.causal && col > r + t.offset)) s[4 * n + e] = -INFINITY;
+      if (!vis.visible(r, col)) s[4 * n + e] = -INFINITY;
     }
 }
 
@@ -144,7 +114,7 @@ __device__ __forceinline__ void wg_write_o(const FwdTile<T>& t, int64_t o_row_st
     const float l = quad_sum(lrow[r]);
     const float inv = l > 0.f ? 1.f / l : 0.f;
     const int row = row0 + 8 * r;
-    if (row < t.Nq) {
+    if (row < t.vis.Nq) {
       T* orow = t.o + (int64_t)row * o_row_stride;
 #pragma unroll
       for (int d = 0; d < D / 8; ++d) {
@@ -167,28 +137,31 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  // causal: the last row tiles have the most keys; start them first so the tail is short
-  const int mb = p.mask != FLASH_MASK_NONE ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  // causal-like: the last row tiles have the most keys; start them first so the tail is short
+  const int mb = Visibility(p).upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
   const FwdTile<T> t(p, mb, BR);
-  const int n_tiles = t.n_tiles(BR, BC);
+  const TileRange kt = t.key_tiles(BR, BC);
+  const int n_tiles = kt.size();
   if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o_row_stride, tid);
+    t.template write_empty<D, BR, NT>(p.o.row_stride, tid);
     return;
   }
+  const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
   const SwTileCopier<D, BC, NT> kv_copier(tid, t.hd);
-  auto load_kv = [&](int j, int stage) {
-    const int nn = j * BC;
-    kv_copier.copy(sK0 + stage * S_::KV_BYTES, t.k, p.k_row_stride, nn, t.Nk - nn);
-    kv_copier.copy(sV0 + stage * S_::KV_BYTES, t.v, p.v_row_stride, nn, t.Nk - nn);
+  const int nb = kt.begin * BC;  // first key of the first tile
+  auto load_kv = [&](int j, int stage) {  // the j-th tile of the range
+    const int nn = nb + j * BC;
+    kv_copier.copy(sK0 + stage * S_::KV_BYTES, t.k, p.k.row_stride, nn, t.vis.Nk - nn);
+    kv_copier.copy(sV0 + stage * S_::KV_BYTES, t.v, p.v.row_stride, nn, t.vis.Nk - nn);
   };
 
-  // NS >= 3: a ring, tiles j+1 .. j+NS-1 in flight while tile j is used; one cp.async group
-  // per tile (empty past the last tile, so that the group count stays uniform), Q with tile 0
-  SwTileCopier<D, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q_row_stride, t.m0, t.Nq - t.m0);
+  // a ring of NS >= 3 stages, tiles j+1 .. j+NS-1 in flight while tile j is used; one cp.async
+  // group per tile (empty past the last tile, so that the group count stays uniform), Q with tile 0
+  SwTileCopier<D, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
 #pragma unroll
   for (int i = 0; i < NS - 1; ++i) {
     if (i < n_tiles) load_kv(i, i);
@@ -206,30 +179,15 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   // FlashAttention-3 does, was 8-20% SLOWER here than this plain loop; see PERF_LOG.md.)
   int st = 0;  // stage of tile j
   for (int j = 0; j < n_tiles; ++j) {
-    if constexpr (NS == 2) {
-      // two stages: prefetch tile j+1 first, then wait for tile j, and a barrier at the end of
-      // the iteration (at 1 CTA/SM this measured faster than the ring below with 2 or 3 stages)
-      st = j & 1;
-      if (j + 1 < n_tiles) {
-        load_kv(j + 1, st ^ 1);
-        cp_async_commit();
-        cp_async_wait<1>();
-      } else {
-        cp_async_wait<0>();
-      }
-      fence_proxy_async();  // this thread's cp.async writes -> visible to the async (wgmma) proxy
-      __syncthreads();
-    } else {
-      cp_async_wait<NS - 2>();  // tile j has landed (this thread's copies)
-      fence_proxy_async();      // ... and is visible to the async (wgmma) proxy
-      __syncthreads();          // everyone's copies landed; everyone is done with tile j-1,
-      const int jn = j + NS - 1;  // so tile j-1's stage takes tile j+NS-1: one barrier per tile
-      if (jn < n_tiles) load_kv(jn, st == 0 ? NS - 1 : st - 1);
-      cp_async_commit();
-    }
+    cp_async_wait<NS - 2>();  // tile j has landed (this thread's copies)
+    fence_proxy_async();      // ... and is visible to the async (wgmma) proxy
+    __syncthreads();          // everyone's copies landed; everyone is done with tile j-1,
+    const int jn = j + NS - 1;  // so tile j-1's stage takes tile j+NS-1: one barrier per tile
+    if (jn < n_tiles) load_kv(jn, st == 0 ? NS - 1 : st - 1);
+    cp_async_commit();
     const uint32_t sK = sK0 + st * S_::KV_BYTES;
     const uint32_t sV = sV0 + st * S_::KV_BYTES;
-    if constexpr (NS != 2) st = (st + 1 == NS) ? 0 : st + 1;
+    st = (st + 1 == NS) ? 0 : st + 1;
 
     float s[SR];
     wg_fence();
@@ -238,7 +196,8 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     wg_wait<0>();
     wg_pin<SR>(s);
 
-    if (t.needs_mask(j, BC)) wg_mask<BC>(s, t, j, t.m0 + wrow, t4);
+    const int n0 = nb + j * BC;
+    if (masked(n0)) wg_mask<BC>(s, t.vis, n0, t.m0 + wrow, t4);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_rescale_o<D>(o, alpha);
     uint32_t pa[BC / 16][4];
@@ -250,9 +209,8 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     wg_commit();
     wg_wait<0>();
     wg_pin<OR>(o);
-    if constexpr (NS == 2) __syncthreads();  // stage st is overwritten by the next prefetch
   }
-  wg_write_o<T, D>(t, p.o_row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+  wg_write_o<T, D>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
 #endif
 }
 
@@ -266,13 +224,16 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const int mb = p.mask != FLASH_MASK_NONE ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const int mb = Visibility(p).upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
   const FwdTile<T> t(p, mb, BR);
-  const int n_tiles = t.n_tiles(BR, BC);
+  const TileRange kt = t.key_tiles(BR, BC);
+  const int n_tiles = kt.size();
   if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o_row_stride, tid);
+    t.template write_empty<D, BR, NT>(p.o.row_stride, tid);
     return;
   }
+  const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
+  const int nb = kt.begin * BC;  // first key of the first tile; tile jt below is the jt-th of the range
 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
@@ -298,16 +259,16 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   auto load_kv = [&](int jt) {
     const int stg = jt % NS;
     if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
-    const int nn = jt * BC;
-    kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k_row_stride, nn, t.Nk - nn);
-    kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v_row_stride, nn, t.Nk - nn);
+    const int nn = nb + jt * BC;
+    kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k.row_stride, nn, t.vis.Nk - nn);
+    kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v.row_stride, nn, t.vis.Nk - nn);
     cp_async_mbar_arrive(full(stg));
   };
   auto wait_tile = [&](int jt) {
     mbar_wait(full(jt % NS), (jt / NS) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
   };
-  SwTileCopier<D, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q_row_stride, t.m0, t.Nq - t.m0);  // lands with tile 0
+  SwTileCopier<D, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // lands with tile 0
 #pragma unroll
   for (int i = 0; i < NS - 2; ++i)
     if (i < n_tiles) load_kv(i);
@@ -335,7 +296,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   if (NS - 2 < n_tiles) load_kv(NS - 2);
   wg_wait<0>();
   wg_pin<SR>(s);
-  if (t.needs_mask(0, BC)) wg_mask<BC>(s, t, 0, t.m0 + wrow, t4);
+  if (masked(nb)) wg_mask<BC>(s, t.vis, nb, t.m0 + wrow, t4);
   wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
   wg_pack_p<T, BC>(pa, s);
 
@@ -352,7 +313,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (j + NS - 2 < n_tiles) load_kv(j + NS - 2);
     wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
     wg_pin<SR>(s);
-    if (t.needs_mask(j, BC)) wg_mask<BC>(s, t, j, t.m0 + wrow, t4);
+    const int n0 = nb + j * BC;
+    if (masked(n0)) wg_mask<BC>(s, t.vis, n0, t.m0 + wrow, t4);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
     wg_pin<OR>(o);
@@ -368,14 +330,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   if (wg == 0) named_arrive<NT>(other_turn);  // warpgroup 1's last sync; its own last arrive
   wg_wait<0>();                                // would have no matching sync
   wg_pin<OR>(o);
-  wg_write_o<T, D>(t, p.o_row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+  wg_write_o<T, D>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
 #endif
-}
-
-template <typename T, int D>
-__device__ __forceinline__ void fwd_wgmma_kernel(const FlashFwdParams& p) {
-  if constexpr (FwdWgShape<D>::PP) fwd_wgmma_pingpong_kernel<T, D>(p);
-  else fwd_wgmma_lockstep_kernel<T, D>(p);
 }
 
 }  // namespace fdjl

@@ -1,8 +1,30 @@
-// flash_kernels.cu - the one translation unit of the flash-djl fatbin: instantiates all 75
-// extern "C" kernels and their _cfg arrays (see the launch convention in flash_params.h).
+// flash_kernels.cu - the one translation unit of the flash-djl fatbin: picks the kernel body of
+// every extern "C" kernel (by the dispatch rules of flash_tiles.h), instantiates the kernels and
+// their _cfg arrays, and exports the launch facts a launcher reads (flash_params.h).
 #include "flash_fwd.cuh"
+#include "flash_fwd_sm90.cuh"
 #include "flash_bwd.cuh"
+#include "flash_bwd_sm90.cuh"
 #include "flash_f32.cuh"
+#include "flash_tiles.h"
+
+namespace fdjl {
+
+// ---------------------------------------------------------------- dispatch: which body serves D
+template <typename T, int D>
+__device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
+  if constexpr (!fwd_on_wgmma(D)) fwd_mma_kernel<T, D>(p);
+  else if constexpr (FwdWgShape<D>::PP) fwd_wgmma_pingpong_kernel<T, D>(p);
+  else fwd_wgmma_lockstep_kernel<T, D>(p);
+}
+
+template <typename T, int D>
+__device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
+  if constexpr (dkdv_on_wgmma(D)) bwd_dkdv_wgmma_kernel<T, D>(p);
+  else bwd_dkdv_mma_kernel<T, D>(p);
+}
+
+}  // namespace fdjl
 
 using fdjl::FwdShape;
 using fdjl::DkdvShape;
@@ -11,7 +33,16 @@ using fdjl::PreShape;
 using fdjl::ConvShape;
 using fdjl::F32Shape;
 
-// name, param type, threads, tile rows, dynamic smem, body
+// ---------------------------------------------------------------- exported launch facts
+#define FDJL_HEAD_DIM_ITEM(H) H,
+#define FDJL_HEAD_DIM_ONE(H) +1
+extern "C" __device__ const int flash_abi_version = FLASH_ABI_VERSION;
+extern "C" __device__ const int flash_head_dim_count = 0 FDJL_FOR_EACH_HEAD_DIM(FDJL_HEAD_DIM_ONE);
+extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_HEAD_DIM_ITEM)};
+
+// ---------------------------------------------------------------- kernels
+// name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB
+// CTAs per SM (the forward's min_blocks setting; the others give ptxas only the thread count)
 #define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                       \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const PT p) { BODY(p); }
@@ -20,9 +51,8 @@ using fdjl::F32Shape;
   extern "C" __global__ void __launch_bounds__(THREADS) NAME(const PT p) { BODY(p); }
 
 #define FLASH_TC_SET(DT, T, H)                                                                          \
-  FLASH_KERNEL_MB(flash_fwd_##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,     \
-               FwdShape<H>::BR,                                                                         \
-               FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, H>))                                             \
+  FLASH_KERNEL_MB(flash_fwd_##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,      \
+                  FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, H>))                         \
   FLASH_KERNEL(flash_bwd_pre_##DT##_hd##H, FlashBwdParams, PreShape::THREADS, PreShape::ROWS, 0,        \
                (fdjl::bwd_pre_kernel<T, H>))                                                            \
   FLASH_KERNEL(flash_bwd_dkdv_##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::BCK,   \
@@ -32,6 +62,7 @@ using fdjl::F32Shape;
   FLASH_KERNEL(flash_bwd_convert_##DT##_hd##H, FlashBwdParams, ConvShape::THREADS, ConvShape::ROWS, 0,  \
                (fdjl::bwd_convert_kernel<T, H>))
 
+// f32: no convert kernel (flash_bwd_dq_f32_* serves both modes, flash_params.h)
 #define FLASH_F32_SET(H)                                                                                \
   FLASH_KERNEL(flash_fwd_f32_hd##H, FlashFwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,               \
                (fdjl::fwd_f32_kernel<H>))                                                               \
@@ -40,26 +71,13 @@ using fdjl::F32Shape;
   FLASH_KERNEL(flash_bwd_dkdv_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,          \
                (fdjl::bwd_dkdv_f32_kernel<H>))                                                          \
   FLASH_KERNEL(flash_bwd_dq_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,            \
-               (fdjl::bwd_dq_f32_kernel<H>))                                                            \
-  FLASH_KERNEL(flash_bwd_convert_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,       \
                (fdjl::bwd_dq_f32_kernel<H>))
 
-#ifndef FLASH_ONLY_HD
-#define FLASH_ALL_HD(X, ...) X(__VA_ARGS__, 32) X(__VA_ARGS__, 64) X(__VA_ARGS__, 96) X(__VA_ARGS__, 128) X(__VA_ARGS__, 256)
-FLASH_ALL_HD(FLASH_TC_SET, f16, __half)
-FLASH_ALL_HD(FLASH_TC_SET, bf16, __nv_bfloat16)
-FLASH_F32_SET(32)
-FLASH_F32_SET(64)
-FLASH_F32_SET(96)
-FLASH_F32_SET(128)
-FLASH_F32_SET(256)
-#else
-// developer shortcut: nvcc -DFLASH_ONLY_HD=128 builds only one head dim (quick ptxas checks)
-#define FLASH_TC_SET_X(DT, T, H) FLASH_TC_SET(DT, T, H)
-#define FLASH_F32_SET_X(H) FLASH_F32_SET(H)
-FLASH_TC_SET_X(bf16, __nv_bfloat16, FLASH_ONLY_HD)
+// one head dim (the indirection expands FLASH_ONLY_HD before it is pasted into names)
 #ifndef FLASH_ONLY_BF16
-FLASH_TC_SET_X(f16, __half, FLASH_ONLY_HD)
-FLASH_F32_SET_X(FLASH_ONLY_HD)
+#define FLASH_HD_SET_(H) FLASH_TC_SET(bf16, __nv_bfloat16, H) FLASH_TC_SET(f16, __half, H) FLASH_F32_SET(H)
+#else  // developer shortcut with FLASH_ONLY_HD: the bf16 kernels only
+#define FLASH_HD_SET_(H) FLASH_TC_SET(bf16, __nv_bfloat16, H)
 #endif
-#endif
+#define FLASH_HD_SET(H) FLASH_HD_SET_(H)
+FDJL_FOR_EACH_HEAD_DIM(FLASH_HD_SET)

@@ -17,12 +17,6 @@
 #pragma once
 #include "flash_common.cuh"
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define FDJL_WGMMA 1
-#else
-#define FDJL_WGMMA 0
-#endif
-
 namespace fdjl {
 
 // byte offset of 16-byte chunk c (0 .. COLS/8-1) of row r in a 128B-swizzled ROWS x COLS tile

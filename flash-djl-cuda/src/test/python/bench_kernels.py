@@ -1,10 +1,13 @@
-"""Benchmark of the flash-djl bf16 kernels against torch SDPA (FLASH and CUDNN backends).
+"""Benchmark of the flash-djl bf16 kernels against torch SDPA (FLASH and CUDNN backends), and of
+one fatbin against another (before / after a kernel change) in the same process.
 
-usage: python3 bench_kernels.py FATBIN [--d 64,128] [--n 512,1024,...] [--reps 20]
+usage: python3 bench_kernels.py FATBIN [BEFORE_FATBIN] [--d 64,128] [--n 512,1024,...] [--reps 20]
 
 FlashAttention-3 paper shapes: B*N = 16384, H*d = 2048. FLOPs: forward 4*B*H*N*N*d (half with
 causal), backward 2.5x forward. CUDA events, warm-up, median over the repetitions.
 Backward times only the backward (ours: pre + dkdv + convert; torch: autograd.grad of a kept graph).
+With BEFORE_FATBIN (of either kernel ABI, flash_ctypes.py), both fatbins run on the same inputs,
+interleaved per shape, and a before/after table follows the SDPA one.
 """
 import argparse
 import math
@@ -32,15 +35,30 @@ def bench(fn, reps, warmup=3):
     return ts[len(ts) // 2] * 1e-3
 
 
+def time_ours(fl, q, k, v, do, mask, scale, reps):
+    """(fwd, bwd) seconds of one fatbin on these inputs."""
+    b, h, n, d = q.shape
+    o, lse = fl.forward(q, k, v, mask, scale)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    scratch = (torch.empty(b, h, n, fl.kernel_hd(d), device="cuda"), torch.empty(b, h, n, device="cuda"))
+    tf = bench(lambda: fl.forward(q, k, v, mask, scale, o=o, lse=lse), reps)
+    tb = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, dq=dq, dk=dk, dv=dv, scratch=scratch), reps)
+    return tf, tb
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("fatbin")
+    ap.add_argument("before", nargs="?", help="a second fatbin, timed next to the first (before / after)")
     ap.add_argument("--d", default="64,128")
     ap.add_argument("--n", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
     a = ap.parse_args()
     fl = Flash(a.fatbin)
-    rows = []
+    old = Flash(a.before) if a.before else None
+    if old:
+        print(f"after: {a.fatbin} (ABI {fl.abi}), before: {a.before} (ABI {old.abi})")
+    rows, pairs = [], []
     dt = torch.bfloat16
     for d in map(int, a.d.split(",")):
         for causal in (False, True):
@@ -52,12 +70,15 @@ def main():
                 fl_f = 4 * b * h * n * n * d / (2 if causal else 1)
                 fl_b = 2.5 * fl_f
                 res = {}
-                o, lse = fl.forward(q, k, v, mask, scale)
-                dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-                scratch = (torch.empty(b, h, n, fl.kernel_hd(d), device="cuda"), torch.empty(b, h, n, device="cuda"))
-                res["ours"] = (bench(lambda: fl.forward(q, k, v, mask, scale, o=o, lse=lse), a.reps),
-                               bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, dq=dq, dk=dk, dv=dv,
-                                                         scratch=scratch), a.reps))
+                if old:  # before, after, before, after: the better of two runs each, against clock drift
+                    tb1 = time_ours(old, q, k, v, do, mask, scale, a.reps)
+                    ta1 = time_ours(fl, q, k, v, do, mask, scale, a.reps)
+                    tb2 = time_ours(old, q, k, v, do, mask, scale, a.reps)
+                    ta2 = time_ours(fl, q, k, v, do, mask, scale, a.reps)
+                    res["before"] = (min(tb1[0], tb2[0]), min(tb1[1], tb2[1]))
+                    res["ours"] = (min(ta1[0], ta2[0]), min(ta1[1], ta2[1]))
+                else:
+                    res["ours"] = time_ours(fl, q, k, v, do, mask, scale, a.reps)
                 for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
                     try:
                         with sdpa_kernel(be):
@@ -73,10 +94,13 @@ def main():
                 tf = {k_: (fl_f / t[0] / 1e12, fl_b / t[1] / 1e12) for k_, t in res.items()}
                 line = (d, causal, n, tf["ours"], tf["flash"], tf["cudnn"])
                 rows.append(line)
+                if old:
+                    pairs.append((d, causal, n, tf["before"], tf["ours"]))
                 print(f"d={d} causal={causal} N={n} B={b} H={h}: ours {tf['ours'][0]:.0f}/{tf['ours'][1]:.0f}  "
-                      f"flash {tf['flash'][0]:.0f}/{tf['flash'][1]:.0f}  cudnn {tf['cudnn'][0]:.0f}/{tf['cudnn'][1]:.0f} TFLOP/s",
+                      + (f"before {tf['before'][0]:.0f}/{tf['before'][1]:.0f}  " if old else "")
+                      + f"flash {tf['flash'][0]:.0f}/{tf['flash'][1]:.0f}  cudnn {tf['cudnn'][0]:.0f}/{tf['cudnn'][1]:.0f} TFLOP/s",
                       flush=True)
-                del q, k, v, do, o, lse, dq, dk, dv, scratch
+                del q, k, v, do
                 torch.cuda.empty_cache()
     print()
     print("| d | causal | N | ours fwd/bwd | SDPA flash fwd/bwd | SDPA cuDNN fwd/bwd | ours/flash fwd | ours/flash bwd |")
@@ -84,6 +108,17 @@ def main():
     for d, c, n, o, f, cu in rows:
         print(f"| {d} | {'yes' if c else 'no'} | {n} | {o[0]:.0f} / {o[1]:.0f} | {f[0]:.0f} / {f[1]:.0f} | "
               f"{cu[0]:.0f} / {cu[1]:.0f} | {o[0] / f[0]:.2f} | {o[1] / f[1]:.2f} |")
+    if pairs:
+        print()
+        print("| d | causal | N | before fwd/bwd | after fwd/bwd | after/before fwd | after/before bwd |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for d, c, n, bf, af in pairs:
+            print(f"| {d} | {'yes' if c else 'no'} | {n} | {bf[0]:.0f} / {bf[1]:.0f} | {af[0]:.0f} / {af[1]:.0f} | "
+                  f"{af[0] / bf[0]:.3f} | {af[1] / bf[1]:.3f} |")
+        rf = [af[0] / bf[0] for *_, bf, af in pairs]
+        rb = [af[1] / bf[1] for *_, bf, af in pairs]
+        print(f"\nafter/before: fwd {min(rf):.3f}-{max(rf):.3f} (mean {sum(rf) / len(rf):.3f}), "
+              f"bwd {min(rb):.3f}-{max(rb):.3f} (mean {sum(rb) / len(rb):.3f})")
 
 
 if __name__ == "__main__":

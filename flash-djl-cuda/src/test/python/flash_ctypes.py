@@ -1,42 +1,84 @@
 """ctypes access to the flash-djl fatbin through libcuda, mirroring the Java launcher.
 
 torch allocates the tensors and makes the primary context current; this module loads the fatbin
-(cuModuleLoadData), reads each kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0}
-(cuModuleGetGlobal), raises the dynamic shared-memory limit when needed and launches on the
-null stream with the param struct passed by value, exactly as io.flashdjl.cuda does.
+(cuModuleLoadData), reads its exported launch facts (flash_abi_version, flash_head_dims) and each
+kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), raises the dynamic
+shared-memory limit when needed and launches on the null stream with the param struct passed by
+value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
+
+Two ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 2 (exported flash_abi_version; the visibility band vis_lo/vis_hi) and version 1 (no
+exported version: the mask codes 0/1/2, pointers ahead of all strides, an f32 convert kernel).
+
+A mask is "none", "tl" (causal top-left), "br" (causal bottom-right) or a band (lo, hi): key j is
+visible to query i iff i + lo <= j <= i + hi (io.flashdjl.spi.Visibility).
 """
 import ctypes as C
 import math
 
 import torch
 
-MASK = {"none": 0, "tl": 1, "br": 2}
-HDS = (32, 64, 96, 128, 256)
 DT = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
+CUDA_ERROR_NOT_FOUND = 500
 
 
-class FwdParams(C.Structure):
+def band(mask, Nq, Nk):
+    """(lo, hi) of a mask, clamped to [-Nq, Nk] as io.flashdjl.spi.Visibility does."""
+    if isinstance(mask, tuple):
+        lo, hi = mask
+    else:
+        lo, hi = {"none": (-Nq, Nk), "tl": (-Nq, 0), "br": (-Nq, Nk - Nq)}[mask]
+    return max(-Nq, min(Nk, lo)), max(-Nq, min(Nk, hi))
+
+
+class Tensor(C.Structure):  # FlashTensor
+    _fields_ = [("data", C.c_void_p), ("batch_stride", C.c_int64), ("head_stride", C.c_int64),
+                ("row_stride", C.c_int64)]
+
+
+_DIMS = [(n, C.c_int32) for n in ("batch", "heads_q", "heads_kv", "seqlen_q", "seqlen_k", "head_dim")] + \
+        [("scale", C.c_float), ("scale_log2", C.c_float)]
+
+
+class FwdParams(C.Structure):  # ABI 2
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o")] + [("lse", C.c_void_p)] + _DIMS + \
+               [("vis_lo", C.c_int32), ("vis_hi", C.c_int32)]
+
+
+class BwdParams(C.Structure):  # ABI 2
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o", "dout", "dq", "dk", "dv")] + \
+               [(n, C.c_void_p) for n in ("lse", "dq_accum", "delta")] + _DIMS + \
+               [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("deterministic", C.c_int32), ("pad0", C.c_int32)]
+
+
+class FwdParamsV1(C.Structure):
     _fields_ = [(n, C.c_void_p) for n in ("q", "k", "v", "o", "lse")] + \
                [(f"{t}_{s}_stride", C.c_int64) for t in ("q", "k", "v", "o") for s in ("batch", "head", "row")] + \
-               [(n, C.c_int32) for n in ("batch", "heads_q", "heads_kv", "seqlen_q", "seqlen_k", "head_dim")] + \
-               [("scale", C.c_float), ("scale_log2", C.c_float), ("mask", C.c_int32), ("pad0", C.c_int32)]
+               _DIMS + [("mask", C.c_int32), ("pad0", C.c_int32)]
 
 
-class BwdParams(C.Structure):
+class BwdParamsV1(C.Structure):
     _fields_ = [(n, C.c_void_p) for n in ("q", "k", "v", "o", "dout", "lse", "dq", "dk", "dv", "dq_accum", "delta")] + \
                [(f"{t}_{s}_stride", C.c_int64) for t in ("q", "k", "v", "o", "do", "dq", "dk", "dv")
                 for s in ("batch", "head", "row")] + \
-               [(n, C.c_int32) for n in ("batch", "heads_q", "heads_kv", "seqlen_q", "seqlen_k", "head_dim")] + \
-               [("scale", C.c_float), ("scale_log2", C.c_float), ("mask", C.c_int32), ("deterministic", C.c_int32)]
+               _DIMS + [("mask", C.c_int32), ("deterministic", C.c_int32)]
 
 
-assert C.sizeof(FwdParams) == 176 and C.sizeof(BwdParams) == 320
+assert C.sizeof(FwdParams) == 176 and C.sizeof(BwdParams) == 328
+assert C.sizeof(FwdParamsV1) == 176 and C.sizeof(BwdParamsV1) == 320
+V1_MASK = {"none": 0, "tl": 1, "br": 2}
+V1_HEAD_DIMS = (32, 64, 96, 128, 256)  # version 1 fatbins do not export their list
 
 
-def _strides(t, layout):
-    # returns (batch, head, row) element strides of a tensor given as [B, H, N, D] view
+def _tensor(t):
+    """FlashTensor of a [B, H, N, D] view (BSHD tensors are passed as .transpose(1, 2): no copy)."""
     s = t.stride()
-    return s[0], s[1], s[2]
+    return Tensor(t.data_ptr(), s[0], s[1], s[2])
+
+
+def dq_through_accumulator(dtype, deterministic):
+    """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs for f16/bf16 non-deterministic."""
+    return dtype != torch.float32 and not deterministic
 
 
 class Flash:
@@ -49,6 +91,14 @@ class Flash:
         self._data = C.create_string_buffer(data, len(data))
         self._ck(self.cu.cuModuleLoadData(C.byref(self.mod), self._data), "cuModuleLoadData")
         self.fns = {}
+        version = self._ints("flash_abi_version", 1, missing_ok=True)
+        self.abi = version[0] if version else 1
+        if self.abi not in (1, 2):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 and 2")
+        if self.abi == 1:
+            self.head_dims = V1_HEAD_DIMS
+        else:
+            self.head_dims = tuple(self._ints("flash_head_dims", self._ints("flash_head_dim_count", 1)[0]))
 
     def _ck(self, r, what):
         if r != 0:
@@ -56,17 +106,22 @@ class Flash:
             self.cu.cuGetErrorString(r, C.byref(s))
             raise RuntimeError(f"{what}: CUDA error {r} {s.value}")
 
+    def _ints(self, name, n, missing_ok=False):
+        dptr, size = C.c_uint64(), C.c_size_t()
+        r = self.cu.cuModuleGetGlobal_v2(C.byref(dptr), C.byref(size), self.mod, name.encode())
+        if r == CUDA_ERROR_NOT_FOUND and missing_ok:
+            return None
+        self._ck(r, name)
+        assert size.value == 4 * n, f"{name}: {size.value} bytes, expected {n} ints"
+        out = (C.c_int * n)()
+        self._ck(self.cu.cuMemcpyDtoH_v2(out, dptr, C.c_size_t(4 * n)), name)
+        return list(out)
+
     def fn(self, name):
         if name not in self.fns:
             f = C.c_void_p()
             self._ck(self.cu.cuModuleGetFunction(C.byref(f), self.mod, name.encode()), name)
-            dptr, size = C.c_uint64(), C.c_size_t()
-            self._ck(self.cu.cuModuleGetGlobal_v2(C.byref(dptr), C.byref(size), self.mod, (name + "_cfg").encode()),
-                     name + "_cfg")
-            assert size.value == 16
-            cfg = (C.c_int * 4)()
-            self._ck(self.cu.cuMemcpyDtoH_v2(cfg, dptr, C.c_size_t(16)), "cfg copy")
-            cfg = list(cfg)
+            cfg = self._ints(name + "_cfg", 4)
             if cfg[2] > 48 * 1024:
                 self._ck(self.cu.cuFuncSetAttribute(f, 8, cfg[2]), "cuFuncSetAttribute")  # MAX_DYNAMIC_SHARED
             self.fns[name] = (f, cfg)
@@ -79,12 +134,24 @@ class Flash:
                                         C.c_uint(threads), C.c_uint(1), C.c_uint(1), C.c_uint(smem),
                                         None, arg, None), "launch " + name)
 
-    @staticmethod
-    def kernel_hd(d):
-        for h in HDS:
+    def kernel_hd(self, d):
+        for h in self.head_dims:
             if d <= h:
                 return h
-        raise ValueError(d)
+        raise ValueError(f"head dim {d} is above the compiled ones {self.head_dims}")
+
+    def supports(self, mask):
+        return self.abi >= 2 or mask in V1_MASK
+
+    def _dims(self, p, B, Hq, Hkv, Nq, Nk, D, scale, mask):
+        p.batch, p.heads_q, p.heads_kv, p.seqlen_q, p.seqlen_k, p.head_dim = B, Hq, Hkv, Nq, Nk, D
+        p.scale, p.scale_log2 = scale, scale * math.log2(math.e)
+        if self.abi == 1:
+            if mask not in V1_MASK:
+                raise ValueError(f"an ABI 1 fatbin has no band masks ({mask})")
+            p.mask = V1_MASK[mask]
+        else:
+            p.vis_lo, p.vis_hi = band(mask, Nq, Nk)
 
     # q, k, v, o are [B, H, N, D] views (BSHD tensors are passed as .transpose(1, 2): no copy)
     def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None):
@@ -95,16 +162,18 @@ class Flash:
             o = torch.empty_like(q)
         if lse is None:
             lse = torch.empty(B, Hq, Nq, device=q.device, dtype=torch.float32)
-        p = FwdParams()
-        p.q, p.k, p.v, p.o, p.lse = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr()
-        for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
-            bs, hs, rs = _strides(t, None)
-            setattr(p, f"{name}_batch_stride", bs); setattr(p, f"{name}_head_stride", hs)
-            setattr(p, f"{name}_row_stride", rs)
-        p.batch, p.heads_q, p.heads_kv, p.seqlen_q, p.seqlen_k, p.head_dim = B, Hq, Hkv, Nq, Nk, D
-        p.scale, p.scale_log2, p.mask = scale, scale * math.log2(math.e), MASK[mask]
-        H = self.kernel_hd(D)
-        self.launch(f"flash_fwd_{DT[q.dtype]}_hd{H}", p, Nq, Hq, B)
+        if self.abi == 1:
+            p = FwdParamsV1()
+            p.q, p.k, p.v, p.o, p.lse = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr()
+            for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
+                for s, val in zip(("batch", "head", "row"), t.stride()[:3]):
+                    setattr(p, f"{name}_{s}_stride", val)
+        else:
+            p = FwdParams()
+            p.q, p.k, p.v, p.o = _tensor(q), _tensor(k), _tensor(v), _tensor(o)
+            p.lse = lse.data_ptr()
+        self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
+        self.launch(f"flash_fwd_{DT[q.dtype]}_hd{self.kernel_hd(D)}", p, Nq, Hq, B)
         return o, lse
 
     def backward(self, do, q, k, v, o, lse, mask="none", scale=None, deterministic=False,
@@ -120,21 +189,24 @@ class Flash:
             scratch = (torch.empty(B, Hq, Nq, H, device=q.device, dtype=torch.float32),
                        torch.empty(B, Hq, Nq, device=q.device, dtype=torch.float32))
         acc, delta = scratch
-        p = BwdParams()
-        p.q, p.k, p.v, p.o, p.dout, p.lse = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), do.data_ptr(), lse.data_ptr()
-        p.dq, p.dk, p.dv, p.dq_accum, p.delta = dq.data_ptr(), dk.data_ptr(), dv.data_ptr(), acc.data_ptr(), delta.data_ptr()
-        for name, t in (("q", q), ("k", k), ("v", v), ("o", o), ("do", do), ("dq", dq), ("dk", dk), ("dv", dv)):
-            bs, hs, rs = _strides(t, None)
-            setattr(p, f"{name}_batch_stride", bs); setattr(p, f"{name}_head_stride", hs)
-            setattr(p, f"{name}_row_stride", rs)
-        p.batch, p.heads_q, p.heads_kv, p.seqlen_q, p.seqlen_k, p.head_dim = B, Hq, Hkv, Nq, Nk, D
-        p.scale, p.scale_log2, p.mask = scale, scale * math.log2(math.e), MASK[mask]
+        if self.abi == 1:
+            p = BwdParamsV1()
+            p.q, p.k, p.v, p.o, p.dout, p.lse = (t.data_ptr() for t in (q, k, v, o, do, lse))
+            p.dq, p.dk, p.dv, p.dq_accum, p.delta = (t.data_ptr() for t in (dq, dk, dv, acc, delta))
+            for name, t in (("q", q), ("k", k), ("v", v), ("o", o), ("do", do), ("dq", dq), ("dk", dk), ("dv", dv)):
+                for s, val in zip(("batch", "head", "row"), t.stride()[:3]):
+                    setattr(p, f"{name}_{s}_stride", val)
+            convert = not deterministic  # version 1 has an f32 convert kernel (the dq kernel twice)
+        else:
+            p = BwdParams()
+            p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (q, k, v, o, do))
+            p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
+            p.lse, p.dq_accum, p.delta = lse.data_ptr(), acc.data_ptr(), delta.data_ptr()
+            convert = dq_through_accumulator(q.dtype, deterministic)
+        self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
         p.deterministic = 1 if deterministic else 0
         dt = DT[q.dtype]
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)
         self.launch(f"flash_bwd_dkdv_{dt}_hd{H}", p, Nk, Hkv, B)
-        if deterministic:
-            self.launch(f"flash_bwd_dq_{dt}_hd{H}", p, Nq, Hq, B)
-        else:
-            self.launch(f"flash_bwd_convert_{dt}_hd{H}", p, Nq, Hq, B)
+        self.launch(f"flash_bwd_{'convert' if convert else 'dq'}_{dt}_hd{H}", p, Nq, Hq, B)
         return dq, dk, dv

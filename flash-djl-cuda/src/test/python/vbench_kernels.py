@@ -1,5 +1,5 @@
 """Variant sweep (developer tool): time our bf16 fwd/bwd for several single-head-dim builds
-(cubins built with -DFLASH_ONLY_HD=H -DFLASH_ONLY_BF16 and different FDJL_* tile configs) in one
+(cubins built with -DFLASH_ONLY_HD=H -DFLASH_ONLY_BF16, each from its own edit of flash_tiles.h) in one
 device call, with a quick bf16 correctness check of each and SDPA FLASH as the reference.
 
 usage: python3 vbench_kernels.py NAME:HD:PATH [...]

@@ -12,6 +12,7 @@ import io.flashdjl.Backend;
 import io.flashdjl.Layout;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.spi.Visibility;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,14 +22,12 @@ import org.slf4j.LoggerFactory;
  * the CUDA memory of DJL's PyTorch NDArrays: outputs and scratch are allocated by DJL on the
  * inputs' device and written in place by the kernels, with no copies of q, k or v (BHSD and BSHD
  * are passed to the kernels as strides). Grouped-query attention reads the shared k/v heads
- * directly. A head dimension between the compiled ones (32, 64, 96, 128, 256) runs on the next
- * larger kernel, which zero-fills the missing columns.
+ * directly. A head dimension between the compiled ones (the list the fatbin exports, read by {@code CudaKernels})
+ * runs on the next larger kernel, which zero-fills the missing columns.
  */
 public final class CudaBackend implements AttentionBackend {
 
     private static final Logger logger = LoggerFactory.getLogger(CudaBackend.class);
-
-    static final int[] HEAD_DIMS = {32, 64, 96, 128, 256};
 
     /** Test aid: with this system property true, outputs are filled with NaN before the kernels run. */
     static final String POISON_PROPERTY = "flashdjl.cuda.poison";
@@ -59,9 +58,6 @@ public final class CudaBackend implements AttentionBackend {
             return Optional.of("the kernels need the head dimension of v (" + p.valueDim()
                     + ") to equal that of q and k (" + p.headDim() + ")");
         }
-        if (p.headDim() > HEAD_DIMS[HEAD_DIMS.length - 1]) {
-            return Optional.of("head dimension " + p.headDim() + " is above the largest kernel's (256)");
-        }
         if (p.headDim() % alignmentElements(t) != 0) {
             return Optional.of("head dimension " + p.headDim() + " is not a multiple of " + alignmentElements(t)
                     + " (16-byte rows)");
@@ -69,8 +65,17 @@ public final class CudaBackend implements AttentionBackend {
         if (p.batch() > 65535 || p.headsQ() > 65535) {
             return Optional.of("batch and heads must be at most 65535 (CUDA grid limits)");
         }
-        if (p.seqQ() > Integer.MAX_VALUE || p.seqK() > Integer.MAX_VALUE) {
-            return Optional.of("sequence lengths above 2^31 - 1");
+        if (p.seqQ() + p.seqK() >= (1L << 31) - 256) {
+            return Optional.of("seqQ + seqK must be below 2^31 - 256 (the kernels' int tile bounds)");
+        }
+        Optional<String> unavailable = unavailableReason();
+        if (unavailable.isPresent()) {
+            return unavailable;
+        }
+        int[] compiled = CudaRuntime.kernels(p.device()).headDims();
+        if (p.headDim() > compiled[compiled.length - 1]) {
+            return Optional.of("head dimension " + p.headDim() + " is above the largest kernel's ("
+                    + compiled[compiled.length - 1] + ")");
         }
         return Optional.empty();
     }
@@ -82,11 +87,12 @@ public final class CudaBackend implements AttentionBackend {
         NDManager manager = managerOn(p.q().getManager(), p.device());
         NDArray out = allocate(manager, outShape(p), p.dataType());
         NDArray lse = allocate(manager, new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
-        byte[] params = KernelParams.forward(in.q, in.k, in.v,
-                NDArrayMemory.address("output", out), NDArrayMemory.address("lse", lse),
-                strides(p, p.headsQ(), p.seqQ()), strides(p, p.headsKv(), p.seqK()), strides(p, p.headsKv(), p.seqK()),
-                strides(p, p.headsQ(), p.seqQ()), dims(p));
-        kernels.launch(kernels.kernel(name("flash_fwd", p)), p.seqQ(), p.headsQ(), p.batch(), params, p.toString());
+        KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
+        KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
+        byte[] params = KernelParams.forward(tensor(in.q, qs), tensor(in.k, kvs), tensor(in.v, kvs),
+                tensor(NDArrayMemory.address("output", out), qs), NDArrayMemory.address("lse", lse), dims(p));
+        kernels.launch(kernels.kernel(name(kernels, "flash_fwd", p)), p.seqQ(), p.headsQ(), p.batch(), params,
+                p.toString());
         in.release();
         return new AttentionResult(out, lse, Backend.CUDA);
     }
@@ -101,32 +107,38 @@ public final class CudaBackend implements AttentionBackend {
         NDArray dq = allocate(manager, p.q().getShape(), p.dataType());
         NDArray dk = allocate(manager, p.k().getShape(), p.dataType());
         NDArray dv = allocate(manager, p.v().getShape(), p.dataType());
-        int hd = kernelHeadDim(p.headDim());
-        NDArray dqAccum = manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ(), hd), DataType.FLOAT32);
+        boolean deterministic = p.options().deterministic();
+        boolean convert = dqThroughAccumulator(p.dataType(), deterministic);
+        NDArray dqAccum = convert
+                ? manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ(), kernels.kernelHeadDim(p.headDim())),
+                        DataType.FLOAT32)
+                : null;
         NDArray delta = manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
-        long[] pointers = {
-            in.q, in.k, in.v,
-            NDArrayMemory.address("forward.output()", o),
-            NDArrayMemory.address("dOut", dO),
-            NDArrayMemory.address("forward.logSumExp()", dense("forward.logSumExp()", forward.logSumExp())),
-            NDArrayMemory.address("dq", dq), NDArrayMemory.address("dk", dk), NDArrayMemory.address("dv", dv),
-            NDArrayMemory.address("dq scratch", dqAccum), NDArrayMemory.address("delta scratch", delta)
-        };
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
-        KernelParams.Strides[] strides = {qs, kvs, kvs, qs, qs, qs, kvs, kvs};
-        boolean deterministic = p.options().deterministic();
-        byte[] params = KernelParams.backward(pointers, strides, dims(p), deterministic);
+        KernelParams.Tensor[] tensors = {
+            tensor(in.q, qs), tensor(in.k, kvs), tensor(in.v, kvs),
+            tensor(NDArrayMemory.address("forward.output()", o), qs),
+            tensor(NDArrayMemory.address("dOut", dO), qs),
+            tensor(NDArrayMemory.address("dq", dq), qs),
+            tensor(NDArrayMemory.address("dk", dk), kvs),
+            tensor(NDArrayMemory.address("dv", dv), kvs)
+        };
+        byte[] params = KernelParams.backward(tensors,
+                NDArrayMemory.address("forward.logSumExp()", dense("forward.logSumExp()", forward.logSumExp())),
+                convert ? NDArrayMemory.address("dq scratch", dqAccum) : 0L,
+                NDArrayMemory.address("delta scratch", delta), dims(p), deterministic);
         String what = p.toString();
-        kernels.launch(kernels.kernel(name("flash_bwd_pre", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
-        kernels.launch(kernels.kernel(name("flash_bwd_dkdv", p)), p.seqK(), p.headsKv(), p.batch(), params, what);
-        if (deterministic) {
-            kernels.launch(kernels.kernel(name("flash_bwd_dq", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
-        } else {
-            kernels.launch(kernels.kernel(name("flash_bwd_convert", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
-        }
+        kernels.launch(kernels.kernel(name(kernels, "flash_bwd_pre", p)), p.seqQ(), p.headsQ(), p.batch(), params,
+                what);
+        kernels.launch(kernels.kernel(name(kernels, "flash_bwd_dkdv", p)), p.seqK(), p.headsKv(), p.batch(), params,
+                what);
+        kernels.launch(kernels.kernel(name(kernels, convert ? "flash_bwd_convert" : "flash_bwd_dq", p)), p.seqQ(),
+                p.headsQ(), p.batch(), params, what);
         // freed after the kernels are queued: PyTorch's allocator reuses memory in stream order
-        dqAccum.close();
+        if (dqAccum != null) {
+            dqAccum.close();
+        }
         delta.close();
         in.release();
         if (o != forward.output()) {
@@ -138,39 +150,34 @@ public final class CudaBackend implements AttentionBackend {
         return new AttentionGradients(dq, dk, dv, Backend.CUDA);
     }
 
-    /** The compiled head dimension that runs {@code headDim}: the smallest one not below it. */
-    static int kernelHeadDim(long headDim) {
-        for (int hd : HEAD_DIMS) {
-            if (headDim <= hd) {
-                return hd;
-            }
-        }
-        throw new IllegalArgumentException("head dimension " + headDim + " is above 256");
+    /**
+     * How dq is made: the f16/bf16 kernels in non-deterministic mode add dS K into a float32 accumulator
+     * with atomics and a convert kernel scales it into dq; otherwise (deterministic mode, and float32 in
+     * both modes) the dq kernel writes dq itself, with no accumulator.
+     */
+    static boolean dqThroughAccumulator(DataType type, boolean deterministic) {
+        return type != DataType.FLOAT32 && !deterministic;
     }
 
-    private static String name(String kernel, AttentionProblem p) {
+    private static String name(CudaKernels kernels, String kernel, AttentionProblem p) {
         String type = p.dataType() == DataType.FLOAT16 ? "f16" : "f32";
-        return kernel + "_" + type + "_hd" + kernelHeadDim(p.headDim());
+        return kernel + "_" + type + "_hd" + kernels.kernelHeadDim(p.headDim());
+    }
+
+    private static KernelParams.Tensor tensor(long address, KernelParams.Strides strides) {
+        return new KernelParams.Tensor(address, strides);
     }
 
     private static int alignmentElements(DataType t) {
         return 16 / t.getNumOfBytes();
     }
 
+    /** Sizes, scale and the visibility band (clamped to [-seqQ, seqK] by Visibility, so it fits in int). */
     private static KernelParams.Dims dims(AttentionProblem p) {
-        int mask;
-        switch (p.options().mask()) {
-            case CAUSAL_TOP_LEFT:
-                mask = 1;
-                break;
-            case CAUSAL_BOTTOM_RIGHT:
-                mask = 2;
-                break;
-            default:
-                mask = 0;
-        }
+        Visibility vis = p.visibility();
         return new KernelParams.Dims((int) p.batch(), (int) p.headsQ(), (int) p.headsKv(), (int) p.seqQ(),
-                (int) p.seqK(), (int) p.headDim(), (float) p.scale(), mask);
+                (int) p.seqK(), (int) p.headDim(), (float) p.scale(), Math.toIntExact(vis.lowerOffset()),
+                Math.toIntExact(vis.upperOffset()));
     }
 
     /** Element strides (batch, head, row) of a dense array in the problem's layout. */

@@ -11,6 +11,7 @@ import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
+import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import jcuda.Pointer;
@@ -24,8 +25,9 @@ import jcuda.driver.CUresult;
 
 /**
  * The kernels of one GPU: PyTorch's primary context of that device (shared, never destroyed), the
- * fatbin module loaded into it once, and each kernel's function handle and launch configuration
- * (read from its {@code <name>_cfg} global, so the CUDA source is the single source of truth).
+ * fatbin module loaded into it once, the launch facts it exports (its parameter ABI version, checked
+ * at load, and its head-dimension list) and each kernel's function handle and launch configuration
+ * (read from its {@code <name>_cfg} global), so the CUDA source is the single source of truth.
  * Launches go to the null stream, which orders them with PyTorch's default stream.
  */
 final class CudaKernels {
@@ -56,6 +58,7 @@ final class CudaKernels {
     private final CUcontext context;
     private final CUmodule module;
     private final Map<String, Kernel> kernels = new ConcurrentHashMap<>();
+    private final int[] headDims;
 
     private CudaKernels(int deviceId, byte[] fatbin) {
         this.deviceId = deviceId;
@@ -66,6 +69,61 @@ final class CudaKernels {
         check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
         module = new CUmodule();
         check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (flash-djl fatbin on gpu(" + deviceId + "))");
+        checkAbiVersion();
+        int count = readInts("flash_head_dim_count", 1)[0];
+        headDims = readInts("flash_head_dims", count);
+    }
+
+    /** A fatbin built for another parameter layout would read garbage: refuse it by name. */
+    private void checkAbiVersion() {
+        CUdeviceptr ptr = new CUdeviceptr();
+        long[] size = new long[1];
+        int r = cuModuleGetGlobal(ptr, size, module, "flash_abi_version");
+        if (r == CUresult.CUDA_ERROR_NOT_FOUND) {
+            throw new IllegalStateException("the flash-djl fatbin exports no flash_abi_version: it was built from"
+                    + " kernels of ABI version 1, this launcher packs version " + KernelParams.ABI_VERSION
+                    + "; rebuild flash-djl-cuda");
+        }
+        check(r, "cuModuleGetGlobal(flash_abi_version)");
+        int version = readInts("flash_abi_version", 1)[0];
+        if (version != KernelParams.ABI_VERSION) {
+            throw new IllegalStateException("the flash-djl fatbin has kernel parameter ABI version " + version
+                    + " but this launcher packs version " + KernelParams.ABI_VERSION + "; rebuild flash-djl-cuda");
+        }
+    }
+
+    /** The {@code n} ints of the fatbin's global {@code name}. */
+    private int[] readInts(String name, int n) {
+        CUdeviceptr ptr = new CUdeviceptr();
+        long[] size = new long[1];
+        check(cuModuleGetGlobal(ptr, size, module, name), "cuModuleGetGlobal(" + name + ")");
+        if (n <= 0 || size[0] != 4L * n) {
+            throw new IllegalStateException(name + " has " + size[0] + " bytes, expected " + n + " ints");
+        }
+        int[] values = new int[n];
+        check(cuMemcpyDtoH(Pointer.to(values), ptr, 4L * n), "cuMemcpyDtoH(" + name + ")");
+        return values;
+    }
+
+    /** The compiled head dimensions, ascending (the fatbin's {@code flash_head_dims}). */
+    int[] headDims() {
+        return headDims.clone();
+    }
+
+    /** The compiled head dimension that runs {@code headDim}: the smallest one not below it. */
+    int kernelHeadDim(long headDim) {
+        return kernelHeadDim(headDims, headDim);
+    }
+
+    /** The smallest of {@code compiled} (ascending) not below {@code headDim}. */
+    static int kernelHeadDim(int[] compiled, long headDim) {
+        for (int hd : compiled) {
+            if (headDim <= hd) {
+                return hd;
+            }
+        }
+        throw new IllegalArgumentException("headDim: expected at most " + compiled[compiled.length - 1]
+                + " (the compiled head dimensions are " + Arrays.toString(compiled) + ") but got " + headDim);
     }
 
     /** The kernels of GPU {@code deviceId}, loading the module on first use. */

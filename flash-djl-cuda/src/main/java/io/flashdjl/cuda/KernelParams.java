@@ -5,10 +5,28 @@ import java.nio.ByteOrder;
 
 /**
  * Packs {@code FlashFwdParams} and {@code FlashBwdParams} of {@code src/main/cuda/flash_params.h}
- * byte for byte: little endian, 8-byte fields first, then 4-byte fields, no padding. Field order
- * is the ABI; change both files together.
+ * byte for byte: little endian, natural alignment, no interior padding. Layout (ABI version {@value
+ * #ABI_VERSION}, which the fatbin exports and {@link CudaKernels} checks at load):
+ *
+ * <pre>
+ * FlashTensor (32 B):  address, batch stride, head stride, row stride     (int64 each, strides in elements)
+ * FlashFwdParams (176 B): tensors q, k, v, o; lse address; Dims (40 B)
+ * FlashBwdParams (328 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
+ *                         Dims (40 B); deterministic (int32); 4 bytes of zero padding
+ * Dims (40 B): batch, heads_q, heads_kv, seqlen_q, seqlen_k, head_dim (int32); scale, scale * log2(e)
+ *              (float32); visibility lower and upper offset (int32)
+ * </pre>
+ *
+ * Field order is the ABI; change this class, flash_params.h and the Python harness's flash_ctypes.py
+ * together, and bump the version in both.
  */
 final class KernelParams {
+
+    /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
+    static final int ABI_VERSION = 2;
+
+    static final int FORWARD_BYTES = 176;
+    static final int BACKWARD_BYTES = 328;
 
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
     static final class Strides {
@@ -23,7 +41,21 @@ final class KernelParams {
         }
     }
 
-    /** The sizes and scalars every kernel takes. */
+    /** One tensor argument: its device address and strides ({@code FlashTensor}). */
+    static final class Tensor {
+        final long address;
+        final Strides strides;
+
+        Tensor(long address, Strides strides) {
+            this.address = address;
+            this.strides = strides;
+        }
+    }
+
+    /**
+     * The sizes and scalars every kernel takes. Key {@code j} is visible to query {@code i} when {@code i +
+     * lowerOffset <= j <= i + upperOffset} (io.flashdjl.spi.Visibility, clamped to {@code [-seqQ, seqK]}).
+     */
     static final class Dims {
         final int batch;
         final int headsQ;
@@ -32,9 +64,11 @@ final class KernelParams {
         final int seqK;
         final int headDim;
         final float scale;
-        final int mask;
+        final int lowerOffset;
+        final int upperOffset;
 
-        Dims(int batch, int headsQ, int headsKv, int seqQ, int seqK, int headDim, float scale, int mask) {
+        Dims(int batch, int headsQ, int headsKv, int seqQ, int seqK, int headDim, float scale, int lowerOffset,
+                int upperOffset) {
             this.batch = batch;
             this.headsQ = headsQ;
             this.headsKv = headsKv;
@@ -42,7 +76,8 @@ final class KernelParams {
             this.seqK = seqK;
             this.headDim = headDim;
             this.scale = scale;
-            this.mask = mask;
+            this.lowerOffset = lowerOffset;
+            this.upperOffset = upperOffset;
         }
     }
 
@@ -50,29 +85,30 @@ final class KernelParams {
 
     private KernelParams() {}
 
-    /** FlashFwdParams: q, k, v, o, lse; strides of q, k, v, o; dims. */
-    static byte[] forward(long q, long k, long v, long o, long lse, Strides sq, Strides sk, Strides sv, Strides so,
-            Dims d) {
-        ByteBuffer b = buffer(5 * 8 + 12 * 8 + 10 * 4);
-        b.putLong(q).putLong(k).putLong(v).putLong(o).putLong(lse);
-        put(b, sq, sk, sv, so);
+    /** FlashFwdParams: q, k, v, o; lse; dims. */
+    static byte[] forward(Tensor q, Tensor k, Tensor v, Tensor o, long lse, Dims d) {
+        ByteBuffer b = buffer(FORWARD_BYTES);
+        put(b, q, k, v, o);
+        b.putLong(lse);
         putDims(b, d);
-        b.putInt(0); // pad0
         return done(b);
     }
 
-    /** FlashBwdParams: 11 pointers; strides of q, k, v, o, dout, dq, dk, dv; dims; deterministic. */
-    static byte[] backward(long[] pointers, Strides[] strides, Dims d, boolean deterministic) {
-        if (pointers.length != 11 || strides.length != 8) {
-            throw new IllegalArgumentException("backward params need 11 pointers and 8 strides");
+    /**
+     * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; dims; deterministic.
+     * {@code dqAccum} may be 0 when the convert kernel does not run.
+     */
+    static byte[] backward(Tensor[] tensors, long lse, long dqAccum, long delta, Dims d, boolean deterministic) {
+        if (tensors.length != 8) {
+            throw new IllegalArgumentException("tensors: expected 8 (q, k, v, o, dout, dq, dk, dv) but got "
+                    + tensors.length);
         }
-        ByteBuffer b = buffer(11 * 8 + 24 * 8 + 10 * 4);
-        for (long p : pointers) {
-            b.putLong(p);
-        }
-        put(b, strides);
+        ByteBuffer b = buffer(BACKWARD_BYTES);
+        put(b, tensors);
+        b.putLong(lse).putLong(dqAccum).putLong(delta);
         putDims(b, d);
         b.putInt(deterministic ? 1 : 0);
+        b.putInt(0); // pad0
         return done(b);
     }
 
@@ -80,16 +116,16 @@ final class KernelParams {
         return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
     }
 
-    private static void put(ByteBuffer b, Strides... all) {
-        for (Strides s : all) {
-            b.putLong(s.batch).putLong(s.head).putLong(s.row);
+    private static void put(ByteBuffer b, Tensor... all) {
+        for (Tensor t : all) {
+            b.putLong(t.address).putLong(t.strides.batch).putLong(t.strides.head).putLong(t.strides.row);
         }
     }
 
     private static void putDims(ByteBuffer b, Dims d) {
         b.putInt(d.batch).putInt(d.headsQ).putInt(d.headsKv).putInt(d.seqQ).putInt(d.seqK).putInt(d.headDim);
         b.putFloat(d.scale).putFloat(d.scale * LOG2_E);
-        b.putInt(d.mask);
+        b.putInt(d.lowerOffset).putInt(d.upperOffset);
     }
 
     private static byte[] done(ByteBuffer b) {

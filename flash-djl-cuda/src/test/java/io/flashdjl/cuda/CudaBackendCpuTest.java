@@ -1,16 +1,20 @@
 package io.flashdjl.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
 
 /** What CI (no GPU) can check of the CUDA module: it is found, it says why it cannot run, AUTO falls back. */
@@ -31,18 +35,39 @@ class CudaBackendCpuTest {
 
     @Test
     void kernelHeadDimensionsRoundUp() {
-        assertEquals(32, CudaBackend.kernelHeadDim(8));
-        assertEquals(96, CudaBackend.kernelHeadDim(80));
-        assertEquals(128, CudaBackend.kernelHeadDim(128));
-        assertEquals(256, CudaBackend.kernelHeadDim(136));
+        int[] compiled = {32, 64, 96, 128, 256};
+        assertEquals(32, CudaKernels.kernelHeadDim(compiled, 8));
+        assertEquals(96, CudaKernels.kernelHeadDim(compiled, 80));
+        assertEquals(128, CudaKernels.kernelHeadDim(compiled, 128));
+        assertEquals(256, CudaKernels.kernelHeadDim(compiled, 136));
+        assertThrows(IllegalArgumentException.class, () -> CudaKernels.kernelHeadDim(compiled, 257));
     }
 
     @Test
-    void parameterBlocksMatchTheStructSizes() {
-        KernelParams.Strides s = new KernelParams.Strides(1, 2, 3);
-        KernelParams.Dims d = new KernelParams.Dims(1, 2, 2, 3, 4, 64, 0.125f, 1);
-        assertEquals(176, KernelParams.forward(1, 2, 3, 4, 5, s, s, s, s, d).length);
-        assertEquals(320, KernelParams.backward(new long[11], new KernelParams.Strides[] {s, s, s, s, s, s, s, s}, d,
-                true).length);
+    void parameterBlocksMatchTheStructLayouts() {
+        KernelParams.Tensor t = new KernelParams.Tensor(7, new KernelParams.Strides(1, 2, 3));
+        KernelParams.Dims d = new KernelParams.Dims(1, 2, 2, 3, 4, 64, 0.125f, -5, 6);
+        ByteBuffer fwd = ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, d)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(176, fwd.capacity());
+        assertEquals(7, fwd.getLong(96)); // o.data after three 32-byte tensors
+        assertEquals(5, fwd.getLong(128)); // lse
+        assertEquals(-5, fwd.getInt(168)); // vis_lo
+        assertEquals(6, fwd.getInt(172)); // vis_hi
+        KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
+        ByteBuffer bwd =
+                ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, d, true)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(328, bwd.capacity());
+        assertEquals(3, bwd.getLong(248)); // dv.row_stride
+        assertEquals(12, bwd.getLong(264)); // dq_accum
+        assertEquals(-5, bwd.getInt(312)); // vis_lo
+        assertEquals(1, bwd.getInt(320)); // deterministic
+    }
+
+    @Test
+    void dqGoesThroughTheAccumulatorOnlyForHalfTypesWithoutDeterminism() {
+        assertTrue(CudaBackend.dqThroughAccumulator(DataType.FLOAT16, false));
+        assertFalse(CudaBackend.dqThroughAccumulator(DataType.FLOAT16, true));
+        assertFalse(CudaBackend.dqThroughAccumulator(DataType.FLOAT32, false));
+        assertFalse(CudaBackend.dqThroughAccumulator(DataType.FLOAT32, true));
     }
 }

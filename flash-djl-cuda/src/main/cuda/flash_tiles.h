@@ -1,0 +1,181 @@
+// flash_tiles.h - every tile size, launch shape and kernel choice of the flash-djl kernels, per
+// head dim and device pass, in one place (the kernels and flash_kernels.cu only read it).
+//
+// Device passes (build-fatbin.sh): the sm_80-class pass (sm_80/86/89 SASS and the compute_80
+// PTX) and the sm_90a pass (FDJL_SM90 and FDJL_WGMMA, flash_common.cuh). Each settings function
+// below takes the head dim D and returns named values; the ...Shape structs derive the launch
+// facts (threads, tile rows, dynamic shared memory) that flash_kernels.cu exports as _cfg.
+// The numbers are measured choices: PERF_LOG.md has the sweeps behind them.
+#pragma once
+#include <type_traits>
+#include "flash_common.cuh"
+
+// The compiled head dims, ascending (exported as flash_head_dims by flash_kernels.cu).
+// Developer shortcut: nvcc -DFLASH_ONLY_HD=128 builds only one head dim (quick ptxas checks).
+#ifndef FLASH_ONLY_HD
+#define FDJL_FOR_EACH_HEAD_DIM(X) X(32) X(64) X(96) X(128) X(256)
+#else
+#define FDJL_FOR_EACH_HEAD_DIM(X) X(FLASH_ONLY_HD)
+#endif
+
+namespace fdjl {
+
+constexpr bool kSm90 = FDJL_SM90 != 0;
+constexpr bool kWgmma = FDJL_WGMMA != 0;
+
+// ------------------------------------------------------------------ dispatch: which body serves D
+// The forward and dK/dV of D = 64 and 128 run on warpgroup MMAs where the pass has them (their
+// accumulators fit without spills there); everything else runs on mma.sync.
+__host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && (D == 64 || D == 128); }
+__host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && (D == 64 || D == 128); }
+
+// ------------------------------------------------------------------ forward, mma.sync
+struct FwdMmaTile {
+  int warps;         // warps per CTA; each owns 16 * m16_per_warp query rows for the whole kernel
+  int m16_per_warp;  // m16 row tiles per warp (every K/V fragment is reused across them)
+  int key_tile;      // keys per K/V tile (two shared-memory stages)
+  bool q_in_regs;    // Q fragments kept in registers, else re-read from shared memory per tile
+  int k_unroll;      // k16 steps unrolled when Q is read from shared memory (bounds registers)
+  int min_blocks;    // CTAs per SM asked of the register allocator
+};
+__host__ __device__ constexpr FwdMmaTile fwd_mma_tile(int D, bool sm90) {
+  FwdMmaTile t{};
+  t.k_unroll = 2;
+  t.min_blocks = 1;
+  (void)sm90;  // sm_90 keeps the sm_80 values: every 2-CTA or 32-row-warp variant measured spills
+  if (D <= 64) {
+    t.warps = 4; t.m16_per_warp = 2; t.key_tile = 64; t.q_in_regs = true;
+  } else if (D == 96) {
+    t.warps = 4; t.m16_per_warp = 2; t.key_tile = 32; t.q_in_regs = false;
+  } else if (D == 128) {
+    t.warps = 8; t.m16_per_warp = 1; t.key_tile = 64; t.q_in_regs = true;
+  } else {
+    t.warps = 4; t.m16_per_warp = 1; t.key_tile = 32; t.q_in_regs = false;
+  }
+  return t;
+}
+template <int D> struct FwdMmaShape {
+  static constexpr FwdMmaTile C = fwd_mma_tile(D, kSm90);
+  static constexpr int W = C.warps, MT = C.m16_per_warp, BC = C.key_tile, MINB = C.min_blocks;
+  static constexpr bool QREG = C.q_in_regs;
+  static constexpr int KUNROLL = C.k_unroll;
+  static constexpr int BR = 16 * MT * W, THREADS = 32 * W;
+  static constexpr int SMEM = Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);  // Q, 2 stages of K and V
+};
+
+// ------------------------------------------------------------------ forward, wgmma (sm_90a)
+struct FwdWgTile {
+  int warpgroups;  // warpgroups per CTA, 64 query rows each
+  int key_tile;    // keys per K/V tile
+  int min_blocks;  // CTAs per SM asked of the register allocator
+  int stages;      // shared-memory stages of K/V (a ring, >= 3)
+  bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups)
+};
+__host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
+  FwdWgTile t{};
+  t.warpgroups = 2;
+  t.stages = 3;
+  if (D == 64) {
+    t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;   // 2 CTAs per SM (<= 128 registers)
+  } else {
+    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true;   // 3 stages: 225 KiB
+  }
+  return t;
+}
+template <int D> struct FwdWgShape {
+  static constexpr FwdWgTile C = fwd_wgmma_tile(D);
+  static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
+  static constexpr bool PP = C.ping_pong;
+  static_assert(NS >= 3, "the K/V ring needs at least 3 stages");
+  static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
+  static constexpr int BR = 64 * NWG, THREADS = 128 * NWG;
+  static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2;
+  // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
+  // ping-pong: + a full and an empty mbarrier per stage
+  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0);
+};
+
+// the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled
+template <int D> using FwdShape = std::conditional_t<fwd_on_wgmma(D), FwdWgShape<D>, FwdMmaShape<D>>;
+
+// ------------------------------------------------------------------ dK/dV, mma.sync
+struct DkdvMmaTile {
+  int key_groups;        // groups of 16 keys per CTA (BCK = 16 * key_groups)
+  int warps_per_group;   // warps per key group, each owning head_dim / warps_per_group columns
+  int query_tile;        // query rows per inner tile
+  int stages;            // shared-memory stages of Q / dO (1 or 2)
+  bool vector_dq_reduce; // dq_accum via red.v2 on sm_90 (hd 256: the vector form spills)
+};
+__host__ __device__ constexpr DkdvMmaTile dkdv_mma_tile(int D, bool sm90) {
+  DkdvMmaTile t{};
+  t.query_tile = 64;
+  t.stages = 2;
+  t.warps_per_group = 1;
+  t.vector_dq_reduce = D <= 128;
+  if (D <= 64) {
+    t.key_groups = 8;
+  } else if (D == 96) {
+    t.key_groups = 4;
+  } else if (D == 128) {
+    // sm_80/86/89: single-buffered Q/dO to stay within the 99 KiB of sm_86/89
+    t.key_groups = sm90 ? 8 : 4;
+    t.stages = sm90 ? 2 : 1;
+  } else {
+    t.key_groups = 2; t.warps_per_group = 2; t.query_tile = 32; t.stages = 1;
+  }
+  return t;
+}
+template <int D> struct DkdvMmaShape {
+  static constexpr DkdvMmaTile C = dkdv_mma_tile(D, kSm90);
+  static constexpr int KG = C.key_groups, SPLIT = C.warps_per_group, BR = C.query_tile, ST = C.stages;
+  static constexpr bool VEC_RED = C.vector_dq_reduce;
+  static constexpr int NW = KG * SPLIT, THREADS = 32 * NW, BCK = 16 * KG;
+  // K, V, ST x (Q, dO), dS^T, ST x (LSE, delta)
+  static constexpr int SMEM = 2 * Lay<D>::bytes(BCK) + ST * 2 * Lay<D>::bytes(BR) +
+                              Lay<BR>::bytes(BCK) + ST * 2 * BR * 4;
+};
+
+// ------------------------------------------------------------------ dK/dV, wgmma (sm_90a)
+struct DkdvWgTile {
+  int key_tile;    // keys per CTA, 64 per warpgroup
+  int query_tile;  // query rows per inner tile (two stages of Q, dO, LSE, delta)
+};
+__host__ __device__ constexpr DkdvWgTile dkdv_wgmma_tile(int) { return DkdvWgTile{128, 64}; }
+template <int D> struct DkdvWgShape {
+  static constexpr DkdvWgTile C = dkdv_wgmma_tile(D);
+  static constexpr int BCK = C.key_tile, BR = C.query_tile, THREADS = 2 * BCK;
+  static_assert(BCK == 128 && BR == 64, "the kernel is written for two warpgroups of 64 keys, 64-row tiles");
+  static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, DS_BYTES = BCK * BR * 2;
+  // K, V, 2 x (Q, dO), dS^T, 2 x (LSE, delta), + 1 KiB for the alignment done by the kernel
+  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + DS_BYTES + 4 * BR * 4 + 1024;
+};
+
+// the launch shape of flash_bwd_dkdv_<dt>_hd<D> in the pass being compiled
+template <int D> using DkdvShape = std::conditional_t<dkdv_on_wgmma(D), DkdvWgShape<D>, DkdvMmaShape<D>>;
+
+// ------------------------------------------------------------------ dq (deterministic), mma.sync
+struct DqMmaTile {
+  int warps;     // warps per CTA, 16 query rows each
+  int key_tile;  // keys per K/V tile (two stages)
+  int k_unroll;  // k16 steps unrolled in S = Q K^T, dP = dO V^T (hd 256: fragments loaded ahead spill)
+};
+__host__ __device__ constexpr DqMmaTile dq_mma_tile(int D) {
+  DqMmaTile t{};
+  t.warps = D == 256 ? 2 : 4;
+  t.key_tile = D == 256 ? 32 : 64;
+  t.k_unroll = D >= 256 ? 2 : D / 16;
+  return t;
+}
+template <int D> struct DqShape {
+  static constexpr DqMmaTile C = dq_mma_tile(D);
+  static constexpr int W = C.warps, BC = C.key_tile, KUNROLL = C.k_unroll;
+  static constexpr int BR = 16 * W, THREADS = 32 * W;
+  static constexpr int SMEM = 2 * Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);  // Q, dO, 2 x (K, V)
+};
+
+// ------------------------------------------------------------------ elementwise and f32 kernels
+struct PreShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };   // 4 rows per warp
+struct ConvShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };
+struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0; };    // one warp per row
+
+}  // namespace fdjl
