@@ -20,8 +20,11 @@ import java.io.DataOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import io.flashdjl.testing.TestSeed;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Drop-in compatibility with DJL's ScaledDotProductAttentionBlock, and bad input. */
+@ExtendWith(TestSeed.class)
 class FlashAttentionBlockTest {
 
     private static final int E = 16;

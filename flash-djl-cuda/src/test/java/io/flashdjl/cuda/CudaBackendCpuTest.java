@@ -12,8 +12,11 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import org.junit.jupiter.api.Test;
+import io.flashdjl.testing.TestSeed;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** What CI (no GPU) can check of the CUDA module: it is found, it says why it cannot run, AUTO falls back. */
+@ExtendWith(TestSeed.class)
 class CudaBackendCpuTest {
 
     @Test
