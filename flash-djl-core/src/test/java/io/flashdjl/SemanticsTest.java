@@ -69,7 +69,8 @@ class SemanticsTest {
             double scale = 1 / Math.sqrt(8);
             NDArray expectedLse = q.get(":, :, 0, :").mul(k.get(":, :, 0, :")).sum(new int[] {-1}).mul(scale);
             assertTrue(r.output().get(":, :, 0, :").sub(v.get(":, :, 0, :")).abs().max().getDouble() < 1e-12);
-            ErrorBudget.check("lse of query 0", r.logSumExp().get(":, :, 0"), expectedLse, expectedLse, DataType.FLOAT64);
+            ErrorBudget.check("lse of query 0", r.logSumExp().get(":, :, 0"), expectedLse, expectedLse,
+                    DataType.FLOAT64);
             // rows 4.. see all 5 keys: same as unmasked attention
             AttentionResult full = FlashAttention.forward(q, k, v, AttentionOptions.builder().optBackend(Backend.REFERENCE).build());
             assertTrue(r.output().get(":, :, 4:, :").sub(full.output().get(":, :, 4:, :")).abs().max().getDouble() < 1e-12);

@@ -50,7 +50,9 @@ class FlashAttentionBlockTest {
             NDArray[][] outputs = new NDArray[variants.length][];
             for (int i = 0; i < variants.length; i++) {
                 NDList inputs = variants[i];
-                outputs[i] = new NDArray[] {run(djl, inputs), run(flash, inputs), run(djl2, inputs), run(flash2, inputs)};
+                outputs[i] = new NDArray[] {
+                    run(djl, inputs), run(flash, inputs), run(djl2, inputs), run(flash2, inputs)
+                };
             }
             // the truth: DJL's block with the same parameters in float64
             Block djl64 = float64Twin(djl, ScaledDotProductAttentionBlock.builder().setEmbeddingSize(E)
