@@ -9,8 +9,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import org.junit.jupiter.api.Test;
 import org.opentest4j.AssertionFailedError;
+import io.flashdjl.testing.TestSeed;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** The correctness rule itself: what it lets through and what it must refuse. */
+@ExtendWith(TestSeed.class)
 class ErrorBudgetTest {
 
     private static final DataType F16 = DataType.FLOAT16;

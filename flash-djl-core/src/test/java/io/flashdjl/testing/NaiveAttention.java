@@ -11,10 +11,11 @@ import io.flashdjl.Layout;
 import io.flashdjl.spi.Visibility;
 
 /**
- * Textbook attention for tests: {@code S = scale q k^T + mask; P = softmax(S); O = P v}, with the
- * whole score matrix in memory and the gradients from their closed forms. Run in float64 it is the
- * ground truth; run in the inputs' own dtype it is "PyTorch's own attention in that dtype", whose
- * error sets the tolerance (the FlashAttention-2 test rule).
+ * The one naive attention of the tests: {@code S = scale q k^T + mask; P = softmax(S); O = P v},
+ * with the whole score matrix in memory and the gradients from their closed forms. Run in float64
+ * it is the ground truth of every test; run in the inputs' own dtype it is "PyTorch's own attention
+ * in that dtype", whose error sets the tolerance ({@link ErrorBudget}). Rows that see no key give
+ * output 0, log-sum-exp -inf and zero gradients, as the library documents.
  */
 public final class NaiveAttention {
 
@@ -89,15 +90,16 @@ public final class NaiveAttention {
         return new Outcome(output, lse, fromBhsd(dQ, layout), fromBhsd(dK, layout), fromBhsd(dV, layout));
     }
 
-    /** Boolean {@code [Nq, Nk]}: true where query i sees key j. */
+    /** Boolean {@code [Nq, Nk]}: true where query i sees key j, by the library's own rule ({@link Visibility}). */
     public static NDArray visibility(NDManager manager, AttentionMask mask, long nq, long nk) {
-        if (!mask.isCausal()) {
-            return manager.ones(new Shape(nq, nk), DataType.BOOLEAN);
+        Visibility band = Visibility.of(mask, nq, nk);
+        boolean[] visible = new boolean[Math.toIntExact(nq * nk)];
+        for (int i = 0; i < nq; i++) {
+            for (int j = 0; j < nk; j++) {
+                visible[(int) (i * nk + j)] = band.visible(i, j);
+            }
         }
-        long offset = Visibility.of(mask, nq, nk).upperOffset();
-        NDArray lastVisible = manager.arange(0, (int) nq, 1, DataType.INT64).add(offset).reshape(nq, 1);
-        NDArray keys = manager.arange(0, (int) nk, 1, DataType.INT64).reshape(1, nk);
-        return keys.lte(lastVisible);
+        return manager.create(visible, new Shape(nq, nk));
     }
 
     private static NDArray bhsd(NDArray a, Layout layout) {

@@ -12,6 +12,7 @@ import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import jcuda.Pointer;
@@ -50,6 +51,12 @@ final class CudaKernels {
     }
 
     private static final Map<Integer, CudaKernels> BY_DEVICE = new ConcurrentHashMap<>();
+
+    /**
+     * Test hook: while a test sets a list here, every launch on that thread appends a copy of its parameter
+     * block, so the test sees the device addresses the kernels really got.
+     */
+    static final ThreadLocal<List<byte[]>> RECORDED_PARAMS = new ThreadLocal<>();
 
     /** Debug aid: synchronise after every launch so a kernel fault is reported at its launch. */
     private static final boolean SYNC = Boolean.getBoolean("flashdjl.cuda.sync");
@@ -168,6 +175,10 @@ final class CudaKernels {
         if (blocksX > Integer.MAX_VALUE || heads > 65535 || batch > 65535) {
             throw new IllegalArgumentException(kernel.name + ": grid " + blocksX + " x " + heads + " x " + batch
                     + " exceeds CUDA's limits (heads and batch at most 65535) for " + what);
+        }
+        List<byte[]> recorded = RECORDED_PARAMS.get();
+        if (recorded != null) {
+            recorded.add(params.clone());
         }
         Pointer args = Pointer.to(Pointer.to(params));
         int r = cuLaunchKernel(kernel.function, (int) blocksX, (int) heads, (int) batch,

@@ -16,8 +16,11 @@ import io.flashdjl.FlashAttention;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
+import io.flashdjl.testing.TestSeed;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** What CI (no GPU) can check of the CUDA module: it is found, it says why it cannot run, AUTO falls back. */
+@ExtendWith(TestSeed.class)
 class CudaBackendCpuTest {
 
     @Test

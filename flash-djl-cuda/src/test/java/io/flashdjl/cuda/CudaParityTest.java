@@ -14,20 +14,24 @@ import io.flashdjl.FlashAttention;
 import io.flashdjl.testing.AttentionCase;
 import io.flashdjl.testing.ErrorBudget;
 import io.flashdjl.testing.NaiveAttention;
+import io.flashdjl.testing.TestSeed;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The CUDA kernels against a float64 attention on the GPU, by DESIGN.md's rule (error at most twice
- * PyTorch's own attention in the same dtype, plus a floor), and against PyTorch's SDPA through
- * DJL; outputs are poisoned with NaN before every call, so an unwritten element fails.
+ * The CUDA kernels against a float64 attention on the GPU, by {@link ErrorBudget}'s rule (error at
+ * most twice PyTorch's own attention in the same dtype, plus a floor), and against PyTorch's SDPA
+ * through DJL; outputs are poisoned with NaN before every call ({@link PoisonedOutputs}), so an
+ * unwritten element fails; fresh inputs every run ({@link TestSeed} prints the seed and replays it).
  */
 @Tag("gpu")
+@ExtendWith({TestSeed.class, PoisonedOutputs.class})
 class CudaParityTest {
 
     static final long[] SEQS = {1, 17, 113, 203, 256, 1023, 2049};
@@ -48,11 +52,8 @@ class CudaParityTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
-    void matchesFloat64AndSdpa(AttentionCase c) {
-        // fresh inputs on every run; -Dflashdjl.test.seed=N replays the seed a failure printed
-        long seed = Long.getLong("flashdjl.test.seed", new SplittableRandom().nextLong());
+    void matchesFloat64AndSdpa(AttentionCase c, SplittableRandom rng) {
         try (NDManager manager = NDManager.newBaseManager(Device.gpu())) {
-            SplittableRandom rng = new SplittableRandom(seed);
             NDArray[] in = c.randomInputs(manager, rng);
             NDArray q = in[0];
             NDArray k = in[1];
@@ -68,7 +69,7 @@ class CudaParityTest {
             NaiveAttention.Outcome truth = NaiveAttention.compute(q, k, v, dOut, opts, DataType.FLOAT64);
             NaiveAttention.Outcome base = NaiveAttention.compute(q, k, v, dOut, opts, c.dataType);
             double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
-            String at = "CUDA " + c + " seed " + seed + ": ";
+            String at = "CUDA " + c + ": ";
             ErrorBudget.check(at + "output", r.output(), base.output, truth.output, c.dataType, mag);
             ErrorBudget.check(at + "lse", r.logSumExp(), base.logSumExp, truth.logSumExp, DataType.FLOAT32);
             ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, c.dataType, mag);

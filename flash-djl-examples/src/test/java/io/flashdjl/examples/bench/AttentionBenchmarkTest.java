@@ -23,14 +23,17 @@ import java.util.stream.Stream;
 import java.util.zip.CRC32;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
+import io.flashdjl.testing.TestSeed;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The benchmark's CPU smoke run inside {@code mvn verify}: it runs the main program on the
  * cpu-smoke grid and checks that the report, the CSV and the charts are there and well-formed.
- * Timings are never asserted.
+ * Timings are never asserted. The inputs come from DJL's engine, which {@link TestSeed} seeds.
  */
+@ExtendWith(TestSeed.class)
 class AttentionBenchmarkTest {
 
     @Test

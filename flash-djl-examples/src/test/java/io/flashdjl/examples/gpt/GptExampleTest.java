@@ -10,19 +10,38 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import io.flashdjl.testing.TestSeed;
+import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The GPT example end to end on the CPU, at a size CI can afford (a smoke test, not the accuracy claim). */
+/**
+ * The GPT example end to end on the CPU, at a size CI can afford (a smoke test, not the accuracy claim).
+ * Every run gets the test's seed as its {@code --seed}.
+ */
+@ExtendWith(TestSeed.class)
 class GptExampleTest {
 
     @TempDir
     Path dir;
 
-    private static String run(String... args) {
+    private long seed;
+
+    @BeforeEach
+    void seed(SplittableRandom rng) {
+        seed = rng.nextLong();
+    }
+
+    private String run(String... args) {
+        String[] seeded = Arrays.copyOf(args, args.length + 2);
+        seeded[args.length] = "--seed";
+        seeded[args.length + 1] = Long.toString(seed);
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        GptExample.run(GptOptions.parse(args), new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        GptExample.run(GptOptions.parse(seeded), new PrintStream(bytes, true, StandardCharsets.UTF_8));
         return bytes.toString(StandardCharsets.UTF_8);
     }
 
