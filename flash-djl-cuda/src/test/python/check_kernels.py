@@ -1,6 +1,8 @@
 """Correctness harness for the flash-djl kernels (developer tool, needs a CUDA GPU and torch).
 
-usage: python3 check_kernels.py FATBIN [--quick | --small]
+usage: python3 check_kernels.py FATBIN [--quick | --small] [--seed N]
+
+Fresh random inputs every run: the seed is drawn, printed first, and replayed with --seed N.
 
 Masks: none, causal top-left / bottom-right, and general visibility bands (sliding windows, a
 band with a lower bound above key 0, a band that excludes the diagonal), checked against a float64
@@ -10,6 +12,7 @@ max|ours - ref| <= 2 * max|torch SDPA (same dtype) - ref| + 1e-5, for O, LSE, dq
 Deterministic mode is run twice and must give identical bits. NaN never passes.
 """
 import math
+import random
 import sys
 
 import torch
@@ -157,7 +160,9 @@ def main():
     fl = Flash(sys.argv[1])
     quick = "--quick" in sys.argv
     small = "--small" in sys.argv  # a few small cases, e.g. under compute-sanitizer
-    torch.manual_seed(0)
+    seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else random.randrange(2**31)
+    print(f"seed={seed} (replay with --seed {seed})", flush=True)
+    torch.manual_seed(seed)
     passed = failed = 0
     idx = 0
     for dtype in (torch.float16, torch.bfloat16, torch.float32):
