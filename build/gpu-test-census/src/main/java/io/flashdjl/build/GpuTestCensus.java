@@ -7,13 +7,16 @@ import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
+import org.junit.platform.engine.DiscoverySelector;
 import org.junit.platform.engine.discovery.DiscoverySelectors;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
 import org.junit.platform.launcher.TagFilter;
 import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
 import org.junit.platform.launcher.core.LauncherFactory;
 import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
+import org.junit.platform.launcher.listeners.TestExecutionSummary;
 
 /**
  * Counts one module's tests tagged {@value #TAG} as a GPU run reports them ("tests found"): a parameterized test
@@ -45,16 +48,18 @@ public final class GpuTestCensus {
                     "args: expected <test-classes dir> <module name> <census dir>, got " + args.length + " arguments");
         }
         Path testClasses = Path.of(args[0]);
-        long count = Files.isDirectory(testClasses) ? count(testClasses) : 0;
+        long count = Files.isDirectory(testClasses)
+                ? count(DiscoverySelectors.selectClasspathRoots(Set.of(testClasses)))
+                : 0;
         Path censusDir = Path.of(args[2]);
         Files.createDirectories(censusDir);
         Files.writeString(censusDir.resolve(args[1] + GpuTestSummary.COUNT_SUFFIX), count + "\n");
     }
 
-    /** The number of tagged tests under {@code testClasses}, parameterized invocations counted one by one. */
-    static long count(Path testClasses) throws IOException {
+    /** The number of tagged tests among {@code selectors}, parameterized invocations counted one by one. */
+    static long count(List<? extends DiscoverySelector> selectors) throws IOException {
         LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
-                .selectors(DiscoverySelectors.selectClasspathRoots(Set.of(testClasses)))
+                .selectors(selectors)
                 .filters(TagFilter.includeTags(TAG))
                 .configurationParameter("junit.jupiter.extensions.autodetection.enabled", "true")
                 .build();
@@ -71,7 +76,18 @@ public final class GpuTestCensus {
             thread.setContextClassLoader(previous);
             deleteTree(services);
         }
-        return summary.getSummary().getTestsFoundCount();
+        TestExecutionSummary result = summary.getSummary();
+        long ran = result.getTotalFailureCount() + result.getTestsAbortedCount() + result.getContainersAbortedCount();
+        if (ran > 0) {
+            // something ran instead of being skipped: the count would be wrong, and a GPU test may have run
+            throw new IllegalStateException("GPU test census: " + ran + " tests or classes ran and failed or aborted"
+                    + " instead of being skipped; first: "
+                    + result.getFailures().stream()
+                            .findFirst()
+                            .map(f -> f.getTestIdentifier().getDisplayName() + ": " + f.getException())
+                            .orElse("an aborted class or test"));
+        }
+        return result.getTestsFoundCount();
     }
 
     private static URL serviceEntry(Path root) throws IOException {
