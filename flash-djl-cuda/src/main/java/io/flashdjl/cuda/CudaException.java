@@ -7,6 +7,7 @@ public final class CudaException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
+    /** The {@code CUresult} code of the failed call (part of the serialized form). */
     private final int result;
 
     CudaException(String kernel, String problem, String call, int result) {
@@ -15,7 +16,11 @@ public final class CudaException extends RuntimeException {
         this.result = result;
     }
 
-    /** The {@code CUresult} code. */
+    /**
+     * The {@code CUresult} code of the failed call.
+     *
+     * @return the CUDA driver's error code, one of {@link CUresult}'s constants
+     */
     public int result() {
         return result;
     }
