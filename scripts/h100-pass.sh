@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One pass on the CUDA machine (no Java or Maven there), from the project root, after
-# ../shared/device/stage and with DJL's JNI for that machine's torch in .device/jni/ (README,
+# scripts/device/stage and with DJL's JNI for that machine's torch in .device/jni/ (README,
 # "Testing on a GPU"). In priority order, each step under its own time limit so that a slow one
 # cannot take the others' time: the gpu-tagged tests, the benchmark's FlashAttention-3 grid, the
 # GPT trained with flash, sdpa and naive attention, then the remaining benchmark grids.
