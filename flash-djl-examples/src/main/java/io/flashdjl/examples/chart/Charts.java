@@ -3,9 +3,7 @@ package io.flashdjl.examples.chart;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.file.Path;
-import java.text.DecimalFormat;
 import java.text.FieldPosition;
 import java.text.NumberFormat;
 import java.text.ParsePosition;
@@ -17,11 +15,13 @@ import org.jfree.chart.axis.NumberTickUnit;
 import org.jfree.chart.plot.Plot;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.ui.RectangleInsets;
 import org.jfree.data.xy.XYSeriesCollection;
 
 /**
  * The examples' charts, drawn with JFreeChart off-screen: the JVM runs headless (no display is
- * opened), but it needs the {@code java.desktop} module and a font on the machine.
+ * opened), but it needs the {@code java.desktop} module and a font on the machine. Callers draw
+ * through {@link ChartAttempt}, so that a JVM without them loses only the charts.
  */
 public final class Charts {
 
@@ -29,33 +29,20 @@ public final class Charts {
     public static final int WIDTH = 900;
     public static final int HEIGHT = 560;
 
+    /** Distinct colours that read on white (the "tab10" palette); JFreeChart's default has a pale yellow. */
+    private static final int[] PALETTE = {
+        0xd62728, 0x1f77b4, 0x2ca02c, 0xff7f0e, 0x9467bd, 0x8c564b, 0xe377c2, 0x17becf, 0x7f7f7f, 0xbcbd22
+    };
+
     static {
         System.setProperty("java.awt.headless", "true"); // before anything asks AWT for a display
     }
 
-    /** Work that draws and writes charts. */
-    @FunctionalInterface
-    public interface Drawing {
-        void run() throws IOException;
-    }
-
     private Charts() {}
 
-    /**
-     * Runs {@code drawing}; if this JVM cannot draw (the {@code java.desktop} module or fonts are
-     * missing) or the file cannot be written, says why in one line on {@code log} and returns false:
-     * charts are an extra, and the run's other outputs stand without them.
-     */
-    public static boolean draw(String what, Drawing drawing, PrintStream log) {
-        try {
-            drawing.run();
-            return true;
-        } catch (IOException | RuntimeException | LinkageError e) {
-            String message = e.getMessage() == null ? "" : ": " + e.getMessage().strip().split("\\R", 2)[0];
-            log.println(what + " not drawn: " + e.getClass().getSimpleName() + message
-                    + " (charts need the java.desktop module and a font)");
-            return false;
-        }
+    /** The {@code i}-th colour of the charts' palette. */
+    public static Color colour(int i) {
+        return new Color(PALETTE[i % PALETTE.length]);
     }
 
     /** Lines with dot markers, one colour per series, on a white plot with grey grid lines. */
@@ -64,6 +51,7 @@ public final class Charts {
         XYLineAndShapeRenderer lines = new XYLineAndShapeRenderer(true, true);
         for (int i = 0; i < data.getSeriesCount(); i++) {
             lines.setSeriesStroke(i, new BasicStroke(2f));
+            lines.setSeriesPaint(i, colour(i));
         }
         XYPlot plot = new XYPlot(data, x, y, lines);
         plot.setBackgroundPaint(Color.WHITE);
@@ -89,18 +77,19 @@ public final class Charts {
         return axis;
     }
 
-    /** A log axis in powers of ten, for values that fall by orders of magnitude (losses). */
+    /**
+     * A log axis for values that fall by orders of magnitude (losses), with ticks at round values
+     * (1, 2, 3, ... 10, 20, ...) rather than at fractional powers of ten.
+     */
     public static LogAxis log10(String label) {
-        LogAxis axis = new LogAxis(label);
-        axis.setSmallestValue(1e-6);
-        axis.setNumberFormatOverride(new DecimalFormat("0.###"));
-        return axis;
+        return new RoundLogAxis(label);
     }
 
     /** A chart with its title and a legend below the plot. */
     public static JFreeChart chart(String title, Plot plot) {
         JFreeChart chart = new JFreeChart(title, JFreeChart.DEFAULT_TITLE_FONT, plot, true);
         chart.setBackgroundPaint(Color.WHITE);
+        chart.setPadding(new RectangleInsets(4, 4, 4, 20)); // room for the last x label
         return chart;
     }
 

@@ -163,7 +163,8 @@ public final class CommandLine {
             }
             if (o.isFlag()) {
                 if (eq > 0) {
-                    throw new IllegalArgumentException(name + ": takes no value but got '" + arg.substring(eq + 1) + "'");
+                    throw new IllegalArgumentException(
+                            name + ": takes no value but got '" + arg.substring(eq + 1) + "'");
                 }
                 given.put(name, "true");
             } else if (eq > 0) {

@@ -14,6 +14,7 @@ import ai.djl.training.Trainer;
 import ai.djl.training.optimizer.Adam;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.util.Pair;
+import io.flashdjl.examples.chart.ChartAttempt;
 import io.flashdjl.examples.cli.CommandLine;
 import io.flashdjl.training.FlashTraining;
 import java.io.PrintStream;
@@ -136,7 +137,8 @@ public final class GptExample {
                 }
                 out.printf(Locale.ROOT, "trained %d steps in %.1f s (%.0f tokens/s); outputs in %s%n", o.steps,
                         (System.nanoTime() - start) / 1e9, tokens / ((System.nanoTime() - start) / 1e9), o.out);
-                LossChart.write(trainCurve, metrics.rows(), o.out.resolve(LossChart.FILE), out);
+                Path chart = o.out.resolve(LossChart.FILE);
+                ChartAttempt.run(chart.toString(), () -> LossChart.write(trainCurve, metrics.rows(), chart), out);
                 return task.score();
             }
         }

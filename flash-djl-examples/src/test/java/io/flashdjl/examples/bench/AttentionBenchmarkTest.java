@@ -108,7 +108,8 @@ class AttentionBenchmarkTest {
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
         String help = out.toString(StandardCharsets.UTF_8).replaceAll("\\s+", " "); // unwrapped
-        for (String s : new String[] {"usage: AttentionBenchmark [options]", "(default all on a GPU, cpu-smoke on a CPU)",
+        for (String s : new String[] {"usage: AttentionBenchmark [options]",
+            "(default all on a GPU, cpu-smoke on a CPU)",
             "--backends LIST", "(default all)", "(default 20 on a GPU, 3 on a CPU)", "--target-ms X", "(default 200)",
             "--allocator A", "(default async)", "--device D", "(default auto)", "--help"}) {
             assertTrue(help.contains(s), "--help lacks '" + s + "':\n" + help);

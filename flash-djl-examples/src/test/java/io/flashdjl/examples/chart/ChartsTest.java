@@ -56,7 +56,7 @@ public class ChartsTest {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         PrintStream log = new PrintStream(bytes, true, StandardCharsets.UTF_8);
         Path file = dir.resolve("no-such-folder").resolve("c.png");
-        boolean drawn = Charts.draw(file.toString(), () -> Charts.writePng(Charts.chart("t",
+        boolean drawn = ChartAttempt.run(file.toString(), () -> Charts.writePng(Charts.chart("t",
                 Charts.linePlot(new XYSeriesCollection(), Charts.log2("N"), Charts.linearFromZero("y"))), file), log);
         assertFalse(drawn);
         String text = bytes.toString(StandardCharsets.UTF_8);

@@ -9,7 +9,8 @@ class OneLineTest {
     @Test
     void aNativeLoadFailureBecomesItsFirstLineAndRootCause() {
         String jcuda = String.join("\n",
-                "the CUDA driver or JCuda's native library did not load (Error while loading native library \"JCudaDriver\"",
+                "the CUDA driver or JCuda's native library did not load"
+                        + " (Error while loading native library \"JCudaDriver\"",
                 "Operating system name: Linux",
                 "---(start of nested stack traces)---",
                 "Stack trace from the attempt to load the library as a file:",
