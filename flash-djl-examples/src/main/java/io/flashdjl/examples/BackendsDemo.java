@@ -156,7 +156,7 @@ public final class BackendsDemo {
                 .option("--seq", "N", "sequence length", "384")
                 .option("--dim", "D", "head dimension", "64")
                 .option("--dtype", "T", "float16, float32 or float64", "float32")
-                .option("--repeats", "R", "timed runs per backend (the median is shown)", "5")
+                .option("--repeats", "R", "timed runs per backend, of which the median is shown", "5")
                 .flag("--cpu", "stay on the CPU even when DJL sees a GPU");
 
         long batch;

@@ -36,7 +36,7 @@ final class GptOptions {
             .option("--context", "N", "text task: tokens per sequence", "128")
             .option("--steps", "N", "training steps", "2000")
             .option("--batch", "N", "sequences per step", "64")
-            .option("--lr", "X", "peak learning rate (cosine decay to a tenth)", "0.003")
+            .option("--lr", "X", "peak learning rate, decayed by a cosine to a tenth", "0.003")
             .option("--warmup", "N", "linear warm-up steps", "100")
             .option("--clip", "X", "global gradient-norm clip", "1.0")
             .option("--eval-every", "N", "steps between evaluations and checkpoints", "250")
@@ -45,8 +45,8 @@ final class GptOptions {
                     "runs/gpt-<task>-<attention>")
             .optionWithComputedDefault("--resume", "DIR",
                     "continue from an earlier run: the run folder it printed, or its checkpoint/ folder", "none")
-            .preset("--large", "a larger model and batch, for a GPU", "--layers", "6", "--embedding", "384",
-                    "--heads", "6", "--kv-heads", "2", "--context", "256", "--lr", "0.001", "--steps", "600");
+            .preset("--large", "a larger model, for a GPU", "--layers", "6", "--embedding", "384",
+                    "--heads", "6", "--context", "256", "--lr", "0.001", "--steps", "600");
 
     // the values; their defaults live in COMMAND_LINE
     Path text;
