@@ -63,7 +63,7 @@ final class BenchCharts {
                 byImpl.values().forEach(data::addSeries);
                 String file = (first.c().series() + "-" + first.dir().label + "-" + metric).toLowerCase(Locale.ROOT)
                         .replace("+", "-").replace("!=", "ne").replaceAll("[^a-z0-9]+", "-") + ".png";
-                Charts.writePng(Charts.chart(title, Charts.linePlot(data, Charts.log2("sequence length N"),
+                Charts.writePng(Charts.chart(title, Charts.linePlot(data, Charts.log2("sequence length N", Grids::size),
                         Charts.linearFromZero(yLabel))), dir.resolve(file));
                 written.add(dir.resolve(file));
                 charts.put(file, title);

@@ -7,11 +7,13 @@ import java.nio.file.Path;
 import java.text.FieldPosition;
 import java.text.NumberFormat;
 import java.text.ParsePosition;
+import java.util.function.LongFunction;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.axis.NumberTickUnit;
+import org.jfree.chart.axis.ValueAxis;
 import org.jfree.chart.plot.Plot;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
@@ -45,9 +47,11 @@ public final class Charts {
         return new Color(PALETTE[i % PALETTE.length]);
     }
 
-    /** Lines with dot markers, one colour per series, on a white plot with grey grid lines. */
-    public static XYPlot linePlot(XYSeriesCollection data, org.jfree.chart.axis.ValueAxis x,
-            org.jfree.chart.axis.ValueAxis y) {
+    /**
+     * Lines with dot markers, one colour per series, on a white plot with grey grid lines; a null
+     * {@code x} for a subplot whose x axis its combined plot owns.
+     */
+    public static XYPlot linePlot(XYSeriesCollection data, ValueAxis x, ValueAxis y) {
         XYLineAndShapeRenderer lines = new XYLineAndShapeRenderer(true, true);
         for (int i = 0; i < data.getSeriesCount(); i++) {
             lines.setSeriesStroke(i, new BasicStroke(2f));
@@ -67,13 +71,13 @@ public final class Charts {
         return axis;
     }
 
-    /** A log axis with powers of two equally spaced and labelled 512, 1k, 2k, ... (sequence lengths). */
-    public static LogAxis log2(String label) {
+    /** A log axis with powers of two equally spaced (sequence lengths), each labelled by {@code tickLabel}. */
+    public static LogAxis log2(String label, LongFunction<String> tickLabel) {
         LogAxis axis = new LogAxis(label);
         axis.setBase(2);
         axis.setTickUnit(new NumberTickUnit(1)); // one tick per power of two
         axis.setMinorTickCount(1);
-        axis.setNumberFormatOverride(new PowerOfTwoFormat());
+        axis.setNumberFormatOverride(new TickFormat(tickLabel));
         return axis;
     }
 
@@ -98,8 +102,15 @@ public final class Charts {
         ChartUtils.saveChartAsPNG(file.toFile(), chart, WIDTH, HEIGHT);
     }
 
-    /** 512, 1k, 2k, ...: the sequence lengths as the benchmark's tables write them. */
-    private static final class PowerOfTwoFormat extends NumberFormat {
+    /** Whole-number tick labels written by a function (JFreeChart asks for a NumberFormat). */
+    private static final class TickFormat extends NumberFormat {
+        private static final long serialVersionUID = 1L;
+        private final transient LongFunction<String> label;
+
+        TickFormat(LongFunction<String> label) {
+            this.label = label;
+        }
+
         @Override
         public StringBuffer format(double number, StringBuffer to, FieldPosition pos) {
             return format(Math.round(number), to, pos);
@@ -107,7 +118,7 @@ public final class Charts {
 
         @Override
         public StringBuffer format(long n, StringBuffer to, FieldPosition pos) {
-            return to.append(n >= 1024 && n % 1024 == 0 ? (n / 1024) + "k" : Long.toString(n));
+            return to.append(label.apply(n));
         }
 
         @Override
