@@ -12,7 +12,6 @@ import io.flashdjl.examples.cli.CommandLine;
 import io.flashdjl.examples.cli.Values;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.LocalDateTime;

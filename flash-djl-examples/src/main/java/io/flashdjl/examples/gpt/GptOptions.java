@@ -2,7 +2,6 @@ package io.flashdjl.examples.gpt;
 
 import io.flashdjl.examples.cli.CommandLine;
 import io.flashdjl.examples.cli.Values;
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.List;
@@ -70,8 +69,7 @@ final class GptOptions {
     Path resume;
 
     /**
-     * Reads a command line (without {@code --help}, which {@link GptExample#run(String[], PrintStream, PrintStream)}
-     * answers).
+     * Reads a command line ({@code --help} is answered by {@link GptExample}'s {@code run}).
      *
      * @throws IllegalArgumentException naming the option that is wrong
      */
@@ -79,6 +77,7 @@ final class GptOptions {
         return from(COMMAND_LINE.parse(args));
     }
 
+    /** The options from a parsed command line, checked against each other. */
     static GptOptions from(Values v) {
         GptOptions o = new GptOptions();
         o.text = v.path("--text");
