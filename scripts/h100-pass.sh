@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # One pass on the CUDA machine (no Java or Maven there), from the project root, after
-# scripts/device/stage and with DJL's JNI for that machine's torch in .device/jni/ (README,
-# "Testing on a GPU"). In priority order, each step under its own time limit so that a slow one
-# cannot take the others' time: the gpu-tagged tests, the benchmark's FlashAttention-3 grid, the
-# GPT trained with flash, sdpa and naive attention, then the remaining benchmark grids.
+# scripts/device/stage --modules java.desktop (the benchmark's and the GPT's charts need it) and
+# with DJL's JNI for that machine's torch in .device/jni/ (README, "Testing on a GPU"). In priority
+# order, each step under its own time limit so that a slow one cannot take the others' time: the
+# gpu-tagged tests, the benchmark's FlashAttention-3 grid, the GPT trained with flash, sdpa and
+# naive attention, then the remaining benchmark grids.
 # Results go to $OUT (or ./runs/h100 when OUT is unset); the last lines summarise.
 set -u
 OUT=${OUT:-runs/h100}
 mkdir -p "$OUT" runs
 . .device/env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+$JAVA --list-modules | grep -q '^java.desktop@' \
+  || echo "warning: the staged JRE lacks java.desktop: no charts (stage with --modules java.desktop)"
 
 # 1. GPU tests: outputs poisoned, every launch synchronised so a fault names its kernel
 JAVA_TOOL_OPTIONS="-Dflashdjl.cuda.sync=true $JAVA_TOOL_OPTIONS" timeout 170 \

@@ -11,6 +11,10 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
+import io.flashdjl.examples.cli.CommandLine;
+import io.flashdjl.examples.cli.OneLine;
+import io.flashdjl.examples.cli.Values;
+import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -21,8 +25,9 @@ import java.util.Optional;
  * far each one's output and gradients are from the REFERENCE backend's, and how long each took.
  *
  * <pre>
- * mvn -q -B install -DskipTests && mvn -q -B -pl flash-djl-examples exec:java
- * mvn -q -B -pl flash-djl-examples exec:java -Dexec.args="--batch 2 --heads 8 --kv-heads 2 --seq 512 --dim 64 --dtype float16"
+ * mvn -q -B install -DskipTests
+ * mvn -q -B -pl flash-djl-examples exec:java -Dexec.mainClass=io.flashdjl.examples.BackendsDemo \
+ *     -Dexec.args="--batch 2 --heads 8 --kv-heads 2 --seq 512 --dim 64 --dtype float16"   # --help: the options
  * </pre>
  */
 public final class BackendsDemo {
@@ -30,9 +35,25 @@ public final class BackendsDemo {
     private BackendsDemo() {}
 
     public static void main(String[] args) {
-        DemoArgs a = DemoArgs.parse(args);
+        int code = run(args, System.out, System.err);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+
+    /**
+     * Runs the demo as the command line says: prints the help, or explains a bad option in one line.
+     *
+     * @return the exit code: 0, or {@link CommandLine#BAD_USAGE}
+     */
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        CommandLine.Invocation<DemoArgs> call = DemoArgs.COMMAND_LINE.read(args, DemoArgs::from, out, err);
+        if (!call.proceed()) {
+            return call.exitCode();
+        }
+        DemoArgs a = call.options();
         Device device = a.gpu && Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
-        System.out.printf(Locale.ROOT, "flash-djl backends demo on %s (%s %s): B=%d Hq=%d Hkv=%d N=%d D=%d %s, causal%n",
+        out.printf(Locale.ROOT, "flash-djl backends demo on %s (%s %s): B=%d Hq=%d Hkv=%d N=%d D=%d %s, causal%n",
                 device, Engine.getInstance().getEngineName(), Engine.getInstance().getVersion(),
                 a.batch, a.heads, a.kvHeads, a.seq, a.dim, a.dtype);
         try (NDManager manager = NDManager.newBaseManager(device)) {
@@ -46,7 +67,7 @@ public final class BackendsDemo {
             for (Backend backend : new Backend[] {Backend.REFERENCE, Backend.SDPA, Backend.CUDA}) {
                 Optional<String> why = FlashAttention.unavailableReason(backend);
                 if (why.isPresent()) {
-                    System.out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, why.get());
+                    out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, OneLine.of(why.get()));
                     continue;
                 }
                 AttentionOptions opts = AttentionOptions.builder().optCausal(true).optBackend(backend).build();
@@ -57,20 +78,22 @@ public final class BackendsDemo {
                         reference = row;
                     }
                 } catch (UnsupportedOperationException e) {
-                    System.out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, e.getMessage());
+                    out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, OneLine.of(e.getMessage()));
                 }
             }
-            System.out.println();
-            System.out.println("| backend | forward ms | backward ms | max abs diff O | dq | dk | dv |");
-            System.out.println("| --- | --- | --- | --- | --- | --- | --- |");
+            out.println();
+            out.println("| backend | forward ms | backward ms | max abs diff O | dq | dk | dv |");
+            out.println("| --- | --- | --- | --- | --- | --- | --- |");
             for (Row r : rows) {
-                System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2e | %.2e | %.2e | %.2e |%n", r.backend,
+                out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2e | %.2e | %.2e | %.2e |%n", r.backend,
                         r.forwardMs, r.backwardMs, diff(r.result.output(), reference.result.output()),
                         diff(r.grads.dq(), reference.grads.dq()), diff(r.grads.dk(), reference.grads.dk()),
                         diff(r.grads.dv(), reference.grads.dv()));
             }
-            System.out.println("(diffs against the first backend listed; times: median of " + a.repeats + " runs after one warm-up, wall clock, synchronised)");
+            out.println("(diffs against the first backend listed; times: median of " + a.repeats
+                    + " runs after one warm-up, wall clock, synchronised)");
         }
+        return 0;
     }
 
     private static double diff(NDArray a, NDArray b) {
@@ -122,59 +145,53 @@ public final class BackendsDemo {
         }
     }
 
-    /** Command-line options; unknown ones print the usage. */
+    /** Command-line options, declared once in {@link #COMMAND_LINE} with their defaults. */
     private static final class DemoArgs {
-        long batch = 2;
-        long heads = 8;
-        long kvHeads = 2;
-        long seq = 384;
-        long dim = 64;
-        DataType dtype = DataType.FLOAT32;
-        int repeats = 5;
-        boolean gpu = true;
+        static final CommandLine COMMAND_LINE = new CommandLine("BackendsDemo",
+                "Runs one causal grouped-query attention problem through every available backend and compares"
+                        + " their outputs, gradients and times.")
+                .option("--batch", "B", "batch size", "2")
+                .option("--heads", "H", "query heads, a multiple of --kv-heads", "8")
+                .option("--kv-heads", "H", "key/value heads", "2")
+                .option("--seq", "N", "sequence length", "384")
+                .option("--dim", "D", "head dimension", "64")
+                .option("--dtype", "T", "float16, float32 or float64", "float32")
+                .option("--repeats", "R", "timed runs per backend, of which the median is shown", "5")
+                .flag("--cpu", "stay on the CPU even when DJL sees a GPU");
 
-        static DemoArgs parse(String[] args) {
+        long batch;
+        long heads;
+        long kvHeads;
+        long seq;
+        long dim;
+        DataType dtype;
+        int repeats;
+        boolean gpu;
+
+        static DemoArgs from(Values v) {
             DemoArgs a = new DemoArgs();
-            for (int i = 0; i < args.length; i++) {
-                String name = args[i];
-                if (name.equals("--cpu")) {
-                    a.gpu = false;
-                    continue;
-                }
-                if (i + 1 >= args.length) {
-                    throw usage("missing value for " + name);
-                }
-                String value = args[++i];
-                try {
-                    switch (name) {
-                        case "--batch": a.batch = Long.parseLong(value); break;
-                        case "--heads": a.heads = Long.parseLong(value); break;
-                        case "--kv-heads": a.kvHeads = Long.parseLong(value); break;
-                        case "--seq": a.seq = Long.parseLong(value); break;
-                        case "--dim": a.dim = Long.parseLong(value); break;
-                        case "--repeats": a.repeats = Integer.parseInt(value); break;
-                        case "--dtype": a.dtype = dtype(value); break;
-                        default: throw usage("unknown option " + name);
-                    }
-                } catch (NumberFormatException e) {
-                    throw usage(name + " expects a whole number but got '" + value + "'");
-                }
+            a.batch = v.positiveInt("--batch");
+            a.heads = v.positiveInt("--heads");
+            a.kvHeads = v.positiveInt("--kv-heads");
+            a.seq = v.positiveInt("--seq");
+            a.dim = v.positiveInt("--dim");
+            a.repeats = v.positiveInt("--repeats");
+            a.gpu = !v.flag("--cpu");
+            switch (v.choice("--dtype", List.of("float16", "float32", "float64"))) {
+                case "float16":
+                    a.dtype = DataType.FLOAT16;
+                    break;
+                case "float64":
+                    a.dtype = DataType.FLOAT64;
+                    break;
+                default:
+                    a.dtype = DataType.FLOAT32;
+            }
+            if (a.heads % a.kvHeads != 0) {
+                throw new IllegalArgumentException("--heads " + a.heads + " must be a multiple of --kv-heads "
+                        + a.kvHeads);
             }
             return a;
-        }
-
-        private static DataType dtype(String v) {
-            switch (v) {
-                case "float16": return DataType.FLOAT16;
-                case "float32": return DataType.FLOAT32;
-                case "float64": return DataType.FLOAT64;
-                default: throw usage("--dtype expects float16, float32 or float64 but got '" + v + "'");
-            }
-        }
-
-        private static IllegalArgumentException usage(String problem) {
-            return new IllegalArgumentException(problem + "\nusage: BackendsDemo [--batch B] [--heads H] [--kv-heads H]"
-                    + " [--seq N] [--dim D] [--dtype float16|float32|float64] [--repeats R] [--cpu]");
         }
     }
 }

@@ -8,9 +8,10 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
+import io.flashdjl.examples.cli.CommandLine;
+import io.flashdjl.examples.cli.Values;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.LocalDateTime;
@@ -35,25 +36,26 @@ import java.util.Set;
  * java -cp CLASSPATH io.flashdjl.examples.bench.AttentionBenchmark --grid all --out runs/bench
  * </pre>
  *
- * Run with {@code --help} for the options.
+ * Run with {@code --help} for the options and their defaults.
  */
 public final class AttentionBenchmark {
 
-    static final String USAGE = String.join("\n",
-            "usage: AttentionBenchmark [options]",
-            "  --grid LIST       comma-separated: fa3, memory, gqa, latency, cpu-smoke, or all",
-            "                    (default: all on a GPU, cpu-smoke on a CPU)",
-            "  --backends LIST   comma-separated: " + String.join(", ", Impl.all().keySet()) + ", or all (default all)",
-            "  --repeats N       most timed calls per measurement, N >= 1 (default 20 on a GPU, 3 on a CPU);",
-            "                    fewer (at least min(3, N)) where one call is long: about --target-ms of timed work",
-            "  --warmup N        untimed calls first, N >= 1 (default 3 on a GPU, 1 on a CPU)",
-            "  --target-ms X     timed work aimed at per measurement (default 200)",
-            "  --out DIR         output folder (default runs/bench-<date-time>)",
-            "  --device D        auto, gpu or cpu (default auto: the GPU when DJL sees one)",
-            "  --allocator A     async (default): PyTorch allocates through cudaMallocAsync so that the",
-            "                    driver can measure each call's peak memory; default: PyTorch's caching",
-            "                    allocator, memory not measured",
-            "  --help            this text");
+    static final CommandLine COMMAND_LINE = new CommandLine("AttentionBenchmark",
+            "Times attention forward, backward and both: flash-djl's backends against PyTorch's SDPA kernels"
+                    + " and naive attention; writes report.md, results.csv and PNG charts.")
+            .optionWithComputedDefault("--grid", "LIST", "comma-separated: " + String.join(", ", Grids.NAMES)
+                    + ", or all", "all on a GPU, cpu-smoke on a CPU")
+            .option("--backends", "LIST", "comma-separated: " + String.join(", ", Impl.all().keySet()) + ", or all",
+                    "all")
+            .optionWithComputedDefault("--repeats", "N", "most timed calls per measurement; fewer (at least"
+                    + " min(3, N)) where one call is long: about --target-ms of timed work", "20 on a GPU, 3 on a CPU")
+            .optionWithComputedDefault("--warmup", "N", "untimed calls first", "3 on a GPU, 1 on a CPU")
+            .option("--target-ms", "X", "timed work aimed at per measurement, in ms", "200")
+            .optionWithComputedDefault("--out", "DIR", "output folder", "runs/bench-<date-time>")
+            .option("--device", "D", "auto, gpu or cpu; auto: the GPU when DJL sees one", "auto")
+            .option("--allocator", "A", "async: PyTorch allocates through cudaMallocAsync so that the driver can"
+                    + " measure each call's peak memory; default: PyTorch's caching allocator, memory not measured",
+                    "async");
 
     /** The parsed command line. */
     record Args(List<String> grids, List<String> backends, int repeats, int warmup, double targetMs, Path out,
@@ -67,21 +69,15 @@ public final class AttentionBenchmark {
     }
 
     /**
-     * Runs the benchmark; returns the process exit code (0 on success, 2 on bad arguments).
+     * Runs the benchmark; returns the process exit code (0 on success or after {@code --help}, 2 on bad
+     * arguments, 1 when the report cannot be written).
      */
     static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args args;
-        try {
-            args = parse(argv);
-        } catch (IllegalArgumentException e) {
-            err.println("AttentionBenchmark: " + e.getMessage());
-            err.println(USAGE);
-            return 2;
+        CommandLine.Invocation<Args> call = COMMAND_LINE.read(argv, AttentionBenchmark::args, out, err);
+        if (!call.proceed()) {
+            return call.exitCode();
         }
-        if (args == null) {
-            out.println(USAGE);
-            return 0;
-        }
+        Args args = call.options();
         String allocator = null;
         if (args.asyncAllocator() && !args.device().equals("cpu")) {
             allocator = DeviceMemory.requestAsyncAllocator(); // before libtorch loads
@@ -90,7 +86,7 @@ public final class AttentionBenchmark {
         boolean gpu = args.device().equals("gpu") || (args.device().equals("auto") && engine.getGpuCount() > 0);
         if (gpu && engine.getGpuCount() == 0) {
             err.println("AttentionBenchmark: --device gpu, but DJL's PyTorch engine sees no GPU");
-            return 2;
+            return CommandLine.BAD_USAGE;
         }
         Device device = gpu ? Device.gpu() : Device.cpu();
         List<String> grids = args.grids().isEmpty() ? List.of(gpu ? "all" : "cpu-smoke") : args.grids();
@@ -116,7 +112,7 @@ public final class AttentionBenchmark {
         out.println("AttentionBenchmark: " + info.oneLine());
         Map<String, Impl> all = Impl.all();
         List<Impl> impls = new ArrayList<>();
-        for (String b : args.backends().isEmpty() ? List.of("all") : args.backends()) {
+        for (String b : args.backends()) {
             if (b.equals("all")) {
                 impls.addAll(all.values());
             } else {
@@ -134,7 +130,8 @@ public final class AttentionBenchmark {
         }
         info.seconds = (System.nanoTime() - t0) / 1e9;
         try {
-            List<Path> written = Report.write(outDir, info, grids, new ArrayList<>(new LinkedHashSet<>(impls)), results);
+            List<Path> written = Report.write(outDir, info, grids, new ArrayList<>(new LinkedHashSet<>(impls)), results,
+                    err);
             out.printf(Locale.ROOT, "AttentionBenchmark: %d rows in %.1f s; wrote %d files to %s%n", results.size(),
                     info.seconds, written.size(), outDir.toAbsolutePath());
         } catch (IOException e) {
@@ -156,122 +153,20 @@ public final class AttentionBenchmark {
         return new ArrayList<>(new LinkedHashSet<>(list));
     }
 
-    /**
-     * Parses the command line.
-     *
-     * @return null for --help
-     * @throws IllegalArgumentException saying what is wrong
-     */
-    static Args parse(String[] argv) {
-        List<String> grids = new ArrayList<>();
-        List<String> backends = new ArrayList<>();
-        int repeats = 0;
-        int warmup = 0;
-        double targetMs = 200;
-        Path out = null;
-        String device = "auto";
-        boolean async = true;
-        Set<String> known = Impl.all().keySet();
-        for (int i = 0; i < argv.length; i++) {
-            String a = argv[i];
-            if (a.equals("--help") || a.equals("-h")) {
-                return null;
-            }
-            if (!a.startsWith("--")) {
-                throw new IllegalArgumentException("unexpected argument '" + a + "'");
-            }
-            String key = a;
-            String value;
-            int eq = a.indexOf('=');
-            if (eq > 0) {
-                key = a.substring(0, eq);
-                value = a.substring(eq + 1);
-            } else {
-                if (i + 1 >= argv.length) {
-                    throw new IllegalArgumentException(a + " needs a value");
-                }
-                value = argv[++i];
-            }
-            switch (key) {
-                case "--grid":
-                    for (String g : list(value)) {
-                        if (!g.equals("all") && !Grids.NAMES.contains(g)) {
-                            throw new IllegalArgumentException("unknown grid '" + g + "' (expected one of "
-                                    + String.join(", ", Grids.NAMES) + ", all)");
-                        }
-                        grids.add(g);
-                    }
-                    break;
-                case "--backends":
-                    for (String b : list(value)) {
-                        if (!b.equals("all") && !known.contains(b)) {
-                            throw new IllegalArgumentException("unknown backend '" + b + "' (expected one of "
-                                    + String.join(", ", known) + ", all)");
-                        }
-                        backends.add(b);
-                    }
-                    break;
-                case "--repeats":
-                    repeats = positive(key, value);
-                    break;
-                case "--warmup":
-                    warmup = positive(key, value);
-                    break;
-                case "--target-ms":
-                    try {
-                        targetMs = Double.parseDouble(value);
-                    } catch (NumberFormatException e) {
-                        targetMs = -1;
-                    }
-                    if (!(targetMs > 0)) {
-                        throw new IllegalArgumentException("--target-ms: expected a positive number but got '" + value + "'");
-                    }
-                    break;
-                case "--out":
-                    out = Paths.get(value);
-                    break;
-                case "--device":
-                    if (!List.of("auto", "gpu", "cpu").contains(value)) {
-                        throw new IllegalArgumentException("--device: expected auto, gpu or cpu but got '" + value + "'");
-                    }
-                    device = value;
-                    break;
-                case "--allocator":
-                    if (!List.of("async", "default").contains(value)) {
-                        throw new IllegalArgumentException("--allocator: expected async or default but got '" + value + "'");
-                    }
-                    async = value.equals("async");
-                    break;
-                default:
-                    throw new IllegalArgumentException("unknown option '" + key + "'");
-            }
-        }
-        return new Args(grids, backends, repeats, warmup, targetMs, out, device, async);
-    }
-
-    private static List<String> list(String value) {
-        List<String> items = new ArrayList<>();
-        for (String s : value.split(",")) {
-            if (!s.isBlank()) {
-                items.add(s.trim().toLowerCase(Locale.ROOT));
-            }
-        }
-        if (items.isEmpty()) {
-            throw new IllegalArgumentException("empty list '" + value + "'");
-        }
-        return items;
-    }
-
-    private static int positive(String key, String value) {
-        try {
-            int n = Integer.parseInt(value);
-            if (n >= 1) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // below
-        }
-        throw new IllegalArgumentException(key + ": expected a whole number >= 1 but got '" + value + "'");
+    /** The benchmark's options from a parsed command line; 0 repeats or warm-ups: the device's default. */
+    static Args args(Values v) {
+        List<String> gridNames = new ArrayList<>(Grids.NAMES);
+        gridNames.add("all");
+        List<String> backendNames = new ArrayList<>(Impl.all().keySet());
+        backendNames.add("all");
+        return new Args(v.isSet("--grid") ? v.list("--grid", gridNames) : List.of(),
+                v.list("--backends", backendNames),
+                v.isSet("--repeats") ? v.positiveInt("--repeats") : 0,
+                v.isSet("--warmup") ? v.positiveInt("--warmup") : 0,
+                v.positiveNumber("--target-ms"),
+                v.path("--out"),
+                v.choice("--device", List.of("auto", "gpu", "cpu")),
+                v.choice("--allocator", List.of("async", "default")).equals("async"));
     }
 
     /** Runs the cases: input sets, warm-up, timed repeats, failures recorded. */

@@ -15,6 +15,7 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
+import io.flashdjl.examples.cli.OneLine;
 import io.flashdjl.sdpa.TorchScriptArchive;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -119,7 +120,7 @@ abstract class Impl {
         Optional<String> notRun(BenchCase c, Device device) {
             Optional<String> why = FlashAttention.unavailableReason(backend);
             if (why.isPresent()) {
-                return Optional.of("unavailable: " + why.get());
+                return Optional.of("unavailable: " + OneLine.of(why.get()));
             }
             if (backend == Backend.REFERENCE && device.isGpu() && c.scoreElements() > REFERENCE_LIMIT) {
                 return Optional.of("skipped: REFERENCE is a readable yardstick, run only where B*H*Nq*Nk <= 2^24");

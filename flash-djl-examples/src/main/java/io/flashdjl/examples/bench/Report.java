@@ -1,7 +1,8 @@
 package io.flashdjl.examples.bench;
 
-import io.flashdjl.examples.chart.LineChart;
+import io.flashdjl.examples.chart.ChartAttempt;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,12 +19,14 @@ final class Report {
 
     private Report() {}
 
-    static List<Path> write(Path dir, RunInfo info, List<String> grids, List<Impl> impls, List<Result> results)
-            throws IOException {
+    /** Writes the files; a chart that cannot be drawn is reported on {@code log} and left out of report.md. */
+    static List<Path> write(Path dir, RunInfo info, List<String> grids, List<Impl> impls, List<Result> results,
+            PrintStream log) throws IOException {
         Files.createDirectories(dir);
         List<Path> written = new ArrayList<>();
         written.add(Files.writeString(dir.resolve("results.csv"), csv(results), StandardCharsets.UTF_8));
-        Map<String, String> charts = charts(dir, results, written);
+        Map<String, String> charts = new LinkedHashMap<>();
+        ChartAttempt.run("charts", () -> BenchCharts.write(dir, results, written, charts), log);
         written.add(Files.writeString(dir.resolve("report.md"), markdown(info, grids, impls, results, charts),
                 StandardCharsets.UTF_8));
         return written;
@@ -58,52 +61,6 @@ final class Report {
         return s.contains(",") || s.contains("\"") || s.contains("\n")
                 ? "\"" + s.replace("\"", "\"\"").replace("\n", " ") + "\""
                 : s;
-    }
-
-    /** Charts: one per (grid series, direction) with at least two sequence lengths. Returns file name to title. */
-    static Map<String, String> charts(Path dir, List<Result> results, List<Path> written) throws IOException {
-        Map<String, List<Result>> groups = new LinkedHashMap<>();
-        for (Result r : results) {
-            if (r.ok() && r.c().nq() == r.c().nk()) {
-                groups.computeIfAbsent(r.c().series() + "|" + r.dir().label, k -> new ArrayList<>()).add(r);
-            }
-        }
-        Map<String, String> charts = new LinkedHashMap<>();
-        for (List<Result> g : groups.values()) {
-            Set<Integer> ns = new LinkedHashSet<>();
-            g.forEach(r -> ns.add(r.c().nq()));
-            if (ns.size() < 2) {
-                continue;
-            }
-            Result first = g.get(0);
-            String grid = first.c().grid();
-            List<String> metrics = new ArrayList<>();
-            if (grid.equals("latency")) {
-                metrics.add("time");
-            } else {
-                metrics.add("tflops");
-            }
-            if (grid.equals("memory") && first.peakBytes() >= 0) {
-                metrics.add(0, "memory");
-            }
-            for (String metric : metrics) {
-                String yLabel = metric.equals("time") ? "median time per call (us)"
-                        : metric.equals("memory") ? "peak extra memory (MiB)" : "TFLOP/s";
-                String title = first.c().series().replace("Hq:Hkv=", "H ").replace("!=", " != ") + ": " + first.dir().label
-                        + (metric.equals("memory") ? " memory" : metric.equals("time") ? " latency" : "");
-                LineChart chart = new LineChart(title, "sequence length N", yLabel);
-                for (Result r : g) {
-                    double y = metric.equals("time") ? r.medianMs() * 1000
-                            : metric.equals("memory") ? r.peakBytes() / 1048576.0 : r.tflops();
-                    chart.add(r.impl(), r.c().nq(), y);
-                }
-                String file = (first.c().series() + "-" + first.dir().label + "-" + metric).toLowerCase(Locale.ROOT)
-                        .replace("+", "-").replace("!=", "ne").replaceAll("[^a-z0-9]+", "-") + ".png";
-                written.add(Files.write(dir.resolve(file), chart.png()));
-                charts.put(file, title);
-            }
-        }
-        return charts;
     }
 
     static String markdown(RunInfo info, List<String> grids, List<Impl> impls, List<Result> results,

@@ -23,8 +23,34 @@ final class Checkpoints {
 
     static final String NAME = "gpt";
     private static final String DESCRIPTION = "gpt.properties";
+    /** The checkpoint's folder inside a run folder. */
+    private static final String FOLDER = "checkpoint";
 
     private Checkpoints() {}
+
+    /** Where a run writing to {@code runFolder} keeps its checkpoint. */
+    static Path folder(Path runFolder) {
+        return runFolder.resolve(FOLDER);
+    }
+
+    /**
+     * The checkpoint that {@code --resume} names: either a run folder (the one a run prints,
+     * holding {@code checkpoint/}) or that checkpoint folder itself.
+     *
+     * @throws IllegalArgumentException if neither holds a checkpoint
+     */
+    static Path locate(Path given) {
+        if (Files.isRegularFile(given.resolve(DESCRIPTION))) {
+            return given;
+        }
+        Path inside = folder(given);
+        if (Files.isRegularFile(inside.resolve(DESCRIPTION))) {
+            return inside;
+        }
+        throw new IllegalArgumentException("--resume: no checkpoint in " + given + " (expected the run folder an"
+                + " earlier run printed, holding " + FOLDER + "/, or that " + FOLDER + "/ folder, with " + DESCRIPTION
+                + " and " + NAME + "-NNNN.params)");
+    }
 
     static void save(Model model, Properties description, Path folder) {
         Path tmp = folder.resolveSibling(folder.getFileName() + ".tmp");
@@ -43,17 +69,13 @@ final class Checkpoints {
     }
 
     /**
-     * Checks, before anything is written, that {@code folder} holds a checkpoint of the
+     * Checks, before anything is written, that the checkpoint {@link #locate} found holds the
      * architecture described by {@code expected}.
      *
-     * @throws IllegalArgumentException if the folder holds no checkpoint or a different model
+     * @throws IllegalArgumentException if it holds a different model
      */
     static void check(Properties expected, Path folder) {
         Path description = folder.resolve(DESCRIPTION);
-        if (!Files.isRegularFile(description)) {
-            throw new IllegalArgumentException("--resume: no checkpoint in " + folder + " (expected " + DESCRIPTION
-                    + " and " + NAME + "-NNNN.params written by an earlier run)");
-        }
         Properties found = new Properties();
         try (InputStream in = Files.newInputStream(description)) {
             found.load(in);

@@ -14,8 +14,11 @@ import ai.djl.training.Trainer;
 import ai.djl.training.optimizer.Adam;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.util.Pair;
+import io.flashdjl.examples.chart.ChartAttempt;
+import io.flashdjl.examples.cli.CommandLine;
 import io.flashdjl.training.FlashTraining;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -31,6 +34,7 @@ import java.util.Random;
  * <pre>
  * mvn -q -B install -DskipTests && mvn -q -B -pl flash-djl-examples exec:java            # addition, CPU
  * ... exec:java -Dexec.args="--text README.md --steps 300"                             # a text file
+ * ... exec:java -Dexec.args="--help"                                                    # the options
  * </pre>
  */
 public final class GptExample {
@@ -38,25 +42,34 @@ public final class GptExample {
     private GptExample() {}
 
     public static void main(String[] args) {
-        GptOptions o;
-        try {
-            o = GptOptions.parse(args);
-        } catch (IllegalArgumentException e) {
-            System.err.println(e.getMessage().equals("help requested") ? GptOptions.USAGE : e.getMessage() + "\n"
-                    + GptOptions.USAGE);
-            System.exit(2);
-            return;
+        int code = run(args, System.out, System.err);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+
+    /**
+     * Runs the example as the command line says: prints the help, or explains a bad option or input
+     * in one line.
+     *
+     * @return the exit code: 0, or {@link CommandLine#BAD_USAGE}
+     */
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        CommandLine.Invocation<GptOptions> call = GptOptions.COMMAND_LINE.read(args, GptOptions::from, out, err);
+        if (!call.proceed()) {
+            return call.exitCode();
         }
         try {
-            run(o, System.out);
+            train(call.options(), out);
+            return 0;
         } catch (IllegalArgumentException e) {
-            System.err.println("error: " + e.getMessage());
-            System.exit(2);
+            err.println("GptExample: " + e.getMessage());
+            return CommandLine.BAD_USAGE;
         }
     }
 
     /** Trains as the options say; returns the final task score (NaN for text). */
-    static double run(GptOptions o, PrintStream out) {
+    static double train(GptOptions o, PrintStream out) {
         Device device = device(o.device);
         TokenTask task = o.text == null ? new AdditionTask(o.digits, o.heldOut, o.seed) : TextTask.read(o.text, o.context);
         int context = task.sequenceLength();
@@ -65,8 +78,9 @@ public final class GptExample {
         Random random = new Random(o.seed);
         Engine.getInstance().setRandomSeed((int) o.seed);
         Properties description = describe(o, task);
-        if (o.resume != null) {
-            Checkpoints.check(description, o.resume); // before anything is written
+        Path checkpoint = o.resume == null ? null : Checkpoints.locate(o.resume);
+        if (checkpoint != null) {
+            Checkpoints.check(description, checkpoint); // before anything is written
         }
         out.printf(Locale.ROOT, "GPT on %s: %s; %d layers, embedding %d, %d heads (%d kv), context %d, vocabulary %d;"
                         + " attention %s; %d steps of %d sequences%n",
@@ -86,9 +100,9 @@ public final class GptExample {
                     .optDevices(new Device[] {device});
             try (Trainer trainer = model.newTrainer(config)) {
                 trainer.initialize(new Shape(o.batch, context));
-                if (o.resume != null) {
-                    Checkpoints.load(model, o.resume);
-                    out.println("resumed from " + o.resume);
+                if (checkpoint != null) {
+                    Checkpoints.load(model, checkpoint);
+                    out.println("resumed from " + checkpoint);
                 }
                 NDManager manager = trainer.getManager();
                 GptModelRunner runner = new GptModelRunner(gpt, manager);
@@ -118,12 +132,13 @@ public final class GptExample {
                         out.printf(Locale.ROOT, "step %d: train loss %.4f, validation loss %.4f; %s%n", step, smoothed,
                                 validation, report);
                         metrics.add(new MetricsLog.Row(step, smoothed, validation, task.score(), tps));
-                        Checkpoints.save(model, description, o.out.resolve("checkpoint"));
+                        Checkpoints.save(model, description, Checkpoints.folder(o.out));
                     }
                 }
                 out.printf(Locale.ROOT, "trained %d steps in %.1f s (%.0f tokens/s); outputs in %s%n", o.steps,
                         (System.nanoTime() - start) / 1e9, tokens / ((System.nanoTime() - start) / 1e9), o.out);
-                LossChart.write(trainCurve, metrics.rows(), o.out.resolve("loss.png"));
+                Path chart = o.out.resolve(LossChart.FILE);
+                ChartAttempt.run(chart.toString(), () -> LossChart.write(trainCurve, metrics.rows(), chart), out);
                 return task.score();
             }
         }

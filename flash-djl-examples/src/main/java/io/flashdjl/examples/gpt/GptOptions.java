@@ -1,10 +1,13 @@
 package io.flashdjl.examples.gpt;
 
+import io.flashdjl.examples.cli.CommandLine;
+import io.flashdjl.examples.cli.Values;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.List;
 import java.util.Locale;
 
-/** Command-line options of the GPT example; {@link #parse} explains every mistake with the usage. */
+/** Command-line options of the GPT example, declared once in {@link #COMMAND_LINE} with their defaults. */
 final class GptOptions {
 
     /** Which attention the decoder blocks use. */
@@ -17,89 +20,86 @@ final class GptOptions {
         NAIVE
     }
 
-    static final String USAGE = String.join("\n",
-            "usage: GptExample [options]",
-            "  --text FILE         train a character-level model on a UTF-8 text file (default: the addition task)",
-            "  --digits N          addition task: digits per operand (default 3)",
-            "  --held-out N        addition task: held-out sums for exact-match accuracy (default 500)",
-            "  --attention A       flash | sdpa | naive (default flash)",
-            "  --device D          cpu | gpu (default: gpu when DJL sees one)",
-            "  --large             a larger model and batch, for a GPU",
-            "  --layers N --embedding N --heads N --kv-heads N --context N",
-            "  --steps N --batch N --lr X --warmup N --clip X --eval-every N --seed N",
-            "  --out DIR           metrics.csv, loss.png and checkpoint/ (default runs/gpt-<task>-<attention>)",
-            "  --resume DIR        start from a checkpoint folder written by an earlier run");
+    static final CommandLine COMMAND_LINE = new CommandLine("GptExample",
+            "Trains a small decoder-only GPT on multi-digit addition or a UTF-8 text file.")
+            .optionWithComputedDefault("--text", "FILE", "train a character-level model on a UTF-8 text file",
+                    "the addition task")
+            .option("--digits", "N", "addition task: digits per operand", "3")
+            .option("--held-out", "N", "addition task: held-out sums for exact-match accuracy", "500")
+            .option("--attention", "A", "flash, sdpa or naive", "flash")
+            .optionWithComputedDefault("--device", "D", "cpu or gpu", "gpu when DJL sees one")
+            .option("--layers", "N", "decoder layers", "2")
+            .option("--embedding", "N", "embedding width, a multiple of --heads", "64")
+            .option("--heads", "N", "query heads, a multiple of --kv-heads", "4")
+            .option("--kv-heads", "N", "key/value heads", "2")
+            .option("--context", "N", "text task: tokens per sequence", "128")
+            .option("--steps", "N", "training steps", "2000")
+            .option("--batch", "N", "sequences per step", "64")
+            .option("--lr", "X", "peak learning rate, decayed by a cosine to a tenth", "0.003")
+            .option("--warmup", "N", "linear warm-up steps", "100")
+            .option("--clip", "X", "global gradient-norm clip", "1.0")
+            .option("--eval-every", "N", "steps between evaluations and checkpoints", "250")
+            .option("--seed", "N", "random seed for data and weights", "1")
+            .optionWithComputedDefault("--out", "DIR", "run folder: metrics.csv, loss.png, checkpoint/",
+                    "runs/gpt-<task>-<attention>")
+            .optionWithComputedDefault("--resume", "DIR",
+                    "continue from an earlier run: the run folder it printed, or its checkpoint/ folder", "none")
+            .preset("--large", "a larger model, for a GPU", "--layers", "6", "--embedding", "384",
+                    "--heads", "6", "--context", "256", "--lr", "0.001", "--steps", "600");
 
+    // the values; their defaults live in COMMAND_LINE
     Path text;
-    int digits = 3;
-    int heldOut = 500;
-    Attention attention = Attention.FLASH;
+    int digits;
+    int heldOut;
+    Attention attention;
     String device;
-    int layers = 2;
-    int embedding = 64;
-    int heads = 4;
-    int kvHeads = 2;
-    int context = 128;
-    int steps = 2000;
-    int batch = 64;
-    float learningRate = 3e-3f;
-    int warmup = 100;
-    float clip = 1.0f;
-    int evalEvery = 250;
-    long seed = 1;
+    int layers;
+    int embedding;
+    int heads;
+    int kvHeads;
+    int context;
+    int steps;
+    int batch;
+    float learningRate;
+    int warmup;
+    float clip;
+    int evalEvery;
+    long seed;
     Path out;
     Path resume;
 
+    /**
+     * Reads a command line ({@code --help} is answered by {@link GptExample}'s {@code run}).
+     *
+     * @throws IllegalArgumentException naming the option that is wrong
+     */
     static GptOptions parse(String[] args) {
+        return from(COMMAND_LINE.parse(args));
+    }
+
+    /** The options from a parsed command line, checked against each other. */
+    static GptOptions from(Values v) {
         GptOptions o = new GptOptions();
-        // --large first, so explicit sizes after it still win
-        for (String a : args) {
-            if (a.equals("--large")) {
-                o.layers = 6;
-                o.embedding = 384;
-                o.heads = 6;
-                o.kvHeads = 2;
-                o.context = 256;
-                o.batch = 64;
-                o.learningRate = 1e-3f;
-                o.steps = 600;
-            }
-        }
-        for (int i = 0; i < args.length; i++) {
-            String name = args[i];
-            if (name.equals("--large")) {
-                continue;
-            }
-            if (name.equals("--help") || name.equals("-h")) {
-                throw new IllegalArgumentException("help requested");
-            }
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException("missing value for " + name);
-            }
-            String v = args[++i];
-            switch (name) {
-                case "--text": o.text = Paths.get(v); break;
-                case "--digits": o.digits = positive(name, v); break;
-                case "--held-out": o.heldOut = positive(name, v); break;
-                case "--attention": o.attention = attention(v); break;
-                case "--device": o.device = device(v); break;
-                case "--layers": o.layers = positive(name, v); break;
-                case "--embedding": o.embedding = positive(name, v); break;
-                case "--heads": o.heads = positive(name, v); break;
-                case "--kv-heads": o.kvHeads = positive(name, v); break;
-                case "--context": o.context = positive(name, v); break;
-                case "--steps": o.steps = positive(name, v); break;
-                case "--batch": o.batch = positive(name, v); break;
-                case "--lr": o.learningRate = positiveFloat(name, v); break;
-                case "--warmup": o.warmup = nonNegative(name, v); break;
-                case "--clip": o.clip = positiveFloat(name, v); break;
-                case "--eval-every": o.evalEvery = positive(name, v); break;
-                case "--seed": o.seed = Long.parseLong(v); break;
-                case "--out": o.out = Paths.get(v); break;
-                case "--resume": o.resume = Paths.get(v); break;
-                default: throw new IllegalArgumentException("unknown option " + name);
-            }
-        }
+        o.text = v.path("--text");
+        o.digits = v.positiveInt("--digits");
+        o.heldOut = v.positiveInt("--held-out");
+        o.attention = Attention.valueOf(v.choice("--attention", List.of("flash", "sdpa", "naive"))
+                .toUpperCase(Locale.ROOT));
+        o.device = v.isSet("--device") ? v.choice("--device", List.of("cpu", "gpu")) : null;
+        o.layers = v.positiveInt("--layers");
+        o.embedding = v.positiveInt("--embedding");
+        o.heads = v.positiveInt("--heads");
+        o.kvHeads = v.positiveInt("--kv-heads");
+        o.context = v.positiveInt("--context");
+        o.steps = v.positiveInt("--steps");
+        o.batch = v.positiveInt("--batch");
+        o.learningRate = (float) v.positiveNumber("--lr");
+        o.warmup = v.nonNegativeInt("--warmup");
+        o.clip = (float) v.positiveNumber("--clip");
+        o.evalEvery = v.positiveInt("--eval-every");
+        o.seed = v.integer("--seed");
+        o.out = v.path("--out");
+        o.resume = v.path("--resume");
         if (o.embedding % o.heads != 0) {
             throw new IllegalArgumentException("--embedding " + o.embedding + " must be a multiple of --heads " + o.heads);
         }
@@ -111,52 +111,5 @@ final class GptOptions {
                     + o.attention.name().toLowerCase(Locale.ROOT));
         }
         return o;
-    }
-
-    private static Attention attention(String v) {
-        try {
-            return Attention.valueOf(v.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--attention: expected flash, sdpa or naive but got '" + v + "'");
-        }
-    }
-
-    private static String device(String v) {
-        if (!v.equals("cpu") && !v.equals("gpu")) {
-            throw new IllegalArgumentException("--device: expected cpu or gpu but got '" + v + "'");
-        }
-        return v;
-    }
-
-    private static int positive(String name, String v) {
-        int n = nonNegative(name, v);
-        if (n == 0) {
-            throw new IllegalArgumentException(name + ": expected a whole number >= 1 but got " + v);
-        }
-        return n;
-    }
-
-    private static int nonNegative(String name, String v) {
-        try {
-            int n = Integer.parseInt(v);
-            if (n < 0) {
-                throw new NumberFormatException();
-            }
-            return n;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(name + ": expected a whole number >= 0 but got '" + v + "'");
-        }
-    }
-
-    private static float positiveFloat(String name, String v) {
-        try {
-            float f = Float.parseFloat(v);
-            if (!(f > 0) || Float.isInfinite(f)) {
-                throw new NumberFormatException();
-            }
-            return f;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(name + ": expected a number > 0 but got '" + v + "'");
-        }
     }
 }

@@ -1,13 +1,11 @@
 package io.flashdjl.examples.bench;
 
-import io.flashdjl.examples.chart.Png;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.flashdjl.examples.chart.ChartsTest;
 import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -20,9 +18,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import java.util.zip.CRC32;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
 import io.flashdjl.testing.TestSeed;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -37,7 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
 class AttentionBenchmarkTest {
 
     @Test
-    void cpuSmokeWritesReportCsvAndCharts(@TempDir Path dir) throws IOException, DataFormatException {
+    void cpuSmokeWritesReportCsvAndCharts(@TempDir Path dir) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code = AttentionBenchmark.run(new String[] {"--grid", "cpu-smoke", "--device", "cpu", "--repeats", "2",
@@ -81,7 +76,7 @@ class AttentionBenchmarkTest {
         assertFalse(pngs.isEmpty(), "no charts");
         for (Path png : pngs) {
             assertTrue(report.contains("(" + png.getFileName() + ")"), "report.md does not show " + png.getFileName());
-            checkPng(Files.readAllBytes(png));
+            ChartsTest.assertDrawnPng(png);
         }
     }
 
@@ -92,7 +87,8 @@ class AttentionBenchmarkTest {
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         assertEquals(2, code);
         String text = err.toString(StandardCharsets.UTF_8);
-        assertTrue(text.contains("unknown backend 'bogus'"), text);
+        assertTrue(text.startsWith("AttentionBenchmark: --backends: expected a comma-separated list of "), text);
+        assertTrue(text.contains(" or all but got 'bogus' in 'cuda,bogus'"), text);
         assertTrue(text.contains("usage:"), text);
     }
 
@@ -108,56 +104,39 @@ class AttentionBenchmarkTest {
     }
 
     @Test
+    void helpExitsZeroAndShowsTheDefaults() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = AttentionBenchmark.run(new String[] {"--help"}, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
+        String help = out.toString(StandardCharsets.UTF_8).replaceAll("\\s+", " "); // unwrapped
+        for (String s : new String[] {"usage: AttentionBenchmark [options]",
+            "(default all on a GPU, cpu-smoke on a CPU)",
+            "--backends LIST", "(default all)", "(default 20 on a GPU, 3 on a CPU)", "--target-ms X", "(default 200)",
+            "--allocator A", "(default async)", "--device D", "(default auto)", "--help"}) {
+            assertTrue(help.contains(s), "--help lacks '" + s + "':\n" + help);
+        }
+    }
+
+    @Test
+    void aBadNumberNamesItsOption() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = AttentionBenchmark.run(new String[] {"--target-ms", "fast"}, System.out,
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(2, code);
+        List<String> lines = err.toString(StandardCharsets.UTF_8).lines().collect(Collectors.toList());
+        assertEquals("AttentionBenchmark: --target-ms: expected a number > 0 but got 'fast'", lines.get(0));
+        assertEquals(2, lines.size(), "one line and the usage hint: " + lines);
+    }
+
+    @Test
     void generatedTorchScriptCallsTheForcedKernels() {
         assertTrue(Impl.Aten.source(Impl.Aten.Kind.FLASH, true).contains("torch._scaled_dot_product_flash_attention(q, k, v, 0., True"));
         assertTrue(Impl.Aten.source(Impl.Aten.Kind.CUDNN, false).contains("torch._scaled_dot_product_cudnn_attention(q, k, v, None, need_lse"));
         assertTrue(Impl.Aten.source(Impl.Aten.Kind.EFFICIENT, false).contains("torch._scaled_dot_product_efficient_attention(q, k1, v1"));
         assertTrue(Impl.Aten.source(Impl.Aten.Kind.MATH, true).contains("torch._scaled_dot_product_attention_math("));
         assertTrue(Impl.Aten.source(Impl.Aten.Kind.AUTO, true).contains("torch.scaled_dot_product_attention("));
-    }
-
-    /** A PNG: signature, chunks with valid CRCs, IHDR first, IDAT inflating to the image's size, IEND last. */
-    static void checkPng(byte[] png) throws IOException, DataFormatException {
-        assertArrayEquals(Png.SIGNATURE, Arrays.copyOf(png, 8));
-        DataInputStream in = new DataInputStream(new java.io.ByteArrayInputStream(png, 8, png.length - 8));
-        int width = 0;
-        int height = 0;
-        ByteArrayOutputStream idat = new ByteArrayOutputStream();
-        List<String> types = new ArrayList<>();
-        while (in.available() > 0) {
-            int length = in.readInt();
-            byte[] type = in.readNBytes(4);
-            byte[] data = in.readNBytes(length);
-            CRC32 crc = new CRC32();
-            crc.update(type);
-            crc.update(data);
-            assertEquals((int) crc.getValue(), in.readInt(), "chunk CRC");
-            String t = new String(type, StandardCharsets.US_ASCII);
-            types.add(t);
-            if (t.equals("IHDR")) {
-                DataInputStream h = new DataInputStream(new java.io.ByteArrayInputStream(data));
-                width = h.readInt();
-                height = h.readInt();
-                assertEquals(8, h.readUnsignedByte());
-                assertEquals(2, h.readUnsignedByte());
-            } else if (t.equals("IDAT")) {
-                idat.write(data);
-            }
-        }
-        assertEquals("IHDR", types.get(0));
-        assertEquals("IEND", types.get(types.size() - 1));
-        assertTrue(width > 0 && height > 0);
-        Inflater inflater = new Inflater();
-        inflater.setInput(idat.toByteArray());
-        byte[] pixels = new byte[height * (1 + 3 * width) + 1];
-        int n = inflater.inflate(pixels);
-        assertTrue(inflater.finished());
-        assertEquals(height * (1 + 3 * width), n);
-        boolean drawn = false;
-        for (int i = 0; i < n && !drawn; i++) {
-            drawn = i % (1 + 3 * width) != 0 && pixels[i] != (byte) 0xff;
-        }
-        assertTrue(drawn, "the chart is blank");
     }
 
     private static List<String> csvRow(String line) {

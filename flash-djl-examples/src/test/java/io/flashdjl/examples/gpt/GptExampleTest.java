@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.flashdjl.examples.chart.ChartsTest;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -15,6 +16,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeEach;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,8 +44,18 @@ class GptExampleTest {
         seeded[args.length] = "--seed";
         seeded[args.length + 1] = Long.toString(seed);
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        GptExample.run(GptOptions.parse(seeded), new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        GptExample.train(GptOptions.parse(seeded), new PrintStream(bytes, true, StandardCharsets.UTF_8));
         return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    /** The program as {@code main} runs it: exit code, stdout, stderr. */
+    private static String[] main(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = GptExample.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new String[] {Integer.toString(code), out.toString(StandardCharsets.UTF_8),
+            err.toString(StandardCharsets.UTF_8)};
     }
 
     @Test
@@ -57,16 +70,19 @@ class GptExampleTest {
         double first = Double.parseDouble(csv.get(1).split(",")[1]);
         double last = Double.parseDouble(csv.get(2).split(",")[1]);
         assertTrue(last < first, "training loss falls: " + first + " -> " + last);
-        byte[] png = Files.readAllBytes(out.resolve("loss.png"));
-        assertEquals((byte) 0x89, png[0]);
-        assertEquals('P', png[1]);
+        ChartsTest.assertDrawnPng(out.resolve("loss.png"));
         assertTrue(Files.isRegularFile(out.resolve("checkpoint").resolve("gpt.properties")));
         assertFalse(Files.exists(out.resolve("checkpoint.tmp")), "no half-written checkpoint left");
 
-        String resumed = run("--device", "cpu", "--steps", "1", "--batch", "32", "--held-out", "64", "--layers", "1",
-                "--embedding", "32", "--out", dir.resolve("again").toString(), "--resume",
-                out.resolve("checkpoint").toString());
-        assertTrue(resumed.contains("resumed from"), resumed);
+        // --resume takes the run folder the run printed, or the checkpoint folder inside it
+        Matcher printed = Pattern.compile("outputs in (.+)").matcher(log);
+        assertTrue(printed.find(), log);
+        assertEquals(out, Path.of(printed.group(1).strip()));
+        for (Path resume : new Path[] {Path.of(printed.group(1).strip()), out.resolve("checkpoint")}) {
+            String resumed = run("--device", "cpu", "--steps", "1", "--batch", "32", "--held-out", "64", "--layers",
+                    "1", "--embedding", "32", "--out", dir.resolve("again").toString(), "--resume", resume.toString());
+            assertTrue(resumed.contains("resumed from " + out.resolve("checkpoint")), resumed);
+        }
     }
 
     @Test
@@ -102,7 +118,8 @@ class GptExampleTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> run("--device", "cpu", "--steps", "1", "--resume", dir.resolve("nothing").toString(), "--out",
                         dir.resolve("y").toString()));
-        assertTrue(e.getMessage().startsWith("--resume: no checkpoint in"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("--resume: no checkpoint in " + dir.resolve("nothing")
+                + " (expected the run folder an earlier run printed"), e.getMessage());
     }
 
     @Test
@@ -115,6 +132,30 @@ class GptExampleTest {
                         "--embedding", "32", "--out", dir.resolve("z").toString(), "--resume",
                         out.resolve("checkpoint").toString()));
         assertTrue(e.getMessage().contains("layers=1 but this run has layers=2"), e.getMessage());
+    }
+
+    @Test
+    void helpExitsZeroAndShowsEveryOptionWithItsDefault() {
+        String[] r = main("--help");
+        assertEquals("0", r[0], r[2]);
+        assertEquals("", r[2]);
+        assertEquals(GptOptions.COMMAND_LINE.help(), r[1]);
+        for (String s : new String[] {"usage: GptExample [options]", "--seed N", "(default 1)", "--steps N",
+            "(default 2000; 600 with --large)", "--attention A", "(default flash)", "--device D",
+            "(default gpu when DJL sees one)", "--resume DIR", "--large", "sets --layers 6", "--help"}) {
+            assertTrue(r[1].replaceAll("\\s+", " ").contains(s), "--help lacks '" + s + "':\n" + r[1]);
+        }
+    }
+
+    @Test
+    void aBadNumberNamesItsOptionInOneLine() {
+        String[] r = main("--steps", "3", "--seed", "abc");
+        assertEquals("2", r[0]);
+        assertEquals("", r[1], "nothing ran");
+        List<String> lines = r[2].lines().toList();
+        assertEquals("GptExample: --seed: expected an integer but got 'abc'", lines.get(0));
+        assertEquals(2, lines.size(), "one line and the usage hint: " + r[2]);
+        assertTrue(lines.get(1).startsWith("usage: GptExample [options]"), r[2]);
     }
 
     @Test
