@@ -12,6 +12,7 @@ import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.spi.OwnedScalar;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -61,6 +62,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray k = kvView(p, p.k()).toType(acc, false); // [B, Hkv, 1, Nk, D]
             NDArray v = kvView(p, p.v()).toType(acc, false); // [B, Hkv, 1, Nk, Dv]
             NDArray zero = scalar(q, 0f);
+            NDArray scaleFactor = OwnedScalar.like(q, scale); // autograd keeps it: not q.mul(double)
             Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
 
             List<NDArray> outTiles = new ArrayList<>();
@@ -82,7 +84,7 @@ public final class ReferenceBackend implements AttentionBackend {
                         tile.suppressNotUsedWarning();
                         NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
                         NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
-                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scale);
+                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
                         if (vis == TileVisibility.PARTIAL) {
                             s = s.add(vis.scoreBias(p, q, i0, i1, j0, j1));
                         }
@@ -139,6 +141,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray lseSafe = NDArrays.where(lse.isInfinite().logicalNot(), lse, scalar(q, Float.POSITIVE_INFINITY));
             NDArray delta = dO.mul(o).sum(new int[] {-1}); // [B, Hkv, G, Nq]
             NDArray zero = scalar(q, 0f);
+            NDArray scaleFactor = OwnedScalar.like(q, scale); // a recording caller's graph keeps it
 
             List<NDArray> dqTiles = new ArrayList<>();
             for (long i0 = 0; i0 < nq; i0 += blockQ) {
@@ -165,7 +168,7 @@ public final class ReferenceBackend implements AttentionBackend {
                         tile.suppressNotUsedWarning();
                         NDArray qi = q.get(":, :, :, {}:{}", i0, i1);
                         NDArray dOi = dO.get(":, :, :, {}:{}", i0, i1);
-                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scale);
+                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
                         NDArray prob = s.sub(lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1)).exp();
                         if (vis == TileVisibility.PARTIAL) {
                             prob = prob.mul(vis.visibleMask(p, q, i0, i1, j0, j1).toType(acc, false));
@@ -173,8 +176,9 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray dvNew = dvj.add(prob.swapAxes(3, 4).matMul(dOi).sum(new int[] {2}, true));
                         NDArray dp = dOi.matMul(vj.swapAxes(3, 4));
                         NDArray ds = prob.mul(dp.sub(delta.get(":, :, :, {}:{}", i0, i1).expandDims(-1)));
-                        NDArray dqNew = dqTiles.get(tileIndex).add(ds.matMul(kj).muli(scale));
-                        NDArray dkNew = dkj.add(ds.swapAxes(3, 4).matMul(qi).sum(new int[] {2}, true).muli(scale));
+                        NDArray dqNew = dqTiles.get(tileIndex).add(ds.matMul(kj).muli(scaleFactor));
+                        NDArray dkNew =
+                                dkj.add(ds.swapAxes(3, 4).matMul(qi).sum(new int[] {2}, true).muli(scaleFactor));
                         dvj = keep(dvj, dvNew);
                         dkj = keep(dkj, dkNew);
                         dqTiles.set(tileIndex, keep(dqTiles.get(tileIndex), dqNew));
