@@ -1,6 +1,7 @@
 package io.flashdjl;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -102,5 +103,52 @@ class BackendParityTest {
 
     static Stream<AttentionCase> agreementCases() {
         return AttentionCase.grid(new long[] {113, 17, 203, 64}, new long[] {64, 32, 80}, TYPES, 12).stream();
+    }
+
+    /**
+     * REFERENCE in float16 is float32 arithmetic rounded once to the stored dtype: each
+     * gradient's error is at most that of the float32 naive attention rounded to the dtype, plus one unit in
+     * the last place at the gradient's largest value (the two float32 results differ in their last bits,
+     * which may round to neighbours). Tightest with one query and two keys, where dq and dk are small
+     * differences: a delta taken from the stored, rounded output had up to ten times that error.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("halfPrecisionCases")
+    void halfPrecisionGradientsAreFloat32RoundedOnce(AttentionCase c, SplittableRandom rng) {
+        AttentionOptions opts = c.options(Backend.REFERENCE).toBuilder().optReferenceTile(16, 32).build();
+        String[] names = {"dq", "dk", "dv"};
+        for (int draw = 0; draw < 30; draw++) {
+            try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+                NDArray[] in = c.randomInputs(manager, rng);
+                AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
+                AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
+                NaiveAttention.Outcome truth =
+                        NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64);
+                NaiveAttention.Outcome f32 =
+                        NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT32);
+                NDArray[][] checked = {
+                    {g.dq(), f32.dq, truth.dq}, {g.dk(), f32.dk, truth.dk}, {g.dv(), f32.dv, truth.dv}
+                };
+                for (int i = 0; i < 3; i++) {
+                    String what = c + " draw " + draw + ": " + names[i];
+                    NDArray truthI = checked[i][2];
+                    double ours = ErrorBudget.maxAbsError(what, checked[i][0], truthI);
+                    double roundedOnce = ErrorBudget.maxAbsError(what + " (float32 rounded once)",
+                            checked[i][1].toType(c.dataType, false), truthI);
+                    double ulp = 2 * ErrorBudget.rounding(c.dataType) * truthI.abs().max().getDouble();
+                    assertTrue(ours <= roundedOnce + ulp, String.format(
+                            "%s: max abs error %.3g exceeds float32 rounded once %.3g + one ulp %.3g",
+                            what, ours, roundedOnce, ulp));
+                }
+            }
+        }
+    }
+
+    /** float16 only: DJL's PyTorch engine aborts the JVM when a CPU array is cast to bfloat16. */
+    static Stream<AttentionCase> halfPrecisionCases() {
+        return Stream.of(
+                new AttentionCase(1, 4, 1, 1, 2, 80, 80, AttentionMask.NONE, Layout.BSHD, DataType.FLOAT16, Double.NaN),
+                new AttentionCase(1, 2, 1, 20, 17, 32, 32, AttentionMask.CAUSAL_BOTTOM_RIGHT, Layout.BHSD,
+                        DataType.FLOAT16, Double.NaN));
     }
 }
