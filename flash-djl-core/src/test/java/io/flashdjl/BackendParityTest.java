@@ -112,12 +112,12 @@ class BackendParityTest {
      * which may round to neighbours). Tightest with one query and two keys, where dq and dk are small
      * differences: a delta taken from the stored, rounded output had up to ten times that error.
      */
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0}, {1} draws")
     @MethodSource("halfPrecisionCases")
-    void halfPrecisionGradientsAreFloat32RoundedOnce(AttentionCase c, SplittableRandom rng) {
+    void halfPrecisionGradientsAreFloat32RoundedOnce(AttentionCase c, int draws, SplittableRandom rng) {
         AttentionOptions opts = c.options(Backend.REFERENCE).toBuilder().optReferenceTile(16, 32).build();
         String[] names = {"dq", "dk", "dv"};
-        for (int draw = 0; draw < 30; draw++) {
+        for (int draw = 0; draw < draws; draw++) {
             try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
                 NDArray[] in = c.randomInputs(manager, rng);
                 AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
@@ -144,11 +144,16 @@ class BackendParityTest {
         }
     }
 
-    /** float16 only: DJL's PyTorch engine aborts the JVM when a CPU array is cast to bfloat16. */
-    static Stream<AttentionCase> halfPrecisionCases() {
+    /**
+     * float16 only: DJL's PyTorch engine aborts the JVM when a CPU array is cast to bfloat16. Many draws of
+     * the cheap one-query case, where a draw shows the rounded delta about one time in ten; a few of a
+     * causal one, for tiles, masks and rows that see no key.
+     */
+    static Stream<Arguments> halfPrecisionCases() {
         return Stream.of(
-                new AttentionCase(1, 4, 1, 1, 2, 80, 80, AttentionMask.NONE, Layout.BSHD, DataType.FLOAT16, Double.NaN),
-                new AttentionCase(1, 2, 1, 20, 17, 32, 32, AttentionMask.CAUSAL_BOTTOM_RIGHT, Layout.BHSD,
-                        DataType.FLOAT16, Double.NaN));
+                Arguments.of(new AttentionCase(1, 4, 1, 1, 2, 80, 80, AttentionMask.NONE, Layout.BSHD,
+                        DataType.FLOAT16, Double.NaN), 64),
+                Arguments.of(new AttentionCase(1, 2, 1, 20, 17, 32, 32, AttentionMask.CAUSAL_BOTTOM_RIGHT,
+                        Layout.BHSD, DataType.FLOAT16, Double.NaN), 8));
     }
 }
