@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionMask;
+import io.flashdjl.spi.OwnedScalar;
 import io.flashdjl.spi.Visibility;
 
 /**
@@ -35,7 +36,8 @@ final class MaskedAttention {
         NDArray qh = q.transpose(0, 2, 1, 3).reshape(b, kvHeads, group, t, qs.get(3)); // query head h -> kv head h / group
         NDArray kh = k.transpose(0, 2, 1, 3).expandDims(2); // [B, Hkv, 1, F, D]
         NDArray vh = v.transpose(0, 2, 1, 3).expandDims(2);
-        NDArray scores = qh.matMul(kh.swapAxes(3, 4)).mul(scale); // [B, Hkv, G, T, F]
+        NDArray product = qh.matMul(kh.swapAxes(3, 4));
+        NDArray scores = product.mul(OwnedScalar.like(product, scale)); // [B, Hkv, G, T, F]
         if (mask != null) {
             scores = scores.add(offset(mask, b, heads, kvHeads, group, t, f, scores.getDataType()));
         }

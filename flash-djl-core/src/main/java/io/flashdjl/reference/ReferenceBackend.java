@@ -12,6 +12,7 @@ import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.spi.OwnedScalar;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -22,7 +23,8 @@ import java.util.Optional;
  * <p>Forward: for each tile of query rows, a loop over key/value tiles keeps a running row maximum
  * {@code m}, a running sum {@code l} and an unnormalised accumulator, rescaling both by {@code
  * exp(m_old - m_new)} whenever the maximum grows; the output is divided by {@code l} once and the
- * log-sum-exp {@code m + log l} is returned. Backward: {@code delta = rowsum(dO * O)}, then for
+ * log-sum-exp {@code m + log l} is returned. Backward: {@code delta = rowsum(dO * O)} (O recomputed in
+ * float32 for half-precision inputs, whose stored output is rounded), then for
  * each key/value tile and each query tile the probabilities are recomputed from the saved
  * log-sum-exp, so no more than one {@code blockQ x blockK} tile of scores exists at a time.
  *
@@ -61,6 +63,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray k = kvView(p, p.k()).toType(acc, false); // [B, Hkv, 1, Nk, D]
             NDArray v = kvView(p, p.v()).toType(acc, false); // [B, Hkv, 1, Nk, Dv]
             NDArray zero = scalar(q, 0f);
+            NDArray scaleFactor = OwnedScalar.like(q, scale); // autograd keeps it: not q.mul(double)
             Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
 
             List<NDArray> outTiles = new ArrayList<>();
@@ -82,7 +85,7 @@ public final class ReferenceBackend implements AttentionBackend {
                         tile.suppressNotUsedWarning();
                         NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
                         NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
-                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scale);
+                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
                         if (vis == TileVisibility.PARTIAL) {
                             s = s.add(vis.scoreBias(p, q, i0, i1, j0, j1));
                         }
@@ -131,14 +134,17 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray k = kvView(p, p.k()).toType(acc, false);
             NDArray v = kvView(p, p.v()).toType(acc, false);
             NDArray dO = grouped(p, dOut).toType(acc, false);
-            NDArray o = grouped(p, forward.output()).toType(acc, false);
             NDArray lse = forward.logSumExp()
                     .reshape(p.batch(), p.headsKv(), p.groupSize(), nq)
                     .toType(acc, false);
             // a row that saw no key has lse = -inf; +inf makes its probabilities exp(s - inf) = 0
             NDArray lseSafe = NDArrays.where(lse.isInfinite().logicalNot(), lse, scalar(q, Float.POSITIVE_INFINITY));
-            NDArray delta = dO.mul(o).sum(new int[] {-1}); // [B, Hkv, G, Nq]
             NDArray zero = scalar(q, 0f);
+            NDArray scaleFactor = OwnedScalar.like(q, scale); // a recording caller's graph keeps it
+            NDArray o = p.dataType() == acc
+                    ? grouped(p, forward.output())
+                    : outputInAccumulationType(p, q, k, v, lseSafe, scaleFactor);
+            NDArray delta = dO.mul(o).sum(new int[] {-1}); // [B, Hkv, G, Nq]
 
             List<NDArray> dqTiles = new ArrayList<>();
             for (long i0 = 0; i0 < nq; i0 += blockQ) {
@@ -165,7 +171,7 @@ public final class ReferenceBackend implements AttentionBackend {
                         tile.suppressNotUsedWarning();
                         NDArray qi = q.get(":, :, :, {}:{}", i0, i1);
                         NDArray dOi = dO.get(":, :, :, {}:{}", i0, i1);
-                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scale);
+                        NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
                         NDArray prob = s.sub(lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1)).exp();
                         if (vis == TileVisibility.PARTIAL) {
                             prob = prob.mul(vis.visibleMask(p, q, i0, i1, j0, j1).toType(acc, false));
@@ -173,8 +179,9 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray dvNew = dvj.add(prob.swapAxes(3, 4).matMul(dOi).sum(new int[] {2}, true));
                         NDArray dp = dOi.matMul(vj.swapAxes(3, 4));
                         NDArray ds = prob.mul(dp.sub(delta.get(":, :, :, {}:{}", i0, i1).expandDims(-1)));
-                        NDArray dqNew = dqTiles.get(tileIndex).add(ds.matMul(kj).muli(scale));
-                        NDArray dkNew = dkj.add(ds.swapAxes(3, 4).matMul(qi).sum(new int[] {2}, true).muli(scale));
+                        NDArray dqNew = dqTiles.get(tileIndex).add(ds.matMul(kj).muli(scaleFactor));
+                        NDArray dkNew =
+                                dkj.add(ds.swapAxes(3, 4).matMul(qi).sum(new int[] {2}, true).muli(scaleFactor));
                         dvj = keep(dvj, dvNew);
                         dkj = keep(dkj, dkNew);
                         dqTiles.set(tileIndex, keep(dqTiles.get(tileIndex), dqNew));
@@ -193,6 +200,50 @@ public final class ReferenceBackend implements AttentionBackend {
             NDScope.unregister(dq, dk, dv);
         }
         return new AttentionGradients(dq, dk, dv, Backend.REFERENCE);
+    }
+
+    /**
+     * The output {@code O_i = sum_j exp(S_ij - lse_i) V_j} recomputed from the saved log-sum-exp in the
+     * accumulation type, {@code [B, Hkv, G, Nq, Dv]}, for {@code delta = rowsum(dO * O)}. The stored
+     * float16 or bfloat16 output carries a rounding of its dtype into every {@code ds}; dq and dk, sums of
+     * {@code ds} that largely cancel when there are few keys, then had up to ten times the error of float32
+     * arithmetic rounded once (measured at Nq = 1, Nk = 2, D = 80), more than a naive float16 attention's.
+     */
+    private static NDArray outputInAccumulationType(AttentionProblem p, NDArray q, NDArray k, NDArray v,
+            NDArray lseSafe, NDArray scaleFactor) {
+        long nq = p.seqQ();
+        long nk = p.seqK();
+        int blockQ = p.options().referenceBlockQ();
+        int blockK = p.options().referenceBlockK();
+        List<NDArray> tiles = new ArrayList<>();
+        for (long i0 = 0; i0 < nq; i0 += blockQ) {
+            long i1 = Math.min(nq, i0 + blockQ);
+            NDArray qi = q.get(":, :, :, {}:{}", i0, i1);
+            NDArray lseI = lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1);
+            Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize(), i1 - i0, p.valueDim());
+            NDArray oi = q.getManager().zeros(rows, q.getDataType(), q.getDevice());
+            for (long j0 = 0; j0 < nk; j0 += blockK) {
+                long j1 = Math.min(nk, j0 + blockK);
+                TileVisibility vis = TileVisibility.of(p, i0, i1, j0, j1);
+                if (vis == TileVisibility.HIDDEN) {
+                    continue;
+                }
+                try (NDScope tile = new NDScope()) {
+                    tile.suppressNotUsedWarning();
+                    NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
+                    NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
+                    NDArray prob = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor).sub(lseI).exp();
+                    if (vis == TileVisibility.PARTIAL) {
+                        prob = prob.mul(vis.visibleMask(p, q, i0, i1, j0, j1).toType(q.getDataType(), false));
+                    }
+                    oi = keep(oi, oi.add(prob.matMul(vj)));
+                }
+            }
+            tiles.add(oi);
+        }
+        NDArray o = NDArrays.concat(new NDList(tiles), 3);
+        tiles.forEach(NDArray::close);
+        return o;
     }
 
     /** float64 stays float64; every other float type computes in float32. */

@@ -21,6 +21,7 @@ import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.Layout;
 import io.flashdjl.nn.TransformerDecoderBlock;
+import io.flashdjl.spi.OwnedScalar;
 import io.flashdjl.testing.ErrorBudget;
 import java.util.ArrayList;
 import java.util.List;
@@ -101,7 +102,8 @@ class TapeGradientTest {
             NDArray v = leaves.get(2);
             NDArray o1 = FlashAttention.attention(q, k, v, REFERENCE);
             NDArray o2 = FlashAttention.attention(o1.mul(q), o1.add(k), o1.tanh(), REFERENCE);
-            return o2.add(o1.mul(2)).add(q.sin()); // o1 and q also reach the loss directly
+            // o1 and q also reach the loss directly; never x.mul(2) in a graph (OwnedScalar says why)
+            return o2.add(o1.mul(OwnedScalar.like(o1, 2))).add(q.sin());
         });
     }
 
@@ -109,7 +111,7 @@ class TapeGradientTest {
     void groupedQueryHeadsInBshd() {
         AttentionOptions bshd = REFERENCE.toBuilder().optLayout(Layout.BSHD).optCausal(true).build();
         checkAgainstEngine(new Shape(2, 11, 4, 8), new Shape(2, 6, 2, 8), leaves -> {
-            NDArray q = leaves.get(0).mul(1.5);
+            NDArray q = leaves.get(0).mul(OwnedScalar.like(leaves.get(0), 1.5));
             return FlashAttention.attention(q, leaves.get(1), leaves.get(2).exp(), bshd);
         });
     }

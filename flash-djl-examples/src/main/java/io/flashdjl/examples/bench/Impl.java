@@ -17,6 +17,7 @@ import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.examples.cli.OneLine;
 import io.flashdjl.sdpa.TorchScriptArchive;
+import io.flashdjl.spi.OwnedScalar;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -331,7 +332,7 @@ abstract class Impl {
         private NDArray attend(BenchCase c, NDArray q, NDArray k, NDArray v) {
             NDArray causalBias = c.causal() ? bias(c, q) : null;
             int g = c.hq() / c.hkv();
-            NDArray qs = q.mul(1.0 / Math.sqrt(c.d()));
+            NDArray qs = q.mul(OwnedScalar.like(q, 1.0 / Math.sqrt(c.d()))); // autograd keeps the factor
             NDArray s;
             if (g == 1) {
                 s = qs.matMul(k.transpose(0, 1, 3, 2));
