@@ -12,7 +12,6 @@ import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.examples.cli.CommandLine;
-import io.flashdjl.examples.cli.OneLine;
 import io.flashdjl.examples.cli.Values;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -67,7 +66,7 @@ public final class BackendsDemo {
             for (Backend backend : new Backend[] {Backend.REFERENCE, Backend.SDPA, Backend.CUDA}) {
                 Optional<String> why = FlashAttention.unavailableReason(backend);
                 if (why.isPresent()) {
-                    out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, OneLine.of(why.get()));
+                    out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, why.get());
                     continue;
                 }
                 AttentionOptions opts = AttentionOptions.builder().optCausal(true).optBackend(backend).build();
@@ -78,7 +77,7 @@ public final class BackendsDemo {
                         reference = row;
                     }
                 } catch (UnsupportedOperationException e) {
-                    out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, OneLine.of(e.getMessage()));
+                    out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, e.getMessage());
                 }
             }
             out.println();

@@ -15,7 +15,6 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
-import io.flashdjl.examples.cli.OneLine;
 import io.flashdjl.sdpa.TorchScriptArchive;
 import io.flashdjl.spi.OwnedScalar;
 import java.io.ByteArrayInputStream;
@@ -121,7 +120,7 @@ abstract class Impl {
         Optional<String> notRun(BenchCase c, Device device) {
             Optional<String> why = FlashAttention.unavailableReason(backend);
             if (why.isPresent()) {
-                return Optional.of("unavailable: " + OneLine.of(why.get()));
+                return Optional.of("unavailable: " + why.get());
             }
             if (backend == Backend.REFERENCE && device.isGpu() && c.scoreElements() > REFERENCE_LIMIT) {
                 return Optional.of("skipped: REFERENCE is a readable yardstick, run only where B*H*Nq*Nk <= 2^24");

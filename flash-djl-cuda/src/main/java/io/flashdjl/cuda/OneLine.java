@@ -1,15 +1,16 @@
-package io.flashdjl.examples.cli;
+package io.flashdjl.cuda;
 
 /**
- * Shortens a multi-line message (a native library's load failure carries its nested stack traces)
- * to one console line: its first line and its root cause, the last line that names an exception.
+ * Shortens a multi-line message (JCuda's native-library load failure carries its nested stack traces)
+ * to one line, as a backend's unavailable reason must be: its first line and its root cause, the last
+ * line that names an exception.
  */
-public final class OneLine {
+final class OneLine {
 
     private OneLine() {}
 
     /** {@code text} in one line; unchanged when it already is one. */
-    public static String of(String text) {
+    static String of(String text) {
         String[] lines = text.strip().split("\\R");
         if (lines.length == 1) {
             return lines[0];

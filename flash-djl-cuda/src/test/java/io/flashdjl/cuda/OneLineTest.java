@@ -1,4 +1,4 @@
-package io.flashdjl.examples.cli;
+package io.flashdjl.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
