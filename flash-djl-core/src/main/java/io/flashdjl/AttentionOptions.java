@@ -228,8 +228,7 @@ public final class AttentionOptions {
          */
         public Builder optScale(double scale) {
             if (!Double.isFinite(scale) || scale <= 0) {
-                throw new IllegalArgumentException(
-                        "scale: expected a finite number > 0 but got " + scale);
+                throw new IllegalArgumentException("scale: expected a finite number > 0 but got " + scale);
             }
             this.scale = scale;
             return this;
@@ -320,8 +319,8 @@ public final class AttentionOptions {
          */
         public Builder optReferenceTile(int queryRows, int keyRows) {
             if (queryRows < 1 || keyRows < 1) {
-                throw new IllegalArgumentException("referenceTile: expected query and key rows >= 1 but got "
-                        + queryRows + " x " + keyRows);
+                throw new IllegalArgumentException(
+                        "referenceTile: expected query and key rows >= 1 but got " + queryRows + " x " + keyRows);
             }
             this.referenceBlockQ = queryRows;
             this.referenceBlockK = keyRows;

@@ -6,7 +6,8 @@ import ai.djl.ndarray.NDArray;
  * The forward pass: the attention output and the log-sum-exp that the backward pass reuses.
  *
  * <p>{@code output} has q's dtype and layout with the head dimension of v; {@code logSumExp} is
- * float32 (float64 for float64 inputs) {@code [B, Hq, Nq]}, the natural log of {@code sum_j exp(scale * q_i·k_j)} over the
+ * float32 (float64 for float64 inputs) {@code [B, Hq, Nq]}, the natural log of
+ * {@code sum_j exp(scale * q_i·k_j)} over the
  * visible keys ({@code -inf} for a row that sees none). Both live on q's device and in q's manager.
  */
 public final class AttentionResult implements AutoCloseable {

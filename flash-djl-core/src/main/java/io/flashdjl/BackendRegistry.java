@@ -83,16 +83,19 @@ final class BackendRegistry {
      */
     static AttentionBackend differentiableInsteadOfCuda(AttentionProblem p) {
         if (p.options().backend() == Backend.CUDA) {
-            throw new UnsupportedOperationException("backend CUDA: its output is not part of the engine's autograd graph,"
-                    + " and the engine is recording gradients outside a flash-aware collector; train with"
-                    + " FlashTraining.newGradientCollector() (or FlashTraining.trainBatch/fit) instead of DJL's own collector,"
-                    + " or choose Backend.SDPA or AUTO");
+            throw new UnsupportedOperationException(
+                    "backend CUDA: its output is not part of the engine's autograd graph,"
+                            + " and the engine is recording gradients outside a flash-aware collector; train with"
+                            + " FlashTraining.newGradientCollector() (or FlashTraining.trainBatch/fit) instead of DJL's own collector,"
+                            + " or choose Backend.SDPA or AUTO");
         }
         AttentionBackend sdpa = BACKENDS.get(Backend.SDPA);
-        boolean useSdpa = sdpa != null && sdpa.unavailableReason().or(() -> sdpa.unsupportedReason(p)).isEmpty();
+        boolean useSdpa = sdpa != null
+                && sdpa.unavailableReason().or(() -> sdpa.unsupportedReason(p)).isEmpty();
         Backend chosen = useSdpa ? Backend.SDPA : Backend.REFERENCE;
-        String why = "the engine records gradients but no FlashGradientCollector is open (use FlashTraining.newGradientCollector()"
-                + " to train with the CUDA kernels)";
+        String why =
+                "the engine records gradients but no FlashGradientCollector is open (use FlashTraining.newGradientCollector()"
+                        + " to train with the CUDA kernels)";
         String line = "AUTO: CUDA output is not differentiable by DJL's own GradientCollector: " + why + "; running "
                 + chosen + " instead";
         if (WARNED.add("no-tape:" + chosen)) {
@@ -107,8 +110,9 @@ final class BackendRegistry {
     static AttentionBackend require(Backend kind, AttentionProblem p) {
         AttentionBackend b = BACKENDS.get(kind);
         if (b == null) {
-            throw new UnsupportedOperationException("backend " + kind + " is not available: no implementation on the class path"
-                    + (kind == Backend.CUDA ? " (add the flash-djl-cuda module)" : ""));
+            throw new UnsupportedOperationException(
+                    "backend " + kind + " is not available: no implementation on the class path"
+                            + (kind == Backend.CUDA ? " (add the flash-djl-cuda module)" : ""));
         }
         Optional<String> why = b.unavailableReason().or(() -> b.unsupportedReason(p));
         if (why.isPresent()) {

@@ -32,7 +32,8 @@ class BackendParityTest {
     static final List<AttentionCase> CASES = AttentionCase.grid(SEQS, DIMS, TYPES, 70);
 
     static Stream<Arguments> cases() {
-        return CASES.stream().flatMap(c -> Stream.of(Arguments.of(Backend.REFERENCE, c), Arguments.of(Backend.SDPA, c)));
+        return CASES.stream()
+                .flatMap(c -> Stream.of(Arguments.of(Backend.REFERENCE, c), Arguments.of(Backend.SDPA, c)));
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -45,12 +46,16 @@ class BackendParityTest {
             NDArray v = in[2];
             NDArray dOut = in[3];
             // small reference tiles, so even short sequences cross several tiles
-            AttentionOptions opts = c.options(backend).toBuilder().optReferenceTile(16, 32).build();
+            AttentionOptions opts =
+                    c.options(backend).toBuilder().optReferenceTile(16, 32).build();
 
             AttentionResult r = FlashAttention.forward(q, k, v, opts);
             assertEquals(backend, r.backend());
             assertEquals(c.dataType, r.output().getDataType(), "output dtype");
-            assertEquals(c.dataType == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32, r.logSumExp().getDataType(), "lse dtype");
+            assertEquals(
+                    c.dataType == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32,
+                    r.logSumExp().getDataType(),
+                    "lse dtype");
             AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts);
 
             NaiveAttention.Outcome truth = NaiveAttention.compute(q, k, v, dOut, opts, DataType.FLOAT64);
@@ -58,7 +63,12 @@ class BackendParityTest {
             String at = backend + " " + c + ": ";
             double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
             ErrorBudget.check(at + "output", r.output(), base.output, truth.output, c.dataType, mag);
-            ErrorBudget.check(at + "lse", r.logSumExp(), base.logSumExp, truth.logSumExp, r.logSumExp().getDataType());
+            ErrorBudget.check(
+                    at + "lse",
+                    r.logSumExp(),
+                    base.logSumExp,
+                    truth.logSumExp,
+                    r.logSumExp().getDataType());
             double factor = ErrorBudget.factor(backend, c.dataType, true);
             ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, c.dataType, mag, factor);
             ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, c.dataType, mag, factor);
@@ -79,7 +89,9 @@ class BackendParityTest {
             NDArray k = in[1];
             NDArray v = in[2];
             NDArray dOut = in[3];
-            AttentionOptions ref = c.options(Backend.REFERENCE).toBuilder().optReferenceTile(32, 16).build();
+            AttentionOptions ref = c.options(Backend.REFERENCE).toBuilder()
+                    .optReferenceTile(32, 16)
+                    .build();
             AttentionOptions sdpa = c.options(Backend.SDPA);
             AttentionResult a = FlashAttention.forward(q, k, v, ref);
             AttentionResult b = FlashAttention.forward(q, k, v, sdpa);
@@ -90,10 +102,16 @@ class BackendParityTest {
             NaiveAttention.Outcome base = NaiveAttention.compute(q, k, v, dOut, ref, c.dataType);
             String at = c + ": ";
             double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
-            ErrorBudget.checkAgreement(at + "output", a.output(), b.output(), base.output, truth.output, c.dataType,
-                    mag);
-            ErrorBudget.checkAgreement(at + "lse", a.logSumExp(), b.logSumExp(), base.logSumExp, truth.logSumExp,
-                    a.logSumExp().getDataType(), ErrorBudget.magnitude(truth.logSumExp));
+            ErrorBudget.checkAgreement(
+                    at + "output", a.output(), b.output(), base.output, truth.output, c.dataType, mag);
+            ErrorBudget.checkAgreement(
+                    at + "lse",
+                    a.logSumExp(),
+                    b.logSumExp(),
+                    base.logSumExp,
+                    truth.logSumExp,
+                    a.logSumExp().getDataType(),
+                    ErrorBudget.magnitude(truth.logSumExp));
             ErrorBudget.checkAgreement(at + "dq", ga.dq(), gb.dq(), base.dq, truth.dq, c.dataType, mag);
             ErrorBudget.checkAgreement(at + "dk", ga.dk(), gb.dk(), base.dk, truth.dk, c.dataType, mag);
             ErrorBudget.checkAgreement(at + "dv", ga.dv(), gb.dv(), base.dv, truth.dv, c.dataType, mag);
@@ -113,7 +131,9 @@ class BackendParityTest {
     @ParameterizedTest(name = "{0}, {1} draws")
     @MethodSource("halfPrecisionCases")
     void halfPrecisionGradientsAreFloat32RoundedOnce(AttentionCase c, int draws, SplittableRandom rng) {
-        AttentionOptions opts = c.options(Backend.REFERENCE).toBuilder().optReferenceTile(16, 32).build();
+        AttentionOptions opts = c.options(Backend.REFERENCE).toBuilder()
+                .optReferenceTile(16, 32)
+                .build();
         for (int draw = 0; draw < draws; draw++) {
             try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
                 NDArray[] in = c.randomInputs(manager, rng);
@@ -121,8 +141,7 @@ class BackendParityTest {
                 AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
                 NaiveAttention.Outcome truth =
                         NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64);
-                NaiveAttention.Outcome f32 =
-                        NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT32);
+                NaiveAttention.Outcome f32 = NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT32);
                 double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
                 String at = c + " draw " + draw + ": ";
                 ErrorBudget.check(at + "dq", g.dq(), f32.dq.toType(c.dataType, false), truth.dq, c.dataType, mag);
@@ -139,9 +158,23 @@ class BackendParityTest {
      */
     static Stream<Arguments> halfPrecisionCases() {
         return Stream.of(
-                Arguments.of(new AttentionCase(1, 4, 1, 1, 2, 80, 80, AttentionMask.NONE, Layout.BSHD,
-                        DataType.FLOAT16, Double.NaN), 64),
-                Arguments.of(new AttentionCase(1, 2, 1, 20, 17, 32, 32, AttentionMask.CAUSAL_BOTTOM_RIGHT,
-                        Layout.BHSD, DataType.FLOAT16, Double.NaN), 8));
+                Arguments.of(
+                        new AttentionCase(
+                                1, 4, 1, 1, 2, 80, 80, AttentionMask.NONE, Layout.BSHD, DataType.FLOAT16, Double.NaN),
+                        64),
+                Arguments.of(
+                        new AttentionCase(
+                                1,
+                                2,
+                                1,
+                                20,
+                                17,
+                                32,
+                                32,
+                                AttentionMask.CAUSAL_BOTTOM_RIGHT,
+                                Layout.BHSD,
+                                DataType.FLOAT16,
+                                Double.NaN),
+                        8));
     }
 }

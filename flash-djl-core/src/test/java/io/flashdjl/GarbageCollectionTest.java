@@ -36,7 +36,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 class GarbageCollectionTest {
 
     private static final AttentionOptions REFERENCE = AttentionOptions.builder()
-            .optBackend(Backend.REFERENCE).optReferenceTile(4, 4).optCausal(true).build();
+            .optBackend(Backend.REFERENCE)
+            .optReferenceTile(4, 4)
+            .optCausal(true)
+            .build();
 
     /** REFERENCE attention differentiated by the engine (DJL's collector) or by the tape (flash collector). */
     @ParameterizedTest(name = "tape={0}")
@@ -55,7 +58,8 @@ class GarbageCollectionTest {
             }
             try (GradientCollector gc =
                     tape ? new FlashGradientCollector() : Engine.getInstance().newGradientCollector()) {
-                NDArray loss = FlashAttention.attention(q, k, v, REFERENCE).mul(dOut).sum();
+                NDArray loss =
+                        FlashAttention.attention(q, k, v, REFERENCE).mul(dOut).sum();
                 FreedJavaBuffers.freeUnreachable();
                 gc.backward(loss);
             }
@@ -72,8 +76,13 @@ class GarbageCollectionTest {
     void naiveBlockAttentionGradients(java.util.SplittableRandom rng) {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             Shape input = new Shape(2, 7, 16);
-            Block block = FlashAttentionBlock.builder().setEmbeddingSize(16).setHeadCount(4).optKvHeadCount(2)
-                    .optCausal(true).optNaiveAttention(true).build();
+            Block block = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(16)
+                    .setHeadCount(4)
+                    .optKvHeadCount(2)
+                    .optCausal(true)
+                    .optNaiveAttention(true)
+                    .build();
             Engine.getInstance().setRandomSeed(rng.nextInt());
             block.initialize(manager, DataType.FLOAT64, input);
             NDArray x = manager.randomNormal(input).toType(DataType.FLOAT64, false);
@@ -91,7 +100,8 @@ class GarbageCollectionTest {
     private static List<NDArray> parameterGradients(Block block, NDArray x, NDArray weights, boolean freeBuffers) {
         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
             gc.zeroGradients();
-            NDArray out = block.forward(new ParameterStore(x.getManager(), false), new NDList(x), true).head();
+            NDArray out = block.forward(new ParameterStore(x.getManager(), false), new NDList(x), true)
+                    .head();
             NDArray loss = out.mul(weights).sum();
             if (freeBuffers) {
                 FreedJavaBuffers.freeUnreachable();

@@ -15,10 +15,10 @@ import io.flashdjl.testing.ErrorBudget;
 import io.flashdjl.testing.NaiveAttention;
 import io.flashdjl.testing.TestSeed;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.api.Test;
 
 /** Documented behaviour beyond plain numbers: rows with no visible key, AUTO on the CPU, autograd. */
 @ExtendWith(TestSeed.class)
@@ -29,23 +29,28 @@ class SemanticsTest {
      * log-sum-exp -inf and zero gradients; the other rows are unaffected.
      */
     @ParameterizedTest
-    @EnumSource(value = Backend.class, names = {"REFERENCE", "SDPA"})
+    @EnumSource(
+            value = Backend.class,
+            names = {"REFERENCE", "SDPA"})
     void rowsWithoutVisibleKeys(Backend backend, SplittableRandom rng) {
-        AttentionCase c = new AttentionCase(2, 4, 2, 23, 9, 16, 16, AttentionMask.CAUSAL_BOTTOM_RIGHT,
-                Layout.BHSD, DataType.FLOAT32, Double.NaN);
+        AttentionCase c = new AttentionCase(
+                2, 4, 2, 23, 9, 16, 16, AttentionMask.CAUSAL_BOTTOM_RIGHT, Layout.BHSD, DataType.FLOAT32, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             NDArray[] in = c.randomInputs(manager, rng);
             NDArray q = in[0];
             NDArray k = in[1];
             NDArray v = in[2];
             NDArray dOut = in[3];
-            AttentionOptions opts = c.options(backend).toBuilder().optReferenceTile(4, 4).build();
+            AttentionOptions opts =
+                    c.options(backend).toBuilder().optReferenceTile(4, 4).build();
             AttentionResult r = FlashAttention.forward(q, k, v, opts);
             AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts);
             long hidden = c.seqQ - c.seqK;
             String rows = ":, :, 0:" + hidden;
             assertTrue(r.output().get(rows).eq(0).all().getBoolean(), "output of hidden rows is 0");
-            assertTrue(r.logSumExp().get(rows).eq(Float.NEGATIVE_INFINITY).all().getBoolean(), "lse of hidden rows is -inf");
+            assertTrue(
+                    r.logSumExp().get(rows).eq(Float.NEGATIVE_INFINITY).all().getBoolean(),
+                    "lse of hidden rows is -inf");
             assertTrue(g.dq().get(rows).eq(0).all().getBoolean(), "dq of hidden rows is 0");
             String seen = ":, :, " + hidden + ":";
             assertTrue(r.logSumExp().get(seen).isInfinite().logicalNot().all().getBoolean(), "other rows are finite");
@@ -57,8 +62,8 @@ class SemanticsTest {
     /** Top-left causal is exactly SDPA's is_causal: with Nq > Nk every row still sees key 0. */
     @Test
     void topLeftCausalWithMoreQueriesThanKeys(SplittableRandom rng) {
-        AttentionCase c = new AttentionCase(1, 2, 2, 12, 5, 8, 8, AttentionMask.CAUSAL_TOP_LEFT,
-                Layout.BHSD, DataType.FLOAT64, Double.NaN);
+        AttentionCase c = new AttentionCase(
+                1, 2, 2, 12, 5, 8, 8, AttentionMask.CAUSAL_TOP_LEFT, Layout.BHSD, DataType.FLOAT64, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             NDArray[] in = c.randomInputs(manager, rng);
             NDArray q = in[0];
@@ -67,13 +72,32 @@ class SemanticsTest {
             AttentionResult r = FlashAttention.forward(q, k, v, c.options(Backend.REFERENCE));
             // query 0 sees only key 0: its output is v[0] exactly, its lse is scale * q0.k0
             double scale = 1 / Math.sqrt(8);
-            NDArray expectedLse = q.get(":, :, 0, :").mul(k.get(":, :, 0, :")).sum(new int[] {-1}).mul(scale);
-            assertTrue(r.output().get(":, :, 0, :").sub(v.get(":, :, 0, :")).abs().max().getDouble() < 1e-12);
-            ErrorBudget.check("lse of query 0", r.logSumExp().get(":, :, 0"), expectedLse, expectedLse,
-                    DataType.FLOAT64);
+            NDArray expectedLse = q.get(":, :, 0, :")
+                    .mul(k.get(":, :, 0, :"))
+                    .sum(new int[] {-1})
+                    .mul(scale);
+            assertTrue(r.output()
+                            .get(":, :, 0, :")
+                            .sub(v.get(":, :, 0, :"))
+                            .abs()
+                            .max()
+                            .getDouble()
+                    < 1e-12);
+            ErrorBudget.check(
+                    "lse of query 0", r.logSumExp().get(":, :, 0"), expectedLse, expectedLse, DataType.FLOAT64);
             // rows 4.. see all 5 keys: same as unmasked attention
-            AttentionResult full = FlashAttention.forward(q, k, v, AttentionOptions.builder().optBackend(Backend.REFERENCE).build());
-            assertTrue(r.output().get(":, :, 4:, :").sub(full.output().get(":, :, 4:, :")).abs().max().getDouble() < 1e-12);
+            AttentionResult full = FlashAttention.forward(
+                    q,
+                    k,
+                    v,
+                    AttentionOptions.builder().optBackend(Backend.REFERENCE).build());
+            assertTrue(r.output()
+                            .get(":, :, 4:, :")
+                            .sub(full.output().get(":, :, 4:, :"))
+                            .abs()
+                            .max()
+                            .getDouble()
+                    < 1e-12);
         }
     }
 
@@ -92,19 +116,22 @@ class SemanticsTest {
      * (float64 throughout, so the rule leaves only its floor).
      */
     @ParameterizedTest
-    @EnumSource(value = Backend.class, names = {"REFERENCE", "SDPA"})
+    @EnumSource(
+            value = Backend.class,
+            names = {"REFERENCE", "SDPA"})
     void attentionJoinsEngineAutograd(Backend backend, SplittableRandom rng) {
-        AttentionCase c = new AttentionCase(1, 4, 2, 19, 33, 16, 16, AttentionMask.CAUSAL_TOP_LEFT,
-                Layout.BSHD, DataType.FLOAT64, Double.NaN);
+        AttentionCase c = new AttentionCase(
+                1, 4, 2, 19, 33, 16, 16, AttentionMask.CAUSAL_TOP_LEFT, Layout.BSHD, DataType.FLOAT64, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             NDArray[] in = c.randomInputs(manager, rng);
             NDArray q = in[0];
             NDArray k = in[1];
             NDArray v = in[2];
             NDArray dOut = in[3];
-            AttentionOptions opts = c.options(backend).toBuilder().optReferenceTile(8, 8).build();
-            AttentionGradients explicit = FlashAttention.backward(dOut, q, k, v, FlashAttention.forward(q, k, v, opts),
-                    opts);
+            AttentionOptions opts =
+                    c.options(backend).toBuilder().optReferenceTile(8, 8).build();
+            AttentionGradients explicit =
+                    FlashAttention.backward(dOut, q, k, v, FlashAttention.forward(q, k, v, opts), opts);
             NaiveAttention.Outcome truth = NaiveAttention.compute(q, k, v, dOut, opts, DataType.FLOAT64);
             double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
             q.setRequiresGradient(true);
@@ -115,7 +142,8 @@ class SemanticsTest {
                 gc.backward(o.mul(dOut).sum());
             }
             NDArray[][] checked = {
-                {q.getGradient(), explicit.dq(), truth.dq}, {k.getGradient(), explicit.dk(), truth.dk},
+                {q.getGradient(), explicit.dq(), truth.dq},
+                {k.getGradient(), explicit.dk(), truth.dk},
                 {v.getGradient(), explicit.dv(), truth.dv}
             };
             String[] names = {"dq", "dk", "dv"};

@@ -45,52 +45,75 @@ class ValidationTest {
 
     @Test
     void wrongRank() {
-        forwardFails("q: expected rank 4 ([B, H, N, D] for BHSD) but got rank 3 with shape (2, 5, 8)",
-                arr(2, 5, 8), arr(1, 2, 5, 8), arr(1, 2, 5, 8));
+        forwardFails(
+                "q: expected rank 4 ([B, H, N, D] for BHSD) but got rank 3 with shape (2, 5, 8)",
+                arr(2, 5, 8),
+                arr(1, 2, 5, 8),
+                arr(1, 2, 5, 8));
     }
 
     @Test
     void wrongRankNamesTheLayout() {
-        fails("k: expected rank 4 ([B, N, H, D] for BSHD) but got rank 5 with shape (1, 5, 2, 8, 1)",
-                () -> FlashAttention.forward(arr(1, 5, 2, 8), arr(1, 5, 2, 8, 1), arr(1, 5, 2, 8),
+        fails(
+                "k: expected rank 4 ([B, N, H, D] for BSHD) but got rank 5 with shape (1, 5, 2, 8, 1)",
+                () -> FlashAttention.forward(
+                        arr(1, 5, 2, 8),
+                        arr(1, 5, 2, 8, 1),
+                        arr(1, 5, 2, 8),
                         AttentionOptions.builder().optLayout(Layout.BSHD).build()));
     }
 
     @Test
     void zeroSizedDimension() {
-        forwardFails("v: expected every dimension >= 1 but got shape (1, 2, 0, 8) (dimension 2 is 0)",
-                arr(1, 2, 5, 8), arr(1, 2, 5, 8), arr(1, 2, 0, 8));
+        forwardFails(
+                "v: expected every dimension >= 1 but got shape (1, 2, 0, 8) (dimension 2 is 0)",
+                arr(1, 2, 5, 8),
+                arr(1, 2, 5, 8),
+                arr(1, 2, 0, 8));
     }
 
     @Test
     void batchMismatch() {
-        forwardFails("k: expected batch size 2 (the batch size of q) but got 3 in shape (3, 2, 5, 8)",
-                arr(2, 2, 5, 8), arr(3, 2, 5, 8), arr(2, 2, 5, 8));
+        forwardFails(
+                "k: expected batch size 2 (the batch size of q) but got 3 in shape (3, 2, 5, 8)",
+                arr(2, 2, 5, 8),
+                arr(3, 2, 5, 8),
+                arr(2, 2, 5, 8));
     }
 
     @Test
     void headMismatchBetweenKeyAndValue() {
-        forwardFails("v: expected head count 2 (the head count of k) but got 4 in shape (1, 4, 5, 8)",
-                arr(1, 4, 5, 8), arr(1, 2, 5, 8), arr(1, 4, 5, 8));
+        forwardFails(
+                "v: expected head count 2 (the head count of k) but got 4 in shape (1, 4, 5, 8)",
+                arr(1, 4, 5, 8),
+                arr(1, 2, 5, 8),
+                arr(1, 4, 5, 8));
     }
 
     @Test
     void headsNotDivisible() {
-        forwardFails("k: expected a head count that divides the 4 heads of q (grouped-query attention needs "
+        forwardFails(
+                "k: expected a head count that divides the 4 heads of q (grouped-query attention needs "
                         + "Hq % Hkv == 0) but got 3 heads in shape (1, 3, 5, 8) (BHSD)",
                 arr(1, 4, 5, 8), arr(1, 3, 5, 8), arr(1, 3, 5, 8));
     }
 
     @Test
     void headDimensionMismatch() {
-        forwardFails("k: expected head dimension 8 (the head dimension of q) but got 16 in shape (1, 2, 5, 16)",
-                arr(1, 2, 5, 8), arr(1, 2, 5, 16), arr(1, 2, 5, 8));
+        forwardFails(
+                "k: expected head dimension 8 (the head dimension of q) but got 16 in shape (1, 2, 5, 16)",
+                arr(1, 2, 5, 8),
+                arr(1, 2, 5, 16),
+                arr(1, 2, 5, 8));
     }
 
     @Test
     void keyValueLengthMismatch() {
-        forwardFails("v: expected sequence length 5 (the sequence length of k) but got 6 in shape (1, 2, 6, 8)",
-                arr(1, 2, 5, 8), arr(1, 2, 5, 8), arr(1, 2, 6, 8));
+        forwardFails(
+                "v: expected sequence length 5 (the sequence length of k) but got 6 in shape (1, 2, 6, 8)",
+                arr(1, 2, 5, 8),
+                arr(1, 2, 5, 8),
+                arr(1, 2, 6, 8));
     }
 
     @Test
@@ -108,8 +131,12 @@ class ValidationTest {
     @Test
     void bfloat16IsRefusedBeforeDjlCrashes() {
         NDArray q = reportingType(arr(1, 2, 5, 8), DataType.BFLOAT16);
-        forwardFails("q: expected dtype float16, float32 or float64 but got bfloat16, which DJL 0.35.1's PyTorch "
-                + "engine cannot create or convert to; use float16", q, q, q);
+        forwardFails(
+                "q: expected dtype float16, float32 or float64 but got bfloat16, which DJL 0.35.1's PyTorch "
+                        + "engine cannot create or convert to; use float16",
+                q,
+                q,
+                q);
     }
 
     @Test
@@ -131,8 +158,8 @@ class ValidationTest {
     }
 
     private static NDArray reporting(NDArray a, String getter, Object value) {
-        return (NDArray) Proxy.newProxyInstance(NDArray.class.getClassLoader(), new Class<?>[] {NDArray.class},
-                (proxy, method, args) -> {
+        return (NDArray) Proxy.newProxyInstance(
+                NDArray.class.getClassLoader(), new Class<?>[] {NDArray.class}, (proxy, method, args) -> {
                     if (method.getName().equals(getter)) {
                         return value;
                     }
@@ -151,73 +178,94 @@ class ValidationTest {
 
     @Test
     void nullOptions() {
-        fails("options: expected AttentionOptions but got null",
+        fails(
+                "options: expected AttentionOptions but got null",
                 () -> FlashAttention.forward(arr(1, 2, 5, 8), arr(1, 2, 5, 8), arr(1, 2, 5, 8), null));
     }
 
     @Test
     void nonPositiveScale() {
-        fails("scale: expected a finite number > 0 but got 0.0", () -> AttentionOptions.builder().optScale(0));
-        fails("scale: expected a finite number > 0 but got -1.5", () -> AttentionOptions.builder().optScale(-1.5));
+        fails(
+                "scale: expected a finite number > 0 but got 0.0",
+                () -> AttentionOptions.builder().optScale(0));
+        fails(
+                "scale: expected a finite number > 0 but got -1.5",
+                () -> AttentionOptions.builder().optScale(-1.5));
     }
 
     @Test
     void nonFiniteScale() {
-        fails("scale: expected a finite number > 0 but got NaN", () -> AttentionOptions.builder().optScale(Double.NaN));
-        fails("scale: expected a finite number > 0 but got Infinity",
+        fails(
+                "scale: expected a finite number > 0 but got NaN",
+                () -> AttentionOptions.builder().optScale(Double.NaN));
+        fails(
+                "scale: expected a finite number > 0 but got Infinity",
                 () -> AttentionOptions.builder().optScale(Double.POSITIVE_INFINITY));
     }
 
     @Test
     void unknownLayout() {
-        fails("layout: expected one of BHSD, BSHD but got 'BHDS'", () -> AttentionOptions.builder().optLayout("BHDS"));
-        fails("layout: expected one of BHSD, BSHD but got null", () -> AttentionOptions.builder().optLayout((Layout) null));
+        fails(
+                "layout: expected one of BHSD, BSHD but got 'BHDS'",
+                () -> AttentionOptions.builder().optLayout("BHDS"));
+        fails(
+                "layout: expected one of BHSD, BSHD but got null",
+                () -> AttentionOptions.builder().optLayout((Layout) null));
     }
 
     @Test
     void unknownBackend() {
-        fails("backend: expected one of AUTO, CUDA, REFERENCE, SDPA but got 'triton'",
+        fails(
+                "backend: expected one of AUTO, CUDA, REFERENCE, SDPA but got 'triton'",
                 () -> AttentionOptions.builder().optBackend("triton"));
     }
 
     @Test
     void badReferenceTile() {
-        fails("referenceTile: expected query and key rows >= 1 but got 0 x 16",
+        fails(
+                "referenceTile: expected query and key rows >= 1 but got 0 x 16",
                 () -> AttentionOptions.builder().optReferenceTile(0, 16));
     }
 
     @Test
     void backwardOutputGradientShape() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts = AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
+        AttentionOptions opts =
+                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
         AttentionResult r = FlashAttention.forward(q, q, q, opts);
-        fails("dOut: expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 5, 7)",
+        fails(
+                "dOut: expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 5, 7)",
                 () -> FlashAttention.backward(arr(1, 2, 5, 7), q, q, q, r, opts));
     }
 
     @Test
     void backwardOutputGradientDtype() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts = AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
+        AttentionOptions opts =
+                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
         AttentionResult r = FlashAttention.forward(q, q, q, opts);
         NDArray dOut = arr(1, 2, 5, 8).toType(DataType.FLOAT64, false);
-        fails("dOut: expected dtype float32 (the dtype of q) but got float64",
+        fails(
+                "dOut: expected dtype float32 (the dtype of q) but got float64",
                 () -> FlashAttention.backward(dOut, q, q, q, r, opts));
     }
 
     @Test
     void backwardWithoutForward() {
         NDArray q = arr(1, 2, 5, 8);
-        fails("forward: expected the AttentionResult of forward(q, k, v) but got null",
+        fails(
+                "forward: expected the AttentionResult of forward(q, k, v) but got null",
                 () -> FlashAttention.backward(q, q, q, q, null, AttentionOptions.DEFAULT));
     }
 
     @Test
     void backwardWithAnotherProblemsResult() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts = AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
+        AttentionOptions opts =
+                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
         AttentionResult other = FlashAttention.forward(arr(1, 2, 6, 8), arr(1, 2, 6, 8), arr(1, 2, 6, 8), opts);
-        fails("forward.output(): expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 6, 8)",
+        fails(
+                "forward.output(): expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 6, 8)",
                 () -> FlashAttention.backward(q, q, q, q, other, opts));
     }
 }

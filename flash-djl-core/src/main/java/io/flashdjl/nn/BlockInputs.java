@@ -37,11 +37,16 @@ final class BlockInputs {
                     + " [keys, queries, values] or [keys, queries, values, mask]) but got " + n);
         }
         BlockInputs in = n < 3
-                ? new BlockInputs(embeddings("embeddings", inputs.get(0), embeddingSize), inputs.get(0), inputs.get(0),
+                ? new BlockInputs(
+                        embeddings("embeddings", inputs.get(0), embeddingSize),
+                        inputs.get(0),
+                        inputs.get(0),
                         n == 2 ? inputs.get(1) : null)
-                : new BlockInputs(embeddings("keys", inputs.get(0), embeddingSize),
+                : new BlockInputs(
+                        embeddings("keys", inputs.get(0), embeddingSize),
                         embeddings("queries", inputs.get(1), embeddingSize),
-                        embeddings("values", inputs.get(2), embeddingSize), n == 4 ? inputs.get(3) : null);
+                        embeddings("values", inputs.get(2), embeddingSize),
+                        n == 4 ? inputs.get(3) : null);
         in.checkAgreement(heads);
         return in;
     }
@@ -50,12 +55,12 @@ final class BlockInputs {
     static NDArray embeddings(String name, NDArray a, long embeddingSize) {
         Shape s = a.getShape();
         if (s.dimension() != 3) {
-            throw new IllegalArgumentException(name + ": expected 3 dimensions [batch, sequence, " + embeddingSize
-                    + "] but got shape " + s);
+            throw new IllegalArgumentException(
+                    name + ": expected 3 dimensions [batch, sequence, " + embeddingSize + "] but got shape " + s);
         }
         if (s.get(2) != embeddingSize) {
-            throw new IllegalArgumentException(name + ": expected embedding size " + embeddingSize
-                    + " in the last dimension but got shape " + s);
+            throw new IllegalArgumentException(
+                    name + ": expected embedding size " + embeddingSize + " in the last dimension but got shape " + s);
         }
         return a;
     }
@@ -69,8 +74,8 @@ final class BlockInputs {
                     + " of queries but got keys " + k + " and values " + v);
         }
         if (v.get(1) != k.get(1)) {
-            throw new IllegalArgumentException("values: expected the sequence length " + k.get(1)
-                    + " of keys but got shape " + v);
+            throw new IllegalArgumentException(
+                    "values: expected the sequence length " + k.get(1) + " of keys but got shape " + v);
         }
         if (mask != null) {
             checkMask(heads);

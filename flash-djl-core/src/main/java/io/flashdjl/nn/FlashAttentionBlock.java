@@ -71,14 +71,19 @@ public final class FlashAttentionBlock extends AbstractBlock {
         this.causal = b.causal;
         this.naive = b.naive;
         this.dropoutRate = b.dropoutRate;
-        this.options = AttentionOptions.builder().optCausal(causal).optBackend(b.backend).optLayout(Layout.BSHD).build();
+        this.options = AttentionOptions.builder()
+                .optCausal(causal)
+                .optBackend(b.backend)
+                .optLayout(Layout.BSHD)
+                .build();
         int kvUnits = kvHeadCount * headDim();
         // the order of the children is the order of a parameter file: DJL's order
         this.keyProjection = addChildBlock("keyProjection", projection(kvUnits));
         this.queryProjection = addChildBlock("queryProjection", projection(embeddingSize));
         this.valueProjection = addChildBlock("valueProjection", projection(kvUnits));
         this.resultProjection = addChildBlock("resultProjection", projection(embeddingSize));
-        addChildBlock("probabilityDropout", Dropout.builder().optRate(dropoutRate).build());
+        addChildBlock(
+                "probabilityDropout", Dropout.builder().optRate(dropoutRate).build());
     }
 
     private static Linear projection(int units) {
@@ -161,7 +166,8 @@ public final class FlashAttentionBlock extends AbstractBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         BlockInputs in = BlockInputs.of(inputs, embeddingSize, headCount);
         if (training && dropoutRate > 0) {
             throw new UnsupportedOperationException("optAttentionProbsDropoutProb(" + dropoutRate
@@ -179,8 +185,10 @@ public final class FlashAttentionBlock extends AbstractBlock {
         NDArray o; // BSHD [B, T, heads, d]
         if (in.mask != null || naive) {
             if (in.mask != null && MASK_PATH_LOGGED.compareAndSet(false, true)) {
-                logger.info("FlashAttentionBlock: a mask input was given; attention runs on the materialising engine path"
-                        + " (matmul, softmax, matmul) instead of backend {}", options.backend());
+                logger.info(
+                        "FlashAttentionBlock: a mask input was given; attention runs on the materialising engine path"
+                                + " (matmul, softmax, matmul) instead of backend {}",
+                        options.backend());
             }
             o = MaskedAttention.compute(q, k, v, in.mask, causal, 1.0 / Math.sqrt(d));
         } else {
@@ -190,7 +198,8 @@ public final class FlashAttentionBlock extends AbstractBlock {
         return resultProjection.forward(ps, new NDList(merged), training, params);
     }
 
-    private static NDArray project(Linear p, ParameterStore ps, NDArray x, boolean training, PairList<String, Object> params) {
+    private static NDArray project(
+            Linear p, ParameterStore ps, NDArray x, boolean training, PairList<String, Object> params) {
         return p.forward(ps, new NDList(x), training, params).head();
     }
 
@@ -245,7 +254,8 @@ public final class FlashAttentionBlock extends AbstractBlock {
          */
         public Builder optAttentionProbsDropoutProb(float rate) {
             if (!(rate >= 0 && rate < 1)) {
-                throw new IllegalArgumentException("optAttentionProbsDropoutProb: expected a rate in [0, 1) but got " + rate);
+                throw new IllegalArgumentException(
+                        "optAttentionProbsDropoutProb: expected a rate in [0, 1) but got " + rate);
             }
             this.dropoutRate = rate;
             return this;
@@ -283,7 +293,8 @@ public final class FlashAttentionBlock extends AbstractBlock {
          */
         public Builder optBackend(Backend backend) {
             if (backend == null) {
-                throw new IllegalArgumentException("optBackend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
+                throw new IllegalArgumentException(
+                        "optBackend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
             }
             this.backend = backend;
             return this;
@@ -312,8 +323,9 @@ public final class FlashAttentionBlock extends AbstractBlock {
                 throw new IllegalArgumentException("setEmbeddingSize: expected a size >= 1 but got " + embeddingSize);
             }
             if (headCount < 1 || embeddingSize % headCount != 0) {
-                throw new IllegalArgumentException("setHeadCount: expected a count >= 1 that divides the embedding size "
-                        + embeddingSize + " but got " + headCount);
+                throw new IllegalArgumentException(
+                        "setHeadCount: expected a count >= 1 that divides the embedding size " + embeddingSize
+                                + " but got " + headCount);
             }
             if (kvHeadCount != 0 && (kvHeadCount < 1 || headCount % kvHeadCount != 0)) {
                 throw new IllegalArgumentException("optKvHeadCount: expected a count >= 1 that divides the head count "

@@ -33,7 +33,8 @@ final class MaskedAttention {
         long f = k.getShape().get(1);
         long kvHeads = k.getShape().get(2);
         long group = heads / kvHeads;
-        NDArray qh = q.transpose(0, 2, 1, 3).reshape(b, kvHeads, group, t, qs.get(3)); // query head h -> kv head h / group
+        NDArray qh =
+                q.transpose(0, 2, 1, 3).reshape(b, kvHeads, group, t, qs.get(3)); // query head h -> kv head h / group
         NDArray kh = k.transpose(0, 2, 1, 3).expandDims(2); // [B, Hkv, 1, F, D]
         NDArray vh = v.transpose(0, 2, 1, 3).expandDims(2);
         NDArray product = qh.matMul(kh.swapAxes(3, 4));
@@ -52,8 +53,8 @@ final class MaskedAttention {
     }
 
     /** DJL's reading of a mask as an offset, shaped to broadcast over {@code [B, Hkv, G, T, F]}. */
-    private static NDArray offset(NDArray mask, long b, long heads, long kvHeads, long group, long t, long f,
-            DataType type) {
+    private static NDArray offset(
+            NDArray mask, long b, long heads, long kvHeads, long group, long t, long f, DataType type) {
         if (mask.getShape().dimension() != 4) {
             NDArray keep = mask.toType(type, false).reshape(b, 1, 1, t, f);
             return keep.neg().add(1).mul(HIDDEN_OFFSET); // 1 -> 0, 0 -> -100000
@@ -62,6 +63,7 @@ final class MaskedAttention {
         if (m.getShape().get(1) == 1) {
             return m.expandDims(1); // [b, 1, 1, t, f]
         }
-        return m.broadcast(new Shape(m.getShape().get(0), heads, t, f)).reshape(m.getShape().get(0), kvHeads, group, t, f);
+        return m.broadcast(new Shape(m.getShape().get(0), heads, t, f))
+                .reshape(m.getShape().get(0), kvHeads, group, t, f);
     }
 }

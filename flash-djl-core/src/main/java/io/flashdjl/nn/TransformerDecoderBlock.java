@@ -40,23 +40,30 @@ public final class TransformerDecoderBlock extends AbstractBlock {
     private TransformerDecoderBlock(Builder b) {
         super(VERSION);
         this.embeddingSize = b.embeddingSize;
-        this.attentionNorm = addChildBlock("attentionNorm", LayerNorm.builder().axis(2).build());
-        this.attention = addChildBlock("attention", FlashAttentionBlock.builder()
-                .setEmbeddingSize(b.embeddingSize)
-                .setHeadCount(b.headCount)
-                .optKvHeadCount(b.kvHeadCount == 0 ? b.headCount : b.kvHeadCount)
-                .optCausal(true)
-                .optAttentionProbsDropoutProb(0)
-                .optBackend(b.backend)
-                .optNaiveAttention(b.naive)
-                .build());
-        this.attentionDropout = addChildBlock("attentionDropout", Dropout.builder().optRate(b.dropout).build());
+        this.attentionNorm =
+                addChildBlock("attentionNorm", LayerNorm.builder().axis(2).build());
+        this.attention = addChildBlock(
+                "attention",
+                FlashAttentionBlock.builder()
+                        .setEmbeddingSize(b.embeddingSize)
+                        .setHeadCount(b.headCount)
+                        .optKvHeadCount(b.kvHeadCount == 0 ? b.headCount : b.kvHeadCount)
+                        .optCausal(true)
+                        .optAttentionProbsDropoutProb(0)
+                        .optBackend(b.backend)
+                        .optNaiveAttention(b.naive)
+                        .build());
+        this.attentionDropout = addChildBlock(
+                "attentionDropout", Dropout.builder().optRate(b.dropout).build());
         this.mlpNorm = addChildBlock("mlpNorm", LayerNorm.builder().axis(2).build());
-        this.mlp = addChildBlock("mlp", new SequentialBlock()
-                .add(Linear.builder().setUnits(b.hiddenSize).build())
-                .add(Activation.geluBlock())
-                .add(Linear.builder().setUnits(b.embeddingSize).build()));
-        this.mlpDropout = addChildBlock("mlpDropout", Dropout.builder().optRate(b.dropout).build());
+        this.mlp = addChildBlock(
+                "mlp",
+                new SequentialBlock()
+                        .add(Linear.builder().setUnits(b.hiddenSize).build())
+                        .add(Activation.geluBlock())
+                        .add(Linear.builder().setUnits(b.embeddingSize).build()));
+        this.mlpDropout =
+                addChildBlock("mlpDropout", Dropout.builder().optRate(b.dropout).build());
     }
 
     /**
@@ -82,7 +89,8 @@ public final class TransformerDecoderBlock extends AbstractBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         if (inputs == null || inputs.size() != 1) {
             throw new IllegalArgumentException("inputs: expected one array [batch, sequence, " + embeddingSize
                     + "] but got " + (inputs == null ? 0 : inputs.size()));
@@ -97,7 +105,8 @@ public final class TransformerDecoderBlock extends AbstractBlock {
         return new NDList(x.add(run(mlpDropout, ps, m, training, params)));
     }
 
-    private static NDArray run(Block b, ParameterStore ps, NDArray x, boolean training, PairList<String, Object> params) {
+    private static NDArray run(
+            Block b, ParameterStore ps, NDArray x, boolean training, PairList<String, Object> params) {
         return b.forward(ps, new NDList(x), training, params).head();
     }
 
@@ -168,7 +177,8 @@ public final class TransformerDecoderBlock extends AbstractBlock {
          */
         public Builder optDropoutProbability(float probability) {
             if (!(probability >= 0 && probability < 1)) {
-                throw new IllegalArgumentException("optDropoutProbability: expected a rate in [0, 1) but got " + probability);
+                throw new IllegalArgumentException(
+                        "optDropoutProbability: expected a rate in [0, 1) but got " + probability);
             }
             this.dropout = probability;
             return this;
@@ -183,7 +193,8 @@ public final class TransformerDecoderBlock extends AbstractBlock {
          */
         public Builder optBackend(Backend backend) {
             if (backend == null) {
-                throw new IllegalArgumentException("optBackend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
+                throw new IllegalArgumentException(
+                        "optBackend: expected one of AUTO, CUDA, REFERENCE, SDPA but got null");
             }
             this.backend = backend;
             return this;

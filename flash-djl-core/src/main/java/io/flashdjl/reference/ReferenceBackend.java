@@ -91,7 +91,8 @@ public final class ReferenceBackend implements AttentionBackend {
                         }
                         NDArray mNew = m.maximum(s.max(new int[] {-1}));
                         // a row with no visible key so far keeps m = -inf; shift it by 0 instead
-                        NDArray mShift = NDArrays.where(mNew.isInfinite().logicalNot(), mNew, zero).expandDims(-1);
+                        NDArray mShift = NDArrays.where(mNew.isInfinite().logicalNot(), mNew, zero)
+                                .expandDims(-1);
                         NDArray pTile = s.sub(mShift).exp();
                         NDArray alpha = m.expandDims(-1).sub(mShift).exp();
                         NDArray lNew = l.mul(alpha.squeeze(-1)).add(pTile.sum(new int[] {-1}));
@@ -106,8 +107,7 @@ public final class ReferenceBackend implements AttentionBackend {
                 outTiles.add(o.div(lSafe.expandDims(-1)));
                 lseTiles.add(m.add(l.log())); // -inf + log 0 = -inf for rows that saw no key
             }
-            NDArray out = NDArrays.concat(new NDList(outTiles), 3)
-                    .reshape(p.batch(), p.headsQ(), nq, p.valueDim());
+            NDArray out = NDArrays.concat(new NDList(outTiles), 3).reshape(p.batch(), p.headsQ(), nq, p.valueDim());
             output = p.fromBhsd(out).toType(p.dataType(), false);
             lse = NDArrays.concat(new NDList(lseTiles), 3)
                     .reshape(p.batch(), p.headsQ(), nq)
@@ -149,8 +149,11 @@ public final class ReferenceBackend implements AttentionBackend {
             List<NDArray> dqTiles = new ArrayList<>();
             for (long i0 = 0; i0 < nq; i0 += blockQ) {
                 long rowsInTile = Math.min(nq, i0 + blockQ) - i0;
-                dqTiles.add(q.getManager().zeros(
-                        new Shape(p.batch(), p.headsKv(), p.groupSize(), rowsInTile, p.headDim()), acc, q.getDevice()));
+                dqTiles.add(q.getManager()
+                        .zeros(
+                                new Shape(p.batch(), p.headsKv(), p.groupSize(), rowsInTile, p.headDim()),
+                                acc,
+                                q.getDevice()));
             }
             List<NDArray> dkTiles = new ArrayList<>();
             List<NDArray> dvTiles = new ArrayList<>();
@@ -158,8 +161,10 @@ public final class ReferenceBackend implements AttentionBackend {
                 long j1 = Math.min(nk, j0 + blockK);
                 NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
                 NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
-                NDArray dkj = q.getManager().zeros(new Shape(p.batch(), p.headsKv(), 1, j1 - j0, p.headDim()), acc, q.getDevice());
-                NDArray dvj = q.getManager().zeros(new Shape(p.batch(), p.headsKv(), 1, j1 - j0, p.valueDim()), acc, q.getDevice());
+                NDArray dkj = q.getManager()
+                        .zeros(new Shape(p.batch(), p.headsKv(), 1, j1 - j0, p.headDim()), acc, q.getDevice());
+                NDArray dvj = q.getManager()
+                        .zeros(new Shape(p.batch(), p.headsKv(), 1, j1 - j0, p.valueDim()), acc, q.getDevice());
                 int tileIndex = 0;
                 for (long i0 = 0; i0 < nq; i0 += blockQ, tileIndex++) {
                     long i1 = Math.min(nq, i0 + blockQ);
@@ -172,16 +177,22 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray qi = q.get(":, :, :, {}:{}", i0, i1);
                         NDArray dOi = dO.get(":, :, :, {}:{}", i0, i1);
                         NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
-                        NDArray prob = s.sub(lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1)).exp();
+                        NDArray prob = s.sub(
+                                        lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1))
+                                .exp();
                         if (vis == TileVisibility.PARTIAL) {
-                            prob = prob.mul(vis.visibleMask(p, q, i0, i1, j0, j1).toType(acc, false));
+                            prob = prob.mul(
+                                    vis.visibleMask(p, q, i0, i1, j0, j1).toType(acc, false));
                         }
                         NDArray dvNew = dvj.add(prob.swapAxes(3, 4).matMul(dOi).sum(new int[] {2}, true));
                         NDArray dp = dOi.matMul(vj.swapAxes(3, 4));
-                        NDArray ds = prob.mul(dp.sub(delta.get(":, :, :, {}:{}", i0, i1).expandDims(-1)));
+                        NDArray ds = prob.mul(
+                                dp.sub(delta.get(":, :, :, {}:{}", i0, i1).expandDims(-1)));
                         NDArray dqNew = dqTiles.get(tileIndex).add(ds.matMul(kj).muli(scaleFactor));
-                        NDArray dkNew =
-                                dkj.add(ds.swapAxes(3, 4).matMul(qi).sum(new int[] {2}, true).muli(scaleFactor));
+                        NDArray dkNew = dkj.add(ds.swapAxes(3, 4)
+                                .matMul(qi)
+                                .sum(new int[] {2}, true)
+                                .muli(scaleFactor));
                         dvj = keep(dvj, dvNew);
                         dkj = keep(dkj, dkNew);
                         dqTiles.set(tileIndex, keep(dqTiles.get(tileIndex), dqNew));
@@ -190,13 +201,10 @@ public final class ReferenceBackend implements AttentionBackend {
                 dkTiles.add(dkj);
                 dvTiles.add(dvj);
             }
-            dq = p.fromBhsd(NDArrays.concat(new NDList(dqTiles), 3)
-                            .reshape(p.batch(), p.headsQ(), nq, p.headDim()))
+            dq = p.fromBhsd(NDArrays.concat(new NDList(dqTiles), 3).reshape(p.batch(), p.headsQ(), nq, p.headDim()))
                     .toType(p.dataType(), false);
-            dk = p.fromBhsd(NDArrays.concat(new NDList(dkTiles), 3).squeeze(2))
-                    .toType(p.dataType(), false);
-            dv = p.fromBhsd(NDArrays.concat(new NDList(dvTiles), 3).squeeze(2))
-                    .toType(p.dataType(), false);
+            dk = p.fromBhsd(NDArrays.concat(new NDList(dkTiles), 3).squeeze(2)).toType(p.dataType(), false);
+            dv = p.fromBhsd(NDArrays.concat(new NDList(dvTiles), 3).squeeze(2)).toType(p.dataType(), false);
             NDScope.unregister(dq, dk, dv);
         }
         return new AttentionGradients(dq, dk, dv, Backend.REFERENCE);
@@ -209,8 +217,8 @@ public final class ReferenceBackend implements AttentionBackend {
      * {@code ds} that largely cancel when there are few keys, then had up to ten times the error of float32
      * arithmetic rounded once (measured at Nq = 1, Nk = 2, D = 80), more than a naive float16 attention's.
      */
-    private static NDArray outputInAccumulationType(AttentionProblem p, NDArray q, NDArray k, NDArray v,
-            NDArray lseSafe, NDArray scaleFactor) {
+    private static NDArray outputInAccumulationType(
+            AttentionProblem p, NDArray q, NDArray k, NDArray v, NDArray lseSafe, NDArray scaleFactor) {
         long nq = p.seqQ();
         long nk = p.seqK();
         int blockQ = p.options().referenceBlockQ();
@@ -232,7 +240,10 @@ public final class ReferenceBackend implements AttentionBackend {
                     tile.suppressNotUsedWarning();
                     NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
                     NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
-                    NDArray prob = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor).sub(lseI).exp();
+                    NDArray prob = qi.matMul(kj.swapAxes(3, 4))
+                            .muli(scaleFactor)
+                            .sub(lseI)
+                            .exp();
                     if (vis == TileVisibility.PARTIAL) {
                         prob = prob.mul(vis.visibleMask(p, q, i0, i1, j0, j1).toType(q.getDataType(), false));
                     }

@@ -36,7 +36,8 @@ enum TileVisibility {
         NDArray visible = visibleMask(p, like, i0, i1, j0, j1);
         NDManager m = like.getManager();
         Shape shape = visible.getShape();
-        return NDArrays.where(visible,
+        return NDArrays.where(
+                visible,
                 m.zeros(shape, like.getDataType(), like.getDevice()),
                 m.full(shape, Float.NEGATIVE_INFINITY, like.getDataType(), like.getDevice()));
     }

@@ -41,16 +41,16 @@ final class SdpaModuleCache {
     private PtSymbolBlock load(Key key) {
         String code = key.source().code();
         byte[] archive = TorchScriptArchive.build(SdpaModuleSource.CLASS_NAME, code, true);
-        PtNDManager manager = managers.computeIfAbsent(
-                key.device(), d -> (PtNDManager) NDManager.newBaseManager(d, "PyTorch"));
+        PtNDManager manager =
+                managers.computeIfAbsent(key.device(), d -> (PtNDManager) NDManager.newBaseManager(d, "PyTorch"));
         try {
             PtSymbolBlock block = JniUtils.loadModule(manager, new ByteArrayInputStream(archive), true, false);
             logger.debug("SDPA: loaded the TorchScript module for {} on {}", key.source(), key.device());
             return block;
         } catch (EngineException | IOException e) {
             logger.debug("SDPA: libtorch rejected this generated TorchScript:\n{}", code);
-            String message = "SDPA: libtorch could not load the generated TorchScript module for "
-                    + key.source() + " on " + key.device() + ": " + e.getMessage();
+            String message = "SDPA: libtorch could not load the generated TorchScript module for " + key.source()
+                    + " on " + key.device() + ": " + e.getMessage();
             if (logger.isDebugEnabled()) {
                 message += "\n--- code/__torch__.py ---\n" + code;
             }

@@ -82,8 +82,11 @@ record SdpaModuleSource(Band band, double scale, boolean float64) {
         } else {
             c.append("    v: Tensor) -> Tuple[Tensor, Tensor]:\n");
         }
-        c.append("    # q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv]; band ").append(band)
-                .append(", scale ").append(s).append('\n');
+        c.append("    # q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv]; band ")
+                .append(band)
+                .append(", scale ")
+                .append(s)
+                .append('\n');
         c.append("    b = q.size(0)\n");
         c.append("    hq = q.size(1)\n");
         c.append("    nq = q.size(2)\n");
@@ -100,7 +103,8 @@ record SdpaModuleSource(Band band, double scale, boolean float64) {
                 break;
             case MASKED:
                 c.append("    blind = torch.logical_not(torch.any(visible, -1, True))\n");
-                c.append("    # a row that sees no key attends to all keys (finite values and gradients), then is zeroed\n");
+                c.append(
+                        "    # a row that sees no key attends to all keys (finite values and gradients), then is zeroed\n");
                 c.append(sdpa("torch.logical_or(visible, blind)", false, s));
                 c.append("    out = torch.masked_fill(out, blind, 0.)\n");
                 break;
@@ -109,18 +113,26 @@ record SdpaModuleSource(Band band, double scale, boolean float64) {
         }
         c.append("    # log-sum-exp of the scaled scores over visible keys, chunks of query rows\n");
         c.append("    g = hq // hkv\n");
-        c.append("    qa = torch.reshape(torch.to(torch.detach(q), ").append(acc).append("), [b, hkv, g, nq, d])\n");
-        c.append("    kt = torch.unsqueeze(torch.transpose(torch.to(torch.detach(k), ").append(acc).append("), -2, -1), 2)\n");
+        c.append("    qa = torch.reshape(torch.to(torch.detach(q), ")
+                .append(acc)
+                .append("), [b, hkv, g, nq, d])\n");
+        c.append("    kt = torch.unsqueeze(torch.transpose(torch.to(torch.detach(k), ")
+                .append(acc)
+                .append("), -2, -1), 2)\n");
         c.append("    step = max(1, ").append(LSE_CHUNK_ELEMENTS).append(" // max(1, b * hq * nk))\n");
         c.append("    parts = annotate(List[Tensor], [])\n");
         c.append("    for i0 in range(0, nq, step):\n");
         c.append("      i1 = min(nq, i0 + step)\n");
-        c.append("      scores = torch.mul(torch.matmul(qa[:, :, :, i0:i1], kt), ").append(s).append(")\n");
+        c.append("      scores = torch.mul(torch.matmul(qa[:, :, :, i0:i1], kt), ")
+                .append(s)
+                .append(")\n");
         if (band.takesMask()) {
             c.append("      scores = torch.masked_fill(scores, torch.logical_not(visible[i0:i1]), -inf)\n");
         }
         c.append("      parts.append(torch.logsumexp(scores, [-1]))\n");
-        c.append("    lse = torch.to(torch.reshape(torch.cat(parts, 3), [b, hq, nq]), ").append(acc).append(")\n");
+        c.append("    lse = torch.to(torch.reshape(torch.cat(parts, 3), [b, hq, nq]), ")
+                .append(acc)
+                .append(")\n");
         c.append("    return (out, lse)\n");
         return c.toString();
     }

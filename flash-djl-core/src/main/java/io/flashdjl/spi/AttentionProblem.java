@@ -88,8 +88,8 @@ public final class AttentionProblem {
      * @throws IllegalArgumentException naming the argument that does not fit
      */
     public void checkBackwardInputs(NDArray dOut, AttentionResult forward) {
-        InputValidation.requireBackwardInputs(dOut, forward, outputShape(), dataType(), device(),
-                new Shape(batch, headsQ, seqQ), logSumExpType());
+        InputValidation.requireBackwardInputs(
+                dOut, forward, outputShape(), dataType(), device(), new Shape(batch, headsQ, seqQ), logSumExpType());
     }
 
     /**

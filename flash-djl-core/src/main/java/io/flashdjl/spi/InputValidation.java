@@ -59,17 +59,28 @@ final class InputValidation {
      * @param outputShape the shape of the attention output, in the problem's layout
      * @param logSumExpShape {@code [B, Hq, Nq]}
      */
-    static void requireBackwardInputs(NDArray dOut, AttentionResult forward, Shape outputShape, DataType dataType,
-            Device device, Shape logSumExpShape, DataType logSumExpType) {
+    static void requireBackwardInputs(
+            NDArray dOut,
+            AttentionResult forward,
+            Shape outputShape,
+            DataType dataType,
+            Device device,
+            Shape logSumExpShape,
+            DataType logSumExpType) {
         if (forward == null) {
-            throw new IllegalArgumentException("forward: expected the AttentionResult of forward(q, k, v) but got null");
+            throw new IllegalArgumentException(
+                    "forward: expected the AttentionResult of forward(q, k, v) but got null");
         }
         requireShape("dOut", dOut, outputShape, "the shape of the attention output");
         requireSame("dOut", dOut.getDataType(), dataType, "dtype", "the dtype of q");
         requireSame("dOut", dOut.getDevice(), device, "device", "the device of q");
         requireShape("forward.output()", forward.output(), outputShape, "the shape of the attention output");
         requireShape("forward.logSumExp()", forward.logSumExp(), logSumExpShape, "[B, Hq, Nq]");
-        requireSame("forward.logSumExp()", forward.logSumExp().getDataType(), logSumExpType, "dtype",
+        requireSame(
+                "forward.logSumExp()",
+                forward.logSumExp().getDataType(),
+                logSumExpType,
+                "dtype",
                 "float32, float64 for float64 inputs");
     }
 
@@ -84,8 +95,12 @@ final class InputValidation {
         requireSame(name, replacement.getShape(), original.getShape(), "shape", "the validated input's");
         requireSame(name, replacement.getDataType(), original.getDataType(), "dtype", "the validated input's");
         requireSame(name, replacement.getDevice(), original.getDevice(), "device", "the validated input's");
-        requireSame(name, replacement.getManager().getEngine().getEngineName(),
-                original.getManager().getEngine().getEngineName(), "engine", "the validated input's");
+        requireSame(
+                name,
+                replacement.getManager().getEngine().getEngineName(),
+                original.getManager().getEngine().getEngineName(),
+                "engine",
+                "the validated input's");
     }
 
     private static void requireFourDims(String name, NDArray a, Layout layout) {
@@ -100,8 +115,8 @@ final class InputValidation {
         }
         for (int i = 0; i < 4; i++) {
             if (s.get(i) < 1) {
-                throw new IllegalArgumentException(
-                        name + ": expected every dimension >= 1 but got shape " + s + " (dimension " + i + " is " + s.get(i) + ")");
+                throw new IllegalArgumentException(name + ": expected every dimension >= 1 but got shape " + s
+                        + " (dimension " + i + " is " + s.get(i) + ")");
             }
         }
     }
@@ -114,15 +129,15 @@ final class InputValidation {
                     + "which DJL 0.35.1's PyTorch engine cannot create or convert to; use float16");
         }
         if (!FLOAT_TYPES.contains(a.getDataType())) {
-            throw new IllegalArgumentException(name + ": expected dtype float16, float32 or float64 but got "
-                    + a.getDataType());
+            throw new IllegalArgumentException(
+                    name + ": expected dtype float16, float32 or float64 but got " + a.getDataType());
         }
     }
 
     private static void requireDim(String name, Shape s, int axis, long expected, String what, String whose) {
         if (s.get(axis) != expected) {
-            throw new IllegalArgumentException(name + ": expected " + what + " " + expected + " (" + whose + ") but got "
-                    + s.get(axis) + " in shape " + s);
+            throw new IllegalArgumentException(name + ": expected " + what + " " + expected + " (" + whose
+                    + ") but got " + s.get(axis) + " in shape " + s);
         }
     }
 
@@ -131,15 +146,15 @@ final class InputValidation {
             throw new IllegalArgumentException(name + ": expected an NDArray of shape " + expected + " but got null");
         }
         if (!a.getShape().equals(expected)) {
-            throw new IllegalArgumentException(name + ": expected shape " + expected + " (" + whose + ") but got "
-                    + a.getShape());
+            throw new IllegalArgumentException(
+                    name + ": expected shape " + expected + " (" + whose + ") but got " + a.getShape());
         }
     }
 
     private static <T> void requireSame(String name, T actual, T expected, String what, String whose) {
         if (!actual.equals(expected)) {
-            throw new IllegalArgumentException(name + ": expected " + what + " " + expected + " (" + whose + ") but got "
-                    + actual);
+            throw new IllegalArgumentException(
+                    name + ": expected " + what + " " + expected + " (" + whose + ") but got " + actual);
         }
     }
 }

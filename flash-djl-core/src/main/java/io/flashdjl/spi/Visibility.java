@@ -41,8 +41,8 @@ public final class Visibility {
      */
     public static Visibility of(AttentionMask mask, long seqQ, long seqK) {
         if (mask == null) {
-            throw new IllegalArgumentException("mask: expected one of NONE, CAUSAL_TOP_LEFT, CAUSAL_BOTTOM_RIGHT"
-                    + " but got null");
+            throw new IllegalArgumentException(
+                    "mask: expected one of NONE, CAUSAL_TOP_LEFT, CAUSAL_BOTTOM_RIGHT" + " but got null");
         }
         switch (mask) {
             case CAUSAL_TOP_LEFT:

@@ -62,11 +62,12 @@ public final class FlashTape {
      */
     public NDArray record(AttentionBackend backend, AttentionProblem problem) {
         if (ACTIVE.get() != this) {
-            throw new IllegalStateException("this tape's FlashGradientCollector is closed or belongs to another thread");
+            throw new IllegalStateException(
+                    "this tape's FlashGradientCollector is closed or belongs to another thread");
         }
         NDArray[] inputs = {problem.q(), problem.k(), problem.v()};
-        AttentionProblem detached = problem.withInputs(
-                inputs[0].stopGradient(), inputs[1].stopGradient(), inputs[2].stopGradient());
+        AttentionProblem detached =
+                problem.withInputs(inputs[0].stopGradient(), inputs[1].stopGradient(), inputs[2].stopGradient());
         AttentionResult r = Autograd.withoutGrad(() -> backend.forward(detached));
         r.output().setRequiresGradient(true);
         nodes.add(new AttentionNode(inputs, backend, detached, r));

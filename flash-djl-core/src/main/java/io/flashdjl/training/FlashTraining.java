@@ -88,7 +88,8 @@ public final class FlashTraining {
         trainer.notifyListeners(listener -> listener.onTrainingBatch(trainer, batchData));
     }
 
-    private static void trainSplit(Trainer trainer, FlashGradientCollector collector, BatchData batchData, Batch split) {
+    private static void trainSplit(
+            Trainer trainer, FlashGradientCollector collector, BatchData batchData, Batch split) {
         NDList data = split.getData();
         NDList labels = split.getLabels();
         NDList preds = trainer.forward(data, labels);

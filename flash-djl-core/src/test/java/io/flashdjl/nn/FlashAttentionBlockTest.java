@@ -17,12 +17,12 @@ import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.training.ParameterStore;
 import io.flashdjl.Backend;
 import io.flashdjl.testing.ErrorBudget;
+import io.flashdjl.testing.TestSeed;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
-import io.flashdjl.testing.TestSeed;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Drop-in compatibility with DJL's ScaledDotProductAttentionBlock, and bad input. */
@@ -36,13 +36,25 @@ class FlashAttentionBlockTest {
     void parametersSavedByDjlLoadIntoFlashAndBack() throws Exception {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             Shape in = new Shape(2, 5, E);
-            Block djl = ScaledDotProductAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
-                    .optAttentionProbsDropoutProb(0).build();
-            Block flash = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
-                    .optBackend(Backend.REFERENCE).build();
-            Block flash2 = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS).build();
-            Block djl2 = ScaledDotProductAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
-                    .optAttentionProbsDropoutProb(0).build();
+            Block djl = ScaledDotProductAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optAttentionProbsDropoutProb(0)
+                    .build();
+            Block flash = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optBackend(Backend.REFERENCE)
+                    .build();
+            Block flash2 = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .build();
+            Block djl2 = ScaledDotProductAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optAttentionProbsDropoutProb(0)
+                    .build();
             copyThroughModelFiles(djl, flash, manager, in);
             copyThroughModelFiles(flash, djl2, manager, in);
             copyThroughModelFiles(djl2, flash2, manager, in);
@@ -50,13 +62,17 @@ class FlashAttentionBlockTest {
             NDArray[][] outputs = new NDArray[variants.length][];
             for (int i = 0; i < variants.length; i++) {
                 NDList inputs = variants[i];
-                outputs[i] = new NDArray[] {
-                    run(djl, inputs), run(flash, inputs), run(djl2, inputs), run(flash2, inputs)
-                };
+                outputs[i] =
+                        new NDArray[] {run(djl, inputs), run(flash, inputs), run(djl2, inputs), run(flash2, inputs)};
             }
             // the truth: DJL's block with the same parameters in float64
-            Block djl64 = float64Twin(djl, ScaledDotProductAttentionBlock.builder().setEmbeddingSize(E)
-                    .setHeadCount(HEADS).optAttentionProbsDropoutProb(0).build());
+            Block djl64 = float64Twin(
+                    djl,
+                    ScaledDotProductAttentionBlock.builder()
+                            .setEmbeddingSize(E)
+                            .setHeadCount(HEADS)
+                            .optAttentionProbsDropoutProb(0)
+                            .build());
             for (int i = 0; i < variants.length; i++) {
                 NDArray truth = run(djl64, float64(variants[i]));
                 String what = variants[i].size() + " inputs, ";
@@ -100,13 +116,17 @@ class FlashAttentionBlockTest {
         NDArray crossMask = m.randomUniform(0, 1, new Shape(2, 3, 7)).gt(0.3).toType(DataType.FLOAT32, false);
         NDArray offset = m.randomNormal(new Shape(2, 1, 3, 7));
         return new NDList[] {
-            new NDList(x), new NDList(x, selfMask), new NDList(keys, queries, values),
-            new NDList(keys, queries, values, crossMask), new NDList(keys, queries, values, offset)
+            new NDList(x),
+            new NDList(x, selfMask),
+            new NDList(keys, queries, values),
+            new NDList(keys, queries, values, crossMask),
+            new NDList(keys, queries, values, offset)
         };
     }
 
     private static NDArray run(Block block, NDList inputs) {
-        return block.forward(new ParameterStore(inputs.head().getManager(), false), inputs, false).head();
+        return block.forward(new ParameterStore(inputs.head().getManager(), false), inputs, false)
+                .head();
     }
 
     /** {@link ErrorBudget}'s rule: {@code expected} is PyTorch's own attention in float32, {@code truth} float64. */
@@ -143,19 +163,49 @@ class FlashAttentionBlockTest {
     @Test
     void groupedQueryProjectionsAreSmaller() {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
-            FlashAttentionBlock b = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
-                    .optKvHeadCount(2).optCausal(true).optBackend(Backend.REFERENCE).build();
+            FlashAttentionBlock b = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optKvHeadCount(2)
+                    .optCausal(true)
+                    .optBackend(Backend.REFERENCE)
+                    .build();
             b.initialize(manager, DataType.FLOAT32, new Shape(2, 5, E));
-            assertEquals(new Shape(8, E), b.getKeyProjection().getParameters().get("weight").getArray().getShape());
-            assertEquals(new Shape(8, E), b.getValueProjection().getParameters().get("weight").getArray().getShape());
-            assertEquals(new Shape(E, E), b.getQueryProjection().getParameters().get("weight").getArray().getShape());
+            assertEquals(
+                    new Shape(8, E),
+                    b.getKeyProjection()
+                            .getParameters()
+                            .get("weight")
+                            .getArray()
+                            .getShape());
+            assertEquals(
+                    new Shape(8, E),
+                    b.getValueProjection()
+                            .getParameters()
+                            .get("weight")
+                            .getArray()
+                            .getShape());
+            assertEquals(
+                    new Shape(E, E),
+                    b.getQueryProjection()
+                            .getParameters()
+                            .get("weight")
+                            .getArray()
+                            .getShape());
             NDArray x = manager.randomNormal(new Shape(2, 5, E));
             NDArray ones = manager.ones(new Shape(2, 5, 5));
             // the flash path keeps the rule against the masked (materialising) path with an all-ones mask
             NDArray masked = run(b, new NDList(x, ones));
             NDArray flash = run(b, new NDList(x));
-            Block b64 = float64Twin(b, FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
-                    .optKvHeadCount(2).optCausal(true).optBackend(Backend.REFERENCE).build());
+            Block b64 = float64Twin(
+                    b,
+                    FlashAttentionBlock.builder()
+                            .setEmbeddingSize(E)
+                            .setHeadCount(HEADS)
+                            .optKvHeadCount(2)
+                            .optCausal(true)
+                            .optBackend(Backend.REFERENCE)
+                            .build());
             NDArray truth = run(b64, float64(new NDList(x, ones)));
             assertClose(masked, flash, truth, "GQA causal, flash vs masked path");
         }
@@ -164,20 +214,43 @@ class FlashAttentionBlockTest {
     @Test
     void badInputsNameTheArgument() {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
-            FlashAttentionBlock b = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS).build();
+            FlashAttentionBlock b = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .build();
             b.initialize(manager, DataType.FLOAT32, new Shape(2, 5, E));
             NDArray x = manager.randomNormal(new Shape(2, 5, E));
-            expect("embeddings: expected 3 dimensions", () -> run(b, new NDList(manager.randomNormal(new Shape(10, E)))));
-            expect("embeddings: expected embedding size 16", () -> run(b, new NDList(manager.randomNormal(new Shape(2, 5, 8)))));
-            expect("queries: expected embedding size 16", () -> run(b, new NDList(x, manager.randomNormal(new Shape(2, 5, 12)), x)));
+            expect(
+                    "embeddings: expected 3 dimensions",
+                    () -> run(b, new NDList(manager.randomNormal(new Shape(10, E)))));
+            expect(
+                    "embeddings: expected embedding size 16",
+                    () -> run(b, new NDList(manager.randomNormal(new Shape(2, 5, 8)))));
+            expect(
+                    "queries: expected embedding size 16",
+                    () -> run(b, new NDList(x, manager.randomNormal(new Shape(2, 5, 12)), x)));
             expect("mask: expected shape (2, 5, 5)", () -> run(b, new NDList(x, manager.ones(new Shape(2, 5, 4)))));
-            expect("mask: expected an additive offset", () -> run(b, new NDList(x, manager.ones(new Shape(2, 3, 5, 5)))));
+            expect(
+                    "mask: expected an additive offset",
+                    () -> run(b, new NDList(x, manager.ones(new Shape(2, 3, 5, 5)))));
             expect("mask: expected shape", () -> run(b, new NDList(x, manager.ones(new Shape(50)))));
-            expect("values: expected the sequence length 5",
+            expect(
+                    "values: expected the sequence length 5",
                     () -> run(b, new NDList(x, x, manager.randomNormal(new Shape(2, 6, E)))));
             expect("inputs: expected 1 to 4", () -> run(b, new NDList(x, x, x, x, x)));
-            expect("optKvHeadCount", () -> FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(4).optKvHeadCount(3).build());
-            expect("setHeadCount", () -> FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(5).build());
+            expect(
+                    "optKvHeadCount",
+                    () -> FlashAttentionBlock.builder()
+                            .setEmbeddingSize(E)
+                            .setHeadCount(4)
+                            .optKvHeadCount(3)
+                            .build());
+            expect(
+                    "setHeadCount",
+                    () -> FlashAttentionBlock.builder()
+                            .setEmbeddingSize(E)
+                            .setHeadCount(5)
+                            .build());
         }
     }
 
@@ -193,12 +266,16 @@ class FlashAttentionBlockTest {
     @Test
     void attentionDropoutFailsInTrainingOnly() {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
-            FlashAttentionBlock b = FlashAttentionBlock.builder().setEmbeddingSize(E).setHeadCount(HEADS)
-                    .optAttentionProbsDropoutProb(0.1f).build();
+            FlashAttentionBlock b = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optAttentionProbsDropoutProb(0.1f)
+                    .build();
             b.initialize(manager, DataType.FLOAT32, new Shape(1, 3, E));
             NDList x = new NDList(manager.randomNormal(new Shape(1, 3, E)));
             ParameterStore ps = new ParameterStore(manager, false);
-            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> b.forward(ps, x, true));
+            UnsupportedOperationException e =
+                    assertThrows(UnsupportedOperationException.class, () -> b.forward(ps, x, true));
             assertTrue(e.getMessage().contains("optAttentionProbsDropoutProb(0.1)"), e.getMessage());
             assertDoesNotThrow(() -> b.forward(ps, x, false));
         }

@@ -62,8 +62,18 @@ class SdpaBackendTest {
         manager.close();
     }
 
-    private static AttentionCase of(DataType dtype, Layout layout, AttentionMask mask, long b, long hq, long hkv,
-            long nq, long nk, long d, long dv, double scale) {
+    private static AttentionCase of(
+            DataType dtype,
+            Layout layout,
+            AttentionMask mask,
+            long b,
+            long hq,
+            long hkv,
+            long nq,
+            long nk,
+            long d,
+            long dv,
+            double scale) {
         return new AttentionCase(b, hq, hkv, nq, nk, d, dv, mask, layout, dtype, scale);
     }
 
@@ -102,7 +112,8 @@ class SdpaBackendTest {
         assertEquals(c.outShape(), r.output().getShape());
         assertEquals(c.dataType, r.output().getDataType());
         assertEquals(new Shape(c.batch, c.headsQ, c.seqQ), r.logSumExp().getShape());
-        assertEquals(c.dataType == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32,
+        assertEquals(
+                c.dataType == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32,
                 r.logSumExp().getDataType());
         AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts);
         assertEquals(q.getShape(), g.dq().getShape());
@@ -118,8 +129,8 @@ class SdpaBackendTest {
 
     @Test
     void blindRowsGiveZeroOutputMinusInfinityAndZeroGradients(SplittableRandom rng) {
-        AttentionCase c = of(DataType.FLOAT32, Layout.BHSD, AttentionMask.CAUSAL_BOTTOM_RIGHT, 1, 2, 2, 6, 2, 16, 16,
-                DEFAULT_SCALE);
+        AttentionCase c = of(
+                DataType.FLOAT32, Layout.BHSD, AttentionMask.CAUSAL_BOTTOM_RIGHT, 1, 2, 2, 6, 2, 16, 16, DEFAULT_SCALE);
         NDArray[] in = c.randomInputs(manager, rng);
         NDArray q = in[0];
         NDArray k = in[1];
@@ -141,7 +152,17 @@ class SdpaBackendTest {
     /** Inside the caller's GradientCollector the module is differentiated by the engine's autograd. */
     @Test
     void attentionIsDifferentiableInsideAGradientCollector(SplittableRandom rng) {
-        AttentionCase c = of(DataType.FLOAT32, Layout.BSHD, AttentionMask.CAUSAL_BOTTOM_RIGHT, 2, 4, 2, 19, 11, 32, 24,
+        AttentionCase c = of(
+                DataType.FLOAT32,
+                Layout.BSHD,
+                AttentionMask.CAUSAL_BOTTOM_RIGHT,
+                2,
+                4,
+                2,
+                19,
+                11,
+                32,
+                24,
                 DEFAULT_SCALE);
         NDArray[] in = c.randomInputs(manager, rng);
         NDArray q = in[0];
@@ -165,8 +186,8 @@ class SdpaBackendTest {
     /** The training tape calls backward while the caller's collector is open. */
     @Test
     void backwardRunsInsideAnOpenGradientCollector(SplittableRandom rng) {
-        AttentionCase c = of(DataType.FLOAT32, Layout.BHSD, AttentionMask.CAUSAL_TOP_LEFT, 1, 2, 2, 12, 12, 16, 16,
-                DEFAULT_SCALE);
+        AttentionCase c = of(
+                DataType.FLOAT32, Layout.BHSD, AttentionMask.CAUSAL_TOP_LEFT, 1, 2, 2, 12, 12, 16, 16, DEFAULT_SCALE);
         NDArray[] in = c.randomInputs(manager, rng);
         NDArray q = in[0];
         NDArray k = in[1];
@@ -185,8 +206,18 @@ class SdpaBackendTest {
     /** More than 2^24 scores: the module computes the log-sum-exp in two chunks of query rows. */
     @Test
     void logSumExpOverSeveralChunksOfRows(SplittableRandom rng) {
-        AttentionCase c = of(DataType.FLOAT32, Layout.BHSD, AttentionMask.CAUSAL_BOTTOM_RIGHT, 1, 1, 1, 4100, 4096, 8,
-                8, DEFAULT_SCALE);
+        AttentionCase c = of(
+                DataType.FLOAT32,
+                Layout.BHSD,
+                AttentionMask.CAUSAL_BOTTOM_RIGHT,
+                1,
+                1,
+                1,
+                4100,
+                4096,
+                8,
+                8,
+                DEFAULT_SCALE);
         assertTrue(c.seqQ * c.seqK > SdpaModuleSource.LSE_CHUNK_ELEMENTS);
         NDArray[] in = c.randomInputs(manager, rng);
         AttentionOptions opts = c.options(Backend.SDPA);
@@ -204,8 +235,8 @@ class SdpaBackendTest {
                 SplittableRandom own = rng.split(); // split here: SplittableRandom is not thread-safe
                 runs.add(pool.submit(() -> {
                     try (NDManager m = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-                        AttentionCase c = of(DataType.FLOAT32, Layout.BHSD, mask, 1, 2, 2, 9, 14, 16, 16,
-                                DEFAULT_SCALE);
+                        AttentionCase c =
+                                of(DataType.FLOAT32, Layout.BHSD, mask, 1, 2, 2, 9, 14, 16, 16, DEFAULT_SCALE);
                         NDArray[] in = c.randomInputs(m, own);
                         AttentionOptions opts = c.options(Backend.SDPA);
                         AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
@@ -246,7 +277,8 @@ class SdpaBackendTest {
             this.truth = NaiveAttention.compute(q, k, v, dOut, options, DataType.FLOAT64);
             this.baseline = NaiveAttention.compute(q, k, v, dOut, options, type);
             this.type = type;
-            this.magnitude = dOut == null ? ErrorBudget.magnitude(truth.output)
+            this.magnitude = dOut == null
+                    ? ErrorBudget.magnitude(truth.output)
                     : ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
         }
 

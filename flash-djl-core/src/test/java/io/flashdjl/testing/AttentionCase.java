@@ -28,8 +28,18 @@ public final class AttentionCase {
     /** NaN for the default 1/sqrt(D). */
     public final double scale;
 
-    public AttentionCase(long batch, long headsQ, long headsKv, long seqQ, long seqK, long headDim, long valueDim,
-            AttentionMask mask, Layout layout, DataType dataType, double scale) {
+    public AttentionCase(
+            long batch,
+            long headsQ,
+            long headsKv,
+            long seqQ,
+            long seqK,
+            long headDim,
+            long valueDim,
+            AttentionMask mask,
+            Layout layout,
+            DataType dataType,
+            double scale) {
         this.batch = batch;
         this.headsQ = headsQ;
         this.headsKv = headsKv;
@@ -44,7 +54,8 @@ public final class AttentionCase {
     }
 
     public AttentionOptions options(Backend backend) {
-        AttentionOptions.Builder b = AttentionOptions.builder().optMask(mask).optLayout(layout).optBackend(backend);
+        AttentionOptions.Builder b =
+                AttentionOptions.builder().optMask(mask).optLayout(layout).optBackend(backend);
         if (!Double.isNaN(scale)) {
             b.optScale(scale);
         }
@@ -83,7 +94,9 @@ public final class AttentionCase {
     /** Fresh q, k, v and an output gradient dOut for this case, in that order. */
     public NDArray[] randomInputs(NDManager manager, SplittableRandom rng) {
         return new NDArray[] {
-            random(manager, qShape(), rng), random(manager, kShape(), rng), random(manager, vShape(), rng),
+            random(manager, qShape(), rng),
+            random(manager, kShape(), rng),
+            random(manager, vShape(), rng),
             random(manager, outShape(), rng)
         };
     }
@@ -97,8 +110,19 @@ public final class AttentionCase {
 
     @Override
     public String toString() {
-        return String.format("B%d Hq%d Hkv%d Nq%d Nk%d D%d Dv%d %s %s %s%s", batch, headsQ, headsKv, seqQ, seqK,
-                headDim, valueDim, mask, layout, dataType, Double.isNaN(scale) ? "" : " scale" + scale);
+        return String.format(
+                "B%d Hq%d Hkv%d Nq%d Nk%d D%d Dv%d %s %s %s%s",
+                batch,
+                headsQ,
+                headsKv,
+                seqQ,
+                seqK,
+                headDim,
+                valueDim,
+                mask,
+                layout,
+                dataType,
+                Double.isNaN(scale) ? "" : " scale" + scale);
     }
 
     /**
@@ -118,8 +142,17 @@ public final class AttentionCase {
             long d = dims[(i / 2) % dims.length];
             long dv = i % 11 == 5 ? dims[(i / 2 + 1) % dims.length] : d;
             long[] h = heads[i % heads.length];
-            cases.add(new AttentionCase(1 + i % 2, h[0], h[1], nq, nk, d, dv, masks[(i / 3) % masks.length],
-                    layouts[(i / 5) % layouts.length], types[(i / 7) % types.length],
+            cases.add(new AttentionCase(
+                    1 + i % 2,
+                    h[0],
+                    h[1],
+                    nq,
+                    nk,
+                    d,
+                    dv,
+                    masks[(i / 3) % masks.length],
+                    layouts[(i / 5) % layouts.length],
+                    types[(i / 7) % types.length],
                     i % 6 == 4 ? 0.3 + 0.05 * (i % 5) : Double.NaN));
         }
         return cases;

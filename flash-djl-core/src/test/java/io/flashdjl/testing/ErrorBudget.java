@@ -64,7 +64,8 @@ public final class ErrorBudget {
         NDArray r = reference.toDevice(Device.cpu(), false).toType(DataType.FLOAT64, false);
         assertEquals(r.getShape(), a.getShape(), what + ": shape");
         assertFalse(a.isNaN().any().getBoolean(), what + ": contains NaN");
-        assertTrue(a.isInfinite().eq(r.isInfinite()).all().getBoolean(),
+        assertTrue(
+                a.isInfinite().eq(r.isInfinite()).all().getBoolean(),
                 what + ": infinities not where the reference has them");
         NDArray finite = r.isInfinite().logicalNot();
         NDArray zero = a.getManager().zeros(new ai.djl.ndarray.types.Shape(), DataType.FLOAT64);
@@ -96,7 +97,9 @@ public final class ErrorBudget {
             return 0;
         }
         NDArray zero = r.getManager().zeros(new ai.djl.ndarray.types.Shape(), DataType.FLOAT64);
-        return ai.djl.ndarray.NDArrays.where(r.isInfinite().logicalNot(), r.abs(), zero).max().getDouble();
+        return ai.djl.ndarray.NDArrays.where(r.isInfinite().logicalNot(), r.abs(), zero)
+                .max()
+                .getDouble();
     }
 
     /**
@@ -113,8 +116,8 @@ public final class ErrorBudget {
     }
 
     /** As {@link #check(String, NDArray, NDArray, NDArray, DataType)} with the problem's magnitude given. */
-    public static double check(String what, NDArray ours, NDArray baseline, NDArray truth, DataType stored,
-            double magnitude) {
+    public static double check(
+            String what, NDArray ours, NDArray baseline, NDArray truth, DataType stored, double magnitude) {
         return check(what, ours, baseline, truth, stored, magnitude, 2);
     }
 
@@ -132,8 +135,8 @@ public final class ErrorBudget {
      * Two implementations that each keep the rule differ by at most the sum of their budgets: twice
      * the baseline's error and the floor, each.
      */
-    public static double checkAgreement(String what, NDArray a, NDArray b, NDArray baseline, NDArray truth,
-            DataType stored, double magnitude) {
+    public static double checkAgreement(
+            String what, NDArray a, NDArray b, NDArray baseline, NDArray truth, DataType stored, double magnitude) {
         double diff = maxAbsError(what, a, b);
         double budget = 2 * (2 * maxAbsError(what + " (baseline)", baseline, truth) + floor(stored) * magnitude);
         assertTrue(diff <= budget, String.format("%s: the two differ by %.3g > %.3g", what, diff, budget));
@@ -141,14 +144,22 @@ public final class ErrorBudget {
     }
 
     /** The rule with another multiple of the baseline's error (only for PyTorch's own code, never ours). */
-    public static double check(String what, NDArray ours, NDArray baseline, NDArray truth, DataType stored,
-            double magnitude, double factor) {
+    public static double check(
+            String what,
+            NDArray ours,
+            NDArray baseline,
+            NDArray truth,
+            DataType stored,
+            double magnitude,
+            double factor) {
         double errOurs = maxAbsError(what, ours, truth);
         double errBase = maxAbsError(what + " (baseline)", baseline, truth);
         double bound = factor * errBase + floor(stored) * magnitude + rounding(stored) * largest(truth);
-        assertTrue(errOurs <= bound, String.format(
-                "%s: max abs error %.3g exceeds %.0f x PyTorch's %.3g + floor + rounding = %.3g",
-                what, errOurs, factor, errBase, bound));
+        assertTrue(
+                errOurs <= bound,
+                String.format(
+                        "%s: max abs error %.3g exceeds %.0f x PyTorch's %.3g + floor + rounding = %.3g",
+                        what, errOurs, factor, errBase, bound));
         return errOurs;
     }
 }

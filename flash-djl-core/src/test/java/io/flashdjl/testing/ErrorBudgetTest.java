@@ -8,9 +8,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import org.junit.jupiter.api.Test;
-import org.opentest4j.AssertionFailedError;
-import io.flashdjl.testing.TestSeed;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.opentest4j.AssertionFailedError;
 
 /** The correctness rule itself: what it lets through and what it must refuse. */
 @ExtendWith(TestSeed.class)
@@ -26,7 +25,8 @@ class ErrorBudgetTest {
     @Test
     void resultAsGoodAsTheBaselinePasses() {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
-            NDArray truth = m.randomNormal(new ai.djl.ndarray.types.Shape(64, 96)).toType(DataType.FLOAT64, false);
+            NDArray truth =
+                    m.randomNormal(new ai.djl.ndarray.types.Shape(64, 96)).toType(DataType.FLOAT64, false);
             NDArray ours = stored(truth.mul(1 + 1e-4));
             NDArray base = stored(truth);
             assertDoesNotThrow(() -> ErrorBudget.check("same as baseline", ours, base, truth, F16, 1));
@@ -36,7 +36,8 @@ class ErrorBudgetTest {
     @Test
     void errorOfManyRoundingUnitsFails() {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
-            NDArray truth = m.randomNormal(new ai.djl.ndarray.types.Shape(64, 96)).toType(DataType.FLOAT64, false);
+            NDArray truth =
+                    m.randomNormal(new ai.djl.ndarray.types.Shape(64, 96)).toType(DataType.FLOAT64, false);
             NDArray base = stored(truth);
             // 8 units of fp16 rounding on the largest element, far beyond 2x the baseline's half unit
             NDArray ours = stored(truth.mul(1 + 8 * 0x1p-10));

@@ -41,8 +41,8 @@ public final class NaiveAttention {
     /**
      * @param dOut the output gradient, or null to skip the gradients
      */
-    public static Outcome compute(NDArray q, NDArray k, NDArray v, NDArray dOut, AttentionOptions options,
-            DataType computeType) {
+    public static Outcome compute(
+            NDArray q, NDArray k, NDArray v, NDArray dOut, AttentionOptions options, DataType computeType) {
         Layout layout = options.layout();
         NDArray qb = bhsd(q, layout).toType(computeType, false);
         NDArray kb = bhsd(k, layout).toType(computeType, false);
@@ -64,7 +64,9 @@ public final class NaiveAttention {
         NDArray visible = visibility(q.getManager(), options.mask(), nq, nk).toDevice(s.getDevice(), false);
         NDManager m = s.getManager();
         Shape vs = visible.getShape();
-        NDArray bias = NDArrays.where(visible, m.zeros(vs, computeType, s.getDevice()),
+        NDArray bias = NDArrays.where(
+                visible,
+                m.zeros(vs, computeType, s.getDevice()),
                 m.full(vs, Float.NEGATIVE_INFINITY, computeType, s.getDevice()));
         NDArray zero = m.full(new Shape(), 0f, computeType, s.getDevice());
         NDArray one = m.full(new Shape(), 1f, computeType, s.getDevice());

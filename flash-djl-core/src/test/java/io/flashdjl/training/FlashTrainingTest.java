@@ -26,13 +26,13 @@ import ai.djl.util.Pair;
 import io.flashdjl.Backend;
 import io.flashdjl.nn.TransformerDecoderBlock;
 import io.flashdjl.spi.OwnedScalar;
+import io.flashdjl.testing.TestSeed;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
-import io.flashdjl.testing.TestSeed;
 import org.junit.jupiter.api.extension.ExtendWith;
-import java.util.SplittableRandom;
 
 /** FlashTraining mirrors EasyTrain: same gradients, and fit trains. (Splitting
  * over several devices needs several GPUs: DJL refuses the CPU twice.) */
@@ -43,8 +43,10 @@ class FlashTrainingTest {
 
     @Test
     void trainBatchGivesEasyTrainGradientsWithoutAttention(SplittableRandom rng) throws Exception {
-        Supplier<Block> mlp = () -> new SequentialBlock().add(Linear.builder().setUnits(16).build())
-                .add(ai.djl.nn.Activation::tanh).add(Linear.builder().setUnits(8).build());
+        Supplier<Block> mlp = () -> new SequentialBlock()
+                .add(Linear.builder().setUnits(16).build())
+                .add(ai.djl.nn.Activation::tanh)
+                .add(Linear.builder().setUnits(8).build());
         compare(mlp, mlp, rng.nextInt());
     }
 
@@ -54,8 +56,13 @@ class FlashTrainingTest {
     }
 
     private static Block decoder(boolean naive) {
-        return TransformerDecoderBlock.builder().setEmbeddingSize(8).setHeadCount(2).setHiddenSize(16)
-                .optBackend(Backend.REFERENCE).optNaiveAttention(naive).build();
+        return TransformerDecoderBlock.builder()
+                .setEmbeddingSize(8)
+                .setHeadCount(2)
+                .setHiddenSize(16)
+                .optBackend(Backend.REFERENCE)
+                .optNaiveAttention(naive)
+                .build();
     }
 
     /** Gradients after FlashTraining.trainBatch (model a) and EasyTrain.trainBatch (model b), on the CPU. */
@@ -73,9 +80,8 @@ class FlashTrainingTest {
         }
     }
 
-    private static List<NDArray> gradients(Block block, NDArray x, NDArray y, boolean flash, NDManager keep,
-            int initSeed)
-            throws Exception {
+    private static List<NDArray> gradients(
+            Block block, NDArray x, NDArray y, boolean flash, NDManager keep, int initSeed) throws Exception {
         try (Model model = Model.newInstance("m", Device.cpu(), "PyTorch")) {
             model.setDataType(DataType.FLOAT64);
             model.setBlock(block);
@@ -110,13 +116,21 @@ class FlashTrainingTest {
     void fitReducesTheLoss() throws Exception {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu());
                 Model model = Model.newInstance("gpt-ish", Device.cpu(), "PyTorch")) {
-            SequentialBlock net = new SequentialBlock().add(decoder(false)).add(Linear.builder().setUnits(8).build());
+            SequentialBlock net = new SequentialBlock()
+                    .add(decoder(false))
+                    .add(Linear.builder().setUnits(8).build());
             model.setBlock(net);
             NDArray x = manager.randomNormal(new Shape(32, 6, 8));
             NDArray y = x.cumSum(1).mul(0.3); // a causal target: running sums
-            ArrayDataset data = new ArrayDataset.Builder().setData(x).optLabels(y).setSampling(8, false).build();
+            ArrayDataset data = new ArrayDataset.Builder()
+                    .setData(x)
+                    .optLabels(y)
+                    .setSampling(8, false)
+                    .build();
             DefaultTrainingConfig config = new DefaultTrainingConfig(new HalfSquaredError())
-                    .optOptimizer(Optimizer.adam().optLearningRateTracker(Tracker.fixed(0.01f)).build());
+                    .optOptimizer(Optimizer.adam()
+                            .optLearningRateTracker(Tracker.fixed(0.01f))
+                            .build());
             try (Trainer trainer = model.newTrainer(config)) {
                 trainer.initialize(new Shape(8, 6, 8));
                 double before = loss(trainer, x, y);

@@ -23,13 +23,13 @@ import io.flashdjl.Layout;
 import io.flashdjl.nn.TransformerDecoderBlock;
 import io.flashdjl.spi.OwnedScalar;
 import io.flashdjl.testing.ErrorBudget;
+import io.flashdjl.testing.TestSeed;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
-import io.flashdjl.testing.TestSeed;
 import org.junit.jupiter.api.extension.ExtendWith;
-import java.util.SplittableRandom;
 
 /**
  * The tape gives the engine's own gradients (float64, by {@link ErrorBudget}'s rule, which in float64
@@ -41,7 +41,9 @@ import java.util.SplittableRandom;
 class TapeGradientTest {
 
     private static final AttentionOptions REFERENCE = AttentionOptions.builder()
-            .optBackend(Backend.REFERENCE).optReferenceTile(4, 4).build();
+            .optBackend(Backend.REFERENCE)
+            .optReferenceTile(4, 4)
+            .build();
 
     @Test
     void twoLayerTransformerMatchesNaiveAttention(SplittableRandom rng) {
@@ -68,8 +70,14 @@ class TapeGradientTest {
     private static Block decoderStack(boolean naive, NDManager manager, Shape input, int initSeed) {
         SequentialBlock stack = new SequentialBlock();
         for (int i = 0; i < 2; i++) {
-            stack.add(TransformerDecoderBlock.builder().setEmbeddingSize(16).setHeadCount(4).setHiddenSize(32)
-                    .optKvHeadCount(2).optBackend(Backend.REFERENCE).optNaiveAttention(naive).build());
+            stack.add(TransformerDecoderBlock.builder()
+                    .setEmbeddingSize(16)
+                    .setHeadCount(4)
+                    .setHiddenSize(32)
+                    .optKvHeadCount(2)
+                    .optBackend(Backend.REFERENCE)
+                    .optNaiveAttention(naive)
+                    .build());
         }
         Engine.getInstance().setRandomSeed(initSeed);
         stack.initialize(manager, DataType.FLOAT64, input);
@@ -77,10 +85,12 @@ class TapeGradientTest {
     }
 
     private static List<NDArray> gradients(Block block, NDArray x, NDArray weights, boolean flashCollector) {
-        try (GradientCollector gc = flashCollector ? FlashTraining.newGradientCollector()
+        try (GradientCollector gc = flashCollector
+                ? FlashTraining.newGradientCollector()
                 : Engine.getInstance().newGradientCollector()) {
             gc.zeroGradients();
-            NDArray out = block.forward(new ParameterStore(x.getManager(), false), new NDList(x), true).head();
+            NDArray out = block.forward(new ParameterStore(x.getManager(), false), new NDList(x), true)
+                    .head();
             gc.backward(out.mul(weights).sum());
             if (gc instanceof FlashGradientCollector) {
                 assertEquals(0, ((FlashGradientCollector) gc).pendingNodes());
@@ -109,7 +119,8 @@ class TapeGradientTest {
 
     @Test
     void groupedQueryHeadsInBshd() {
-        AttentionOptions bshd = REFERENCE.toBuilder().optLayout(Layout.BSHD).optCausal(true).build();
+        AttentionOptions bshd =
+                REFERENCE.toBuilder().optLayout(Layout.BSHD).optCausal(true).build();
         checkAgainstEngine(new Shape(2, 11, 4, 8), new Shape(2, 6, 2, 8), leaves -> {
             NDArray q = leaves.get(0).mul(OwnedScalar.like(leaves.get(0), 1.5));
             return FlashAttention.attention(q, leaves.get(1), leaves.get(2).exp(), bshd);
@@ -155,15 +166,16 @@ class TapeGradientTest {
         }
     }
 
-    private static List<NDArray> run(List<NDArray> init, Function<List<NDArray>, NDArray> model, NDArray[] weights,
-            boolean flash) {
+    private static List<NDArray> run(
+            List<NDArray> init, Function<List<NDArray>, NDArray> model, NDArray[] weights, boolean flash) {
         List<NDArray> leaves = new ArrayList<>();
         for (NDArray a : init) {
             NDArray leaf = a.duplicate();
             leaf.setRequiresGradient(true);
             leaves.add(leaf);
         }
-        try (GradientCollector gc = flash ? new FlashGradientCollector() : Engine.getInstance().newGradientCollector()) {
+        try (GradientCollector gc =
+                flash ? new FlashGradientCollector() : Engine.getInstance().newGradientCollector()) {
             NDArray out = model.apply(leaves);
             if (weights[0] == null) {
                 weights[0] = out.getManager().randomNormal(out.getShape()).toType(DataType.FLOAT64, false);

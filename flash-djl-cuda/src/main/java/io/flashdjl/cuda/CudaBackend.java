@@ -89,10 +89,15 @@ public final class CudaBackend implements AttentionBackend {
         NDArray lse = allocate(manager, new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
-        byte[] params = KernelParams.forward(tensor(in.q, qs), tensor(in.k, kvs), tensor(in.v, kvs),
-                tensor(NDArrayMemory.address("output", out), qs), NDArrayMemory.address("lse", lse), dims(p));
-        kernels.launch(kernels.kernel(name(kernels, "flash_fwd", p)), p.seqQ(), p.headsQ(), p.batch(), params,
-                p.toString());
+        byte[] params = KernelParams.forward(
+                tensor(in.q, qs),
+                tensor(in.k, kvs),
+                tensor(in.v, kvs),
+                tensor(NDArrayMemory.address("output", out), qs),
+                NDArrayMemory.address("lse", lse),
+                dims(p));
+        kernels.launch(
+                kernels.kernel(name(kernels, "flash_fwd", p)), p.seqQ(), p.headsQ(), p.batch(), params, p.toString());
         in.release();
         return new AttentionResult(out, lse, Backend.CUDA);
     }
@@ -110,31 +115,42 @@ public final class CudaBackend implements AttentionBackend {
         boolean deterministic = p.options().deterministic();
         boolean convert = dqThroughAccumulator(p.dataType(), deterministic);
         NDArray dqAccum = convert
-                ? manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ(), kernels.kernelHeadDim(p.headDim())),
+                ? manager.create(
+                        new Shape(p.batch(), p.headsQ(), p.seqQ(), kernels.kernelHeadDim(p.headDim())),
                         DataType.FLOAT32)
                 : null;
         NDArray delta = manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         KernelParams.Tensor[] tensors = {
-            tensor(in.q, qs), tensor(in.k, kvs), tensor(in.v, kvs),
+            tensor(in.q, qs),
+            tensor(in.k, kvs),
+            tensor(in.v, kvs),
             tensor(NDArrayMemory.address("forward.output()", o), qs),
             tensor(NDArrayMemory.address("dOut", dO), qs),
             tensor(NDArrayMemory.address("dq", dq), qs),
             tensor(NDArrayMemory.address("dk", dk), kvs),
             tensor(NDArrayMemory.address("dv", dv), kvs)
         };
-        byte[] params = KernelParams.backward(tensors,
+        byte[] params = KernelParams.backward(
+                tensors,
                 NDArrayMemory.address("forward.logSumExp()", dense("forward.logSumExp()", forward.logSumExp())),
                 convert ? NDArrayMemory.address("dq scratch", dqAccum) : 0L,
-                NDArrayMemory.address("delta scratch", delta), dims(p), deterministic);
+                NDArrayMemory.address("delta scratch", delta),
+                dims(p),
+                deterministic);
         String what = p.toString();
-        kernels.launch(kernels.kernel(name(kernels, "flash_bwd_pre", p)), p.seqQ(), p.headsQ(), p.batch(), params,
+        kernels.launch(
+                kernels.kernel(name(kernels, "flash_bwd_pre", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
+        kernels.launch(
+                kernels.kernel(name(kernels, "flash_bwd_dkdv", p)), p.seqK(), p.headsKv(), p.batch(), params, what);
+        kernels.launch(
+                kernels.kernel(name(kernels, convert ? "flash_bwd_convert" : "flash_bwd_dq", p)),
+                p.seqQ(),
+                p.headsQ(),
+                p.batch(),
+                params,
                 what);
-        kernels.launch(kernels.kernel(name(kernels, "flash_bwd_dkdv", p)), p.seqK(), p.headsKv(), p.batch(), params,
-                what);
-        kernels.launch(kernels.kernel(name(kernels, convert ? "flash_bwd_convert" : "flash_bwd_dq", p)), p.seqQ(),
-                p.headsQ(), p.batch(), params, what);
         // freed after the kernels are queued: PyTorch's allocator reuses memory in stream order
         if (dqAccum != null) {
             dqAccum.close();
@@ -175,8 +191,15 @@ public final class CudaBackend implements AttentionBackend {
     /** Sizes, scale and the visibility band (clamped to [-seqQ, seqK] by Visibility, so it fits in int). */
     private static KernelParams.Dims dims(AttentionProblem p) {
         Visibility vis = p.visibility();
-        return new KernelParams.Dims((int) p.batch(), (int) p.headsQ(), (int) p.headsKv(), (int) p.seqQ(),
-                (int) p.seqK(), (int) p.headDim(), (float) p.scale(), Math.toIntExact(vis.lowerOffset()),
+        return new KernelParams.Dims(
+                (int) p.batch(),
+                (int) p.headsQ(),
+                (int) p.headsKv(),
+                (int) p.seqQ(),
+                (int) p.seqK(),
+                (int) p.headDim(),
+                (float) p.scale(),
+                Math.toIntExact(vis.lowerOffset()),
                 Math.toIntExact(vis.upperOffset()));
     }
 

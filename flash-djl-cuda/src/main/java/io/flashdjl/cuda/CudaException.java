@@ -11,8 +11,8 @@ public final class CudaException extends RuntimeException {
     private final int result;
 
     CudaException(String kernel, String problem, String call, int result) {
-        super((kernel == null ? "" : kernel + ": ") + call + " failed with " + CUresult.stringFor(result)
-                + " (" + result + ")" + (problem == null ? "" : " for " + problem));
+        super((kernel == null ? "" : kernel + ": ") + call + " failed with " + CUresult.stringFor(result) + " ("
+                + result + ")" + (problem == null ? "" : " for " + problem));
         this.result = result;
     }
 

@@ -153,11 +153,12 @@ final class CudaKernels {
         int[] cfg = new int[4];
         check(cuMemcpyDtoH(Pointer.to(cfg), cfgPtr, 16), "cuMemcpyDtoH(" + name + "_cfg)");
         if (cfg[0] <= 0 || cfg[1] <= 0 || cfg[2] < 0) {
-            throw new IllegalStateException(name + "_cfg is invalid: threads=" + cfg[0] + " tileRows=" + cfg[1]
-                    + " sharedBytes=" + cfg[2]);
+            throw new IllegalStateException(
+                    name + "_cfg is invalid: threads=" + cfg[0] + " tileRows=" + cfg[1] + " sharedBytes=" + cfg[2]);
         }
         if (cfg[2] > 48 * 1024) {
-            check(cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[2]),
+            check(
+                    cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[2]),
                     "cuFuncSetAttribute(" + name + ", max dynamic shared memory " + cfg[2] + ")");
         }
         return new Kernel(name, f, cfg[0], cfg[1], cfg[2]);
@@ -181,8 +182,18 @@ final class CudaKernels {
             recorded.add(params.clone());
         }
         Pointer args = Pointer.to(Pointer.to(params));
-        int r = cuLaunchKernel(kernel.function, (int) blocksX, (int) heads, (int) batch,
-                kernel.threads, 1, 1, kernel.sharedBytes, null, args, null);
+        int r = cuLaunchKernel(
+                kernel.function,
+                (int) blocksX,
+                (int) heads,
+                (int) batch,
+                kernel.threads,
+                1,
+                1,
+                kernel.sharedBytes,
+                null,
+                args,
+                null);
         if (r != CUresult.CUDA_SUCCESS) {
             throw new CudaException(kernel.name, what, "cuLaunchKernel", r);
         }

@@ -86,8 +86,10 @@ final class CudaRuntime {
                 return new State(null, "no CUDA GPU is visible");
             }
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
-            return new State(null, "the CUDA driver or JCuda's native library did not load ("
-                    + OneLine.of(String.valueOf(e.getMessage())) + ")");
+            return new State(
+                    null,
+                    "the CUDA driver or JCuda's native library did not load ("
+                            + OneLine.of(String.valueOf(e.getMessage())) + ")");
         }
         return new State(fatbin, null);
     }

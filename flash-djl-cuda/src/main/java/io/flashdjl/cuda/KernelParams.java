@@ -67,7 +67,15 @@ final class KernelParams {
         final int lowerOffset;
         final int upperOffset;
 
-        Dims(int batch, int headsQ, int headsKv, int seqQ, int seqK, int headDim, float scale, int lowerOffset,
+        Dims(
+                int batch,
+                int headsQ,
+                int headsKv,
+                int seqQ,
+                int seqK,
+                int headDim,
+                float scale,
+                int lowerOffset,
                 int upperOffset) {
             this.batch = batch;
             this.headsQ = headsQ;
@@ -100,8 +108,8 @@ final class KernelParams {
      */
     static byte[] backward(Tensor[] tensors, long lse, long dqAccum, long delta, Dims d, boolean deterministic) {
         if (tensors.length != 8) {
-            throw new IllegalArgumentException("tensors: expected 8 (q, k, v, o, dout, dq, dk, dv) but got "
-                    + tensors.length);
+            throw new IllegalArgumentException(
+                    "tensors: expected 8 (q, k, v, o, dout, dq, dk, dv) but got " + tensors.length);
         }
         ByteBuffer b = buffer(BACKWARD_BYTES);
         put(b, tensors);
@@ -118,12 +126,20 @@ final class KernelParams {
 
     private static void put(ByteBuffer b, Tensor... all) {
         for (Tensor t : all) {
-            b.putLong(t.address).putLong(t.strides.batch).putLong(t.strides.head).putLong(t.strides.row);
+            b.putLong(t.address)
+                    .putLong(t.strides.batch)
+                    .putLong(t.strides.head)
+                    .putLong(t.strides.row);
         }
     }
 
     private static void putDims(ByteBuffer b, Dims d) {
-        b.putInt(d.batch).putInt(d.headsQ).putInt(d.headsKv).putInt(d.seqQ).putInt(d.seqK).putInt(d.headDim);
+        b.putInt(d.batch)
+                .putInt(d.headsQ)
+                .putInt(d.headsKv)
+                .putInt(d.seqQ)
+                .putInt(d.seqK)
+                .putInt(d.headDim);
         b.putFloat(d.scale).putFloat(d.scale * LOG2_E);
         b.putInt(d.lowerOffset).putInt(d.upperOffset);
     }

@@ -42,8 +42,9 @@ final class NDArrayMemory {
             toContiguous = c.getDeclaredMethod("torchToContiguous", long.class);
             toContiguous.setAccessible(true);
         } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
-            failure = "cannot reach " + LIBRARY + ".torchDirectByteBuffer/torchIsContiguous/torchToContiguous in this DJL version ("
-                    + e + "); flash-djl-cuda was built against DJL 0.35.1";
+            failure = "cannot reach " + LIBRARY
+                    + ".torchDirectByteBuffer/torchIsContiguous/torchToContiguous in this DJL version (" + e
+                    + "); flash-djl-cuda was built against DJL 0.35.1";
         }
         LIB = lib;
         DIRECT_BUFFER = direct;
@@ -79,8 +80,8 @@ final class NDArrayMemory {
     static long address(String name, NDArray array) {
         long handle = handle(array);
         if (!(Boolean) call(IS_CONTIGUOUS, handle)) {
-            throw new IllegalArgumentException(name + ": expected a contiguous array but got a strided view of shape "
-                    + array.getShape());
+            throw new IllegalArgumentException(
+                    name + ": expected a contiguous array but got a strided view of shape " + array.getShape());
         }
         ByteBuffer buffer = (ByteBuffer) call(DIRECT_BUFFER, handle);
         long address = Pointer.nativeValue(Native.getDirectBufferPointer(buffer));

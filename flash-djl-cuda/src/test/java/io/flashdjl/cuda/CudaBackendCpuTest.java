@@ -13,10 +13,10 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
+import io.flashdjl.testing.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
-import io.flashdjl.testing.TestSeed;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /** What CI (no GPU) can check of the CUDA module: it is found, it says why it cannot run, AUTO falls back. */
@@ -27,9 +27,10 @@ class CudaBackendCpuTest {
     void cudaOnCpuArraysSaysWhy() {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             NDArray q = m.randomNormal(new Shape(1, 2, 9, 32));
-            AttentionOptions opts = AttentionOptions.builder().optBackend(Backend.CUDA).build();
-            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                    () -> FlashAttention.forward(q, q, q, opts));
+            AttentionOptions opts =
+                    AttentionOptions.builder().optBackend(Backend.CUDA).build();
+            UnsupportedOperationException e =
+                    assertThrows(UnsupportedOperationException.class, () -> FlashAttention.forward(q, q, q, opts));
             assertTrue(e.getMessage().startsWith("backend CUDA "), e.getMessage());
             // AUTO still runs, on the reference backend
             assertEquals(Backend.REFERENCE, FlashAttention.forward(q, q, q).backend());
@@ -57,8 +58,8 @@ class CudaBackendCpuTest {
         assertEquals(-5, fwd.getInt(168)); // vis_lo
         assertEquals(6, fwd.getInt(172)); // vis_hi
         KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
-        ByteBuffer bwd =
-                ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, d, true)).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, d, true))
+                .order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(328, bwd.capacity());
         assertEquals(3, bwd.getLong(248)); // dv.row_stride
         assertEquals(12, bwd.getLong(264)); // dq_accum

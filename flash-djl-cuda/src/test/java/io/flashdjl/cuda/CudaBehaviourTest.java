@@ -46,8 +46,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 class CudaBehaviourTest {
 
     /** BSHD: dense [B, S, H, D] memory that the kernels read as the [B, H, S, D] problem through strides. */
-    private static final AttentionCase CASE = new AttentionCase(2, 8, 2, 333, 517, 64, 64,
-            AttentionMask.CAUSAL_BOTTOM_RIGHT, Layout.BSHD, DataType.FLOAT16, Double.NaN);
+    private static final AttentionCase CASE = new AttentionCase(
+            2, 8, 2, 333, 517, 64, 64, AttentionMask.CAUSAL_BOTTOM_RIGHT, Layout.BSHD, DataType.FLOAT16, Double.NaN);
 
     @BeforeAll
     static void gpu() {
@@ -60,8 +60,8 @@ class CudaBehaviourTest {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
             NDArray[] qkv = CASE.randomInputs(m, rng);
             List<byte[]> launches = new ArrayList<>();
-            AttentionResult r = recording(launches,
-                    () -> FlashAttention.forward(qkv[0], qkv[1], qkv[2], CASE.options(Backend.CUDA)));
+            AttentionResult r = recording(
+                    launches, () -> FlashAttention.forward(qkv[0], qkv[1], qkv[2], CASE.options(Backend.CUDA)));
             assertPassed(launches, "output", r.output());
             assertPassed(launches, "logSumExp", r.logSumExp());
             assertFalse(r.output().isNaN().any().getBoolean(), "every element of the poisoned output was written");
@@ -83,8 +83,8 @@ class CudaBehaviourTest {
             List<byte[]> forward = new ArrayList<>();
             AttentionResult r = recording(forward, () -> FlashAttention.forward(in[0], in[1], in[2], opts));
             List<byte[]> backward = new ArrayList<>();
-            AttentionGradients g = recording(backward,
-                    () -> FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts));
+            AttentionGradients g =
+                    recording(backward, () -> FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts));
             String[] names = {"q", "k", "v"};
             for (int i = 0; i < 3; i++) {
                 assertPassed(forward, names[i], in[i]);
@@ -122,7 +122,9 @@ class CudaBehaviourTest {
     void deterministicBackwardGivesTheSameBits(SplittableRandom rng) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
             NDArray[] in = CASE.randomInputs(m, rng);
-            AttentionOptions opts = CASE.options(Backend.CUDA).toBuilder().optDeterministic(true).build();
+            AttentionOptions opts = CASE.options(Backend.CUDA).toBuilder()
+                    .optDeterministic(true)
+                    .build();
             AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
             AttentionGradients a = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
             AttentionGradients b = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
@@ -196,13 +198,15 @@ class CudaBehaviourTest {
             NDArray q = m.randomNormal(new Shape(1, 2, 40, 64)).toType(DataType.FLOAT16, false);
             assertEquals(Backend.CUDA, FlashAttention.forward(q, q, q).backend());
             NDArray q64 = q.toType(DataType.FLOAT64, false);
-            assertEquals(Backend.REFERENCE, FlashAttention.forward(q64, q64, q64).backend());
+            assertEquals(
+                    Backend.REFERENCE, FlashAttention.forward(q64, q64, q64).backend());
         }
     }
 
     private static float[] run(NDManager m, long seed) {
         NDArray[] in = inputs(m, CASE, seed);
-        AttentionOptions opts = CASE.options(Backend.CUDA).toBuilder().optDeterministic(true).build();
+        AttentionOptions opts =
+                CASE.options(Backend.CUDA).toBuilder().optDeterministic(true).build();
         AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
         AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
         return g.dk().toType(DataType.FLOAT32, false).toFloatArray();
@@ -241,7 +245,8 @@ class CudaBehaviourTest {
     private static void assertPassed(List<byte[]> launches, String name, NDArray array) {
         assertFalse(launches.isEmpty(), "no kernel was launched");
         long address = NDArrayMemory.address(name, array);
-        assertTrue(passed(launches, address), name + ": no kernel got this array's memory (0x"
-                + Long.toHexString(address) + "): a copy was made");
+        assertTrue(
+                passed(launches, address),
+                name + ": no kernel got this array's memory (0x" + Long.toHexString(address) + "): a copy was made");
     }
 }

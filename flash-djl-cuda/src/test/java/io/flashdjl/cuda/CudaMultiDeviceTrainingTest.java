@@ -30,8 +30,8 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A batch split across gpu(0) and gpu(1): one SGD step after {@link FlashTraining#trainBatch} with
@@ -64,7 +64,8 @@ class CudaMultiDeviceTrainingTest {
                 float[] a = flash.get(i)[1];
                 float[] b = naive.get(i)[1];
                 for (int j = 0; j < a.length; j++) {
-                    assertTrue(Math.abs(a[j] - b[j]) <= 2e-5f * Math.max(1f, Math.abs(b[j])),
+                    assertTrue(
+                            Math.abs(a[j] - b[j]) <= 2e-5f * Math.max(1f, Math.abs(b[j])),
                             "parameter " + i + " element " + j + ": " + a[j] + " vs " + b[j]);
                     moved |= Math.abs(a[j] - before[j]) > 1e-4f;
                 }
@@ -78,10 +79,18 @@ class CudaMultiDeviceTrainingTest {
             throws Exception {
         Device[] devices = {Device.gpu(0), Device.gpu(1)};
         try (Model model = Model.newInstance("m", devices[0], "PyTorch")) {
-            model.setBlock(TransformerDecoderBlock.builder().setEmbeddingSize(64).setHeadCount(4).setHiddenSize(128)
-                    .optKvHeadCount(2).optBackend(Backend.CUDA).optNaiveAttention(naive).build());
+            model.setBlock(TransformerDecoderBlock.builder()
+                    .setEmbeddingSize(64)
+                    .setHeadCount(4)
+                    .setHiddenSize(128)
+                    .optKvHeadCount(2)
+                    .optBackend(Backend.CUDA)
+                    .optNaiveAttention(naive)
+                    .build());
             DefaultTrainingConfig config = new DefaultTrainingConfig(Loss.l2Loss())
-                    .optOptimizer(Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.5f)).build())
+                    .optOptimizer(Optimizer.sgd()
+                            .setLearningRateTracker(Tracker.fixed(0.5f))
+                            .build())
                     .optDevices(devices);
             try (Trainer trainer = model.newTrainer(config)) {
                 Engine.getInstance().setRandomSeed(initSeed); // same parameters for both models
@@ -93,8 +102,15 @@ class CudaMultiDeviceTrainingTest {
                 NDManager bm = keep.newSubManager(); // the batch closes its manager
                 NDArray bx = x.duplicate();
                 NDArray by = y.duplicate();
-                try (Batch batch = new Batch(bm, new NDList(bx), new NDList(by), (int) INPUT.get(0), Batchifier.STACK,
-                        Batchifier.STACK, 0, 1)) {
+                try (Batch batch = new Batch(
+                        bm,
+                        new NDList(bx),
+                        new NDList(by),
+                        (int) INPUT.get(0),
+                        Batchifier.STACK,
+                        Batchifier.STACK,
+                        0,
+                        1)) {
                     if (naive) {
                         EasyTrain.trainBatch(trainer, batch);
                     } else {
@@ -104,7 +120,10 @@ class CudaMultiDeviceTrainingTest {
                 trainer.step();
                 int i = 0;
                 for (Pair<String, Parameter> p : model.getBlock().getParameters()) {
-                    values.get(i++)[1] = p.getValue().getArray().toType(DataType.FLOAT32, false).toFloatArray();
+                    values.get(i++)[1] = p.getValue()
+                            .getArray()
+                            .toType(DataType.FLOAT32, false)
+                            .toFloatArray();
                 }
                 return values;
             }

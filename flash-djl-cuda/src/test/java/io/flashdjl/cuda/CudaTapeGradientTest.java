@@ -48,7 +48,9 @@ class CudaTapeGradientTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = Backend.class, names = {"CUDA", "REFERENCE"})
+    @EnumSource(
+            value = Backend.class,
+            names = {"CUDA", "REFERENCE"})
     void twoLayerDecoderMatchesNaiveAttention(Backend backend, SplittableRandom rng) {
         try (NDManager manager = NDManager.newBaseManager(Device.gpu())) {
             int initSeed = rng.nextInt();
@@ -64,8 +66,9 @@ class CudaTapeGradientTest {
                 double magnitude = ErrorBudget.magnitude(naiveGrads.get(i));
                 double err = ErrorBudget.maxAbsError(backend + " parameter " + i, flashGrads.get(i), naiveGrads.get(i));
                 // two float32 computations of the same gradient: summation order differs, nothing else
-                assertTrue(err <= 2e-4 * magnitude, backend + " parameter " + i + ": error " + err
-                        + " against max |gradient| " + magnitude);
+                assertTrue(
+                        err <= 2e-4 * magnitude,
+                        backend + " parameter " + i + ": error " + err + " against max |gradient| " + magnitude);
                 assertTrue(naiveGrads.get(i).abs().max().getFloat() > 0, "parameter " + i + " got no gradient");
             }
         }
@@ -74,8 +77,14 @@ class CudaTapeGradientTest {
     private static Block stack(Backend backend, boolean naive, NDManager manager, int initSeed) {
         SequentialBlock stack = new SequentialBlock();
         for (int i = 0; i < 2; i++) {
-            stack.add(TransformerDecoderBlock.builder().setEmbeddingSize(128).setHeadCount(4).setHiddenSize(256)
-                    .optKvHeadCount(2).optBackend(backend).optNaiveAttention(naive).build());
+            stack.add(TransformerDecoderBlock.builder()
+                    .setEmbeddingSize(128)
+                    .setHeadCount(4)
+                    .setHiddenSize(256)
+                    .optKvHeadCount(2)
+                    .optBackend(backend)
+                    .optNaiveAttention(naive)
+                    .build());
         }
         Engine.getInstance().setRandomSeed(initSeed); // the same parameters in both stacks
         stack.initialize(manager, DataType.FLOAT32, INPUT);
@@ -83,10 +92,12 @@ class CudaTapeGradientTest {
     }
 
     private static List<NDArray> gradients(Block block, NDArray x, NDArray weights, boolean flashCollector) {
-        try (GradientCollector gc = flashCollector ? FlashTraining.newGradientCollector()
+        try (GradientCollector gc = flashCollector
+                ? FlashTraining.newGradientCollector()
                 : Engine.getInstance().newGradientCollector()) {
             gc.zeroGradients();
-            NDArray out = block.forward(new ParameterStore(x.getManager(), false), new NDList(x), true).head();
+            NDArray out = block.forward(new ParameterStore(x.getManager(), false), new NDList(x), true)
+                    .head();
             gc.backward(out.mul(weights).sum());
         }
         List<NDArray> grads = new ArrayList<>();

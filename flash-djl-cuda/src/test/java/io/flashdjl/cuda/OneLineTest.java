@@ -8,7 +8,8 @@ class OneLineTest {
 
     @Test
     void aNativeLoadFailureBecomesItsFirstLineAndRootCause() {
-        String jcuda = String.join("\n",
+        String jcuda = String.join(
+                "\n",
                 "the CUDA driver or JCuda's native library did not load"
                         + " (Error while loading native library \"JCudaDriver\"",
                 "Operating system name: Linux",
@@ -21,9 +22,11 @@ class OneLineTest {
                 "\tat java.base/jdk.internal.loader.NativeLibraries.load(Native Method)",
                 "---(end of nested stack traces)---",
                 ")");
-        assertEquals("the CUDA driver or JCuda's native library did not load (Error while loading native library"
-                + " \"JCudaDriver\" ... UnsatisfiedLinkError: /tmp/libJCudaDriver.so: libcuda.so.1: cannot open shared"
-                + " object file)", OneLine.of(jcuda));
+        assertEquals(
+                "the CUDA driver or JCuda's native library did not load (Error while loading native library"
+                        + " \"JCudaDriver\" ... UnsatisfiedLinkError: /tmp/libJCudaDriver.so: libcuda.so.1:"
+                        + " cannot open shared object file)",
+                OneLine.of(jcuda));
     }
 
     @Test

@@ -12,8 +12,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  */
 final class PoisonedOutputs implements BeforeAllCallback, AfterAllCallback {
 
-    private static final ExtensionContext.Namespace NAMESPACE = ExtensionContext.Namespace.create(
-            PoisonedOutputs.class);
+    private static final ExtensionContext.Namespace NAMESPACE =
+            ExtensionContext.Namespace.create(PoisonedOutputs.class);
 
     @Override
     public void beforeAll(ExtensionContext context) {

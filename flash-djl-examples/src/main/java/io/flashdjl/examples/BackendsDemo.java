@@ -52,14 +52,27 @@ public final class BackendsDemo {
         }
         DemoArgs a = call.options();
         Device device = a.gpu && Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
-        out.printf(Locale.ROOT, "flash-djl backends demo on %s (%s %s): B=%d Hq=%d Hkv=%d N=%d D=%d %s, causal%n",
-                device, Engine.getInstance().getEngineName(), Engine.getInstance().getVersion(),
-                a.batch, a.heads, a.kvHeads, a.seq, a.dim, a.dtype);
+        out.printf(
+                Locale.ROOT,
+                "flash-djl backends demo on %s (%s %s): B=%d Hq=%d Hkv=%d N=%d D=%d %s, causal%n",
+                device,
+                Engine.getInstance().getEngineName(),
+                Engine.getInstance().getVersion(),
+                a.batch,
+                a.heads,
+                a.kvHeads,
+                a.seq,
+                a.dim,
+                a.dtype);
         try (NDManager manager = NDManager.newBaseManager(device)) {
-            NDArray q = manager.randomNormal(new Shape(a.batch, a.heads, a.seq, a.dim)).toType(a.dtype, false);
-            NDArray k = manager.randomNormal(new Shape(a.batch, a.kvHeads, a.seq, a.dim)).toType(a.dtype, false);
-            NDArray v = manager.randomNormal(new Shape(a.batch, a.kvHeads, a.seq, a.dim)).toType(a.dtype, false);
-            NDArray dOut = manager.randomNormal(new Shape(a.batch, a.heads, a.seq, a.dim)).toType(a.dtype, false);
+            NDArray q = manager.randomNormal(new Shape(a.batch, a.heads, a.seq, a.dim))
+                    .toType(a.dtype, false);
+            NDArray k = manager.randomNormal(new Shape(a.batch, a.kvHeads, a.seq, a.dim))
+                    .toType(a.dtype, false);
+            NDArray v = manager.randomNormal(new Shape(a.batch, a.kvHeads, a.seq, a.dim))
+                    .toType(a.dtype, false);
+            NDArray dOut = manager.randomNormal(new Shape(a.batch, a.heads, a.seq, a.dim))
+                    .toType(a.dtype, false);
 
             List<Row> rows = new ArrayList<>();
             Row reference = null;
@@ -69,7 +82,10 @@ public final class BackendsDemo {
                     out.printf(Locale.ROOT, "%-9s not run: %s%n", backend, why.get());
                     continue;
                 }
-                AttentionOptions opts = AttentionOptions.builder().optCausal(true).optBackend(backend).build();
+                AttentionOptions opts = AttentionOptions.builder()
+                        .optCausal(true)
+                        .optBackend(backend)
+                        .build();
                 try {
                     Row row = Row.measure(backend, q, k, v, dOut, opts, a.repeats);
                     rows.add(row);
@@ -84,9 +100,15 @@ public final class BackendsDemo {
             out.println("| backend | forward ms | backward ms | max abs diff O | dq | dk | dv |");
             out.println("| --- | --- | --- | --- | --- | --- | --- |");
             for (Row r : rows) {
-                out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2e | %.2e | %.2e | %.2e |%n", r.backend,
-                        r.forwardMs, r.backwardMs, diff(r.result.output(), reference.result.output()),
-                        diff(r.grads.dq(), reference.grads.dq()), diff(r.grads.dk(), reference.grads.dk()),
+                out.printf(
+                        Locale.ROOT,
+                        "| %s | %.2f | %.2f | %.2e | %.2e | %.2e | %.2e |%n",
+                        r.backend,
+                        r.forwardMs,
+                        r.backwardMs,
+                        diff(r.result.output(), reference.result.output()),
+                        diff(r.grads.dq(), reference.grads.dq()),
+                        diff(r.grads.dk(), reference.grads.dk()),
                         diff(r.grads.dv(), reference.grads.dv()));
             }
             out.println("(diffs against the first backend listed; times: median of " + a.repeats
@@ -96,7 +118,11 @@ public final class BackendsDemo {
     }
 
     private static double diff(NDArray a, NDArray b) {
-        return a.toType(DataType.FLOAT64, false).sub(b.toType(DataType.FLOAT64, false)).abs().max().getDouble();
+        return a.toType(DataType.FLOAT64, false)
+                .sub(b.toType(DataType.FLOAT64, false))
+                .abs()
+                .max()
+                .getDouble();
     }
 
     /** One backend's results and median times. */
@@ -107,7 +133,12 @@ public final class BackendsDemo {
         final double forwardMs;
         final double backwardMs;
 
-        private Row(Backend backend, AttentionResult result, AttentionGradients grads, double forwardMs, double backwardMs) {
+        private Row(
+                Backend backend,
+                AttentionResult result,
+                AttentionGradients grads,
+                double forwardMs,
+                double backwardMs) {
             this.backend = backend;
             this.result = result;
             this.grads = grads;
@@ -115,8 +146,8 @@ public final class BackendsDemo {
             this.backwardMs = backwardMs;
         }
 
-        static Row measure(Backend backend, NDArray q, NDArray k, NDArray v, NDArray dOut, AttentionOptions opts,
-                int repeats) {
+        static Row measure(
+                Backend backend, NDArray q, NDArray k, NDArray v, NDArray dOut, AttentionOptions opts, int repeats) {
             AttentionResult r = FlashAttention.forward(q, k, v, opts); // warm-up (module load, kernels)
             AttentionGradients g = FlashAttention.backward(dOut, q, k, v, r, opts);
             double[] fwd = new double[repeats];
@@ -146,9 +177,10 @@ public final class BackendsDemo {
 
     /** Command-line options, declared once in {@link #COMMAND_LINE} with their defaults. */
     private static final class DemoArgs {
-        static final CommandLine COMMAND_LINE = new CommandLine("BackendsDemo",
-                "Runs one causal grouped-query attention problem through every available backend and compares"
-                        + " their outputs, gradients and times.")
+        static final CommandLine COMMAND_LINE = new CommandLine(
+                        "BackendsDemo",
+                        "Runs one causal grouped-query attention problem through every available backend and compares"
+                                + " their outputs, gradients and times.")
                 .option("--batch", "B", "batch size", "2")
                 .option("--heads", "H", "query heads, a multiple of --kv-heads", "8")
                 .option("--kv-heads", "H", "key/value heads", "2")
@@ -187,8 +219,8 @@ public final class BackendsDemo {
                     a.dtype = DataType.FLOAT32;
             }
             if (a.heads % a.kvHeads != 0) {
-                throw new IllegalArgumentException("--heads " + a.heads + " must be a multiple of --kv-heads "
-                        + a.kvHeads);
+                throw new IllegalArgumentException(
+                        "--heads " + a.heads + " must be a multiple of --kv-heads " + a.kvHeads);
             }
             return a;
         }

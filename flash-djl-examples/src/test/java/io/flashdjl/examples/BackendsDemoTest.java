@@ -18,18 +18,31 @@ class BackendsDemoTest {
     private static String[] run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = BackendsDemo.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+        int code = BackendsDemo.run(
+                args,
+                new PrintStream(out, true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new String[] {Integer.toString(code), out.toString(StandardCharsets.UTF_8),
-            err.toString(StandardCharsets.UTF_8)};
+        return new String[] {
+            Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)
+        };
     }
 
     @Test
     void helpExitsZeroAndShowsTheDefaults() {
         String[] r = run("--help");
         assertEquals("0", r[0], r[2]);
-        for (String s : new String[] {"usage: BackendsDemo [options]", "--seq N", "(default 384)", "--dtype T",
-            "(default float32)", "--repeats R", "(default 5)", "--cpu", "(default off)", "--help"}) {
+        for (String s : new String[] {
+            "usage: BackendsDemo [options]",
+            "--seq N",
+            "(default 384)",
+            "--dtype T",
+            "(default float32)",
+            "--repeats R",
+            "(default 5)",
+            "--cpu",
+            "(default off)",
+            "--help"
+        }) {
             assertTrue(r[1].replaceAll("\\s+", " ").contains(s), "--help lacks '" + s + "':\n" + r[1]);
         }
     }
@@ -45,8 +58,20 @@ class BackendsDemoTest {
 
     @Test
     void onTheCpuCudaIsNotRunForAReasonGivenInOneLine() {
-        String[] r = run("--cpu", "--batch", "1", "--heads", "2", "--kv-heads", "1", "--seq", "16", "--dim", "16",
-                "--repeats", "1");
+        String[] r = run(
+                "--cpu",
+                "--batch",
+                "1",
+                "--heads",
+                "2",
+                "--kv-heads",
+                "1",
+                "--seq",
+                "16",
+                "--dim",
+                "16",
+                "--repeats",
+                "1");
         assertEquals("0", r[0], r[2]);
         List<String> lines = r[1].lines().collect(Collectors.toList());
         List<String> cuda = lines.stream().filter(l -> l.startsWith("CUDA ")).collect(Collectors.toList());

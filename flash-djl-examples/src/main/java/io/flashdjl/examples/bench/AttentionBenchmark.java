@@ -40,26 +40,47 @@ import java.util.Set;
  */
 public final class AttentionBenchmark {
 
-    static final CommandLine COMMAND_LINE = new CommandLine("AttentionBenchmark",
-            "Times attention forward, backward and both: flash-djl's backends against PyTorch's SDPA kernels"
-                    + " and naive attention; writes report.md, results.csv and PNG charts.")
-            .optionWithComputedDefault("--grid", "LIST", "comma-separated: " + String.join(", ", Grids.NAMES)
-                    + ", or all", "all on a GPU, cpu-smoke on a CPU")
-            .option("--backends", "LIST", "comma-separated: " + String.join(", ", Impl.all().keySet()) + ", or all",
+    static final CommandLine COMMAND_LINE = new CommandLine(
+                    "AttentionBenchmark",
+                    "Times attention forward, backward and both: flash-djl's backends against PyTorch's SDPA kernels"
+                            + " and naive attention; writes report.md, results.csv and PNG charts.")
+            .optionWithComputedDefault(
+                    "--grid",
+                    "LIST",
+                    "comma-separated: " + String.join(", ", Grids.NAMES) + ", or all",
+                    "all on a GPU, cpu-smoke on a CPU")
+            .option(
+                    "--backends",
+                    "LIST",
+                    "comma-separated: " + String.join(", ", Impl.all().keySet()) + ", or all",
                     "all")
-            .optionWithComputedDefault("--repeats", "N", "most timed calls per measurement; fewer (at least"
-                    + " min(3, N)) where one call is long: about --target-ms of timed work", "20 on a GPU, 3 on a CPU")
+            .optionWithComputedDefault(
+                    "--repeats",
+                    "N",
+                    "most timed calls per measurement; fewer (at least"
+                            + " min(3, N)) where one call is long: about --target-ms of timed work",
+                    "20 on a GPU, 3 on a CPU")
             .optionWithComputedDefault("--warmup", "N", "untimed calls first", "3 on a GPU, 1 on a CPU")
             .option("--target-ms", "X", "timed work aimed at per measurement, in ms", "200")
             .optionWithComputedDefault("--out", "DIR", "output folder", "runs/bench-<date-time>")
             .option("--device", "D", "auto, gpu or cpu; auto: the GPU when DJL sees one", "auto")
-            .option("--allocator", "A", "async: PyTorch allocates through cudaMallocAsync so that the driver can"
-                    + " measure each call's peak memory; default: PyTorch's caching allocator, memory not measured",
+            .option(
+                    "--allocator",
+                    "A",
+                    "async: PyTorch allocates through cudaMallocAsync so that the driver can"
+                            + " measure each call's peak memory; default: PyTorch's caching allocator, memory not measured",
                     "async");
 
     /** The parsed command line. */
-    record Args(List<String> grids, List<String> backends, int repeats, int warmup, double targetMs, Path out,
-            String device, boolean asyncAllocator) {}
+    record Args(
+            List<String> grids,
+            List<String> backends,
+            int repeats,
+            int warmup,
+            double targetMs,
+            Path out,
+            String device,
+            boolean asyncAllocator) {}
 
     private AttentionBenchmark() {}
 
@@ -94,8 +115,10 @@ public final class AttentionBenchmark {
         int repeats = args.repeats() > 0 ? args.repeats() : gpu ? 20 : 3;
         // TorchScript's profiling executor optimises a module after its first runs: 3 warm-ups on a GPU
         int warmup = args.warmup() > 0 ? args.warmup() : gpu ? 3 : 1;
-        Path outDir = args.out() != null ? args.out()
-                : Paths.get("runs", "bench-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Path outDir = args.out() != null
+                ? args.out()
+                : Paths.get(
+                        "runs", "bench-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
 
         DeviceClock clock;
         DeviceMemory memory;
@@ -130,10 +153,15 @@ public final class AttentionBenchmark {
         }
         info.seconds = (System.nanoTime() - t0) / 1e9;
         try {
-            List<Path> written = Report.write(outDir, info, grids, new ArrayList<>(new LinkedHashSet<>(impls)), results,
-                    err);
-            out.printf(Locale.ROOT, "AttentionBenchmark: %d rows in %.1f s; wrote %d files to %s%n", results.size(),
-                    info.seconds, written.size(), outDir.toAbsolutePath());
+            List<Path> written =
+                    Report.write(outDir, info, grids, new ArrayList<>(new LinkedHashSet<>(impls)), results, err);
+            out.printf(
+                    Locale.ROOT,
+                    "AttentionBenchmark: %d rows in %.1f s; wrote %d files to %s%n",
+                    results.size(),
+                    info.seconds,
+                    written.size(),
+                    outDir.toAbsolutePath());
         } catch (IOException e) {
             err.println("AttentionBenchmark: cannot write the report to " + outDir + ": " + e);
             return 1;
@@ -159,7 +187,8 @@ public final class AttentionBenchmark {
         gridNames.add("all");
         List<String> backendNames = new ArrayList<>(Impl.all().keySet());
         backendNames.add("all");
-        return new Args(v.isSet("--grid") ? v.list("--grid", gridNames) : List.of(),
+        return new Args(
+                v.isSet("--grid") ? v.list("--grid", gridNames) : List.of(),
                 v.list("--backends", backendNames),
                 v.isSet("--repeats") ? v.positiveInt("--repeats") : 0,
                 v.isSet("--warmup") ? v.positiveInt("--warmup") : 0,
@@ -181,10 +210,18 @@ public final class AttentionBenchmark {
         private final PrintStream out;
         /** (series, implementation, direction) that ran out of memory: larger N is skipped. */
         private final Set<String> outOfMemory = new HashSet<>();
+
         private long lastPeak;
 
-        Runner(Device device, DataType dtype, DeviceClock clock, DeviceMemory memory, int maxRepeats, int warmup,
-                double targetMs, PrintStream out) {
+        Runner(
+                Device device,
+                DataType dtype,
+                DeviceClock clock,
+                DeviceMemory memory,
+                int maxRepeats,
+                int warmup,
+                double targetMs,
+                PrintStream out) {
             this.device = device;
             this.dtype = dtype;
             this.clock = clock;
@@ -240,9 +277,15 @@ public final class AttentionBenchmark {
 
         private Result report(Result r) {
             if (r.ok()) {
-                out.printf(Locale.ROOT, "%-60s %-15s %-8s %10.3f ms %8.3g TFLOP/s%s%n", r.c(), r.impl(), r.dir().label,
-                        r.medianMs(), r.tflops(), r.peakBytes() >= 0 ? String.format(Locale.ROOT, " %10.1f MiB",
-                                r.peakBytes() / 1048576.0) : "");
+                out.printf(
+                        Locale.ROOT,
+                        "%-60s %-15s %-8s %10.3f ms %8.3g TFLOP/s%s%n",
+                        r.c(),
+                        r.impl(),
+                        r.dir().label,
+                        r.medianMs(),
+                        r.tflops(),
+                        r.peakBytes() >= 0 ? String.format(Locale.ROOT, " %10.1f MiB", r.peakBytes() / 1048576.0) : "");
             } else {
                 out.printf(Locale.ROOT, "%-60s %-15s %-8s %s%n", r.c(), r.impl(), r.dir().label, r.status());
             }
@@ -259,7 +302,8 @@ public final class AttentionBenchmark {
             int count = device.isGpu() ? (int) Math.max(2, Math.min(8, ((256L << 20) + bytes - 1) / bytes)) : 2;
             List<Impl.Inputs> sets = new ArrayList<>();
             for (int i = 0; i < count; i++) {
-                sets.add(new Impl.Inputs(random(m, new Shape(c.b(), c.hq(), c.nq(), c.d())),
+                sets.add(new Impl.Inputs(
+                        random(m, new Shape(c.b(), c.hq(), c.nq(), c.d())),
                         random(m, new Shape(c.b(), c.hkv(), c.nk(), c.d())),
                         random(m, new Shape(c.b(), c.hkv(), c.nk(), c.d())),
                         random(m, new Shape(c.b(), c.hq(), c.nq(), c.d()))));
@@ -289,7 +333,8 @@ public final class AttentionBenchmark {
                     }
                 }
                 int minRepeats = Math.min(3, maxRepeats);
-                int repeats = (int) Math.max(minRepeats, Math.min(maxRepeats, Math.ceil(targetMs / Math.max(warm, 1e-3))));
+                int repeats =
+                        (int) Math.max(minRepeats, Math.min(maxRepeats, Math.ceil(targetMs / Math.max(warm, 1e-3))));
                 double[] t = new double[repeats];
                 long peak = -1;
                 for (int r = 0; r < repeats; r++) {
@@ -354,8 +399,10 @@ public final class AttentionBenchmark {
                 return "OOM";
             }
             String first = firstLine(e.getMessage());
-            if (e instanceof UnsupportedOperationException || text.contains("Could not run")
-                    || text.contains("No available kernel") || text.contains("does not support")
+            if (e instanceof UnsupportedOperationException
+                    || text.contains("Could not run")
+                    || text.contains("No available kernel")
+                    || text.contains("does not support")
                     || text.contains("only supports")) {
                 return "unsupported: " + first;
             }

@@ -34,13 +34,29 @@ record BenchCase(String grid, int b, int hq, int hkv, int nq, int nk, int d, boo
 
     /** The key a chart groups rows by: everything but N. */
     String series() {
-        return String.format(Locale.ROOT, "%s d=%d%s Hq:Hkv=%d:%d%s", grid, d, causal ? " causal" : "", hq, hkv,
+        return String.format(
+                Locale.ROOT,
+                "%s d=%d%s Hq:Hkv=%d:%d%s",
+                grid,
+                d,
+                causal ? " causal" : "",
+                hq,
+                hkv,
                 nq == nk ? "" : " Nq!=Nk");
     }
 
     @Override
     public String toString() {
-        return String.format(Locale.ROOT, "%s B=%d Hq=%d Hkv=%d Nq=%d Nk=%d d=%d%s", grid, b, hq, hkv, nq, nk, d,
+        return String.format(
+                Locale.ROOT,
+                "%s B=%d Hq=%d Hkv=%d Nq=%d Nk=%d d=%d%s",
+                grid,
+                b,
+                hq,
+                hkv,
+                nq,
+                nk,
+                d,
                 causal ? " causal" : "");
     }
 }

@@ -27,7 +27,8 @@ final class BenchCharts {
         Map<String, List<Result>> groups = new LinkedHashMap<>();
         for (Result r : results) {
             if (r.ok() && r.c().nq() == r.c().nk()) {
-                groups.computeIfAbsent(r.c().series() + "|" + r.dir().label, k -> new ArrayList<>()).add(r);
+                groups.computeIfAbsent(r.c().series() + "|" + r.dir().label, k -> new ArrayList<>())
+                        .add(r);
             }
         }
         for (List<Result> g : groups.values()) {
@@ -48,7 +49,8 @@ final class BenchCharts {
                 metrics.add(0, "memory");
             }
             for (String metric : metrics) {
-                String yLabel = metric.equals("time") ? "median time per call (us)"
+                String yLabel = metric.equals("time")
+                        ? "median time per call (us)"
                         : metric.equals("memory") ? "peak extra memory (MiB)" : "TFLOP/s";
                 String title = first.c().series().replace("Hq:Hkv=", "H ").replace("!=", " != ") + ": "
                         + first.dir().label
@@ -56,15 +58,26 @@ final class BenchCharts {
                 XYSeriesCollection data = new XYSeriesCollection();
                 Map<String, XYSeries> byImpl = new LinkedHashMap<>();
                 for (Result r : g) {
-                    double y = metric.equals("time") ? r.medianMs() * 1000
+                    double y = metric.equals("time")
+                            ? r.medianMs() * 1000
                             : metric.equals("memory") ? r.peakBytes() / 1048576.0 : r.tflops();
                     byImpl.computeIfAbsent(r.impl(), XYSeries::new).add(r.c().nq(), y);
                 }
                 byImpl.values().forEach(data::addSeries);
-                String file = (first.c().series() + "-" + first.dir().label + "-" + metric).toLowerCase(Locale.ROOT)
-                        .replace("+", "-").replace("!=", "ne").replaceAll("[^a-z0-9]+", "-") + ".png";
-                Charts.writePng(Charts.chart(title, Charts.linePlot(data, Charts.log2("sequence length N", Grids::size),
-                        Charts.linearFromZero(yLabel))), dir.resolve(file));
+                String file = (first.c().series() + "-" + first.dir().label + "-" + metric)
+                                .toLowerCase(Locale.ROOT)
+                                .replace("+", "-")
+                                .replace("!=", "ne")
+                                .replaceAll("[^a-z0-9]+", "-")
+                        + ".png";
+                Charts.writePng(
+                        Charts.chart(
+                                title,
+                                Charts.linePlot(
+                                        data,
+                                        Charts.log2("sequence length N", Grids::size),
+                                        Charts.linearFromZero(yLabel))),
+                        dir.resolve(file));
                 written.add(dir.resolve(file));
                 charts.put(file, title);
             }

@@ -88,8 +88,14 @@ interface DeviceClock {
             name = new String(buf, 0, len, StandardCharsets.US_ASCII);
             int[] major = new int[1];
             int[] minor = new int[1];
-            check(cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device), "attr");
-            check(cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device), "attr");
+            check(
+                    cuDeviceGetAttribute(
+                            major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
+                    "attr");
+            check(
+                    cuDeviceGetAttribute(
+                            minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
+                    "attr");
             capability = major[0] + "." + minor[0];
             int[] v = new int[1];
             check(cuDriverGetVersion(v), "cuDriverGetVersion");
@@ -118,7 +124,8 @@ interface DeviceClock {
 
         static void check(int result, String call) {
             if (result != CUresult.CUDA_SUCCESS) {
-                throw new IllegalStateException(String.format(Locale.ROOT, "%s failed: %s", call, CUresult.stringFor(result)));
+                throw new IllegalStateException(
+                        String.format(Locale.ROOT, "%s failed: %s", call, CUresult.stringFor(result)));
             }
         }
     }

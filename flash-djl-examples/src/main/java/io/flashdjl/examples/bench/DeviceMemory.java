@@ -55,6 +55,7 @@ final class DeviceMemory {
     private final Pointer pool;
     /** Why memory is not measured, or null when it is. */
     final String unmeasured;
+
     private long base;
 
     private DeviceMemory(CudaDriver driver, Pointer pool, String unmeasured) {
@@ -117,8 +118,10 @@ final class DeviceMemory {
             long after = m.get(USED_MEM_CURRENT);
             a.close();
             if (after - before < probe) {
-                return none("PyTorch does not allocate from the CUDA default memory pool (a 64 MiB array moved the pool by "
-                        + (after - before) + " bytes); set " + ALLOC_ENV + "=" + ALLOC_ASYNC + " before the JVM starts");
+                return none(
+                        "PyTorch does not allocate from the CUDA default memory pool (a 64 MiB array moved the pool by "
+                                + (after - before) + " bytes); set " + ALLOC_ENV + "=" + ALLOC_ASYNC
+                                + " before the JVM starts");
             }
         }
         return m;

@@ -81,7 +81,8 @@ final class Grids {
             case "memory":
                 return "memory scaling: B=1, H=16, d=64, N 1k..64k, not causal";
             case "gqa":
-                return "grouped-query attention Hq=16, Hkv=2, d=128: B*N = 16k with N 1k/4k/16k, then B=4 with Nq != Nk";
+                return "grouped-query attention Hq=16, Hkv=2, d=128: B*N = 16k with N 1k/4k/16k,"
+                        + " then B=4 with Nq != Nk";
             case "latency":
                 return "small-problem latency: B=1, H=16, d=64, N 128..1k";
             case "cpu-smoke":

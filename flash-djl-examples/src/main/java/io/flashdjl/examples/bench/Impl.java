@@ -32,7 +32,10 @@ import java.util.Optional;
  */
 abstract class Impl {
 
-    /** Score-matrix elements above which the implementations that materialise it are skipped (outside the memory grid). */
+    /**
+     * Score-matrix elements above which the implementations that materialise it are skipped (outside the
+     * memory grid).
+     */
     static final double DENSE_SCORE_LIMIT = Math.pow(2, 31);
 
     /** Score-matrix elements above which the REFERENCE backend (tiles in NDArray ops, a yardstick) is skipped. */
@@ -53,15 +56,27 @@ abstract class Impl {
     static Map<String, Impl> all() {
         Map<String, Impl> m = new LinkedHashMap<>();
         for (Impl i : List.of(
-                new FlashDjl("cuda", Backend.CUDA, "flash-djl CUDA backend: the project's fused FlashAttention-2 kernels,"
-                        + " JCuda launches on the null stream (FlashAttention.forward/backward, Backend.CUDA)"),
-                new Aten(Aten.Kind.FLASH), new Aten(Aten.Kind.CUDNN), new Aten(Aten.Kind.EFFICIENT), new Aten(Aten.Kind.MATH),
+                new FlashDjl(
+                        "cuda",
+                        Backend.CUDA,
+                        "flash-djl CUDA backend: the project's fused FlashAttention-2 kernels,"
+                                + " JCuda launches on the null stream (FlashAttention.forward/backward, Backend.CUDA)"),
+                new Aten(Aten.Kind.FLASH),
+                new Aten(Aten.Kind.CUDNN),
+                new Aten(Aten.Kind.EFFICIENT),
+                new Aten(Aten.Kind.MATH),
                 new Aten(Aten.Kind.AUTO),
-                new FlashDjl("sdpa", Backend.SDPA, "flash-djl SDPA backend: torch.scaled_dot_product_attention plus its"
-                        + " float32 log-sum-exp side computation; its backward recomputes the forward"),
+                new FlashDjl(
+                        "sdpa",
+                        Backend.SDPA,
+                        "flash-djl SDPA backend: torch.scaled_dot_product_attention plus its"
+                                + " float32 log-sum-exp side computation; its backward recomputes the forward"),
                 new Naive(),
-                new FlashDjl("reference", Backend.REFERENCE, "flash-djl REFERENCE backend: the FlashAttention-2 tiles in"
-                        + " DJL NDArray ops (a correctness yardstick, small shapes only)"))) {
+                new FlashDjl(
+                        "reference",
+                        Backend.REFERENCE,
+                        "flash-djl REFERENCE backend: the FlashAttention-2 tiles in"
+                                + " DJL NDArray ops (a correctness yardstick, small shapes only)"))) {
             m.put(i.name, i);
         }
         return m;
@@ -99,8 +114,12 @@ abstract class Impl {
     }
 
     static String denseSkip(BenchCase c) {
-        return String.format(java.util.Locale.ROOT, "skipped: materialises the %.0f GiB score matrix (B*H*Nq*Nk = %.3g elements > 2^31;"
-                + " hopeless outside the memory grid)", c.scoreElements() * 2 / (1L << 30), c.scoreElements());
+        return String.format(
+                java.util.Locale.ROOT,
+                "skipped: materialises the %.0f GiB score matrix (B*H*Nq*Nk = %.3g elements > 2^31;"
+                        + " hopeless outside the memory grid)",
+                c.scoreElements() * 2 / (1L << 30),
+                c.scoreElements());
     }
 
     /** flash-djl's own backends through the public API: forward reuses nothing, backward reuses O and LSE. */
@@ -113,7 +132,10 @@ abstract class Impl {
         }
 
         private AttentionOptions options(BenchCase c) {
-            return AttentionOptions.builder().optCausal(c.causal()).optBackend(backend).build();
+            return AttentionOptions.builder()
+                    .optCausal(c.causal())
+                    .optBackend(backend)
+                    .build();
         }
 
         @Override
@@ -157,10 +179,14 @@ abstract class Impl {
         enum Kind {
             FLASH("sdpa-flash", "aten::_scaled_dot_product_flash_attention (PyTorch's FlashAttention-2 kernels)"),
             CUDNN("sdpa-cudnn", "aten::_scaled_dot_product_cudnn_attention (cuDNN fused attention)"),
-            EFFICIENT("sdpa-efficient", "aten::_scaled_dot_product_efficient_attention (memory-efficient kernels);"
-                    + " with GQA, k and v are first repeated to Hq heads, as SDPA does for this kernel"),
-            MATH("sdpa-math", "aten::_scaled_dot_product_attention_math (PyTorch's composite matmul-softmax-matmul;"
-                    + " float32 inside for half inputs)"),
+            EFFICIENT(
+                    "sdpa-efficient",
+                    "aten::_scaled_dot_product_efficient_attention (memory-efficient kernels);"
+                            + " with GQA, k and v are first repeated to Hq heads, as SDPA does for this kernel"),
+            MATH(
+                    "sdpa-math",
+                    "aten::_scaled_dot_product_attention_math (PyTorch's composite matmul-softmax-matmul;"
+                            + " float32 inside for half inputs)"),
             AUTO("sdpa-auto", "torch.scaled_dot_product_attention, PyTorch choosing the kernel");
 
             final String cli;
@@ -196,11 +222,13 @@ abstract class Impl {
             s.append("    need_lse = q.requires_grad\n");
             switch (kind) {
                 case FLASH:
-                    s.append("    out = (torch._scaled_dot_product_flash_attention(q, k, v, 0., ").append(isCausal)
+                    s.append("    out = (torch._scaled_dot_product_flash_attention(q, k, v, 0., ")
+                            .append(isCausal)
                             .append(", False, scale=None))[0]\n");
                     break;
                 case CUDNN:
-                    s.append("    out = (torch._scaled_dot_product_cudnn_attention(q, k, v, None, need_lse, 0., ").append(isCausal)
+                    s.append("    out = (torch._scaled_dot_product_cudnn_attention(q, k, v, None, need_lse, 0., ")
+                            .append(isCausal)
                             .append(", False, scale=None))[0]\n");
                     break;
                 case EFFICIENT:
@@ -210,14 +238,17 @@ abstract class Impl {
                     s.append("      k1 = torch.repeat_interleave(k, g, 1)\n");
                     s.append("      v1 = torch.repeat_interleave(v, g, 1)\n");
                     s.append("    out = (torch._scaled_dot_product_efficient_attention(q, k1, v1, None, need_lse, 0., ")
-                            .append(isCausal).append(", scale=None))[0]\n");
+                            .append(isCausal)
+                            .append(", scale=None))[0]\n");
                     break;
                 case MATH:
-                    s.append("    out = (torch._scaled_dot_product_attention_math(q, k, v, None, 0., ").append(isCausal)
+                    s.append("    out = (torch._scaled_dot_product_attention_math(q, k, v, None, 0., ")
+                            .append(isCausal)
                             .append(", None, scale=None, enable_gqa=gqa))[0]\n");
                     break;
                 case AUTO:
-                    s.append("    out = torch.scaled_dot_product_attention(q, k, v, None, 0., ").append(isCausal)
+                    s.append("    out = torch.scaled_dot_product_attention(q, k, v, None, 0., ")
+                            .append(isCausal)
                             .append(", scale=None, enable_gqa=gqa)\n");
                     break;
                 default:
@@ -231,15 +262,18 @@ abstract class Impl {
             String key = device + "/" + causal;
             PtSymbolBlock m = modules.get(key);
             if (m == null) {
-                PtNDManager manager = managers.computeIfAbsent(device, d -> (PtNDManager) NDManager.newBaseManager(d, "PyTorch"));
+                PtNDManager manager =
+                        managers.computeIfAbsent(device, d -> (PtNDManager) NDManager.newBaseManager(d, "PyTorch"));
                 byte[] archive = TorchScriptArchive.build(CLASS_NAME, source(kind, causal), true);
                 try {
                     m = JniUtils.loadModule(manager, new ByteArrayInputStream(archive), true, false);
                 } catch (IOException e) {
                     throw new UncheckedIOException(e);
                 } catch (RuntimeException e) {
-                    throw new IllegalStateException("libtorch rejected the generated TorchScript of " + name + ": "
-                            + e.getMessage() + "\n" + source(kind, causal), e);
+                    throw new IllegalStateException(
+                            "libtorch rejected the generated TorchScript of " + name + ": " + e.getMessage() + "\n"
+                                    + source(kind, causal),
+                            e);
                 }
                 modules.put(key, m);
             }
@@ -287,8 +321,10 @@ abstract class Impl {
         private NDArray bias;
 
         Naive() {
-            super("naive", "naive attention in DJL NDArray ops: matMul(q*scale, k^T) (+ causal -inf bias), softmax,"
-                    + " matMul(p, v); the Nq x Nk scores in the input dtype; backward by PyTorch autograd");
+            super(
+                    "naive",
+                    "naive attention in DJL NDArray ops: matMul(q*scale, k^T) (+ causal -inf bias), softmax,"
+                            + " matMul(p, v); the Nq x Nk scores in the input dtype; backward by PyTorch autograd");
         }
 
         @Override
@@ -336,7 +372,8 @@ abstract class Impl {
             if (g == 1) {
                 s = qs.matMul(k.transpose(0, 1, 3, 2));
             } else {
-                s = qs.reshape(c.b(), c.hkv(), g, c.nq(), c.d()).matMul(k.expandDims(2).transpose(0, 1, 2, 4, 3));
+                s = qs.reshape(c.b(), c.hkv(), g, c.nq(), c.d())
+                        .matMul(k.expandDims(2).transpose(0, 1, 2, 4, 3));
             }
             qs.close();
             if (causalBias != null) {

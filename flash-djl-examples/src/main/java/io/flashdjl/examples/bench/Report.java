@@ -20,15 +20,16 @@ final class Report {
     private Report() {}
 
     /** Writes the files; a chart that cannot be drawn is reported on {@code log} and left out of report.md. */
-    static List<Path> write(Path dir, RunInfo info, List<String> grids, List<Impl> impls, List<Result> results,
-            PrintStream log) throws IOException {
+    static List<Path> write(
+            Path dir, RunInfo info, List<String> grids, List<Impl> impls, List<Result> results, PrintStream log)
+            throws IOException {
         Files.createDirectories(dir);
         List<Path> written = new ArrayList<>();
         written.add(Files.writeString(dir.resolve("results.csv"), csv(results), StandardCharsets.UTF_8));
         Map<String, String> charts = new LinkedHashMap<>();
         ChartAttempt.run("charts", () -> BenchCharts.write(dir, results, written, charts), log);
-        written.add(Files.writeString(dir.resolve("report.md"), markdown(info, grids, impls, results, charts),
-                StandardCharsets.UTF_8));
+        written.add(Files.writeString(
+                dir.resolve("report.md"), markdown(info, grids, impls, results, charts), StandardCharsets.UTF_8));
         return written;
     }
 
@@ -39,10 +40,26 @@ final class Report {
         StringBuilder s = new StringBuilder(CSV_HEADER).append('\n');
         for (Result r : results) {
             BenchCase c = r.c();
-            s.append(String.join(",", c.grid(), i(c.b()), i(c.hq()), i(c.hkv()), i(c.nq()), i(c.nk()), i(c.d()),
-                    Boolean.toString(c.causal()), r.impl(), r.dir().label, quote(r.status()), i(r.inputSets()),
-                    i(r.repeats()), num(r.medianMs(), "%.4f"), num(r.minMs(), "%.4f"), num(r.maxMs(), "%.4f"),
-                    num(r.tflops(), "%.3f"), r.peakBytes() >= 0 ? num(r.peakBytes() / 1048576.0, "%.2f") : "",
+            s.append(String.join(
+                    ",",
+                    c.grid(),
+                    i(c.b()),
+                    i(c.hq()),
+                    i(c.hkv()),
+                    i(c.nq()),
+                    i(c.nk()),
+                    i(c.d()),
+                    Boolean.toString(c.causal()),
+                    r.impl(),
+                    r.dir().label,
+                    quote(r.status()),
+                    i(r.inputSets()),
+                    i(r.repeats()),
+                    num(r.medianMs(), "%.4f"),
+                    num(r.minMs(), "%.4f"),
+                    num(r.maxMs(), "%.4f"),
+                    num(r.tflops(), "%.3f"),
+                    r.peakBytes() >= 0 ? num(r.peakBytes() / 1048576.0, "%.2f") : "",
                     String.format(Locale.ROOT, "%.6g", c.flops(r.dir()))));
             s.append('\n');
         }
@@ -63,13 +80,17 @@ final class Report {
                 : s;
     }
 
-    static String markdown(RunInfo info, List<String> grids, List<Impl> impls, List<Result> results,
-            Map<String, String> charts) {
+    static String markdown(
+            RunInfo info, List<String> grids, List<Impl> impls, List<Result> results, Map<String, String> charts) {
         StringBuilder s = new StringBuilder("# flash-djl attention benchmark\n\n");
         s.append("| | |\n| --- | --- |\n");
         for (Map.Entry<String, String> f : info.facts.entrySet()) {
             String v = f.getKey().equals("command") ? "`" + f.getValue() + "`" : f.getValue();
-            s.append("| ").append(f.getKey()).append(" | ").append(v.replace("|", "\\|")).append(" |\n");
+            s.append("| ")
+                    .append(f.getKey())
+                    .append(" | ")
+                    .append(v.replace("|", "\\|"))
+                    .append(" |\n");
         }
         s.append(String.format(Locale.ROOT, "| wall time | %.1f s |%n%n", info.seconds));
         s.append("## What ran\n\n");
@@ -86,7 +107,11 @@ final class Report {
                     rows.add(r);
                 }
             }
-            s.append("\n## Grid `").append(grid).append("`: ").append(Grids.describe(grid)).append("\n");
+            s.append("\n## Grid `")
+                    .append(grid)
+                    .append("`: ")
+                    .append(Grids.describe(grid))
+                    .append("\n");
             for (Direction dir : Direction.values()) {
                 s.append("\n### ").append(dir.label).append(": TFLOP/s (median ms, min-max)\n\n");
                 table(s, rows, impls, dir, false);
@@ -98,20 +123,29 @@ final class Report {
             Map<String, Set<String>> reasons = new LinkedHashMap<>();
             for (Result r : rows) {
                 if (!r.ok()) {
-                    reasons.computeIfAbsent("`" + r.impl() + "` " + r.dir().label + ": " + r.status(),
-                            k -> new LinkedHashSet<>()).add(shape(r.c()));
+                    reasons.computeIfAbsent(
+                                    "`" + r.impl() + "` " + r.dir().label + ": " + r.status(),
+                                    k -> new LinkedHashSet<>())
+                            .add(shape(r.c()));
                 }
             }
             if (!reasons.isEmpty()) {
                 s.append("\n### Not run\n\n");
                 for (Map.Entry<String, Set<String>> e : reasons.entrySet()) {
-                    s.append("- ").append(e.getKey().replace("|", "\\|")).append(" (").append(String.join("; ", e.getValue()))
+                    s.append("- ")
+                            .append(e.getKey().replace("|", "\\|"))
+                            .append(" (")
+                            .append(String.join("; ", e.getValue()))
                             .append(")\n");
                 }
             }
             for (Map.Entry<String, String> c : charts.entrySet()) {
                 if (c.getKey().startsWith(grid + "-")) {
-                    s.append("\n![").append(c.getValue()).append("](").append(c.getKey()).append(")\n");
+                    s.append("\n![")
+                            .append(c.getValue())
+                            .append("](")
+                            .append(c.getKey())
+                            .append(")\n");
                 }
             }
         }
@@ -120,9 +154,16 @@ final class Report {
     }
 
     private static String shape(BenchCase c) {
-        return String.format(Locale.ROOT, "B=%d H=%d%s N=%s%s d=%d%s", c.b(), c.hq(),
-                c.hq() == c.hkv() ? "" : "/" + c.hkv(), Grids.size(c.nq()),
-                c.nq() == c.nk() ? "" : "/" + Grids.size(c.nk()), c.d(), c.causal() ? " causal" : "");
+        return String.format(
+                Locale.ROOT,
+                "B=%d H=%d%s N=%s%s d=%d%s",
+                c.b(),
+                c.hq(),
+                c.hq() == c.hkv() ? "" : "/" + c.hkv(),
+                Grids.size(c.nq()),
+                c.nq() == c.nk() ? "" : "/" + Grids.size(c.nk()),
+                c.d(),
+                c.causal() ? " causal" : "");
     }
 
     private static void table(StringBuilder s, List<Result> rows, List<Impl> impls, Direction dir, boolean memory) {
@@ -136,7 +177,8 @@ final class Report {
         Map<BenchCase, Map<String, Map<Direction, Result>>> byCase = new LinkedHashMap<>();
         for (Result r : rows) {
             byCase.computeIfAbsent(r.c(), k -> new LinkedHashMap<>())
-                    .computeIfAbsent(r.impl(), k -> new LinkedHashMap<>()).put(r.dir(), r);
+                    .computeIfAbsent(r.impl(), k -> new LinkedHashMap<>())
+                    .put(r.dir(), r);
         }
         for (Map.Entry<BenchCase, Map<String, Map<Direction, Result>>> e : byCase.entrySet()) {
             s.append("| ").append(shape(e.getKey())).append(" |");
@@ -147,15 +189,27 @@ final class Report {
                     List<String> parts = new ArrayList<>();
                     for (Direction d : Direction.values()) {
                         Result r = m.get(d);
-                        parts.add(r == null ? "" : r.ok() && r.peakBytes() >= 0
-                                ? String.format(Locale.ROOT, "%.0f", r.peakBytes() / 1048576.0) : r.shortStatus());
+                        parts.add(
+                                r == null
+                                        ? ""
+                                        : r.ok() && r.peakBytes() >= 0
+                                                ? String.format(Locale.ROOT, "%.0f", r.peakBytes() / 1048576.0)
+                                                : r.shortStatus());
                     }
                     s.append(String.join(" / ", parts));
                 } else {
                     Result r = m.get(dir);
                     if (r != null) {
-                        s.append(r.ok() ? String.format(Locale.ROOT, "%s (%s, %s-%s)", tflops(r.tflops()), ms(r.medianMs()),
-                                ms(r.minMs()), ms(r.maxMs())) : r.shortStatus());
+                        s.append(
+                                r.ok()
+                                        ? String.format(
+                                                Locale.ROOT,
+                                                "%s (%s, %s-%s)",
+                                                tflops(r.tflops()),
+                                                ms(r.medianMs()),
+                                                ms(r.minMs()),
+                                                ms(r.maxMs()))
+                                        : r.shortStatus());
                     }
                 }
                 s.append(" |");

@@ -6,12 +6,30 @@ package io.flashdjl.examples.bench;
  * @param status "ok", "OOM", or "unsupported: ...", "unavailable: ...", "skipped: ...", "error: ..."
  * @param peakBytes peak device memory above what was in use when the call began, or -1 if not measured
  */
-record Result(BenchCase c, String impl, Direction dir, String status, int inputSets, int repeats,
-        double medianMs, double minMs, double maxMs, long peakBytes) {
+record Result(
+        BenchCase c,
+        String impl,
+        Direction dir,
+        String status,
+        int inputSets,
+        int repeats,
+        double medianMs,
+        double minMs,
+        double maxMs,
+        long peakBytes) {
 
     static Result notRun(BenchCase c, String impl, Direction dir, String status) {
-        return new Result(c, impl, dir, AttentionBenchmark.Runner.firstLine(status), 0, 0, Double.NaN, Double.NaN,
-                Double.NaN, -1);
+        return new Result(
+                c,
+                impl,
+                dir,
+                AttentionBenchmark.Runner.firstLine(status),
+                0,
+                0,
+                Double.NaN,
+                Double.NaN,
+                Double.NaN,
+                -1);
     }
 
     boolean ok() {

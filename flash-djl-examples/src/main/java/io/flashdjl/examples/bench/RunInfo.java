@@ -32,8 +32,16 @@ final class RunInfo {
         this.memoryMeasured = memoryMeasured;
     }
 
-    static RunInfo collect(String[] argv, Device device, DeviceClock clock, DataType dtype, String allocator,
-            DeviceMemory memory, int repeats, int warmup, double targetMs) {
+    static RunInfo collect(
+            String[] argv,
+            Device device,
+            DeviceClock clock,
+            DataType dtype,
+            String allocator,
+            DeviceMemory memory,
+            int repeats,
+            int warmup,
+            double targetMs) {
         RunInfo r = new RunInfo(device.isGpu(), memory.measured());
         Map<String, String> f = r.facts;
         f.put("date", ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
@@ -41,56 +49,88 @@ final class RunInfo {
         if (clock instanceof DeviceClock.Gpu) {
             DeviceClock.Gpu g = (DeviceClock.Gpu) clock;
             f.put("device", g.name + " (compute capability " + g.capability + "), " + device);
-            f.put("driver", nvidiaDriver() + "; CUDA driver API " + g.driverCudaVersion / 1000 + "."
-                    + (g.driverCudaVersion % 1000) / 10);
+            f.put(
+                    "driver",
+                    nvidiaDriver() + "; CUDA driver API " + g.driverCudaVersion / 1000 + "."
+                            + (g.driverCudaVersion % 1000) / 10);
         } else {
-            f.put("device", "CPU: " + Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch"));
+            f.put(
+                    "device",
+                    "CPU: " + Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch"));
         }
         String[] torch = torchVersion();
         Engine engine = Engine.getEngine("PyTorch");
-        f.put("torch", (torch[0] != null ? torch[0] : engine.getVersion() + " (as DJL reports it)")
-                + (torch[1] != null ? ", CUDA " + torch[1] : ""));
-        f.put("DJL", Engine.getDjlVersion() + ", engine " + engine.getEngineName() + " " + engine.getVersion()
-                + (System.getenv("PYTORCH_LIBRARY_PATH") != null ? ", libtorch from " + System.getenv("PYTORCH_LIBRARY_PATH") : ""));
-        f.put("JVM", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version") + " ("
-                + System.getProperty("java.vendor") + "), " + System.getProperty("os.name") + " " + System.getProperty("os.version"));
-        f.put("dtype", dtype == DataType.FLOAT16
-                ? "float16. Not bfloat16: DJL 0.35.1's PyTorch JNI cannot create bfloat16 arrays (toType(BFLOAT16)"
-                        + " aborts the JVM), so every implementation runs float16, with float32 accumulation where the"
-                        + " kernel has it"
-                : dtype.toString().toLowerCase(Locale.ROOT) + " (CPU run)");
-        f.put("timing", (r.gpu ? "CUDA events (JCuda driver API) recorded on the null stream, with which PyTorch's default"
-                + " stream and the CUDA backend's launches are ordered; the device is synchronised before each call, and the"
-                + " start event is recorded before the Java call begins, so host overhead counts where the GPU waits for it"
-                : "System.nanoTime around each call")
-                + ". Per measurement: " + warmup + " untimed warm-up call(s), then up to " + repeats
-                + " timed calls (fewer, at least 3, where one call is long: about " + targetMs
-                + " ms of timed work), median, min and max; inputs rotate among 2 to 8 random sets"
-                + " (together at least 256 MiB on a GPU) so that no implementation finds them in the L2 cache");
-        f.put("FLOPs", "forward 4*B*Hq*Nq*Nk*d, halved when causal; backward 2.5 x forward; fwd+bwd 3.5 x forward;"
-                + " TFLOP/s = FLOPs / median time");
-        f.put("directions", "fwd: forward with autograd off. bwd: backward alone, after an untimed forward that keeps"
-                + " what the backward needs (autograd graph, or flash-djl's O and LSE). fwd+bwd: both, timed together");
-        f.put("memory", memory.measured()
-                ? "peak device memory of each call above what was in use when it began (outputs, saved tensors,"
-                        + " workspaces, temporaries): PyTorch allocates through cudaMallocAsync (" + DeviceMemory.ALLOC_ENV
-                        + "=" + allocator + "), from the device's default memory pool, whose used-bytes high-water mark"
-                        + " (CU_MEMPOOL_ATTR_USED_MEM_HIGH) the driver keeps; it is reset before and read after each call."
-                        + " Every implementation here allocates through PyTorch (flash-djl's CUDA backend too). Timings"
-                        + " are taken with this allocator as well"
-                : "not measured: " + memory.unmeasured);
+        f.put(
+                "torch",
+                (torch[0] != null ? torch[0] : engine.getVersion() + " (as DJL reports it)")
+                        + (torch[1] != null ? ", CUDA " + torch[1] : ""));
+        f.put(
+                "DJL",
+                Engine.getDjlVersion() + ", engine " + engine.getEngineName() + " " + engine.getVersion()
+                        + (System.getenv("PYTORCH_LIBRARY_PATH") != null
+                                ? ", libtorch from " + System.getenv("PYTORCH_LIBRARY_PATH")
+                                : ""));
+        f.put(
+                "JVM",
+                System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version") + " ("
+                        + System.getProperty("java.vendor") + "), " + System.getProperty("os.name") + " "
+                        + System.getProperty("os.version"));
+        f.put(
+                "dtype",
+                dtype == DataType.FLOAT16
+                        ? "float16. Not bfloat16: DJL 0.35.1's PyTorch JNI cannot create bfloat16 arrays"
+                                + " (toType(BFLOAT16) aborts the JVM), so every implementation runs float16, with float32"
+                                + " accumulation where the kernel has it"
+                        : dtype.toString().toLowerCase(Locale.ROOT) + " (CPU run)");
+        f.put(
+                "timing",
+                (r.gpu
+                                ? "CUDA events (JCuda driver API) recorded on the null stream, with which PyTorch's default"
+                                        + " stream and the CUDA backend's launches are ordered; the device is synchronised"
+                                        + " before each call, and the start event is recorded before the Java call"
+                                        + " begins, so host overhead counts where the GPU waits for it"
+                                : "System.nanoTime around each call")
+                        + ". Per measurement: " + warmup + " untimed warm-up call(s), then up to " + repeats
+                        + " timed calls (fewer, at least 3, where one call is long: about " + targetMs
+                        + " ms of timed work), median, min and max; inputs rotate among 2 to 8 random sets"
+                        + " (together at least 256 MiB on a GPU) so that no implementation finds them in the L2 cache");
+        f.put(
+                "FLOPs",
+                "forward 4*B*Hq*Nq*Nk*d, halved when causal; backward 2.5 x forward; fwd+bwd 3.5 x forward;"
+                        + " TFLOP/s = FLOPs / median time");
+        f.put(
+                "directions",
+                "fwd: forward with autograd off. bwd: backward alone, after an untimed forward that keeps"
+                        + " what the backward needs (autograd graph, or flash-djl's O and LSE). fwd+bwd: both, timed together");
+        f.put(
+                "memory",
+                memory.measured()
+                        ? "peak device memory of each call above what was in use when it began (outputs, saved tensors,"
+                                + " workspaces, temporaries): PyTorch allocates through cudaMallocAsync ("
+                                + DeviceMemory.ALLOC_ENV
+                                + "=" + allocator
+                                + "), from the device's default memory pool, whose used-bytes high-water mark"
+                                + " (CU_MEMPOOL_ATTR_USED_MEM_HIGH) the driver keeps; it is reset before and read after each call."
+                                + " Every implementation here allocates through PyTorch (flash-djl's CUDA backend too). Timings"
+                                + " are taken with this allocator as well"
+                        : "not measured: " + memory.unmeasured);
         return r;
     }
 
     String oneLine() {
-        return facts.get("device") + "; torch " + facts.get("torch") + "; " + facts.get("dtype").split("\\.")[0];
+        return facts.get("device") + "; torch " + facts.get("torch") + "; "
+                + facts.get("dtype").split("\\.")[0];
     }
 
     /** The command line, with the class path shown as "$CP". */
     static String command(String[] argv) {
         List<String> parts = new ArrayList<>();
         ProcessHandle.current().info().arguments().ifPresent(a -> {
-            parts.add(ProcessHandle.current().info().command().map(c -> c.endsWith("/java") ? "$JAVA" : c).orElse("java"));
+            parts.add(ProcessHandle.current()
+                    .info()
+                    .command()
+                    .map(c -> c.endsWith("/java") ? "$JAVA" : c)
+                    .orElse("java"));
             boolean cp = false;
             for (String s : a) {
                 parts.add(cp ? "\"$CP\"" : quote(s));
@@ -114,7 +154,8 @@ final class RunInfo {
     private static String nvidiaDriver() {
         try {
             String v = Files.readString(Paths.get("/proc/driver/nvidia/version"), StandardCharsets.US_ASCII);
-            Matcher m = Pattern.compile("Kernel Module.*?\\s([0-9]+\\.[0-9]+(?:\\.[0-9]+)?)\\s").matcher(v);
+            Matcher m = Pattern.compile("Kernel Module.*?\\s([0-9]+\\.[0-9]+(?:\\.[0-9]+)?)\\s")
+                    .matcher(v);
             return m.find() ? "NVIDIA driver " + m.group(1) : v.split("\n")[0];
         } catch (IOException | RuntimeException e) {
             return "NVIDIA driver version unknown";
@@ -133,7 +174,8 @@ final class RunInfo {
                 Path versionPy = p.toRealPath().getParent().resolveSibling("version.py");
                 if (Files.isRegularFile(versionPy)) {
                     String text = Files.readString(versionPy, StandardCharsets.UTF_8);
-                    Matcher m = Pattern.compile("(?m)^__version__[^=]*=\\s*'([^']*)'").matcher(text);
+                    Matcher m = Pattern.compile("(?m)^__version__[^=]*=\\s*'([^']*)'")
+                            .matcher(text);
                     if (m.find()) {
                         v[0] = m.group(1);
                     }

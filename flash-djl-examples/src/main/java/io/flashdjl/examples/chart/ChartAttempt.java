@@ -30,7 +30,8 @@ public final class ChartAttempt {
             drawing.run();
             return true;
         } catch (IOException | RuntimeException | LinkageError e) {
-            String message = e.getMessage() == null ? "" : ": " + e.getMessage().strip().split("\\R", 2)[0];
+            String message =
+                    e.getMessage() == null ? "" : ": " + e.getMessage().strip().split("\\R", 2)[0];
             log.println(what + " not drawn: " + e.getClass().getSimpleName() + message
                     + " (charts need the java.desktop module, a font and FreeType)");
             return false;

@@ -29,6 +29,7 @@ public final class Charts {
 
     /** Pixels of every chart. */
     public static final int WIDTH = 900;
+
     public static final int HEIGHT = 560;
 
     /** Distinct colours that read on white (the "tab10" palette); JFreeChart's default has a pale yellow. */

@@ -50,9 +50,11 @@ final class RoundLogAxis extends LogAxis {
     private List<ValueTick> ticks(double[] mantissas, RectangleEdge edge) {
         double lo = getLowerBound();
         double hi = getUpperBound();
-        TextAnchor anchor = edge == RectangleEdge.LEFT ? TextAnchor.CENTER_RIGHT
-                : edge == RectangleEdge.RIGHT ? TextAnchor.CENTER_LEFT
-                : edge == RectangleEdge.TOP ? TextAnchor.BOTTOM_CENTER : TextAnchor.TOP_CENTER;
+        TextAnchor anchor = edge == RectangleEdge.LEFT
+                ? TextAnchor.CENTER_RIGHT
+                : edge == RectangleEdge.RIGHT
+                        ? TextAnchor.CENTER_LEFT
+                        : edge == RectangleEdge.TOP ? TextAnchor.BOTTOM_CENTER : TextAnchor.TOP_CENTER;
         // from the top down, so that of two crowded ticks (1 and 0.95) the power of ten is kept
         double minGap = Math.log10(hi / lo) / 20;
         double last = Double.POSITIVE_INFINITY;
@@ -62,8 +64,8 @@ final class RoundLogAxis extends LogAxis {
                 BigDecimal value = BigDecimal.valueOf(mantissas[i]).scaleByPowerOfTen(e);
                 double v = value.doubleValue();
                 if (v >= lo && v <= hi && Math.log10(last / v) >= minGap) {
-                    ticks.add(new NumberTick(TickType.MAJOR, v, value.stripTrailingZeros().toPlainString(), anchor,
-                            anchor, 0.0));
+                    ticks.add(new NumberTick(
+                            TickType.MAJOR, v, value.stripTrailingZeros().toPlainString(), anchor, anchor, 0.0));
                     last = v;
                 }
             }

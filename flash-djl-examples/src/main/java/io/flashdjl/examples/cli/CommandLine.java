@@ -39,7 +39,12 @@ public final class CommandLine {
         final String defaultDescription; // shown in the help when the default is computed at run time
         final Map<String, String> preset; // a flag's defaults for other options
 
-        Option(String name, String value, String help, String defaultValue, String defaultDescription,
+        Option(
+                String name,
+                String value,
+                String help,
+                String defaultValue,
+                String defaultDescription,
                 Map<String, String> preset) {
             this.name = name;
             this.value = value;
@@ -158,8 +163,8 @@ public final class CommandLine {
             String name = arg.startsWith("--") && eq > 0 ? arg.substring(0, eq) : arg;
             Option o = options.get(name);
             if (o == null) {
-                throw new IllegalArgumentException(arg.startsWith("-")
-                        ? "unknown option " + name : "unexpected argument '" + arg + "'");
+                throw new IllegalArgumentException(
+                        arg.startsWith("-") ? "unknown option " + name : "unexpected argument '" + arg + "'");
             }
             if (o.isFlag()) {
                 if (eq > 0) {

@@ -33,8 +33,8 @@ final class AdditionTask implements TokenTask {
         this.heldOut = heldOut;
         long max = pow10(digits);
         if (heldOut >= max * max / 2) {
-            throw new IllegalArgumentException("--held-out: expected fewer than half of the " + max * max
-                    + " possible pairs but got " + heldOut);
+            throw new IllegalArgumentException(
+                    "--held-out: expected fewer than half of the " + max * max + " possible pairs but got " + heldOut);
         }
         Random r = new Random(seed ^ 0x5eed);
         while (validation.size() < heldOut) {
@@ -146,8 +146,12 @@ final class AdditionTask implements TokenTask {
             }
         }
         lastAccuracy = (double) correct / validation.size();
-        return String.format(java.util.Locale.ROOT, "exact match on %d held-out sums: %.1f%%, e.g. %s",
-                validation.size(), 100 * lastAccuracy, example);
+        return String.format(
+                java.util.Locale.ROOT,
+                "exact match on %d held-out sums: %.1f%%, e.g. %s",
+                validation.size(),
+                100 * lastAccuracy,
+                example);
     }
 
     @Override

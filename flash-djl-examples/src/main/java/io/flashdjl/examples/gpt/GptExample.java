@@ -71,10 +71,11 @@ public final class GptExample {
     /** Trains as the options say; returns the final task score (NaN for text). */
     static double train(GptOptions o, PrintStream out) {
         Device device = device(o.device);
-        TokenTask task = o.text == null ? new AdditionTask(o.digits, o.heldOut, o.seed) : TextTask.read(o.text, o.context);
+        TokenTask task =
+                o.text == null ? new AdditionTask(o.digits, o.heldOut, o.seed) : TextTask.read(o.text, o.context);
         int context = task.sequenceLength();
-        GptModel gpt = new GptModel(task.vocabularySize(), context, o.embedding, o.layers,
-                i -> DecoderLayers.create(o));
+        GptModel gpt =
+                new GptModel(task.vocabularySize(), context, o.embedding, o.layers, i -> DecoderLayers.create(o));
         Random random = new Random(o.seed);
         Engine.getInstance().setRandomSeed((int) o.seed);
         Properties description = describe(o, task);
@@ -82,18 +83,32 @@ public final class GptExample {
         if (checkpoint != null) {
             Checkpoints.check(description, checkpoint); // before anything is written
         }
-        out.printf(Locale.ROOT, "GPT on %s: %s; %d layers, embedding %d, %d heads (%d kv), context %d, vocabulary %d;"
+        out.printf(
+                Locale.ROOT,
+                "GPT on %s: %s; %d layers, embedding %d, %d heads (%d kv), context %d, vocabulary %d;"
                         + " attention %s; %d steps of %d sequences%n",
-                device, o.text == null ? o.digits + "-digit addition" : "text " + o.text, o.layers, o.embedding, o.heads,
-                o.kvHeads, context, task.vocabularySize(), o.attention.name().toLowerCase(Locale.ROOT), o.steps, o.batch);
+                device,
+                o.text == null ? o.digits + "-digit addition" : "text " + o.text,
+                o.layers,
+                o.embedding,
+                o.heads,
+                o.kvHeads,
+                context,
+                task.vocabularySize(),
+                o.attention.name().toLowerCase(Locale.ROOT),
+                o.steps,
+                o.batch);
 
         try (Model model = Model.newInstance("gpt", device);
                 MetricsLog metrics = new MetricsLog(o.out.resolve("metrics.csv"))) {
             model.setBlock(gpt);
             Tracker lr = Tracker.warmUp()
                     .optWarmUpSteps(o.warmup)
-                    .setMainTracker(Tracker.cosine().setBaseValue(o.learningRate)
-                            .optFinalValue(o.learningRate / 10).setMaxUpdates(Math.max(1, o.steps - o.warmup)).build())
+                    .setMainTracker(Tracker.cosine()
+                            .setBaseValue(o.learningRate)
+                            .optFinalValue(o.learningRate / 10)
+                            .setMaxUpdates(Math.max(1, o.steps - o.warmup))
+                            .build())
                     .build();
             DefaultTrainingConfig config = new DefaultTrainingConfig(new MaskedTokenLoss())
                     .optOptimizer(Adam.builder().optLearningRateTracker(lr).build())
@@ -129,14 +144,24 @@ public final class GptExample {
                         bar.interrupt();
                         double validation = validationLoss(trainer, task, manager, o.batch, random);
                         String report = task.evaluate(runner, random);
-                        out.printf(Locale.ROOT, "step %d: train loss %.4f, validation loss %.4f; %s%n", step, smoothed,
-                                validation, report);
+                        out.printf(
+                                Locale.ROOT,
+                                "step %d: train loss %.4f, validation loss %.4f; %s%n",
+                                step,
+                                smoothed,
+                                validation,
+                                report);
                         metrics.add(new MetricsLog.Row(step, smoothed, validation, task.score(), tps));
                         Checkpoints.save(model, description, Checkpoints.folder(o.out));
                     }
                 }
-                out.printf(Locale.ROOT, "trained %d steps in %.1f s (%.0f tokens/s); outputs in %s%n", o.steps,
-                        (System.nanoTime() - start) / 1e9, tokens / ((System.nanoTime() - start) / 1e9), o.out);
+                out.printf(
+                        Locale.ROOT,
+                        "trained %d steps in %.1f s (%.0f tokens/s); outputs in %s%n",
+                        o.steps,
+                        (System.nanoTime() - start) / 1e9,
+                        tokens / ((System.nanoTime() - start) / 1e9),
+                        o.out);
                 Path chart = o.out.resolve(LossChart.FILE);
                 ChartAttempt.run(chart.toString(), () -> LossChart.write(trainCurve, metrics.rows(), chart), out);
                 return task.score();
@@ -180,9 +205,12 @@ public final class GptExample {
     }
 
     private static double validationLoss(Trainer trainer, TokenTask task, NDManager manager, int batch, Random random) {
-        try (NDManager scope = manager.newSubManager(); TokenBatch b = task.validationBatch(scope, batch, random)) {
+        try (NDManager scope = manager.newSubManager();
+                TokenBatch b = task.validationBatch(scope, batch, random)) {
             NDList predictions = trainer.evaluate(new NDList(b.inputs));
-            return trainer.getLoss().evaluate(new NDList(b.targets, b.mask), predictions).getFloat();
+            return trainer.getLoss()
+                    .evaluate(new NDList(b.targets, b.mask), predictions)
+                    .getFloat();
         }
     }
 

@@ -43,11 +43,18 @@ final class GptModel extends AbstractBlock {
         this.vocabulary = vocabulary;
         this.context = context;
         this.embedding = embedding;
-        tokenEmbedding = addParameter(Parameter.builder().setName("tokenEmbedding").setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(vocabulary, embedding)).optInitializer(new NormalInitializer(0.02f)).build());
-        positionEmbedding = addParameter(Parameter.builder().setName("positionEmbedding")
-                .setType(Parameter.Type.WEIGHT).optShape(new Shape(context, embedding))
-                .optInitializer(new NormalInitializer(0.02f)).build());
+        tokenEmbedding = addParameter(Parameter.builder()
+                .setName("tokenEmbedding")
+                .setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape(vocabulary, embedding))
+                .optInitializer(new NormalInitializer(0.02f))
+                .build());
+        positionEmbedding = addParameter(Parameter.builder()
+                .setName("positionEmbedding")
+                .setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape(context, embedding))
+                .optInitializer(new NormalInitializer(0.02f))
+                .build());
         for (int i = 0; i < layerCount; i++) {
             layers.add(addChildBlock("layer" + i, layer.apply(i)));
         }
@@ -64,11 +71,12 @@ final class GptModel extends AbstractBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray tokens = inputs.singletonOrThrow();
         if (tokens.getShape().dimension() != 2 || tokens.getShape().get(1) > context) {
-            throw new IllegalArgumentException("tokens: expected shape [B, T] with T <= " + context + " but got "
-                    + tokens.getShape());
+            throw new IllegalArgumentException(
+                    "tokens: expected shape [B, T] with T <= " + context + " but got " + tokens.getShape());
         }
         long t = tokens.getShape().get(1);
         NDArray wte = ps.getValue(tokenEmbedding, tokens.getDevice(), training);

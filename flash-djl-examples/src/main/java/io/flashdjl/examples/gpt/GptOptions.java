@@ -20,10 +20,10 @@ final class GptOptions {
         NAIVE
     }
 
-    static final CommandLine COMMAND_LINE = new CommandLine("GptExample",
-            "Trains a small decoder-only GPT on multi-digit addition or a UTF-8 text file.")
-            .optionWithComputedDefault("--text", "FILE", "train a character-level model on a UTF-8 text file",
-                    "the addition task")
+    static final CommandLine COMMAND_LINE = new CommandLine(
+                    "GptExample", "Trains a small decoder-only GPT on multi-digit addition or a UTF-8 text file.")
+            .optionWithComputedDefault(
+                    "--text", "FILE", "train a character-level model on a UTF-8 text file", "the addition task")
             .option("--digits", "N", "addition task: digits per operand", "3")
             .option("--held-out", "N", "addition task: held-out sums for exact-match accuracy", "500")
             .option("--attention", "A", "flash, sdpa or naive", "flash")
@@ -40,12 +40,28 @@ final class GptOptions {
             .option("--clip", "X", "global gradient-norm clip", "1.0")
             .option("--eval-every", "N", "steps between evaluations and checkpoints", "250")
             .option("--seed", "N", "random seed for data and weights", "1")
-            .optionWithComputedDefault("--out", "DIR", "run folder: metrics.csv, loss.png, checkpoint/",
-                    "runs/gpt-<task>-<attention>")
-            .optionWithComputedDefault("--resume", "DIR",
-                    "continue from an earlier run: the run folder it printed, or its checkpoint/ folder", "none")
-            .preset("--large", "a larger model, for a GPU", "--layers", "6", "--embedding", "384",
-                    "--heads", "6", "--context", "256", "--lr", "0.001", "--steps", "600");
+            .optionWithComputedDefault(
+                    "--out", "DIR", "run folder: metrics.csv, loss.png, checkpoint/", "runs/gpt-<task>-<attention>")
+            .optionWithComputedDefault(
+                    "--resume",
+                    "DIR",
+                    "continue from an earlier run: the run folder it printed, or its checkpoint/ folder",
+                    "none")
+            .preset(
+                    "--large",
+                    "a larger model, for a GPU",
+                    "--layers",
+                    "6",
+                    "--embedding",
+                    "384",
+                    "--heads",
+                    "6",
+                    "--context",
+                    "256",
+                    "--lr",
+                    "0.001",
+                    "--steps",
+                    "600");
 
     // the values; their defaults live in COMMAND_LINE
     Path text;
@@ -83,8 +99,8 @@ final class GptOptions {
         o.text = v.path("--text");
         o.digits = v.positiveInt("--digits");
         o.heldOut = v.positiveInt("--held-out");
-        o.attention = Attention.valueOf(v.choice("--attention", List.of("flash", "sdpa", "naive"))
-                .toUpperCase(Locale.ROOT));
+        o.attention = Attention.valueOf(
+                v.choice("--attention", List.of("flash", "sdpa", "naive")).toUpperCase(Locale.ROOT));
         o.device = v.isSet("--device") ? v.choice("--device", List.of("cpu", "gpu")) : null;
         o.layers = v.positiveInt("--layers");
         o.embedding = v.positiveInt("--embedding");
@@ -101,14 +117,17 @@ final class GptOptions {
         o.out = v.path("--out");
         o.resume = v.path("--resume");
         if (o.embedding % o.heads != 0) {
-            throw new IllegalArgumentException("--embedding " + o.embedding + " must be a multiple of --heads " + o.heads);
+            throw new IllegalArgumentException(
+                    "--embedding " + o.embedding + " must be a multiple of --heads " + o.heads);
         }
         if (o.heads % o.kvHeads != 0) {
             throw new IllegalArgumentException("--heads " + o.heads + " must be a multiple of --kv-heads " + o.kvHeads);
         }
         if (o.out == null) {
-            o.out = Paths.get("runs", "gpt-" + (o.text == null ? "addition" : "text") + "-"
-                    + o.attention.name().toLowerCase(Locale.ROOT));
+            o.out = Paths.get(
+                    "runs",
+                    "gpt-" + (o.text == null ? "addition" : "text") + "-"
+                            + o.attention.name().toLowerCase(Locale.ROOT));
         }
         return o;
     }

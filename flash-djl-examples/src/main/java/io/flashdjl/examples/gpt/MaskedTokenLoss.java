@@ -21,7 +21,9 @@ final class MaskedTokenLoss extends Loss {
         NDArray mask = labels.get(1).toType(logits.getDataType(), false);
         long vocabulary = logits.getShape().get(2);
         NDArray logProbabilities = logits.logSoftmax(-1);
-        NDArray picked = logProbabilities.mul(targets.oneHot((int) vocabulary, logits.getDataType())).sum(new int[] {-1});
+        NDArray picked = logProbabilities
+                .mul(targets.oneHot((int) vocabulary, logits.getDataType()))
+                .sum(new int[] {-1});
         return picked.mul(mask).sum().neg().div(mask.sum());
     }
 }

@@ -46,8 +46,14 @@ final class MetricsLog implements AutoCloseable {
     void add(Row r) {
         rows.add(r);
         try {
-            csv.write(String.format(Locale.ROOT, "%d,%.6f,%.6f,%s,%.1f%n", r.step, r.trainLoss, r.validationLoss,
-                    Double.isNaN(r.score) ? "" : String.format(Locale.ROOT, "%.4f", r.score), r.tokensPerSecond));
+            csv.write(String.format(
+                    Locale.ROOT,
+                    "%d,%.6f,%.6f,%s,%.1f%n",
+                    r.step,
+                    r.trainLoss,
+                    r.validationLoss,
+                    Double.isNaN(r.score) ? "" : String.format(Locale.ROOT, "%.4f", r.score),
+                    r.tokensPerSecond));
             csv.flush();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot append to the metrics CSV", e);

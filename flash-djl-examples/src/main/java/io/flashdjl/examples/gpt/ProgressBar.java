@@ -22,8 +22,15 @@ final class ProgressBar {
     void update(int step, double loss, double tokensPerSecond) {
         int width = 30;
         int filled = (int) ((long) width * step / total);
-        String line = String.format(Locale.ROOT, "[%s%s] step %d/%d  loss %.4f  %s tok/s", "=".repeat(filled),
-                " ".repeat(width - filled), step, total, loss, human(tokensPerSecond));
+        String line = String.format(
+                Locale.ROOT,
+                "[%s%s] step %d/%d  loss %.4f  %s tok/s",
+                "=".repeat(filled),
+                " ".repeat(width - filled),
+                step,
+                total,
+                loss,
+                human(tokensPerSecond));
         if (terminal) {
             out.print("\r" + line);
             if (step == total) {
@@ -46,7 +53,8 @@ final class ProgressBar {
     }
 
     private static String human(double x) {
-        return x >= 1e6 ? String.format(Locale.ROOT, "%.2fM", x / 1e6)
+        return x >= 1e6
+                ? String.format(Locale.ROOT, "%.2fM", x / 1e6)
                 : x >= 1e3 ? String.format(Locale.ROOT, "%.1fk", x / 1e3) : String.format(Locale.ROOT, "%.0f", x);
     }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flashdjl.examples.chart.ChartsTest;
+import io.flashdjl.testing.TestSeed;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -18,7 +19,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import io.flashdjl.testing.TestSeed;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,14 +35,25 @@ class AttentionBenchmarkTest {
     void cpuSmokeWritesReportCsvAndCharts(@TempDir Path dir) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = AttentionBenchmark.run(new String[] {"--grid", "cpu-smoke", "--device", "cpu", "--repeats", "2",
-            "--out", dir.toString()}, new PrintStream(out, true, StandardCharsets.UTF_8),
+        int code = AttentionBenchmark.run(
+                new String[] {"--grid", "cpu-smoke", "--device", "cpu", "--repeats", "2", "--out", dir.toString()},
+                new PrintStream(out, true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
 
         String report = Files.readString(dir.resolve("report.md"));
-        for (String s : new String[] {"# flash-djl attention benchmark", "| command |", "AttentionBenchmark", "| torch |",
-            "| DJL |", "| JVM |", "| date |", "4*B*Hq*Nq*Nk*d", "## Grid `cpu-smoke`", "### fwd+bwd"}) {
+        for (String s : new String[] {
+            "# flash-djl attention benchmark",
+            "| command |",
+            "AttentionBenchmark",
+            "| torch |",
+            "| DJL |",
+            "| JVM |",
+            "| date |",
+            "4*B*Hq*Nq*Nk*d",
+            "## Grid `cpu-smoke`",
+            "### fwd+bwd"
+        }) {
             assertTrue(report.contains(s), "report.md lacks " + s);
         }
 
@@ -83,7 +94,9 @@ class AttentionBenchmarkTest {
     @Test
     void unknownBackendPrintsUsageAndFails() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = AttentionBenchmark.run(new String[] {"--backends", "cuda,bogus"}, System.out,
+        int code = AttentionBenchmark.run(
+                new String[] {"--backends", "cuda,bogus"},
+                System.out,
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         assertEquals(2, code);
         String text = err.toString(StandardCharsets.UTF_8);
@@ -94,8 +107,9 @@ class AttentionBenchmarkTest {
 
     @Test
     void badGridOrNumberPrintsUsageAndFails() {
-        for (String[] args : new String[][] {{"--grid", "huge"}, {"--repeats", "0"}, {"--repeats"}, {"--frobnicate", "1"},
-            {"--device", "tpu"}}) {
+        for (String[] args : new String[][] {
+            {"--grid", "huge"}, {"--repeats", "0"}, {"--repeats"}, {"--frobnicate", "1"}, {"--device", "tpu"}
+        }) {
             ByteArrayOutputStream err = new ByteArrayOutputStream();
             int code = AttentionBenchmark.run(args, System.out, new PrintStream(err, true, StandardCharsets.UTF_8));
             assertEquals(2, code, Arrays.toString(args));
@@ -107,14 +121,26 @@ class AttentionBenchmarkTest {
     void helpExitsZeroAndShowsTheDefaults() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = AttentionBenchmark.run(new String[] {"--help"}, new PrintStream(out, true, StandardCharsets.UTF_8),
+        int code = AttentionBenchmark.run(
+                new String[] {"--help"},
+                new PrintStream(out, true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
         String help = out.toString(StandardCharsets.UTF_8).replaceAll("\\s+", " "); // unwrapped
-        for (String s : new String[] {"usage: AttentionBenchmark [options]",
+        for (String s : new String[] {
+            "usage: AttentionBenchmark [options]",
             "(default all on a GPU, cpu-smoke on a CPU)",
-            "--backends LIST", "(default all)", "(default 20 on a GPU, 3 on a CPU)", "--target-ms X", "(default 200)",
-            "--allocator A", "(default async)", "--device D", "(default auto)", "--help"}) {
+            "--backends LIST",
+            "(default all)",
+            "(default 20 on a GPU, 3 on a CPU)",
+            "--target-ms X",
+            "(default 200)",
+            "--allocator A",
+            "(default async)",
+            "--device D",
+            "(default auto)",
+            "--help"
+        }) {
             assertTrue(help.contains(s), "--help lacks '" + s + "':\n" + help);
         }
     }
@@ -122,8 +148,8 @@ class AttentionBenchmarkTest {
     @Test
     void aBadNumberNamesItsOption() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = AttentionBenchmark.run(new String[] {"--target-ms", "fast"}, System.out,
-                new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code = AttentionBenchmark.run(
+                new String[] {"--target-ms", "fast"}, System.out, new PrintStream(err, true, StandardCharsets.UTF_8));
         assertEquals(2, code);
         List<String> lines = err.toString(StandardCharsets.UTF_8).lines().collect(Collectors.toList());
         assertEquals("AttentionBenchmark: --target-ms: expected a number > 0 but got 'fast'", lines.get(0));
@@ -132,9 +158,12 @@ class AttentionBenchmarkTest {
 
     @Test
     void generatedTorchScriptCallsTheForcedKernels() {
-        assertTrue(Impl.Aten.source(Impl.Aten.Kind.FLASH, true).contains("torch._scaled_dot_product_flash_attention(q, k, v, 0., True"));
-        assertTrue(Impl.Aten.source(Impl.Aten.Kind.CUDNN, false).contains("torch._scaled_dot_product_cudnn_attention(q, k, v, None, need_lse"));
-        assertTrue(Impl.Aten.source(Impl.Aten.Kind.EFFICIENT, false).contains("torch._scaled_dot_product_efficient_attention(q, k1, v1"));
+        assertTrue(Impl.Aten.source(Impl.Aten.Kind.FLASH, true)
+                .contains("torch._scaled_dot_product_flash_attention(q, k, v, 0., True"));
+        assertTrue(Impl.Aten.source(Impl.Aten.Kind.CUDNN, false)
+                .contains("torch._scaled_dot_product_cudnn_attention(q, k, v, None, need_lse"));
+        assertTrue(Impl.Aten.source(Impl.Aten.Kind.EFFICIENT, false)
+                .contains("torch._scaled_dot_product_efficient_attention(q, k1, v1"));
         assertTrue(Impl.Aten.source(Impl.Aten.Kind.MATH, true).contains("torch._scaled_dot_product_attention_math("));
         assertTrue(Impl.Aten.source(Impl.Aten.Kind.AUTO, true).contains("torch.scaled_dot_product_attention("));
     }

@@ -29,8 +29,17 @@ class NaiveImplTest {
     @CsvSource({"2, 2, 37, false", "4, 1, 50, true", "8, 2, 17, true"})
     void naiveKeepsTheErrorRule(int hq, int hkv, int n, boolean causal, SplittableRandom rng) {
         BenchCase bench = new BenchCase("test", 2, hq, hkv, n, n, 32, causal);
-        AttentionCase c = new AttentionCase(bench.b(), hq, hkv, n, n, bench.d(), bench.d(),
-                causal ? AttentionMask.CAUSAL_TOP_LEFT : AttentionMask.NONE, Layout.BHSD, DataType.FLOAT32,
+        AttentionCase c = new AttentionCase(
+                bench.b(),
+                hq,
+                hkv,
+                n,
+                n,
+                bench.d(),
+                bench.d(),
+                causal ? AttentionMask.CAUSAL_TOP_LEFT : AttentionMask.NONE,
+                Layout.BHSD,
+                DataType.FLOAT32,
                 Double.NaN);
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             NDArray[] in = c.randomInputs(m, rng);

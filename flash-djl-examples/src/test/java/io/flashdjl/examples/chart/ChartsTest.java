@@ -45,8 +45,14 @@ public class ChartsTest {
             s.add(n, Math.log(n));
         }
         Path file = dir.resolve("c.png");
-        Charts.writePng(Charts.chart("test", Charts.linePlot(new XYSeriesCollection(s),
-                Charts.log2("N", Long::toString), Charts.linearFromZero("y"))), file);
+        Charts.writePng(
+                Charts.chart(
+                        "test",
+                        Charts.linePlot(
+                                new XYSeriesCollection(s),
+                                Charts.log2("N", Long::toString),
+                                Charts.linearFromZero("y"))),
+                file);
         assertDrawnPng(file);
         assertEquals("true", System.getProperty("java.awt.headless"));
     }
@@ -56,8 +62,17 @@ public class ChartsTest {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         PrintStream log = new PrintStream(bytes, true, StandardCharsets.UTF_8);
         Path file = dir.resolve("no-such-folder").resolve("c.png");
-        boolean drawn = ChartAttempt.run(file.toString(), () -> Charts.writePng(Charts.chart("t", Charts.linePlot(
-                new XYSeriesCollection(), Charts.log2("N", Long::toString), Charts.linearFromZero("y"))), file), log);
+        boolean drawn = ChartAttempt.run(
+                file.toString(),
+                () -> Charts.writePng(
+                        Charts.chart(
+                                "t",
+                                Charts.linePlot(
+                                        new XYSeriesCollection(),
+                                        Charts.log2("N", Long::toString),
+                                        Charts.linearFromZero("y"))),
+                        file),
+                log);
         assertFalse(drawn);
         String text = bytes.toString(StandardCharsets.UTF_8);
         assertTrue(text.startsWith(file + " not drawn: "), text);

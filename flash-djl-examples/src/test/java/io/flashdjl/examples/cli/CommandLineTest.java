@@ -25,12 +25,13 @@ class CommandLineTest {
 
     private static String message(String... args) {
         return assertThrows(IllegalArgumentException.class, () -> {
-            Values v = CLI.parse(args);
-            v.integer("--seed");
-            v.positiveInt("--steps");
-            v.positiveNumber("--lr");
-            v.choice("--mode", List.of("fast", "slow"));
-        }).getMessage();
+                    Values v = CLI.parse(args);
+                    v.integer("--seed");
+                    v.positiveInt("--steps");
+                    v.positiveNumber("--lr");
+                    v.choice("--mode", List.of("fast", "slow"));
+                })
+                .getMessage();
     }
 
     @Test
@@ -65,8 +66,15 @@ class CommandLineTest {
     void helpListsEveryOptionWithItsDefault() {
         String help = CLI.help().replaceAll("\\s+", " "); // unwrapped
         assertTrue(help.startsWith("usage: Prog [options] Does things. "), help);
-        for (String line : new String[] {"--seed N", "random seed (default 1)", "steps (default 10; 600 with --large)",
-            "(default runs/<date>)", "stay on the CPU (default off)", "bigger: sets --steps 600", "--help"}) {
+        for (String line : new String[] {
+            "--seed N",
+            "random seed (default 1)",
+            "steps (default 10; 600 with --large)",
+            "(default runs/<date>)",
+            "stay on the CPU (default off)",
+            "bigger: sets --steps 600",
+            "--help"
+        }) {
             assertTrue(help.contains(line), "help lacks '" + line + "':\n" + help);
         }
     }
@@ -75,25 +83,33 @@ class CommandLineTest {
     void readAnswersHelpWithExitZeroAndMistakesInOneLine() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        CommandLine.Invocation<Long> help = CLI.read(new String[] {"--seed", "5", "--help"}, v -> v.integer("--seed"),
-                new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        CommandLine.Invocation<Long> help = CLI.read(
+                new String[] {"--seed", "5", "--help"},
+                v -> v.integer("--seed"),
+                new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
         assertFalse(help.proceed());
         assertEquals(0, help.exitCode());
         assertEquals(CLI.help(), out.toString(StandardCharsets.UTF_8));
         assertEquals("", err.toString(StandardCharsets.UTF_8));
 
         out.reset();
-        CommandLine.Invocation<Long> bad = CLI.read(new String[] {"--seed", "abc"}, v -> v.integer("--seed"),
-                new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        CommandLine.Invocation<Long> bad = CLI.read(
+                new String[] {"--seed", "abc"},
+                v -> v.integer("--seed"),
+                new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
         assertFalse(bad.proceed());
         assertEquals(CommandLine.BAD_USAGE, bad.exitCode());
-        assertEquals(List.of("Prog: --seed: expected an integer but got 'abc'",
-                "usage: Prog [options]  (--help lists the options and their defaults)"),
+        assertEquals(
+                List.of(
+                        "Prog: --seed: expected an integer but got 'abc'",
+                        "usage: Prog [options]  (--help lists the options and their defaults)"),
                 err.toString(StandardCharsets.UTF_8).lines().toList());
         assertEquals("", out.toString(StandardCharsets.UTF_8));
 
-        CommandLine.Invocation<Long> good = CLI.read(new String[] {"--seed", "9"}, v -> v.integer("--seed"),
-                System.out, System.err);
+        CommandLine.Invocation<Long> good =
+                CLI.read(new String[] {"--seed", "9"}, v -> v.integer("--seed"), System.out, System.err);
         assertTrue(good.proceed());
         assertEquals(9L, good.options());
     }

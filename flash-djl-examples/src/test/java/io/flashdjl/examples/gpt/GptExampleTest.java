@@ -6,18 +6,18 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flashdjl.examples.chart.ChartsTest;
+import io.flashdjl.testing.TestSeed;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import io.flashdjl.testing.TestSeed;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.BeforeEach;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,17 +52,35 @@ class GptExampleTest {
     private static String[] main(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = GptExample.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+        int code = GptExample.run(
+                args,
+                new PrintStream(out, true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new String[] {Integer.toString(code), out.toString(StandardCharsets.UTF_8),
-            err.toString(StandardCharsets.UTF_8)};
+        return new String[] {
+            Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)
+        };
     }
 
     @Test
     void additionTrainsWritesMetricsChartAndCheckpointAndResumes() throws Exception {
         Path out = dir.resolve("run");
-        String log = run("--device", "cpu", "--steps", "40", "--eval-every", "20", "--batch", "32", "--held-out", "64",
-                "--layers", "1", "--embedding", "32", "--out", out.toString());
+        String log = run(
+                "--device",
+                "cpu",
+                "--steps",
+                "40",
+                "--eval-every",
+                "20",
+                "--batch",
+                "32",
+                "--held-out",
+                "64",
+                "--layers",
+                "1",
+                "--embedding",
+                "32",
+                "--out",
+                out.toString());
         assertTrue(log.contains("exact match on 64 held-out sums"), log);
         List<String> csv = Files.readAllLines(out.resolve("metrics.csv"));
         assertEquals("step,train_loss,validation_loss,score,tokens_per_second", csv.get(0));
@@ -79,8 +97,23 @@ class GptExampleTest {
         assertTrue(printed.find(), log);
         assertEquals(out, Path.of(printed.group(1).strip()));
         for (Path resume : new Path[] {Path.of(printed.group(1).strip()), out.resolve("checkpoint")}) {
-            String resumed = run("--device", "cpu", "--steps", "1", "--batch", "32", "--held-out", "64", "--layers",
-                    "1", "--embedding", "32", "--out", dir.resolve("again").toString(), "--resume", resume.toString());
+            String resumed = run(
+                    "--device",
+                    "cpu",
+                    "--steps",
+                    "1",
+                    "--batch",
+                    "32",
+                    "--held-out",
+                    "64",
+                    "--layers",
+                    "1",
+                    "--embedding",
+                    "32",
+                    "--out",
+                    dir.resolve("again").toString(),
+                    "--resume",
+                    resume.toString());
             assertTrue(resumed.contains("resumed from " + out.resolve("checkpoint")), resumed);
         }
     }
@@ -89,8 +122,24 @@ class GptExampleTest {
     void textFileTrainsAndSamples() throws Exception {
         Path text = dir.resolve("t.txt");
         Files.writeString(text, "the quick brown fox jumps over the lazy dog. ".repeat(200), StandardCharsets.UTF_8);
-        String log = run("--device", "cpu", "--text", text.toString(), "--context", "32", "--steps", "10",
-                "--eval-every", "10", "--batch", "8", "--layers", "1", "--embedding", "32", "--out",
+        String log = run(
+                "--device",
+                "cpu",
+                "--text",
+                text.toString(),
+                "--context",
+                "32",
+                "--steps",
+                "10",
+                "--eval-every",
+                "10",
+                "--batch",
+                "8",
+                "--layers",
+                "1",
+                "--embedding",
+                "32",
+                "--out",
                 dir.resolve("text").toString());
         assertTrue(log.contains("sample (prompt|generated)"), log);
     }
@@ -98,8 +147,15 @@ class GptExampleTest {
     @Test
     void emptyTextFileIsRefused() throws Exception {
         Path empty = Files.createFile(dir.resolve("empty.txt"));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> run("--device", "cpu", "--text", empty.toString(), "--out", dir.resolve("x").toString()));
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> run(
+                        "--device",
+                        "cpu",
+                        "--text",
+                        empty.toString(),
+                        "--out",
+                        dir.resolve("x").toString()));
         assertTrue(e.getMessage().contains("the file is empty"), e.getMessage());
         assertFalse(Files.exists(dir.resolve("x")), "nothing written for a refused input");
     }
@@ -108,28 +164,69 @@ class GptExampleTest {
     void textThatIsNotUtf8IsRefused() throws Exception {
         Path latin1 = dir.resolve("latin1.txt");
         Files.write(latin1, new byte[] {'c', 'a', 'f', (byte) 0xE9, ' ', 'o', 'k'});
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> run("--device", "cpu", "--text", latin1.toString()));
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> run("--device", "cpu", "--text", latin1.toString()));
         assertTrue(e.getMessage().contains("is not valid UTF-8"), e.getMessage());
     }
 
     @Test
     void missingCheckpointIsRefused() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> run("--device", "cpu", "--steps", "1", "--resume", dir.resolve("nothing").toString(), "--out",
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> run(
+                        "--device",
+                        "cpu",
+                        "--steps",
+                        "1",
+                        "--resume",
+                        dir.resolve("nothing").toString(),
+                        "--out",
                         dir.resolve("y").toString()));
-        assertTrue(e.getMessage().startsWith("--resume: no checkpoint in " + dir.resolve("nothing")
-                + " (expected the run folder an earlier run printed"), e.getMessage());
+        assertTrue(
+                e.getMessage()
+                        .startsWith("--resume: no checkpoint in " + dir.resolve("nothing")
+                                + " (expected the run folder an earlier run printed"),
+                e.getMessage());
     }
 
     @Test
     void checkpointOfAnotherModelIsRefused() {
         Path out = dir.resolve("small");
-        run("--device", "cpu", "--steps", "2", "--eval-every", "2", "--batch", "8", "--held-out", "16", "--layers", "1",
-                "--embedding", "32", "--out", out.toString());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> run("--device", "cpu", "--steps", "1", "--batch", "8", "--held-out", "16", "--layers", "2",
-                        "--embedding", "32", "--out", dir.resolve("z").toString(), "--resume",
+        run(
+                "--device",
+                "cpu",
+                "--steps",
+                "2",
+                "--eval-every",
+                "2",
+                "--batch",
+                "8",
+                "--held-out",
+                "16",
+                "--layers",
+                "1",
+                "--embedding",
+                "32",
+                "--out",
+                out.toString());
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> run(
+                        "--device",
+                        "cpu",
+                        "--steps",
+                        "1",
+                        "--batch",
+                        "8",
+                        "--held-out",
+                        "16",
+                        "--layers",
+                        "2",
+                        "--embedding",
+                        "32",
+                        "--out",
+                        dir.resolve("z").toString(),
+                        "--resume",
                         out.resolve("checkpoint").toString()));
         assertTrue(e.getMessage().contains("layers=1 but this run has layers=2"), e.getMessage());
     }
@@ -140,9 +237,21 @@ class GptExampleTest {
         assertEquals("0", r[0], r[2]);
         assertEquals("", r[2]);
         assertEquals(GptOptions.COMMAND_LINE.help(), r[1]);
-        for (String s : new String[] {"usage: GptExample [options]", "--seed N", "(default 1)", "--steps N",
-            "(default 2000; 600 with --large)", "--attention A", "(default flash)", "--device D",
-            "(default gpu when DJL sees one)", "--resume DIR", "--large", "sets --layers 6", "--help"}) {
+        for (String s : new String[] {
+            "usage: GptExample [options]",
+            "--seed N",
+            "(default 1)",
+            "--steps N",
+            "(default 2000; 600 with --large)",
+            "--attention A",
+            "(default flash)",
+            "--device D",
+            "(default gpu when DJL sees one)",
+            "--resume DIR",
+            "--large",
+            "sets --layers 6",
+            "--help"
+        }) {
             assertTrue(r[1].replaceAll("\\s+", " ").contains(s), "--help lacks '" + s + "':\n" + r[1]);
         }
     }
@@ -160,10 +269,14 @@ class GptExampleTest {
 
     @Test
     void badOptionsExplainThemselves() {
-        assertEquals("--attention: expected flash, sdpa or naive but got 'fast'",
-                assertThrows(IllegalArgumentException.class, () -> GptOptions.parse(new String[] {"--attention", "fast"}))
+        assertEquals(
+                "--attention: expected flash, sdpa or naive but got 'fast'",
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> GptOptions.parse(new String[] {"--attention", "fast"}))
                         .getMessage());
-        assertEquals("--heads 4 must be a multiple of --kv-heads 3",
+        assertEquals(
+                "--heads 4 must be a multiple of --kv-heads 3",
                 assertThrows(IllegalArgumentException.class, () -> GptOptions.parse(new String[] {"--kv-heads", "3"}))
                         .getMessage());
     }
