@@ -85,8 +85,9 @@ final class RunInfo {
         f.put(
                 "timing",
                 (r.gpu
-                                ? "CUDA events (JCuda driver API) recorded on the null stream, with which PyTorch's default"
-                                        + " stream and the CUDA backend's launches are ordered; the device is synchronised"
+                                ? "CUDA events (JCuda driver API) recorded on the null stream, with which"
+                                        + " PyTorch's default stream and the CUDA backend's launches are ordered; the"
+                                        + " device is synchronised"
                                         + " before each call, and the start event is recorded before the Java call"
                                         + " begins, so host overhead counts where the GPU waits for it"
                                 : "System.nanoTime around each call")
