@@ -18,6 +18,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Documented behaviour beyond plain numbers: rows with no visible key, AUTO on the CPU, autograd. */
@@ -115,11 +116,9 @@ class SemanticsTest {
      * forward gives the gradients of the float64 naive attention, as the explicit backward does
      * (float64 throughout, so the rule leaves only its floor).
      */
-    @ParameterizedTest
-    @EnumSource(
-            value = Backend.class,
-            names = {"REFERENCE", "SDPA"})
-    void attentionJoinsEngineAutograd(Backend backend, SplittableRandom rng) {
+    @ParameterizedTest(name = "{0}, tiles of {1}")
+    @CsvSource({"REFERENCE, 8", "REFERENCE, 64", "SDPA, 8"}) // 64: all 19 queries in one tile
+    void attentionJoinsEngineAutograd(Backend backend, int tile, SplittableRandom rng) {
         AttentionCase c = new AttentionCase(
                 1, 4, 2, 19, 33, 16, 16, AttentionMask.CAUSAL_TOP_LEFT, Layout.BSHD, DataType.FLOAT64, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
@@ -129,7 +128,7 @@ class SemanticsTest {
             NDArray v = in[2];
             NDArray dOut = in[3];
             AttentionOptions opts =
-                    c.options(backend).toBuilder().optReferenceTile(8, 8).build();
+                    c.options(backend).toBuilder().optReferenceTile(tile, tile).build();
             AttentionGradients explicit =
                     FlashAttention.backward(dOut, q, k, v, FlashAttention.forward(q, k, v, opts), opts);
             NaiveAttention.Outcome truth = NaiveAttention.compute(q, k, v, dOut, opts, DataType.FLOAT64);

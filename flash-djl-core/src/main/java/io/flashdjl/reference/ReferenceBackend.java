@@ -107,11 +107,9 @@ public final class ReferenceBackend implements AttentionBackend {
                 outTiles.add(o.div(lSafe.expandDims(-1)));
                 lseTiles.add(m.add(l.log())); // -inf + log 0 = -inf for rows that saw no key
             }
-            NDArray out = NDArrays.concat(new NDList(outTiles), 3).reshape(p.batch(), p.headsQ(), nq, p.valueDim());
+            NDArray out = joinTiles(outTiles, 3).reshape(p.batch(), p.headsQ(), nq, p.valueDim());
             output = p.fromBhsd(out).toType(p.dataType(), false);
-            lse = NDArrays.concat(new NDList(lseTiles), 3)
-                    .reshape(p.batch(), p.headsQ(), nq)
-                    .toType(p.logSumExpType(), false);
+            lse = joinTiles(lseTiles, 3).reshape(p.batch(), p.headsQ(), nq).toType(p.logSumExpType(), false);
             NDScope.unregister(output, lse);
         }
         return new AttentionResult(output, lse, Backend.REFERENCE);
@@ -201,10 +199,10 @@ public final class ReferenceBackend implements AttentionBackend {
                 dkTiles.add(dkj);
                 dvTiles.add(dvj);
             }
-            dq = p.fromBhsd(NDArrays.concat(new NDList(dqTiles), 3).reshape(p.batch(), p.headsQ(), nq, p.headDim()))
+            dq = p.fromBhsd(joinTiles(dqTiles, 3).reshape(p.batch(), p.headsQ(), nq, p.headDim()))
                     .toType(p.dataType(), false);
-            dk = p.fromBhsd(NDArrays.concat(new NDList(dkTiles), 3).squeeze(2)).toType(p.dataType(), false);
-            dv = p.fromBhsd(NDArrays.concat(new NDList(dvTiles), 3).squeeze(2)).toType(p.dataType(), false);
+            dk = p.fromBhsd(joinTiles(dkTiles, 3).squeeze(2)).toType(p.dataType(), false);
+            dv = p.fromBhsd(joinTiles(dvTiles, 3).squeeze(2)).toType(p.dataType(), false);
             NDScope.unregister(dq, dk, dv);
         }
         return new AttentionGradients(dq, dk, dv, Backend.REFERENCE);
@@ -252,9 +250,21 @@ public final class ReferenceBackend implements AttentionBackend {
             }
             tiles.add(oi);
         }
-        NDArray o = NDArrays.concat(new NDList(tiles), 3);
+        if (tiles.size() == 1) {
+            return tiles.get(0);
+        }
+        NDArray o = joinTiles(tiles, 3);
         tiles.forEach(NDArray::close);
         return o;
+    }
+
+    /**
+     * The tiles joined along {@code axis}. One tile is returned as it is: DJL's concat of a single array is a
+     * copy made with the engine's recording off, which would cut the result out of the autograd graph (no
+     * gradient, or "does not require grad", under DJL's own collector whenever the queries fit in one tile).
+     */
+    private static NDArray joinTiles(List<NDArray> tiles, int axis) {
+        return tiles.size() == 1 ? tiles.get(0) : NDArrays.concat(new NDList(tiles), axis);
     }
 
     /** float64 stays float64; every other float type computes in float32. */

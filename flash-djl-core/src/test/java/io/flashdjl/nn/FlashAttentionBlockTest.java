@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -14,6 +15,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.ParameterList;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
+import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.flashdjl.Backend;
 import io.flashdjl.testing.ErrorBudget;
@@ -82,6 +84,67 @@ class FlashAttentionBlockTest {
                 assertClose(expected, outputs[i][3], truth, what + "AUTO backend");
             }
         }
+    }
+
+    /**
+     * Under DJL's own gradient collector (what {@code EasyTrain} uses) every parameter gets the gradient of DJL's
+     * block with the same parameters, whether the sequence fits in one REFERENCE tile (5, 64) or not (70): a single
+     * tile once left the output outside the autograd graph, and the projections got no gradient at all.
+     */
+    @Test
+    void trainsUnderDjlsOwnCollectorAtEveryLength() {
+        for (int seq : new int[] {5, 64, 70}) {
+            try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+                Shape in = new Shape(2, seq, E);
+                Block djl = ScaledDotProductAttentionBlock.builder()
+                        .setEmbeddingSize(E)
+                        .setHeadCount(HEADS)
+                        .optAttentionProbsDropoutProb(0)
+                        .build();
+                djl.initialize(manager, DataType.FLOAT32, in);
+                Block djl64 = float64Twin(
+                        djl,
+                        ScaledDotProductAttentionBlock.builder()
+                                .setEmbeddingSize(E)
+                                .setHeadCount(HEADS)
+                                .optAttentionProbsDropoutProb(0)
+                                .build());
+                Block flash64 = float64Twin(
+                        djl,
+                        FlashAttentionBlock.builder()
+                                .setEmbeddingSize(E)
+                                .setHeadCount(HEADS)
+                                .optBackend(Backend.REFERENCE)
+                                .build());
+                NDArray x = manager.randomNormal(in).toType(DataType.FLOAT64, false);
+                NDArray weights = manager.randomNormal(in).toType(DataType.FLOAT64, false);
+                NDArray[] want = gradientsUnderEngineCollector(djl64, x, weights);
+                NDArray[] got = gradientsUnderEngineCollector(flash64, x, weights);
+                double magnitude = ErrorBudget.magnitude(want);
+                for (int i = 0; i < want.length; i++) {
+                    String what = "seq " + seq + ", parameter " + i;
+                    assertTrue(want[i].abs().max().getDouble() > 0, what + ": DJL's block gives it a gradient");
+                    ErrorBudget.check(what, got[i], want[i], want[i], DataType.FLOAT64, magnitude);
+                }
+            }
+        }
+    }
+
+    private static NDArray[] gradientsUnderEngineCollector(Block block, NDArray x, NDArray weights) {
+        ParameterList params = block.getParameters();
+        for (int i = 0; i < params.size(); i++) {
+            params.valueAt(i).getArray().setRequiresGradient(true);
+        }
+        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+            NDArray out = block.forward(new ParameterStore(x.getManager(), false), new NDList(x), true)
+                    .head();
+            gc.backward(out.mul(weights).sum());
+        }
+        NDArray[] grads = new NDArray[params.size()];
+        for (int i = 0; i < params.size(); i++) {
+            grads[i] = params.valueAt(i).getArray().getGradient().duplicate();
+        }
+        return grads;
     }
 
     /**
