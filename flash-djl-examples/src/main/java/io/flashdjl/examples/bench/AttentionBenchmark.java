@@ -131,7 +131,17 @@ public final class AttentionBenchmark {
             memory = DeviceMemory.none("CPU run: device memory is measured on CUDA GPUs only");
         }
         DataType dtype = gpu ? DataType.FLOAT16 : DataType.FLOAT32;
-        RunInfo info = RunInfo.collect(argv, device, clock, dtype, allocator, memory, repeats, warmup, args.targetMs());
+        RunInfo info = RunInfo.collect(
+                AttentionBenchmark.class.getName(),
+                argv,
+                device,
+                clock,
+                dtype,
+                allocator,
+                memory,
+                repeats,
+                warmup,
+                args.targetMs());
         out.println("AttentionBenchmark: " + info.oneLine());
         Map<String, Impl> all = Impl.all();
         List<Impl> impls = new ArrayList<>();
@@ -398,7 +408,7 @@ public final class AttentionBenchmark {
             if (text.toLowerCase(Locale.ROOT).contains("out of memory")) {
                 return "OOM";
             }
-            String first = firstLine(e.getMessage());
+            String first = Result.firstLine(e.getMessage());
             if (e instanceof UnsupportedOperationException
                     || text.contains("Could not run")
                     || text.contains("No available kernel")
@@ -407,19 +417,6 @@ public final class AttentionBenchmark {
                 return "unsupported: " + first;
             }
             return "error: " + e.getClass().getSimpleName() + ": " + first;
-        }
-
-        static String firstLine(String s) {
-            if (s == null) {
-                return "";
-            }
-            String line = s.strip().split("\n", 2)[0];
-            // libtorch's TorchScript errors start with a generic line; the cause follows "RuntimeError:"
-            int at = s.lastIndexOf("Error: ");
-            if (line.startsWith("The following operation failed") && at >= 0) {
-                line = s.substring(at + 7).strip().split("\n", 2)[0];
-            }
-            return line.length() > 300 ? line.substring(0, 300) + "..." : line;
         }
     }
 }

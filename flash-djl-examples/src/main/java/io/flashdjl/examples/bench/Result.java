@@ -19,17 +19,21 @@ record Result(
         long peakBytes) {
 
     static Result notRun(BenchCase c, String impl, Direction dir, String status) {
-        return new Result(
-                c,
-                impl,
-                dir,
-                AttentionBenchmark.Runner.firstLine(status),
-                0,
-                0,
-                Double.NaN,
-                Double.NaN,
-                Double.NaN,
-                -1);
+        return new Result(c, impl, dir, firstLine(status), 0, 0, Double.NaN, Double.NaN, Double.NaN, -1);
+    }
+
+    /** The line of an error message that says what went wrong, at most 300 characters. */
+    static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        String line = s.strip().split("\n", 2)[0];
+        // libtorch's TorchScript errors start with a generic line; the cause follows "RuntimeError:"
+        int at = s.lastIndexOf("Error: ");
+        if (line.startsWith("The following operation failed") && at >= 0) {
+            line = s.substring(at + 7).strip().split("\n", 2)[0];
+        }
+        return line.length() > 300 ? line.substring(0, 300) + "..." : line;
     }
 
     boolean ok() {

@@ -33,6 +33,7 @@ final class RunInfo {
     }
 
     static RunInfo collect(
+            String program,
             String[] argv,
             Device device,
             DeviceClock clock,
@@ -45,7 +46,7 @@ final class RunInfo {
         RunInfo r = new RunInfo(device.isGpu(), memory.measured());
         Map<String, String> f = r.facts;
         f.put("date", ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
-        f.put("command", command(argv));
+        f.put("command", command(program, argv));
         if (clock instanceof DeviceClock.Gpu) {
             DeviceClock.Gpu g = (DeviceClock.Gpu) clock;
             f.put("device", g.name + " (compute capability " + g.capability + "), " + device);
@@ -124,7 +125,7 @@ final class RunInfo {
     }
 
     /** The command line, with the class path shown as "$CP". */
-    static String command(String[] argv) {
+    static String command(String program, String[] argv) {
         List<String> parts = new ArrayList<>();
         ProcessHandle.current().info().arguments().ifPresent(a -> {
             parts.add(ProcessHandle.current()
@@ -138,9 +139,9 @@ final class RunInfo {
                 cp = s.equals("-cp") || s.equals("-classpath") || s.equals("--class-path");
             }
         });
-        if (parts.isEmpty() || !String.join(" ", parts).contains("AttentionBenchmark")) {
+        if (parts.isEmpty() || !String.join(" ", parts).contains(program)) {
             parts.clear();
-            parts.add("$JAVA -cp \"$CP\" " + AttentionBenchmark.class.getName());
+            parts.add("$JAVA -cp \"$CP\" " + program);
             for (String s : argv) {
                 parts.add(quote(s));
             }
