@@ -38,11 +38,7 @@ class FlashAttentionBlockTest {
     void parametersSavedByDjlLoadIntoFlashAndBack() throws Exception {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             Shape in = new Shape(2, 5, E);
-            Block djl = ScaledDotProductAttentionBlock.builder()
-                    .setEmbeddingSize(E)
-                    .setHeadCount(HEADS)
-                    .optAttentionProbsDropoutProb(0)
-                    .build();
+            Block djl = djlBlock();
             Block flash = FlashAttentionBlock.builder()
                     .setEmbeddingSize(E)
                     .setHeadCount(HEADS)
@@ -52,11 +48,7 @@ class FlashAttentionBlockTest {
                     .setEmbeddingSize(E)
                     .setHeadCount(HEADS)
                     .build();
-            Block djl2 = ScaledDotProductAttentionBlock.builder()
-                    .setEmbeddingSize(E)
-                    .setHeadCount(HEADS)
-                    .optAttentionProbsDropoutProb(0)
-                    .build();
+            Block djl2 = djlBlock();
             copyThroughModelFiles(djl, flash, manager, in);
             copyThroughModelFiles(flash, djl2, manager, in);
             copyThroughModelFiles(djl2, flash2, manager, in);
@@ -68,13 +60,7 @@ class FlashAttentionBlockTest {
                         new NDArray[] {run(djl, inputs), run(flash, inputs), run(djl2, inputs), run(flash2, inputs)};
             }
             // the truth: DJL's block with the same parameters in float64
-            Block djl64 = float64Twin(
-                    djl,
-                    ScaledDotProductAttentionBlock.builder()
-                            .setEmbeddingSize(E)
-                            .setHeadCount(HEADS)
-                            .optAttentionProbsDropoutProb(0)
-                            .build());
+            Block djl64 = float64Twin(djl, djlBlock());
             for (int i = 0; i < variants.length; i++) {
                 NDArray truth = run(djl64, float64(variants[i]));
                 String what = variants[i].size() + " inputs, ";
@@ -96,19 +82,9 @@ class FlashAttentionBlockTest {
         for (int seq : new int[] {5, 64, 70}) {
             try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
                 Shape in = new Shape(2, seq, E);
-                Block djl = ScaledDotProductAttentionBlock.builder()
-                        .setEmbeddingSize(E)
-                        .setHeadCount(HEADS)
-                        .optAttentionProbsDropoutProb(0)
-                        .build();
+                Block djl = djlBlock();
                 djl.initialize(manager, DataType.FLOAT32, in);
-                Block djl64 = float64Twin(
-                        djl,
-                        ScaledDotProductAttentionBlock.builder()
-                                .setEmbeddingSize(E)
-                                .setHeadCount(HEADS)
-                                .optAttentionProbsDropoutProb(0)
-                                .build());
+                Block djl64 = float64Twin(djl, djlBlock());
                 Block flash64 = float64Twin(
                         djl,
                         FlashAttentionBlock.builder()
@@ -145,6 +121,15 @@ class FlashAttentionBlockTest {
             grads[i] = params.valueAt(i).getArray().getGradient().duplicate();
         }
         return grads;
+    }
+
+    /** DJL's own attention block of this test's size, without dropout (the drop-in's twin). */
+    private static Block djlBlock() {
+        return ScaledDotProductAttentionBlock.builder()
+                .setEmbeddingSize(E)
+                .setHeadCount(HEADS)
+                .optAttentionProbsDropoutProb(0)
+                .build();
     }
 
     /**
