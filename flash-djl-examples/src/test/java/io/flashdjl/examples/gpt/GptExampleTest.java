@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.flashdjl.examples.ProgramOutput;
 import io.flashdjl.examples.chart.ChartsTest;
 import io.flashdjl.testing.TestSeed;
 import java.io.ByteArrayOutputStream;
@@ -50,15 +51,7 @@ class GptExampleTest {
 
     /** The program as {@code main} runs it: exit code, stdout, stderr. */
     private static String[] main(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = GptExample.run(
-                args,
-                new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new String[] {
-            Integer.toString(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)
-        };
+        return ProgramOutput.capture(GptExample::run, args);
     }
 
     @Test
