@@ -268,4 +268,30 @@ class ValidationTest {
                 "forward.output(): expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 6, 8)",
                 () -> FlashAttention.backward(q, q, q, q, other, opts));
     }
+
+    @Test
+    void backwardWithAnOutputOfAnotherDtype() {
+        NDArray q = arr(1, 2, 5, 8);
+        AttentionOptions opts =
+                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
+        AttentionResult r = FlashAttention.forward(q, q, q, opts);
+        AttentionResult wrong =
+                new AttentionResult(r.output().toType(DataType.FLOAT64, false), r.logSumExp(), r.backend());
+        fails(
+                "forward.output(): expected dtype float32 (the dtype of q) but got float64",
+                () -> FlashAttention.backward(q, q, q, q, wrong, opts));
+    }
+
+    @Test
+    void backwardWithALogSumExpOfAnotherDtype() {
+        NDArray q = arr(1, 2, 5, 8);
+        AttentionOptions opts =
+                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
+        AttentionResult r = FlashAttention.forward(q, q, q, opts);
+        AttentionResult wrong =
+                new AttentionResult(r.output(), r.logSumExp().toType(DataType.FLOAT16, false), r.backend());
+        fails(
+                "forward.logSumExp(): expected dtype float32 (float32, float64 for float64 inputs) but got float16",
+                () -> FlashAttention.backward(q, q, q, q, wrong, opts));
+    }
 }

@@ -74,8 +74,12 @@ final class InputValidation {
         requireShape("dOut", dOut, outputShape, "the shape of the attention output");
         requireSame("dOut", dOut.getDataType(), dataType, "dtype", "the dtype of q");
         requireSame("dOut", dOut.getDevice(), device, "device", "the device of q");
+        // every field a kernel reads: a buffer of another dtype or device would be read as garbage
         requireShape("forward.output()", forward.output(), outputShape, "the shape of the attention output");
+        requireSame("forward.output()", forward.output().getDataType(), dataType, "dtype", "the dtype of q");
+        requireSame("forward.output()", forward.output().getDevice(), device, "device", "the device of q");
         requireShape("forward.logSumExp()", forward.logSumExp(), logSumExpShape, "[B, Hq, Nq]");
+        requireSame("forward.logSumExp()", forward.logSumExp().getDevice(), device, "device", "the device of q");
         requireSame(
                 "forward.logSumExp()",
                 forward.logSumExp().getDataType(),

@@ -3,6 +3,7 @@ package io.flashdjl.cuda;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -138,6 +139,36 @@ class CudaBehaviourTest {
             ErrorBudget.check("deterministic dq", a.dq(), base.dq, truth.dq, CASE.dataType, mag);
             ErrorBudget.check("deterministic dk", a.dk(), base.dk, truth.dk, CASE.dataType, mag);
             ErrorBudget.check("deterministic dv", a.dv(), base.dv, truth.dv, CASE.dataType, mag);
+        }
+    }
+
+    /**
+     * A forward result whose buffers are not what the kernels read (another dtype, another device) is refused
+     * with its field named, before a kernel could read it as garbage.
+     */
+    @Test
+    void aForwardResultOfAnotherDtypeOrDeviceIsRefused(SplittableRandom rng) {
+        try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
+            NDArray[] in = CASE.randomInputs(m, rng);
+            AttentionOptions opts = CASE.options(Backend.CUDA);
+            AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
+            AttentionResult[] wrong = {
+                new AttentionResult(r.output().toType(DataType.FLOAT32, false), r.logSumExp(), r.backend()),
+                new AttentionResult(r.output().toDevice(Device.cpu(), false), r.logSumExp(), r.backend()),
+                new AttentionResult(r.output(), r.logSumExp().toDevice(Device.cpu(), false), r.backend())
+            };
+            String[] named = {
+                "forward.output(): expected dtype",
+                "forward.output(): expected device",
+                "forward.logSumExp(): expected device"
+            };
+            for (int i = 0; i < wrong.length; i++) {
+                AttentionResult w = wrong[i];
+                IllegalArgumentException e = assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FlashAttention.backward(in[3], in[0], in[1], in[2], w, opts));
+                assertTrue(e.getMessage().startsWith(named[i]), e.getMessage());
+            }
         }
     }
 
