@@ -73,6 +73,11 @@ final class Checkpoints {
                 + " and " + NAME + "-NNNN.params)");
     }
 
+    /** The run folder that {@code --resume} names: itself, or the one holding the checkpoint folder it names. */
+    static Path runFolder(Path given) {
+        return Files.isRegularFile(given.resolve(DESCRIPTION)) && given.getParent() != null ? given.getParent() : given;
+    }
+
     /** Saves the model's parameters with its architecture {@code description} and the run's progress. */
     static void save(Model model, Properties description, Progress progress, Path folder) {
         Path tmp = folder.resolveSibling(folder.getFileName() + ".tmp");

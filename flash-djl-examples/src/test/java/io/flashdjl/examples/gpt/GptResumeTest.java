@@ -48,8 +48,16 @@ class GptResumeTest {
         seed = rng.nextLong();
     }
 
-    /** A small addition run, evaluated (and checkpointed) after every step. */
+    /** A small addition run writing to {@code out}, evaluated (and checkpointed) after every step. */
     private String[] args(Path out, String... more) {
+        List<String> a = new ArrayList<>(List.of(args(more)));
+        a.add("--out");
+        a.add(out.toString());
+        return a.toArray(new String[0]);
+    }
+
+    /** The same run writing to the default run folder. */
+    private String[] args(String... more) {
         List<String> a = new ArrayList<>(List.of(
                 "--device",
                 "cpu",
@@ -70,9 +78,7 @@ class GptResumeTest {
                 "--embedding",
                 "32",
                 "--seed",
-                Long.toString(seed),
-                "--out",
-                out.toString()));
+                Long.toString(seed)));
         a.addAll(Arrays.asList(more));
         return a.toArray(new String[0]);
     }
@@ -138,7 +144,8 @@ class GptResumeTest {
         }
         byte[] loaded = parameters(run);
 
-        String log = train(args(run, "--resume", run.toString()), new ByteArrayOutputStream());
+        // without --out, a resumed run writes to the run folder of the checkpoint it names
+        String log = train(args("--resume", run.resolve("checkpoint").toString()), new ByteArrayOutputStream());
         assertTrue(log.contains("resumed from " + run.resolve("checkpoint") + " at step " + INTERRUPTED), log);
         List<String[]> after = rows(run);
         assertEquals(STEPS, after.size(), "metrics.csv appended, not restarted");
