@@ -12,7 +12,6 @@ import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
 import ai.djl.training.optimizer.Adam;
-import ai.djl.training.tracker.Tracker;
 import ai.djl.util.Pair;
 import io.flashdjl.examples.chart.ChartAttempt;
 import io.flashdjl.examples.cli.CommandLine;
@@ -76,13 +75,19 @@ public final class GptExample {
         int context = task.sequenceLength();
         GptModel gpt =
                 new GptModel(task.vocabularySize(), context, o.embedding, o.layers, i -> DecoderLayers.create(o));
-        Random random = new Random(o.seed);
         Engine.getInstance().setRandomSeed((int) o.seed);
         Properties description = describe(o, task);
         Path checkpoint = o.resume == null ? null : Checkpoints.locate(o.resume);
-        if (checkpoint != null) {
-            Checkpoints.check(description, checkpoint); // before anything is written
+        Checkpoints.Progress from = new Checkpoints.Progress(0, Double.NaN, new Random(o.seed));
+        if (checkpoint != null) { // refused before anything is written
+            Checkpoints.check(description, checkpoint);
+            from = Checkpoints.progress(checkpoint);
+            if (from.step() >= o.steps) {
+                throw new IllegalArgumentException("--resume: the checkpoint in " + checkpoint + " has done "
+                        + from.step() + " steps and --steps is " + o.steps + ": ask for more --steps to continue");
+            }
         }
+        Random random = from.random();
         out.printf(
                 Locale.ROOT,
                 "GPT on %s: %s; %d layers, embedding %d, %d heads (%d kv), context %d, vocabulary %d;"
@@ -100,34 +105,27 @@ public final class GptExample {
                 o.batch);
 
         try (Model model = Model.newInstance("gpt", device);
-                MetricsLog metrics = new MetricsLog(o.out.resolve("metrics.csv"))) {
+                MetricsLog metrics = new MetricsLog(o.out.resolve("metrics.csv"), from.step())) {
             model.setBlock(gpt);
-            Tracker lr = Tracker.warmUp()
-                    .optWarmUpSteps(o.warmup)
-                    .setMainTracker(Tracker.cosine()
-                            .setBaseValue(o.learningRate)
-                            .optFinalValue(o.learningRate / 10)
-                            .setMaxUpdates(Math.max(1, o.steps - o.warmup))
-                            .build())
-                    .build();
+            if (checkpoint != null) {
+                Checkpoints.load(model, checkpoint); // before trainer.initialize: see Checkpoints.load
+                out.println("resumed from " + checkpoint + " at step " + from.step());
+            }
+            LearningRateSchedule lr = new LearningRateSchedule(o, from.step());
             DefaultTrainingConfig config = new DefaultTrainingConfig(new MaskedTokenLoss())
                     .optOptimizer(Adam.builder().optLearningRateTracker(lr).build())
                     .optDevices(new Device[] {device});
             try (Trainer trainer = model.newTrainer(config)) {
                 trainer.initialize(new Shape(o.batch, context));
-                if (checkpoint != null) {
-                    Checkpoints.load(model, checkpoint);
-                    out.println("resumed from " + checkpoint);
-                }
                 NDManager manager = trainer.getManager();
                 GptModelRunner runner = new GptModelRunner(gpt, manager);
                 ProgressBar bar = new ProgressBar(out, o.steps);
-                double smoothed = Double.NaN;
+                double smoothed = from.smoothedLoss();
                 List<double[]> trainCurve = new ArrayList<>(); // (step, smoothed loss), ~100 points
                 int curveEvery = Math.max(1, o.steps / 100);
                 long tokens = 0;
                 long start = System.nanoTime();
-                for (int step = 1; step <= o.steps; step++) {
+                for (int step = from.step() + 1; step <= o.steps; step++) {
                     double loss;
                     try (NDManager stepScope = manager.newSubManager();
                             TokenBatch b = task.trainingBatch(stepScope, o.batch, random)) {
@@ -151,14 +149,18 @@ public final class GptExample {
                                 smoothed,
                                 validation,
                                 report);
-                        metrics.add(new MetricsLog.Row(step, smoothed, validation, task.score(), tps));
-                        Checkpoints.save(model, description, Checkpoints.folder(o.out));
+                        metrics.add(new MetricsLog.Row(step, smoothed, validation, task.score(), tps, lr.last()));
+                        Checkpoints.save(
+                                model,
+                                description,
+                                new Checkpoints.Progress(step, smoothed, random),
+                                Checkpoints.folder(o.out));
                     }
                 }
                 out.printf(
                         Locale.ROOT,
                         "trained %d steps in %.1f s (%.0f tokens/s); outputs in %s%n",
-                        o.steps,
+                        o.steps - from.step(),
                         (System.nanoTime() - start) / 1e9,
                         tokens / ((System.nanoTime() - start) / 1e9),
                         o.out);
@@ -222,10 +224,14 @@ public final class GptExample {
         return "cpu".equals(wanted) || gpus == 0 ? Device.cpu() : Device.gpu();
     }
 
-    /** What a checkpoint must match to be loaded into this run's model. */
+    /** What a checkpoint must match to be loaded into this run's model and continue its run. */
     private static Properties describe(GptOptions o, TokenTask task) {
         Properties p = new Properties();
         p.setProperty("task", o.text == null ? "addition-" + o.digits : "text");
+        if (o.text == null) { // they pick the held-out sums, which the resumed training must not see either
+            p.setProperty("heldOut", Integer.toString(o.heldOut));
+            p.setProperty("seed", Long.toString(o.seed));
+        }
         p.setProperty("vocabulary", Integer.toString(task.vocabularySize()));
         p.setProperty("context", Integer.toString(task.sequenceLength()));
         p.setProperty("layers", Integer.toString(o.layers));

@@ -41,7 +41,10 @@ final class GptOptions {
             .option("--eval-every", "N", "steps between evaluations and checkpoints", "250")
             .option("--seed", "N", "random seed for data and weights", "1")
             .optionWithComputedDefault(
-                    "--out", "DIR", "run folder: metrics.csv, loss.png, checkpoint/", "runs/gpt-<task>-<attention>")
+                    "--out",
+                    "DIR",
+                    "run folder: metrics.csv, loss.png, checkpoint/",
+                    "runs/gpt-<task>-<attention>, or with --resume the run folder it continues")
             .optionWithComputedDefault(
                     "--resume",
                     "DIR",
@@ -122,6 +125,9 @@ final class GptOptions {
         }
         if (o.heads % o.kvHeads != 0) {
             throw new IllegalArgumentException("--heads " + o.heads + " must be a multiple of --kv-heads " + o.kvHeads);
+        }
+        if (o.out == null && o.resume != null) {
+            o.out = Checkpoints.runFolder(o.resume); // its metrics.csv and checkpoint go on
         }
         if (o.out == null) {
             o.out = Paths.get(

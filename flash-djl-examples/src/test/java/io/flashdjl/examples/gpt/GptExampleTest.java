@@ -76,7 +76,7 @@ class GptExampleTest {
                 out.toString());
         assertTrue(log.contains("exact match on 64 held-out sums"), log);
         List<String> csv = Files.readAllLines(out.resolve("metrics.csv"));
-        assertEquals("step,train_loss,validation_loss,score,tokens_per_second", csv.get(0));
+        assertEquals("step,train_loss,validation_loss,score,tokens_per_second,learning_rate", csv.get(0));
         assertEquals(3, csv.size(), "two evaluations");
         double first = Double.parseDouble(csv.get(1).split(",")[1]);
         double last = Double.parseDouble(csv.get(2).split(",")[1]);
@@ -94,7 +94,7 @@ class GptExampleTest {
                     "--device",
                     "cpu",
                     "--steps",
-                    "1",
+                    "41",
                     "--batch",
                     "32",
                     "--held-out",
@@ -107,7 +107,7 @@ class GptExampleTest {
                     dir.resolve("again").toString(),
                     "--resume",
                     resume.toString());
-            assertTrue(resumed.contains("resumed from " + out.resolve("checkpoint")), resumed);
+            assertTrue(resumed.contains("resumed from " + out.resolve("checkpoint") + " at step 40"), resumed);
         }
     }
 
