@@ -34,6 +34,10 @@ class ValidationTest {
         return manager.ones(new Shape(shape), DataType.FLOAT32);
     }
 
+    /** The backward checks run before any backend: REFERENCE makes the forward results they get. */
+    private static final AttentionOptions REFERENCE =
+            AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
+
     private static void fails(String expectedMessage, Executable call) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
         assertEquals(expectedMessage, e.getMessage());
@@ -230,24 +234,20 @@ class ValidationTest {
     @Test
     void backwardOutputGradientShape() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts =
-                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
-        AttentionResult r = FlashAttention.forward(q, q, q, opts);
+        AttentionResult r = FlashAttention.forward(q, q, q, REFERENCE);
         fails(
                 "dOut: expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 5, 7)",
-                () -> FlashAttention.backward(arr(1, 2, 5, 7), q, q, q, r, opts));
+                () -> FlashAttention.backward(arr(1, 2, 5, 7), q, q, q, r, REFERENCE));
     }
 
     @Test
     void backwardOutputGradientDtype() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts =
-                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
-        AttentionResult r = FlashAttention.forward(q, q, q, opts);
+        AttentionResult r = FlashAttention.forward(q, q, q, REFERENCE);
         NDArray dOut = arr(1, 2, 5, 8).toType(DataType.FLOAT64, false);
         fails(
                 "dOut: expected dtype float32 (the dtype of q) but got float64",
-                () -> FlashAttention.backward(dOut, q, q, q, r, opts));
+                () -> FlashAttention.backward(dOut, q, q, q, r, REFERENCE));
     }
 
     @Test
@@ -261,37 +261,31 @@ class ValidationTest {
     @Test
     void backwardWithAnotherProblemsResult() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts =
-                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
-        AttentionResult other = FlashAttention.forward(arr(1, 2, 6, 8), arr(1, 2, 6, 8), arr(1, 2, 6, 8), opts);
+        AttentionResult other = FlashAttention.forward(arr(1, 2, 6, 8), arr(1, 2, 6, 8), arr(1, 2, 6, 8), REFERENCE);
         fails(
                 "forward.output(): expected shape (1, 2, 5, 8) (the shape of the attention output) but got (1, 2, 6, 8)",
-                () -> FlashAttention.backward(q, q, q, q, other, opts));
+                () -> FlashAttention.backward(q, q, q, q, other, REFERENCE));
     }
 
     @Test
     void backwardWithAnOutputOfAnotherDtype() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts =
-                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
-        AttentionResult r = FlashAttention.forward(q, q, q, opts);
+        AttentionResult r = FlashAttention.forward(q, q, q, REFERENCE);
         AttentionResult wrong =
                 new AttentionResult(r.output().toType(DataType.FLOAT64, false), r.logSumExp(), r.backend());
         fails(
                 "forward.output(): expected dtype float32 (the dtype of q) but got float64",
-                () -> FlashAttention.backward(q, q, q, q, wrong, opts));
+                () -> FlashAttention.backward(q, q, q, q, wrong, REFERENCE));
     }
 
     @Test
     void backwardWithALogSumExpOfAnotherDtype() {
         NDArray q = arr(1, 2, 5, 8);
-        AttentionOptions opts =
-                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
-        AttentionResult r = FlashAttention.forward(q, q, q, opts);
+        AttentionResult r = FlashAttention.forward(q, q, q, REFERENCE);
         AttentionResult wrong =
                 new AttentionResult(r.output(), r.logSumExp().toType(DataType.FLOAT16, false), r.backend());
         fails(
                 "forward.logSumExp(): expected dtype float32 (float32, float64 for float64 inputs) but got float16",
-                () -> FlashAttention.backward(q, q, q, q, wrong, opts));
+                () -> FlashAttention.backward(q, q, q, q, wrong, REFERENCE));
     }
 }
