@@ -10,11 +10,16 @@ OUT="$1"; shift
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NVCC="${NVCC:-nvcc}"
 mkdir -p "$(dirname "$OUT")"
-"$NVCC" -fatbin -std=c++17 -O3 --threads 0 \
-  -gencode arch=compute_80,code=sm_80 \
-  -gencode arch=compute_80,code=sm_86 \
-  -gencode arch=compute_80,code=sm_89 \
-  -gencode arch=compute_90a,code=sm_90a \
-  -gencode arch=compute_80,code=compute_80 \
+# FLASHDJL_ONLY_SM90A=1: the sm_90a code alone (a smaller fatbin for Hopper-only device runs)
+if [ "${FLASHDJL_ONLY_SM90A:-0}" = 1 ]; then
+  GENCODE=(-gencode arch=compute_90a,code=sm_90a)
+else
+  GENCODE=(-gencode arch=compute_80,code=sm_80
+           -gencode arch=compute_80,code=sm_86
+           -gencode arch=compute_80,code=sm_89
+           -gencode arch=compute_90a,code=sm_90a
+           -gencode arch=compute_80,code=compute_80)
+fi
+"$NVCC" -fatbin -std=c++17 -O3 --threads 0 "${GENCODE[@]}" \
   "$@" -I "$HERE" -o "$OUT" "$HERE/flash_kernels.cu"
 echo "$OUT: $(stat -c %s "$OUT") bytes"

@@ -23,12 +23,11 @@
 namespace fdjl {
 
 // ---------------------------------------------------------------- pre: delta, zero dq_accum
-template <typename T, int D>
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
-  using M = Mma<T>;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.y, b = blockIdx.z, Nq = p.seqlen_q, hd = p.head_dim;
-  const T* og = StridedView<const T>(p.o).at(b, h);
+  const TO* og = StridedView<const TO>(p.o).at(b, h);  // O in the data type, dO in the compute type
   const T* dog = StridedView<const T>(p.dout).at(b, h);
   const int64_t rowbase = stats_row0(b, h, p.heads_q, Nq);
   constexpr int RPW = PreShape::ROWS / (PreShape::THREADS / 32);
@@ -38,15 +37,11 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
     if (row >= Nq) break;
     float sum = 0.f;
     if (lane * 8 < hd) {  // D <= 256: one 8-element chunk per lane
-      const uint4 o4 = *reinterpret_cast<const uint4*>(og + (int64_t)row * p.o.row_stride + lane * 8);
-      const uint4 d4 = *reinterpret_cast<const uint4*>(dog + (int64_t)row * p.dout.row_stride + lane * 8);
-      const uint32_t* ou = reinterpret_cast<const uint32_t*>(&o4);
-      const uint32_t* du = reinterpret_cast<const uint32_t*>(&d4);
+      float o8[8], d8[8];
+      load_chunk<TO>(og + (int64_t)row * p.o.row_stride + lane * 8, o8, hd - lane * 8);
+      load_chunk<T>(dog + (int64_t)row * p.dout.row_stride + lane * 8, d8, hd - lane * 8);
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float2 a = M::unpack(ou[i]), c = M::unpack(du[i]);
-        sum += a.x * c.x + a.y * c.y;
-      }
+      for (int i = 0; i < 8; ++i) sum += o8[i] * d8[i];
     }
     sum = warp_sum(sum);
     if (lane == 0) p.delta[rowbase + row] = sum;
@@ -58,7 +53,7 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
 }
 
 // ---------------------------------------------------------------- dkdv
-template <typename T, int D>
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   using S_ = DkdvMmaShape<D>;
   using L = Lay<D>;
@@ -277,9 +272,9 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   }
 
   // write dK * scale and dV once
-  const StridedView<T> dkv(p.dk), dvv(p.dv);
-  T* dkg = dkv.at(b, hk);
-  T* dvg = dvv.at(b, hk);
+  const StridedView<TO> dkv(p.dk), dvv(p.dv);
+  TO* dkg = dkv.at(b, hk);
+  TO* dvg = dvv.at(b, hk);
   const float scale = p.scale;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -289,10 +284,9 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       for (int d = 0; d < NDW; ++d) {
         const int col = sp * DW + d * 8 + 2 * t4;
         if (col < hd) {
-          *reinterpret_cast<uint32_t*>(dkg + (int64_t)key * dkv.row + col) =
-              M::pack(dk[d][2 * r] * scale, dk[d][2 * r + 1] * scale);
-          *reinterpret_cast<uint32_t*>(dvg + (int64_t)key * dvv.row + col) =
-              M::pack(dv[d][2 * r], dv[d][2 * r + 1]);
+          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[d][2 * r] * scale, dk[d][2 * r + 1] * scale,
+                         col + 1 < hd);
+          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[d][2 * r], dv[d][2 * r + 1], col + 1 < hd);
         }
       }
     }
@@ -300,7 +294,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
 }
 
 // ---------------------------------------------------------------- dq (deterministic)
-template <typename T, int D>
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
   using S_ = DqShape<D>;
   using L = Lay<D>;
@@ -320,7 +314,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
   const T* dog = StridedView<const T>(p.dout).at(b, h);
   const T* kg = StridedView<const T>(p.k).at(b, hk);
   const T* vg = StridedView<const T>(p.v).at(b, hk);
-  T* dqg = StridedView<T>(p.dq).at(b, h);
+  TO* dqg = StridedView<TO>(p.dq).at(b, h);
 
   const TileRange kt = vis.key_tiles(m0, BR, BC);  // tiles no row sees are skipped
   const int n_tiles = kt.size(), nb = kt.begin * BC;
@@ -434,21 +428,20 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;
         if (col < hd)
-          *reinterpret_cast<uint32_t*>(dqg + (int64_t)row * p.dq.row_stride + col) =
-              M::pack(acc[d][2 * r] * scale, acc[d][2 * r + 1] * scale);
+          store_pair<TO>(dqg + (int64_t)row * p.dq.row_stride + col, acc[d][2 * r] * scale,
+                         acc[d][2 * r + 1] * scale, col + 1 < hd);
       }
     }
   }
 }
 
 // ---------------------------------------------------------------- convert dq_accum -> dq
-template <typename T, int D>
+template <typename TO, int D>
 __device__ __forceinline__ void bwd_convert_kernel(const FlashBwdParams& p) {
-  using M = Mma<T>;
   constexpr int ND = D / 8;
   const int h = blockIdx.y, b = blockIdx.z, Nq = p.seqlen_q, hd = p.head_dim;
   const int m0 = blockIdx.x * ConvShape::ROWS;
-  T* dqg = StridedView<T>(p.dq).at(b, h);
+  TO* dqg = StridedView<TO>(p.dq).at(b, h);
   const int64_t rowbase = stats_row0(b, h, p.heads_q, Nq);
   for (int i = threadIdx.x; i < ConvShape::ROWS * ND; i += ConvShape::THREADS) {
     const int r = i / ND, c = i % ND, row = m0 + r;
@@ -456,12 +449,8 @@ __device__ __forceinline__ void bwd_convert_kernel(const FlashBwdParams& p) {
       const float4* src = reinterpret_cast<const float4*>(p.dq_accum + (rowbase + row) * D + c * 8);
       const float4 x = src[0], y = src[1];
       const float s = p.scale;
-      uint4 o;
-      o.x = M::pack(x.x * s, x.y * s);
-      o.y = M::pack(x.z * s, x.w * s);
-      o.z = M::pack(y.x * s, y.y * s);
-      o.w = M::pack(y.z * s, y.w * s);
-      *reinterpret_cast<uint4*>(dqg + (int64_t)row * p.dq.row_stride + c * 8) = o;
+      const float v[8] = {x.x * s, x.y * s, x.z * s, x.w * s, y.x * s, y.y * s, y.z * s, y.w * s};
+      store_chunk<TO>(dqg + (int64_t)row * p.dq.row_stride + c * 8, v, hd - c * 8);
     }
   }
 }

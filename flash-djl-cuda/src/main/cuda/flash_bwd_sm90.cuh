@@ -18,7 +18,7 @@
 
 namespace fdjl {
 
-template <typename T, int D>
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #if FDJL_WGMMA
   using S_ = DkdvWgShape<D>;
@@ -214,9 +214,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   }
 
   // write dK * scale and dV once
-  const StridedView<T> dkv(p.dk), dvv(p.dv);
-  T* dkg = dkv.at(b, hk);
-  T* dvg = dvv.at(b, hk);
+  const StridedView<TO> dkv(p.dk), dvv(p.dv);
+  TO* dkg = dkv.at(b, hk);
+  TO* dvg = dvv.at(b, hk);
   const float scale = p.scale;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -226,10 +226,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;
         if (col < hd) {
-          *reinterpret_cast<uint32_t*>(dkg + (int64_t)key * dkv.row + col) =
-              M::pack(dk[4 * d + 2 * r] * scale, dk[4 * d + 2 * r + 1] * scale);
-          *reinterpret_cast<uint32_t*>(dvg + (int64_t)key * dvv.row + col) =
-              M::pack(dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1]);
+          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[4 * d + 2 * r] * scale,
+                         dk[4 * d + 2 * r + 1] * scale, col + 1 < hd);
+          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1], col + 1 < hd);
         }
       }
     }

@@ -13,6 +13,7 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
+#include <type_traits>
 #include "flash_params.h"
 #include "flash_views.cuh"
 
@@ -68,6 +69,57 @@ template <> struct Mma<__nv_bfloat16> {
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
   }
 };
+
+// ---- element I/O of the data type TO (the type of q, k, v, o and the gradients as the caller
+// holds them). TO is the compute type T itself, or float for float32 data computed in T
+// ("mixed" kernels: the launcher casts q, k, v, dO to T first, flash_cast.cuh); float rows may
+// have any head_dim and any alignment, so float I/O is per element, bounded by `n` valid values.
+
+// p[0] = a and, if second, p[1] = b (two adjacent columns, the first one even)
+template <typename TO>
+__device__ __forceinline__ void store_pair(TO* p, float a, float b, bool second) {
+  if constexpr (std::is_same_v<TO, float>) {
+    p[0] = a;
+    if (second) p[1] = b;
+  } else {
+    *reinterpret_cast<uint32_t*>(p) = Mma<TO>::pack(a, b);  // 16-bit rows: head_dim % 8 == 0
+  }
+}
+
+// the first n (<= 8) of p[0..7] = v (16-bit types: all 8, one 16-byte store)
+template <typename TO>
+__device__ __forceinline__ void store_chunk(TO* p, const float (&v)[8], int n) {
+  if constexpr (std::is_same_v<TO, float>) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      if (i < n) p[i] = v[i];
+  } else {
+    uint4 u;
+    u.x = Mma<TO>::pack(v[0], v[1]);
+    u.y = Mma<TO>::pack(v[2], v[3]);
+    u.z = Mma<TO>::pack(v[4], v[5]);
+    u.w = Mma<TO>::pack(v[6], v[7]);
+    *reinterpret_cast<uint4*>(p) = u;
+  }
+}
+
+// v = p[0..7], zero past the first n (16-bit types: one 16-byte load of all 8)
+template <typename TI>
+__device__ __forceinline__ void load_chunk(const TI* p, float (&v)[8], int n) {
+  if constexpr (std::is_same_v<TI, float>) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) v[i] = i < n ? p[i] : 0.f;
+  } else {
+    const uint4 u = *reinterpret_cast<const uint4*>(p);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = Mma<TI>::unpack(w[i]);
+      v[2 * i] = f.x;
+      v[2 * i + 1] = f.y;
+    }
+  }
+}
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));

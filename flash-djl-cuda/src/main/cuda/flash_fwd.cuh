@@ -14,7 +14,7 @@
 
 namespace fdjl {
 
-template <typename T, int D>
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
   using S_ = FwdMmaShape<D>;
   using L = Lay<D>;
@@ -28,11 +28,11 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const FwdTile<T> t(p, blockIdx.x, BR);
+  const FwdTile<T, TO> t(p, blockIdx.x, BR);
   const Visibility& vis = t.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = t.hd, m0 = t.m0;
   const T *qg = t.q, *kg = t.k, *vg = t.v;
-  T* og = t.o;
+  TO* og = t.o;
   float* lseg = t.lse;
 
   const TileRange kt = t.key_tiles(BR, BC);  // tiles no row sees are skipped
@@ -193,7 +193,9 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
     __syncthreads();  // stage st is overwritten by the prefetch of the next iteration
   }
 
-  // epilogue: normalise, stage this warp's rows in shared memory (its own Q rows), store 16 B
+  // epilogue: normalise; 16-bit O is staged in shared memory (this warp's own Q rows) and stored
+  // 16 B at a time, float O (mixed kernels) is stored from the registers
+  constexpr bool kStaged = std::is_same_v<T, TO>;
   unsigned char* sQp = smem;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -202,22 +204,29 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
       const float l = quad_sum(lrow[mt][r]);
       const float inv = l > 0.f ? 1.f / l : 0.f;
       const int lrow_in_tile = wrow + mt * 16 + g + 8 * r;
+      const int row = m0 + lrow_in_tile;
 #pragma unroll
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;
-        *reinterpret_cast<uint32_t*>(sQp + L::chunk(lrow_in_tile, col >> 3) * 16 + (col & 7) * 2) =
-            M::pack(acc[mt][d][2 * r] * inv, acc[mt][d][2 * r + 1] * inv);
+        if constexpr (kStaged) {
+          *reinterpret_cast<uint32_t*>(sQp + L::chunk(lrow_in_tile, col >> 3) * 16 + (col & 7) * 2) =
+              M::pack(acc[mt][d][2 * r] * inv, acc[mt][d][2 * r + 1] * inv);
+        } else if (row < Nq && col < hd) {
+          store_pair<TO>(og + (int64_t)row * p.o.row_stride + col, acc[mt][d][2 * r] * inv,
+                         acc[mt][d][2 * r + 1] * inv, col + 1 < hd);
+        }
       }
-      const int row = m0 + lrow_in_tile;
       if (t4 == 0 && row < Nq) lseg[row] = l > 0.f ? (mrow[mt][r] + __log2f(l)) * kLn2 : -INFINITY;
     }
-  __syncwarp();
+  if constexpr (kStaged) {
+    __syncwarp();
 #pragma unroll
-  for (int i = lane; i < 16 * MT * ND; i += 32) {
-    const int r = wrow + i / ND, c = i % ND;
-    if (m0 + r < Nq && c * 8 < hd)
-      *reinterpret_cast<uint4*>(og + (int64_t)(m0 + r) * p.o.row_stride + c * 8) =
-          *reinterpret_cast<const uint4*>(sQp + L::chunk(r, c) * 16);
+    for (int i = lane; i < 16 * MT * ND; i += 32) {
+      const int r = wrow + i / ND, c = i % ND;
+      if (m0 + r < Nq && c * 8 < hd)
+        *reinterpret_cast<uint4*>(og + (int64_t)(m0 + r) * p.o.row_stride + c * 8) =
+            *reinterpret_cast<const uint4*>(sQp + L::chunk(r, c) * 16);
+    }
   }
 }
 

@@ -106,8 +106,8 @@ __device__ __forceinline__ void wg_issue_pv(float* o, const uint32_t (*pa)[4], u
 }
 
 // normalise, write O (4-byte stores, 16 contiguous bytes per quad) and the LSE (natural log)
-template <typename T, int D>
-__device__ __forceinline__ void wg_write_o(const FwdTile<T>& t, int64_t o_row_stride, const float* o,
+template <typename T, typename TO, int D>
+__device__ __forceinline__ void wg_write_o(const FwdTile<T, TO>& t, int64_t o_row_stride, const float* o,
                                            const float* mrow, const float* lrow, int row0, int t4) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -115,19 +115,19 @@ __device__ __forceinline__ void wg_write_o(const FwdTile<T>& t, int64_t o_row_st
     const float inv = l > 0.f ? 1.f / l : 0.f;
     const int row = row0 + 8 * r;
     if (row < t.vis.Nq) {
-      T* orow = t.o + (int64_t)row * o_row_stride;
+      TO* orow = t.o + (int64_t)row * o_row_stride;
 #pragma unroll
       for (int d = 0; d < D / 8; ++d) {
         const int col = d * 8 + 2 * t4;
         if (col < t.hd)
-          *reinterpret_cast<uint32_t*>(orow + col) = Mma<T>::pack(o[4 * d + 2 * r] * inv, o[4 * d + 2 * r + 1] * inv);
+          store_pair<TO>(orow + col, o[4 * d + 2 * r] * inv, o[4 * d + 2 * r + 1] * inv, col + 1 < t.hd);
       }
       if (t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + __log2f(l)) * kLn2 : -INFINITY;
     }
   }
 }
 
-template <typename T, int D>
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
   using S_ = FwdWgShape<D>;
@@ -139,7 +139,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   const int g = lane >> 2, t4 = lane & 3;
   // causal-like: the last row tiles have the most keys; start them first so the tail is short
   const int mb = Visibility(p).upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const FwdTile<T> t(p, mb, BR);
+  const FwdTile<T, TO> t(p, mb, BR);
   const TileRange kt = t.key_tiles(BR, BC);
   const int n_tiles = kt.size();
   if (n_tiles == 0) {
@@ -210,11 +210,11 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     wg_wait<0>();
     wg_pin<OR>(o);
   }
-  wg_write_o<T, D>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+  wg_write_o<T, TO, D>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
 #endif
 }
 
-template <typename T, int D>
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
   using S_ = FwdWgShape<D>;
@@ -225,7 +225,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const int mb = Visibility(p).upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const FwdTile<T> t(p, mb, BR);
+  const FwdTile<T, TO> t(p, mb, BR);
   const TileRange kt = t.key_tiles(BR, BC);
   const int n_tiles = kt.size();
   if (n_tiles == 0) {
@@ -330,7 +330,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   if (wg == 0) named_arrive<NT>(other_turn);  // warpgroup 1's last sync; its own last arrive
   wg_wait<0>();                                // would have no matching sync
   wg_pin<OR>(o);
-  wg_write_o<T, D>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+  wg_write_o<T, TO, D>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
 #endif
 }
 

@@ -6,9 +6,9 @@
 
 namespace fdjl {
 
-template <typename T> struct FwdTile {
+template <typename T, typename TO = T> struct FwdTile {
   const T *q, *k, *v;  // row 0 of this (batch, head) / (batch, kv head)
-  T* o;
+  TO* o;               // the output, in the data type (flash_common.cuh: element I/O)
   float* lse;          // this (batch, head)'s LSE row
   int hd, m0;
   Visibility vis;
@@ -21,7 +21,7 @@ template <typename T> struct FwdTile {
     q = StridedView<const T>(p.q).at(b, h);
     k = StridedView<const T>(p.k).at(b, hk);
     v = StridedView<const T>(p.v).at(b, hk);
-    o = StridedView<T>(p.o).at(b, h);
+    o = StridedView<TO>(p.o).at(b, h);
     lse = p.lse + stats_row0(b, h, p.heads_q, vis.Nq);
   }
 
@@ -32,10 +32,10 @@ template <typename T> struct FwdTile {
   template <int D, int BR, int NT>
   __device__ __forceinline__ void write_empty(int64_t o_row_stride, int tid) const {
     constexpr int ND = D / 8;
+    const float zero[8] = {};
     for (int i = tid; i < BR * ND; i += NT) {
       const int r = i / ND, c = i % ND;
-      if (m0 + r < vis.Nq && c * 8 < hd)
-        *reinterpret_cast<uint4*>(o + (int64_t)(m0 + r) * o_row_stride + c * 8) = make_uint4(0, 0, 0, 0);
+      if (m0 + r < vis.Nq && c * 8 < hd) store_chunk<TO>(o + (int64_t)(m0 + r) * o_row_stride + c * 8, zero, hd - c * 8);
     }
     for (int r = tid; r < BR; r += NT)
       if (m0 + r < vis.Nq) lse[m0 + r] = -INFINITY;

@@ -6,22 +6,25 @@
 #include "flash_bwd.cuh"
 #include "flash_bwd_sm90.cuh"
 #include "flash_f32.cuh"
+#include "flash_cast.cuh"
 #include "flash_tiles.h"
 
 namespace fdjl {
 
 // ---------------------------------------------------------------- dispatch: which body serves D
-template <typename T, int D>
+// T: the compute type (of q, k, v, dout as the kernels read them); TO: the data type (of o and the
+// gradients): T itself, or float for the mixed kernels
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
-  if constexpr (!fwd_on_wgmma(D)) fwd_mma_kernel<T, D>(p);
-  else if constexpr (FwdWgShape<D>::PP) fwd_wgmma_pingpong_kernel<T, D>(p);
-  else fwd_wgmma_lockstep_kernel<T, D>(p);
+  if constexpr (!fwd_on_wgmma(D)) fwd_mma_kernel<T, TO, D>(p);
+  else if constexpr (FwdWgShape<D>::PP) fwd_wgmma_pingpong_kernel<T, TO, D>(p);
+  else fwd_wgmma_lockstep_kernel<T, TO, D>(p);
 }
 
-template <typename T, int D>
+template <typename T, typename TO, int D>
 __device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
-  if constexpr (dkdv_on_wgmma(D)) bwd_dkdv_wgmma_kernel<T, D>(p);
-  else bwd_dkdv_mma_kernel<T, D>(p);
+  if constexpr (dkdv_on_wgmma(D)) bwd_dkdv_wgmma_kernel<T, TO, D>(p);
+  else bwd_dkdv_mma_kernel<T, TO, D>(p);
 }
 
 }  // namespace fdjl
@@ -32,6 +35,7 @@ using fdjl::DqShape;
 using fdjl::PreShape;
 using fdjl::ConvShape;
 using fdjl::F32Shape;
+using fdjl::CastShape;
 
 // ---------------------------------------------------------------- exported launch facts
 #define FDJL_HEAD_DIM_ITEM(H) H,
@@ -50,17 +54,18 @@ extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS) NAME(const PT p) { BODY(p); }
 
-#define FLASH_TC_SET(DT, T, H)                                                                          \
+// tensor-core kernels of compute type T on data of type TO (TO = T, or float: mixed)
+#define FLASH_TC_SET(DT, T, TO, H)                                                                      \
   FLASH_KERNEL_MB(flash_fwd_##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,      \
-                  FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, H>))                         \
+                  FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, TO, H>))                     \
   FLASH_KERNEL(flash_bwd_pre_##DT##_hd##H, FlashBwdParams, PreShape::THREADS, PreShape::ROWS, 0,        \
-               (fdjl::bwd_pre_kernel<T, H>))                                                            \
+               (fdjl::bwd_pre_kernel<T, TO, H>))                                                        \
   FLASH_KERNEL(flash_bwd_dkdv_##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::BCK,   \
-               DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, H>))                                       \
+               DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H>))                                   \
   FLASH_KERNEL(flash_bwd_dq_##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::BR,          \
-               DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, H>))                                           \
+               DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, TO, H>))                                       \
   FLASH_KERNEL(flash_bwd_convert_##DT##_hd##H, FlashBwdParams, ConvShape::THREADS, ConvShape::ROWS, 0,  \
-               (fdjl::bwd_convert_kernel<T, H>))
+               (fdjl::bwd_convert_kernel<TO, H>))
 
 // f32: no convert kernel (flash_bwd_dq_f32_* serves both modes, flash_params.h)
 #define FLASH_F32_SET(H)                                                                                \
@@ -75,9 +80,15 @@ extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL
 
 // one head dim (the indirection expands FLASH_ONLY_HD before it is pasted into names)
 #ifndef FLASH_ONLY_BF16
-#define FLASH_HD_SET_(H) FLASH_TC_SET(bf16, __nv_bfloat16, H) FLASH_TC_SET(f16, __half, H) FLASH_F32_SET(H)
+#define FLASH_HD_SET_(H)                                                                                \
+  FLASH_TC_SET(bf16, __nv_bfloat16, __nv_bfloat16, H) FLASH_TC_SET(f16, __half, __half, H)              \
+  FLASH_TC_SET(f32bf16, __nv_bfloat16, float, H) FLASH_F32_SET(H)
 #else  // developer shortcut with FLASH_ONLY_HD: the bf16 kernels only
-#define FLASH_HD_SET_(H) FLASH_TC_SET(bf16, __nv_bfloat16, H)
+#define FLASH_HD_SET_(H) FLASH_TC_SET(bf16, __nv_bfloat16, __nv_bfloat16, H)
 #endif
 #define FLASH_HD_SET(H) FLASH_HD_SET_(H)
 FDJL_FOR_EACH_HEAD_DIM(FLASH_HD_SET)
+
+// ---------------------------------------------------------------- casts for the mixed kernels
+FLASH_KERNEL(flash_cast_f32_bf16, FlashCastParams, CastShape::THREADS, CastShape::ROWS, 0,
+             (fdjl::cast_kernel<__nv_bfloat16>))

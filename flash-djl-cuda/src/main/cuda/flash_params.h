@@ -17,8 +17,9 @@
 // The version of this ABI. The fatbin exports it (flash_abi_version, flash_kernels.cu); a
 // launcher refuses a fatbin whose version differs from the one it packs. Version 1 (no exported
 // symbol) had `int32_t mask` (0 none, 1 causal top-left, 2 causal bottom-right) instead of the
-// band and the pointers ahead of all strides.
-#define FLASH_ABI_VERSION 2
+// band and the pointers ahead of all strides. Version 2 had neither the cast kernel nor the
+// mixed (f32bf16) kernels; its structs are those of version 3.
+#define FLASH_ABI_VERSION 3
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -31,7 +32,12 @@
 //   flash_bwd_dq_<dt>_hd<H>       (FlashBwdParams)  writes dq directly (f16/bf16: deterministic == 1;
 //                                                   f32: always)
 //   flash_bwd_convert_<dt>_hd<H>  (FlashBwdParams)  f16/bf16, deterministic == 0: dq = dq_accum * scale
-//   dt in {f16, bf16, f32}; H in the exported head-dim list. There is no f32 convert kernel:
+//   flash_cast_f32_bf16           (FlashCastParams) dst = src rounded to bf16 (nearest even), rows
+//                                                   zero-padded to a multiple of 8 columns
+//   dt in {f16, bf16, f32, f32bf16}; H in the exported head-dim list.
+//   f32bf16 ("mixed"): float32 data, bfloat16 compute. q, k, v and dout are the bf16 casts made by
+//   flash_cast_f32_bf16 (rows padded to a multiple of 8, so any head_dim); o, dq, dk, dv are
+//   float32 (per-element I/O, any head_dim); accumulation and softmax are float32 as in bf16. There is no f32 convert kernel:
 //   f32 dq needs no dq_accum and is computed by flash_bwd_dq_f32_* in both modes.
 //   Which body serves which head dim in which device pass (mma.sync or, in the sm_90a code,
 //   warpgroup MMA) is decided in flash_tiles.h; the contract is the same.
@@ -48,6 +54,7 @@
 //   grid  = (ceil(N / tile_rows), heads, batch), block = (threads_per_block, 1, 1),
 //   sharedMemBytes = dynamic_smem_bytes, null stream, in this order:
 //     forward:  fwd                                                 N = seqlen_q, heads = heads_q
+//     cast:     cast (one per tensor, before the kernels that read it) N = seqlen, heads = heads
 //     backward: pre                                                 N = seqlen_q, heads = heads_q
 //               dkdv                                                N = seqlen_k, heads = heads_kv
 //               dq       (f32, or deterministic == 1)               N = seqlen_q, heads = heads_q
@@ -76,6 +83,8 @@
 //   - every base pointer (q, k, v, o, dout, dq, dk, dv) 16-byte aligned and every batch, head
 //     and row stride a multiple of 8 elements (so every 8-element row chunk is 16-byte aligned).
 //  f32 in addition: base pointers 4-byte aligned (natural); any head_dim <= 256, any strides.
+//  f32bf16 in addition: q, k, v, dout (the casts) as for bf16 except head_dim: their rows hold
+//   round_up(head_dim, 8) columns, the padding zero; o, dq, dk, dv as for f32.
 //
 // Semantics: a query row that sees no key (e.g. bottom-right causal with seqlen_q > seqlen_k)
 // gets O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never
@@ -116,8 +125,15 @@ struct FlashBwdParams {           // 328 bytes
   int32_t pad0;                   // explicit tail padding (size a multiple of 8), write 0
 };
 
+struct FlashCastParams {          // 80 bytes
+  FlashTensor src;                // [B, H, N, head_dim] float32 (read only)
+  FlashTensor dst;                // [B, H, N, round_up(head_dim, 8)] bf16; 16-byte aligned base and row starts
+  int32_t batch, heads, seqlen, head_dim;
+};
+
 #ifdef __cplusplus
 static_assert(sizeof(FlashTensor) == 32, "FlashTensor layout");
+static_assert(sizeof(FlashCastParams) == 80, "FlashCastParams layout");
 static_assert(sizeof(FlashFwdParams) == 176, "FlashFwdParams layout");
 static_assert(sizeof(FlashBwdParams) == 328, "FlashBwdParams layout");
 #endif

@@ -6,9 +6,11 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Two ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 2 (exported flash_abi_version; the visibility band vis_lo/vis_hi) and version 1 (no
-exported version: the mask codes 0/1/2, pointers ahead of all strides, an f32 convert kernel).
+Three ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 3 (version 2's structs, plus the cast kernel and the f32bf16 kernels: float32 data with
+bfloat16 compute, `compute="bf16"` below), version 2 (exported flash_abi_version; the visibility
+band vis_lo/vis_hi) and version 1 (no exported version: the mask codes 0/1/2, pointers ahead of all
+strides, an f32 convert kernel).
 
 A mask is "none", "tl" (causal top-left), "br" (causal bottom-right) or a band (lo, hi): key j is
 visible to query i iff i + lo <= j <= i + hi (io.flashdjl.spi.Visibility).
@@ -51,6 +53,10 @@ class BwdParams(C.Structure):  # ABI 2
                [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("deterministic", C.c_int32), ("pad0", C.c_int32)]
 
 
+class CastParams(C.Structure):  # ABI 3
+    _fields_ = [("src", Tensor), ("dst", Tensor)] + [(n, C.c_int32) for n in ("batch", "heads", "seqlen", "head_dim")]
+
+
 class FwdParamsV1(C.Structure):
     _fields_ = [(n, C.c_void_p) for n in ("q", "k", "v", "o", "lse")] + \
                [(f"{t}_{s}_stride", C.c_int64) for t in ("q", "k", "v", "o") for s in ("batch", "head", "row")] + \
@@ -64,7 +70,7 @@ class BwdParamsV1(C.Structure):
                _DIMS + [("mask", C.c_int32), ("deterministic", C.c_int32)]
 
 
-assert C.sizeof(FwdParams) == 176 and C.sizeof(BwdParams) == 328
+assert C.sizeof(FwdParams) == 176 and C.sizeof(BwdParams) == 328 and C.sizeof(CastParams) == 80
 assert C.sizeof(FwdParamsV1) == 176 and C.sizeof(BwdParamsV1) == 320
 V1_MASK = {"none": 0, "tl": 1, "br": 2}
 V1_HEAD_DIMS = (32, 64, 96, 128, 256)  # version 1 fatbins do not export their list
@@ -76,9 +82,9 @@ def _tensor(t):
     return Tensor(t.data_ptr(), s[0], s[1], s[2])
 
 
-def dq_through_accumulator(dtype, deterministic):
-    """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs for f16/bf16 non-deterministic."""
-    return dtype != torch.float32 and not deterministic
+def dq_through_accumulator(dt, deterministic):
+    """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs for 16-bit compute, non-deterministic."""
+    return dt != "f32" and not deterministic
 
 
 class Flash:
@@ -93,8 +99,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 and 2")
+        if self.abi not in (1, 2, 3):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1, 2 and 3")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -153,8 +159,28 @@ class Flash:
         else:
             p.vis_lo, p.vis_hi = band(mask, Nq, Nk)
 
+    def cast_bf16(self, x):
+        """The bfloat16 copy of a float32 [B, H, N, D] view that the f32bf16 kernels read (rows padded to 8)."""
+        if self.abi < 3:
+            raise ValueError("an ABI < 3 fatbin has no cast kernel")
+        B, H, N, D = x.shape
+        y = torch.empty(B, H, N, (D + 7) // 8 * 8, device=x.device, dtype=torch.bfloat16)
+        p = CastParams()
+        p.src, p.dst = _tensor(x), _tensor(y)
+        p.batch, p.heads, p.seqlen, p.head_dim = B, H, N, D
+        self.launch("flash_cast_f32_bf16", p, N, H, B)
+        return y
+
+    def _operands(self, compute, *ts):
+        """(kernel dtype token, the tensors the kernels read): compute="bf16" on float32 data casts them."""
+        if compute is None:
+            return DT[ts[0].dtype], ts
+        if compute != "bf16" or ts[0].dtype != torch.float32:
+            raise ValueError(f"compute {compute!r} on {ts[0].dtype}: only float32 data with compute='bf16'")
+        return "f32bf16", tuple(self.cast_bf16(t) for t in ts)
+
     # q, k, v, o are [B, H, N, D] views (BSHD tensors are passed as .transpose(1, 2): no copy)
-    def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None):
+    def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None, compute=None):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         scale = scale if scale is not None else 1.0 / math.sqrt(D)
@@ -168,16 +194,18 @@ class Flash:
             for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
                 for s, val in zip(("batch", "head", "row"), t.stride()[:3]):
                     setattr(p, f"{name}_{s}_stride", val)
+            dt = DT[q.dtype]
         else:
+            dt, (qc, kc, vc) = self._operands(compute, q, k, v)
             p = FwdParams()
-            p.q, p.k, p.v, p.o = _tensor(q), _tensor(k), _tensor(v), _tensor(o)
+            p.q, p.k, p.v, p.o = _tensor(qc), _tensor(kc), _tensor(vc), _tensor(o)
             p.lse = lse.data_ptr()
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
-        self.launch(f"flash_fwd_{DT[q.dtype]}_hd{self.kernel_hd(D)}", p, Nq, Hq, B)
+        self.launch(f"flash_fwd_{dt}_hd{self.kernel_hd(D)}", p, Nq, Hq, B)
         return o, lse
 
     def backward(self, do, q, k, v, o, lse, mask="none", scale=None, deterministic=False,
-                 dq=None, dk=None, dv=None, scratch=None):
+                 dq=None, dk=None, dv=None, scratch=None, compute=None):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         H = self.kernel_hd(D)
@@ -197,15 +225,16 @@ class Flash:
                 for s, val in zip(("batch", "head", "row"), t.stride()[:3]):
                     setattr(p, f"{name}_{s}_stride", val)
             convert = not deterministic  # version 1 has an f32 convert kernel (the dq kernel twice)
+            dt = DT[q.dtype]
         else:
+            dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
             p = BwdParams()
-            p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (q, k, v, o, do))
+            p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
             p.lse, p.dq_accum, p.delta = lse.data_ptr(), acc.data_ptr(), delta.data_ptr()
-            convert = dq_through_accumulator(q.dtype, deterministic)
+            convert = dq_through_accumulator(dt, deterministic)
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
         p.deterministic = 1 if deterministic else 0
-        dt = DT[q.dtype]
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)
         self.launch(f"flash_bwd_dkdv_{dt}_hd{H}", p, Nk, Hkv, B)
         self.launch(f"flash_bwd_{'convert' if convert else 'dq'}_{dt}_hd{H}", p, Nq, Hq, B)

@@ -5,8 +5,8 @@ import java.util.OptionalDouble;
 
 /**
  * Immutable options of one attention call. Build with {@link #builder()}; the defaults are no mask,
- * scale {@code 1/sqrt(D)}, {@link Backend#AUTO}, {@link Layout#BHSD}, non-deterministic backward,
- * reference tiles of 64 queries by 64 keys.
+ * scale {@code 1/sqrt(D)}, {@link Backend#AUTO}, {@link Layout#BHSD}, {@link Precision#FULL},
+ * non-deterministic backward, reference tiles of 64 queries by 64 keys.
  *
  * <pre>{@code
  * AttentionOptions opts = AttentionOptions.builder().optCausal(true).optBackend(Backend.CUDA).build();
@@ -21,6 +21,7 @@ public final class AttentionOptions {
     private final Double scale;
     private final Backend backend;
     private final Layout layout;
+    private final Precision precision;
     private final boolean deterministic;
     private final int referenceBlockQ;
     private final int referenceBlockK;
@@ -30,6 +31,7 @@ public final class AttentionOptions {
         this.scale = b.scale;
         this.backend = b.backend;
         this.layout = b.layout;
+        this.precision = b.precision;
         this.deterministic = b.deterministic;
         this.referenceBlockQ = b.referenceBlockQ;
         this.referenceBlockK = b.referenceBlockK;
@@ -55,6 +57,7 @@ public final class AttentionOptions {
         b.scale = scale;
         b.backend = backend;
         b.layout = layout;
+        b.precision = precision;
         b.deterministic = deterministic;
         b.referenceBlockQ = referenceBlockQ;
         b.referenceBlockK = referenceBlockK;
@@ -117,6 +120,15 @@ public final class AttentionOptions {
     }
 
     /**
+     * How precisely the products are computed.
+     *
+     * @return the precision (FULL by default)
+     */
+    public Precision precision() {
+        return precision;
+    }
+
+    /**
      * Whether backward must give the same bits on every run (CUDA: no atomic adds).
      *
      * @return true for a deterministic backward
@@ -153,6 +165,7 @@ public final class AttentionOptions {
                 && Objects.equals(scale, that.scale)
                 && backend == that.backend
                 && layout == that.layout
+                && precision == that.precision
                 && deterministic == that.deterministic
                 && referenceBlockQ == that.referenceBlockQ
                 && referenceBlockK == that.referenceBlockK;
@@ -160,13 +173,14 @@ public final class AttentionOptions {
 
     @Override
     public int hashCode() {
-        return Objects.hash(mask, scale, backend, layout, deterministic, referenceBlockQ, referenceBlockK);
+        return Objects.hash(mask, scale, backend, layout, precision, deterministic, referenceBlockQ, referenceBlockK);
     }
 
     @Override
     public String toString() {
         return "AttentionOptions{mask=" + mask + ", scale=" + (scale == null ? "1/sqrt(D)" : scale)
-                + ", backend=" + backend + ", layout=" + layout + ", deterministic=" + deterministic
+                + ", backend=" + backend + ", layout=" + layout + ", precision=" + precision
+                + ", deterministic=" + deterministic
                 + ", referenceTile=" + referenceBlockQ + "x" + referenceBlockK + "}";
     }
 
@@ -176,6 +190,7 @@ public final class AttentionOptions {
         private Double scale;
         private Backend backend = Backend.AUTO;
         private Layout layout = Layout.BHSD;
+        private Precision precision = Precision.FULL;
         private boolean deterministic;
         private int referenceBlockQ = 64;
         private int referenceBlockK = 64;
@@ -296,6 +311,33 @@ public final class AttentionOptions {
          */
         public Builder optLayout(String layout) {
             return optLayout(Layout.parse(layout));
+        }
+
+        /**
+         * Sets how precisely the products are computed.
+         *
+         * @param precision {@link Precision#FULL} (default) or, for float32 data, {@link Precision#BFLOAT16}
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         */
+        public Builder optPrecision(Precision precision) {
+            if (precision == null) {
+                throw new IllegalArgumentException("precision: expected one of FULL, BFLOAT16 but got null");
+            }
+            this.precision = precision;
+            return this;
+        }
+
+        /**
+         * Sets the precision by name.
+         *
+         * @param precision FULL or BFLOAT16, in any case
+         * @return this builder
+         * @throws IllegalArgumentException if it names no precision
+         * @see Precision#parse(String)
+         */
+        public Builder optPrecision(String precision) {
+            return optPrecision(Precision.parse(precision));
         }
 
         /**

@@ -41,7 +41,7 @@ final class BackendRegistry {
 
     /**
      * The backend that runs {@code p}: the one the options name, or for AUTO the CUDA backend when
-     * it is present and takes the problem, else REFERENCE.
+     * it is present and takes the problem, else REFERENCE (SDPA for a precision REFERENCE refuses).
      *
      * @throws UnsupportedOperationException when the named backend is missing or cannot take the
      *     problem, with the backend's reason
@@ -62,18 +62,28 @@ final class BackendRegistry {
                 return cuda;
             }
         }
+        // REFERENCE computes in the data type only; SDPA takes the reduced precisions it refuses
+        Backend fallback = Backend.REFERENCE;
+        AttentionBackend reference = BACKENDS.get(Backend.REFERENCE);
+        AttentionBackend sdpa = BACKENDS.get(Backend.SDPA);
+        if (reference != null
+                && reference.unsupportedReason(p).isPresent()
+                && sdpa != null
+                && sdpa.unavailableReason().or(() -> sdpa.unsupportedReason(p)).isEmpty()) {
+            fallback = Backend.SDPA;
+        }
         if (p.device().isGpu()) {
             // a slow path on a GPU deserves a visible line, once per reason
-            String line = "AUTO: CUDA backend cannot take " + p + ": " + why + "; running REFERENCE instead";
+            String line = "AUTO: CUDA backend cannot take " + p + ": " + why + "; running " + fallback + " instead";
             if (WARNED.add(why)) {
                 logger.warn(line);
             } else {
                 logger.debug(line);
             }
         } else {
-            logger.debug("AUTO chose REFERENCE for {} (CUDA: {})", p, why);
+            logger.debug("AUTO chose {} for {} (CUDA: {})", fallback, p, why);
         }
-        return require(Backend.REFERENCE, p);
+        return require(fallback, p);
     }
 
     /**

@@ -15,6 +15,7 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.Layout;
+import io.flashdjl.Precision;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -74,6 +75,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
         this.options = AttentionOptions.builder()
                 .optCausal(causal)
                 .optBackend(b.backend)
+                .optPrecision(b.precision)
                 .optLayout(Layout.BSHD)
                 .build();
         int kvUnits = kvHeadCount * headDim();
@@ -218,6 +220,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
         private boolean naive;
         private float dropoutRate;
         private Backend backend = Backend.AUTO;
+        private Precision precision = Precision.FULL;
 
         private Builder() {}
 
@@ -281,6 +284,23 @@ public final class FlashAttentionBlock extends AbstractBlock {
          */
         public Builder optKvHeadCount(int kvHeadCount) {
             this.kvHeadCount = kvHeadCount;
+            return this;
+        }
+
+        /**
+         * Sets how precisely the attention products are computed.
+         *
+         * @param precision {@link Precision#FULL} (default) or, for a float32 model, {@link Precision#BFLOAT16}:
+         *     bfloat16 products with float32 accumulation, outputs and gradients (what PyTorch's autocast gives)
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         * @see AttentionOptions.Builder#optPrecision(Precision)
+         */
+        public Builder optPrecision(Precision precision) {
+            if (precision == null) {
+                throw new IllegalArgumentException("optPrecision: expected one of FULL, BFLOAT16 but got null");
+            }
+            this.precision = precision;
             return this;
         }
 

@@ -14,7 +14,9 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
+import io.flashdjl.Precision;
 import io.flashdjl.training.FlashGradientCollector;
 
 /**
@@ -51,6 +53,7 @@ public final class TransformerDecoderBlock extends AbstractBlock {
                         .optCausal(true)
                         .optAttentionProbsDropoutProb(0)
                         .optBackend(b.backend)
+                        .optPrecision(b.precision)
                         .optNaiveAttention(b.naive)
                         .build());
         this.attentionDropout = addChildBlock(
@@ -119,6 +122,7 @@ public final class TransformerDecoderBlock extends AbstractBlock {
         private float dropout;
         private boolean naive;
         private Backend backend = Backend.AUTO;
+        private Precision precision = Precision.FULL;
 
         private Builder() {}
 
@@ -181,6 +185,23 @@ public final class TransformerDecoderBlock extends AbstractBlock {
                         "optDropoutProbability: expected a rate in [0, 1) but got " + probability);
             }
             this.dropout = probability;
+            return this;
+        }
+
+        /**
+         * Sets how precisely the attention products are computed.
+         *
+         * @param precision {@link Precision#FULL} (default) or, for a float32 model, {@link Precision#BFLOAT16}:
+         *     bfloat16 products with float32 accumulation, outputs and gradients (what PyTorch's autocast gives)
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         * @see AttentionOptions.Builder#optPrecision(Precision)
+         */
+        public Builder optPrecision(Precision precision) {
+            if (precision == null) {
+                throw new IllegalArgumentException("optPrecision: expected one of FULL, BFLOAT16 but got null");
+            }
+            this.precision = precision;
             return this;
         }
 

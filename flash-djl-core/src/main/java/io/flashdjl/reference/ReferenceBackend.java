@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionGradients;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
+import io.flashdjl.Precision;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.spi.OwnedScalar;
@@ -44,6 +45,10 @@ public final class ReferenceBackend implements AttentionBackend {
 
     @Override
     public Optional<String> unsupportedReason(AttentionProblem problem) {
+        if (problem.options().precision() != Precision.FULL) {
+            return Optional.of("REFERENCE computes in the data type; precision "
+                    + problem.options().precision() + " runs on the CUDA or SDPA backend");
+        }
         return Optional.empty();
     }
 

@@ -1,6 +1,7 @@
 package io.flashdjl.sdpa;
 
 import ai.djl.ndarray.types.DataType;
+import io.flashdjl.Precision;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.spi.Visibility;
 import java.math.BigDecimal;
@@ -14,7 +15,10 @@ import java.math.BigDecimal;
  * Nk]} mask of the problem's {@link Visibility} (built in Java, so the rule has one source). It returns the
  * output (q's dtype) and the log-sum-exp (float32 {@code [B, Hq, Nq]}). What varies with the call (sizes, group
  * size, device, the mask) is read from the tensors at run time; what is baked into the source is this record:
- * the form of the band, the scale and the dtype of the log-sum-exp arithmetic.
+ * the form of the band, the scale, the dtype of the log-sum-exp arithmetic and whether the products are
+ * computed in bfloat16 ({@link Precision#BFLOAT16}: q, k, v are cast to bfloat16 inside the module, SDPA runs
+ * there, its output is cast back to the data type; autograd goes through both casts, so the gradients are
+ * float32, and the log-sum-exp is that of the bfloat16-rounded q and k).
  *
  * <ul>
  *   <li>The output is SDPA's, PyTorch picking its backend. Grouped-query attention passes {@code
@@ -27,7 +31,7 @@ import java.math.BigDecimal;
  *       take more than 2^24 elements. A row without visible keys gives {@code -inf}.
  * </ul>
  */
-record SdpaModuleSource(Band band, double scale, boolean float64) {
+record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat16) {
 
     /** How the module learns which keys each query sees. */
     enum Band {
@@ -60,9 +64,14 @@ record SdpaModuleSource(Band band, double scale, boolean float64) {
     // c10::ScalarType codes: TorchScript source names dtypes by number
     private static final int FLOAT32 = 6;
     private static final int FLOAT64 = 7;
+    private static final int BFLOAT16 = 15;
 
     static SdpaModuleSource of(AttentionProblem p) {
-        return new SdpaModuleSource(Band.of(p.visibility()), p.scale(), p.dataType() == DataType.FLOAT64);
+        return new SdpaModuleSource(
+                Band.of(p.visibility()),
+                p.scale(),
+                p.dataType() == DataType.FLOAT64,
+                p.options().precision() == Precision.BFLOAT16);
     }
 
     /** The contents of {@code code/__torch__.py}. */
@@ -94,6 +103,12 @@ record SdpaModuleSource(Band band, double scale, boolean float64) {
         c.append("    hkv = k.size(1)\n");
         c.append("    nk = k.size(2)\n");
         c.append("    gqa = hq != hkv\n");
+        if (bfloat16) {
+            c.append("    # precision BFLOAT16: the products in bfloat16, the results back in the data type\n");
+            c.append("    q = torch.to(q, ").append(BFLOAT16).append(")\n");
+            c.append("    k = torch.to(k, ").append(BFLOAT16).append(")\n");
+            c.append("    v = torch.to(v, ").append(BFLOAT16).append(")\n");
+        }
         switch (band) {
             case FULL:
                 c.append(sdpa("None", false, s));
@@ -110,6 +125,9 @@ record SdpaModuleSource(Band band, double scale, boolean float64) {
                 break;
             default:
                 throw new IllegalArgumentException("band: unknown " + band);
+        }
+        if (bfloat16) {
+            c.append("    out = torch.to(out, ").append(FLOAT32).append(")\n"); // BFLOAT16 takes float32 data only
         }
         c.append("    # log-sum-exp of the scaled scores over visible keys, chunks of query rows\n");
         c.append("    g = hq // hkv\n");

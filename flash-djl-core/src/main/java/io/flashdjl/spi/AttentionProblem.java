@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Layout;
+import io.flashdjl.Precision;
 
 /**
  * One validated attention call: the inputs, the options, and the sizes read off the inputs.
@@ -296,6 +297,7 @@ public final class AttentionProblem {
     public String toString() {
         return "B=" + batch + " Hq=" + headsQ + " Hkv=" + headsKv + " Nq=" + seqQ + " Nk=" + seqK
                 + " D=" + headDim + " Dv=" + valueDim + " " + dataType() + " on " + device()
-                + " " + options.layout() + " " + options.mask();
+                + " " + options.layout() + " " + options.mask()
+                + (options.precision() == Precision.FULL ? "" : " precision " + options.precision());
     }
 }

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Layout;
+import io.flashdjl.Precision;
 import java.util.EnumSet;
 import java.util.Set;
 
@@ -35,6 +36,10 @@ final class InputValidation {
         requireSame("v", v.getDataType(), q.getDataType(), "dtype", "the dtype of q");
         requireSame("k", k.getDevice(), q.getDevice(), "device", "the device of q");
         requireSame("v", v.getDevice(), q.getDevice(), "device", "the device of q");
+        if (options.precision() == Precision.BFLOAT16 && q.getDataType() != DataType.FLOAT32) {
+            throw new IllegalArgumentException("q: precision BFLOAT16 computes float32 data in bfloat16, expected"
+                    + " dtype float32 but got " + q.getDataType() + " (use Precision.FULL)");
+        }
 
         Shape qs = q.getShape();
         Shape ks = k.getShape();

@@ -24,6 +24,9 @@ import org.slf4j.LoggerFactory;
  * are passed to the kernels as strides). Grouped-query attention reads the shared k/v heads
  * directly. A head dimension between the compiled ones (the list the fatbin exports, read by {@code CudaKernels})
  * runs on the next larger kernel, which zero-fills the missing columns.
+ *
+ * <p>float32 data with {@link io.flashdjl.Precision#BFLOAT16} runs the bfloat16 kernels on bfloat16 copies of
+ * the inputs ({@link BfloatCopies}) and writes float32 outputs and gradients ({@link KernelDtype#F32_BF16}).
  */
 public final class CudaBackend implements AttentionBackend {
 
@@ -58,9 +61,10 @@ public final class CudaBackend implements AttentionBackend {
             return Optional.of("the kernels need the head dimension of v (" + p.valueDim()
                     + ") to equal that of q and k (" + p.headDim() + ")");
         }
-        if (p.headDim() % alignmentElements(t) != 0) {
-            return Optional.of("head dimension " + p.headDim() + " is not a multiple of " + alignmentElements(t)
-                    + " (16-byte rows)");
+        KernelDtype kd = KernelDtype.of(p);
+        if (p.headDim() % kd.headDimMultiple != 0) {
+            return Optional.of("head dimension " + p.headDim() + " is not a multiple of " + kd.headDimMultiple
+                    + " (16-byte rows of " + t + ")");
         }
         if (p.batch() > 65535 || p.headsQ() > 65535) {
             return Optional.of("batch and heads must be at most 65535 (CUDA grid limits)");
@@ -89,15 +93,17 @@ public final class CudaBackend implements AttentionBackend {
         NDArray lse = allocate(manager, new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
+        Operands ops = new Operands(kernels, manager, p);
         byte[] params = KernelParams.forward(
-                tensor(in.q, qs),
-                tensor(in.k, kvs),
-                tensor(in.v, kvs),
+                ops.read("q", tensor(in.q, qs), p.headsQ(), p.seqQ()),
+                ops.read("k", tensor(in.k, kvs), p.headsKv(), p.seqK()),
+                ops.read("v", tensor(in.v, kvs), p.headsKv(), p.seqK()),
                 tensor(NDArrayMemory.address("output", out), qs),
                 NDArrayMemory.address("lse", lse),
                 dims(p));
         kernels.launch(
                 kernels.kernel(name(kernels, "flash_fwd", p)), p.seqQ(), p.headsQ(), p.batch(), params, p.toString());
+        ops.release();
         in.release();
         return new AttentionResult(out, lse, Backend.CUDA);
     }
@@ -113,7 +119,7 @@ public final class CudaBackend implements AttentionBackend {
         NDArray dk = allocate(manager, p.k().getShape(), p.dataType());
         NDArray dv = allocate(manager, p.v().getShape(), p.dataType());
         boolean deterministic = p.options().deterministic();
-        boolean convert = dqThroughAccumulator(p.dataType(), deterministic);
+        boolean convert = dqThroughAccumulator(KernelDtype.of(p), deterministic);
         NDArray dqAccum = convert
                 ? manager.create(
                         new Shape(p.batch(), p.headsQ(), p.seqQ(), kernels.kernelHeadDim(p.headDim())),
@@ -122,12 +128,13 @@ public final class CudaBackend implements AttentionBackend {
         NDArray delta = manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
+        Operands ops = new Operands(kernels, manager, p);
         KernelParams.Tensor[] tensors = {
-            tensor(in.q, qs),
-            tensor(in.k, kvs),
-            tensor(in.v, kvs),
+            ops.read("q", tensor(in.q, qs), p.headsQ(), p.seqQ()),
+            ops.read("k", tensor(in.k, kvs), p.headsKv(), p.seqK()),
+            ops.read("v", tensor(in.v, kvs), p.headsKv(), p.seqK()),
             tensor(NDArrayMemory.address("forward.output()", o), qs),
-            tensor(NDArrayMemory.address("dOut", dO), qs),
+            ops.read("dOut", tensor(NDArrayMemory.address("dOut", dO), qs), p.headsQ(), p.seqQ()),
             tensor(NDArrayMemory.address("dq", dq), qs),
             tensor(NDArrayMemory.address("dk", dk), kvs),
             tensor(NDArrayMemory.address("dv", dv), kvs)
@@ -156,6 +163,7 @@ public final class CudaBackend implements AttentionBackend {
             dqAccum.close();
         }
         delta.close();
+        ops.release();
         in.release();
         if (o != forward.output()) {
             o.close();
@@ -167,25 +175,20 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * How dq is made: the f16/bf16 kernels in non-deterministic mode add dS K into a float32 accumulator
-     * with atomics and a convert kernel scales it into dq; otherwise (deterministic mode, and float32 in
-     * both modes) the dq kernel writes dq itself, with no accumulator.
+     * How dq is made: the 16-bit kernels in non-deterministic mode add dS K into a float32 accumulator
+     * with atomics and a convert kernel scales it into dq; otherwise (deterministic mode, and the float32
+     * kernels in both modes) the dq kernel writes dq itself, with no accumulator.
      */
-    static boolean dqThroughAccumulator(DataType type, boolean deterministic) {
-        return type != DataType.FLOAT32 && !deterministic;
+    static boolean dqThroughAccumulator(KernelDtype type, boolean deterministic) {
+        return type.sixteenBitCompute() && !deterministic;
     }
 
     private static String name(CudaKernels kernels, String kernel, AttentionProblem p) {
-        String type = p.dataType() == DataType.FLOAT16 ? "f16" : "f32";
-        return kernel + "_" + type + "_hd" + kernels.kernelHeadDim(p.headDim());
+        return kernel + "_" + KernelDtype.of(p).token + "_hd" + kernels.kernelHeadDim(p.headDim());
     }
 
     private static KernelParams.Tensor tensor(long address, KernelParams.Strides strides) {
         return new KernelParams.Tensor(address, strides);
-    }
-
-    private static int alignmentElements(DataType t) {
-        return 16 / t.getNumOfBytes();
     }
 
     /** Sizes, scale and the visibility band (clamped to [-seqQ, seqK] by Visibility, so it fits in int). */
@@ -239,6 +242,30 @@ public final class CudaBackend implements AttentionBackend {
             copy = copy.duplicate();
         }
         return copy;
+    }
+
+    /**
+     * The operands the kernels read (q, k, v, dOut): the caller's arrays themselves, or for the mixed kernels
+     * their bfloat16 copies.
+     */
+    private static final class Operands {
+        private final AttentionProblem p;
+        private final BfloatCopies copies;
+
+        Operands(CudaKernels kernels, NDManager manager, AttentionProblem p) {
+            this.p = p;
+            this.copies = KernelDtype.of(p).castsInputs ? new BfloatCopies(kernels, manager, p.toString()) : null;
+        }
+
+        KernelParams.Tensor read(String name, KernelParams.Tensor given, long heads, long seq) {
+            return copies == null ? given : copies.of(name, given, p.batch(), heads, seq, p.headDim());
+        }
+
+        void release() {
+            if (copies != null) {
+                copies.release();
+            }
+        }
     }
 
     /** Device addresses of q, k, v, with the dense copies made for strided views. */

@@ -4,15 +4,17 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * Packs {@code FlashFwdParams} and {@code FlashBwdParams} of {@code src/main/cuda/flash_params.h}
- * byte for byte: little endian, natural alignment, no interior padding. Layout (ABI version {@value
- * #ABI_VERSION}, which the fatbin exports and {@link CudaKernels} checks at load):
+ * Packs {@code FlashFwdParams}, {@code FlashBwdParams} and {@code FlashCastParams} of {@code
+ * src/main/cuda/flash_params.h} byte for byte: little endian, natural alignment, no interior padding.
+ * Layout (ABI version {@value #ABI_VERSION}, which the fatbin exports and {@link CudaKernels} checks at
+ * load):
  *
  * <pre>
  * FlashTensor (32 B):  address, batch stride, head stride, row stride     (int64 each, strides in elements)
  * FlashFwdParams (176 B): tensors q, k, v, o; lse address; Dims (40 B)
  * FlashBwdParams (328 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
  *                         Dims (40 B); deterministic (int32); 4 bytes of zero padding
+ * FlashCastParams (80 B): tensors src, dst; batch, heads, seqlen, head_dim (int32)
  * Dims (40 B): batch, heads_q, heads_kv, seqlen_q, seqlen_k, head_dim (int32); scale, scale * log2(e)
  *              (float32); visibility lower and upper offset (int32)
  * </pre>
@@ -23,10 +25,11 @@ import java.nio.ByteOrder;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 2;
+    static final int ABI_VERSION = 3;
 
     static final int FORWARD_BYTES = 176;
     static final int BACKWARD_BYTES = 328;
+    static final int CAST_BYTES = 80;
 
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
     static final class Strides {
@@ -117,6 +120,14 @@ final class KernelParams {
         putDims(b, d);
         b.putInt(deterministic ? 1 : 0);
         b.putInt(0); // pad0
+        return done(b);
+    }
+
+    /** FlashCastParams: src, dst; batch, heads, seqlen, head_dim. */
+    static byte[] cast(Tensor src, Tensor dst, int batch, int heads, int seqLen, int headDim) {
+        ByteBuffer b = buffer(CAST_BYTES);
+        put(b, src, dst);
+        b.putInt(batch).putInt(heads).putInt(seqLen).putInt(headDim);
         return done(b);
     }
 

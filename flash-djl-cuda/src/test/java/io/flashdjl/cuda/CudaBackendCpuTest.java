@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
@@ -69,9 +68,11 @@ class CudaBackendCpuTest {
 
     @Test
     void dqGoesThroughTheAccumulatorOnlyForHalfTypesWithoutDeterminism() {
-        assertTrue(CudaBackend.dqThroughAccumulator(DataType.FLOAT16, false));
-        assertFalse(CudaBackend.dqThroughAccumulator(DataType.FLOAT16, true));
-        assertFalse(CudaBackend.dqThroughAccumulator(DataType.FLOAT32, false));
-        assertFalse(CudaBackend.dqThroughAccumulator(DataType.FLOAT32, true));
+        assertTrue(CudaBackend.dqThroughAccumulator(KernelDtype.F16, false));
+        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F16, true));
+        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32, false));
+        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32, true));
+        assertTrue(CudaBackend.dqThroughAccumulator(KernelDtype.F32_BF16, false));
+        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32_BF16, true));
     }
 }
