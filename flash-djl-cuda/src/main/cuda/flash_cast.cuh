@@ -7,17 +7,29 @@
 
 namespace fdjl {
 
-// one warp per row, one 8-column chunk per lane (head_dim <= 256); columns past head_dim are 0
+// CastShape::ROWS rows per CTA, their 8-column chunks spread over all threads (so that narrow
+// rows keep every lane busy); columns past head_dim are written as 0. A chunk whose source is
+// 16-byte aligned is read with two 16-byte loads.
 template <typename T>
 __device__ __forceinline__ void cast_kernel(const FlashCastParams& p) {
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int row = blockIdx.x * CastShape::ROWS + warp, h = blockIdx.y, b = blockIdx.z, hd = p.head_dim;
-  if (row >= p.seqlen || lane * 8 >= hd) return;
-  const float* src = StridedView<const float>(p.src).row_at(b, h, row) + lane * 8;
-  T* dst = StridedView<T>(p.dst).row_at(b, h, row) + lane * 8;
-  float v[8];
-  load_chunk<float>(src, v, hd - lane * 8);
-  store_chunk<T>(dst, v, 8);
+  const int h = blockIdx.y, b = blockIdx.z, hd = p.head_dim;
+  const int chunks = (hd + 7) / 8;  // per row
+  const int row0 = blockIdx.x * CastShape::ROWS;
+  const StridedView<const float> src(p.src);
+  const StridedView<T> dst(p.dst);
+  for (int i = threadIdx.x; i < CastShape::ROWS * chunks; i += CastShape::THREADS) {
+    const int row = row0 + i / chunks, c = i % chunks;
+    if (row >= p.seqlen) break;
+    const float* s = src.row_at(b, h, row) + c * 8;
+    float v[8];
+    if (hd - c * 8 >= 8 && (reinterpret_cast<uintptr_t>(s) & 15) == 0) {
+      const float4 x = reinterpret_cast<const float4*>(s)[0], y = reinterpret_cast<const float4*>(s)[1];
+      v[0] = x.x; v[1] = x.y; v[2] = x.z; v[3] = x.w; v[4] = y.x; v[5] = y.y; v[6] = y.z; v[7] = y.w;
+    } else {
+      load_chunk<float>(s, v, hd - c * 8);
+    }
+    store_chunk<T>(dst.row_at(b, h, row) + c * 8, v, 8);
+  }
 }
 
 }  // namespace fdjl

@@ -176,7 +176,7 @@ template <int D> struct DqShape {
 // ------------------------------------------------------------------ elementwise and f32 kernels
 struct PreShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };   // 4 rows per warp
 struct ConvShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };
-struct CastShape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0; };   // one warp per row
+struct CastShape { static constexpr int THREADS = 256, ROWS = 32, SMEM = 0; };
 struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0; };    // one warp per row
 
 }  // namespace fdjl

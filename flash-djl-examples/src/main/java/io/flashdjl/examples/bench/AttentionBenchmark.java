@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
+import io.flashdjl.Precision;
 import io.flashdjl.examples.cli.CommandLine;
 import io.flashdjl.examples.cli.Values;
 import java.io.IOException;
@@ -64,6 +65,18 @@ public final class AttentionBenchmark {
             .option("--target-ms", "X", "timed work aimed at per measurement, in ms", "200")
             .optionWithComputedDefault("--out", "DIR", "output folder", "runs/bench-<date-time>")
             .option("--device", "D", "auto, gpu or cpu; auto: the GPU when DJL sees one", "auto")
+            .optionWithComputedDefault(
+                    "--dtype",
+                    "T",
+                    "float16 or float32: the data type of q, k, v",
+                    "float16 on a GPU, float32 on a CPU")
+            .option(
+                    "--precision",
+                    "P",
+                    "full or bfloat16: the precision option of flash-djl's backends; bfloat16 (float32 data only)"
+                            + " also casts q, k, v to bfloat16 inside the SDPA kernels' modules and back after,"
+                            + " as PyTorch's autocast does",
+                    "full")
             .option(
                     "--allocator",
                     "A",
@@ -80,6 +93,8 @@ public final class AttentionBenchmark {
             double targetMs,
             Path out,
             String device,
+            DataType dtype,
+            Precision precision,
             boolean asyncAllocator) {}
 
     private AttentionBenchmark() {}
@@ -130,20 +145,26 @@ public final class AttentionBenchmark {
             clock = new DeviceClock.Cpu();
             memory = DeviceMemory.none("CPU run: device memory is measured on CUDA GPUs only");
         }
-        DataType dtype = gpu ? DataType.FLOAT16 : DataType.FLOAT32;
+        DataType dtype = args.dtype() != null ? args.dtype() : gpu ? DataType.FLOAT16 : DataType.FLOAT32;
+        if (args.precision() == Precision.BFLOAT16 && dtype != DataType.FLOAT32) {
+            err.println(
+                    "AttentionBenchmark: --precision bfloat16 computes float32 data in bfloat16; add --dtype float32");
+            return CommandLine.BAD_USAGE;
+        }
         RunInfo info = RunInfo.collect(
                 AttentionBenchmark.class.getName(),
                 argv,
                 device,
                 clock,
                 dtype,
+                args.precision(),
                 allocator,
                 memory,
                 repeats,
                 warmup,
                 args.targetMs());
         out.println("AttentionBenchmark: " + info.oneLine());
-        Map<String, Impl> all = Impl.all();
+        Map<String, Impl> all = Impl.all(dtype, args.precision());
         List<Impl> impls = new ArrayList<>();
         for (String b : args.backends()) {
             if (b.equals("all")) {
@@ -205,6 +226,11 @@ public final class AttentionBenchmark {
                 v.positiveNumber("--target-ms"),
                 v.path("--out"),
                 v.choice("--device", List.of("auto", "gpu", "cpu")),
+                v.isSet("--dtype")
+                        ? DataType.valueOf(v.choice("--dtype", List.of("float16", "float32"))
+                                .toUpperCase(Locale.ROOT))
+                        : null,
+                Precision.parse(v.choice("--precision", List.of("full", "bfloat16"))),
                 v.choice("--allocator", List.of("async", "default")).equals("async"));
     }
 

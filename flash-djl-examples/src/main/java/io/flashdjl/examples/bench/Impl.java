@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
@@ -15,6 +16,7 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
+import io.flashdjl.Precision;
 import io.flashdjl.sdpa.TorchScriptArchive;
 import io.flashdjl.spi.OwnedScalar;
 import java.io.ByteArrayInputStream;
@@ -52,29 +54,41 @@ abstract class Impl {
         this.code = code;
     }
 
-    /** Every implementation, by its command-line name, in report order. */
+    /** Every implementation, by its command-line name, in report order, at full precision. */
     static Map<String, Impl> all() {
+        return all(DataType.FLOAT16, Precision.FULL);
+    }
+
+    /**
+     * Every implementation, by its command-line name, in report order; {@code precision} goes to flash-djl's
+     * backends and, for BFLOAT16, makes the SDPA kernel modules cast to bfloat16 and back (autocast).
+     */
+    static Map<String, Impl> all(DataType dtype, Precision precision) {
+        boolean bf16 = precision == Precision.BFLOAT16;
         Map<String, Impl> m = new LinkedHashMap<>();
         for (Impl i : List.of(
                 new FlashDjl(
                         "cuda",
                         Backend.CUDA,
+                        precision,
                         "flash-djl CUDA backend: the project's fused FlashAttention-2 kernels,"
                                 + " JCuda launches on the null stream (FlashAttention.forward/backward, Backend.CUDA)"),
-                new Aten(Aten.Kind.FLASH),
-                new Aten(Aten.Kind.CUDNN),
-                new Aten(Aten.Kind.EFFICIENT),
-                new Aten(Aten.Kind.MATH),
-                new Aten(Aten.Kind.AUTO),
+                new Aten(Aten.Kind.FLASH, dtype, bf16),
+                new Aten(Aten.Kind.CUDNN, dtype, bf16),
+                new Aten(Aten.Kind.EFFICIENT, dtype, bf16),
+                new Aten(Aten.Kind.MATH, dtype, bf16),
+                new Aten(Aten.Kind.AUTO, dtype, bf16),
                 new FlashDjl(
                         "sdpa",
                         Backend.SDPA,
+                        precision,
                         "flash-djl SDPA backend: torch.scaled_dot_product_attention plus its"
                                 + " float32 log-sum-exp side computation; its backward recomputes the forward"),
                 new Naive(),
                 new FlashDjl(
                         "reference",
                         Backend.REFERENCE,
+                        Precision.FULL, // REFERENCE computes in the data type
                         "flash-djl REFERENCE backend: the FlashAttention-2 tiles in"
                                 + " DJL NDArray ops (a correctness yardstick, small shapes only)"))) {
             m.put(i.name, i);
@@ -125,16 +139,19 @@ abstract class Impl {
     /** flash-djl's own backends through the public API: forward reuses nothing, backward reuses O and LSE. */
     static final class FlashDjl extends Impl {
         private final Backend backend;
+        private final Precision precision;
 
-        FlashDjl(String name, Backend backend, String code) {
-            super(name, code);
+        FlashDjl(String name, Backend backend, Precision precision, String code) {
+            super(name, code + (precision == Precision.FULL ? "" : "; precision " + precision));
             this.backend = backend;
+            this.precision = precision;
         }
 
         private AttentionOptions options(BenchCase c) {
             return AttentionOptions.builder()
                     .optCausal(c.causal())
                     .optBackend(backend)
+                    .optPrecision(precision)
                     .build();
         }
 
@@ -201,16 +218,26 @@ abstract class Impl {
         static final String CLASS_NAME = "BenchAttention";
 
         private final Kind kind;
+        private final DataType dtype;
+        private final boolean bfloat16;
         private final Map<String, PtSymbolBlock> modules = new HashMap<>();
         private final Map<Device, PtNDManager> managers = new HashMap<>();
 
-        Aten(Kind kind) {
-            super(kind.cli, kind.code + ", TorchScript generated in Java and run by DJL; backward by PyTorch autograd");
+        Aten(Kind kind, DataType dtype, boolean bfloat16) {
+            super(
+                    kind.cli,
+                    kind.code + ", TorchScript generated in Java and run by DJL; backward by PyTorch autograd"
+                            + (bfloat16 ? "; q, k, v cast to bfloat16 inside, the output back to float32" : ""));
             this.kind = kind;
+            this.dtype = dtype;
+            this.bfloat16 = bfloat16;
         }
 
-        /** The TorchScript source ({@code code/__torch__.py}) of the module. */
-        static String source(Kind kind, boolean causal) {
+        /**
+         * The TorchScript source ({@code code/__torch__.py}) of the module; with {@code bfloat16} it casts q, k, v
+         * to bfloat16 and the output back to float32 (what autocast does around the op).
+         */
+        static String source(Kind kind, boolean causal, boolean bfloat16) {
             String isCausal = causal ? "True" : "False";
             StringBuilder s = new StringBuilder();
             s.append("class ").append(CLASS_NAME).append("(Module):\n");
@@ -220,6 +247,9 @@ abstract class Impl {
             s.append("    q: Tensor,\n    k: Tensor,\n    v: Tensor) -> Tensor:\n");
             s.append("    gqa = torch.size(q, 1) != torch.size(k, 1)\n");
             s.append("    need_lse = q.requires_grad\n");
+            if (bfloat16) {
+                s.append("    q = torch.to(q, 15)\n    k = torch.to(k, 15)\n    v = torch.to(v, 15)\n");
+            }
             switch (kind) {
                 case FLASH:
                     s.append("    out = (torch._scaled_dot_product_flash_attention(q, k, v, 0., ")
@@ -254,7 +284,7 @@ abstract class Impl {
                 default:
                     throw new IllegalArgumentException(kind.toString());
             }
-            s.append("    return out\n");
+            s.append(bfloat16 ? "    return torch.to(out, 6)\n" : "    return out\n");
             return s.toString();
         }
 
@@ -264,7 +294,7 @@ abstract class Impl {
             if (m == null) {
                 PtNDManager manager =
                         managers.computeIfAbsent(device, d -> (PtNDManager) NDManager.newBaseManager(d, "PyTorch"));
-                byte[] archive = TorchScriptArchive.build(CLASS_NAME, source(kind, causal), true);
+                byte[] archive = TorchScriptArchive.build(CLASS_NAME, source(kind, causal, bfloat16), true);
                 try {
                     m = JniUtils.loadModule(manager, new ByteArrayInputStream(archive), true, false);
                 } catch (IOException e) {
@@ -272,7 +302,7 @@ abstract class Impl {
                 } catch (RuntimeException e) {
                     throw new IllegalStateException(
                             "libtorch rejected the generated TorchScript of " + name + ": " + e.getMessage() + "\n"
-                                    + source(kind, causal),
+                                    + source(kind, causal, bfloat16),
                             e);
                 }
                 modules.put(key, m);
@@ -285,6 +315,10 @@ abstract class Impl {
             module(c.causal(), device); // compiles the generated code on every machine
             if (kind != Kind.AUTO && kind != Kind.MATH && !device.isGpu()) {
                 return Optional.of("unsupported: this PyTorch kernel runs on CUDA only");
+            }
+            if ((kind == Kind.FLASH || kind == Kind.CUDNN) && dtype == DataType.FLOAT32 && !bfloat16) {
+                return Optional.of("unsupported: this PyTorch kernel takes 16-bit data (--precision bfloat16 casts"
+                        + " float32 data for it)");
             }
             if (kind == Kind.MATH && dense(c)) {
                 return Optional.of(denseSkip(c));

@@ -3,6 +3,7 @@ package io.flashdjl.examples.bench;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.types.DataType;
+import io.flashdjl.Precision;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -38,6 +39,7 @@ final class RunInfo {
             Device device,
             DeviceClock clock,
             DataType dtype,
+            Precision precision,
             String allocator,
             DeviceMemory memory,
             int repeats,
@@ -76,13 +78,20 @@ final class RunInfo {
                 System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version") + " ("
                         + System.getProperty("java.vendor") + "), " + System.getProperty("os.name") + " "
                         + System.getProperty("os.version"));
-        f.put(
-                "dtype",
-                dtype == DataType.FLOAT16
-                        ? "float16. Not bfloat16: DJL 0.35.1's PyTorch JNI cannot create bfloat16 arrays"
-                                + " (toType(BFLOAT16) aborts the JVM), so every implementation runs float16, with float32"
-                                + " accumulation where the kernel has it"
-                        : dtype.toString().toLowerCase(Locale.ROOT) + " (CPU run)");
+        String name = dtype.toString().toLowerCase(Locale.ROOT);
+        String dtypeFact;
+        if (dtype == DataType.FLOAT16) {
+            dtypeFact = "float16. Not bfloat16: DJL 0.35.1's PyTorch JNI cannot create bfloat16 arrays"
+                    + " (toType(BFLOAT16) aborts the JVM), so every implementation runs float16, with float32"
+                    + " accumulation where the kernel has it";
+        } else if (precision == Precision.BFLOAT16) {
+            dtypeFact = name + " data, precision BFLOAT16. flash-djl's backends compute bfloat16 products with"
+                    + " float32 accumulation and results; the SDPA kernel modules cast q, k, v to bfloat16 and the"
+                    + " output back (autocast); naive attention stays float32";
+        } else {
+            dtypeFact = name + " data, full precision" + (device.isGpu() ? "" : " (CPU run)");
+        }
+        f.put("dtype", dtypeFact);
         f.put(
                 "timing",
                 (r.gpu

@@ -2,6 +2,7 @@ package io.flashdjl.examples.gpt;
 
 import ai.djl.nn.Block;
 import io.flashdjl.Backend;
+import io.flashdjl.Precision;
 import io.flashdjl.nn.TransformerDecoderBlock;
 
 /** Builds the GPT's pre-LN decoder blocks with the attention the options ask for. */
@@ -9,13 +10,14 @@ final class DecoderLayers {
 
     private DecoderLayers() {}
 
-    static Block create(GptOptions o) {
+    static Block create(GptOptions o, Precision precision) {
         TransformerDecoderBlock.Builder b = TransformerDecoderBlock.builder()
                 .setEmbeddingSize(o.embedding)
                 .setHeadCount(o.heads)
                 .setHiddenSize(4 * o.embedding)
                 .optKvHeadCount(o.kvHeads)
-                .optDropoutProbability(0f);
+                .optDropoutProbability(0f)
+                .optPrecision(precision);
         switch (o.attention) {
             case SDPA:
                 b.optBackend(Backend.SDPA);

@@ -6,6 +6,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.DefaultTrainingConfig;
@@ -13,6 +14,7 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
 import ai.djl.training.optimizer.Adam;
 import ai.djl.util.Pair;
+import io.flashdjl.Precision;
 import io.flashdjl.examples.chart.ChartAttempt;
 import io.flashdjl.examples.cli.CommandLine;
 import io.flashdjl.training.FlashTraining;
@@ -73,8 +75,9 @@ public final class GptExample {
         TokenTask task =
                 o.text == null ? new AdditionTask(o.digits, o.heldOut, o.seed) : TextTask.read(o.text, o.context);
         int context = task.sequenceLength();
-        GptModel gpt =
-                new GptModel(task.vocabularySize(), context, o.embedding, o.layers, i -> DecoderLayers.create(o));
+        Precision precision = o.precisionOn(device);
+        GptModel gpt = new GptModel(
+                task.vocabularySize(), context, o.embedding, o.layers, i -> DecoderLayers.create(o, precision));
         Engine.getInstance().setRandomSeed((int) o.seed);
         Properties description = describe(o, task);
         Path checkpoint = o.resume == null ? null : Checkpoints.locate(o.resume);
@@ -91,7 +94,7 @@ public final class GptExample {
         out.printf(
                 Locale.ROOT,
                 "GPT on %s: %s; %d layers, embedding %d, %d heads (%d kv), context %d, vocabulary %d;"
-                        + " attention %s; %d steps of %d sequences%n",
+                        + " attention %s (precision %s); %d steps of %d sequences%n",
                 device,
                 o.text == null ? o.digits + "-digit addition" : "text " + o.text,
                 o.layers,
@@ -101,6 +104,7 @@ public final class GptExample {
                 context,
                 task.vocabularySize(),
                 o.attention.name().toLowerCase(Locale.ROOT),
+                precision.name().toLowerCase(Locale.ROOT),
                 o.steps,
                 o.batch);
 
@@ -125,15 +129,21 @@ public final class GptExample {
                 int curveEvery = Math.max(1, o.steps / 100);
                 long tokens = 0;
                 long start = System.nanoTime();
+                long trainingNanos = 0; // the training steps alone, evaluations left out
+                Throughput steady = new Throughput(from.step() + WARM_UP_STEPS);
                 for (int step = from.step() + 1; step <= o.steps; step++) {
                     double loss;
+                    long t0 = System.nanoTime();
                     try (NDManager stepScope = manager.newSubManager();
                             TokenBatch b = task.trainingBatch(stepScope, o.batch, random)) {
                         loss = trainStep(trainer, b, o.clip);
                         tokens += (long) o.batch * context;
                     }
+                    long stepNanos = System.nanoTime() - t0;
+                    trainingNanos += stepNanos;
+                    steady.add(step, (long) o.batch * context, stepNanos);
                     smoothed = Double.isNaN(smoothed) ? loss : 0.95 * smoothed + 0.05 * loss;
-                    double tps = tokens / ((System.nanoTime() - start) / 1e9);
+                    double tps = tokens / (trainingNanos / 1e9);
                     bar.update(step, smoothed, tps);
                     if (step % curveEvery == 0) {
                         trainCurve.add(new double[] {step, smoothed});
@@ -159,15 +169,44 @@ public final class GptExample {
                 }
                 out.printf(
                         Locale.ROOT,
-                        "trained %d steps in %.1f s (%.0f tokens/s); outputs in %s%n",
+                        "trained %d steps in %.1f s (%.0f tokens/s in the training steps%s); outputs in %s%n",
                         o.steps - from.step(),
                         (System.nanoTime() - start) / 1e9,
-                        tokens / ((System.nanoTime() - start) / 1e9),
+                        tokens / (trainingNanos / 1e9),
+                        steady.describe(),
                         o.out);
                 Path chart = o.out.resolve(LossChart.FILE);
                 ChartAttempt.run(chart.toString(), () -> LossChart.write(trainCurve, metrics.rows(), chart), out);
                 return task.score();
             }
+        }
+    }
+
+    /** Steps left out of the steady-state throughput: allocator and autotuning warm-up. */
+    static final int WARM_UP_STEPS = 5;
+
+    /** Tokens per second of the training steps after the warm-up steps. */
+    static final class Throughput {
+        private final int after;
+        private long tokens;
+        private long nanos;
+
+        Throughput(int after) {
+            this.after = after;
+        }
+
+        void add(int step, long stepTokens, long stepNanos) {
+            if (step > after) {
+                tokens += stepTokens;
+                nanos += stepNanos;
+            }
+        }
+
+        /** {@code "; N tokens/s from step S on"}, or nothing when no step came after the warm-up. */
+        String describe() {
+            return nanos == 0
+                    ? ""
+                    : String.format(Locale.ROOT, "; %.0f tokens/s from step %d on", tokens / (nanos / 1e9), after + 1);
         }
     }
 
@@ -185,16 +224,27 @@ public final class GptExample {
         return loss;
     }
 
-    /** Scales every gradient so that their joint L2 norm is at most {@code maxNorm}. */
+    /**
+     * Scales every gradient so that their joint L2 norm is at most {@code maxNorm}. The squares are summed on
+     * the device and read back once: a read per parameter would wait for the device once per parameter.
+     */
     static void clipGlobalNorm(Trainer trainer, float maxNorm) {
-        double squares = 0;
-        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
-            NDArray w = p.getValue().getArray();
-            if (w.hasGradient()) {
-                squares += w.getGradient().square().sum().getFloat();
+        double sum = 0;
+        try (NDScope scope = new NDScope()) { // the temporaries live in the gradients' manager: free them here
+            scope.suppressNotUsedWarning();
+            NDArray squares = null;
+            for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+                NDArray w = p.getValue().getArray();
+                if (w.hasGradient()) {
+                    NDArray s = w.getGradient().square().sum();
+                    squares = squares == null ? s : squares.add(s);
+                }
+            }
+            if (squares != null) {
+                sum = squares.getFloat();
             }
         }
-        double norm = Math.sqrt(squares);
+        double norm = Math.sqrt(sum);
         if (norm > maxNorm) {
             float factor = (float) (maxNorm / (norm + 1e-6));
             for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {

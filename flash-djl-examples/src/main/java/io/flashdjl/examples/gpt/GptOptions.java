@@ -1,5 +1,7 @@
 package io.flashdjl.examples.gpt;
 
+import ai.djl.Device;
+import io.flashdjl.Precision;
 import io.flashdjl.examples.cli.CommandLine;
 import io.flashdjl.examples.cli.Values;
 import java.nio.file.Path;
@@ -27,6 +29,12 @@ final class GptOptions {
             .option("--digits", "N", "addition task: digits per operand", "3")
             .option("--held-out", "N", "addition task: held-out sums for exact-match accuracy", "500")
             .option("--attention", "A", "flash, sdpa or naive", "flash")
+            .optionWithComputedDefault(
+                    "--precision",
+                    "P",
+                    "full or bfloat16: how flash and sdpa attention compute their products on the float32"
+                            + " model (bfloat16: bf16 products, float32 accumulation, outputs and gradients)",
+                    "bfloat16 for flash on a GPU (its fastest mode), else full")
             .optionWithComputedDefault("--device", "D", "cpu or gpu", "gpu when DJL sees one")
             .option("--layers", "N", "decoder layers", "2")
             .option("--embedding", "N", "embedding width, a multiple of --heads", "64")
@@ -71,6 +79,9 @@ final class GptOptions {
     int digits;
     int heldOut;
     Attention attention;
+    /** As asked, or null for the computed default ({@link #precisionOn}). */
+    Precision precision;
+
     String device;
     int layers;
     int embedding;
@@ -86,6 +97,14 @@ final class GptOptions {
     long seed;
     Path out;
     Path resume;
+
+    /** The precision of the attention products on {@code device}: as asked, else the fastest there. */
+    Precision precisionOn(Device device) {
+        if (precision != null) {
+            return precision;
+        }
+        return attention == Attention.FLASH && device.isGpu() ? Precision.BFLOAT16 : Precision.FULL;
+    }
 
     /**
      * Reads a command line ({@code --help} is answered by {@link GptExample}'s {@code run}).
@@ -104,6 +123,12 @@ final class GptOptions {
         o.heldOut = v.positiveInt("--held-out");
         o.attention = Attention.valueOf(
                 v.choice("--attention", List.of("flash", "sdpa", "naive")).toUpperCase(Locale.ROOT));
+        o.precision =
+                v.isSet("--precision") ? Precision.parse(v.choice("--precision", List.of("full", "bfloat16"))) : null;
+        if (o.attention == Attention.NAIVE && o.precision == Precision.BFLOAT16) {
+            throw new IllegalArgumentException(
+                    "--precision bfloat16: naive attention computes in the model's float32 (DJL has no bfloat16)");
+        }
         o.device = v.isSet("--device") ? v.choice("--device", List.of("cpu", "gpu")) : null;
         o.layers = v.positiveInt("--layers");
         o.embedding = v.positiveInt("--embedding");

@@ -92,6 +92,49 @@ class AttentionBenchmarkTest {
     }
 
     @Test
+    void bfloat16PrecisionRunsSdpaInBfloat16OnFloat32Data(@TempDir Path dir) throws IOException {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = AttentionBenchmark.run(
+                new String[] {
+                    "--grid",
+                    "cpu-smoke",
+                    "--backends",
+                    "sdpa,sdpa-auto,naive",
+                    "--dtype",
+                    "float32",
+                    "--precision",
+                    "bfloat16",
+                    "--repeats",
+                    "1",
+                    "--warmup",
+                    "1",
+                    "--device",
+                    "cpu",
+                    "--out",
+                    dir.toString()
+                },
+                System.out,
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
+        String report = Files.readString(dir.resolve("report.md"));
+        assertTrue(report.contains("float32 data, precision BFLOAT16"), report);
+        for (String line : Files.readAllLines(dir.resolve("results.csv")).subList(1, 4)) {
+            assertTrue(csvRow(line).get(10).equals("ok"), "a row did not run: " + line);
+        }
+    }
+
+    @Test
+    void bfloat16PrecisionOnFloat16DataIsRefused() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = AttentionBenchmark.run(
+                new String[] {"--dtype", "float16", "--precision", "bfloat16", "--device", "cpu"},
+                System.out,
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(2, code);
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("add --dtype float32"), err.toString());
+    }
+
+    @Test
     void unknownBackendPrintsUsageAndFails() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code = AttentionBenchmark.run(
@@ -158,14 +201,17 @@ class AttentionBenchmarkTest {
 
     @Test
     void generatedTorchScriptCallsTheForcedKernels() {
-        assertTrue(Impl.Aten.source(Impl.Aten.Kind.FLASH, true)
+        assertTrue(Impl.Aten.source(Impl.Aten.Kind.FLASH, true, false)
                 .contains("torch._scaled_dot_product_flash_attention(q, k, v, 0., True"));
-        assertTrue(Impl.Aten.source(Impl.Aten.Kind.CUDNN, false)
+        assertTrue(Impl.Aten.source(Impl.Aten.Kind.CUDNN, false, false)
                 .contains("torch._scaled_dot_product_cudnn_attention(q, k, v, None, need_lse"));
-        assertTrue(Impl.Aten.source(Impl.Aten.Kind.EFFICIENT, false)
+        assertTrue(Impl.Aten.source(Impl.Aten.Kind.EFFICIENT, false, false)
                 .contains("torch._scaled_dot_product_efficient_attention(q, k1, v1"));
-        assertTrue(Impl.Aten.source(Impl.Aten.Kind.MATH, true).contains("torch._scaled_dot_product_attention_math("));
-        assertTrue(Impl.Aten.source(Impl.Aten.Kind.AUTO, true).contains("torch.scaled_dot_product_attention("));
+        assertTrue(Impl.Aten.source(Impl.Aten.Kind.MATH, true, false)
+                .contains("torch._scaled_dot_product_attention_math("));
+        assertTrue(Impl.Aten.source(Impl.Aten.Kind.AUTO, true, false).contains("torch.scaled_dot_product_attention("));
+        String autocast = Impl.Aten.source(Impl.Aten.Kind.CUDNN, true, true);
+        assertTrue(autocast.contains("q = torch.to(q, 15)") && autocast.contains("return torch.to(out, 6)"), autocast);
     }
 
     private static List<String> csvRow(String line) {

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Device;
+import io.flashdjl.Precision;
 import io.flashdjl.examples.ProgramOutput;
 import io.flashdjl.examples.chart.ChartsTest;
 import io.flashdjl.testing.TestSeed;
@@ -272,5 +274,25 @@ class GptExampleTest {
                 "--heads 4 must be a multiple of --kv-heads 3",
                 assertThrows(IllegalArgumentException.class, () -> GptOptions.parse(new String[] {"--kv-heads", "3"}))
                         .getMessage());
+        assertEquals(
+                "--precision bfloat16: naive attention computes in the model's float32 (DJL has no bfloat16)",
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> GptOptions.parse(
+                                        new String[] {"--attention", "naive", "--precision", "bfloat16"}))
+                        .getMessage());
+    }
+
+    @Test
+    void theDefaultPrecisionIsTheFastestOnTheDevice() {
+        GptOptions flash = GptOptions.parse(new String[0]);
+        assertEquals(Precision.BFLOAT16, flash.precisionOn(Device.gpu()));
+        assertEquals(Precision.FULL, flash.precisionOn(Device.cpu()));
+        assertEquals(
+                Precision.FULL,
+                GptOptions.parse(new String[] {"--attention", "sdpa"}).precisionOn(Device.gpu()));
+        assertEquals(
+                Precision.FULL,
+                GptOptions.parse(new String[] {"--precision", "full"}).precisionOn(Device.gpu()));
     }
 }
