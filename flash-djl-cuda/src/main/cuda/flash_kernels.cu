@@ -6,6 +6,8 @@
 #include "flash_bwd.cuh"
 #include "flash_bwd_sm90.cuh"
 #include "flash_f32.cuh"
+#include "flash_fwd_tf32.cuh"
+#include "flash_bwd_tf32.cuh"
 #include "flash_cast.cuh"
 #include "flash_tiles.h"
 
@@ -27,6 +29,23 @@ __device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
   else bwd_dkdv_mma_kernel<T, TO, D>(p);
 }
 
+// float32: 3xTF32 tensor-core bodies where flash_tiles.h says so, else SIMT
+template <int D>
+__device__ __forceinline__ void fwd_f32(const FlashFwdParams& p) {
+  if constexpr (f32_on_tensor_cores(D)) fwd_tf32_kernel<D>(p);
+  else fwd_f32_kernel<D>(p);
+}
+template <int D>
+__device__ __forceinline__ void bwd_dkdv_f32(const FlashBwdParams& p) {
+  if constexpr (f32_on_tensor_cores(D)) bwd_dkdv_tf32_kernel<D>(p);
+  else bwd_dkdv_f32_kernel<D>(p);
+}
+template <int D>
+__device__ __forceinline__ void bwd_dq_f32(const FlashBwdParams& p) {
+  if constexpr (f32_on_tensor_cores(D)) bwd_dq_tf32_kernel<D>(p);
+  else bwd_dq_f32_kernel<D>(p);
+}
+
 }  // namespace fdjl
 
 using fdjl::FwdShape;
@@ -35,6 +54,9 @@ using fdjl::DqShape;
 using fdjl::PreShape;
 using fdjl::ConvShape;
 using fdjl::F32Shape;
+using fdjl::F32FwdShape;
+using fdjl::F32DkdvShape;
+using fdjl::F32DqShape;
 using fdjl::CastShape;
 
 // ---------------------------------------------------------------- exported launch facts
@@ -69,14 +91,14 @@ extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL
 
 // f32: no convert kernel (flash_bwd_dq_f32_* serves both modes, flash_params.h)
 #define FLASH_F32_SET(H)                                                                                \
-  FLASH_KERNEL(flash_fwd_f32_hd##H, FlashFwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,               \
-               (fdjl::fwd_f32_kernel<H>))                                                               \
+  FLASH_KERNEL(flash_fwd_f32_hd##H, FlashFwdParams, F32FwdShape<H>::THREADS, F32FwdShape<H>::ROWS,      \
+               F32FwdShape<H>::SMEM, (fdjl::fwd_f32<H>))                                                \
   FLASH_KERNEL(flash_bwd_pre_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,           \
                (fdjl::bwd_pre_f32_kernel<H>))                                                           \
-  FLASH_KERNEL(flash_bwd_dkdv_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,          \
-               (fdjl::bwd_dkdv_f32_kernel<H>))                                                          \
-  FLASH_KERNEL(flash_bwd_dq_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,            \
-               (fdjl::bwd_dq_f32_kernel<H>))
+  FLASH_KERNEL(flash_bwd_dkdv_f32_hd##H, FlashBwdParams, F32DkdvShape<H>::THREADS, F32DkdvShape<H>::ROWS, \
+               F32DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_f32<H>))                                          \
+  FLASH_KERNEL(flash_bwd_dq_f32_hd##H, FlashBwdParams, F32DqShape<H>::THREADS, F32DqShape<H>::ROWS,      \
+               F32DqShape<H>::SMEM, (fdjl::bwd_dq_f32<H>))
 
 // one head dim (the indirection expands FLASH_ONLY_HD before it is pasted into names)
 #ifndef FLASH_ONLY_BF16

@@ -173,10 +173,46 @@ template <int D> struct DqShape {
   static constexpr int SMEM = 2 * Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);  // Q, dO, 2 x (K, V)
 };
 
+// ------------------------------------------------------------------ float32, 3xTF32 (flash_*_tf32.cuh)
+// The float32 forward, dK/dV and dQ of D <= 128 run on the tensor cores in the sm_90a pass, whose
+// shared memory holds their float32 tiles; every other float32 kernel is the SIMT code of
+// flash_f32.cuh (and the delta pass always is).
+__host__ __device__ constexpr bool f32_on_tensor_cores(int D) { return kSm90 && D <= 128; }
+struct Tf32Tile {
+  int warps;      // warps per CTA, 16 rows each (query rows: forward, dq; keys: dK/dV)
+  int other_tile; // rows of the streamed operand per tile (keys: forward, dq; queries: dK/dV), two stages
+};
+__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int) { return Tf32Tile{4, 64}; }
+__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int) { return Tf32Tile{4, 32}; }
+__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int) { return Tf32Tile{4, 32}; }
+// float32 rows in shared memory take D + 4 floats (F32Lay)
+template <int D> struct FwdTf32Shape {
+  static constexpr Tf32Tile C = fwd_tf32_tile(D);
+  static constexpr int W = C.warps, BC = C.other_tile;
+  static constexpr int BR = 16 * W, ROWS = BR, THREADS = 32 * W;
+  static constexpr int SMEM = (BR + 4 * BC) * (D + 4) * 4;  // Q, 2 stages of K and V
+};
+template <int D> struct DkdvTf32Shape {
+  static constexpr Tf32Tile C = dkdv_tf32_tile(D);
+  static constexpr int W = C.warps, BR = C.other_tile;
+  static constexpr int BCK = 16 * W, ROWS = BCK, THREADS = 32 * W;
+  static constexpr int SMEM = (2 * BCK + 4 * BR) * (D + 4) * 4 + 4 * BR * 4;  // K, V, 2 x (Q, dO, LSE, delta)
+};
+template <int D> struct DqTf32Shape {
+  static constexpr Tf32Tile C = dq_tf32_tile(D);
+  static constexpr int W = C.warps, BC = C.other_tile;
+  static constexpr int BR = 16 * W, ROWS = BR, THREADS = 32 * W;
+  static constexpr int SMEM = (2 * BR + 4 * BC) * (D + 4) * 4;  // Q, dO, 2 stages of K and V
+};
+
 // ------------------------------------------------------------------ elementwise and f32 kernels
 struct PreShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };   // 4 rows per warp
 struct ConvShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };
 struct CastShape { static constexpr int THREADS = 256, ROWS = 32, SMEM = 0; };
 struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0; };    // one warp per row
+// the launch shapes of flash_{fwd,bwd_dkdv,bwd_dq}_f32_hd<D> in the pass being compiled
+template <int D> using F32FwdShape = std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D>, F32Shape>;
+template <int D> using F32DkdvShape = std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>;
+template <int D> using F32DqShape = std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>;
 
 }  // namespace fdjl

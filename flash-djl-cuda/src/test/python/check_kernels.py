@@ -1,6 +1,6 @@
 """Correctness harness for the flash-djl kernels (developer tool, needs a CUDA GPU and torch).
 
-usage: python3 check_kernels.py FATBIN [--quick | --small] [--seed N]
+usage: python3 check_kernels.py FATBIN [--quick | --small] [--seed N] [--dtype f16|bf16|f32]
 
 Fresh random inputs every run: the seed is drawn, printed first, and replayed with --seed N.
 
@@ -174,7 +174,11 @@ def main():
     torch.manual_seed(seed)
     passed = failed = 0
     idx = 0
-    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+    dtypes = (torch.float16, torch.bfloat16, torch.float32)
+    if "--dtype" in sys.argv:  # one dtype only
+        only = sys.argv[sys.argv.index("--dtype") + 1]
+        dtypes = tuple(t for t in dtypes if {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}[only] == t)
+    for dtype in dtypes:
         for D in ((80, 128, 256) if small else (32, 64, 80, 96, 128, 256)):
             for shape in (SHAPES[1:4] if small else SHAPES[::3] if quick else SHAPES):
                 layout = "bshd" if idx % 2 else "bhsd"

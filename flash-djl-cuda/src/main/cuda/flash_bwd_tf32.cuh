@@ -1,0 +1,248 @@
+// flash_bwd_tf32.cuh - FlashAttention-2 backward for float32 data on the tensor cores,
+// float32-accurate (3xTF32, flash_tf32.cuh), as two kernels with no atomics (so both modes are
+// deterministic, the launcher's f32 contract: pre, dkdv, dq):
+//   dkdv: one CTA = BCK keys of one (batch, kv head), 16 per warp, K and V in shared memory; over
+//         the (query head of the group, Q tile) items that see them, Q / dO / LSE / delta tiles
+//         stream through two stages. Per item: S^T = K Q^T, P^T = exp2(S^T * scale*log2e - LSE),
+//         dP^T = V dO^T, dS^T = P^T (dP^T - delta), dV += P^T dO, dK += dS^T Q; dK * scale at the end.
+//   dq:   one CTA = BR queries of one (batch, head), as the forward: per K/V tile S, P, dP = dO V^T,
+//         dS, dQ += dS K; dQ * scale at the end. It recomputes S and dP (FlashAttention-2's
+//         separate dq pass), the price of needing neither atomics nor a transposed dS in memory.
+// Both products are the two of flash_tf32.cuh. A row that saw no key (LSE = -inf) has P = 0.
+#pragma once
+#include "flash_bwd_tile.cuh"
+#include "flash_common.cuh"
+#include "flash_tf32.cuh"
+#include "flash_tiles.h"
+
+namespace fdjl {
+
+// exp2(s * sl2 - lse2), 0 where the row saw no key (lse2 = -inf) or the entry is masked (s = -inf)
+__device__ __forceinline__ float tf32_prob(float s, float sl2, float lse2) {
+  return lse2 == -INFINITY ? 0.f : exp2f(fmaf(s, sl2, -lse2));
+}
+
+template <int D>
+__device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
+  using S_ = DkdvTf32Shape<D>;
+  using L = F32Lay<D>;
+  constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
+  constexpr int NBR = BR / 8;  // n8 tiles over the queries of an item
+  constexpr int ND = D / 8;
+
+  extern __shared__ __align__(128) unsigned char smem[];
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const BwdKeyTile<float> kt(p, BCK, BR);
+  const Visibility& vis = kt.vis;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
+  const int wkey = warp * 16;  // this warp's keys in the tile: wkey + g, wkey + g + 8
+
+  const uint32_t sK = smem_u32(smem);
+  const uint32_t sV = sK + L::bytes(BCK);
+  const uint32_t sQ0 = sV + L::bytes(BCK);
+  const uint32_t sdO0 = sQ0 + 2 * L::bytes(BR);
+  const float* sQp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BCK));
+  const float* sdOp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BCK) + 2 * L::bytes(BR));
+  float* sLse = reinterpret_cast<float*>(smem + 2 * L::bytes(BCK) + 4 * L::bytes(BR));  // 2 stages x BR
+  float* sDel = sLse + 2 * BR;
+
+  const bool qvec = rows_16b_aligned(p.q, hd), dovec = rows_16b_aligned(p.dout, hd);
+  load_f32_tile<D, BCK, NT>(sK, kt.k, p.k.row_stride, n0, Nk - n0, hd, tid, rows_16b_aligned(p.k, hd));
+  load_f32_tile<D, BCK, NT>(sV, kt.v, p.v.row_stride, n0, Nk - n0, hd, tid, rows_16b_aligned(p.v, hd));
+  auto issue = [&](int it, int stg) {  // cp.async of Q, dO; plain loads of LSE (log2 domain), delta
+    const int hh = kt.head(hk, it);
+    const int m0 = kt.row0(it, BR);
+    load_f32_tile<D, BR, NT>(sQ0 + stg * L::bytes(BR), StridedView<const float>(p.q).at(b, hh), p.q.row_stride, m0,
+                             Nq - m0, hd, tid, qvec);
+    load_f32_tile<D, BR, NT>(sdO0 + stg * L::bytes(BR), StridedView<const float>(p.dout).at(b, hh),
+                             p.dout.row_stride, m0, Nq - m0, hd, tid, dovec);
+    const int64_t rb = stats_row0(b, hh, p.heads_q, Nq);
+    for (int r = tid; r < BR; r += NT) {
+      const bool ok = m0 + r < Nq;
+      sLse[stg * BR + r] = ok ? p.lse[rb + m0 + r] * kLog2e : -INFINITY;
+      sDel[stg * BR + r] = ok ? p.delta[rb + m0 + r] : 0.f;
+    }
+  };
+  if (total > 0) issue(0, 0);
+  cp_async_commit();
+
+  float dk[ND][4], dv[ND][4];
+#pragma unroll
+  for (int d = 0; d < ND; ++d)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk[d][e] = dv[d][e] = 0.f;
+  const float sl2 = p.scale_log2;
+
+  for (int it = 0; it < total; ++it) {
+    const int st = it & 1;
+    if (it + 1 < total) {
+      issue(it + 1, st ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const int m0 = kt.row0(it, BR);
+    const uint32_t sQ = sQ0 + st * L::bytes(BR), sdO = sdO0 + st * L::bytes(BR);
+    const float* lse2 = sLse + st * BR;
+    const float* del = sDel + st * BR;
+
+    // S^T = K Q^T (this warp's 16 keys x BR queries), then P^T
+    float s[NBR][4];
+#pragma unroll
+    for (int n = 0; n < NBR; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    tf32_rows_rows<D, NBR>(s, sK, wkey, sQ, lane);
+    const bool masked = vis.needs_mask(m0, BR, n0, BCK);
+#pragma unroll
+    for (int n = 0; n < NBR; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int q = n * 8 + 2 * t4 + (e & 1);
+        const int key = n0 + wkey + g + (e >> 1) * 8;
+        const bool hidden = masked && !vis.visible(m0 + q, key);
+        s[n][e] = hidden ? 0.f : tf32_prob(s[n][e], sl2, lse2[q]);
+      }
+
+    // dP^T = V dO^T, then dS^T = P^T (dP^T - delta)
+    float ds[NBR][4];
+#pragma unroll
+    for (int n = 0; n < NBR; ++n) ds[n][0] = ds[n][1] = ds[n][2] = ds[n][3] = 0.f;
+    tf32_rows_rows<D, NBR>(ds, sV, wkey, sdO, lane);
+#pragma unroll
+    for (int n = 0; n < NBR; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) ds[n][e] = s[n][e] * (ds[n][e] - del[n * 8 + 2 * t4 + (e & 1)]);
+
+    // dV += P^T dO, dK += dS^T Q
+    tf32_regs_rows<D, NBR>(dv, s, sdOp + st * (L::bytes(BR) / 4), lane);
+    tf32_regs_rows<D, NBR>(dk, ds, sQp + st * (L::bytes(BR) / 4), lane);
+    __syncthreads();  // the stage is refilled by the next iteration's issue
+  }
+
+  const StridedView<float> dkv(p.dk), dvv(p.dv);
+  float* dkg = dkv.at(b, hk);
+  float* dvg = dvv.at(b, hk);
+  const float scale = p.scale;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int key = n0 + wkey + g + 8 * r;
+    if (key < Nk) {
+#pragma unroll
+      for (int d = 0; d < ND; ++d) {
+        const int col = d * 8 + 2 * t4;
+        if (col < hd) {
+          store_pair<float>(dkg + (int64_t)key * dkv.row + col, dk[d][2 * r] * scale, dk[d][2 * r + 1] * scale,
+                            col + 1 < hd);
+          store_pair<float>(dvg + (int64_t)key * dvv.row + col, dv[d][2 * r], dv[d][2 * r + 1], col + 1 < hd);
+        }
+      }
+    }
+  }
+}
+
+template <int D>
+__device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
+  using S_ = DqTf32Shape<D>;
+  using L = F32Lay<D>;
+  constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
+  constexpr int NB = BC / 8, ND = D / 8;
+
+  extern __shared__ __align__(128) unsigned char smem[];
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+  const int h = blockIdx.y, b = blockIdx.z, hk = h / (p.heads_q / p.heads_kv);
+  const Visibility vis(p);
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
+  const int m0 = (vis.upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BR;  // longest first
+  const float* kg = StridedView<const float>(p.k).at(b, hk);
+  const float* vg = StridedView<const float>(p.v).at(b, hk);
+  float* dqg = StridedView<float>(p.dq).at(b, h);
+  const TileRange kt = vis.key_tiles(m0, BR, BC);
+  const int n_tiles = kt.size(), nb = kt.begin * BC;
+  const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
+  const bool kvec = rows_16b_aligned(p.k, hd), vvec = rows_16b_aligned(p.v, hd);
+
+  const uint32_t sQ = smem_u32(smem);
+  const uint32_t sdO = sQ + L::bytes(BR);
+  const uint32_t sK0 = sdO + L::bytes(BR);
+  const uint32_t sV0 = sK0 + 2 * L::bytes(BC);
+  const float* sKp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BR));
+
+  load_f32_tile<D, BR, NT>(sQ, StridedView<const float>(p.q).at(b, h), p.q.row_stride, m0, Nq - m0, hd, tid,
+                           rows_16b_aligned(p.q, hd));
+  load_f32_tile<D, BR, NT>(sdO, StridedView<const float>(p.dout).at(b, h), p.dout.row_stride, m0, Nq - m0, hd, tid,
+                           rows_16b_aligned(p.dout, hd));
+  if (n_tiles > 0) {
+    load_f32_tile<D, BC, NT>(sK0, kg, p.k.row_stride, nb, Nk - nb, hd, tid, kvec);
+    load_f32_tile<D, BC, NT>(sV0, vg, p.v.row_stride, nb, Nk - nb, hd, tid, vvec);
+  }
+  cp_async_commit();
+
+  const int wrow = warp * 16;
+  const int64_t rb = stats_row0(b, h, p.heads_q, Nq);
+  float lse2[2], del[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = m0 + wrow + g + 8 * r;
+    lse2[r] = row < Nq ? p.lse[rb + row] * kLog2e : -INFINITY;
+    del[r] = row < Nq ? p.delta[rb + row] : 0.f;
+  }
+  float acc[ND][4];
+#pragma unroll
+  for (int d = 0; d < ND; ++d) acc[d][0] = acc[d][1] = acc[d][2] = acc[d][3] = 0.f;
+  const float sl2 = p.scale_log2;
+
+  for (int j = 0; j < n_tiles; ++j) {
+    const int st = j & 1;
+    const int n0 = nb + j * BC;
+    if (j + 1 < n_tiles) {
+      const int nn = n0 + BC;
+      load_f32_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
+      load_f32_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const uint32_t sK = sK0 + st * L::bytes(BC), sV = sV0 + st * L::bytes(BC);
+
+    float s[NB][4], dp[NB][4];
+#pragma unroll
+    for (int n = 0; n < NB; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
+    tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
+    tf32_rows_rows<D, NB>(dp, sdO, wrow, sV, lane);
+    const bool mask = masked(n0);
+#pragma unroll
+    for (int n = 0; n < NB; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const bool hidden = mask && !vis.visible(m0 + wrow + g + 8 * r, n0 + n * 8 + 2 * t4 + (e & 1));
+        const float pr = hidden ? 0.f : tf32_prob(s[n][e], sl2, lse2[r]);
+        s[n][e] = pr * (dp[n][e] - del[r]);  // dS
+      }
+    tf32_regs_rows<D, NB>(acc, s, sKp + st * (L::bytes(BC) / 4), lane);  // dQ += dS K
+    __syncthreads();
+  }
+
+  const float scale = p.scale;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = m0 + wrow + g + 8 * r;
+    if (row < Nq) {
+#pragma unroll
+      for (int d = 0; d < ND; ++d) {
+        const int col = d * 8 + 2 * t4;
+        if (col < hd)
+          store_pair<float>(dqg + (int64_t)row * p.dq.row_stride + col, acc[d][2 * r] * scale,
+                            acc[d][2 * r + 1] * scale, col + 1 < hd);
+      }
+    }
+  }
+}
+
+}  // namespace fdjl

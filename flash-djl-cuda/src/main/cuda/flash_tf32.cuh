@@ -1,0 +1,177 @@
+// flash_tf32.cuh - float32-accurate products on the tensor cores: 3xTF32.
+//
+// Each float32 operand x is split into big = tf32(x) and small = tf32(x - big) (round to nearest;
+// tf32 keeps 11 significant bits, so big + small holds 22 of float32's 24). A product a*b is then
+// a_small*b_big + a_big*b_small + a_big*b_big on mma.m16n8k8.tf32 with float32 accumulation, the
+// small terms first; the dropped a_small*b_small and the split residues are about 2^-22 of the
+// product, near float32's own rounding (2^-24 per operation), where one tf32 product (2^-11) is
+// not. Three MMAs per product: a third of the tf32 rate, which is half the bf16 rate.
+//
+// Fragments of mma.m16n8k8 with .tf32 (lane = 4*g + t): A (16x8, row major) a0 = (g, t),
+// a1 = (g+8, t), a2 = (g, t+4), a3 = (g+8, t+4); B (8x8, "col") b0 = (t, g), b1 = (t+4, g);
+// C as in m16n8k16. ldmatrix (b16) on float32 rows hands thread (g, t) the float (row g, col t) of
+// each 8x4-float matrix: exactly A's and B's fragments when the matrix rows are A's rows or B's
+// columns (Q and K in S = Q K^T). Operands read along their rows instead (V in P V) are loaded
+// with scalar shared-memory loads.
+#pragma once
+#include "flash_common.cuh"
+
+namespace fdjl {
+
+struct Tf32x3 {
+  __device__ __forceinline__ static uint32_t to_tf32(float x) {
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
+  }
+  // big and small parts of n floats (given as their bits)
+  template <int N>
+  __device__ __forceinline__ static void split(const uint32_t* x, uint32_t* big, uint32_t* small) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const float f = __uint_as_float(x[i]);
+      big[i] = to_tf32(f);
+      small[i] = to_tf32(f - __uint_as_float(big[i]));
+    }
+  }
+  __device__ __forceinline__ static void mma1(float* d, const uint32_t* a, const uint32_t* b) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+  // d += a * b from split operands, the small terms first
+  __device__ __forceinline__ static void mma(float* d, const uint32_t* a_big, const uint32_t* a_small,
+                                             const uint32_t* b_big, const uint32_t* b_small) {
+    mma1(d, a_small, b_big);
+    mma1(d, a_big, b_small);
+    mma1(d, a_big, b_big);
+  }
+};
+
+// Float32 tile in shared memory: row stride D + 4 floats. The 4 extra floats make ldmatrix's eight
+// rows (16-byte chunks, odd chunk stride) and the scalar column reads of P V (rows 2t, 2t+1 at
+// column g: banks 8t + g) conflict-free.
+template <int D> struct F32Lay {
+  static constexpr int RS = D + 4;  // floats per row
+  static constexpr __host__ __device__ int bytes(int rows) { return rows * RS * 4; }
+  static __device__ __forceinline__ uint32_t at(uint32_t base, int row, int col) { return base + (row * RS + col) * 4; }
+};
+
+// cp.async of a ROWS x D float32 tile (rows row0.. of a [N, row_stride] matrix) into an F32Lay
+// tile; rows >= nvalid and columns >= head_dim are zero-filled, never read. vec: 16-byte copies
+// (rows 16-byte aligned and head_dim % 4 == 0), else 4-byte copies.
+template <int D, int ROWS, int NT>
+__device__ __forceinline__ void load_f32_tile(uint32_t sbase, const float* g, int64_t row_stride, int row0, int nvalid,
+                                              int head_dim, int tid, bool vec) {
+  using L = F32Lay<D>;
+  if (vec) {
+    constexpr int C = D / 4, TOTAL = ROWS * C;
+#pragma unroll
+    for (int i0 = 0; i0 < TOTAL; i0 += NT) {
+      const int i = i0 + tid;
+      if (TOTAL % NT == 0 || i < TOTAL) {
+        const int r = i / C, c = i % C;
+        const bool ok = r < nvalid && c * 4 < head_dim;
+        const float* src = ok ? g + (int64_t)(row0 + r) * row_stride + c * 4 : g;
+        cp_async16(L::at(sbase, r, c * 4), src, ok);
+      }
+    }
+  } else {
+    constexpr int TOTAL = ROWS * D;
+    for (int i = tid; i < TOTAL; i += NT) {
+      const int r = i / D, c = i % D;
+      const bool ok = r < nvalid && c < head_dim;
+      const float* src = ok ? g + (int64_t)(row0 + r) * row_stride + c : g;
+      asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(L::at(sbase, r, c)), "l"(src),
+                   "r"(ok ? 4 : 0));
+    }
+  }
+}
+
+// The two products every 3xTF32 kernel is made of, for one warp's 16 rows (both on F32Lay tiles).
+//
+// The tensor cores add into a float32 accumulator by truncation, not rounding to nearest: over many
+// MMAs into one accumulator the error grows linearly and with one sign (measured: dK and dV summed
+// over 2k queries were 3-4x PyTorch's error). So every product sums at most kTf32Chunk k8 steps in
+// a fresh accumulator and adds that partial sum into the caller's with ordinary float32 adds.
+constexpr int kTf32Chunk = 4;
+
+// s[n] += A[a0 .. a0+15] . B[n*8 .. n*8+7]^T over the D columns (S = Q K^T, dP = dO V^T, and their
+// transposes in dK/dV): A's and B's rows both through ldmatrix.
+template <int D, int NB>
+__device__ __forceinline__ void tf32_rows_rows(float (&s)[NB][4], uint32_t sA, int a0, uint32_t sB, int lane) {
+  using L = F32Lay<D>;
+  static_assert((D / 8) % kTf32Chunk == 0 || D / 8 < kTf32Chunk, "k8 steps in whole chunks");
+  constexpr int CH = D / 8 < kTf32Chunk ? D / 8 : kTf32Chunk;
+#pragma unroll 1
+  for (int k0 = 0; k0 < D / 8; k0 += CH) {
+    float part[NB][4];
+#pragma unroll
+    for (int n = 0; n < NB; ++n) part[n][0] = part[n][1] = part[n][2] = part[n][3] = 0.f;
+#pragma unroll
+    for (int kc = k0; kc < k0 + CH; ++kc) {
+      uint32_t a[4], ab[4], as[4];
+      ldsm_x4(a, L::at(sA, a0 + (lane & 15), kc * 8 + (lane >> 4) * 4));
+      Tf32x3::split<4>(a, ab, as);
+#pragma unroll
+      for (int np = 0; np < NB / 2; ++np) {
+        uint32_t bb[4], bbig[4], bsmall[4];
+        ldsm_x4(bb, L::at(sB, np * 16 + (lane & 7) + ((lane >> 4) << 3), kc * 8 + ((lane >> 3) & 1) * 4));
+        Tf32x3::split<4>(bb, bbig, bsmall);
+        Tf32x3::mma(part[2 * np], ab, as, bbig, bsmall);
+        Tf32x3::mma(part[2 * np + 1], ab, as, bbig + 2, bsmall + 2);
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < NB; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] += part[n][e];
+  }
+}
+
+// acc[d] += X . B[0 .. NB*8)[d*8 .. d*8+7] with X = x, the accumulator of a tf32_rows_rows (16 rows x
+// NB*8), as the A operand (O += P V, dV += P^T dO, dK += dS^T Q, dQ += dS K). mma's k index runs over
+// each group of 8 columns of x in the order 0, 2, 4, 6, 1, 3, 5, 7 (x's own register order), and
+// B's rows are read with the same permutation by scalar loads (rows 2t and 2t + 1 at column g).
+template <int D, int NB>
+__device__ __forceinline__ void tf32_regs_rows(float (&acc)[D / 8][4], const float (&x)[NB][4], const float* sB,
+                                               int lane) {
+  using L = F32Lay<D>;
+  static_assert(NB % kTf32Chunk == 0 || NB < kTf32Chunk, "k8 steps in whole chunks");
+  constexpr int CH = NB < kTf32Chunk ? NB : kTf32Chunk;
+  const int g = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int k0 = 0; k0 < NB; k0 += CH) {
+    float part[D / 8][4];
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d) part[d][0] = part[d][1] = part[d][2] = part[d][3] = 0.f;
+#pragma unroll
+    for (int kk = k0; kk < k0 + CH; ++kk) {
+      const uint32_t a[4] = {__float_as_uint(x[kk][0]), __float_as_uint(x[kk][2]), __float_as_uint(x[kk][1]),
+                             __float_as_uint(x[kk][3])};
+      uint32_t ab[4], as[4];
+      Tf32x3::split<4>(a, ab, as);
+      const float* b0 = sB + (kk * 8 + 2 * t4) * L::RS + g;
+#pragma unroll
+      for (int d = 0; d < D / 8; ++d) {
+        const uint32_t b[2] = {__float_as_uint(b0[d * 8]), __float_as_uint(b0[L::RS + d * 8])};
+        uint32_t bbig[2], bsmall[2];
+        Tf32x3::split<2>(b, bbig, bsmall);
+        Tf32x3::mma(part[d], ab, as, bbig, bsmall);
+      }
+    }
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[d][e] += part[d][e];
+  }
+}
+
+// Whether a tensor's rows can be copied 16 bytes at a time (the whole launch takes one path).
+__device__ __forceinline__ bool rows_16b_aligned(const FlashTensor& t, int head_dim) {
+  return head_dim % 4 == 0 && (reinterpret_cast<uintptr_t>(t.data) & 15) == 0 && t.batch_stride % 4 == 0 &&
+         t.head_stride % 4 == 0 && t.row_stride % 4 == 0;
+}
+
+}  // namespace fdjl
