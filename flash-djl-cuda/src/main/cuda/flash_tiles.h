@@ -182,9 +182,10 @@ struct Tf32Tile {
   int warps;      // warps per CTA, 16 rows each (query rows: forward, dq; keys: dK/dV)
   int other_tile; // rows of the streamed operand per tile (keys: forward, dq; queries: dK/dV), two stages
 };
-__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int) { return Tf32Tile{4, 64}; }
-__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int) { return Tf32Tile{4, 32}; }
-__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int) { return Tf32Tile{4, 32}; }
+// D > 64 halves the streamed tile so that two CTAs fit in an SM (about 101 KiB each at D = 128)
+__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 64 : 32}; }
+__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16}; }
+__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16}; }
 // float32 rows in shared memory take D + 4 floats (F32Lay)
 template <int D> struct FwdTf32Shape {
   static constexpr Tf32Tile C = fwd_tf32_tile(D);
