@@ -11,6 +11,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
 import ai.djl.training.Trainer;
 import ai.djl.training.optimizer.Adam;
 import ai.djl.util.Pair;
@@ -21,6 +22,7 @@ import io.flashdjl.training.FlashTraining;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Properties;
@@ -71,7 +73,8 @@ public final class GptExample {
 
     /** Trains as the options say; returns the final task score (NaN for text). */
     static double train(GptOptions o, PrintStream out) {
-        Device device = device(o.device);
+        Device[] devices = devices(o.device, o.devices);
+        Device device = devices[0];
         TokenTask task =
                 o.text == null ? new AdditionTask(o.digits, o.heldOut, o.seed) : TextTask.read(o.text, o.context);
         int context = task.sequenceLength();
@@ -95,7 +98,7 @@ public final class GptExample {
                 Locale.ROOT,
                 "GPT on %s: %s; %d layers, embedding %d, %d heads (%d kv), context %d, vocabulary %d;"
                         + " attention %s (precision %s); %d steps of %d sequences%n",
-                device,
+                devices.length == 1 ? device : Arrays.toString(devices) + " (data-parallel)",
                 o.text == null ? o.digits + "-digit addition" : "text " + o.text,
                 o.layers,
                 o.embedding,
@@ -118,7 +121,7 @@ public final class GptExample {
             LearningRateSchedule lr = new LearningRateSchedule(o, from.step());
             DefaultTrainingConfig config = new DefaultTrainingConfig(new MaskedTokenLoss())
                     .optOptimizer(Adam.builder().optLearningRateTracker(lr).build())
-                    .optDevices(new Device[] {device});
+                    .optDevices(devices);
             try (Trainer trainer = model.newTrainer(config)) {
                 trainer.initialize(new Shape(o.batch, context));
                 NDManager manager = trainer.getManager();
@@ -136,7 +139,7 @@ public final class GptExample {
                     long t0 = System.nanoTime();
                     try (NDManager stepScope = manager.newSubManager();
                             TokenBatch b = task.trainingBatch(stepScope, o.batch, random)) {
-                        loss = trainStep(trainer, b, o.clip);
+                        loss = trainStep(trainer, gpt, b, o.clip);
                         tokens += (long) o.batch * context;
                     }
                     long stepNanos = System.nanoTime() - t0;
@@ -210,33 +213,66 @@ public final class GptExample {
         }
     }
 
-    /** One optimisation step through the flash-aware collector; returns the loss. */
-    static double trainStep(Trainer trainer, TokenBatch b, float clip) {
-        float loss;
-        try (GradientCollector collector = FlashTraining.newGradientCollector()) {
-            NDList predictions = trainer.forward(new NDList(b.inputs));
-            NDArray lossValue = trainer.getLoss().evaluate(new NDList(b.targets, b.mask), predictions);
-            collector.backward(lossValue);
-            loss = lossValue.getFloat();
+    /**
+     * One optimisation step through the flash-aware collector; returns the loss. With several devices the batch
+     * is split evenly, each part's loss weighted by its share of the counted tokens, so that the gradients DJL
+     * sums over the devices are those of the whole batch on one device. Every part's work is queued before any
+     * result is read, so the devices compute side by side.
+     */
+    static double trainStep(Trainer trainer, GptModel gpt, TokenBatch b, float clip) {
+        Device[] devices = trainer.getDevices();
+        int n = devices.length;
+        NDList inputs = n == 1 ? new NDList(b.inputs) : b.inputs.split(n);
+        NDList targets = n == 1 ? new NDList(b.targets) : b.targets.split(n);
+        NDList masks = n == 1 ? new NDList(b.mask) : b.mask.split(n);
+        double[] weights = new double[n];
+        double counted = b.countedTokens();
+        for (int i = 0; i < n; i++) {
+            weights[i] = n == 1 ? 1 : masks.get(i).sum().getFloat() / counted;
         }
-        clipGlobalNorm(trainer, clip);
+        NDArray[] losses = new NDArray[n];
+        try (GradientCollector collector = FlashTraining.newGradientCollector()) {
+            for (int i = 0; i < n; i++) {
+                Device d = devices[i];
+                NDList predictions = trainer.forward(new NDList(inputs.get(i).toDevice(d, false)));
+                NDList labels = new NDList(
+                        targets.get(i).toDevice(d, false), masks.get(i).toDevice(d, false));
+                NDArray loss = trainer.getLoss().evaluate(labels, predictions);
+                losses[i] = n == 1 ? loss : loss.mul(weights[i]);
+                collector.backward(losses[i]);
+            }
+        }
+        double loss = 0;
+        for (NDArray l : losses) {
+            loss += l.getFloat();
+        }
+        clipGlobalNorm(trainer, gpt.trainingStore(), clip);
         trainer.step();
         return loss;
     }
 
     /**
-     * Scales every gradient so that their joint L2 norm is at most {@code maxNorm}. The squares are summed on
-     * the device and read back once: a read per parameter would wait for the device once per parameter.
+     * Scales every gradient so that their joint L2 norm is at most {@code maxNorm}: the norm of the gradient DJL
+     * will apply, the sum of each parameter's replicas over the trainer's devices. The squares are summed on the
+     * first device and read back once: a read per parameter would wait for the device once per parameter.
      */
-    static void clipGlobalNorm(Trainer trainer, float maxNorm) {
+    static void clipGlobalNorm(Trainer trainer, ParameterStore store, float maxNorm) {
+        Device[] devices = trainer.getDevices();
         double sum = 0;
-        try (NDScope scope = new NDScope()) { // the temporaries live in the gradients' manager: free them here
+        try (NDScope scope = new NDScope()) { // the temporaries live in the gradients' managers: free them here
             scope.suppressNotUsedWarning();
             NDArray squares = null;
             for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
-                NDArray w = p.getValue().getArray();
-                if (w.hasGradient()) {
-                    NDArray s = w.getGradient().square().sum();
+                NDArray g = null;
+                for (Device d : devices) {
+                    NDArray w = store.getValue(p.getValue(), d, true);
+                    if (w.hasGradient()) {
+                        NDArray part = w.getGradient().toDevice(devices[0], false);
+                        g = g == null ? part : g.add(part);
+                    }
+                }
+                if (g != null) {
+                    NDArray s = g.square().sum();
                     squares = squares == null ? s : squares.add(s);
                 }
             }
@@ -248,9 +284,11 @@ public final class GptExample {
         if (norm > maxNorm) {
             float factor = (float) (maxNorm / (norm + 1e-6));
             for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
-                NDArray w = p.getValue().getArray();
-                if (w.hasGradient()) {
-                    w.getGradient().muli(factor);
+                for (Device d : devices) {
+                    NDArray w = store.getValue(p.getValue(), d, true);
+                    if (w.hasGradient()) {
+                        w.getGradient().muli(factor);
+                    }
                 }
             }
         }
@@ -266,12 +304,23 @@ public final class GptExample {
         }
     }
 
-    private static Device device(String wanted) {
+    /** The training devices: gpu(0) .. gpu(count-1), or the CPU when asked or when DJL sees no GPU. */
+    private static Device[] devices(String wanted, int count) {
         int gpus = Engine.getInstance().getGpuCount();
         if ("gpu".equals(wanted) && gpus == 0) {
             throw new IllegalArgumentException("--device gpu: DJL's engine sees no GPU");
         }
-        return "cpu".equals(wanted) || gpus == 0 ? Device.cpu() : Device.gpu();
+        if (count > 1 && gpus < count) {
+            throw new IllegalArgumentException("--devices " + count + ": DJL's engine sees " + gpus + " GPU(s)");
+        }
+        if ("cpu".equals(wanted) || gpus == 0) {
+            return new Device[] {Device.cpu()};
+        }
+        Device[] devices = new Device[count];
+        for (int i = 0; i < count; i++) {
+            devices[i] = Device.gpu(i);
+        }
+        return devices;
     }
 
     /** What a checkpoint must match to be loaded into this run's model and continue its run. */

@@ -34,6 +34,8 @@ final class GptModel extends AbstractBlock {
     private final List<Block> layers = new ArrayList<>();
     private final LayerNorm finalNorm;
     private final Linear head;
+    /** The store of the last training forward (the trainer's), whose device replicas hold the gradients. */
+    private ParameterStore trainingStore;
 
     /**
      * @param layer builds decoder block {@code i}; each maps {@code [B, T, E]} to {@code [B, T, E]}
@@ -62,6 +64,17 @@ final class GptModel extends AbstractBlock {
         head = addChildBlock("head", Linear.builder().setUnits(vocabulary).build());
     }
 
+    /**
+     * The parameter store of the last training forward: the trainer's, which keeps one replica of every
+     * parameter per device, each with that device's gradient (DJL sums them in {@code trainer.step()}).
+     */
+    ParameterStore trainingStore() {
+        if (trainingStore == null) {
+            throw new IllegalStateException("no training forward has run yet");
+        }
+        return trainingStore;
+    }
+
     int contextLength() {
         return context;
     }
@@ -74,6 +87,9 @@ final class GptModel extends AbstractBlock {
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray tokens = inputs.singletonOrThrow();
+        if (training) {
+            trainingStore = ps;
+        }
         if (tokens.getShape().dimension() != 2 || tokens.getShape().get(1) > context) {
             throw new IllegalArgumentException(
                     "tokens: expected shape [B, T] with T <= " + context + " but got " + tokens.getShape());

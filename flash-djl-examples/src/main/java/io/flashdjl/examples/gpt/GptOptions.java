@@ -36,6 +36,12 @@ final class GptOptions {
                             + " model (bfloat16: bf16 products, float32 accumulation, outputs and gradients)",
                     "bfloat16 for flash on a GPU (its fastest mode), else full")
             .optionWithComputedDefault("--device", "D", "cpu or gpu", "gpu when DJL sees one")
+            .option(
+                    "--devices",
+                    "N",
+                    "GPUs to train on, data-parallel (DJL's multi-device trainer; each step's batch is split"
+                            + " evenly over gpu(0) .. gpu(N-1))",
+                    "1")
             .option("--layers", "N", "decoder layers", "2")
             .option("--embedding", "N", "embedding width, a multiple of --heads", "64")
             .option("--heads", "N", "query heads, a multiple of --kv-heads", "4")
@@ -83,6 +89,7 @@ final class GptOptions {
     Precision precision;
 
     String device;
+    int devices;
     int layers;
     int embedding;
     int heads;
@@ -130,6 +137,7 @@ final class GptOptions {
                     "--precision bfloat16: naive attention computes in the model's float32 (DJL has no bfloat16)");
         }
         o.device = v.isSet("--device") ? v.choice("--device", List.of("cpu", "gpu")) : null;
+        o.devices = v.positiveInt("--devices");
         o.layers = v.positiveInt("--layers");
         o.embedding = v.positiveInt("--embedding");
         o.heads = v.positiveInt("--heads");
@@ -144,6 +152,13 @@ final class GptOptions {
         o.seed = v.integer("--seed");
         o.out = v.path("--out");
         o.resume = v.path("--resume");
+        if (o.devices > 1 && "cpu".equals(o.device)) {
+            throw new IllegalArgumentException("--devices " + o.devices + " trains on GPUs, but --device is cpu");
+        }
+        if (o.batch % o.devices != 0) {
+            throw new IllegalArgumentException(
+                    "--batch " + o.batch + " must be a multiple of --devices " + o.devices + " (an even split)");
+        }
         if (o.embedding % o.heads != 0) {
             throw new IllegalArgumentException(
                     "--embedding " + o.embedding + " must be a multiple of --heads " + o.heads);

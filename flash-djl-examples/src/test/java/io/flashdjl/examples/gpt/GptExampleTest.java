@@ -284,6 +284,22 @@ class GptExampleTest {
     }
 
     @Test
+    void devicesMustSplitTheBatchOnGpus() {
+        assertEquals(
+                "--batch 5 must be a multiple of --devices 2 (an even split)",
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> GptOptions.parse(new String[] {"--devices", "2", "--batch", "5"}))
+                        .getMessage());
+        assertEquals(
+                "--devices 2 trains on GPUs, but --device is cpu",
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> GptOptions.parse(new String[] {"--devices", "2", "--device", "cpu"}))
+                        .getMessage());
+    }
+
+    @Test
     void theDefaultPrecisionIsTheFastestOnTheDevice() {
         GptOptions flash = GptOptions.parse(new String[0]);
         assertEquals(Precision.BFLOAT16, flash.precisionOn(Device.gpu()));
