@@ -18,6 +18,7 @@ import ai.djl.util.Pair;
 import io.flashdjl.Precision;
 import io.flashdjl.examples.chart.ChartAttempt;
 import io.flashdjl.examples.cli.CommandLine;
+import io.flashdjl.spi.OwnedScalar;
 import io.flashdjl.training.FlashTraining;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -238,7 +239,10 @@ public final class GptExample {
                 NDList labels = new NDList(
                         targets.get(i).toDevice(d, false), masks.get(i).toDevice(d, false));
                 NDArray loss = trainer.getLoss().evaluate(labels, predictions);
-                losses[i] = n == 1 ? loss : loss.mul(weights[i]);
+                // a float32 weight: a Java number (0-d float64) would make the 0-d loss float64
+                losses[i] = n == 1
+                        ? loss
+                        : loss.mul(OwnedScalar.like(loss, weights[i]).toType(loss.getDataType(), false));
                 collector.backward(losses[i]);
             }
         }
