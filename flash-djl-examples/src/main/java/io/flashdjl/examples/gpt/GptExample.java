@@ -121,7 +121,8 @@ public final class GptExample {
             }
             LearningRateSchedule lr = new LearningRateSchedule(o, from.step());
             DefaultTrainingConfig config = new DefaultTrainingConfig(new MaskedTokenLoss())
-                    .optOptimizer(Adam.builder().optLearningRateTracker(lr).build())
+                    .optOptimizer(new PerDeviceOptimizer(
+                            () -> Adam.builder().optLearningRateTracker(lr).build()))
                     .optDevices(devices);
             try (Trainer trainer = model.newTrainer(config)) {
                 trainer.initialize(new Shape(o.batch, context));
@@ -291,7 +292,9 @@ public final class GptExample {
                 for (Device d : devices) {
                     NDArray w = store.getValue(p.getValue(), d, true);
                     if (w.hasGradient()) {
-                        w.getGradient().muli(factor);
+                        NDArray gradient = w.getGradient();
+                        // the factor on the replica's device (its manager may be the first device's)
+                        gradient.muli(OwnedScalar.like(gradient, factor));
                     }
                 }
             }
