@@ -1,4 +1,6 @@
-// flash_f32.cuh - float32 attention: simple SIMT kernels (fp32 FMA), one warp per row.
+// flash_f32.cuh - float32 attention: simple SIMT kernels (fp32 FMA), one warp per row. They serve the
+// float32 kernels wherever flash_tiles.h does not pick the 3xTF32 tensor-core ones (f32_on_tensor_cores),
+// and the delta pass everywhere.
 //
 // Lane l of a warp holds elements d = l + 32*e (e < D/32) of a row, so any head_dim <= D works
 // and every load is a coalesced 4-byte load. Dot products are warp reductions. Exact exp2f,

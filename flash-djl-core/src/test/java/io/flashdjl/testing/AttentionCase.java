@@ -53,6 +53,15 @@ public final class AttentionCase {
         this.scale = scale;
     }
 
+    /**
+     * This case with v's head dimension equal to that of q and k (what the CUDA kernels take).
+     *
+     * @return the case with {@code valueDim == headDim}
+     */
+    public AttentionCase withValueDimOfHeadDim() {
+        return new AttentionCase(batch, headsQ, headsKv, seqQ, seqK, headDim, headDim, mask, layout, dataType, scale);
+    }
+
     public AttentionOptions options(Backend backend) {
         AttentionOptions.Builder b =
                 AttentionOptions.builder().optMask(mask).optLayout(layout).optBackend(backend);

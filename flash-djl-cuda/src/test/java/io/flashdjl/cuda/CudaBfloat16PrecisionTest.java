@@ -47,19 +47,7 @@ class CudaBfloat16PrecisionTest {
 
     static Stream<AttentionCase> cases() {
         List<AttentionCase> grid = AttentionCase.grid(SEQS, DIMS, new DataType[] {DataType.FLOAT32}, 63);
-        return grid.stream()
-                .map(c -> new AttentionCase(
-                        c.batch,
-                        c.headsQ,
-                        c.headsKv,
-                        c.seqQ,
-                        c.seqK,
-                        c.headDim,
-                        c.headDim,
-                        c.mask,
-                        c.layout,
-                        c.dataType,
-                        c.scale));
+        return grid.stream().map(AttentionCase::withValueDimOfHeadDim);
     }
 
     @ParameterizedTest(name = "{0}")

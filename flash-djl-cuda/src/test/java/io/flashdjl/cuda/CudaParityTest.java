@@ -46,19 +46,7 @@ class CudaParityTest {
     /** The grid with Dv = D: the kernels need equal head dimensions (the backend says so otherwise). */
     static Stream<AttentionCase> cases() {
         List<AttentionCase> grid = AttentionCase.grid(SEQS, DIMS, TYPES, 84);
-        return grid.stream()
-                .map(c -> new AttentionCase(
-                        c.batch,
-                        c.headsQ,
-                        c.headsKv,
-                        c.seqQ,
-                        c.seqK,
-                        c.headDim,
-                        c.headDim,
-                        c.mask,
-                        c.layout,
-                        c.dataType,
-                        c.scale));
+        return grid.stream().map(AttentionCase::withValueDimOfHeadDim);
     }
 
     @ParameterizedTest(name = "{0}")
