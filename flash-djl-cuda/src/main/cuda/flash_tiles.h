@@ -210,7 +210,9 @@ template <int D> struct DqTf32Shape {
 struct PreShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };   // 4 rows per warp
 struct ConvShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };
 struct CastShape { static constexpr int THREADS = 256, ROWS = 32, SMEM = 0; };
-struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0; };    // one warp per row
+// one warp per row; SMEM = 0 is how the launcher tells the SIMT float32 kernels from the 3xTF32 ones,
+// to say once that a problem runs on the slow path (CudaBackend.runsOnSimt)
+struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0; };
 // the launch shapes of flash_{fwd,bwd_dkdv,bwd_dq}_f32_hd<D> in the pass being compiled
 template <int D> using F32FwdShape = std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D>, F32Shape>;
 template <int D> using F32DkdvShape = std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>;

@@ -14,6 +14,8 @@ import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.spi.Visibility;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,6 +33,9 @@ import org.slf4j.LoggerFactory;
 public final class CudaBackend implements AttentionBackend {
 
     private static final Logger logger = LoggerFactory.getLogger(CudaBackend.class);
+
+    /** Forward kernels whose slow path was logged, so that a training loop says it once. */
+    private static final Set<String> SLOW_PATH_LOGGED = ConcurrentHashMap.newKeySet();
 
     /** Test aid: with this system property true, outputs are filled with NaN before the kernels run. */
     static final String POISON_PROPERTY = "flashdjl.cuda.poison";
@@ -101,8 +106,14 @@ public final class CudaBackend implements AttentionBackend {
                 tensor(NDArrayMemory.address("output", out), qs),
                 NDArrayMemory.address("lse", lse),
                 dims(p));
-        kernels.launch(
-                kernels.kernel(name(kernels, "flash_fwd", p)), p.seqQ(), p.headsQ(), p.batch(), params, p.toString());
+        CudaKernels.Kernel forward = kernels.kernel(name(kernels, "flash_fwd", p));
+        if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
+            logger.warn(
+                    "CUDA: {} runs float32 at Precision.FULL on the SIMT kernels (the tensor-core ones need sm_90a and"
+                            + " head dim <= 128): several times slower; Precision.BFLOAT16 runs on the tensor cores",
+                    forward.name);
+        }
+        kernels.launch(forward, p.seqQ(), p.headsQ(), p.batch(), params, p.toString());
         ops.release();
         in.release();
         return new AttentionResult(out, lse, Backend.CUDA);
@@ -181,6 +192,15 @@ public final class CudaBackend implements AttentionBackend {
      */
     static boolean dqThroughAccumulator(KernelDtype type, boolean deterministic) {
         return type.sixteenBitCompute() && !deterministic;
+    }
+
+    /**
+     * Whether a forward kernel is the float32 SIMT fallback: of the float32 kernels only the SIMT ones take no
+     * dynamic shared memory (flash_tiles.h, {@code F32Shape}), and the fatbin's launch facts say which one the
+     * device pass chose.
+     */
+    static boolean runsOnSimt(KernelDtype type, CudaKernels.Kernel forward) {
+        return type == KernelDtype.F32 && forward.sharedBytes == 0;
     }
 
     private static String name(CudaKernels kernels, String kernel, AttentionProblem p) {

@@ -67,6 +67,16 @@ class CudaBackendCpuTest {
     }
 
     @Test
+    void theSlowFloat32PathIsTheOneWithoutSharedMemory() {
+        CudaKernels.Kernel simt = new CudaKernels.Kernel("flash_fwd_f32_hd256", null, 256, 8, 0);
+        CudaKernels.Kernel tensorCores = new CudaKernels.Kernel("flash_fwd_f32_hd64", null, 128, 64, 89_088);
+        assertTrue(CudaBackend.runsOnSimt(KernelDtype.F32, simt));
+        assertFalse(CudaBackend.runsOnSimt(KernelDtype.F32, tensorCores));
+        assertFalse(CudaBackend.runsOnSimt(
+                KernelDtype.F16, new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0)));
+    }
+
+    @Test
     void dqGoesThroughTheAccumulatorOnlyForHalfTypesWithoutDeterminism() {
         assertTrue(CudaBackend.dqThroughAccumulator(KernelDtype.F16, false));
         assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F16, true));
