@@ -1,5 +1,6 @@
 package io.flashdjl.nn;
 
+import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -16,6 +17,8 @@ import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.Layout;
 import io.flashdjl.Precision;
+import java.io.DataInputStream;
+import java.io.IOException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -99,6 +102,34 @@ public final class FlashAttentionBlock extends AbstractBlock {
      */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * Loads a parameter file as DJL's {@code Block.loadParameters} does, then checks that the key and value
+     * projections fit this block's key/value heads: DJL reads a projection of any size without complaint, and a
+     * file of another head layout would otherwise fail at the first forward with a reshape error.
+     *
+     * @throws MalformedModelException naming the projection, the units this block expects and those the file
+     *     holds, and the {@code optKvHeadCount} that would load it
+     */
+    @Override
+    public void loadParameters(NDManager manager, DataInputStream is) throws IOException, MalformedModelException {
+        super.loadParameters(manager, is);
+        requireKvUnits("keyProjection", keyProjection);
+        requireKvUnits("valueProjection", valueProjection);
+    }
+
+    private void requireKvUnits(String name, Linear projection) throws MalformedModelException {
+        long expected = (long) kvHeadCount * headDim();
+        long units =
+                projection.getParameters().get("weight").getArray().getShape().get(0);
+        if (units != expected) {
+            String fits = units % headDim() == 0 && units / headDim() >= 1 && headCount % (units / headDim()) == 0
+                    ? "; build the block with optKvHeadCount(" + units / headDim() + ") to load it"
+                    : "";
+            throw new MalformedModelException(name + ": expected " + expected + " output units (" + kvHeadCount
+                    + " key/value heads of " + headDim() + ") but the parameter file has " + units + fits);
+        }
     }
 
     private int headDim() {

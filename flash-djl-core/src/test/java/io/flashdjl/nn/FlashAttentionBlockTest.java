@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
+import ai.djl.MalformedModelException;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -206,6 +207,29 @@ class FlashAttentionBlockTest {
             out.add(a.getDataType().isFloating() ? a.toType(DataType.FLOAT64, false) : a);
         }
         return out;
+    }
+
+    /**
+     * A grouped-query block refuses, at load, a parameter file written for another number of key/value heads
+     * (DJL's own block: one per query head), naming the projection and the option that would load it.
+     */
+    @Test
+    void aParameterFileOfAnotherHeadLayoutIsRefusedAtLoad() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            Shape in = new Shape(2, 5, E);
+            FlashAttentionBlock gqa = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optKvHeadCount(2)
+                    .optBackend(Backend.REFERENCE)
+                    .build();
+            MalformedModelException e = assertThrows(
+                    MalformedModelException.class, () -> copyThroughModelFiles(djlBlock(), gqa, manager, in));
+            assertEquals(
+                    "keyProjection: expected 8 output units (2 key/value heads of 4) but the parameter file has 16;"
+                            + " build the block with optKvHeadCount(4) to load it",
+                    e.getMessage());
+        }
     }
 
     @Test
