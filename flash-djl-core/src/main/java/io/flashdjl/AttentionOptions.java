@@ -18,6 +18,8 @@ public final class AttentionOptions {
     public static final AttentionOptions DEFAULT = builder().build();
 
     private final AttentionMask mask;
+    private final int windowLeft;
+    private final int windowRight;
     private final Double scale;
     private final Backend backend;
     private final Layout layout;
@@ -28,6 +30,8 @@ public final class AttentionOptions {
 
     private AttentionOptions(Builder b) {
         this.mask = b.mask;
+        this.windowLeft = b.windowLeft;
+        this.windowRight = b.windowRight;
         this.scale = b.scale;
         this.backend = b.backend;
         this.layout = b.layout;
@@ -54,6 +58,8 @@ public final class AttentionOptions {
     public Builder toBuilder() {
         Builder b = new Builder();
         b.mask = mask;
+        b.windowLeft = windowLeft;
+        b.windowRight = windowRight;
         b.scale = scale;
         b.backend = backend;
         b.layout = layout;
@@ -71,6 +77,26 @@ public final class AttentionOptions {
      */
     public AttentionMask mask() {
         return mask;
+    }
+
+    /**
+     * Keys a query sees before its diagonal, when a sliding window is set.
+     *
+     * @return the left width of the window, or -1 for no bound (the default)
+     * @see Builder#optSlidingWindow(int, int)
+     */
+    public int windowLeft() {
+        return windowLeft;
+    }
+
+    /**
+     * Keys a query sees after its diagonal, when a sliding window is set.
+     *
+     * @return the right width of the window, or -1 for no bound (the default)
+     * @see Builder#optSlidingWindow(int, int)
+     */
+    public int windowRight() {
+        return windowRight;
     }
 
     /**
@@ -162,6 +188,8 @@ public final class AttentionOptions {
         }
         AttentionOptions that = (AttentionOptions) o;
         return mask == that.mask
+                && windowLeft == that.windowLeft
+                && windowRight == that.windowRight
                 && Objects.equals(scale, that.scale)
                 && backend == that.backend
                 && layout == that.layout
@@ -173,12 +201,24 @@ public final class AttentionOptions {
 
     @Override
     public int hashCode() {
-        return Objects.hash(mask, scale, backend, layout, precision, deterministic, referenceBlockQ, referenceBlockK);
+        return Objects.hash(
+                mask,
+                windowLeft,
+                windowRight,
+                scale,
+                backend,
+                layout,
+                precision,
+                deterministic,
+                referenceBlockQ,
+                referenceBlockK);
     }
 
     @Override
     public String toString() {
-        return "AttentionOptions{mask=" + mask + ", scale=" + (scale == null ? "1/sqrt(D)" : scale)
+        return "AttentionOptions{mask=" + mask
+                + (windowLeft < 0 && windowRight < 0 ? "" : ", window=(" + windowLeft + ", " + windowRight + ")")
+                + ", scale=" + (scale == null ? "1/sqrt(D)" : scale)
                 + ", backend=" + backend + ", layout=" + layout + ", precision=" + precision
                 + ", deterministic=" + deterministic
                 + ", referenceTile=" + referenceBlockQ + "x" + referenceBlockK + "}";
@@ -187,6 +227,8 @@ public final class AttentionOptions {
     /** Builds {@link AttentionOptions}; every setter checks its argument at once. */
     public static final class Builder {
         private AttentionMask mask = AttentionMask.NONE;
+        private int windowLeft = -1;
+        private int windowRight = -1;
         private Double scale;
         private Backend backend = Backend.AUTO;
         private Layout layout = Layout.BHSD;
@@ -231,6 +273,28 @@ public final class AttentionOptions {
                         "mask: expected one of NONE, CAUSAL_TOP_LEFT, CAUSAL_BOTTOM_RIGHT but got null");
             }
             this.mask = mask;
+            return this;
+        }
+
+        /**
+         * Sets a sliding (local) window around each query's diagonal, as FlashAttention-2's {@code window_size}:
+         * query {@code i} sees key {@code j} only when {@code c(i) - left <= j <= c(i) + right}, where the
+         * diagonal {@code c(i)} is {@code i}, or {@code i + Nk - Nq} with {@link #optCausalBottomRight()}. The
+         * window narrows the mask: with a causal mask, keys after the diagonal stay hidden whatever {@code right}
+         * is. A query that sees no key gets output 0 and log-sum-exp {@code -inf}.
+         *
+         * @param left keys before the diagonal, at least 0, or -1 for no bound
+         * @param right keys after the diagonal, at least 0, or -1 for no bound
+         * @return this builder
+         * @throws IllegalArgumentException if either is below -1
+         */
+        public Builder optSlidingWindow(int left, int right) {
+            if (left < -1 || right < -1) {
+                throw new IllegalArgumentException("slidingWindow: expected left and right >= 0, or -1 for no bound,"
+                        + " but got (" + left + ", " + right + ")");
+            }
+            this.windowLeft = left;
+            this.windowRight = right;
             return this;
         }
 

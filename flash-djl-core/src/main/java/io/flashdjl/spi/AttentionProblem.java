@@ -216,7 +216,7 @@ public final class AttentionProblem {
      * @return the band of the options' mask for this problem's sequence lengths
      */
     public Visibility visibility() {
-        return Visibility.of(options.mask(), seqQ, seqK);
+        return Visibility.of(options, seqQ, seqK);
     }
 
     /**
@@ -298,6 +298,9 @@ public final class AttentionProblem {
         return "B=" + batch + " Hq=" + headsQ + " Hkv=" + headsKv + " Nq=" + seqQ + " Nk=" + seqK
                 + " D=" + headDim + " Dv=" + valueDim + " " + dataType() + " on " + device()
                 + " " + options.layout() + " " + options.mask()
+                + (options.windowLeft() < 0 && options.windowRight() < 0
+                        ? ""
+                        : " window (" + options.windowLeft() + ", " + options.windowRight() + ")")
                 + (options.precision() == Precision.FULL ? "" : " precision " + options.precision());
     }
 }

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.flashdjl.AttentionMask;
+import io.flashdjl.AttentionOptions;
 
 /**
  * Which keys each query sees, as one diagonal band: key {@code j} is visible to query {@code i} when
@@ -52,6 +53,23 @@ public final class Visibility {
             default:
                 return new Visibility(seqQ, seqK, -seqQ, seqK);
         }
+    }
+
+    /**
+     * The band of a call's options: its mask narrowed by its sliding window, if one is set (around the
+     * mask's diagonal: {@code j = i}, or {@code j = i + Nk - Nq} for {@link AttentionMask#CAUSAL_BOTTOM_RIGHT}).
+     *
+     * @param options the options of the call
+     * @param seqQ the number of queries {@code Nq}
+     * @param seqK the number of keys {@code Nk}
+     * @return the band for {@code seqQ} queries and {@code seqK} keys
+     */
+    public static Visibility of(AttentionOptions options, long seqQ, long seqK) {
+        Visibility mask = of(options.mask(), seqQ, seqK);
+        long diagonal = options.mask() == AttentionMask.CAUSAL_BOTTOM_RIGHT ? seqK - seqQ : 0;
+        long lower = options.windowLeft() < 0 ? mask.lowerOffset : diagonal - options.windowLeft();
+        long upper = options.windowRight() < 0 ? mask.upperOffset : diagonal + options.windowRight();
+        return new Visibility(seqQ, seqK, Math.max(lower, mask.lowerOffset), Math.min(upper, mask.upperOffset));
     }
 
     /**

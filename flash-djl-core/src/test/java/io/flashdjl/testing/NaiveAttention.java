@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.flashdjl.AttentionMask;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Layout;
 import io.flashdjl.spi.Visibility;
@@ -61,7 +60,7 @@ public final class NaiveAttention {
         NDArray kg = kb.expandDims(2);
         NDArray vg = vb.expandDims(2);
         NDArray s = qg.matMul(kg.swapAxes(3, 4)).mul(scale);
-        NDArray visible = visibility(q.getManager(), options.mask(), nq, nk).toDevice(s.getDevice(), false);
+        NDArray visible = visibility(q.getManager(), options, nq, nk).toDevice(s.getDevice(), false);
         NDManager m = s.getManager();
         Shape vs = visible.getShape();
         NDArray bias = NDArrays.where(
@@ -93,8 +92,8 @@ public final class NaiveAttention {
     }
 
     /** Boolean {@code [Nq, Nk]}: true where query i sees key j, by the library's own rule ({@link Visibility}). */
-    public static NDArray visibility(NDManager manager, AttentionMask mask, long nq, long nk) {
-        Visibility band = Visibility.of(mask, nq, nk);
+    public static NDArray visibility(NDManager manager, AttentionOptions options, long nq, long nk) {
+        Visibility band = Visibility.of(options, nq, nk);
         boolean[] visible = new boolean[Math.toIntExact(nq * nk)];
         for (int i = 0; i < nq; i++) {
             for (int j = 0; j < nk; j++) {
