@@ -17,6 +17,7 @@ import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.Layout;
 import io.flashdjl.Precision;
+import io.flashdjl.spi.Visibility;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -79,6 +80,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
                 .optCausal(causal)
                 .optBackend(b.backend)
                 .optPrecision(b.precision)
+                .optSlidingWindow(b.windowLeft, b.windowRight)
                 .optLayout(Layout.BSHD)
                 .build();
         int kvUnits = kvHeadCount * headDim();
@@ -223,7 +225,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
                                 + " (matmul, softmax, matmul) instead of backend {}",
                         options.backend());
             }
-            o = MaskedAttention.compute(q, k, v, in.mask, causal, 1.0 / Math.sqrt(d));
+            o = MaskedAttention.compute(q, k, v, in.mask, Visibility.of(options, t, f), 1.0 / Math.sqrt(d));
         } else {
             o = FlashAttention.attention(q, k, v, options);
         }
@@ -252,6 +254,8 @@ public final class FlashAttentionBlock extends AbstractBlock {
         private float dropoutRate;
         private Backend backend = Backend.AUTO;
         private Precision precision = Precision.FULL;
+        private int windowLeft = -1;
+        private int windowRight = -1;
 
         private Builder() {}
 
@@ -315,6 +319,23 @@ public final class FlashAttentionBlock extends AbstractBlock {
          */
         public Builder optKvHeadCount(int kvHeadCount) {
             this.kvHeadCount = kvHeadCount;
+            return this;
+        }
+
+        /**
+         * Sets a sliding (local) window: each query sees at most {@code left} keys before its own position and
+         * {@code right} after it (after it: none when the block is causal).
+         *
+         * @param left keys before, at least 0, or -1 for no bound (default)
+         * @param right keys after, at least 0, or -1 for no bound (default)
+         * @return this builder
+         * @throws IllegalArgumentException if either is below -1
+         * @see AttentionOptions.Builder#optSlidingWindow(int, int)
+         */
+        public Builder optSlidingWindow(int left, int right) {
+            AttentionOptions.builder().optSlidingWindow(left, right); // the one check of the widths
+            this.windowLeft = left;
+            this.windowRight = right;
             return this;
         }
 

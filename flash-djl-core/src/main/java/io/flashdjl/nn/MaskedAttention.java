@@ -3,7 +3,6 @@ package io.flashdjl.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.flashdjl.AttentionMask;
 import io.flashdjl.spi.OwnedScalar;
 import io.flashdjl.spi.Visibility;
 
@@ -17,15 +16,16 @@ final class MaskedAttention {
     /** What DJL adds to hidden scores (its mask semantics, kept exactly). */
     private static final double HIDDEN_OFFSET = -100000.0;
 
-    /** Added to causally hidden scores: large enough that exp underflows to exactly 0. */
-    private static final double CAUSAL_OFFSET = -1e9;
+    /** Added to scores outside the band (causal, window): large enough that exp underflows to exactly 0. */
+    private static final double BAND_OFFSET = -1e9;
 
     private MaskedAttention() {}
 
     /**
      * @param mask null, a {@code [B, T, F]} mask of 1/0, or a 4-dimensional additive offset
+     * @param band the keys each query may see besides the mask (the block's causal mask and window)
      */
-    static NDArray compute(NDArray q, NDArray k, NDArray v, NDArray mask, boolean causal, double scale) {
+    static NDArray compute(NDArray q, NDArray k, NDArray v, NDArray mask, Visibility band, double scale) {
         Shape qs = q.getShape();
         long b = qs.get(0);
         long t = qs.get(1);
@@ -42,11 +42,10 @@ final class MaskedAttention {
         if (mask != null) {
             scores = scores.add(offset(mask, b, heads, kvHeads, group, t, f, scores.getDataType()));
         }
-        if (causal) {
-            NDArray hidden = Visibility.of(AttentionMask.CAUSAL_TOP_LEFT, t, f)
-                    .visibleMask(q.getManager(), q.getDevice(), 0, t, 0, f)
-                    .logicalNot();
-            scores = scores.add(hidden.toType(scores.getDataType(), false).mul(CAUSAL_OFFSET));
+        if (!band.isFull()) {
+            NDArray hidden =
+                    band.visibleMask(q.getManager(), q.getDevice(), 0, t, 0, f).logicalNot();
+            scores = scores.add(hidden.toType(scores.getDataType(), false).mul(BAND_OFFSET));
         }
         NDArray out = scores.softmax(-1).matMul(vh); // [B, Hkv, G, T, Dv]
         return out.reshape(b, heads, t, v.getShape().get(3)).transpose(0, 2, 1, 3);

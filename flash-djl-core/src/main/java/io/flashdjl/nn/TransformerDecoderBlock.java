@@ -54,6 +54,7 @@ public final class TransformerDecoderBlock extends AbstractBlock {
                         .optAttentionProbsDropoutProb(0)
                         .optBackend(b.backend)
                         .optPrecision(b.precision)
+                        .optSlidingWindow(b.windowLeft, b.windowRight)
                         .optNaiveAttention(b.naive)
                         .build());
         this.attentionDropout = addChildBlock(
@@ -123,6 +124,8 @@ public final class TransformerDecoderBlock extends AbstractBlock {
         private boolean naive;
         private Backend backend = Backend.AUTO;
         private Precision precision = Precision.FULL;
+        private int windowLeft = -1;
+        private int windowRight = -1;
 
         private Builder() {}
 
@@ -185,6 +188,22 @@ public final class TransformerDecoderBlock extends AbstractBlock {
                         "optDropoutProbability: expected a rate in [0, 1) but got " + probability);
             }
             this.dropout = probability;
+            return this;
+        }
+
+        /**
+         * Sets a sliding (local) window on the causal attention: each position sees itself and at most
+         * {@code left} positions before it (Mistral-style local attention).
+         *
+         * @param left positions before, at least 0, or -1 for no bound (default)
+         * @return this builder
+         * @throws IllegalArgumentException if it is below -1
+         * @see FlashAttentionBlock.Builder#optSlidingWindow(int, int)
+         */
+        public Builder optSlidingWindow(int left) {
+            AttentionOptions.builder().optSlidingWindow(left, -1); // the one check of the width
+            this.windowLeft = left;
+            this.windowRight = -1;
             return this;
         }
 

@@ -232,6 +232,52 @@ class FlashAttentionBlockTest {
         }
     }
 
+    /** A windowed causal block computes on the flash backend what its materialising path computes. */
+    @Test
+    void slidingWindowMatchesTheMaterialisingPath() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            Shape in = new Shape(2, 23, E);
+            FlashAttentionBlock flash = windowed(false);
+            flash.initialize(manager, DataType.FLOAT32, in);
+            FlashAttentionBlock naive = windowed(true);
+            naive.initialize(manager, DataType.FLOAT32, in);
+            ParameterList from = flash.getParameters();
+            for (int i = 0; i < from.size(); i++) {
+                naive.getParameters()
+                        .valueAt(i)
+                        .getArray()
+                        .set(from.valueAt(i).getArray().toFloatArray());
+            }
+            NDArray x = manager.randomNormal(in);
+            NDArray truth = run(float64Twin(flash, windowed(true)), float64(new NDList(x)));
+            NDArray unwindowed = run(
+                    float64Twin(
+                            flash,
+                            FlashAttentionBlock.builder()
+                                    .setEmbeddingSize(E)
+                                    .setHeadCount(HEADS)
+                                    .optKvHeadCount(2)
+                                    .optCausal(true)
+                                    .optNaiveAttention(true)
+                                    .build()),
+                    float64(new NDList(x)));
+            assertTrue(truth.sub(unwindowed).abs().max().getDouble() > 1e-3, "the window changes the output");
+            assertClose(run(naive, new NDList(x)), run(flash, new NDList(x)), truth, "window (5, 0), flash vs naive");
+        }
+    }
+
+    private static FlashAttentionBlock windowed(boolean naive) {
+        return FlashAttentionBlock.builder()
+                .setEmbeddingSize(E)
+                .setHeadCount(HEADS)
+                .optKvHeadCount(2)
+                .optCausal(true)
+                .optSlidingWindow(5, 0)
+                .optBackend(Backend.REFERENCE)
+                .optNaiveAttention(naive)
+                .build();
+    }
+
     @Test
     void groupedQueryProjectionsAreSmaller() {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
