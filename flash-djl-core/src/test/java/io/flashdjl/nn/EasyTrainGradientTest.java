@@ -13,7 +13,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.ParameterList;
-import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.EasyTrain;
 import ai.djl.training.GradientCollector;
@@ -42,8 +41,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 @ExtendWith(TestSeed.class)
 class EasyTrainGradientTest {
 
-    private static final int E = 16;
-    private static final int HEADS = 4;
+    private static final int E = FlashAttentionBlockTest.E;
+    private static final int HEADS = FlashAttentionBlockTest.HEADS;
     private static final int BATCH = 2;
 
     @ParameterizedTest(name = "{0}, N = {1}")
@@ -66,7 +65,7 @@ class EasyTrainGradientTest {
             Shape in = new Shape(BATCH, seq, E);
             NDArray x = manager.randomNormal(in);
             NDArray y = manager.randomNormal(in);
-            Block djl = djlBlock();
+            Block djl = FlashAttentionBlockTest.djlBlock();
             djl.initialize(manager, DataType.FLOAT32, in);
             Block flash = FlashAttentionBlock.builder()
                     .setEmbeddingSize(E)
@@ -74,7 +73,7 @@ class EasyTrainGradientTest {
                     .optBackend(backend)
                     .build();
             flash.initialize(manager, DataType.FLOAT32, in);
-            copyParameters(djl, flash);
+            FlashAttentionBlockTest.copyParameters(djl, flash);
 
             NDArray[] truth = float64Gradients(djl, x, y);
             NDArray[] baseline = gradientsOfOneEasyTrainStep(djl, x, y);
@@ -123,13 +122,10 @@ class EasyTrainGradientTest {
 
     /** The L2 loss's gradients for DJL's block with {@code block}'s parameters, in float64. */
     private static NDArray[] float64Gradients(Block block, NDArray x, NDArray y) {
-        Block twin = djlBlock();
-        ParameterList from = block.getParameters();
+        Block twin = FlashAttentionBlockTest.float64Twin(block, FlashAttentionBlockTest.djlBlock());
         ParameterList to = twin.getParameters();
-        for (int i = 0; i < from.size(); i++) {
-            NDArray value = from.valueAt(i).getArray().toType(DataType.FLOAT64, true);
-            value.setRequiresGradient(true);
-            to.valueAt(i).setArray(value);
+        for (int i = 0; i < to.size(); i++) {
+            to.valueAt(i).getArray().setRequiresGradient(true);
         }
         NDArray x64 = x.toType(DataType.FLOAT64, true);
         NDArray y64 = y.toType(DataType.FLOAT64, true);
@@ -143,22 +139,5 @@ class EasyTrainGradientTest {
             grads[i] = to.valueAt(i).getArray().getGradient().duplicate();
         }
         return grads;
-    }
-
-    private static void copyParameters(Block from, Block to) {
-        ParameterList a = from.getParameters();
-        ParameterList b = to.getParameters();
-        assertEquals(a.keys(), b.keys());
-        for (int i = 0; i < a.size(); i++) {
-            b.valueAt(i).getArray().set(a.valueAt(i).getArray().toFloatArray());
-        }
-    }
-
-    private static Block djlBlock() {
-        return ScaledDotProductAttentionBlock.builder()
-                .setEmbeddingSize(E)
-                .setHeadCount(HEADS)
-                .optAttentionProbsDropoutProb(0)
-                .build();
     }
 }

@@ -32,8 +32,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(TestSeed.class)
 class FlashAttentionBlockTest {
 
-    private static final int E = 16;
-    private static final int HEADS = 4;
+    static final int E = 16;
+    static final int HEADS = 4;
 
     @Test
     void parametersSavedByDjlLoadIntoFlashAndBack() throws Exception {
@@ -125,7 +125,7 @@ class FlashAttentionBlockTest {
     }
 
     /** DJL's own attention block of this test's size, without dropout (the drop-in's twin). */
-    private static Block djlBlock() {
+    static Block djlBlock() {
         return ScaledDotProductAttentionBlock.builder()
                 .setEmbeddingSize(E)
                 .setHeadCount(HEADS)
@@ -185,11 +185,21 @@ class FlashAttentionBlockTest {
         ErrorBudget.check(what, actual, expected, truth, DataType.FLOAT32);
     }
 
+    /** Copies {@code from}'s parameter values into {@code to}'s (both initialised, same parameter names). */
+    static void copyParameters(Block from, Block to) {
+        ParameterList a = from.getParameters();
+        ParameterList b = to.getParameters();
+        assertEquals(a.keys(), b.keys());
+        for (int i = 0; i < a.size(); i++) {
+            b.valueAt(i).getArray().set(a.valueAt(i).getArray().toFloatArray());
+        }
+    }
+
     /**
      * {@code twin} (not initialised) given {@code source}'s parameters in float64. DJL's Block.cast is not
      * implemented, and its attention block initialises float32 parameters whatever the dtype asked.
      */
-    private static Block float64Twin(Block source, Block twin) {
+    static Block float64Twin(Block source, Block twin) {
         ParameterList from = source.getParameters();
         ParameterList to = twin.getParameters();
         assertEquals(from.keys(), to.keys());
@@ -241,13 +251,7 @@ class FlashAttentionBlockTest {
             flash.initialize(manager, DataType.FLOAT32, in);
             FlashAttentionBlock naive = windowed(true);
             naive.initialize(manager, DataType.FLOAT32, in);
-            ParameterList from = flash.getParameters();
-            for (int i = 0; i < from.size(); i++) {
-                naive.getParameters()
-                        .valueAt(i)
-                        .getArray()
-                        .set(from.valueAt(i).getArray().toFloatArray());
-            }
+            copyParameters(flash, naive);
             NDArray x = manager.randomNormal(in);
             NDArray truth = run(float64Twin(flash, windowed(true)), float64(new NDList(x)));
             NDArray unwindowed = run(
