@@ -73,8 +73,9 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int kg = warp / SPLIT, sp = warp % SPLIT;
-  const int hk = blockIdx.y, b = blockIdx.z;
+  const int hk = blockIdx.y;
   const BwdKeyTile<T> kt(p, BCK, BR);
+  if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const T *kg_ = kt.k, *vg_ = kt.v;
@@ -91,14 +92,14 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   auto issue = [&](int it, int stg) {
     const int hh = kt.head(hk, it);
     const int m0 = kt.row0(it, BR);
-    const T* qg = StridedView<const T>(p.q).at(b, hh);
-    const T* dog = StridedView<const T>(p.dout).at(b, hh);
+    const T* qg = kt.q_at(StridedView<const T>(p.q), hh);
+    const T* dog = kt.q_at(StridedView<const T>(p.dout), hh);
     load_tile<D, BR, NT>(sQ0 + stg * L::bytes(BR), qg, p.q.row_stride, m0, Nq - m0, hd, tid);
     load_tile<D, BR, NT>(sdO0 + stg * L::bytes(BR), dog, p.dout.row_stride, m0, Nq - m0, hd, tid);
     for (int r = tid; r < BR; r += NT) {
       float l2 = INFINITY, dl = 0.f;
       if (m0 + r < Nq) {
-        const int64_t idx = stats_row0(b, hh, p.heads_q, Nq) + m0 + r;
+        const int64_t idx = kt.stats_row0(p, hh) + m0 + r;
         const float l = p.lse[idx];
         l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;
         dl = p.delta[idx];
@@ -254,7 +255,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       for (int r = 0; r < 2; ++r) {
         const int row = m0 + wm * 16 + g + 8 * r;
         if (row < Nq) {
-          float* dst = p.dq_accum + (stats_row0(b, hh, p.heads_q, Nq) + row) * D + wn * DQW + 2 * t4;
+          float* dst = p.dq_accum + (kt.stats_row0(p, hh) + row) * D + wn * DQW + 2 * t4;
 #pragma unroll
           for (int d = 0; d < NDQ; ++d) {
             if (wn * DQW + d * 8 < hd) {
@@ -271,15 +272,15 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
     }
   }
 
-  // write dK * scale and dV once
+  // write dK * scale and dV once (zero for padding keys: no query saw them)
   const StridedView<TO> dkv(p.dk), dvv(p.dv);
-  TO* dkg = dkv.at(b, hk);
-  TO* dvg = dvv.at(b, hk);
+  TO* dkg = kt.seq.k_at(dkv, hk);
+  TO* dvg = kt.seq.k_at(dvv, hk);
   const float scale = p.scale;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int key = n0 + kg * 16 + g + 8 * r;
-    if (key < Nk) {
+    if (kt.stored(key)) {
 #pragma unroll
       for (int d = 0; d < NDW; ++d) {
         const int col = sp * DW + d * 8 + 2 * t4;
@@ -304,17 +305,19 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const int mb = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int mb = blockIdx.x, h = blockIdx.y;
   const int hk = h / (p.heads_q / p.heads_kv);
-  const Visibility vis(p);
+  const Sequence seq(p, blockIdx.z);
+  const Visibility vis(p, seq);
   const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
   const int m0 = mb * BR;
+  if (m0 >= seq.q_rows) return;
 
-  const T* qg = StridedView<const T>(p.q).at(b, h);
-  const T* dog = StridedView<const T>(p.dout).at(b, h);
-  const T* kg = StridedView<const T>(p.k).at(b, hk);
-  const T* vg = StridedView<const T>(p.v).at(b, hk);
-  TO* dqg = StridedView<TO>(p.dq).at(b, h);
+  const T* qg = seq.q_at(StridedView<const T>(p.q), h);
+  const T* dog = seq.q_at(StridedView<const T>(p.dout), h);
+  const T* kg = seq.k_at(StridedView<const T>(p.k), hk);
+  const T* vg = seq.k_at(StridedView<const T>(p.v), hk);
+  TO* dqg = seq.q_at(StridedView<TO>(p.dq), h);
 
   const TileRange kt = vis.key_tiles(m0, BR, BC);  // tiles no row sees are skipped
   const int n_tiles = kt.size(), nb = kt.begin * BC;
@@ -327,7 +330,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
     lse2[r] = INFINITY;
     del[r] = 0.f;
     if (row < Nq) {
-      const int64_t idx = stats_row0(b, h, p.heads_q, Nq) + row;
+      const int64_t idx = seq.stats_row0(h, p.heads_q, p.seqlen_q) + row;
       const float l = p.lse[idx];
       lse2[r] = (l == -INFINITY) ? INFINITY : l * kLog2e;
       del[r] = p.delta[idx];
@@ -423,7 +426,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = m0 + wrow + g + 8 * r;
-    if (row < Nq) {
+    if (row < seq.q_rows) {  // padding rows: dQ = 0 (P = 0 there)
 #pragma unroll
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;

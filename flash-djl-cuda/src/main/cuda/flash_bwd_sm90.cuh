@@ -33,8 +33,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const int hk = blockIdx.y, b = blockIdx.z;
+  const int hk = blockIdx.y;
   const BwdKeyTile<T> kt(p, BCK, BR);
+  if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const T *kg_ = kt.k, *vg_ = kt.v;
@@ -53,14 +54,14 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   auto issue = [&](int it, int stg) {  // cp.async of Q, dO (and plain loads of LSE, delta) of item it
     const int hh = kt.head(hk, it);
     const int m0 = kt.row0(it, BR);
-    const T* qg = StridedView<const T>(p.q).at(b, hh);
-    const T* dog = StridedView<const T>(p.dout).at(b, hh);
+    const T* qg = kt.q_at(StridedView<const T>(p.q), hh);
+    const T* dog = kt.q_at(StridedView<const T>(p.dout), hh);
     qt_copier.copy(sQ0 + stg * S_::QT_BYTES, qg, p.q.row_stride, m0, Nq - m0);
     qt_copier.copy(sdO0 + stg * S_::QT_BYTES, dog, p.dout.row_stride, m0, Nq - m0);
     for (int r = tid; r < BR; r += NT) {
       float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
       if (m0 + r < Nq) {
-        const int64_t idx = stats_row0(b, hh, p.heads_q, Nq) + m0 + r;
+        const int64_t idx = kt.stats_row0(p, hh) + m0 + r;
         const float l = p.lse[idx];
         l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0, no NaN
         dl = p.delta[idx];
@@ -199,7 +200,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       for (int r = 0; r < 2; ++r) {
         const int row = m0 + warp * 16 + g + 8 * r;
         if (row < Nq) {
-          float* dst = p.dq_accum + (stats_row0(b, hh, p.heads_q, Nq) + row) * D + wg * DQN + 2 * t4;
+          float* dst = p.dq_accum + (kt.stats_row0(p, hh) + row) * D + wg * DQN + 2 * t4;
 #pragma unroll
           for (int n = 0; n < DQN / 8; ++n)
             if (wg * DQN + n * 8 < hd) red_add2<true>(dst + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
@@ -213,15 +214,15 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     __syncthreads();  // the stage and dS^T are reused by the next iteration
   }
 
-  // write dK * scale and dV once
+  // write dK * scale and dV once (zero for padding keys: no query saw them)
   const StridedView<TO> dkv(p.dk), dvv(p.dv);
-  TO* dkg = dkv.at(b, hk);
-  TO* dvg = dvv.at(b, hk);
+  TO* dkg = kt.seq.k_at(dkv, hk);
+  TO* dvg = kt.seq.k_at(dvv, hk);
   const float scale = p.scale;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int key = n0 + wkey + 8 * r;
-    if (key < Nk) {
+    if (kt.stored(key)) {
 #pragma unroll
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;

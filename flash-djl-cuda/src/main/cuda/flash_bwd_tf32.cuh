@@ -32,8 +32,9 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const int hk = blockIdx.y, b = blockIdx.z;
+  const int hk = blockIdx.y;
   const BwdKeyTile<float> kt(p, BCK, BR);
+  if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const int wkey = warp * 16;  // this warp's keys in the tile: wkey + g, wkey + g + 8
@@ -53,11 +54,11 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   auto issue = [&](int it, int stg) {  // cp.async of Q, dO; plain loads of LSE (log2 domain), delta
     const int hh = kt.head(hk, it);
     const int m0 = kt.row0(it, BR);
-    load_f32_tile<D, BR, NT>(sQ0 + stg * L::bytes(BR), StridedView<const float>(p.q).at(b, hh), p.q.row_stride, m0,
-                             Nq - m0, hd, tid, qvec);
-    load_f32_tile<D, BR, NT>(sdO0 + stg * L::bytes(BR), StridedView<const float>(p.dout).at(b, hh),
+    load_f32_tile<D, BR, NT>(sQ0 + stg * L::bytes(BR), kt.q_at(StridedView<const float>(p.q), hh), p.q.row_stride,
+                             m0, Nq - m0, hd, tid, qvec);
+    load_f32_tile<D, BR, NT>(sdO0 + stg * L::bytes(BR), kt.q_at(StridedView<const float>(p.dout), hh),
                              p.dout.row_stride, m0, Nq - m0, hd, tid, dovec);
-    const int64_t rb = stats_row0(b, hh, p.heads_q, Nq);
+    const int64_t rb = kt.stats_row0(p, hh);
     for (int r = tid; r < BR; r += NT) {
       const bool ok = m0 + r < Nq;
       sLse[stg * BR + r] = ok ? p.lse[rb + m0 + r] * kLog2e : -INFINITY;
@@ -121,14 +122,15 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
     __syncthreads();  // the stage is refilled by the next iteration's issue
   }
 
+  // dK * scale and dV (zero for padding keys: no query saw them)
   const StridedView<float> dkv(p.dk), dvv(p.dv);
-  float* dkg = dkv.at(b, hk);
-  float* dvg = dvv.at(b, hk);
+  float* dkg = kt.seq.k_at(dkv, hk);
+  float* dvg = kt.seq.k_at(dvv, hk);
   const float scale = p.scale;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int key = n0 + wkey + g + 8 * r;
-    if (key < Nk) {
+    if (kt.stored(key)) {
 #pragma unroll
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;
@@ -151,13 +153,15 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const int h = blockIdx.y, b = blockIdx.z, hk = h / (p.heads_q / p.heads_kv);
-  const Visibility vis(p);
+  const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
+  const Sequence seq(p, blockIdx.z);
+  const Visibility vis(p, seq);
   const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
   const int m0 = (vis.upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BR;  // longest first
-  const float* kg = StridedView<const float>(p.k).at(b, hk);
-  const float* vg = StridedView<const float>(p.v).at(b, hk);
-  float* dqg = StridedView<float>(p.dq).at(b, h);
+  if (m0 >= seq.q_rows) return;
+  const float* kg = seq.k_at(StridedView<const float>(p.k), hk);
+  const float* vg = seq.k_at(StridedView<const float>(p.v), hk);
+  float* dqg = seq.q_at(StridedView<float>(p.dq), h);
   const TileRange kt = vis.key_tiles(m0, BR, BC);
   const int n_tiles = kt.size(), nb = kt.begin * BC;
   const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
@@ -169,10 +173,10 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   const uint32_t sV0 = sK0 + 2 * L::bytes(BC);
   const float* sKp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BR));
 
-  load_f32_tile<D, BR, NT>(sQ, StridedView<const float>(p.q).at(b, h), p.q.row_stride, m0, Nq - m0, hd, tid,
+  load_f32_tile<D, BR, NT>(sQ, seq.q_at(StridedView<const float>(p.q), h), p.q.row_stride, m0, Nq - m0, hd, tid,
                            rows_16b_aligned(p.q, hd));
-  load_f32_tile<D, BR, NT>(sdO, StridedView<const float>(p.dout).at(b, h), p.dout.row_stride, m0, Nq - m0, hd, tid,
-                           rows_16b_aligned(p.dout, hd));
+  load_f32_tile<D, BR, NT>(sdO, seq.q_at(StridedView<const float>(p.dout), h), p.dout.row_stride, m0, Nq - m0, hd,
+                           tid, rows_16b_aligned(p.dout, hd));
   if (n_tiles > 0) {
     load_f32_tile<D, BC, NT>(sK0, kg, p.k.row_stride, nb, Nk - nb, hd, tid, kvec);
     load_f32_tile<D, BC, NT>(sV0, vg, p.v.row_stride, nb, Nk - nb, hd, tid, vvec);
@@ -180,7 +184,7 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   cp_async_commit();
 
   const int wrow = warp * 16;
-  const int64_t rb = stats_row0(b, h, p.heads_q, Nq);
+  const int64_t rb = seq.stats_row0(h, p.heads_q, p.seqlen_q);
   float lse2[2], del[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -233,7 +237,7 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = m0 + wrow + g + 8 * r;
-    if (row < Nq) {
+    if (row < seq.q_rows) {  // padding rows: dQ = 0 (P = 0 there)
 #pragma unroll
       for (int d = 0; d < ND; ++d) {
         const int col = d * 8 + 2 * t4;

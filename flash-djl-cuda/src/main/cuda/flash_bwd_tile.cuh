@@ -1,35 +1,48 @@
 // flash_bwd_tile.cuh - what both dK/dV kernels (mma.sync and wgmma) know about their CTA's tile
-// of keys: the K/V pointers, the visibility band and the (GQA query head, Q tile) work items
-// that can see those keys (Q tiles that see none of them are skipped).
+// of keys: the sequence, the K/V pointers, the visibility band and the (GQA query head, Q tile)
+// work items that can see those keys (Q tiles that see none of them are skipped).
 #pragma once
 #include "flash_common.cuh"
 
 namespace fdjl {
 
 template <typename T> struct BwdKeyTile {
-  const T *k, *v;  // row 0 of this (batch, kv head)
+  Sequence seq;
+  const T *k, *v;  // row 0 of this sequence's (batch, kv head)
   int hd, n0, group;
-  Visibility vis;
+  Visibility vis;  // vis.Nk: keys taking part, the bound of every read
   int m_begin;     // first Q tile (of BR rows) that can see a key of this tile
   int per_head;    // Q tiles per query head from m_begin on
   int total;       // work items: per_head for each of the group's query heads
 
-  __device__ __forceinline__ BwdKeyTile(const FlashBwdParams& p, int BCK, int BR) : vis(p) {
-    const int hk = blockIdx.y, b = blockIdx.z;
+  __device__ __forceinline__ BwdKeyTile(const FlashBwdParams& p, int BCK, int BR)
+      : seq(p, blockIdx.z), vis(p, seq) {
+    const int hk = blockIdx.y;
     group = p.heads_q / p.heads_kv;
     hd = p.head_dim;
     n0 = blockIdx.x * BCK;
-    k = StridedView<const T>(p.k).at(b, hk);
-    v = StridedView<const T>(p.v).at(b, hk);
+    k = seq.k_at(StridedView<const T>(p.k), hk);
+    v = seq.k_at(StridedView<const T>(p.v), hk);
     const TileRange qt = vis.query_tiles(n0, BCK, BR);
     m_begin = qt.begin;
     per_head = qt.size();
     total = per_head * group;
   }
 
+  // No key of the tile is stored for this sequence (packed sequences shorter than the grid).
+  __device__ __forceinline__ bool outside() const { return n0 >= seq.k_rows; }
+  // whether local key row `key` of the sequence is stored (written) / takes part (read)
+  __device__ __forceinline__ bool stored(int key) const { return key < seq.k_rows; }
+
   // work item it: query head (of the batch) and first row of its Q tile
   __device__ __forceinline__ int head(int hk, int it) const { return hk * group + it / per_head; }
   __device__ __forceinline__ int row0(int it, int BR) const { return (m_begin + it % per_head) * BR; }
+  // rows of query head hh of this sequence in a q-shaped view, and its LSE / delta offset
+  template <typename U>
+  __device__ __forceinline__ U* q_at(const StridedView<U>& t, int hh) const { return seq.q_at(t, hh); }
+  __device__ __forceinline__ int64_t stats_row0(const FlashBwdParams& p, int hh) const {
+    return seq.stats_row0(hh, p.heads_q, p.seqlen_q);
+  }
 };
 
 }  // namespace fdjl

@@ -63,17 +63,19 @@ __device__ __forceinline__ void f32_axpy(F32Row<D>& acc, float a, const float* r
 template <int D>
 __device__ __forceinline__ void fwd_f32_kernel(const FlashFwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int h = blockIdx.y, b = blockIdx.z, hk = h / (p.heads_q / p.heads_kv);
-  const Visibility vis(p);
-  const int Nq = vis.Nq, hd = p.head_dim;
+  const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
+  const Sequence seq(p, blockIdx.z);
+  const Visibility vis(p, seq);
+  const int hd = p.head_dim;
   const int row = blockIdx.x * F32Shape::ROWS + warp;
-  if (row >= Nq) return;
+  if (row >= seq.q_rows) return;
   const StridedView<const float> kv(p.k), vv(p.v);
-  const float* qg = StridedView<const float>(p.q).row_at(b, h, row);
-  const float* kg = kv.at(b, hk);
-  const float* vg = vv.at(b, hk);
-  float* og = StridedView<float>(p.o).row_at(b, h, row);
-  const int k0 = vis.first_key(row), kend = vis.end_key(row);
+  const float* qg = seq.q_at(StridedView<const float>(p.q), h) + (int64_t)row * p.q.row_stride;
+  const float* kg = seq.k_at(kv, hk);
+  const float* vg = seq.k_at(vv, hk);
+  float* og = seq.q_at(StridedView<float>(p.o), h) + (int64_t)row * p.o.row_stride;
+  const int k0 = vis.first_key(row);
+  const int kend = row < vis.Nq ? vis.end_key(row) : k0;  // a padding row sees no key
   F32Row<D> q, acc;
   q.load(qg, lane, hd);
   acc.zero();
@@ -91,7 +93,7 @@ __device__ __forceinline__ void fwd_f32_kernel(const FlashFwdParams& p) {
     m = mnew;
   }
   acc.store(og, lane, hd, l > 0.f ? 1.f / l : 0.f);
-  if (lane == 0) p.lse[stats_row0(b, h, p.heads_q, Nq) + row] = l > 0.f ? (m + log2f(l)) * kLn2 : -INFINITY;
+  if (lane == 0) p.lse[seq.stats_row0(h, p.heads_q, p.seqlen_q) + row] = l > 0.f ? (m + log2f(l)) * kLn2 : -INFINITY;
 }
 
 template <int D>
@@ -111,25 +113,27 @@ __device__ __forceinline__ void bwd_pre_f32_kernel(const FlashBwdParams& p) {
 template <int D>
 __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int hk = blockIdx.y, b = blockIdx.z, group = p.heads_q / p.heads_kv;
-  const Visibility vis(p);
-  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
+  const int hk = blockIdx.y, group = p.heads_q / p.heads_kv;
+  const Sequence seq(p, blockIdx.z);
+  const Visibility vis(p, seq);
+  const int hd = p.head_dim;
   const int key = blockIdx.x * F32Shape::ROWS + warp;
-  if (key >= Nk) return;
-  const float* kr = StridedView<const float>(p.k).row_at(b, hk, key);
-  const float* vr = StridedView<const float>(p.v).row_at(b, hk, key);
+  if (key >= seq.k_rows) return;
+  const float* kr = seq.k_at(StridedView<const float>(p.k), hk) + (int64_t)key * p.k.row_stride;
+  const float* vr = seq.k_at(StridedView<const float>(p.v), hk) + (int64_t)key * p.v.row_stride;
   const StridedView<const float> qv(p.q), dov(p.dout);
   F32Row<D> k, v, dk, dv;
   k.load(kr, lane, hd);
   v.load(vr, lane, hd);
   dk.zero();
   dv.zero();
-  const int i0 = vis.first_query(key), iend = vis.end_query(key);  // the queries that see this key
+  const int i0 = vis.first_query(key);
+  const int iend = key < vis.Nk ? vis.end_query(key) : i0;  // the queries that see this key: none for padding
   const float sl2 = p.scale_log2;
   for (int hh = hk * group; hh < (hk + 1) * group; ++hh) {
-    const float* qg = qv.at(b, hh);
-    const float* dog = dov.at(b, hh);
-    const int64_t rb = stats_row0(b, hh, p.heads_q, Nq);
+    const float* qg = seq.q_at(qv, hh);
+    const float* dog = seq.q_at(dov, hh);
+    const int64_t rb = seq.stats_row0(hh, p.heads_q, p.seqlen_q);
     for (int ib = i0; ib < iend; ib += 64) {  // two-level sum: blocks of 64 queries
       F32Row<D> bk, bv;
       bk.zero();
@@ -153,29 +157,35 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
       }
     }
   }
-  dk.store(StridedView<float>(p.dk).row_at(b, hk, key), lane, hd, p.scale);
-  dv.store(StridedView<float>(p.dv).row_at(b, hk, key), lane, hd, 1.f);
+  dk.store(seq.k_at(StridedView<float>(p.dk), hk) + (int64_t)key * p.dk.row_stride, lane, hd, p.scale);
+  dv.store(seq.k_at(StridedView<float>(p.dv), hk) + (int64_t)key * p.dv.row_stride, lane, hd, 1.f);
 }
 
 template <int D>
 __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int h = blockIdx.y, b = blockIdx.z, hk = h / (p.heads_q / p.heads_kv);
-  const Visibility vis(p);
-  const int Nq = vis.Nq, hd = p.head_dim;
+  const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
+  const Sequence seq(p, blockIdx.z);
+  const Visibility vis(p, seq);
+  const int hd = p.head_dim;
   const int row = blockIdx.x * F32Shape::ROWS + warp;
-  if (row >= Nq) return;
-  const int64_t ri = stats_row0(b, h, p.heads_q, Nq) + row;
-  const float lse = p.lse[ri];
-  const float* qr = StridedView<const float>(p.q).row_at(b, h, row);
-  const float* dor = StridedView<const float>(p.dout).row_at(b, h, row);
-  const StridedView<const float> kv(p.k), vv(p.v);
-  const float* kg = kv.at(b, hk);
-  const float* vg = vv.at(b, hk);
+  if (row >= seq.q_rows) return;
+  float* dqr = seq.q_at(StridedView<float>(p.dq), h) + (int64_t)row * p.dq.row_stride;
   F32Row<D> q, dO, dq;
+  dq.zero();
+  if (row >= vis.Nq) {  // a padding row: dq = 0, and its q, dO, LSE are never read
+    dq.store(dqr, lane, hd, 1.f);
+    return;
+  }
+  const int64_t ri = seq.stats_row0(h, p.heads_q, p.seqlen_q) + row;
+  const float lse = p.lse[ri];
+  const float* qr = seq.q_at(StridedView<const float>(p.q), h) + (int64_t)row * p.q.row_stride;
+  const float* dor = seq.q_at(StridedView<const float>(p.dout), h) + (int64_t)row * p.dout.row_stride;
+  const StridedView<const float> kv(p.k), vv(p.v);
+  const float* kg = seq.k_at(kv, hk);
+  const float* vg = seq.k_at(vv, hk);
   q.load(qr, lane, hd);
   dO.load(dor, lane, hd);
-  dq.zero();
   const int k0 = vis.first_key(row);
   const int kend = (lse == -INFINITY) ? k0 : vis.end_key(row);  // a row that saw no key: dq = 0
   const float dl = p.delta[ri], l2 = lse * kLog2e, sl2 = p.scale_log2;
@@ -192,7 +202,7 @@ __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
 #pragma unroll
     for (int e = 0; e < D / 32; ++e) dq.x[e] += bq.x[e];
   }
-  dq.store(StridedView<float>(p.dq).row_at(b, h, row), lane, hd, p.scale);
+  dq.store(dqr, lane, hd, p.scale);
 }
 
 }  // namespace fdjl

@@ -28,7 +28,8 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const FwdTile<T, TO> t(p, blockIdx.x, BR);
+  const FwdTile<T, TO> t(p, BR, /*longest_first=*/false);
+  if (t.outside()) return;
   const Visibility& vis = t.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = t.hd, m0 = t.m0;
   const T *qg = t.q, *kg = t.k, *vg = t.v;
@@ -39,9 +40,10 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
   const int n_tiles = kt.size();
   const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
   if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o.row_stride, tid);
+    t.template write_empty<D, BR, NT>(p.o.row_stride, tid, m0);
     return;
   }
+  t.template write_empty<D, BR, NT>(p.o.row_stride, tid, Nq);  // padding rows, if the tile has any
 
   const uint32_t sQ = smem_u32(smem);
   const uint32_t sK0 = sQ + L::bytes(BR);

@@ -137,15 +137,15 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  // causal-like: the last row tiles have the most keys; start them first so the tail is short
-  const int mb = Visibility(p).upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const FwdTile<T, TO> t(p, mb, BR);
+  const FwdTile<T, TO> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
+  if (t.outside()) return;
   const TileRange kt = t.key_tiles(BR, BC);
   const int n_tiles = kt.size();
   if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o.row_stride, tid);
+    t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.m0);
     return;
   }
+  t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.vis.Nq);  // padding rows, if the tile has any
   const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
@@ -224,14 +224,15 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const int mb = Visibility(p).upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const FwdTile<T, TO> t(p, mb, BR);
+  const FwdTile<T, TO> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
+  if (t.outside()) return;
   const TileRange kt = t.key_tiles(BR, BC);
   const int n_tiles = kt.size();
   if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o.row_stride, tid);
+    t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.m0);
     return;
   }
+  t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.vis.Nq);  // padding rows, if the tile has any
   const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
   const int nb = kt.begin * BC;  // first key of the first tile; tile jt below is the jt-th of the range
 

@@ -23,8 +23,8 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const int mb = Visibility(p).upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x;  // longest first
-  const FwdTile<float> t(p, mb, BR);
+  const FwdTile<float> t(p, BR, /*longest_first=*/true);
+  if (t.outside()) return;
   const Visibility& vis = t.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = t.hd, m0 = t.m0;
 
@@ -32,7 +32,7 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
   const int n_tiles = kt.size();
   const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
   if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o.row_stride, tid);
+    t.template write_empty<D, BR, NT>(p.o.row_stride, tid, m0);
     return;
   }
   const bool qvec = rows_16b_aligned(p.q, hd);
@@ -137,6 +137,7 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
       if (t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + log2f(l)) * kLn2 : -INFINITY;
     }
   }
+  t.template write_empty<D, BR, NT>(p.o.row_stride, tid, Nq);  // padding rows, if the tile has any
 }
 
 }  // namespace fdjl

@@ -1,44 +1,58 @@
 // flash_fwd_tile.cuh - what every forward kernel (mma.sync and wgmma) knows about its CTA's tile
-// of query rows: the (batch, head) pointers, the visibility band, the range of K/V tiles it must
-// visit (tiles no row of it sees are skipped) and the output of a tile whose rows see no key.
+// of query rows: the sequence and (head) pointers, the visibility band, the range of K/V tiles it
+// must visit (tiles no row of it sees are skipped) and the output of rows that see no key.
 #pragma once
 #include "flash_common.cuh"
 
 namespace fdjl {
 
 template <typename T, typename TO = T> struct FwdTile {
-  const T *q, *k, *v;  // row 0 of this (batch, head) / (batch, kv head)
+  const T *q, *k, *v;  // row 0 of this sequence's (batch, head) / (batch, kv head)
   TO* o;               // the output, in the data type (flash_common.cuh: element I/O)
-  float* lse;          // this (batch, head)'s LSE row
+  float* lse;          // this sequence's (batch, head) LSE row
   int hd, m0;
-  Visibility vis;
+  int q_rows;          // rows stored for the sequence: the bound of every write
+  Visibility vis;      // vis.Nq: rows taking part, the bound of every read
 
-  __device__ __forceinline__ FwdTile(const FlashFwdParams& p, int mb, int BR) : vis(p) {
-    const int h = blockIdx.y, b = blockIdx.z;
+  // Row tile blockIdx.x of sequence blockIdx.z; with longest_first and a band whose upper edge hides
+  // keys (causal-like), the grid is walked backwards: the last row tiles see the most keys and start
+  // first, so that the tail of the launch is short.
+  __device__ __forceinline__ FwdTile(const FlashFwdParams& p, int BR, bool longest_first)
+      : FwdTile(p, Sequence(p, blockIdx.z), BR, longest_first) {}
+
+  __device__ __forceinline__ FwdTile(const FlashFwdParams& p, const Sequence& s, int BR, bool longest_first)
+      : vis(p, s) {
+    const int h = blockIdx.y;
     const int hk = h / (p.heads_q / p.heads_kv);  // GQA / MQA: the K/V head of query head h
     hd = p.head_dim;
-    m0 = mb * BR;
-    q = StridedView<const T>(p.q).at(b, h);
-    k = StridedView<const T>(p.k).at(b, hk);
-    v = StridedView<const T>(p.v).at(b, hk);
-    o = StridedView<TO>(p.o).at(b, h);
-    lse = p.lse + stats_row0(b, h, p.heads_q, vis.Nq);
+    m0 = (longest_first && vis.upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BR;
+    q_rows = s.q_rows;
+    q = s.q_at(StridedView<const T>(p.q), h);
+    k = s.k_at(StridedView<const T>(p.k), hk);
+    v = s.k_at(StridedView<const T>(p.v), hk);
+    o = s.q_at(StridedView<TO>(p.o), h);
+    lse = p.lse + s.stats_row0(h, p.heads_q, p.seqlen_q);
   }
+
+  // No row of the tile is stored for this sequence (packed sequences shorter than the grid).
+  __device__ __forceinline__ bool outside() const { return m0 >= q_rows; }
 
   // K/V tiles of BC keys that rows m0 .. m0+BR-1 need
   __device__ __forceinline__ TileRange key_tiles(int BR, int BC) const { return vis.key_tiles(m0, BR, BC); }
 
-  // no row of the tile sees any key: O = 0, LSE = -inf (what the online softmax would give)
+  // The tile's stored rows from `first` on see no key: O = 0, LSE = -inf (what the online softmax
+  // would give). first = m0: the whole tile; first = vis.Nq: its padding rows.
   template <int D, int BR, int NT>
-  __device__ __forceinline__ void write_empty(int64_t o_row_stride, int tid) const {
+  __device__ __forceinline__ void write_empty(int64_t o_row_stride, int tid, int first) const {
     constexpr int ND = D / 8;
+    const int r0 = max(first, m0) - m0, r1 = min(m0 + BR, q_rows) - m0;
+    if (r0 >= r1) return;
     const float zero[8] = {};
-    for (int i = tid; i < BR * ND; i += NT) {
+    for (int i = r0 * ND + tid; i < r1 * ND; i += NT) {
       const int r = i / ND, c = i % ND;
-      if (m0 + r < vis.Nq && c * 8 < hd) store_chunk<TO>(o + (int64_t)(m0 + r) * o_row_stride + c * 8, zero, hd - c * 8);
+      if (c * 8 < hd) store_chunk<TO>(o + (int64_t)(m0 + r) * o_row_stride + c * 8, zero, hd - c * 8);
     }
-    for (int r = tid; r < BR; r += NT)
-      if (m0 + r < vis.Nq) lse[m0 + r] = -INFINITY;
+    for (int r = r0 + tid; r < r1; r += NT) lse[m0 + r] = -INFINITY;
   }
 };
 

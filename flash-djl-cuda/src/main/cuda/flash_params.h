@@ -18,8 +18,9 @@
 // launcher refuses a fatbin whose version differs from the one it packs. Version 1 (no exported
 // symbol) had `int32_t mask` (0 none, 1 causal top-left, 2 causal bottom-right) instead of the
 // band and the pointers ahead of all strides. Version 2 had neither the cast kernel nor the
-// mixed (f32bf16) kernels; its structs are those of version 3.
-#define FLASH_ABI_VERSION 3
+// mixed (f32bf16) kernels; its structs are those of version 3. Version 3 had no sequences (the
+// four pointers after lse / delta, vis_bottom_right).
+#define FLASH_ABI_VERSION 4
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -51,14 +52,16 @@
 // Launch: if dynamic_smem_bytes > 48 KiB, set CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 //   to it first (largest cfg value: 98304 B in the sm_80/86/89 code, within the 99 KiB of
 //   sm_86/sm_89; 230448 B in the sm_90a code, of the 227 KiB an H100 CTA may have);
-//   grid  = (ceil(N / tile_rows), heads, batch), block = (threads_per_block, 1, 1),
+//   grid  = (ceil(N / tile_rows), heads, Z), block = (threads_per_block, 1, 1),
 //   sharedMemBytes = dynamic_smem_bytes, null stream, in this order:
-//     forward:  fwd                                                 N = seqlen_q, heads = heads_q
-//     cast:     cast (one per tensor, before the kernels that read it) N = seqlen, heads = heads
-//     backward: pre                                                 N = seqlen_q, heads = heads_q
-//               dkdv                                                N = seqlen_k, heads = heads_kv
-//               dq       (f32, or deterministic == 1)               N = seqlen_q, heads = heads_q
-//               convert  (f16/bf16 and deterministic == 0)          N = seqlen_q, heads = heads_q
+//     forward:  fwd                                          N = max_q,    heads = heads_q,  Z = batch
+//     cast:     cast (one per tensor, before the kernels that read it) N = seqlen, heads = heads, Z = its batch
+//     backward: pre                                          N = seqlen_q, heads = heads_q,  Z = tensor batch
+//               dkdv                                         N = max_k,    heads = heads_kv, Z = batch
+//               dq       (f32, or deterministic == 1)        N = max_q,    heads = heads_q,  Z = batch
+//               convert  (f16/bf16 and deterministic == 0)   N = seqlen_q, heads = heads_q,  Z = tensor batch
+//   max_q / max_k: seqlen_q / seqlen_k, or with offsets the longest sequence's rows (more is
+//   allowed: CTAs past a sequence's rows return). tensor batch: batch, or 1 with offsets.
 // Kernel choice: H = the smallest exported head dim with head_dim <= H (D = 80 -> hd96).
 //
 // VISIBILITY: key j is visible to query i iff  i + vis_lo <= j <= i + vis_hi  (and 0 <= j < seqlen_k):
@@ -86,6 +89,20 @@
 //  f32bf16 in addition: q, k, v, dout (the casts) as for bf16 except head_dim: their rows hold
 //   round_up(head_dim, 8) columns, the padding zero; o, dq, dk, dv as for f32.
 //
+// SEQUENCES: `batch` counts sequences, and the kernels of grid z = batch handle sequence blockIdx.z
+// (flash_views.cuh, Sequence). Four optional int32 arrays on the device describe them (null: absent):
+//   q_offsets, k_offsets [batch + 1]: packed sequences (FlashAttention-2's cu_seqlens). The tensors
+//     have batch 1 and seqlen_q / seqlen_k rows; sequence s is rows offsets[s] .. offsets[s+1]-1.
+//     Precondition: offsets[0] == 0, non-decreasing, offsets[batch] == seqlen. Both or neither.
+//   q_lengths, k_lengths [batch]: of sequence s's rows, the first lengths[s] take part (padding
+//     after them; values are clamped to [0, rows]). Padding query rows get O = 0, LSE = -inf and
+//     dQ = 0; padding key rows get dK = dV = 0; padding rows are never read, so they may hold
+//     anything (NaN included).
+//   vis_bottom_right: 1 when the band is anchored at the bottom-right corner (causal bottom-right,
+//     or a window around it). vis_lo / vis_hi are computed for seqlen_q x seqlen_k; each sequence
+//     moves them by (k_len - q_len) - (seqlen_k - seqlen_q) and clamps to [-q_len, k_len].
+//   lse, delta and dq_accum follow the tensors: [tensor batch, Hq, seqlen_q(, H)].
+//
 // Semantics: a query row that sees no key (e.g. bottom-right causal with seqlen_q > seqlen_k)
 // gets O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never
 // read or written. dq_accum holds the UNSCALED sum of dS K; convert multiplies by scale.
@@ -99,30 +116,40 @@ struct FlashTensor {
   int64_t batch_stride, head_stride, row_stride;
 };
 
-struct FlashFwdParams {           // 176 bytes
+struct FlashFwdParams {           // 216 bytes
   FlashTensor q, k, v;            // [B, Hq, Nq, D], [B, Hkv, Nk, D] x 2, dtype T (read only)
   FlashTensor o;                  // [B, Hq, Nq, D], dtype T
   float* lse;                     // [B, Hq, Nq] contiguous float32, natural log of the scaled scores
+  const int32_t* q_offsets;       // SEQUENCES (above); each may be null
+  const int32_t* k_offsets;
+  const int32_t* q_lengths;
+  const int32_t* k_lengths;
   int32_t batch, heads_q, heads_kv, seqlen_q, seqlen_k;
   int32_t head_dim;               // actual D (<= the kernel's head dim; multiple of 8 for fp16/bf16)
   float scale;                    // softmax scale
   float scale_log2;               // scale * log2(e)
   int32_t vis_lo, vis_hi;         // the visibility band (above)
+  int32_t vis_bottom_right;       // SEQUENCES (above)
+  int32_t pad0;                   // explicit tail padding (size a multiple of 8), write 0
 };
 
-struct FlashBwdParams {           // 328 bytes
+struct FlashBwdParams {           // 360 bytes
   FlashTensor q, k, v, o, dout;   // inputs, dtype T (o: the forward's output)
   FlashTensor dq, dk, dv;         // outputs, dtype T
   const float* lse;               // [B, Hq, Nq] from the forward
   float* dq_accum;                // [B, Hq, Nq, H] contiguous float32 scratch (H = kernel head dim)
   float* delta;                   // [B, Hq, Nq] contiguous float32 scratch: rowsum(dO * O)
+  const int32_t* q_offsets;       // SEQUENCES (above); each may be null
+  const int32_t* k_offsets;
+  const int32_t* q_lengths;
+  const int32_t* k_lengths;
   int32_t batch, heads_q, heads_kv, seqlen_q, seqlen_k;
   int32_t head_dim;
   float scale;
   float scale_log2;
   int32_t vis_lo, vis_hi;
   int32_t deterministic;          // 1: dq from the separate dq kernel, no atomics anywhere (same bits every run)
-  int32_t pad0;                   // explicit tail padding (size a multiple of 8), write 0
+  int32_t vis_bottom_right;       // SEQUENCES (above)
 };
 
 struct FlashCastParams {          // 80 bytes
@@ -134,6 +161,6 @@ struct FlashCastParams {          // 80 bytes
 #ifdef __cplusplus
 static_assert(sizeof(FlashTensor) == 32, "FlashTensor layout");
 static_assert(sizeof(FlashCastParams) == 80, "FlashCastParams layout");
-static_assert(sizeof(FlashFwdParams) == 176, "FlashFwdParams layout");
-static_assert(sizeof(FlashBwdParams) == 328, "FlashBwdParams layout");
+static_assert(sizeof(FlashFwdParams) == 216, "FlashFwdParams layout");
+static_assert(sizeof(FlashBwdParams) == 360, "FlashBwdParams layout");
 #endif

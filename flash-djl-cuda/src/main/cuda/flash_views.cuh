@@ -1,8 +1,10 @@
 // flash_views.cuh - the two small types every kernel reads its parameters through:
 //   StridedView<T>: a [B, H, N, D] tensor of the ABI (FlashTensor) as a typed pointer with
 //                   element strides, the device twin of the Java KernelParams.Strides;
-//   Visibility:     which keys each query sees (the band of the ABI), and the tile ranges and
-//                   mask decisions that follow from it.
+//   Sequence:       where the rows of one sequence (grid z) are in the tensors and how many of
+//                   them take part (the SEQUENCES of the ABI: padded lengths, packed offsets);
+//   Visibility:     which keys each query of a sequence sees (the band of the ABI), and the tile
+//                   ranges and mask decisions that follow from it.
 #pragma once
 #include <limits.h>
 #include <stdint.h>
@@ -27,22 +29,63 @@ __device__ __forceinline__ int64_t stats_row0(int b, int h, int heads, int n) {
   return ((int64_t)b * heads + h) * n;
 }
 
+// The rows of sequence s (the grid's z index) in the tensors. Without offsets, sequence s is batch
+// row s, rows 0 .. seqlen - 1; with offsets (packed sequences, batch 1), it is rows offsets[s] ..
+// offsets[s + 1] - 1 of batch row 0. With lengths, only the first lengths[s] of those rows take
+// part (clamped to [0, rows]): later queries see no key (O = 0, LSE = -inf, zero gradients) and
+// later keys are seen by no query (dK = dV = 0), whatever those rows hold.
+struct Sequence {
+  int batch;             // the tensors' batch index
+  int q0, k0;            // first row of the sequence in the tensors
+  int q_rows, k_rows;    // rows stored for it (the bound of every write)
+  int q_len, k_len;      // rows taking part (the bound of every read)
+
+  template <typename P>
+  __device__ __forceinline__ Sequence(const P& p, int s) {
+    batch = p.q_offsets != nullptr ? 0 : s;
+    q0 = p.q_offsets != nullptr ? p.q_offsets[s] : 0;
+    k0 = p.k_offsets != nullptr ? p.k_offsets[s] : 0;
+    q_rows = p.q_offsets != nullptr ? p.q_offsets[s + 1] - q0 : p.seqlen_q;
+    k_rows = p.k_offsets != nullptr ? p.k_offsets[s + 1] - k0 : p.seqlen_k;
+    q_len = p.q_lengths != nullptr ? min(max(p.q_lengths[s], 0), q_rows) : q_rows;
+    k_len = p.k_lengths != nullptr ? min(max(p.k_lengths[s], 0), k_rows) : k_rows;
+  }
+
+  // row 0 of head h of this sequence in a q-shaped (q, o, dout, dq) or k-shaped (k, v, dk, dv) view
+  template <typename T>
+  __device__ __forceinline__ T* q_at(const StridedView<T>& t, int h) const { return t.at(batch, h) + (int64_t)q0 * t.row; }
+  template <typename T>
+  __device__ __forceinline__ T* k_at(const StridedView<T>& t, int h) const { return t.at(batch, h) + (int64_t)k0 * t.row; }
+  // offset of (head h, row 0) of this sequence in a contiguous [B, heads, seqlen_q] float32 array
+  __device__ __forceinline__ int64_t stats_row0(int h, int heads, int seqlen_q) const {
+    return ((int64_t)batch * heads + h) * seqlen_q + q0;
+  }
+};
+
 // A half-open range of tile indices.
 struct TileRange {
   int begin, end;
   __host__ __device__ __forceinline__ int size() const { return end - begin; }
 };
 
-// Key j is visible to query i iff i + lo <= j <= i + hi and j < Nk (i < Nq). Both bounds are
+// Key j is visible to query i of a sequence iff i + lo <= j <= i + hi, i < Nq and j < Nk, where Nq
+// and Nk count the sequence's rows that take part (Sequence::q_len, k_len). Both band bounds are
 // honoured everywhere; without a lower bound (lo = -Nq) every lower-bound test below is false
 // for every valid row, so the common case costs what a causal-only rule costs. The ABI's
 // precondition (Nq + Nk < 2^31 - 256, -Nq <= lo, hi <= Nk) keeps every sum below in int.
 struct Visibility {
   int Nq, Nk, lo, hi;
 
+  // The band of the ABI is that of the whole tensors (seqlen_q x seqlen_k). A sequence of other
+  // lengths keeps it when it is anchored top-left; anchored bottom-right, it moves with the
+  // sequence's own corner (by (k_len - q_len) - (seqlen_k - seqlen_q)). Clamping to [-Nq, Nk] then
+  // gives exactly the band Java computes for the sequence's lengths (io.flashdjl.spi.Visibility).
   template <typename P>
-  __host__ __device__ __forceinline__ explicit Visibility(const P& p)
-      : Nq(p.seqlen_q), Nk(p.seqlen_k), lo(p.vis_lo), hi(p.vis_hi) {}
+  __device__ __forceinline__ Visibility(const P& p, const Sequence& s) : Nq(s.q_len), Nk(s.k_len) {
+    const int shift = p.vis_bottom_right ? (s.k_len - s.q_len) - (p.seqlen_k - p.seqlen_q) : 0;
+    lo = min(max(p.vis_lo + shift, -Nq), Nk);
+    hi = min(max(p.vis_hi + shift, -Nq), Nk);
+  }
 
   // i + lo <= j <= i + hi as one unsigned range test (lo <= hi is a precondition): as cheap as
   // the upper bound alone, which matters in the register-bound mask loops
@@ -78,7 +121,7 @@ struct Visibility {
     const int lim = min(Nk, m0 + br + hi);  // keys < lim may be visible to some row
     const int end = lim <= 0 ? 0 : (lim + bc - 1) / bc;
     const int begin = first <= 0 ? 0 : first / bc;
-    return {begin, max(begin, end)};
+    return {begin, m0 >= Nq ? begin : max(begin, end)};  // rows past the length see nothing
   }
 
   // Query tiles of br rows holding a row that sees some key of [n0, n0 + bc); empty when none.
@@ -88,7 +131,7 @@ struct Visibility {
     const int lim = min(Nq, n0 + bc - lo);    // rows < lim may see a key of the tile
     const int begin = first <= 0 ? 0 : (first > Nq - 1 ? m_tiles : first / br);
     const int end = lim <= 0 ? 0 : (lim + br - 1) / br;
-    return {begin, max(begin, end)};
+    return {begin, n0 >= Nk ? begin : max(begin, end)};  // keys past the length are seen by none
   }
 
   // keys query i sees: [first_key(i), end_key(i)) (empty when first >= end)

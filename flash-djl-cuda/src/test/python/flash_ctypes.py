@@ -6,14 +6,20 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Three ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 3 (version 2's structs, plus the cast kernel and the f32bf16 kernels: float32 data with
-bfloat16 compute, `compute="bf16"` below), version 2 (exported flash_abi_version; the visibility
+Four ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 4 (sequences: padded lengths and packed offsets, `seq=` below), version 3 (version 2's
+structs, plus the cast kernel and the f32bf16 kernels: float32 data with bfloat16 compute,
+`compute="bf16"` below), version 2 (exported flash_abi_version; the visibility
 band vis_lo/vis_hi) and version 1 (no exported version: the mask codes 0/1/2, pointers ahead of all
 strides, an f32 convert kernel).
 
 A mask is "none", "tl" (causal top-left), "br" (causal bottom-right) or a band (lo, hi): key j is
 visible to query i iff i + lo <= j <= i + hi (io.flashdjl.spi.Visibility).
+
+Sequences (ABI 4): seq is None or a dict with any of "q_lengths", "k_lengths" (int32 [B] on the
+device: valid rows per batch row), "q_offsets", "k_offsets" (int32 [S+1]: packed sequences in a
+batch of 1; then also "max_q", "max_k", the longest sequence's rows) and "bottom_right" (the band
+follows each sequence's bottom-right corner; implied by mask "br").
 """
 import ctypes as C
 import math
@@ -51,6 +57,24 @@ class BwdParams(C.Structure):  # ABI 2
     _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o", "dout", "dq", "dk", "dv")] + \
                [(n, C.c_void_p) for n in ("lse", "dq_accum", "delta")] + _DIMS + \
                [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("deterministic", C.c_int32), ("pad0", C.c_int32)]
+
+
+_SEQS = [(n, C.c_void_p) for n in ("q_offsets", "k_offsets", "q_lengths", "k_lengths")]
+
+
+class FwdParamsV4(C.Structure):  # ABI 4
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o")] + [("lse", C.c_void_p)] + _SEQS + _DIMS + \
+               [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("vis_bottom_right", C.c_int32), ("pad0", C.c_int32)]
+
+
+class BwdParamsV4(C.Structure):  # ABI 4
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o", "dout", "dq", "dk", "dv")] + \
+               [(n, C.c_void_p) for n in ("lse", "dq_accum", "delta")] + _SEQS + _DIMS + \
+               [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("deterministic", C.c_int32),
+                ("vis_bottom_right", C.c_int32)]
+
+
+assert C.sizeof(FwdParamsV4) == 216 and C.sizeof(BwdParamsV4) == 360
 
 
 class CastParams(C.Structure):  # ABI 3
@@ -99,8 +123,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1, 2 and 3")
+        if self.abi not in (1, 2, 3, 4):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 4")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -159,6 +183,22 @@ class Flash:
         else:
             p.vis_lo, p.vis_hi = band(mask, Nq, Nk)
 
+    def _seqs(self, p, seq, mask):
+        """Fills the ABI 4 sequence fields; returns (grid batch, rows of the longest q and k sequence)."""
+        seq = seq or {}
+        if self.abi < 4:
+            if seq:
+                raise ValueError("an ABI < 4 fatbin has no sequences")
+            return None
+        for n in ("q_offsets", "k_offsets", "q_lengths", "k_lengths"):
+            t = seq.get(n)
+            assert t is None or (t.dtype == torch.int32 and t.is_cuda and t.is_contiguous()), n
+            setattr(p, n, t.data_ptr() if t is not None else None)
+        p.vis_bottom_right = 1 if (mask == "br" or seq.get("bottom_right")) else 0
+        if seq.get("q_offsets") is not None:
+            return seq["q_offsets"].numel() - 1, seq["max_q"], seq["max_k"]
+        return None
+
     def cast_bf16(self, x):
         """The bfloat16 copy of a float32 [B, H, N, D] view that the f32bf16 kernels read (rows padded to 8)."""
         if self.abi < 3:
@@ -180,7 +220,7 @@ class Flash:
         return "f32bf16", tuple(self.cast_bf16(t) for t in ts)
 
     # q, k, v, o are [B, H, N, D] views (BSHD tensors are passed as .transpose(1, 2): no copy)
-    def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None, compute=None):
+    def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None, compute=None, seq=None):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         scale = scale if scale is not None else 1.0 / math.sqrt(D)
@@ -197,15 +237,18 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc) = self._operands(compute, q, k, v)
-            p = FwdParams()
+            p = FwdParamsV4() if self.abi >= 4 else FwdParams()
             p.q, p.k, p.v, p.o = _tensor(qc), _tensor(kc), _tensor(vc), _tensor(o)
             p.lse = lse.data_ptr()
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
-        self.launch(f"flash_fwd_{dt}_hd{self.kernel_hd(D)}", p, Nq, Hq, B)
+        packed = self._seqs(p, seq, mask)
+        grid_b, max_q = (packed[0], packed[1]) if packed else (B, Nq)
+        p.batch = grid_b
+        self.launch(f"flash_fwd_{dt}_hd{self.kernel_hd(D)}", p, max_q, Hq, grid_b)
         return o, lse
 
     def backward(self, do, q, k, v, o, lse, mask="none", scale=None, deterministic=False,
-                 dq=None, dk=None, dv=None, scratch=None, compute=None):
+                 dq=None, dk=None, dv=None, scratch=None, compute=None, seq=None):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         H = self.kernel_hd(D)
@@ -228,14 +271,21 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
-            p = BwdParams()
+            p = BwdParamsV4() if self.abi >= 4 else BwdParams()
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
             p.lse, p.dq_accum, p.delta = lse.data_ptr(), acc.data_ptr(), delta.data_ptr()
             convert = dq_through_accumulator(dt, deterministic)
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
         p.deterministic = 1 if deterministic else 0
+        packed = self._seqs(p, seq, mask)
+        grid_b, max_q, max_k = packed if packed else (B, Nq, Nk)
+        p.batch = grid_b
+        # pre and convert work on the tensors' rows (Z = the tensors' batch); dkdv and dq per sequence
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)
-        self.launch(f"flash_bwd_dkdv_{dt}_hd{H}", p, Nk, Hkv, B)
-        self.launch(f"flash_bwd_{'convert' if convert else 'dq'}_{dt}_hd{H}", p, Nq, Hq, B)
+        self.launch(f"flash_bwd_dkdv_{dt}_hd{H}", p, max_k, Hkv, grid_b)
+        if convert:
+            self.launch(f"flash_bwd_convert_{dt}_hd{H}", p, Nq, Hq, B)
+        else:
+            self.launch(f"flash_bwd_dq_{dt}_hd{H}", p, max_q, Hq, grid_b)
         return dq, dk, dv

@@ -23,6 +23,10 @@ import java.util.Optional;
  * key/value head {@code h / (Hq / Hkv)}), any {@code Nq, Nk >= 1}. Bad input throws {@link
  * IllegalArgumentException} naming the argument; a backend that cannot take a problem throws
  * {@link UnsupportedOperationException} saying why.
+ *
+ * <p>Batches of sequences of different lengths pass {@link Sequences}: padded rows with valid lengths, or
+ * sequences packed into a batch of one (FlashAttention-2's varlen). Every call of a forward/backward pair takes
+ * the same sequences.
  */
 public final class FlashAttention {
 
@@ -54,7 +58,24 @@ public final class FlashAttention {
      * @throws UnsupportedOperationException when the chosen backend cannot take the problem
      */
     public static AttentionResult forward(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        AttentionProblem p = AttentionProblem.validate(q, k, v, options);
+        return forward(q, k, v, null, options);
+    }
+
+    /**
+     * The forward pass over sequences of different lengths.
+     *
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD ({@code B = 1} for packed sequences)
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param sequences which rows are tokens; null when all are
+     * @param options the mask, scale, backend and layout
+     * @return the output and the log-sum-exp (padding query rows: 0 and {@code -inf})
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException when the chosen backend cannot take the problem
+     */
+    public static AttentionResult forward(
+            NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionOptions options) {
+        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, options);
         return BackendRegistry.select(p).forward(p);
     }
 
@@ -75,7 +96,32 @@ public final class FlashAttention {
      */
     public static AttentionGradients backward(
             NDArray dOut, NDArray q, NDArray k, NDArray v, AttentionResult forward, AttentionOptions options) {
-        AttentionProblem p = AttentionProblem.validate(q, k, v, options);
+        return backward(dOut, q, k, v, null, forward, options);
+    }
+
+    /**
+     * The backward pass over sequences of different lengths: padding rows get zero gradients.
+     *
+     * @param dOut the gradient of the output, with the output's shape and q's dtype and device
+     * @param q the queries of the forward call
+     * @param k the keys of the forward call
+     * @param v the values of the forward call
+     * @param sequences the sequences of the forward call
+     * @param forward the result of the forward call on them
+     * @param options the options of the forward call
+     * @return the gradients, each with the shape, dtype and layout of its input
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException when the backend cannot take the problem
+     */
+    public static AttentionGradients backward(
+            NDArray dOut,
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            Sequences sequences,
+            AttentionResult forward,
+            AttentionOptions options) {
+        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, options);
         p.checkBackwardInputs(dOut, forward);
         Backend kind = options.backend() == Backend.AUTO ? forward.backend() : options.backend();
         AttentionBackend backend = BackendRegistry.require(kind, p);
@@ -104,7 +150,23 @@ public final class FlashAttention {
      *     explicit CUDA backend inside DJL's plain gradient collector
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        AttentionProblem p = AttentionProblem.validate(q, k, v, options);
+        return attention(q, k, v, null, options);
+    }
+
+    /**
+     * {@link #attention(NDArray, NDArray, NDArray, AttentionOptions)} over sequences of different lengths.
+     *
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD ({@code B = 1} for packed sequences)
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param sequences which rows are tokens; null when all are
+     * @param options the mask, scale, backend and layout
+     * @return the output, {@code [B, Hq, Nq, Dv]} in BHSD (padding query rows: 0)
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException as the four-argument form
+     */
+    public static NDArray attention(NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionOptions options) {
+        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, options);
         AttentionBackend backend = BackendRegistry.select(p);
         if (Autograd.isRecording()) {
             Optional<FlashTape> tape = FlashTape.active();

@@ -13,6 +13,7 @@ import io.flashdjl.Backend;
 import io.flashdjl.Precision;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.spi.BatchVisibility;
 import io.flashdjl.spi.OwnedScalar;
 import java.util.ArrayList;
 import java.util.List;
@@ -64,9 +65,10 @@ public final class ReferenceBackend implements AttentionBackend {
         try (NDScope outer = new NDScope()) {
             outer.suppressNotUsedWarning();
             DataType acc = accumulationType(p.dataType());
-            NDArray q = grouped(p, p.q()).toType(acc, false); // [B, Hkv, G, Nq, D]
-            NDArray k = kvView(p, p.k()).toType(acc, false); // [B, Hkv, 1, Nk, D]
-            NDArray v = kvView(p, p.v()).toType(acc, false); // [B, Hkv, 1, Nk, Dv]
+            BatchVisibility visibility = p.batchVisibility();
+            NDArray q = tokensOnly(visibility, grouped(p, p.q()).toType(acc, false), true); // [B, Hkv, G, Nq, D]
+            NDArray k = tokensOnly(visibility, kvView(p, p.k()).toType(acc, false), false); // [B, Hkv, 1, Nk, D]
+            NDArray v = tokensOnly(visibility, kvView(p, p.v()).toType(acc, false), false); // [B, Hkv, 1, Nk, Dv]
             NDArray zero = scalar(q, 0f);
             NDArray scaleFactor = OwnedScalar.like(q, scale); // autograd keeps it: not q.mul(double)
             Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
@@ -82,7 +84,7 @@ public final class ReferenceBackend implements AttentionBackend {
                 NDArray o = q.getManager().zeros(rowShape.add(p.valueDim()), acc, q.getDevice());
                 for (long j0 = 0; j0 < nk; j0 += blockK) {
                     long j1 = Math.min(nk, j0 + blockK);
-                    TileVisibility vis = TileVisibility.of(p, i0, i1, j0, j1);
+                    TileVisibility vis = TileVisibility.of(visibility, i0, i1, j0, j1);
                     if (vis == TileVisibility.HIDDEN) {
                         continue; // causal: no query of this tile sees any key of that tile
                     }
@@ -92,7 +94,7 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
                         NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
                         if (vis == TileVisibility.PARTIAL) {
-                            s = s.add(vis.scoreBias(p, q, i0, i1, j0, j1));
+                            s = s.add(vis.scoreBias(visibility, q, i0, i1, j0, j1));
                         }
                         NDArray mNew = m.maximum(s.max(new int[] {-1}));
                         // a row with no visible key so far keeps m = -inf; shift it by 0 instead
@@ -133,10 +135,11 @@ public final class ReferenceBackend implements AttentionBackend {
         try (NDScope outer = new NDScope()) {
             outer.suppressNotUsedWarning();
             DataType acc = accumulationType(p.dataType());
-            NDArray q = grouped(p, p.q()).toType(acc, false);
-            NDArray k = kvView(p, p.k()).toType(acc, false);
-            NDArray v = kvView(p, p.v()).toType(acc, false);
-            NDArray dO = grouped(p, dOut).toType(acc, false);
+            BatchVisibility visibility = p.batchVisibility();
+            NDArray q = tokensOnly(visibility, grouped(p, p.q()).toType(acc, false), true);
+            NDArray k = tokensOnly(visibility, kvView(p, p.k()).toType(acc, false), false);
+            NDArray v = tokensOnly(visibility, kvView(p, p.v()).toType(acc, false), false);
+            NDArray dO = tokensOnly(visibility, grouped(p, dOut).toType(acc, false), true);
             NDArray lse = forward.logSumExp()
                     .reshape(p.batch(), p.headsKv(), p.groupSize(), nq)
                     .toType(acc, false);
@@ -146,7 +149,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray scaleFactor = OwnedScalar.like(q, scale); // a recording caller's graph keeps it
             NDArray o = p.dataType() == acc
                     ? grouped(p, forward.output())
-                    : outputInAccumulationType(p, q, k, v, lseSafe, scaleFactor);
+                    : outputInAccumulationType(p, visibility, q, k, v, lseSafe, scaleFactor);
             NDArray delta = dO.mul(o).sum(new int[] {-1}); // [B, Hkv, G, Nq]
 
             List<NDArray> dqTiles = new ArrayList<>();
@@ -171,7 +174,7 @@ public final class ReferenceBackend implements AttentionBackend {
                 int tileIndex = 0;
                 for (long i0 = 0; i0 < nq; i0 += blockQ, tileIndex++) {
                     long i1 = Math.min(nq, i0 + blockQ);
-                    TileVisibility vis = TileVisibility.of(p, i0, i1, j0, j1);
+                    TileVisibility vis = TileVisibility.of(visibility, i0, i1, j0, j1);
                     if (vis == TileVisibility.HIDDEN) {
                         continue;
                     }
@@ -184,8 +187,8 @@ public final class ReferenceBackend implements AttentionBackend {
                                         lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1))
                                 .exp();
                         if (vis == TileVisibility.PARTIAL) {
-                            prob = prob.mul(
-                                    vis.visibleMask(p, q, i0, i1, j0, j1).toType(acc, false));
+                            prob = prob.mul(vis.visibleMask(visibility, q, i0, i1, j0, j1)
+                                    .toType(acc, false));
                         }
                         NDArray dvNew = dvj.add(prob.swapAxes(3, 4).matMul(dOi).sum(new int[] {2}, true));
                         NDArray dp = dOi.matMul(vj.swapAxes(3, 4));
@@ -221,7 +224,13 @@ public final class ReferenceBackend implements AttentionBackend {
      * arithmetic rounded once (measured at Nq = 1, Nk = 2, D = 80), more than a naive float16 attention's.
      */
     private static NDArray outputInAccumulationType(
-            AttentionProblem p, NDArray q, NDArray k, NDArray v, NDArray lseSafe, NDArray scaleFactor) {
+            AttentionProblem p,
+            BatchVisibility visibility,
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            NDArray lseSafe,
+            NDArray scaleFactor) {
         long nq = p.seqQ();
         long nk = p.seqK();
         int blockQ = p.options().referenceBlockQ();
@@ -235,7 +244,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray oi = q.getManager().zeros(rows, q.getDataType(), q.getDevice());
             for (long j0 = 0; j0 < nk; j0 += blockK) {
                 long j1 = Math.min(nk, j0 + blockK);
-                TileVisibility vis = TileVisibility.of(p, i0, i1, j0, j1);
+                TileVisibility vis = TileVisibility.of(visibility, i0, i1, j0, j1);
                 if (vis == TileVisibility.HIDDEN) {
                     continue;
                 }
@@ -248,7 +257,8 @@ public final class ReferenceBackend implements AttentionBackend {
                             .sub(lseI)
                             .exp();
                     if (vis == TileVisibility.PARTIAL) {
-                        prob = prob.mul(vis.visibleMask(p, q, i0, i1, j0, j1).toType(q.getDataType(), false));
+                        prob = prob.mul(
+                                vis.visibleMask(visibility, q, i0, i1, j0, j1).toType(q.getDataType(), false));
                     }
                     oi = keep(oi, oi.add(prob.matMul(vj)));
                 }
@@ -270,6 +280,23 @@ public final class ReferenceBackend implements AttentionBackend {
      */
     private static NDArray joinTiles(List<NDArray> tiles, int axis) {
         return tiles.size() == 1 ? tiles.get(0) : NDArrays.concat(new NDList(tiles), axis);
+    }
+
+    /**
+     * {@code a} ({@code [B, Hkv, G or 1, N, D]}) with its padding rows zeroed: padding may hold anything and is
+     * never read, but {@code 0 * NaN} would still carry a NaN into the sums. {@code a} itself without
+     * sequences.
+     */
+    private static NDArray tokensOnly(BatchVisibility visibility, NDArray a, boolean queries) {
+        if (visibility.isUniform()) {
+            return a;
+        }
+        Shape s = a.getShape();
+        NDArray tokens = visibility
+                .tokenRows(a.getManager(), a.getDevice(), queries, s.get(3))
+                .reshape(s.get(0), 1, 1, s.get(3), 1)
+                .broadcast(s); // DJL's where does not broadcast its condition
+        return NDArrays.where(tokens, a, scalar(a, 0f));
     }
 
     /** float64 stays float64; every other float type computes in float32. */

@@ -4,10 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.flashdjl.spi.AttentionProblem;
-import io.flashdjl.spi.Visibility;
+import io.flashdjl.spi.BatchVisibility;
 
-/** How much of one (query tile, key tile) block the problem's {@link Visibility} lets through. */
+/** How much of one (query tile, key tile) block the problem's {@link BatchVisibility} lets through. */
 enum TileVisibility {
     /** Every query of the tile sees every key of the tile: no mask needed. */
     ALL,
@@ -16,9 +15,8 @@ enum TileVisibility {
     /** Some see, some do not: an element mask is applied. */
     PARTIAL;
 
-    /** Classifies query rows {@code [i0, i1)} against key rows {@code [j0, j1)}. */
-    static TileVisibility of(AttentionProblem p, long i0, long i1, long j0, long j1) {
-        Visibility visibility = p.visibility();
+    /** Classifies query rows {@code [i0, i1)} against key rows {@code [j0, j1)}, over every batch row. */
+    static TileVisibility of(BatchVisibility visibility, long i0, long i1, long j0, long j1) {
         if (visibility.allVisible(i0, i1, j0, j1)) {
             return ALL;
         }
@@ -29,11 +27,11 @@ enum TileVisibility {
     }
 
     /**
-     * {@code [i1 - i0, j1 - j0]} in {@code like}'s dtype: 0 where query i sees key j, {@code -inf} elsewhere,
-     * to be added to the scores.
+     * {@code [R, 1, 1, i1 - i0, j1 - j0]} in {@code like}'s dtype (R: 1 or the batch size): 0 where query i sees
+     * key j, {@code -inf} elsewhere, to be added to the {@code [B, Hkv, G, rows, keys]} scores.
      */
-    NDArray scoreBias(AttentionProblem p, NDArray like, long i0, long i1, long j0, long j1) {
-        NDArray visible = visibleMask(p, like, i0, i1, j0, j1);
+    NDArray scoreBias(BatchVisibility visibility, NDArray like, long i0, long i1, long j0, long j1) {
+        NDArray visible = visibleMask(visibility, like, i0, i1, j0, j1);
         NDManager m = like.getManager();
         Shape shape = visible.getShape();
         return NDArrays.where(
@@ -42,8 +40,12 @@ enum TileVisibility {
                 m.full(shape, Float.NEGATIVE_INFINITY, like.getDataType(), like.getDevice()));
     }
 
-    /** Boolean {@code [i1 - i0, j1 - j0]} on {@code like}'s device: true where query i sees key j. */
-    NDArray visibleMask(AttentionProblem p, NDArray like, long i0, long i1, long j0, long j1) {
-        return p.visibility().visibleMask(like.getManager(), like.getDevice(), i0, i1, j0, j1);
+    /**
+     * Boolean {@code [R, 1, 1, i1 - i0, j1 - j0]} on {@code like}'s device (R: 1 or the batch size): true where
+     * query i sees key j.
+     */
+    NDArray visibleMask(BatchVisibility visibility, NDArray like, long i0, long i1, long j0, long j1) {
+        NDArray mask = visibility.visibleMask(like.getManager(), like.getDevice(), i0, i1, j0, j1);
+        return mask.reshape(mask.getShape().get(0), 1, 1, i1 - i0, j1 - j0);
     }
 }

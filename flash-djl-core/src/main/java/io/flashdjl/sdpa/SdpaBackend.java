@@ -2,8 +2,10 @@ package io.flashdjl.sdpa;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValueUtils;
@@ -13,6 +15,7 @@ import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.spi.BatchVisibility;
 import java.util.Optional;
 
 /**
@@ -121,11 +124,32 @@ public final class SdpaBackend implements AttentionBackend {
     private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v) {
         SdpaModuleSource source = SdpaModuleSource.of(p);
         PtSymbolBlock module = modules.get(p.device(), source);
-        NDList inputs = new NDList(unnamed(p.toBhsd(q)), unnamed(p.toBhsd(k)), unnamed(p.toBhsd(v)));
+        BatchVisibility visibility = p.batchVisibility();
+        NDList inputs = new NDList(
+                tokensOnly(visibility, unnamed(p.toBhsd(q)), true),
+                tokensOnly(visibility, unnamed(p.toBhsd(k)), false),
+                tokensOnly(visibility, unnamed(p.toBhsd(v)), false));
         if (source.band().takesMask()) {
-            inputs.add(p.visibility().visibleMask(q.getManager(), p.device(), 0, p.seqQ(), 0, p.seqK()));
+            NDArray mask = visibility.visibleMask(q.getManager(), p.device(), 0, p.seqQ(), 0, p.seqK());
+            inputs.add(mask.expandDims(1)); // [R, 1, Nq, Nk]
         }
         return IValueUtils.forward(module, inputs, true);
+    }
+
+    /**
+     * A BHSD input with its padding rows zeroed (padding may hold anything, and SDPA's {@code 0 * NaN} would
+     * carry a NaN into the visible rows); the input itself without sequences.
+     */
+    private static NDArray tokensOnly(BatchVisibility visibility, NDArray a, boolean queries) {
+        if (visibility.isUniform()) {
+            return a;
+        }
+        long[] s = a.getShape().getShape();
+        NDArray tokens = visibility
+                .tokenRows(a.getManager(), a.getDevice(), queries, s[2])
+                .reshape(s[0], 1, s[2], 1)
+                .broadcast(a.getShape()); // DJL's where does not broadcast its condition
+        return NDArrays.where(tokens, a, a.getManager().zeros(new Shape(), a.getDataType(), a.getDevice()));
     }
 
     /**

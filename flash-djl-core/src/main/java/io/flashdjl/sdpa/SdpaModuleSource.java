@@ -3,7 +3,7 @@ package io.flashdjl.sdpa;
 import ai.djl.ndarray.types.DataType;
 import io.flashdjl.Precision;
 import io.flashdjl.spi.AttentionProblem;
-import io.flashdjl.spi.Visibility;
+import io.flashdjl.spi.BatchVisibility;
 import java.math.BigDecimal;
 
 /**
@@ -11,8 +11,9 @@ import java.math.BigDecimal;
  * torch.scaled_dot_product_attention} and its log-sum-exp.
  *
  * <p>{@code forward(q, k, v[, visible]) -> (out, lse)} takes BHSD tensors, q {@code [B, Hq, Nq, D]}, k {@code
- * [B, Hkv, Nk, D]}, v {@code [B, Hkv, Nk, Dv]}, and, unless every query sees every key, the boolean {@code [Nq,
- * Nk]} mask of the problem's {@link Visibility} (built in Java, so the rule has one source). It returns the
+ * [B, Hkv, Nk, D]}, v {@code [B, Hkv, Nk, Dv]}, and, unless every query sees every key, the boolean {@code [R, 1,
+ * Nq, Nk]} mask of the problem's {@link BatchVisibility} (R: 1, or B with sequences; built in Java, so the rule
+ * has one source). It returns the
  * output (q's dtype) and the log-sum-exp (float32 {@code [B, Hq, Nq]}). What varies with the call (sizes, group
  * size, device, the mask) is read from the tensors at run time; what is baked into the source is this record:
  * the form of the band, the scale, the dtype of the log-sum-exp arithmetic and whether the products are
@@ -42,7 +43,7 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
         /** Any other band: SDPA and the log-sum-exp take the mask input. */
         MASKED;
 
-        static Band of(Visibility visibility) {
+        static Band of(BatchVisibility visibility) {
             if (visibility.isFull()) {
                 return FULL;
             }
@@ -68,7 +69,7 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
 
     static SdpaModuleSource of(AttentionProblem p) {
         return new SdpaModuleSource(
-                Band.of(p.visibility()),
+                Band.of(p.batchVisibility()),
                 p.scale(),
                 p.dataType() == DataType.FLOAT64,
                 p.options().precision() == Precision.BFLOAT16);
@@ -145,7 +146,8 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
                 .append(s)
                 .append(")\n");
         if (band.takesMask()) {
-            c.append("      scores = torch.masked_fill(scores, torch.logical_not(visible[i0:i1]), -inf)\n");
+            c.append("      rows = torch.unsqueeze(visible[:, :, i0:i1], 2)\n"); // [R, 1, 1, rows, nk]
+            c.append("      scores = torch.masked_fill(scores, torch.logical_not(rows), -inf)\n");
         }
         c.append("      parts.append(torch.logsumexp(scores, [-1]))\n");
         c.append("    lse = torch.to(torch.reshape(torch.cat(parts, 3), [b, hq, nq]), ")

@@ -8,6 +8,8 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Layout;
 import io.flashdjl.Precision;
+import io.flashdjl.Sequences;
+import java.util.Optional;
 
 /**
  * One validated attention call: the inputs, the options, and the sizes read off the inputs.
@@ -22,6 +24,7 @@ public final class AttentionProblem {
     private final NDArray k;
     private final NDArray v;
     private final AttentionOptions options;
+    private final Sequences sequences; // null: every row of every batch row takes part
     private final long batch;
     private final long headsQ;
     private final long headsKv;
@@ -31,11 +34,12 @@ public final class AttentionProblem {
     private final long valueDim;
 
     /** Reads the sizes off inputs that {@link InputValidation} has accepted. */
-    private AttentionProblem(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+    private AttentionProblem(NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionOptions options) {
         this.q = q;
         this.k = k;
         this.v = v;
         this.options = options;
+        this.sequences = sequences;
         Layout layout = options.layout();
         this.batch = q.getShape().get(0);
         this.headsQ = q.getShape().get(layout.headAxis());
@@ -59,8 +63,30 @@ public final class AttentionProblem {
      *     came
      */
     public static AttentionProblem validate(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+        return validate(q, k, v, null, options);
+    }
+
+    /**
+     * Validates one attention call over sequences of different lengths: {@link #validate(NDArray, NDArray,
+     * NDArray, AttentionOptions)}, and the sequences against q and k (packed offsets are read to the host once
+     * per {@link Sequences} instance and checked).
+     *
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param sequences which rows are tokens; null when all are
+     * @param options the options of the call
+     * @return the validated problem
+     * @throws IllegalArgumentException naming the first argument that does not fit, what was expected and what
+     *     came
+     */
+    public static AttentionProblem validate(
+            NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionOptions options) {
         InputValidation.requireProblem(q, k, v, options);
-        return new AttentionProblem(q, k, v, options);
+        if (sequences != null) {
+            InputValidation.requireSequences(sequences, q, k, options.layout());
+        }
+        return new AttentionProblem(q, k, v, sequences, options);
     }
 
     /**
@@ -78,7 +104,7 @@ public final class AttentionProblem {
         InputValidation.requireLike("q", q, this.q);
         InputValidation.requireLike("k", k, this.k);
         InputValidation.requireLike("v", v, this.v);
-        return new AttentionProblem(q, k, v, options);
+        return new AttentionProblem(q, k, v, sequences, options);
     }
 
     /**
@@ -127,6 +153,54 @@ public final class AttentionProblem {
      */
     public AttentionOptions options() {
         return options;
+    }
+
+    /**
+     * Which rows are tokens, for batches of sequences of different lengths.
+     *
+     * @return the sequences; empty when every row of every batch row takes part
+     */
+    public Optional<Sequences> sequences() {
+        return Optional.ofNullable(sequences);
+    }
+
+    /**
+     * The number of sequences: the batch size, or for packed sequences their count.
+     *
+     * @return B, or S for packed sequences
+     */
+    public long sequenceCount() {
+        return isPacked() ? sequences.hostQueries().length - 1 : batch;
+    }
+
+    /**
+     * The query rows of the longest sequence.
+     *
+     * @return Nq, or for packed sequences the most rows of one sequence
+     */
+    public long longestQuery() {
+        return isPacked() ? longest(sequences.hostQueries()) : seqQ;
+    }
+
+    /**
+     * The key rows of the longest sequence.
+     *
+     * @return Nk, or for packed sequences the most rows of one sequence
+     */
+    public long longestKey() {
+        return isPacked() ? longest(sequences.hostKeys()) : seqK;
+    }
+
+    private boolean isPacked() {
+        return sequences != null && sequences.form() == Sequences.Form.PACKED;
+    }
+
+    private static long longest(int[] offsets) {
+        long most = 0;
+        for (int s = 1; s < offsets.length; s++) {
+            most = Math.max(most, offsets[s] - offsets[s - 1]);
+        }
+        return most;
     }
 
     /**
@@ -211,12 +285,24 @@ public final class AttentionProblem {
     }
 
     /**
-     * Which keys each query sees: the one source of the visibility rule for every backend.
+     * The band of the options for the whole tensors ({@code Nq x Nk}): without sequences, which keys each query
+     * sees, the one source of the visibility rule for every backend. With sequences, each sequence has its own
+     * band ({@link #batchVisibility()}).
      *
      * @return the band of the options' mask for this problem's sequence lengths
      */
     public Visibility visibility() {
         return Visibility.of(options, seqQ, seqK);
+    }
+
+    /**
+     * Which keys each query sees, batch row by batch row: the band of each sequence (with its own lengths),
+     * nothing across sequences or in padding. Reads the sequences to the host (once per {@link Sequences}).
+     *
+     * @return the visibility of every batch row
+     */
+    public BatchVisibility batchVisibility() {
+        return BatchVisibility.of(this);
     }
 
     /**
@@ -301,6 +387,7 @@ public final class AttentionProblem {
                 + (options.windowLeft() < 0 && options.windowRight() < 0
                         ? ""
                         : " window (" + options.windowLeft() + ", " + options.windowRight() + ")")
-                + (options.precision() == Precision.FULL ? "" : " precision " + options.precision());
+                + (options.precision() == Precision.FULL ? "" : " precision " + options.precision())
+                + (sequences == null ? "" : " " + sequences);
     }
 }

@@ -8,6 +8,7 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Layout;
 import io.flashdjl.Precision;
+import io.flashdjl.Sequences;
 import java.util.EnumSet;
 import java.util.Set;
 
@@ -56,6 +57,44 @@ final class InputValidation {
         }
         requireDim("k", ks, 3, qs.get(3), "head dimension", "the head dimension of q");
         requireDim("v", vs, n, ks.get(n), "sequence length", "the sequence length of k");
+    }
+
+    /**
+     * Checks the sequences of a call against q and k (already checked by {@link #requireProblem}): padded
+     * lengths are int32 {@code [B]} on q's device; packed offsets are int32 {@code [S + 1]} on q's device for a
+     * batch of one, and their values (read to the host once per {@link Sequences}) start at 0, never decrease
+     * and end at the rows of q and k.
+     */
+    static void requireSequences(Sequences sequences, NDArray q, NDArray k, Layout layout) {
+        long batch = q.getShape().get(0);
+        long seqQ = q.getShape().get(layout.sequenceAxis());
+        long seqK = k.getShape().get(layout.sequenceAxis());
+        if (sequences.form() == Sequences.Form.PADDED) {
+            sequences.queries().ifPresent(a -> requireIndexArray("sequences.queries()", a, batch, q, "[B]"));
+            sequences.keys().ifPresent(a -> requireIndexArray("sequences.keys()", a, batch, q, "[B]"));
+            return;
+        }
+        if (batch != 1) {
+            throw new IllegalArgumentException("q: packed sequences expected batch size 1 (the sequences one after"
+                    + " another along the sequence axis) but got shape " + q.getShape() + " (" + layout + ")");
+        }
+        NDArray qo = sequences
+                .queries()
+                .orElseThrow(() -> new IllegalArgumentException(
+                        "sequences.queries(): expected int32 [S + 1] query offsets but got null"));
+        NDArray ko = sequences
+                .keys()
+                .orElseThrow(() -> new IllegalArgumentException(
+                        "sequences.keys(): expected int32 [S + 1] key offsets but got null"));
+        long n = qo.getShape().dimension() == 1 ? qo.getShape().get(0) : -1;
+        if (n < 2) {
+            throw new IllegalArgumentException("sequences.queries(): expected int32 [S + 1] offsets with S >= 1"
+                    + " but got shape " + qo.getShape());
+        }
+        requireIndexArray("sequences.queries()", qo, n, q, "[S + 1]");
+        requireIndexArray("sequences.keys()", ko, n, q, "[S + 1], S from the query offsets");
+        requireOffsets("sequences.queries()", sequences.hostQueries(), seqQ, "the query rows of q");
+        requireOffsets("sequences.keys()", sequences.hostKeys(), seqK, "the key rows of k");
     }
 
     /**
@@ -110,6 +149,31 @@ final class InputValidation {
                 original.getManager().getEngine().getEngineName(),
                 "engine",
                 "the validated input's");
+    }
+
+    private static void requireIndexArray(String name, NDArray a, long length, NDArray q, String what) {
+        if (a.getShape().dimension() != 1 || a.getShape().get(0) != length) {
+            throw new IllegalArgumentException(
+                    name + ": expected shape (" + length + ") " + what + " but got " + a.getShape());
+        }
+        requireSame(name, a.getDataType(), DataType.INT32, "dtype", "what the kernels read");
+        requireSame(name, a.getDevice(), q.getDevice(), "device", "the device of q");
+    }
+
+    private static void requireOffsets(String name, int[] offsets, long rows, String whose) {
+        if (offsets[0] != 0) {
+            throw new IllegalArgumentException(name + ": expected offsets starting at 0 but got " + offsets[0]);
+        }
+        for (int s = 1; s < offsets.length; s++) {
+            if (offsets[s] < offsets[s - 1]) {
+                throw new IllegalArgumentException(name + ": expected non-decreasing offsets but got " + offsets[s - 1]
+                        + " then " + offsets[s] + " at index " + s);
+            }
+        }
+        if (offsets[offsets.length - 1] != rows) {
+            throw new IllegalArgumentException(name + ": expected the last offset to be " + rows + " (" + whose
+                    + ") but got " + offsets[offsets.length - 1]);
+        }
     }
 
     private static void requireFourDims(String name, NDArray a, Layout layout) {

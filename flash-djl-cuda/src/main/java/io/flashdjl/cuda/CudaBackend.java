@@ -7,9 +7,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.flashdjl.AttentionGradients;
+import io.flashdjl.AttentionMask;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.Layout;
+import io.flashdjl.Sequences;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.spi.Visibility;
@@ -71,8 +73,8 @@ public final class CudaBackend implements AttentionBackend {
             return Optional.of("head dimension " + p.headDim() + " is not a multiple of " + kd.headDimMultiple
                     + " (16-byte rows of " + t + ")");
         }
-        if (p.batch() > 65535 || p.headsQ() > 65535) {
-            return Optional.of("batch and heads must be at most 65535 (CUDA grid limits)");
+        if (p.sequenceCount() > 65535 || p.headsQ() > 65535) {
+            return Optional.of("batch (or sequences) and heads must be at most 65535 (CUDA grid limits)");
         }
         if (p.seqQ() + p.seqK() >= (1L << 31) - 256) {
             return Optional.of("seqQ + seqK must be below 2^31 - 256 (the kernels' int tile bounds)");
@@ -99,12 +101,14 @@ public final class CudaBackend implements AttentionBackend {
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         Operands ops = new Operands(kernels, manager, p);
+        SequenceArrays seqs = SequenceArrays.of(p);
         byte[] params = KernelParams.forward(
                 ops.read("q", tensor(in.q, qs), p.headsQ(), p.seqQ()),
                 ops.read("k", tensor(in.k, kvs), p.headsKv(), p.seqK()),
                 ops.read("v", tensor(in.v, kvs), p.headsKv(), p.seqK()),
                 tensor(NDArrayMemory.address("output", out), qs),
                 NDArrayMemory.address("lse", lse),
+                seqs.params,
                 dims(p));
         CudaKernels.Kernel forward = kernels.kernel(name(kernels, "flash_fwd", p));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
@@ -113,8 +117,9 @@ public final class CudaBackend implements AttentionBackend {
                             + " head dim <= 128): several times slower; Precision.BFLOAT16 runs on the tensor cores",
                     forward.name);
         }
-        kernels.launch(forward, p.seqQ(), p.headsQ(), p.batch(), params, p.toString());
+        kernels.launch(forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), params, p.toString());
         ops.release();
+        seqs.release();
         in.release();
         return new AttentionResult(out, lse, Backend.CUDA);
     }
@@ -140,6 +145,7 @@ public final class CudaBackend implements AttentionBackend {
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         Operands ops = new Operands(kernels, manager, p);
+        SequenceArrays seqs = SequenceArrays.of(p);
         KernelParams.Tensor[] tensors = {
             ops.read("q", tensor(in.q, qs), p.headsQ(), p.seqQ()),
             ops.read("k", tensor(in.k, kvs), p.headsKv(), p.seqK()),
@@ -155,26 +161,44 @@ public final class CudaBackend implements AttentionBackend {
                 NDArrayMemory.address("forward.logSumExp()", dense("forward.logSumExp()", forward.logSumExp())),
                 convert ? NDArrayMemory.address("dq scratch", dqAccum) : 0L,
                 NDArrayMemory.address("delta scratch", delta),
+                seqs.params,
                 dims(p),
                 deterministic);
         String what = p.toString();
+        // pre and convert work on the tensors' rows; dkdv and dq on the rows of each sequence (flash_params.h)
         kernels.launch(
                 kernels.kernel(name(kernels, "flash_bwd_pre", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
         kernels.launch(
-                kernels.kernel(name(kernels, "flash_bwd_dkdv", p)), p.seqK(), p.headsKv(), p.batch(), params, what);
-        kernels.launch(
-                kernels.kernel(name(kernels, convert ? "flash_bwd_convert" : "flash_bwd_dq", p)),
-                p.seqQ(),
-                p.headsQ(),
-                p.batch(),
+                kernels.kernel(name(kernels, "flash_bwd_dkdv", p)),
+                p.longestKey(),
+                p.headsKv(),
+                p.sequenceCount(),
                 params,
                 what);
+        if (convert) {
+            kernels.launch(
+                    kernels.kernel(name(kernels, "flash_bwd_convert", p)),
+                    p.seqQ(),
+                    p.headsQ(),
+                    p.batch(),
+                    params,
+                    what);
+        } else {
+            kernels.launch(
+                    kernels.kernel(name(kernels, "flash_bwd_dq", p)),
+                    p.longestQuery(),
+                    p.headsQ(),
+                    p.sequenceCount(),
+                    params,
+                    what);
+        }
         // freed after the kernels are queued: PyTorch's allocator reuses memory in stream order
         if (dqAccum != null) {
             dqAccum.close();
         }
         delta.close();
         ops.release();
+        seqs.release();
         in.release();
         if (o != forward.output()) {
             o.close();
@@ -211,11 +235,14 @@ public final class CudaBackend implements AttentionBackend {
         return new KernelParams.Tensor(address, strides);
     }
 
-    /** Sizes, scale and the visibility band (clamped to [-seqQ, seqK] by Visibility, so it fits in int). */
+    /**
+     * Sizes, scale and the visibility band of the whole tensors (clamped to [-seqQ, seqK] by Visibility, so it
+     * fits in int); batch counts sequences.
+     */
     private static KernelParams.Dims dims(AttentionProblem p) {
         Visibility vis = p.visibility();
         return new KernelParams.Dims(
-                (int) p.batch(),
+                (int) p.sequenceCount(),
                 (int) p.headsQ(),
                 (int) p.headsKv(),
                 (int) p.seqQ(),
@@ -284,6 +311,50 @@ public final class CudaBackend implements AttentionBackend {
         void release() {
             if (copies != null) {
                 copies.release();
+            }
+        }
+    }
+
+    /**
+     * Device addresses of the sequences' int32 arrays (dense copies of strided views), 0 where absent, and the
+     * band's anchor: a bottom-right band moves with each sequence's own corner.
+     */
+    private static final class SequenceArrays {
+        final KernelParams.Sequences params;
+        private final NDArray[] copies;
+
+        private SequenceArrays(KernelParams.Sequences params, NDArray[] copies) {
+            this.params = params;
+            this.copies = copies;
+        }
+
+        static SequenceArrays of(AttentionProblem p) {
+            boolean bottomRight = p.options().mask() == AttentionMask.CAUSAL_BOTTOM_RIGHT;
+            Optional<Sequences> s = p.sequences();
+            if (s.isEmpty()) {
+                return new SequenceArrays(new KernelParams.Sequences(0, 0, 0, 0, bottomRight), new NDArray[0]);
+            }
+            NDArray q =
+                    s.get().queries().map(a -> dense("sequences.queries()", a)).orElse(null);
+            NDArray k = s.get().keys().map(a -> dense("sequences.keys()", a)).orElse(null);
+            long qa = q == null ? 0 : NDArrayMemory.address("sequences.queries()", q);
+            long ka = k == null ? 0 : NDArrayMemory.address("sequences.keys()", k);
+            NDArray[] copies = {
+                q != null && q != s.get().queries().get() ? q : null,
+                k != null && k != s.get().keys().get() ? k : null
+            };
+            KernelParams.Sequences params = s.get().form() == Sequences.Form.PACKED
+                    ? new KernelParams.Sequences(qa, ka, 0, 0, bottomRight)
+                    : new KernelParams.Sequences(0, 0, qa, ka, bottomRight);
+            return new SequenceArrays(params, copies);
+        }
+
+        /** Frees the copies; safe once the kernels are queued (stream-ordered reuse). */
+        void release() {
+            for (NDArray c : copies) {
+                if (c != null) {
+                    c.close();
+                }
             }
         }
     }

@@ -11,9 +11,11 @@ import java.nio.ByteOrder;
  *
  * <pre>
  * FlashTensor (32 B):  address, batch stride, head stride, row stride     (int64 each, strides in elements)
- * FlashFwdParams (176 B): tensors q, k, v, o; lse address; Dims (40 B)
- * FlashBwdParams (328 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
- *                         Dims (40 B); deterministic (int32); 4 bytes of zero padding
+ * FlashFwdParams (216 B): tensors q, k, v, o; lse address; Sequences addresses (32 B); Dims (40 B);
+ *                         bottom-right anchor (int32); 4 bytes of zero padding
+ * FlashBwdParams (360 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
+ *                         Sequences addresses (32 B); Dims (40 B); deterministic, bottom-right anchor (int32)
+ * Sequences (32 B): q offsets, k offsets, q lengths, k lengths (int32 arrays on the device; 0 = absent)
  * FlashCastParams (80 B): tensors src, dst; batch, heads, seqlen, head_dim (int32)
  * Dims (40 B): batch, heads_q, heads_kv, seqlen_q, seqlen_k, head_dim (int32); scale, scale * log2(e)
  *              (float32); visibility lower and upper offset (int32)
@@ -25,10 +27,10 @@ import java.nio.ByteOrder;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 3;
+    static final int ABI_VERSION = 4;
 
-    static final int FORWARD_BYTES = 176;
-    static final int BACKWARD_BYTES = 328;
+    static final int FORWARD_BYTES = 216;
+    static final int BACKWARD_BYTES = 360;
     static final int CAST_BYTES = 80;
 
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
@@ -92,24 +94,35 @@ final class KernelParams {
         }
     }
 
+    /**
+     * Where the sequences are ({@code SEQUENCES} in flash_params.h): device addresses of the int32 offsets
+     * (packed) and lengths (padded), 0 where absent, and whether the band is anchored at each sequence's
+     * bottom-right corner.
+     */
+    record Sequences(long queryOffsets, long keyOffsets, long queryLengths, long keyLengths, boolean bottomRight) {}
+
     private static final float LOG2_E = (float) (1.0 / Math.log(2.0));
 
     private KernelParams() {}
 
-    /** FlashFwdParams: q, k, v, o; lse; dims. */
-    static byte[] forward(Tensor q, Tensor k, Tensor v, Tensor o, long lse, Dims d) {
+    /** FlashFwdParams: q, k, v, o; lse; sequences; dims; anchor. */
+    static byte[] forward(Tensor q, Tensor k, Tensor v, Tensor o, long lse, Sequences s, Dims d) {
         ByteBuffer b = buffer(FORWARD_BYTES);
         put(b, q, k, v, o);
         b.putLong(lse);
+        putSequences(b, s);
         putDims(b, d);
+        b.putInt(s.bottomRight() ? 1 : 0);
+        b.putInt(0); // pad0
         return done(b);
     }
 
     /**
-     * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; dims; deterministic.
-     * {@code dqAccum} may be 0 when the convert kernel does not run.
+     * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; dims;
+     * deterministic; anchor. {@code dqAccum} may be 0 when the convert kernel does not run.
      */
-    static byte[] backward(Tensor[] tensors, long lse, long dqAccum, long delta, Dims d, boolean deterministic) {
+    static byte[] backward(
+            Tensor[] tensors, long lse, long dqAccum, long delta, Sequences s, Dims d, boolean deterministic) {
         if (tensors.length != 8) {
             throw new IllegalArgumentException(
                     "tensors: expected 8 (q, k, v, o, dout, dq, dk, dv) but got " + tensors.length);
@@ -117,9 +130,10 @@ final class KernelParams {
         ByteBuffer b = buffer(BACKWARD_BYTES);
         put(b, tensors);
         b.putLong(lse).putLong(dqAccum).putLong(delta);
+        putSequences(b, s);
         putDims(b, d);
         b.putInt(deterministic ? 1 : 0);
-        b.putInt(0); // pad0
+        b.putInt(s.bottomRight() ? 1 : 0);
         return done(b);
     }
 
@@ -142,6 +156,13 @@ final class KernelParams {
                     .putLong(t.strides.head)
                     .putLong(t.strides.row);
         }
+    }
+
+    private static void putSequences(ByteBuffer b, Sequences s) {
+        b.putLong(s.queryOffsets())
+                .putLong(s.keyOffsets())
+                .putLong(s.queryLengths())
+                .putLong(s.keyLengths());
     }
 
     private static void putDims(ByteBuffer b, Dims d) {

@@ -50,20 +50,28 @@ class CudaBackendCpuTest {
     void parameterBlocksMatchTheStructLayouts() {
         KernelParams.Tensor t = new KernelParams.Tensor(7, new KernelParams.Strides(1, 2, 3));
         KernelParams.Dims d = new KernelParams.Dims(1, 2, 2, 3, 4, 64, 0.125f, -5, 6);
-        ByteBuffer fwd = ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, d)).order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(176, fwd.capacity());
+        KernelParams.Sequences s = new KernelParams.Sequences(21, 22, 23, 24, true);
+        ByteBuffer fwd =
+                ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, d)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(216, fwd.capacity());
         assertEquals(7, fwd.getLong(96)); // o.data after three 32-byte tensors
         assertEquals(5, fwd.getLong(128)); // lse
-        assertEquals(-5, fwd.getInt(168)); // vis_lo
-        assertEquals(6, fwd.getInt(172)); // vis_hi
+        assertEquals(21, fwd.getLong(136)); // q_offsets
+        assertEquals(24, fwd.getLong(160)); // k_lengths
+        assertEquals(1, fwd.getInt(168)); // batch
+        assertEquals(-5, fwd.getInt(200)); // vis_lo
+        assertEquals(6, fwd.getInt(204)); // vis_hi
+        assertEquals(1, fwd.getInt(208)); // vis_bottom_right
         KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
-        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, d, true))
+        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, d, true))
                 .order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(328, bwd.capacity());
+        assertEquals(360, bwd.capacity());
         assertEquals(3, bwd.getLong(248)); // dv.row_stride
         assertEquals(12, bwd.getLong(264)); // dq_accum
-        assertEquals(-5, bwd.getInt(312)); // vis_lo
-        assertEquals(1, bwd.getInt(320)); // deterministic
+        assertEquals(22, bwd.getLong(288)); // k_offsets
+        assertEquals(-5, bwd.getInt(344)); // vis_lo
+        assertEquals(1, bwd.getInt(352)); // deterministic
+        assertEquals(1, bwd.getInt(356)); // vis_bottom_right
     }
 
     @Test

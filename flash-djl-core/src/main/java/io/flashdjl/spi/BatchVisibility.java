@@ -1,0 +1,222 @@
+package io.flashdjl.spi;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.flashdjl.AttentionOptions;
+import io.flashdjl.Sequences;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Which keys each query sees, batch row by batch row, for backends built of array operations: each batch row
+ * holds one or more sequences (segments of query and key rows); query {@code i} of a segment sees key {@code j}
+ * of the same segment when the segment's own {@link Visibility} (the options' band for the segment's lengths)
+ * lets it, and sees nothing else: no key of another segment, no padding. Without {@link Sequences} every batch
+ * row is one segment of all rows and the visibility is uniform over the batch.
+ *
+ * <p>The CUDA kernels apply the same rule from the same numbers (their {@code Sequence} type); this class is
+ * where Java turns sequences into it.
+ */
+public final class BatchVisibility {
+
+    /** Rows {@code q0 .. q0 + queries - 1} and keys {@code k0 .. k0 + keys - 1} that take part, and their band. */
+    private record Segment(long q0, long queries, long k0, long keys, Visibility band) {
+
+        /** Whether the segment's part of the tile is non-empty and fully visible or fully hidden. */
+        boolean covers(long i0, long i1, long j0, long j1) {
+            return i0 >= q0 && i1 <= q0 + queries && j0 >= k0 && j1 <= k0 + keys;
+        }
+    }
+
+    private final boolean uniform;
+    private final List<List<Segment>> rows;
+
+    private BatchVisibility(boolean uniform, List<List<Segment>> rows) {
+        this.uniform = uniform;
+        this.rows = rows;
+    }
+
+    /**
+     * The visibility of a problem.
+     *
+     * @param p the problem
+     * @return its visibility, batch row by batch row
+     */
+    static BatchVisibility of(AttentionProblem p) {
+        AttentionOptions options = p.options();
+        if (p.sequences().isEmpty()) {
+            Segment all = new Segment(0, p.seqQ(), 0, p.seqK(), p.visibility());
+            return new BatchVisibility(true, List.of(List.of(all)));
+        }
+        Sequences s = p.sequences().get();
+        List<List<Segment>> rows = new ArrayList<>();
+        if (s.form() == Sequences.Form.PADDED) {
+            int[] ql = s.hostQueries();
+            int[] kl = s.hostKeys();
+            for (int b = 0; b < p.batch(); b++) {
+                long queries = ql == null ? p.seqQ() : clamp(ql[b], p.seqQ());
+                long keys = kl == null ? p.seqK() : clamp(kl[b], p.seqK());
+                rows.add(List.of(new Segment(0, queries, 0, keys, Visibility.of(options, queries, keys))));
+            }
+            return new BatchVisibility(false, rows);
+        }
+        int[] qo = s.hostQueries();
+        int[] ko = s.hostKeys();
+        List<Segment> packed = new ArrayList<>();
+        for (int i = 0; i + 1 < qo.length; i++) {
+            long queries = qo[i + 1] - qo[i];
+            long keys = ko[i + 1] - ko[i];
+            packed.add(new Segment(qo[i], queries, ko[i], keys, Visibility.of(options, queries, keys)));
+        }
+        rows.add(packed);
+        return new BatchVisibility(false, rows);
+    }
+
+    private static long clamp(int length, long rows) {
+        return Math.max(0, Math.min(rows, length));
+    }
+
+    /**
+     * Whether every batch row has the same visibility (no sequences): masks then have batch dimension 1.
+     *
+     * @return true without sequences
+     */
+    public boolean isUniform() {
+        return uniform;
+    }
+
+    /**
+     * Whether every query sees every key.
+     *
+     * @return true when nothing is hidden anywhere
+     */
+    public boolean isFull() {
+        return uniform && rows.get(0).get(0).band().isFull();
+    }
+
+    /**
+     * Whether the visibility is exactly PyTorch's {@code is_causal} in every batch row.
+     *
+     * @return true for the top-left causal band without sequences
+     */
+    public boolean isTopLeftCausal() {
+        return uniform && rows.get(0).get(0).band().isTopLeftCausal();
+    }
+
+    /**
+     * Whether every query of a tile sees every key of another, in every batch row.
+     *
+     * @param i0 the first query row
+     * @param i1 one past the last query row ({@code > i0})
+     * @param j0 the first key row
+     * @param j1 one past the last key row ({@code > j0})
+     * @return true when no element of the tile is hidden in any batch row
+     */
+    public boolean allVisible(long i0, long i1, long j0, long j1) {
+        for (List<Segment> row : rows) {
+            boolean seen = false;
+            for (Segment s : row) {
+                if (s.covers(i0, i1, j0, j1)
+                        && s.band().allVisible(i0 - s.q0(), i1 - s.q0(), j0 - s.k0(), j1 - s.k0())) {
+                    seen = true;
+                    break;
+                }
+            }
+            if (!seen) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Whether no query of a tile sees any key of another, in any batch row.
+     *
+     * @param i0 the first query row
+     * @param i1 one past the last query row ({@code > i0})
+     * @param j0 the first key row
+     * @param j1 one past the last key row ({@code > j0})
+     * @return true when every element of the tile is hidden in every batch row
+     */
+    public boolean noneVisible(long i0, long i1, long j0, long j1) {
+        for (List<Segment> row : rows) {
+            for (Segment s : row) {
+                long a0 = Math.max(i0, s.q0());
+                long a1 = Math.min(i1, s.q0() + s.queries());
+                long c0 = Math.max(j0, s.k0());
+                long c1 = Math.min(j1, s.k0() + s.keys());
+                if (a0 < a1 && c0 < c1 && !s.band().noneVisible(a0 - s.q0(), a1 - s.q0(), c0 - s.k0(), c1 - s.k0())) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The rows that are some segment's tokens, for zeroing padding before array operations read it (padding may
+     * hold anything, NaN included, and {@code 0 * NaN} is NaN).
+     *
+     * @param manager the manager of the mask
+     * @param device the device of the mask
+     * @param queries true for query rows, false for key rows
+     * @param n the rows of the side ({@code Nq} or {@code Nk})
+     * @return boolean {@code [R, n]} (R: 1 when {@link #isUniform()}, else the batch size), true for tokens
+     */
+    public NDArray tokenRows(NDManager manager, Device device, boolean queries, long n) {
+        boolean[] tokens = new boolean[Math.toIntExact(rows.size() * n)];
+        for (int b = 0; b < rows.size(); b++) {
+            for (Segment s : rows.get(b)) {
+                long first = queries ? s.q0() : s.k0();
+                long count = queries ? s.queries() : s.keys();
+                for (long i = first; i < first + count; i++) {
+                    tokens[Math.toIntExact(b * n + i)] = true;
+                }
+            }
+        }
+        return manager.create(tokens, new Shape(rows.size(), n)).toDevice(device, false);
+    }
+
+    /**
+     * The rule as an element mask, for backends built of array operations.
+     *
+     * @param manager the manager of the mask
+     * @param device the device of the mask
+     * @param i0 the first query row
+     * @param i1 one past the last query row ({@code > i0})
+     * @param j0 the first key row
+     * @param j1 one past the last key row ({@code > j0})
+     * @return boolean {@code [R, i1 - i0, j1 - j0]}, R = 1 when {@link #isUniform()}, else the batch size: true
+     *     where query {@code i0 + r} sees key {@code j0 + c} in batch row R
+     */
+    public NDArray visibleMask(NDManager manager, Device device, long i0, long i1, long j0, long j1) {
+        if (uniform) {
+            return rows.get(0)
+                    .get(0)
+                    .band()
+                    .visibleMask(manager, device, i0, i1, j0, j1)
+                    .expandDims(0);
+        }
+        NDArray mask = manager.zeros(new Shape(rows.size(), i1 - i0, j1 - j0), DataType.BOOLEAN, device);
+        for (int b = 0; b < rows.size(); b++) {
+            for (Segment s : rows.get(b)) {
+                long a0 = Math.max(i0, s.q0());
+                long a1 = Math.min(i1, s.q0() + s.queries());
+                long c0 = Math.max(j0, s.k0());
+                long c1 = Math.min(j1, s.k0() + s.keys());
+                if (a0 >= a1 || c0 >= c1) {
+                    continue;
+                }
+                try (NDArray part =
+                        s.band().visibleMask(manager, device, a0 - s.q0(), a1 - s.q0(), c0 - s.k0(), c1 - s.k0())) {
+                    mask.set(new NDIndex("{}, {}:{}, {}:{}", b, a0 - i0, a1 - i0, c0 - j0, c1 - j0), part);
+                }
+            }
+        }
+        return mask;
+    }
+}
