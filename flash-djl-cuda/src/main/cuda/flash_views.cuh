@@ -41,7 +41,7 @@ struct Sequence {
   int q_len, k_len;      // rows taking part (the bound of every read)
 
   template <typename P>
-  __device__ __forceinline__ Sequence(const P& p, int s) {
+  __host__ __device__ __forceinline__ Sequence(const P& p, int s) {
     batch = p.q_offsets != nullptr ? 0 : s;
     q0 = p.q_offsets != nullptr ? p.q_offsets[s] : 0;
     k0 = p.k_offsets != nullptr ? p.k_offsets[s] : 0;
@@ -81,7 +81,7 @@ struct Visibility {
   // sequence's own corner (by (k_len - q_len) - (seqlen_k - seqlen_q)). Clamping to [-Nq, Nk] then
   // gives exactly the band Java computes for the sequence's lengths (io.flashdjl.spi.Visibility).
   template <typename P>
-  __device__ __forceinline__ Visibility(const P& p, const Sequence& s) : Nq(s.q_len), Nk(s.k_len) {
+  __host__ __device__ __forceinline__ Visibility(const P& p, const Sequence& s) : Nq(s.q_len), Nk(s.k_len) {
     const int shift = p.vis_bottom_right ? (s.k_len - s.q_len) - (p.seqlen_k - p.seqlen_q) : 0;
     lo = min(max(p.vis_lo + shift, -Nq), Nk);
     hi = min(max(p.vis_hi + shift, -Nq), Nk);

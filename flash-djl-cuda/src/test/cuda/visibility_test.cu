@@ -1,6 +1,8 @@
 // visibility_test.cu - host-side check of the kernels' Visibility type (flash_views.cuh) against
 // brute force: the tile ranges hold every visible (query, key) pair, a tile that is not masked
-// has only visible keys, and the per-row ranges are exact. Needs nvcc, no GPU:
+// has only visible keys, and the per-row ranges are exact; and the band of a sequence of other
+// lengths (Sequence, the bottom-right shift) is the one Java's Visibility.of gives those lengths,
+// written out here. Needs nvcc, no GPU:
 //   nvcc -std=c++17 -I flash-djl-cuda/src/main/cuda -o /tmp/visibility_test \
 //        flash-djl-cuda/src/test/cuda/visibility_test.cu && /tmp/visibility_test
 #include <cstdio>
@@ -30,7 +32,7 @@ static void check(int Nq, int Nk, int lo, int hi, int br, int bc) {
   p.seqlen_k = Nk;
   p.vis_lo = lo;
   p.vis_hi = hi;
-  const Visibility vis(p);
+  const Visibility vis(p, fdjl::Sequence(p, 0));
   for (int i = 0; i < Nq; ++i) {
     int first = -1, end = 0;
     for (int j = 0; j < Nk; ++j) {
@@ -89,6 +91,45 @@ static void check(int Nq, int Nk, int lo, int hi, int br, int bc) {
   }
 }
 
+// Java's Visibility.of(options, nq, nk): mask 0 none, 1 causal top-left, 2 causal bottom-right;
+// a window (left, right; -1 unbounded) around the mask's diagonal; clamped to [-nq, nk]
+static void java_band(int nq, int nk, int mask, int left, int right, int* lo, int* hi) {
+  const int mlo = -nq, mhi = mask == 0 ? nk : mask == 1 ? 0 : nk - nq;
+  const int diag = mask == 2 ? nk - nq : 0;
+  int l = left < 0 ? mlo : diag - left, h = right < 0 ? mhi : diag + right;
+  l = l > mlo ? l : mlo;
+  h = h < mhi ? h : mhi;
+  *lo = l < -nq ? -nq : (l > nk ? nk : l);
+  *hi = h < -nq ? -nq : (h > nk ? nk : h);
+}
+
+// A sequence of ql <= Nq queries and kl <= Nk keys inside Nq x Nk tensors: the kernels' band for it
+// from the tensors' band must be Java's band for (ql, kl).
+static int check_sequences(std::mt19937& rng) {
+  int cases = 0;
+  for (int c = 0; c < 20000; ++c) {
+    const int Nq = 1 + rng() % 300, Nk = 1 + rng() % 300;
+    int ql = rng() % (Nq + 1), kl = rng() % (Nk + 1);
+    const int mask = rng() % 3;
+    const int left = (int)(rng() % 40) - 5, right = (int)(rng() % 40) - 5;  // some -1 .. -5: unbounded
+    FlashFwdParams p{};
+    p.seqlen_q = Nq;
+    p.seqlen_k = Nk;
+    java_band(Nq, Nk, mask, left < 0 ? -1 : left, right < 0 ? -1 : right, &p.vis_lo, &p.vis_hi);
+    p.vis_bottom_right = mask == 2;
+    p.q_lengths = &ql;
+    p.k_lengths = &kl;
+    const Visibility vis(p, fdjl::Sequence(p, 0));
+    int lo, hi;
+    java_band(ql, kl, mask, left < 0 ? -1 : left, right < 0 ? -1 : right, &lo, &hi);
+    CHECK(vis.Nq == ql && vis.Nk == kl && vis.lo == lo && vis.hi == hi,
+          "Nq=%d Nk=%d ql=%d kl=%d mask=%d window (%d, %d): kernels (%d, %d), Java (%d, %d)", Nq, Nk, ql, kl, mask,
+          left, right, vis.lo, vis.hi, lo, hi);
+    ++cases;
+  }
+  return cases;
+}
+
 int main() {
   std::mt19937 rng(12345);
   const int tiles[] = {16, 32, 64, 128};
@@ -109,6 +150,7 @@ int main() {
     check(Nq, Nk, lo, hi, tiles[rng() % 4], tiles[rng() % 4]);
     ++cases;
   }
+  cases += check_sequences(rng);
   std::printf("%d passed, %d failed\n", failures ? 0 : cases, failures);
   return failures ? 1 : 0;
 }

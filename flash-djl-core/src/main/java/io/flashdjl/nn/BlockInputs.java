@@ -2,6 +2,7 @@ package io.flashdjl.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
@@ -84,11 +85,19 @@ final class BlockInputs {
 
     /**
      * DJL's two mask forms: {@code [B, T, F]} of 1 (keep) and 0 (hide), or a 4-dimensional
-     * additive offset broadcast over {@code [B, heads, T, F]}.
+     * additive offset broadcast over {@code [B, heads, T, F]}; and this block's own, int32 {@code [B]} key
+     * lengths.
      */
     private void checkMask(long heads) {
         Shape m = mask.getShape();
         Shape expected = new Shape(batch, queryLength, keyLength);
+        if (m.dimension() == 1) {
+            if (m.get(0) != batch || mask.getDataType() != DataType.INT32) {
+                throw new IllegalArgumentException("mask: expected shape (" + batch + ") of int32 key lengths, or "
+                        + expected + " of 1 (keep) and 0 (hide), but got " + m + " of " + mask.getDataType());
+            }
+            return;
+        }
         if (m.dimension() == 3) {
             if (!m.equals(expected)) {
                 throw new IllegalArgumentException("mask: expected shape " + expected

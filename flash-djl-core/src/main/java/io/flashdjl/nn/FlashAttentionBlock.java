@@ -17,9 +17,11 @@ import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.Layout;
 import io.flashdjl.Precision;
+import io.flashdjl.Sequences;
 import io.flashdjl.spi.Visibility;
 import java.io.DataInputStream;
 import java.io.IOException;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,9 +37,12 @@ import org.slf4j.LoggerFactory;
  * {@code [keys, queries, values]} / {@code [keys, queries, values, mask]} (keys first), each
  * {@code [B, S, E]}; the output has the queries' shape.
  *
- * <p>A mask (DJL's semantics: {@code [B, T, F]} of 1 keep / 0 hide, which adds {@code -100000} to
- * hidden scores, or a 4-dimensional additive offset) is applied by a materialising engine path
- * (matmul, softmax, matmul), logged once at info level: no flash backend takes arbitrary masks.
+ * <p>Masks, in DJL's semantics ({@code [B, T, F]} of 1 keep / 0 hide, which adds {@code -100000} to hidden
+ * scores, or a 4-dimensional additive offset). Key padding (every query row of a batch row is the same run of
+ * ones then zeros, what DJL's BERT-style models build) is recognised on the device and runs on the flash backend
+ * as key lengths ({@link Sequences}); so do int32 {@code [B]} key lengths given as the mask. Any other mask is
+ * applied by a materialising engine path (matmul, softmax, matmul), logged once at info level: no flash backend
+ * takes arbitrary masks yet.
  *
  * <p>Differences from DJL's block: attention-probability dropout defaults to 0 (DJL: 0.1), and a
  * rate above 0 fails at the first training forward, because no flash backend implements it
@@ -218,19 +223,32 @@ public final class FlashAttentionBlock extends AbstractBlock {
         NDArray k = project(keyProjection, ps, in.keys, training, params).reshape(b, f, kvHeadCount, d);
         NDArray v = project(valueProjection, ps, in.values, training, params).reshape(b, f, kvHeadCount, d);
         NDArray o; // BSHD [B, T, heads, d]
-        if (in.mask != null || naive) {
+        Optional<NDArray> keyLengths = in.mask == null || naive ? Optional.empty() : KeyPadding.lengthsOf(in.mask);
+        if (naive || in.mask != null && keyLengths.isEmpty()) {
             if (in.mask != null && MASK_PATH_LOGGED.compareAndSet(false, true)) {
                 logger.info(
-                        "FlashAttentionBlock: a mask input was given; attention runs on the materialising engine path"
-                                + " (matmul, softmax, matmul) instead of backend {}",
+                        "FlashAttentionBlock: a mask other than key padding was given; attention runs on the"
+                                + " materialising engine path (matmul, softmax, matmul) instead of backend {}",
                         options.backend());
             }
-            o = MaskedAttention.compute(q, k, v, in.mask, Visibility.of(options, t, f), 1.0 / Math.sqrt(d));
+            NDArray mask = in.mask != null && in.mask.getShape().dimension() == 1 ? keyMask(in.mask, t, f) : in.mask;
+            o = MaskedAttention.compute(q, k, v, mask, Visibility.of(options, t, f), 1.0 / Math.sqrt(d));
+        } else if (keyLengths.isPresent()) {
+            o = FlashAttention.attention(q, k, v, Sequences.padded(null, keyLengths.get()), options);
         } else {
             o = FlashAttention.attention(q, k, v, options);
         }
         NDArray merged = o.reshape(b, t, embeddingSize);
         return resultProjection.forward(ps, new NDList(merged), training, params);
+    }
+
+    /** Key lengths {@code [B]} as DJL's {@code [B, T, F]} mask, for the materialising path. */
+    private static NDArray keyMask(NDArray lengths, long t, long f) {
+        NDArray keys = lengths.getManager().arange(0, (int) f, 1, DataType.INT32, lengths.getDevice());
+        return keys.reshape(1, 1, f)
+                .lt(lengths.reshape(-1, 1, 1))
+                .broadcast(lengths.getShape().get(0), t, f)
+                .toType(DataType.FLOAT32, false);
     }
 
     private static NDArray project(

@@ -22,7 +22,9 @@ import io.flashdjl.training.FlashGradientCollector;
 /**
  * A pre-LN transformer decoder block (GPT-2 style) on {@code [B, S, E]}:
  * {@code x + dropout(attn(LN(x)))} with causal {@link FlashAttentionBlock}, then
- * {@code x + dropout(MLP(LN(x)))} with a GELU MLP of {@code hiddenSize} units.
+ * {@code x + dropout(MLP(LN(x)))} with a GELU MLP of {@code hiddenSize} units. Inputs: {@code [x]}, or
+ * {@code [x, mask]} with a mask as {@link FlashAttentionBlock} reads it (key padding, or int32 {@code [B]} key
+ * lengths, runs on the flash backend).
  *
  * <p>In training under a {@link FlashGradientCollector} the block's input is cut
  * ({@link FlashGradientCollector#cut}), so the backward pass of a deep stack stays linear in depth.
@@ -95,15 +97,19 @@ public final class TransformerDecoderBlock extends AbstractBlock {
     @Override
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        if (inputs == null || inputs.size() != 1) {
-            throw new IllegalArgumentException("inputs: expected one array [batch, sequence, " + embeddingSize
-                    + "] but got " + (inputs == null ? 0 : inputs.size()));
+        if (inputs == null || inputs.isEmpty() || inputs.size() > 2) {
+            throw new IllegalArgumentException("inputs: expected [x] or [x, mask] with x [batch, sequence, "
+                    + embeddingSize + "] but got " + (inputs == null ? 0 : inputs.size()) + " arrays");
         }
         NDArray x = BlockInputs.embeddings("inputs", inputs.head(), embeddingSize);
         if (training) {
             x = FlashGradientCollector.cutIfCollecting(x);
         }
-        NDArray a = run(attention, ps, run(attentionNorm, ps, x, training, params), training, params);
+        NDList attentionInputs = new NDList(run(attentionNorm, ps, x, training, params));
+        if (inputs.size() == 2) {
+            attentionInputs.add(inputs.get(1)); // FlashAttentionBlock reads the mask (key padding: key lengths)
+        }
+        NDArray a = attention.forward(ps, attentionInputs, training, params).head();
         x = x.add(run(attentionDropout, ps, a, training, params));
         NDArray m = run(mlp, ps, run(mlpNorm, ps, x, training, params), training, params);
         return new NDList(x.add(run(mlpDropout, ps, m, training, params)));

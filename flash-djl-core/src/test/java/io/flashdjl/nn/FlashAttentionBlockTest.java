@@ -11,6 +11,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
@@ -25,6 +26,7 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -282,6 +284,60 @@ class FlashAttentionBlockTest {
                 .build();
     }
 
+    /**
+     * DJL's key-padding masks (BERT's: every query row of a batch row keeps the same first keys) run on the flash
+     * backend as key lengths, and give what DJL's own block gives with the mask; so do the lengths given directly
+     * as an int32 [B] mask. Other masks are not taken for padding.
+     */
+    @Test
+    void keyPaddingMasksRunAsKeyLengths() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            int[] lengths = {9, 4, 1};
+            Shape in = new Shape(3, 9, E);
+            NDArray x = manager.randomNormal(in);
+            NDArray keep = manager.arange(0, 9, 1, DataType.INT32)
+                    .reshape(1, 1, 9)
+                    .lt(manager.create(lengths).reshape(3, 1, 1))
+                    .broadcast(3, 9, 9)
+                    .toType(DataType.FLOAT32, false);
+            assertEquals(
+                    List.of(9, 4, 1),
+                    toList(KeyPadding.lengthsOf(keep).orElseThrow().toIntArray()),
+                    "a key-padding mask is key lengths");
+            Block djl = djlBlock();
+            djl.initialize(manager, DataType.FLOAT32, in);
+            FlashAttentionBlock flash = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optBackend(Backend.REFERENCE)
+                    .build();
+            flash.initialize(manager, DataType.FLOAT32, in);
+            copyParameters(djl, flash);
+            NDArray expected = run(djl, new NDList(x, keep));
+            NDArray truth = run(float64Twin(djl, djlBlock()), float64(new NDList(x, keep)));
+            assertClose(expected, run(flash, new NDList(x, keep)), truth, "key-padding mask");
+            assertClose(expected, run(flash, new NDList(x, manager.create(lengths))), truth, "key lengths given");
+
+            NDArray rows = manager.arange(0, 9, 1, DataType.INT32);
+            NDArray causal = rows.reshape(1, 9)
+                    .lte(rows.reshape(9, 1))
+                    .broadcast(3, 9, 9)
+                    .toType(DataType.FLOAT32, false);
+            NDArray holes = keep.duplicate();
+            holes.set(new NDIndex(":, :, 0"), 0);
+            NDArray soft = keep.mul(0.5f);
+            NDArray noKeys = keep.duplicate();
+            noKeys.set(new NDIndex("2, :, :"), 0);
+            for (NDArray other : new NDArray[] {causal, holes, soft, noKeys}) {
+                assertTrue(KeyPadding.lengthsOf(other).isEmpty(), "not key padding: " + other);
+            }
+        }
+    }
+
+    private static List<Integer> toList(int[] a) {
+        return java.util.Arrays.stream(a).boxed().collect(java.util.stream.Collectors.toList());
+    }
+
     @Test
     void groupedQueryProjectionsAreSmaller() {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
@@ -316,8 +372,17 @@ class FlashAttentionBlockTest {
                             .getShape());
             NDArray x = manager.randomNormal(new Shape(2, 5, E));
             NDArray ones = manager.ones(new Shape(2, 5, 5));
-            // the flash path keeps the rule against the masked (materialising) path with an all-ones mask
-            NDArray masked = run(b, new NDList(x, ones));
+            // the flash path keeps the rule against the materialising path with an all-ones mask
+            FlashAttentionBlock naive = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optKvHeadCount(2)
+                    .optCausal(true)
+                    .optNaiveAttention(true)
+                    .build();
+            naive.initialize(manager, DataType.FLOAT32, new Shape(2, 5, E));
+            copyParameters(b, naive);
+            NDArray masked = run(naive, new NDList(x, ones));
             NDArray flash = run(b, new NDList(x));
             Block b64 = float64Twin(
                     b,
