@@ -2,7 +2,8 @@
 # Called by Maven (process-resources): compiles src/main/cuda into the fatbin resource that the
 # CUDA backend loads. Without nvcc the build still succeeds, and the backend then reports that it
 # was built without kernels. Skips the compile when the fatbin is newer than every source. Before
-# the fatbin, builds and runs src/test/cuda/visibility_test.cu (host only): a failure stops the build.
+# the fatbin, builds and runs every src/test/cuda/*_test.cu (host only: the tile and mask logic,
+# the dropout generator): a failure stops the build.
 #   compile-kernels.sh CLASSES_DIR
 set -euo pipefail
 out="$1/io/flashdjl/cuda/flash_attention.fatbin"
@@ -19,11 +20,13 @@ if [ -f "$out" ] && [ -z "$(find "$src" -newer "$out" -type f | head -1)" ]; the
   echo "flash-djl-cuda: kernels up to date ($out)"; exit 0
 fi
 start=$(date +%s)
-# the tile and mask logic of the kernels (Visibility) against brute force, on the host
-test_src="$src/../../test/cuda/visibility_test.cu"
-test_bin="$(mktemp -d)/visibility_test"
-"${NVCC:-nvcc}" -std=c++17 -I "$src" -o "$test_bin" "$test_src"
-"$test_bin" | sed 's/^/flash-djl-cuda: visibility_test: /'
-rm -rf "$(dirname "$test_bin")"
+# the kernels' host-testable logic (Visibility, the dropout generator) against its definition
+tests="$(mktemp -d)"
+for test_src in "$src"/../../test/cuda/*_test.cu; do
+  name=$(basename "$test_src" .cu)
+  "${NVCC:-nvcc}" -std=c++17 -I "$src" -o "$tests/$name" "$test_src"
+  "$tests/$name" | sed "s/^/flash-djl-cuda: $name: /"
+done
+rm -rf "$tests"
 bash "$src/build-fatbin.sh" "$out"
 echo "flash-djl-cuda: kernels compiled in $(( $(date +%s) - start )) s"

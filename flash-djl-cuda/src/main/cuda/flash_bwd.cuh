@@ -18,6 +18,7 @@
 #pragma once
 #include "flash_common.cuh"
 #include "flash_bwd_tile.cuh"
+#include "flash_dropout.cuh"
 #include "flash_tiles.h"
 
 namespace fdjl {
@@ -170,14 +171,22 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
         }
         sT[n][e] = pv;
       }
-    // dV += P^T dO
+    // dropout: Z (the forward's keep bits, regenerated) per pair of query tiles
+    const Dropout drop = kt.drop0.plus_heads(hh);
+    uint32_t keep[BR / 16];
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk)
+      keep[kk] = drop.on() ? drop.keep_k_rows(n0 + kg * 16, m0 + kk * 16, g, t4) : 0xFFu;
+    const Dropout* dz = drop.on() ? &drop : nullptr;
+    auto zp = [&](float x, int kk, int e) { return dz ? dz->kept(x, keep[kk], e) : x; };  // Z * P / keep
+    // dV += (Z P)^T dO
 #pragma unroll
     for (int kk = 0; kk < BR / 16; ++kk) {
       uint32_t a[4];
-      a[0] = M::pack(sT[2 * kk][0], sT[2 * kk][1]);
-      a[1] = M::pack(sT[2 * kk][2], sT[2 * kk][3]);
-      a[2] = M::pack(sT[2 * kk + 1][0], sT[2 * kk + 1][1]);
-      a[3] = M::pack(sT[2 * kk + 1][2], sT[2 * kk + 1][3]);
+      a[0] = M::pack(zp(sT[2 * kk][0], kk, 0), zp(sT[2 * kk][1], kk, 1));
+      a[1] = M::pack(zp(sT[2 * kk][2], kk, 2), zp(sT[2 * kk][3], kk, 3));
+      a[2] = M::pack(zp(sT[2 * kk + 1][0], kk, 4), zp(sT[2 * kk + 1][1], kk, 5));
+      a[3] = M::pack(zp(sT[2 * kk + 1][2], kk, 6), zp(sT[2 * kk + 1][3], kk, 7));
 #pragma unroll
       for (int dp = 0; dp < NDW / 2; ++dp) {
         uint32_t bb[4];
@@ -202,11 +211,12 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
         M::mma(dpT[2 * np + 1], a, bb + 2);
       }
     }
-    // dS^T = P^T * (dP^T - delta)
+    // dS^T = P^T * (Z dP^T / keep - delta)
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) dpT[n][e] = sT[n][e] * (dpT[n][e] - del[n * 8 + 2 * t4 + (e & 1)]);
+      for (int e = 0; e < 4; ++e)
+        dpT[n][e] = sT[n][e] * (zp(dpT[n][e], n >> 1, 4 * (n & 1) + e) - del[n * 8 + 2 * t4 + (e & 1)]);
     if (!p.deterministic && sp == 0) {  // dS^T -> shared memory for dQ
 #pragma unroll
       for (int n = 0; n < NBR; ++n)
@@ -309,6 +319,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
   const int hk = h / (p.heads_q / p.heads_kv);
   const Sequence seq(p, blockIdx.z);
   const Visibility vis(p, seq);
+  const Dropout drop(p, blockIdx.z, h);
   const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
   const int m0 = mb * BR;
   if (m0 >= seq.q_rows) return;
@@ -391,6 +402,14 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
       }
     }
     const bool need_mask = masked(n0);
+    if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
+#pragma unroll
+      for (int kk = 0; kk < BC / 16; ++kk) {
+        const uint32_t keep = drop.keep_q_rows(m0 + wrow, n0 + kk * 16, g, t4);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) dp[2 * kk + (e >> 2)][e & 3] = drop.kept(dp[2 * kk + (e >> 2)][e & 3], keep, e);
+      }
+    }
 #pragma unroll
     for (int n = 0; n < NB; ++n)
 #pragma unroll

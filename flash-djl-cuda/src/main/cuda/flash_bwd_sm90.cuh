@@ -136,15 +136,30 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
           if (!vis.visible(m0 + q, key)) sT[4 * n + e] = -INFINITY;
         }
     }
+    const Dropout drop = kt.drop0.plus_heads(hh);
+    if (!drop.on()) {
 #pragma unroll
-    for (int n = 0; n < NBR; ++n)
+      for (int n = 0; n < NBR; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int q = n * 8 + 2 * t4 + (e & 1);
-        const float pv = ex2(fmaf(sT[4 * n + e], sl2, -lse2[q]));
-        sT[4 * n + e] = pv;
-        dpT[4 * n + e] = pv * (dpT[4 * n + e] - del[q]);
+        for (int e = 0; e < 4; ++e) {
+          const int q = n * 8 + 2 * t4 + (e & 1);
+          const float pv = ex2(fmaf(sT[4 * n + e], sl2, -lse2[q]));
+          sT[4 * n + e] = pv;
+          dpT[4 * n + e] = pv * (dpT[4 * n + e] - del[q]);
+        }
+    } else {  // the forward's dropout Z, regenerated: dV takes Z P / keep, dS^T = P^T (Z dP^T / keep - delta)
+#pragma unroll
+      for (int kk = 0; kk < BR / 16; ++kk) {
+        const uint32_t keep = drop.keep_k_rows(n0 + wkey - g, m0 + kk * 16, g, t4);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
+          const float pv = ex2(fmaf(sT[8 * kk + e], sl2, -lse2[q]));
+          sT[8 * kk + e] = drop.kept(pv, keep, e);
+          dpT[8 * kk + e] = pv * (drop.kept(dpT[8 * kk + e], keep, e) - del[q]);
+        }
       }
+    }
     uint32_t pP[BR / 16][4], pS[BR / 16][4];  // P^T and dS^T as register A operands (k = query rows)
 #pragma unroll
     for (int kk = 0; kk < BR / 16; ++kk) {
@@ -158,7 +173,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       pS[kk][3] = M::pack(dpT[8 * kk + 6], dpT[8 * kk + 7]);
     }
 
-    // dV += P^T dO and dK += dS^T Q, dO and Q read transposed (their rows are the k dimension)
+    // dV += (Z P)^T dO and dK += dS^T Q, dO and Q read transposed (their rows are the k dimension)
     wg_pin<OR>(dv);
     wg_pin<OR>(dk);
     wg_fence();

@@ -111,10 +111,24 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
 #pragma unroll
     for (int n = 0; n < NBR; ++n) ds[n][0] = ds[n][1] = ds[n][2] = ds[n][3] = 0.f;
     tf32_rows_rows<D, NBR>(ds, sV, wkey, sdO, lane);
+    const Dropout drop = kt.drop0.plus_heads(kt.head(hk, it));
+    if (!drop.on()) {
 #pragma unroll
-    for (int n = 0; n < NBR; ++n)
+      for (int n = 0; n < NBR; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) ds[n][e] = s[n][e] * (ds[n][e] - del[n * 8 + 2 * t4 + (e & 1)]);
+        for (int e = 0; e < 4; ++e) ds[n][e] = s[n][e] * (ds[n][e] - del[n * 8 + 2 * t4 + (e & 1)]);
+    } else {  // the forward's dropout Z, regenerated: dS^T = P^T (Z dP^T / keep - delta), dV takes Z P / keep
+#pragma unroll
+      for (int kk = 0; kk < BR / 16; ++kk) {
+        const uint32_t keep = drop.keep_k_rows(n0 + wkey, m0 + kk * 16, g, t4);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const int n = 2 * kk + (e >> 2), q = n * 8 + 2 * t4 + (e & 1);
+          ds[n][e & 3] = s[n][e & 3] * (drop.kept(ds[n][e & 3], keep, e) - del[q]);
+          s[n][e & 3] = drop.kept(s[n][e & 3], keep, e);
+        }
+      }
+    }
 
     // dV += P^T dO, dK += dS^T Q
     tf32_regs_rows<D, NBR>(dv, s, sdOp + st * (L::bytes(BR) / 4), lane);
@@ -156,6 +170,7 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
   const Sequence seq(p, blockIdx.z);
   const Visibility vis(p, seq);
+  const Dropout drop(p, blockIdx.z, h);
   const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
   const int m0 = (vis.upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BR;  // longest first
   if (m0 >= seq.q_rows) return;
@@ -219,6 +234,14 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
       for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
     tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
     tf32_rows_rows<D, NB>(dp, sdO, wrow, sV, lane);
+    if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
+#pragma unroll
+      for (int kk = 0; kk < BC / 16; ++kk) {
+        const uint32_t keep = drop.keep_q_rows(m0 + wrow, n0 + kk * 16, g, t4);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) dp[2 * kk + (e >> 2)][e & 3] = drop.kept(dp[2 * kk + (e >> 2)][e & 3], keep, e);
+      }
+    }
     const bool mask = masked(n0);
 #pragma unroll
     for (int n = 0; n < NB; ++n)

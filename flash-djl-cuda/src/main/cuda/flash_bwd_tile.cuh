@@ -3,6 +3,7 @@
 // work items that can see those keys (Q tiles that see none of them are skipped).
 #pragma once
 #include "flash_common.cuh"
+#include "flash_dropout.cuh"
 
 namespace fdjl {
 
@@ -11,12 +12,13 @@ template <typename T> struct BwdKeyTile {
   const T *k, *v;  // row 0 of this sequence's (batch, kv head)
   int hd, n0, group;
   Visibility vis;  // vis.Nk: keys taking part, the bound of every read
+  Dropout drop0;   // of this sequence and query head 0 (plus_heads(hh) for query head hh)
   int m_begin;     // first Q tile (of BR rows) that can see a key of this tile
   int per_head;    // Q tiles per query head from m_begin on
   int total;       // work items: per_head for each of the group's query heads
 
   __device__ __forceinline__ BwdKeyTile(const FlashBwdParams& p, int BCK, int BR)
-      : seq(p, blockIdx.z), vis(p, seq) {
+      : seq(p, blockIdx.z), vis(p, seq), drop0(p, blockIdx.z, 0) {
     const int hk = blockIdx.y;
     group = p.heads_q / p.heads_kv;
     hd = p.head_dim;

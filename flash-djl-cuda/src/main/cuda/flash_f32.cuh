@@ -13,6 +13,7 @@
 // Every loop runs over exactly the visible keys (or queries) of its row (Visibility).
 #pragma once
 #include "flash_common.cuh"
+#include "flash_dropout.cuh"
 #include "flash_tiles.h"
 
 namespace fdjl {
@@ -76,6 +77,7 @@ __device__ __forceinline__ void fwd_f32_kernel(const FlashFwdParams& p) {
   float* og = seq.q_at(StridedView<float>(p.o), h) + (int64_t)row * p.o.row_stride;
   const int k0 = vis.first_key(row);
   const int kend = row < vis.Nq ? vis.end_key(row) : k0;  // a padding row sees no key
+  const Dropout drop(p, blockIdx.z, h);
   F32Row<D> q, acc;
   q.load(qg, lane, hd);
   acc.zero();
@@ -89,7 +91,9 @@ __device__ __forceinline__ void fwd_f32_kernel(const FlashFwdParams& p) {
     l = l * alpha + pe;
 #pragma unroll
     for (int e = 0; e < D / 32; ++e) acc.x[e] *= alpha;
-    f32_axpy<D>(acc, pe, vg + (int64_t)j * vv.row, lane, hd);
+    // dropout after the row sum: the softmax is that of the undropped P
+    const float pz = drop.on() ? (drop.keep(row, j) ? pe * drop.scale : 0.f) : pe;
+    f32_axpy<D>(acc, pz, vg + (int64_t)j * vv.row, lane, hd);
     m = mnew;
   }
   acc.store(og, lane, hd, l > 0.f ? 1.f / l : 0.f);
@@ -134,6 +138,7 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
     const float* qg = seq.q_at(qv, hh);
     const float* dog = seq.q_at(dov, hh);
     const int64_t rb = seq.stats_row0(hh, p.heads_q, p.seqlen_q);
+    const Dropout drop(p, blockIdx.z, hh);
     for (int ib = i0; ib < iend; ib += 64) {  // two-level sum: blocks of 64 queries
       F32Row<D> bk, bv;
       bk.zero();
@@ -146,8 +151,9 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
         const float s = f32_dot<D>(k, qr, lane, hd);
         const float pr = exp2f(s * sl2 - lse * kLog2e);
         const float dpv = f32_dot<D>(v, dor, lane, hd);
-        const float ds = pr * (dpv - p.delta[rb + i]);
-        f32_axpy<D>(bv, pr, dor, lane, hd);
+        const float z = drop.on() ? (drop.keep(i, key) ? drop.scale : 0.f) : 1.f;  // the forward's dropout
+        const float ds = pr * (z * dpv - p.delta[rb + i]);
+        f32_axpy<D>(bv, z * pr, dor, lane, hd);
         f32_axpy<D>(bk, ds, qr, lane, hd);
       }
 #pragma unroll
@@ -189,6 +195,7 @@ __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
   const int k0 = vis.first_key(row);
   const int kend = (lse == -INFINITY) ? k0 : vis.end_key(row);  // a row that saw no key: dq = 0
   const float dl = p.delta[ri], l2 = lse * kLog2e, sl2 = p.scale_log2;
+  const Dropout drop(p, blockIdx.z, h);
   for (int jb = k0; jb < kend; jb += 64) {  // two-level sum: blocks of 64 keys
     F32Row<D> bq;
     bq.zero();
@@ -197,7 +204,8 @@ __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
       const float s = f32_dot<D>(q, kr, lane, hd);
       const float pr = exp2f(s * sl2 - l2);
       const float dpv = f32_dot<D>(dO, vg + (int64_t)j * vv.row, lane, hd);
-      f32_axpy<D>(bq, pr * (dpv - dl), kr, lane, hd);
+      const float z = drop.on() ? (drop.keep(row, j) ? drop.scale : 0.f) : 1.f;  // the forward's dropout
+      f32_axpy<D>(bq, pr * (z * dpv - dl), kr, lane, hd);
     }
 #pragma unroll
     for (int e = 0; e < D / 32; ++e) dq.x[e] += bq.x[e];

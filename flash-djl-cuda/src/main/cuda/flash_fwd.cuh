@@ -170,6 +170,21 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
         }
       }
 
+    // dropout of P, after the row sums: the softmax (and LSE) is that of the undropped P
+    if (t.drop.on()) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int kk = 0; kk < BC / 16; ++kk) {
+          const uint32_t keep = t.drop.keep_q_rows(m0 + wrow + mt * 16, n0 + kk * 16, g, t4);
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            s[mt][2 * kk][e] = t.drop.kept(s[mt][2 * kk][e], keep, e);
+            s[mt][2 * kk + 1][e] = t.drop.kept(s[mt][2 * kk + 1][e], keep, 4 + e);
+          }
+        }
+    }
+
     // O += P V  (P from registers, V^T fragments through ldmatrix.trans)
 #pragma unroll
     for (int kk = 0; kk < BC / 16; ++kk) {

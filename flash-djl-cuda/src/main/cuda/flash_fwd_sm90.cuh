@@ -78,6 +78,18 @@ __device__ __forceinline__ void wg_rescale_o(float* o, const float* alpha) {
   }
 }
 
+// dropout of P after the row sums (the softmax is that of the undropped P); row: this thread's
+// first row (t.m0 + wrow), n0: the tile's first key
+template <int BC>
+__device__ __forceinline__ void wg_dropout(float* s, const Dropout& drop, int row, int n0, int g, int t4) {
+#pragma unroll
+  for (int kk = 0; kk < BC / 16; ++kk) {
+    const uint32_t keep = drop.keep_q_rows(row - g, n0 + kk * 16, g, t4);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) s[8 * kk + e] = drop.kept(s[8 * kk + e], keep, e);
+  }
+}
+
 // P packed to T as the register A operand of P V (k16 step kk = keys 16kk .. 16kk+15)
 template <typename T, int BC>
 __device__ __forceinline__ void wg_pack_p(uint32_t (*pa)[4], const float* s) {
@@ -200,6 +212,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     if (masked(n0)) wg_mask<BC>(s, t.vis, n0, t.m0 + wrow, t4);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_rescale_o<D>(o, alpha);
+    if (t.drop.on()) wg_dropout<BC>(s, t.drop, t.m0 + wrow, n0, g, t4);
     uint32_t pa[BC / 16][4];
     wg_pack_p<T, BC>(pa, s);
 
@@ -299,6 +312,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   wg_pin<SR>(s);
   if (masked(nb)) wg_mask<BC>(s, t.vis, nb, t.m0 + wrow, t4);
   wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
+  if (t.drop.on()) wg_dropout<BC>(s, t.drop, t.m0 + wrow, nb, g, t4);
   wg_pack_p<T, BC>(pa, s);
 
   for (int j = 1; j < n_tiles; ++j) {
@@ -321,6 +335,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wg_pin<OR>(o);
     if (lane == 0) mbar_arrive(empty(sp));
     wg_rescale_o<D>(o, alpha);
+    if (t.drop.on()) wg_dropout<BC>(s, t.drop, t.m0 + wrow, n0, g, t4);
     wg_pack_p<T, BC>(pa, s);
   }
 

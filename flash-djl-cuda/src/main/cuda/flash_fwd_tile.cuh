@@ -3,6 +3,7 @@
 // must visit (tiles no row of it sees are skipped) and the output of rows that see no key.
 #pragma once
 #include "flash_common.cuh"
+#include "flash_dropout.cuh"
 
 namespace fdjl {
 
@@ -13,6 +14,7 @@ template <typename T, typename TO = T> struct FwdTile {
   int hd, m0;
   int q_rows;          // rows stored for the sequence: the bound of every write
   Visibility vis;      // vis.Nq: rows taking part, the bound of every read
+  Dropout drop;        // of this sequence and query head
 
   // Row tile blockIdx.x of sequence blockIdx.z; with longest_first and a band whose upper edge hides
   // keys (causal-like), the grid is walked backwards: the last row tiles see the most keys and start
@@ -21,7 +23,7 @@ template <typename T, typename TO = T> struct FwdTile {
       : FwdTile(p, Sequence(p, blockIdx.z), BR, longest_first) {}
 
   __device__ __forceinline__ FwdTile(const FlashFwdParams& p, const Sequence& s, int BR, bool longest_first)
-      : vis(p, s) {
+      : vis(p, s), drop(p, blockIdx.z, blockIdx.y) {
     const int h = blockIdx.y;
     const int hk = h / (p.heads_q / p.heads_kv);  // GQA / MQA: the K/V head of query head h
     hd = p.head_dim;

@@ -19,8 +19,9 @@
 // symbol) had `int32_t mask` (0 none, 1 causal top-left, 2 causal bottom-right) instead of the
 // band and the pointers ahead of all strides. Version 2 had neither the cast kernel nor the
 // mixed (f32bf16) kernels; its structs are those of version 3. Version 3 had no sequences (the
-// four pointers after lse / delta, vis_bottom_right).
-#define FLASH_ABI_VERSION 4
+// four pointers after lse / delta, vis_bottom_right). Version 4 had no dropout (dropout_seed and
+// the three dropout fields at the end).
+#define FLASH_ABI_VERSION 5
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -103,6 +104,12 @@
 //     moves them by (k_len - q_len) - (seqlen_k - seqlen_q) and clamps to [-q_len, k_len].
 //   lse, delta and dq_accum follow the tensors: [tensor batch, Hq, seqlen_q(, H)].
 //
+// DROPOUT on the attention probabilities (flash_dropout.cuh defines the generator): with
+// dropout_threshold in 1..256, P_ij is kept with probability threshold / 256 and then multiplied by
+// dropout_scale (= 256 / threshold); the forward's LSE and the softmax are those of the undropped
+// P. dropout_threshold = 0: no dropout (the other fields are not read). The backward must get the
+// forward's seed, offset and threshold.
+//
 // Semantics: a query row that sees no key (e.g. bottom-right causal with seqlen_q > seqlen_k)
 // gets O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never
 // read or written. dq_accum holds the UNSCALED sum of dS K; convert multiplies by scale.
@@ -116,7 +123,7 @@ struct FlashTensor {
   int64_t batch_stride, head_stride, row_stride;
 };
 
-struct FlashFwdParams {           // 216 bytes
+struct FlashFwdParams {           // 232 bytes
   FlashTensor q, k, v;            // [B, Hq, Nq, D], [B, Hkv, Nk, D] x 2, dtype T (read only)
   FlashTensor o;                  // [B, Hq, Nq, D], dtype T
   float* lse;                     // [B, Hq, Nq] contiguous float32, natural log of the scaled scores
@@ -124,16 +131,19 @@ struct FlashFwdParams {           // 216 bytes
   const int32_t* k_offsets;
   const int32_t* q_lengths;
   const int32_t* k_lengths;
+  uint64_t dropout_seed;          // DROPOUT (above)
   int32_t batch, heads_q, heads_kv, seqlen_q, seqlen_k;
   int32_t head_dim;               // actual D (<= the kernel's head dim; multiple of 8 for fp16/bf16)
   float scale;                    // softmax scale
   float scale_log2;               // scale * log2(e)
   int32_t vis_lo, vis_hi;         // the visibility band (above)
   int32_t vis_bottom_right;       // SEQUENCES (above)
-  int32_t pad0;                   // explicit tail padding (size a multiple of 8), write 0
+  uint32_t dropout_offset;        // DROPOUT (above)
+  uint32_t dropout_threshold;
+  float dropout_scale;
 };
 
-struct FlashBwdParams {           // 360 bytes
+struct FlashBwdParams {           // 384 bytes
   FlashTensor q, k, v, o, dout;   // inputs, dtype T (o: the forward's output)
   FlashTensor dq, dk, dv;         // outputs, dtype T
   const float* lse;               // [B, Hq, Nq] from the forward
@@ -143,6 +153,7 @@ struct FlashBwdParams {           // 360 bytes
   const int32_t* k_offsets;
   const int32_t* q_lengths;
   const int32_t* k_lengths;
+  uint64_t dropout_seed;          // DROPOUT (above)
   int32_t batch, heads_q, heads_kv, seqlen_q, seqlen_k;
   int32_t head_dim;
   float scale;
@@ -150,6 +161,10 @@ struct FlashBwdParams {           // 360 bytes
   int32_t vis_lo, vis_hi;
   int32_t deterministic;          // 1: dq from the separate dq kernel, no atomics anywhere (same bits every run)
   int32_t vis_bottom_right;       // SEQUENCES (above)
+  uint32_t dropout_offset;        // DROPOUT (above)
+  uint32_t dropout_threshold;
+  float dropout_scale;
+  int32_t pad0;                   // explicit tail padding (size a multiple of 8), write 0
 };
 
 struct FlashCastParams {          // 80 bytes
@@ -161,6 +176,6 @@ struct FlashCastParams {          // 80 bytes
 #ifdef __cplusplus
 static_assert(sizeof(FlashTensor) == 32, "FlashTensor layout");
 static_assert(sizeof(FlashCastParams) == 80, "FlashCastParams layout");
-static_assert(sizeof(FlashFwdParams) == 216, "FlashFwdParams layout");
-static_assert(sizeof(FlashBwdParams) == 360, "FlashBwdParams layout");
+static_assert(sizeof(FlashFwdParams) == 232, "FlashFwdParams layout");
+static_assert(sizeof(FlashBwdParams) == 384, "FlashBwdParams layout");
 #endif

@@ -6,8 +6,9 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Four ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 4 (sequences: padded lengths and packed offsets, `seq=` below), version 3 (version 2's
+Five ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 5 (dropout: `dropout=(rate, seed, offset)` below), version 4 (sequences: padded lengths and
+packed offsets, `seq=` below), version 3 (version 2's
 structs, plus the cast kernel and the f32bf16 kernels: float32 data with bfloat16 compute,
 `compute="bf16"` below), version 2 (exported flash_abi_version; the visibility
 band vis_lo/vis_hi) and version 1 (no exported version: the mask codes 0/1/2, pointers ahead of all
@@ -76,6 +77,29 @@ class BwdParamsV4(C.Structure):  # ABI 4
 
 assert C.sizeof(FwdParamsV4) == 216 and C.sizeof(BwdParamsV4) == 360
 
+_DROP = [("dropout_offset", C.c_uint32), ("dropout_threshold", C.c_uint32), ("dropout_scale", C.c_float)]
+
+
+class FwdParamsV5(C.Structure):  # ABI 5
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o")] + [("lse", C.c_void_p)] + _SEQS + \
+               [("dropout_seed", C.c_uint64)] + _DIMS + \
+               [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("vis_bottom_right", C.c_int32)] + _DROP
+
+
+class BwdParamsV5(C.Structure):  # ABI 5
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o", "dout", "dq", "dk", "dv")] + \
+               [(n, C.c_void_p) for n in ("lse", "dq_accum", "delta")] + _SEQS + [("dropout_seed", C.c_uint64)] + \
+               _DIMS + [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("deterministic", C.c_int32),
+                        ("vis_bottom_right", C.c_int32)] + _DROP + [("pad0", C.c_int32)]
+
+
+assert C.sizeof(FwdParamsV5) == 232 and C.sizeof(BwdParamsV5) == 384
+
+
+def dropout_threshold(rate):
+    """io.flashdjl.spi.DropoutBits.threshold: the keep threshold in 256ths (256: nothing dropped)."""
+    return int(max(1, min(256, math.floor((1 - rate) * 256 + 0.5))))
+
 
 class CastParams(C.Structure):  # ABI 3
     _fields_ = [("src", Tensor), ("dst", Tensor)] + [(n, C.c_int32) for n in ("batch", "heads", "seqlen", "head_dim")]
@@ -123,8 +147,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3, 4):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 4")
+        if self.abi not in (1, 2, 3, 4, 5):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 5")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -199,6 +223,19 @@ class Flash:
             return seq["q_offsets"].numel() - 1, seq["max_q"], seq["max_k"]
         return None
 
+    def _dropout(self, p, dropout):
+        """Fills the ABI 5 dropout fields from (rate, seed, offset) or None."""
+        if self.abi < 5:
+            if dropout:
+                raise ValueError("an ABI < 5 fatbin has no dropout")
+            return
+        t = dropout_threshold(dropout[0]) if dropout else 256
+        if t == 256:
+            p.dropout_threshold = 0
+            return
+        p.dropout_seed, p.dropout_offset = dropout[1] & (2**64 - 1), dropout[2] & (2**32 - 1)
+        p.dropout_threshold, p.dropout_scale = t, 256.0 / t
+
     def cast_bf16(self, x):
         """The bfloat16 copy of a float32 [B, H, N, D] view that the f32bf16 kernels read (rows padded to 8)."""
         if self.abi < 3:
@@ -220,7 +257,7 @@ class Flash:
         return "f32bf16", tuple(self.cast_bf16(t) for t in ts)
 
     # q, k, v, o are [B, H, N, D] views (BSHD tensors are passed as .transpose(1, 2): no copy)
-    def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None, compute=None, seq=None):
+    def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None, compute=None, seq=None, dropout=None):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         scale = scale if scale is not None else 1.0 / math.sqrt(D)
@@ -237,18 +274,19 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc) = self._operands(compute, q, k, v)
-            p = FwdParamsV4() if self.abi >= 4 else FwdParams()
+            p = FwdParamsV5() if self.abi >= 5 else FwdParamsV4() if self.abi == 4 else FwdParams()
             p.q, p.k, p.v, p.o = _tensor(qc), _tensor(kc), _tensor(vc), _tensor(o)
             p.lse = lse.data_ptr()
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
         packed = self._seqs(p, seq, mask)
+        self._dropout(p, dropout)
         grid_b, max_q = (packed[0], packed[1]) if packed else (B, Nq)
         p.batch = grid_b
         self.launch(f"flash_fwd_{dt}_hd{self.kernel_hd(D)}", p, max_q, Hq, grid_b)
         return o, lse
 
     def backward(self, do, q, k, v, o, lse, mask="none", scale=None, deterministic=False,
-                 dq=None, dk=None, dv=None, scratch=None, compute=None, seq=None):
+                 dq=None, dk=None, dv=None, scratch=None, compute=None, seq=None, dropout=None):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         H = self.kernel_hd(D)
@@ -271,7 +309,7 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
-            p = BwdParamsV4() if self.abi >= 4 else BwdParams()
+            p = BwdParamsV5() if self.abi >= 5 else BwdParamsV4() if self.abi == 4 else BwdParams()
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
             p.lse, p.dq_accum, p.delta = lse.data_ptr(), acc.data_ptr(), delta.data_ptr()
@@ -279,6 +317,7 @@ class Flash:
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
         p.deterministic = 1 if deterministic else 0
         packed = self._seqs(p, seq, mask)
+        self._dropout(p, dropout)
         grid_b, max_q, max_k = packed if packed else (B, Nq, Nk)
         p.batch = grid_b
         # pre and convert work on the tensors' rows (Z = the tensors' batch); dkdv and dq per sequence

@@ -12,6 +12,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import ai.djl.util.RandomUtils;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
@@ -23,6 +24,8 @@ import java.io.DataInputStream;
 import java.io.IOException;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,12 +47,14 @@ import org.slf4j.LoggerFactory;
  * applied by a materialising engine path (matmul, softmax, matmul), logged once at info level: no flash backend
  * takes arbitrary masks yet.
  *
- * <p>Differences from DJL's block: attention-probability dropout defaults to 0 (DJL: 0.1), and a
- * rate above 0 fails at the first training forward, because no flash backend implements it
- * (inference ignores it, as dropout does); parameters are created in the dtype the block is
- * initialised with (DJL: always float32). With {@link Builder#optKvHeadCount} below the head count
- * (grouped-query attention) the key and value projections have {@code kvHeads * E / heads} outputs,
- * so their parameters no longer match DJL's block.
+ * <p>Attention-probability dropout ({@link Builder#optAttentionProbsDropoutProb}) applies in training only, as
+ * DJL's: on the flash backends with flash-djl's generator ({@code AttentionOptions.optDropout}; the block draws
+ * a seed once and gives every training call its own offset), on the materialising path with DJL's dropout.
+ *
+ * <p>Differences from DJL's block: attention-probability dropout defaults to 0 (DJL: 0.1); parameters are
+ * created in the dtype the block is initialised with (DJL: always float32). With {@link
+ * Builder#optKvHeadCount} below the head count (grouped-query attention) the key and value projections have
+ * {@code kvHeads * E / heads} outputs, so their parameters no longer match DJL's block.
  */
 public final class FlashAttentionBlock extends AbstractBlock {
 
@@ -67,11 +72,14 @@ public final class FlashAttentionBlock extends AbstractBlock {
     private final boolean naive;
     private final float dropoutRate;
     private final AttentionOptions options;
+    private final long dropoutSeed = RandomUtils.RANDOM.nextLong();
+    private final AtomicInteger dropoutCalls = new AtomicInteger();
 
     private final Linear keyProjection;
     private final Linear queryProjection;
     private final Linear valueProjection;
     private final Linear resultProjection;
+    private final Dropout probabilityDropout;
 
     private FlashAttentionBlock(Builder b) {
         super(VERSION);
@@ -94,7 +102,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
         this.queryProjection = addChildBlock("queryProjection", projection(embeddingSize));
         this.valueProjection = addChildBlock("valueProjection", projection(kvUnits));
         this.resultProjection = addChildBlock("resultProjection", projection(embeddingSize));
-        addChildBlock(
+        this.probabilityDropout = addChildBlock(
                 "probabilityDropout", Dropout.builder().optRate(dropoutRate).build());
     }
 
@@ -209,12 +217,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         BlockInputs in = BlockInputs.of(inputs, embeddingSize, headCount);
-        if (training && dropoutRate > 0) {
-            throw new UnsupportedOperationException("optAttentionProbsDropoutProb(" + dropoutRate
-                    + "): dropout on attention probabilities is not implemented by any flash-djl backend; build the block"
-                    + " with optAttentionProbsDropoutProb(0) (and use residual dropout, e.g."
-                    + " TransformerDecoderBlock.optDropoutProbability)");
-        }
+        boolean dropout = training && dropoutRate > 0;
         long b = in.batch;
         long t = in.queryLength;
         long f = in.keyLength;
@@ -232,11 +235,21 @@ public final class FlashAttentionBlock extends AbstractBlock {
                         options.backend());
             }
             NDArray mask = in.mask != null && in.mask.getShape().dimension() == 1 ? keyMask(in.mask, t, f) : in.mask;
-            o = MaskedAttention.compute(q, k, v, mask, Visibility.of(options, t, f), 1.0 / Math.sqrt(d));
-        } else if (keyLengths.isPresent()) {
-            o = FlashAttention.attention(q, k, v, Sequences.padded(null, keyLengths.get()), options);
+            UnaryOperator<NDArray> drop = dropout
+                    ? probs -> probabilityDropout
+                            .forward(ps, new NDList(probs), true, params)
+                            .head()
+                    : UnaryOperator.identity();
+            o = MaskedAttention.compute(q, k, v, mask, Visibility.of(options, t, f), 1.0 / Math.sqrt(d), drop);
         } else {
-            o = FlashAttention.attention(q, k, v, options);
+            AttentionOptions call = dropout
+                    ? options.toBuilder()
+                            .optDropout(dropoutRate, dropoutSeed, dropoutCalls.getAndIncrement())
+                            .build()
+                    : options;
+            Sequences seqs =
+                    keyLengths.map(lengths -> Sequences.padded(null, lengths)).orElse(null);
+            o = FlashAttention.attention(q, k, v, seqs, call);
         }
         NDArray merged = o.reshape(b, t, embeddingSize);
         return resultProjection.forward(ps, new NDList(merged), training, params);
@@ -300,9 +313,9 @@ public final class FlashAttentionBlock extends AbstractBlock {
         }
 
         /**
-         * Dropout on the attention probabilities, as DJL's block has it. Default 0 (DJL: 0.1). Above
-         * 0 the first training forward throws {@link UnsupportedOperationException}: no flash
-         * backend implements it, and silently skipping it would change the model.
+         * Dropout on the attention probabilities, as DJL's block has it, in training only. Default 0 (DJL: 0.1).
+         * The flash backends draw it from flash-djl's generator (CUDA and REFERENCE; SDPA refuses it, so AUTO
+         * does not pick SDPA for it).
          *
          * @param rate the dropout rate, in {@code [0, 1)}
          * @return this builder

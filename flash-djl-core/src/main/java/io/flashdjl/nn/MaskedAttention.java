@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.flashdjl.spi.OwnedScalar;
 import io.flashdjl.spi.Visibility;
+import java.util.function.UnaryOperator;
 
 /**
  * Attention written out with engine ops (matmul, softmax, matmul), for what the flash backends do
@@ -24,8 +25,16 @@ final class MaskedAttention {
     /**
      * @param mask null, a {@code [B, T, F]} mask of 1/0, or a 4-dimensional additive offset
      * @param band the keys each query may see besides the mask (the block's causal mask and window)
+     * @param dropout applied to the probabilities (DJL's dropout in training, else the identity)
      */
-    static NDArray compute(NDArray q, NDArray k, NDArray v, NDArray mask, Visibility band, double scale) {
+    static NDArray compute(
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            NDArray mask,
+            Visibility band,
+            double scale,
+            UnaryOperator<NDArray> dropout) {
         Shape qs = q.getShape();
         long b = qs.get(0);
         long t = qs.get(1);
@@ -47,7 +56,7 @@ final class MaskedAttention {
                     band.visibleMask(q.getManager(), q.getDevice(), 0, t, 0, f).logicalNot();
             scores = scores.add(hidden.toType(scores.getDataType(), false).mul(BAND_OFFSET));
         }
-        NDArray out = scores.softmax(-1).matMul(vh); // [B, Hkv, G, T, Dv]
+        NDArray out = dropout.apply(scores.softmax(-1)).matMul(vh); // [B, Hkv, G, T, Dv]
         return out.reshape(b, heads, t, v.getShape().get(3)).transpose(0, 2, 1, 3);
     }
 

@@ -14,6 +14,7 @@ import io.flashdjl.Precision;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.spi.BatchVisibility;
+import io.flashdjl.spi.DropoutBits;
 import io.flashdjl.spi.OwnedScalar;
 import java.util.ArrayList;
 import java.util.List;
@@ -72,6 +73,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray zero = scalar(q, 0f);
             NDArray scaleFactor = OwnedScalar.like(q, scale); // autograd keeps it: not q.mul(double)
             Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
+            DropoutBits dropout = DropoutBits.of(p.options());
 
             List<NDArray> outTiles = new ArrayList<>();
             List<NDArray> lseTiles = new ArrayList<>();
@@ -103,7 +105,11 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray pTile = s.sub(mShift).exp();
                         NDArray alpha = m.expandDims(-1).sub(mShift).exp();
                         NDArray lNew = l.mul(alpha.squeeze(-1)).add(pTile.sum(new int[] {-1}));
-                        NDArray oNew = o.mul(alpha).add(pTile.matMul(vj));
+                        // dropout after the row sums: the softmax (and LSE) is that of the undropped P
+                        NDArray pv = dropout == null
+                                ? pTile
+                                : pTile.mul(dropoutFactor(p, visibility, dropout, q, i0, i1, j0, j1));
+                        NDArray oNew = o.mul(alpha).add(pv.matMul(vj));
                         m = keep(m, mNew);
                         l = keep(l, lNew);
                         o = keep(o, oNew);
@@ -147,9 +153,10 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray lseSafe = NDArrays.where(lse.isInfinite().logicalNot(), lse, scalar(q, Float.POSITIVE_INFINITY));
             NDArray zero = scalar(q, 0f);
             NDArray scaleFactor = OwnedScalar.like(q, scale); // a recording caller's graph keeps it
+            DropoutBits dropout = DropoutBits.of(p.options());
             NDArray o = p.dataType() == acc
                     ? grouped(p, forward.output())
-                    : outputInAccumulationType(p, visibility, q, k, v, lseSafe, scaleFactor);
+                    : outputInAccumulationType(p, visibility, dropout, q, k, v, lseSafe, scaleFactor);
             NDArray delta = dO.mul(o).sum(new int[] {-1}); // [B, Hkv, G, Nq]
 
             List<NDArray> dqTiles = new ArrayList<>();
@@ -190,8 +197,15 @@ public final class ReferenceBackend implements AttentionBackend {
                             prob = prob.mul(vis.visibleMask(visibility, q, i0, i1, j0, j1)
                                     .toType(acc, false));
                         }
-                        NDArray dvNew = dvj.add(prob.swapAxes(3, 4).matMul(dOi).sum(new int[] {2}, true));
+                        // the forward's dropout Z (regenerated): dV takes Z P / keep, dS = P (Z dP / keep - delta)
+                        NDArray z = dropout == null ? null : dropoutFactor(p, visibility, dropout, q, i0, i1, j0, j1);
+                        NDArray probKept = z == null ? prob : prob.mul(z);
+                        NDArray dvNew =
+                                dvj.add(probKept.swapAxes(3, 4).matMul(dOi).sum(new int[] {2}, true));
                         NDArray dp = dOi.matMul(vj.swapAxes(3, 4));
+                        if (z != null) {
+                            dp = dp.mul(z);
+                        }
                         NDArray ds = prob.mul(
                                 dp.sub(delta.get(":, :, :, {}:{}", i0, i1).expandDims(-1)));
                         NDArray dqNew = dqTiles.get(tileIndex).add(ds.matMul(kj).muli(scaleFactor));
@@ -226,6 +240,7 @@ public final class ReferenceBackend implements AttentionBackend {
     private static NDArray outputInAccumulationType(
             AttentionProblem p,
             BatchVisibility visibility,
+            DropoutBits dropout,
             NDArray q,
             NDArray k,
             NDArray v,
@@ -260,6 +275,9 @@ public final class ReferenceBackend implements AttentionBackend {
                         prob = prob.mul(
                                 vis.visibleMask(visibility, q, i0, i1, j0, j1).toType(q.getDataType(), false));
                     }
+                    if (dropout != null) {
+                        prob = prob.mul(dropoutFactor(p, visibility, dropout, q, i0, i1, j0, j1));
+                    }
                     oi = keep(oi, oi.add(prob.matMul(vj)));
                 }
             }
@@ -271,6 +289,25 @@ public final class ReferenceBackend implements AttentionBackend {
         NDArray o = joinTiles(tiles, 3);
         tiles.forEach(NDArray::close);
         return o;
+    }
+
+    /**
+     * The dropout of a tile as a factor, {@code [B, Hkv, G, rows, keys]} in {@code like}'s dtype: {@code 256 /
+     * threshold} where {@link DropoutBits} keeps the element, 0 where it drops it.
+     */
+    private static NDArray dropoutFactor(
+            AttentionProblem p,
+            BatchVisibility visibility,
+            DropoutBits dropout,
+            NDArray like,
+            long i0,
+            long i1,
+            long j0,
+            long j1) {
+        NDArray keep = visibility.keepMask(dropout, p.headsQ(), like.getManager(), like.getDevice(), i0, i1, j0, j1);
+        return keep.toType(like.getDataType(), false)
+                .mul(dropout.scale())
+                .reshape(p.batch(), p.headsKv(), p.groupSize(), i1 - i0, j1 - j0);
     }
 
     /**

@@ -52,6 +52,10 @@ public final class SdpaBackend implements AttentionBackend {
 
     @Override
     public Optional<String> unsupportedReason(AttentionProblem p) {
+        if (p.options().dropoutRate() > 0) {
+            return Optional.of("SDPA draws dropout from PyTorch's generator; flash-djl's dropout bits"
+                    + " (spi.DropoutBits) run on the CUDA and REFERENCE backends");
+        }
         for (NDArray a : new NDArray[] {p.q(), p.k(), p.v()}) {
             if (!(a instanceof PtNDArray)) {
                 return Optional.of("SDPA runs on the PyTorch engine only, but got an array of the "

@@ -34,10 +34,12 @@ public final class BatchVisibility {
 
     private final boolean uniform;
     private final List<List<Segment>> rows;
+    private final long batch;
 
-    private BatchVisibility(boolean uniform, List<List<Segment>> rows) {
+    private BatchVisibility(boolean uniform, List<List<Segment>> rows, long batch) {
         this.uniform = uniform;
         this.rows = rows;
+        this.batch = batch;
     }
 
     /**
@@ -50,7 +52,7 @@ public final class BatchVisibility {
         AttentionOptions options = p.options();
         if (p.sequences().isEmpty()) {
             Segment all = new Segment(0, p.seqQ(), 0, p.seqK(), p.visibility());
-            return new BatchVisibility(true, List.of(List.of(all)));
+            return new BatchVisibility(true, List.of(List.of(all)), p.batch());
         }
         Sequences s = p.sequences().get();
         List<List<Segment>> rows = new ArrayList<>();
@@ -62,7 +64,7 @@ public final class BatchVisibility {
                 long keys = kl == null ? p.seqK() : clamp(kl[b], p.seqK());
                 rows.add(List.of(new Segment(0, queries, 0, keys, Visibility.of(options, queries, keys))));
             }
-            return new BatchVisibility(false, rows);
+            return new BatchVisibility(false, rows, p.batch());
         }
         int[] qo = s.hostQueries();
         int[] ko = s.hostKeys();
@@ -73,7 +75,7 @@ public final class BatchVisibility {
             packed.add(new Segment(qo[i], queries, ko[i], keys, Visibility.of(options, queries, keys)));
         }
         rows.add(packed);
-        return new BatchVisibility(false, rows);
+        return new BatchVisibility(false, rows, p.batch());
     }
 
     private static long clamp(int length, long rows) {
@@ -179,6 +181,48 @@ public final class BatchVisibility {
             }
         }
         return manager.create(tokens, new Shape(rows.size(), n)).toDevice(device, false);
+    }
+
+    /**
+     * The dropout keep mask of a tile ({@link DropoutBits}), each element drawn with its sequence's index and its
+     * indices counted from the sequence's first rows; elements outside every sequence are false (they are hidden
+     * anyway).
+     *
+     * @param bits the generator of the call
+     * @param headsQ the query heads
+     * @param manager the manager of the mask
+     * @param device the device of the mask
+     * @param i0 the first query row
+     * @param i1 one past the last query row
+     * @param j0 the first key row
+     * @param j1 one past the last key row
+     * @return boolean {@code [B, Hq, i1 - i0, j1 - j0]}
+     */
+    public NDArray keepMask(
+            DropoutBits bits, long headsQ, NDManager manager, Device device, long i0, long i1, long j0, long j1) {
+        int rowsN = Math.toIntExact(i1 - i0);
+        int colsN = Math.toIntExact(j1 - j0);
+        boolean[] keep = new boolean[Math.toIntExact(batch * headsQ * rowsN * colsN)];
+        long seq = 0; // the sequences in order: one per batch row, or the packed segments of row 0
+        for (int b = 0; b < batch; b++) {
+            List<Segment> row = rows.get(uniform ? 0 : b);
+            for (Segment s : row) {
+                long a0 = Math.max(i0, s.q0());
+                long a1 = Math.min(i1, s.q0() + s.queries());
+                long c0 = Math.max(j0, s.k0());
+                long c1 = Math.min(j1, s.k0() + s.keys());
+                for (long h = 0; h < headsQ; h++) {
+                    for (long i = a0; i < a1; i++) {
+                        for (long j = c0; j < c1; j++) {
+                            keep[(int) (((b * headsQ + h) * rowsN + (i - i0)) * colsN + (j - j0))] =
+                                    bits.keep(seq, headsQ, h, i - s.q0(), j - s.k0());
+                        }
+                    }
+                }
+                seq++;
+            }
+        }
+        return manager.create(keep, new Shape(batch, headsQ, rowsN, colsN)).toDevice(device, false);
     }
 
     /**

@@ -42,6 +42,24 @@ public final class NaiveAttention {
      */
     public static Outcome compute(
             NDArray q, NDArray k, NDArray v, NDArray dOut, AttentionOptions options, DataType computeType) {
+        return compute(q, k, v, dOut, options, computeType, null);
+    }
+
+    /**
+     * With dropout: {@code O = (P * Z) v}, where {@code Z} ({@code dropout}, {@code [B, Hq, Nq, Nk]}) is the
+     * factor of each probability (0 where dropped, the keep scale where kept); the log-sum-exp is that of the
+     * undropped scores.
+     *
+     * @param dropout the factor, or null for none
+     */
+    public static Outcome compute(
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            NDArray dOut,
+            AttentionOptions options,
+            DataType computeType,
+            NDArray dropout) {
         Layout layout = options.layout();
         NDArray qb = bhsd(q, layout).toType(computeType, false);
         NDArray kb = bhsd(k, layout).toType(computeType, false);
@@ -77,14 +95,23 @@ public final class NaiveAttention {
         NDArray sum = e.sum(new int[] {-1}, true);
         NDArray p = e.div(NDArrays.where(sum.gt(zero), sum, one));
         NDArray lse = shift.add(sum.log()).squeeze(-1).reshape(b, hq, nq);
-        NDArray out = p.matMul(vg);
+        NDArray z = dropout == null
+                ? null
+                : dropout.toDevice(s.getDevice(), false)
+                        .toType(computeType, false)
+                        .reshape(b, hkv, g, nq, nk);
+        NDArray pz = z == null ? p : p.mul(z);
+        NDArray out = pz.matMul(vg);
         NDArray output = fromBhsd(out.reshape(b, hq, nq, dv), layout);
         if (dOut == null) {
             return new Outcome(output, lse, null, null, null);
         }
         NDArray dOg = bhsd(dOut, layout).toType(computeType, false).reshape(b, hkv, g, nq, dv);
-        NDArray dV = p.swapAxes(3, 4).matMul(dOg).sum(new int[] {2});
+        NDArray dV = pz.swapAxes(3, 4).matMul(dOg).sum(new int[] {2});
         NDArray dP = dOg.matMul(vg.swapAxes(3, 4));
+        if (z != null) {
+            dP = dP.mul(z); // sum_j P dP Z = dO . O still: the softmax Jacobian below is unchanged
+        }
         NDArray dS = p.mul(dP.sub(dP.mul(p).sum(new int[] {-1}, true)));
         NDArray dQ = dS.matMul(kg).mul(scale).reshape(b, hq, nq, d);
         NDArray dK = dS.swapAxes(3, 4).matMul(qg).sum(new int[] {2}).mul(scale);

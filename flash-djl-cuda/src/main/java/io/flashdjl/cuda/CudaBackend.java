@@ -14,6 +14,7 @@ import io.flashdjl.Layout;
 import io.flashdjl.Sequences;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
+import io.flashdjl.spi.DropoutBits;
 import io.flashdjl.spi.Visibility;
 import java.util.Optional;
 import java.util.Set;
@@ -109,6 +110,7 @@ public final class CudaBackend implements AttentionBackend {
                 tensor(NDArrayMemory.address("output", out), qs),
                 NDArrayMemory.address("lse", lse),
                 seqs.params,
+                dropout(p),
                 dims(p));
         CudaKernels.Kernel forward = kernels.kernel(name(kernels, "flash_fwd", p));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
@@ -162,6 +164,7 @@ public final class CudaBackend implements AttentionBackend {
                 convert ? NDArrayMemory.address("dq scratch", dqAccum) : 0L,
                 NDArrayMemory.address("delta scratch", delta),
                 seqs.params,
+                dropout(p),
                 dims(p),
                 deterministic);
         String what = p.toString();
@@ -233,6 +236,15 @@ public final class CudaBackend implements AttentionBackend {
 
     private static KernelParams.Tensor tensor(long address, KernelParams.Strides strides) {
         return new KernelParams.Tensor(address, strides);
+    }
+
+    /** The dropout of the options as the kernels take it (one threshold rule: {@link DropoutBits}). */
+    private static KernelParams.Dropout dropout(AttentionProblem p) {
+        DropoutBits bits = DropoutBits.of(p.options());
+        return bits == null
+                ? KernelParams.Dropout.NONE
+                : new KernelParams.Dropout(
+                        p.options().dropoutSeed(), p.options().dropoutOffset(), bits.threshold(), bits.scale());
     }
 
     /**

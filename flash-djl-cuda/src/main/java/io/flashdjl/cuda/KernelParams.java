@@ -11,11 +11,13 @@ import java.nio.ByteOrder;
  *
  * <pre>
  * FlashTensor (32 B):  address, batch stride, head stride, row stride     (int64 each, strides in elements)
- * FlashFwdParams (216 B): tensors q, k, v, o; lse address; Sequences addresses (32 B); Dims (40 B);
- *                         bottom-right anchor (int32); 4 bytes of zero padding
- * FlashBwdParams (360 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
- *                         Sequences addresses (32 B); Dims (40 B); deterministic, bottom-right anchor (int32)
+ * FlashFwdParams (232 B): tensors q, k, v, o; lse address; Sequences addresses (32 B); dropout seed (int64);
+ *                         Dims (40 B); bottom-right anchor (int32); Dropout (12 B)
+ * FlashBwdParams (384 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
+ *                         Sequences addresses (32 B); dropout seed (int64); Dims (40 B); deterministic,
+ *                         bottom-right anchor (int32); Dropout (12 B); 4 bytes of zero padding
  * Sequences (32 B): q offsets, k offsets, q lengths, k lengths (int32 arrays on the device; 0 = absent)
+ * Dropout (12 B): offset (int32), keep threshold (int32, 0 = no dropout), scale (float32)
  * FlashCastParams (80 B): tensors src, dst; batch, heads, seqlen, head_dim (int32)
  * Dims (40 B): batch, heads_q, heads_kv, seqlen_q, seqlen_k, head_dim (int32); scale, scale * log2(e)
  *              (float32); visibility lower and upper offset (int32)
@@ -27,10 +29,10 @@ import java.nio.ByteOrder;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 4;
+    static final int ABI_VERSION = 5;
 
-    static final int FORWARD_BYTES = 216;
-    static final int BACKWARD_BYTES = 360;
+    static final int FORWARD_BYTES = 232;
+    static final int BACKWARD_BYTES = 384;
     static final int CAST_BYTES = 80;
 
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
@@ -101,28 +103,41 @@ final class KernelParams {
      */
     record Sequences(long queryOffsets, long keyOffsets, long queryLengths, long keyLengths, boolean bottomRight) {}
 
+    /** Dropout ({@code DROPOUT} in flash_params.h): threshold 0 turns it off. */
+    record Dropout(long seed, int offset, int threshold, float scale) {
+        static final Dropout NONE = new Dropout(0, 0, 0, 1f);
+    }
+
     private static final float LOG2_E = (float) (1.0 / Math.log(2.0));
 
     private KernelParams() {}
 
-    /** FlashFwdParams: q, k, v, o; lse; sequences; dims; anchor. */
-    static byte[] forward(Tensor q, Tensor k, Tensor v, Tensor o, long lse, Sequences s, Dims d) {
+    /** FlashFwdParams: q, k, v, o; lse; sequences; seed; dims; anchor; dropout. */
+    static byte[] forward(Tensor q, Tensor k, Tensor v, Tensor o, long lse, Sequences s, Dropout z, Dims d) {
         ByteBuffer b = buffer(FORWARD_BYTES);
         put(b, q, k, v, o);
         b.putLong(lse);
         putSequences(b, s);
+        b.putLong(z.seed());
         putDims(b, d);
         b.putInt(s.bottomRight() ? 1 : 0);
-        b.putInt(0); // pad0
+        putDropout(b, z);
         return done(b);
     }
 
     /**
-     * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; dims;
-     * deterministic; anchor. {@code dqAccum} may be 0 when the convert kernel does not run.
+     * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; seed; dims;
+     * deterministic; anchor; dropout. {@code dqAccum} may be 0 when the convert kernel does not run.
      */
     static byte[] backward(
-            Tensor[] tensors, long lse, long dqAccum, long delta, Sequences s, Dims d, boolean deterministic) {
+            Tensor[] tensors,
+            long lse,
+            long dqAccum,
+            long delta,
+            Sequences s,
+            Dropout z,
+            Dims d,
+            boolean deterministic) {
         if (tensors.length != 8) {
             throw new IllegalArgumentException(
                     "tensors: expected 8 (q, k, v, o, dout, dq, dk, dv) but got " + tensors.length);
@@ -131,9 +146,12 @@ final class KernelParams {
         put(b, tensors);
         b.putLong(lse).putLong(dqAccum).putLong(delta);
         putSequences(b, s);
+        b.putLong(z.seed());
         putDims(b, d);
         b.putInt(deterministic ? 1 : 0);
         b.putInt(s.bottomRight() ? 1 : 0);
+        putDropout(b, z);
+        b.putInt(0); // pad0
         return done(b);
     }
 
@@ -163,6 +181,10 @@ final class KernelParams {
                 .putLong(s.keyOffsets())
                 .putLong(s.queryLengths())
                 .putLong(s.keyLengths());
+    }
+
+    private static void putDropout(ByteBuffer b, Dropout z) {
+        b.putInt(z.offset()).putInt(z.threshold()).putFloat(z.scale());
     }
 
     private static void putDims(ByteBuffer b, Dims d) {

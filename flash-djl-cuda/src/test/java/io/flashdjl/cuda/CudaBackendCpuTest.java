@@ -51,27 +51,34 @@ class CudaBackendCpuTest {
         KernelParams.Tensor t = new KernelParams.Tensor(7, new KernelParams.Strides(1, 2, 3));
         KernelParams.Dims d = new KernelParams.Dims(1, 2, 2, 3, 4, 64, 0.125f, -5, 6);
         KernelParams.Sequences s = new KernelParams.Sequences(21, 22, 23, 24, true);
+        KernelParams.Dropout z = new KernelParams.Dropout(0x1234_5678_9abcL, 31, 230, 256f / 230);
         ByteBuffer fwd =
-                ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, d)).order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(216, fwd.capacity());
+                ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, z, d)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(232, fwd.capacity());
         assertEquals(7, fwd.getLong(96)); // o.data after three 32-byte tensors
         assertEquals(5, fwd.getLong(128)); // lse
         assertEquals(21, fwd.getLong(136)); // q_offsets
         assertEquals(24, fwd.getLong(160)); // k_lengths
-        assertEquals(1, fwd.getInt(168)); // batch
-        assertEquals(-5, fwd.getInt(200)); // vis_lo
-        assertEquals(6, fwd.getInt(204)); // vis_hi
-        assertEquals(1, fwd.getInt(208)); // vis_bottom_right
+        assertEquals(0x1234_5678_9abcL, fwd.getLong(168)); // dropout_seed
+        assertEquals(1, fwd.getInt(176)); // batch
+        assertEquals(-5, fwd.getInt(208)); // vis_lo
+        assertEquals(6, fwd.getInt(212)); // vis_hi
+        assertEquals(1, fwd.getInt(216)); // vis_bottom_right
+        assertEquals(31, fwd.getInt(220)); // dropout_offset
+        assertEquals(230, fwd.getInt(224)); // dropout_threshold
+        assertEquals(256f / 230, fwd.getFloat(228)); // dropout_scale
         KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
-        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, d, true))
+        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, d, true))
                 .order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(360, bwd.capacity());
+        assertEquals(384, bwd.capacity());
         assertEquals(3, bwd.getLong(248)); // dv.row_stride
         assertEquals(12, bwd.getLong(264)); // dq_accum
         assertEquals(22, bwd.getLong(288)); // k_offsets
-        assertEquals(-5, bwd.getInt(344)); // vis_lo
-        assertEquals(1, bwd.getInt(352)); // deterministic
-        assertEquals(1, bwd.getInt(356)); // vis_bottom_right
+        assertEquals(0x1234_5678_9abcL, bwd.getLong(312)); // dropout_seed
+        assertEquals(-5, bwd.getInt(352)); // vis_lo
+        assertEquals(1, bwd.getInt(360)); // deterministic
+        assertEquals(1, bwd.getInt(364)); // vis_bottom_right
+        assertEquals(230, bwd.getInt(372)); // dropout_threshold
     }
 
     @Test
