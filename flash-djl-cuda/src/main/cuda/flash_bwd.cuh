@@ -175,8 +175,9 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
     const Dropout drop = kt.drop0.plus_heads(hh);
     uint32_t keep[BR / 16];
 #pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk)
-      keep[kk] = drop.on() ? drop.keep_k_rows(n0 + kg * 16, m0 + kk * 16, g, t4) : 0xFFu;
+    for (int kk = 0; kk < BR / 16; ++kk) keep[kk] = 0xFFu;
+    if (drop.on())
+      drop.template for_blocks<BR / 16, false>(n0 + kg * 16, m0, g, t4, [&](int kk, uint32_t bits) { keep[kk] = bits; });
     const Dropout* dz = drop.on() ? &drop : nullptr;
     auto zp = [&](float x, int kk, int e) { return dz ? dz->kept(x, keep[kk], e) : x; };  // Z * P / keep
     // dV += (Z P)^T dO
@@ -403,12 +404,10 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
     }
     const bool need_mask = masked(n0);
     if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
-#pragma unroll
-      for (int kk = 0; kk < BC / 16; ++kk) {
-        const uint32_t keep = drop.keep_q_rows(m0 + wrow, n0 + kk * 16, g, t4);
+      drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) dp[2 * kk + (e >> 2)][e & 3] = drop.kept(dp[2 * kk + (e >> 2)][e & 3], keep, e);
-      }
+      });
     }
 #pragma unroll
     for (int n = 0; n < NB; ++n)

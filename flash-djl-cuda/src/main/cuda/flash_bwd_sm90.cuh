@@ -148,9 +148,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
           dpT[4 * n + e] = pv * (dpT[4 * n + e] - del[q]);
         }
     } else {  // the forward's dropout Z, regenerated: dV takes Z P / keep, dS^T = P^T (Z dP^T / keep - delta)
-#pragma unroll
-      for (int kk = 0; kk < BR / 16; ++kk) {
-        const uint32_t keep = drop.keep_k_rows(n0 + wkey - g, m0 + kk * 16, g, t4);
+      drop.template for_blocks<BR / 16, false>(n0 + wkey - g, m0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
@@ -158,7 +156,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
           sT[8 * kk + e] = drop.kept(pv, keep, e);
           dpT[8 * kk + e] = pv * (drop.kept(dpT[8 * kk + e], keep, e) - del[q]);
         }
-      }
+      });
     }
     uint32_t pP[BR / 16][4], pS[BR / 16][4];  // P^T and dS^T as register A operands (k = query rows)
 #pragma unroll

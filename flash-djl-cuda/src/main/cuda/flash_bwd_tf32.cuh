@@ -118,16 +118,14 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) ds[n][e] = s[n][e] * (ds[n][e] - del[n * 8 + 2 * t4 + (e & 1)]);
     } else {  // the forward's dropout Z, regenerated: dS^T = P^T (Z dP^T / keep - delta), dV takes Z P / keep
-#pragma unroll
-      for (int kk = 0; kk < BR / 16; ++kk) {
-        const uint32_t keep = drop.keep_k_rows(n0 + wkey, m0 + kk * 16, g, t4);
+      drop.template for_blocks<BR / 16, false>(n0 + wkey, m0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           const int n = 2 * kk + (e >> 2), q = n * 8 + 2 * t4 + (e & 1);
           ds[n][e & 3] = s[n][e & 3] * (drop.kept(ds[n][e & 3], keep, e) - del[q]);
           s[n][e & 3] = drop.kept(s[n][e & 3], keep, e);
         }
-      }
+      });
     }
 
     // dV += P^T dO, dK += dS^T Q
@@ -235,12 +233,10 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
     tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
     tf32_rows_rows<D, NB>(dp, sdO, wrow, sV, lane);
     if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
-#pragma unroll
-      for (int kk = 0; kk < BC / 16; ++kk) {
-        const uint32_t keep = drop.keep_q_rows(m0 + wrow, n0 + kk * 16, g, t4);
+      drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) dp[2 * kk + (e >> 2)][e & 3] = drop.kept(dp[2 * kk + (e >> 2)][e & 3], keep, e);
-      }
+      });
     }
     const bool mask = masked(n0);
 #pragma unroll

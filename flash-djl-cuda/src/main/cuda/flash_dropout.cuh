@@ -106,6 +106,105 @@ struct Dropout {
     return bits;
   }
 
+#ifdef __CUDACC__
+  // The keep bits of two adjacent 16-column blocks (col0, col0 + 16), as keep_q_rows / keep_k_rows
+  // give them, for every kk of 0 .. NKK-1 blocks from col0: f(kk, bits). A cell holds 16 elements and
+  // a thread uses 8: lanes g and g ^ 1 (lane ^ 4) share their cells, so each draws the cell of one of
+  // two blocks and they swap the halves (two shuffles): one generator call per 16 elements. The whole
+  // warp must call it (shuffles).
+  template <int NKK, bool QUERY_ROWS, typename F>
+  __device__ __forceinline__ void for_blocks(int row0, int col0, int g, int t4, F&& f) const {
+#pragma unroll
+    for (int kk = 0; kk + 1 < NKK; kk += 2) {
+      uint32_t b[2];
+      if constexpr (QUERY_ROWS) pair_q_rows(row0, col0 + 16 * kk, g, t4, b);
+      else pair_k_rows(row0, col0 + 16 * kk, g, t4, b);
+      f(kk, b[0]);
+      f(kk + 1, b[1]);
+    }
+    if constexpr (NKK % 2 == 1)
+      f(NKK - 1, QUERY_ROWS ? keep_q_rows(row0, col0 + 16 * (NKK - 1), g, t4)
+                            : keep_k_rows(row0, col0 + 16 * (NKK - 1), g, t4));
+  }
+
+  // The keep decisions of for_blocks<NKK, true> as byte masks of rows g and g + 8: f(kk, m0, m1),
+  // byte 2 t + c of m_r is 0xFF where (row g + 8 r, column 2 t4 + c + 8 t of block kk) is kept,
+  // else 0; drop_packed applies them to P packed to 16 bits, with no per-element work (the
+  // forward then scales O by `scale` once, in its epilogue).
+  template <int NKK, typename F>
+  __device__ __forceinline__ void for_masks(int row0, int col0, int g, int t4, F&& f) const {
+    static_assert(NKK % 2 == 0, "pairs of 16-column blocks");
+#pragma unroll
+    for (int kk = 0; kk < NKK; kk += 2) {
+      uint32_t m[2][2];
+      pair_q_masks(row0, col0 + 16 * kk, g, t4, m);
+      f(kk, m[0][0], m[0][1]);
+      f(kk + 1, m[1][0], m[1][1]);
+    }
+  }
+
+  // zero the dropped halves of the A fragment of P V for one 16-key block (mma.m16n8k16 / wgmma
+  // register A layout: a0 = row g, keys 2 t4 .. +1; a1 = row g + 8; a2, a3: keys + 8)
+  static __device__ __forceinline__ void drop_packed(uint32_t (&a)[4], uint32_t m0, uint32_t m1) {
+    a[0] &= __byte_perm(m0, 0, 0x1100);
+    a[1] &= __byte_perm(m1, 0, 0x1100);
+    a[2] &= __byte_perm(m0, 0, 0x3322);
+    a[3] &= __byte_perm(m1, 0, 0x3322);
+  }
+
+ private:
+  // bytes of w below the threshold (threshold <= 255 when on): 0xFF, else 0
+  __device__ __forceinline__ uint32_t below_mask(uint32_t w) const { return __vcmpltu4(w, threshold * 0x01010101u); }
+  // the same, one bit per byte at bit 8 k
+  __device__ __forceinline__ uint32_t below(uint32_t w) const { return below_mask(w) & 0x01010101u; }
+  // query rows: the words of rows g (m0) and g + 8 (m1), byte 2 t + c -> bit 4 t + 2 r + c
+  static __device__ __forceinline__ uint32_t q_bits(uint32_t m0, uint32_t m1) {
+    auto nib = [](uint32_t x) { return ((x | (x >> 7)) & 3u) | ((((x >> 16) | (x >> 23)) & 3u) << 4); };
+    return nib(m0) | (nib(m1) << 2);
+  }
+  // key rows: a word packed as (query c = 0: key r = 0, 1; query c = 1: key r = 0, 1) -> bits 2 r + c
+  static __device__ __forceinline__ uint32_t k_bits(uint32_t x) {
+    return (x & 1u) | (((x >> 8) & 1u) << 2) | (((x >> 16) & 1u) << 1) | (((x >> 24) & 1u) << 3);
+  }
+
+  // masks m[block][r] of rows g + 8 r for the blocks col0 and col0 + 16
+  __device__ __forceinline__ void pair_q_masks(int row0, int col0, int g, int t4, uint32_t (&m)[2][2]) const {
+    const bool odd = g & 1;
+    const Philox4x32 w(dropout_cell(col0 + 16 * odd + 2 * t4), dropout_cell(row0 + g), bh, offset, k0, k1);
+    // rows g, g + 8 read words (g & 1) and (g & 1) | 2: keep mine, give the partner's
+    const uint32_t mine0 = odd ? w.x[1] : w.x[0], mine1 = odd ? w.x[3] : w.x[2];
+    const uint32_t give0 = odd ? w.x[0] : w.x[1], give1 = odd ? w.x[2] : w.x[3];
+    const uint32_t got0 = __shfl_xor_sync(0xffffffffu, give0, 4), got1 = __shfl_xor_sync(0xffffffffu, give1, 4);
+    m[odd][0] = below_mask(mine0);
+    m[odd][1] = below_mask(mine1);
+    m[!odd][0] = below_mask(got0);
+    m[!odd][1] = below_mask(got1);
+  }
+
+  __device__ __forceinline__ void pair_q_rows(int row0, int col0, int g, int t4, uint32_t (&bits)[2]) const {
+    uint32_t m[2][2];
+    pair_q_masks(row0, col0, g, t4, m);
+#pragma unroll
+    for (int b = 0; b < 2; ++b) bits[b] = q_bits(m[b][0] & 0x01010101u, m[b][1] & 0x01010101u);
+  }
+
+  __device__ __forceinline__ void pair_k_rows(int row0, int col0, int g, int t4, uint32_t (&bits)[2]) const {
+    const bool odd = g & 1;
+    const Philox4x32 w(dropout_cell(row0 + g), dropout_cell(col0 + 16 * odd + 2 * t4), bh, offset, k0, k1);
+    // keys g, g + 8 read bytes (g & 1) and (g & 1) | 2 of every word: pack mine, give the partner's
+    const uint32_t sel_mine = odd ? 0x7531u : 0x6420u, sel_give = odd ? 0x6420u : 0x7531u;
+    const uint32_t mine0 = __byte_perm(w.x[0], w.x[1], sel_mine), mine1 = __byte_perm(w.x[2], w.x[3], sel_mine);
+    const uint32_t give0 = __byte_perm(w.x[0], w.x[1], sel_give), give1 = __byte_perm(w.x[2], w.x[3], sel_give);
+    const uint32_t got0 = __shfl_xor_sync(0xffffffffu, give0, 4), got1 = __shfl_xor_sync(0xffffffffu, give1, 4);
+    const uint32_t mine = k_bits(below(mine0)) | (k_bits(below(mine1)) << 4);
+    const uint32_t got = k_bits(below(got0)) | (k_bits(below(got1)) << 4);
+    bits[0] = odd ? got : mine;
+    bits[1] = odd ? mine : got;
+  }
+
+ public:
+#endif
+
   // Whether element (query i, key j) is kept: any layout, one generator call per element (the
   // SIMT kernels).
   __host__ __device__ __forceinline__ bool keep(int i, int j) const {

@@ -170,19 +170,16 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
         }
       }
 
-    // dropout of P, after the row sums: the softmax (and LSE) is that of the undropped P
+    // dropout of P, after the row sums (the softmax and LSE are those of the undropped P): byte
+    // masks applied to P packed to 16 bits below; the keep scale multiplies O once, in the epilogue
+    uint32_t dm[MT][BC / 16][2];
     if (t.drop.on()) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int kk = 0; kk < BC / 16; ++kk) {
-          const uint32_t keep = t.drop.keep_q_rows(m0 + wrow + mt * 16, n0 + kk * 16, g, t4);
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            s[mt][2 * kk][e] = t.drop.kept(s[mt][2 * kk][e], keep, e);
-            s[mt][2 * kk + 1][e] = t.drop.kept(s[mt][2 * kk + 1][e], keep, 4 + e);
-          }
-        }
+        t.drop.template for_masks<BC / 16>(m0 + wrow + mt * 16, n0, g, t4, [&](int kk, uint32_t r0, uint32_t r1) {
+          dm[mt][kk][0] = r0;
+          dm[mt][kk][1] = r1;
+        });
     }
 
     // O += P V  (P from registers, V^T fragments through ldmatrix.trans)
@@ -195,6 +192,7 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
         a[mt][1] = M::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
         a[mt][2] = M::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
         a[mt][3] = M::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        if (t.drop.on()) Dropout::drop_packed(a[mt], dm[mt][kk][0], dm[mt][kk][1]);
       }
 #pragma unroll
       for (int dp = 0; dp < ND / 2; ++dp) {
@@ -219,7 +217,7 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const float l = quad_sum(lrow[mt][r]);
-      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const float inv = l > 0.f ? (t.drop.on() ? t.drop.scale : 1.f) / l : 0.f;  // dropout: the keep scale
       const int lrow_in_tile = wrow + mt * 16 + g + 8 * r;
       const int row = m0 + lrow_in_tile;
 #pragma unroll

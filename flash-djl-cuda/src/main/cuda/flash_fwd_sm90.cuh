@@ -78,16 +78,13 @@ __device__ __forceinline__ void wg_rescale_o(float* o, const float* alpha) {
   }
 }
 
-// dropout of P after the row sums (the softmax is that of the undropped P); row: this thread's
-// first row (t.m0 + wrow), n0: the tile's first key
+// dropout of P after the row sums (the softmax is that of the undropped P), on P packed to 16 bits
+// (the keep scale multiplies O in wg_write_o); row: this thread's first row (t.m0 + wrow), n0: the
+// tile's first key
 template <int BC>
-__device__ __forceinline__ void wg_dropout(float* s, const Dropout& drop, int row, int n0, int g, int t4) {
-#pragma unroll
-  for (int kk = 0; kk < BC / 16; ++kk) {
-    const uint32_t keep = drop.keep_q_rows(row - g, n0 + kk * 16, g, t4);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) s[8 * kk + e] = drop.kept(s[8 * kk + e], keep, e);
-  }
+__device__ __forceinline__ void wg_dropout(uint32_t (*pa)[4], const Dropout& drop, int row, int n0, int g, int t4) {
+  drop.template for_masks<BC / 16>(row - g, n0, g, t4,
+                                   [&](int kk, uint32_t m0, uint32_t m1) { Dropout::drop_packed(pa[kk], m0, m1); });
 }
 
 // P packed to T as the register A operand of P V (k16 step kk = keys 16kk .. 16kk+15)
@@ -124,7 +121,7 @@ __device__ __forceinline__ void wg_write_o(const FwdTile<T, TO>& t, int64_t o_ro
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const float l = quad_sum(lrow[r]);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const float inv = l > 0.f ? (t.drop.on() ? t.drop.scale : 1.f) / l : 0.f;  // dropout: the keep scale
     const int row = row0 + 8 * r;
     if (row < t.vis.Nq) {
       TO* orow = t.o + (int64_t)row * o_row_stride;
@@ -212,9 +209,9 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     if (masked(n0)) wg_mask<BC>(s, t.vis, n0, t.m0 + wrow, t4);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_rescale_o<D>(o, alpha);
-    if (t.drop.on()) wg_dropout<BC>(s, t.drop, t.m0 + wrow, n0, g, t4);
     uint32_t pa[BC / 16][4];
     wg_pack_p<T, BC>(pa, s);
+    if (t.drop.on()) wg_dropout<BC>(pa, t.drop, t.m0 + wrow, n0, g, t4);
 
     wg_pin<OR>(o);
     wg_fence();
@@ -312,8 +309,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   wg_pin<SR>(s);
   if (masked(nb)) wg_mask<BC>(s, t.vis, nb, t.m0 + wrow, t4);
   wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
-  if (t.drop.on()) wg_dropout<BC>(s, t.drop, t.m0 + wrow, nb, g, t4);
   wg_pack_p<T, BC>(pa, s);
+  if (t.drop.on()) wg_dropout<BC>(pa, t.drop, t.m0 + wrow, nb, g, t4);
 
   for (int j = 1; j < n_tiles; ++j) {
     const int sj = j % NS, sp = (j - 1) % NS;  // stages of tiles j and j - 1
@@ -335,8 +332,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wg_pin<OR>(o);
     if (lane == 0) mbar_arrive(empty(sp));
     wg_rescale_o<D>(o, alpha);
-    if (t.drop.on()) wg_dropout<BC>(s, t.drop, t.m0 + wrow, n0, g, t4);
     wg_pack_p<T, BC>(pa, s);
+    if (t.drop.on()) wg_dropout<BC>(pa, t.drop, t.m0 + wrow, n0, g, t4);
   }
 
   named_sync<NT>(my_turn);

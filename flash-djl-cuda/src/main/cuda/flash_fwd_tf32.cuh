@@ -118,12 +118,10 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
 
     // O += P V
     if (t.drop.on()) {  // dropout of P after the row sums: the softmax is that of the undropped P
-#pragma unroll
-      for (int kk = 0; kk < BC / 16; ++kk) {
-        const uint32_t keep = t.drop.keep_q_rows(m0 + wrow, n0 + kk * 16, g, t4);
+      t.drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) s[2 * kk + (e >> 2)][e & 3] = t.drop.kept(s[2 * kk + (e >> 2)][e & 3], keep, e);
-      }
+      });
     }
     tf32_regs_rows<D, NB>(acc, s, sV, lane);
     __syncthreads();  // stage st is overwritten by the next prefetch
