@@ -18,6 +18,7 @@ import ai.djl.util.Pair;
 import io.flashdjl.Precision;
 import io.flashdjl.examples.chart.ChartAttempt;
 import io.flashdjl.examples.cli.CommandLine;
+import io.flashdjl.examples.text.MaskedTokenLoss;
 import io.flashdjl.spi.OwnedScalar;
 import io.flashdjl.training.FlashTraining;
 import java.io.PrintStream;

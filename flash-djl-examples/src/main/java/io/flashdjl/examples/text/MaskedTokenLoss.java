@@ -1,19 +1,27 @@
-package io.flashdjl.examples.gpt;
+package io.flashdjl.examples.text;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.training.loss.Loss;
 
 /**
- * Mean next-token cross-entropy over the positions the mask selects. Labels: {@code (targets [B,
- * T], mask [B, T])}; predictions: {@code (logits [B, T, V])}.
+ * Mean token cross-entropy over the positions the mask selects (the GPT's next tokens, the BERT example's
+ * masked tokens). Labels: {@code (targets [B, T], mask [B, T])}; predictions: {@code (logits [B, T, V])}.
  */
-final class MaskedTokenLoss extends Loss {
+public final class MaskedTokenLoss extends Loss {
 
-    MaskedTokenLoss() {
+    /** The loss, named {@code MaskedTokenLoss}. */
+    public MaskedTokenLoss() {
         super("MaskedTokenLoss");
     }
 
+    /**
+     * The loss of one batch.
+     *
+     * @param labels {@code (targets [B, T], mask [B, T])}
+     * @param predictions {@code (logits [B, T, V])}
+     * @return the mean cross-entropy over the selected positions, a 0-d array
+     */
     @Override
     public NDArray evaluate(NDList labels, NDList predictions) {
         NDArray logits = predictions.singletonOrThrow();
