@@ -13,6 +13,7 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.flashdjl.training.FlashGradientCollector;
 
 /**
  * A post-LN transformer encoder layer, as DJL's {@code TransformerEncoderBlock} computes it: {@code x =
@@ -20,6 +21,10 @@ import ai.djl.util.PairList;
  * is given: DJL's own {@code ScaledDotProductAttentionBlock} or flash-djl's {@code FlashAttentionBlock}, built
  * with the same builder calls; DJL's encoder block creates its attention itself, so this layer is the place
  * where one is swapped for the other. Inputs: {@code [x [B, T, E], mask [B, T, T]]}.
+ *
+ * <p>In training under flash-djl's collector the layer's input is cut ({@link FlashGradientCollector#cut}): each
+ * attention's gradients then reach the engine graph of this layer only, and the backward pass of a deep stack
+ * stays linear in its depth (without the cut, 12 layers trained 2.5 times slower than DJL's own block).
  */
 final class EncoderLayer extends AbstractBlock {
 
@@ -52,8 +57,10 @@ final class EncoderLayer extends AbstractBlock {
     @Override
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        NDArray x = inputs.get(0);
-        NDArray a = attention.forward(ps, inputs, training, params).head();
+        NDArray x = training ? FlashGradientCollector.cutIfCollecting(inputs.get(0)) : inputs.get(0);
+        NDArray a = attention
+                .forward(ps, new NDList(x, inputs.get(1)), training, params)
+                .head();
         x = run(attentionNorm, ps, x.add(run(attentionDropout, ps, a, training)), training);
         NDArray h = Activation.gelu(run(expand, ps, x, training));
         NDArray m = run(outputDropout, ps, run(contract, ps, h, training), training);
