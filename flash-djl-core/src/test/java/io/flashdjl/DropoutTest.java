@@ -103,7 +103,7 @@ class DropoutTest {
                 .build();
         AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
         AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
-        NDArray z = factor(opts, 2, 4, nq, nk);
+        NDArray z = NaiveAttention.dropoutFactor(manager, opts, 2, 4, nq, nk);
         NaiveAttention.Outcome truth = NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64, z);
         NaiveAttention.Outcome base = NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT32, z);
         NaiveAttention.Outcome undropped =
@@ -116,23 +116,6 @@ class DropoutTest {
         ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, DataType.FLOAT32, mag);
         ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, DataType.FLOAT32, mag);
         ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, DataType.FLOAT32, mag);
-    }
-
-    /** The factor of each probability from the generator's per-element definition: scale where kept, else 0. */
-    private NDArray factor(AttentionOptions opts, int batch, int heads, int nq, int nk) {
-        DropoutBits bits = DropoutBits.of(opts);
-        float[] z = new float[batch * heads * nq * nk];
-        int at = 0;
-        for (int b = 0; b < batch; b++) {
-            for (int h = 0; h < heads; h++) {
-                for (int i = 0; i < nq; i++) {
-                    for (int j = 0; j < nk; j++) {
-                        z[at++] = bits.keep(b, heads, h, i, j) ? bits.scale() : 0f;
-                    }
-                }
-            }
-        }
-        return manager.create(z, new Shape(batch, heads, nq, nk));
     }
 
     @Test

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Layout;
+import io.flashdjl.spi.DropoutBits;
 import io.flashdjl.spi.Visibility;
 
 /**
@@ -116,6 +117,29 @@ public final class NaiveAttention {
         NDArray dQ = dS.matMul(kg).mul(scale).reshape(b, hq, nq, d);
         NDArray dK = dS.swapAxes(3, 4).matMul(qg).sum(new int[] {2}).mul(scale);
         return new Outcome(output, lse, fromBhsd(dQ, layout), fromBhsd(dK, layout), fromBhsd(dV, layout));
+    }
+
+    /**
+     * The dropout factor of every probability of a call without sequences, from the generator's per-element
+     * definition ({@link DropoutBits#keep}): the keep scale where kept, 0 where dropped; {@code [B, Hq, Nq, Nk]}
+     * float32 on the CPU, for {@link #compute(NDArray, NDArray, NDArray, NDArray, AttentionOptions, DataType,
+     * NDArray)}.
+     */
+    public static NDArray dropoutFactor(
+            NDManager manager, AttentionOptions options, int batch, int heads, int nq, int nk) {
+        DropoutBits bits = DropoutBits.of(options);
+        float[] z = new float[batch * heads * nq * nk];
+        int at = 0;
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < nq; i++) {
+                    for (int j = 0; j < nk; j++) {
+                        z[at++] = bits.keep(b, heads, h, i, j) ? bits.scale() : 0f;
+                    }
+                }
+            }
+        }
+        return manager.create(z, new Shape(batch, heads, nq, nk));
     }
 
     /** Boolean {@code [Nq, Nk]}: true where query i sees key j, by the library's own rule ({@link Visibility}). */

@@ -82,7 +82,7 @@ class CudaDropoutTest {
             AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
             AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
             assertEquals(Backend.CUDA, r.backend());
-            NDArray z = factor(manager, opts, 2, 4, nq, nk);
+            NDArray z = NaiveAttention.dropoutFactor(manager, opts, 2, 4, nq, nk);
             NaiveAttention.Outcome truth =
                     NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64, z);
             NaiveAttention.Outcome base = NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, type, z);
@@ -94,23 +94,6 @@ class CudaDropoutTest {
             ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, type, mag);
             ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, type, mag);
         }
-    }
-
-    /** The factor of each probability, from the generator's per-element definition. */
-    private static NDArray factor(NDManager manager, AttentionOptions opts, int batch, int heads, int nq, int nk) {
-        DropoutBits bits = DropoutBits.of(opts);
-        float[] z = new float[batch * heads * nq * nk];
-        int at = 0;
-        for (int b = 0; b < batch; b++) {
-            for (int h = 0; h < heads; h++) {
-                for (int i = 0; i < nq; i++) {
-                    for (int j = 0; j < nk; j++) {
-                        z[at++] = bits.keep(b, heads, h, i, j) ? bits.scale() : 0f;
-                    }
-                }
-            }
-        }
-        return manager.create(z, new Shape(batch, heads, nq, nk));
     }
 
     /**
