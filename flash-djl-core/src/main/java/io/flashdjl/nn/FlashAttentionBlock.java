@@ -41,9 +41,10 @@ import org.slf4j.LoggerFactory;
  * {@code [B, S, E]}; the output has the queries' shape.
  *
  * <p>Masks, in DJL's semantics ({@code [B, T, F]} of 1 keep / 0 hide, which adds {@code -100000} to hidden
- * scores, or a 4-dimensional additive offset). Key padding (every query row of a batch row is the same run of
- * ones then zeros, what DJL's BERT-style models build) is recognised on the device and runs on the flash backend
- * as key lengths ({@link Sequences}); so do int32 {@code [B]} key lengths given as the mask. Any other mask is
+ * scores, or a 4-dimensional additive offset). Key padding (every query row of a batch row keeps the same run
+ * of first keys among those the block's causal mask or window shows it: what DJL's BERT-style models build,
+ * alone or combined with a causal mask) is recognised on the device and runs on the flash backend as key
+ * lengths ({@link Sequences}); so do int32 {@code [B]} key lengths given as the mask. Any other mask is
  * applied by a materialising engine path (matmul, softmax, matmul), logged once at info level: no flash backend
  * takes arbitrary masks yet.
  *
@@ -226,7 +227,9 @@ public final class FlashAttentionBlock extends AbstractBlock {
         NDArray k = project(keyProjection, ps, in.keys, training, params).reshape(b, f, kvHeadCount, d);
         NDArray v = project(valueProjection, ps, in.values, training, params).reshape(b, f, kvHeadCount, d);
         NDArray o; // BSHD [B, T, heads, d]
-        Optional<NDArray> keyLengths = in.mask == null || naive ? Optional.empty() : KeyPadding.lengthsOf(in.mask);
+        Visibility band = Visibility.of(options, t, f);
+        Optional<NDArray> keyLengths =
+                in.mask == null || naive ? Optional.empty() : KeyPadding.lengthsOf(in.mask, band);
         if (naive || in.mask != null && keyLengths.isEmpty()) {
             if (in.mask != null && MASK_PATH_LOGGED.compareAndSet(false, true)) {
                 logger.info(
@@ -240,7 +243,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
                             .forward(ps, new NDList(probs), true, params)
                             .head()
                     : UnaryOperator.identity();
-            o = MaskedAttention.compute(q, k, v, mask, Visibility.of(options, t, f), 1.0 / Math.sqrt(d), drop);
+            o = MaskedAttention.compute(q, k, v, mask, band, 1.0 / Math.sqrt(d), drop);
         } else {
             AttentionOptions call = dropout
                     ? options.toBuilder()

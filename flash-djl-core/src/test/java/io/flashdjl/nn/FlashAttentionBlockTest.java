@@ -18,7 +18,9 @@ import ai.djl.nn.ParameterList;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
+import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
+import io.flashdjl.spi.Visibility;
 import io.flashdjl.testing.ErrorBudget;
 import io.flashdjl.testing.TestSeed;
 import java.io.DataInputStream;
@@ -301,7 +303,9 @@ class FlashAttentionBlockTest {
                     .toType(DataType.FLOAT32, false);
             assertEquals(
                     List.of(9, 4, 1),
-                    toList(KeyPadding.lengthsOf(keep).orElseThrow().toIntArray()),
+                    toList(KeyPadding.lengthsOf(keep, Visibility.of(AttentionOptions.DEFAULT, 9, 9))
+                            .orElseThrow()
+                            .toIntArray()),
                     "a key-padding mask is key lengths");
             Block djl = djlBlock();
             djl.initialize(manager, DataType.FLOAT32, in);
@@ -327,10 +331,56 @@ class FlashAttentionBlockTest {
             NDArray soft = keep.mul(0.5f);
             NDArray noKeys = keep.duplicate();
             noKeys.set(new NDIndex("2, :, :"), 0);
+            Visibility full = Visibility.of(AttentionOptions.DEFAULT, 9, 9);
             for (NDArray other : new NDArray[] {causal, holes, soft, noKeys}) {
-                assertTrue(KeyPadding.lengthsOf(other).isEmpty(), "not key padding: " + other);
+                assertTrue(KeyPadding.lengthsOf(other, full).isEmpty(), "not key padding: " + other);
             }
+            // for a causal block, the causal mask with key padding is key padding
+            Visibility causalBand =
+                    Visibility.of(AttentionOptions.builder().optCausal(true).build(), 9, 9);
+            assertEquals(
+                    List.of(9, 4, 1),
+                    toList(KeyPadding.lengthsOf(causal.mul(keep), causalBand)
+                            .orElseThrow()
+                            .toIntArray()));
+            assertTrue(KeyPadding.lengthsOf(holes.mul(causal), causalBand).isEmpty(), "holes are not padding");
         }
+    }
+
+    /**
+     * A causal block given a padded GPT's mask (causal and key padding combined) runs it on the flash backend as
+     * key lengths and computes what its materialising path computes with that mask.
+     */
+    @Test
+    void causalPaddingMasksRunAsKeyLengths() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            Shape in = new Shape(3, 11, E);
+            FlashAttentionBlock flash = causalBlock(false);
+            flash.initialize(manager, DataType.FLOAT32, in);
+            FlashAttentionBlock naive = causalBlock(true);
+            naive.initialize(manager, DataType.FLOAT32, in);
+            copyParameters(flash, naive);
+            NDArray rows = manager.arange(0, 11, 1, DataType.INT32);
+            NDArray mask = rows.reshape(1, 11)
+                    .lte(rows.reshape(11, 1))
+                    .logicalAnd(rows.reshape(1, 11)
+                            .lt(manager.create(new int[] {11, 6, 1}).reshape(3, 1, 1)))
+                    .toType(DataType.FLOAT32, false);
+            NDArray x = manager.randomNormal(in);
+            NDArray truth = run(float64Twin(flash, causalBlock(true)), float64(new NDList(x, mask)));
+            assertClose(
+                    run(naive, new NDList(x, mask)), run(flash, new NDList(x, mask)), truth, "causal + key padding");
+        }
+    }
+
+    private static FlashAttentionBlock causalBlock(boolean naive) {
+        return FlashAttentionBlock.builder()
+                .setEmbeddingSize(E)
+                .setHeadCount(HEADS)
+                .optCausal(true)
+                .optBackend(Backend.REFERENCE)
+                .optNaiveAttention(naive)
+                .build();
     }
 
     private static List<Integer> toList(int[] a) {
