@@ -373,6 +373,46 @@ class FlashAttentionBlockTest {
         }
     }
 
+    /** A decoder block given [x, key lengths] computes what its materialising twin computes with the same mask. */
+    @Test
+    void decoderBlockTakesAMask() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            Shape in = new Shape(2, 9, E);
+            Block flash = decoder(false);
+            flash.initialize(manager, DataType.FLOAT32, in);
+            Block naive = decoder(true);
+            naive.initialize(manager, DataType.FLOAT32, in);
+            copyParameters(flash, naive);
+            NDArray x = manager.randomNormal(in);
+            NDArray lengths = manager.create(new int[] {9, 5});
+            Block exact = decoder(true); // LayerNorm needs initialising: the float64 twin copies values instead
+            exact.initialize(manager, DataType.FLOAT64, in);
+            ParameterList from = flash.getParameters();
+            ParameterList to = exact.getParameters();
+            for (int i = 0; i < from.size(); i++) {
+                NDArray target = to.valueAt(i).getArray();
+                target.set(from.valueAt(i)
+                        .getArray()
+                        .toType(DataType.FLOAT64, true)
+                        .toByteBuffer());
+            }
+            NDArray truth = run(exact, float64(new NDList(x, lengths)));
+            NDArray unmasked = run(exact, float64(new NDList(x)));
+            assertTrue(truth.sub(unmasked).abs().max().getDouble() > 1e-3, "the mask changes the output");
+            assertClose(run(naive, new NDList(x, lengths)), run(flash, new NDList(x, lengths)), truth, "decoder");
+        }
+    }
+
+    private static Block decoder(boolean naive) {
+        return TransformerDecoderBlock.builder()
+                .setEmbeddingSize(E)
+                .setHeadCount(HEADS)
+                .setHiddenSize(2 * E)
+                .optBackend(Backend.REFERENCE)
+                .optNaiveAttention(naive)
+                .build();
+    }
+
     private static FlashAttentionBlock causalBlock(boolean naive) {
         return FlashAttentionBlock.builder()
                 .setEmbeddingSize(E)
