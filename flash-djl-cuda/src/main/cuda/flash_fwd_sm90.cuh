@@ -78,13 +78,25 @@ __device__ __forceinline__ void wg_rescale_o(float* o, const float* alpha) {
   }
 }
 
-// dropout of P after the row sums (the softmax is that of the undropped P), on P packed to 16 bits
-// (the keep scale multiplies O in wg_write_o); row: this thread's first row (t.m0 + wrow), n0: the
-// tile's first key
+// Dropout of P after the row sums (the softmax is that of the undropped P), on P packed to 16 bits
+// (the keep scale multiplies O in wg_write_o). The masks of a tile depend on nothing the tensor
+// cores compute, so they are drawn between issuing S = Q K^T and waiting for it (wg_draw_masks),
+// where the integer work hides behind the MMAs, and applied after the pack (wg_apply_masks).
+// row: this thread's first row (t.m0 + wrow), n0: the tile's first key.
 template <int BC>
-__device__ __forceinline__ void wg_dropout(uint32_t (*pa)[4], const Dropout& drop, int row, int n0, int g, int t4) {
-  drop.template for_masks<BC / 16>(row - g, n0, g, t4,
-                                   [&](int kk, uint32_t m0, uint32_t m1) { Dropout::drop_packed(pa[kk], m0, m1); });
+__device__ __forceinline__ void wg_draw_masks(uint32_t (*dm)[2], const Dropout& drop, int row, int n0, int g, int t4) {
+  drop.template for_masks<BC / 16>(row - g, n0, g, t4, [&](int kk, uint32_t m0, uint32_t m1) {
+    dm[kk][0] = m0;
+    dm[kk][1] = m1;
+  });
+#pragma unroll
+  for (int kk = 0; kk < BC / 16; ++kk)  // computed here, before the wait, not sunk below it
+    asm volatile("" : "+r"(dm[kk][0]), "+r"(dm[kk][1])::"memory");
+}
+template <int BC>
+__device__ __forceinline__ void wg_apply_masks(uint32_t (*pa)[4], const uint32_t (*dm)[2]) {
+#pragma unroll
+  for (int kk = 0; kk < BC / 16; ++kk) Dropout::drop_packed(pa[kk], dm[kk][0], dm[kk][1]);
 }
 
 // P packed to T as the register A operand of P V (k16 step kk = keys 16kk .. 16kk+15)
@@ -199,19 +211,21 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     st = (st + 1 == NS) ? 0 : st + 1;
 
     float s[SR];
+    const int n0 = nb + j * BC;
     wg_fence();
     wg_issue_s<T, BR, BC>(s, sQw, sK, D / 16);
     wg_commit();
+    uint32_t dm[BC / 16][2];
+    if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);
     wg_wait<0>();
     wg_pin<SR>(s);
 
-    const int n0 = nb + j * BC;
     if (masked(n0)) wg_mask<BC>(s, t.vis, n0, t.m0 + wrow, t4);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_rescale_o<D>(o, alpha);
     uint32_t pa[BC / 16][4];
     wg_pack_p<T, BC>(pa, s);
-    if (t.drop.on()) wg_dropout<BC>(pa, t.drop, t.m0 + wrow, n0, g, t4);
+    if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
 
     wg_pin<OR>(o);
     wg_fence();
@@ -305,12 +319,14 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   wg_commit();
   named_arrive<NT>(other_turn);
   if (NS - 2 < n_tiles) load_kv(NS - 2);
+  uint32_t dm[BC / 16][2];
+  if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
   wg_wait<0>();
   wg_pin<SR>(s);
   if (masked(nb)) wg_mask<BC>(s, t.vis, nb, t.m0 + wrow, t4);
   wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
   wg_pack_p<T, BC>(pa, s);
-  if (t.drop.on()) wg_dropout<BC>(pa, t.drop, t.m0 + wrow, nb, g, t4);
+  if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
 
   for (int j = 1; j < n_tiles; ++j) {
     const int sj = j % NS, sp = (j - 1) % NS;  // stages of tiles j and j - 1
@@ -323,9 +339,10 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wg_commit();
     named_arrive<NT>(other_turn);
     if (j + NS - 2 < n_tiles) load_kv(j + NS - 2);
+    const int n0 = nb + j * BC;
+    if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
     wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
     wg_pin<SR>(s);
-    const int n0 = nb + j * BC;
     if (masked(n0)) wg_mask<BC>(s, t.vis, n0, t.m0 + wrow, t4);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
@@ -333,7 +350,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (lane == 0) mbar_arrive(empty(sp));
     wg_rescale_o<D>(o, alpha);
     wg_pack_p<T, BC>(pa, s);
-    if (t.drop.on()) wg_dropout<BC>(pa, t.drop, t.m0 + wrow, n0, g, t4);
+    if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
   }
 
   named_sync<NT>(my_turn);
