@@ -250,8 +250,10 @@ public final class FlashAttentionBlock extends AbstractBlock {
                             .optDropout(dropoutRate, dropoutSeed, dropoutCalls.getAndIncrement())
                             .build()
                     : options;
-            Sequences seqs =
-                    keyLengths.map(lengths -> Sequences.padded(null, lengths)).orElse(null);
+            // the lengths on the inputs' device (a mask may come from elsewhere; a no-op when it does not)
+            Sequences seqs = keyLengths
+                    .map(lengths -> Sequences.padded(null, lengths.toDevice(q.getDevice(), false)))
+                    .orElse(null);
             o = FlashAttention.attention(q, k, v, seqs, call);
         }
         NDArray merged = o.reshape(b, t, embeddingSize);
