@@ -53,7 +53,7 @@ public final class TransformerDecoderBlock extends AbstractBlock {
                         .setHeadCount(b.headCount)
                         .optKvHeadCount(b.kvHeadCount == 0 ? b.headCount : b.kvHeadCount)
                         .optCausal(true)
-                        .optAttentionProbsDropoutProb(0)
+                        .optAttentionProbsDropoutProb(b.probsDropout)
                         .optBackend(b.backend)
                         .optPrecision(b.precision)
                         .optSlidingWindow(b.windowLeft, b.windowRight)
@@ -127,6 +127,7 @@ public final class TransformerDecoderBlock extends AbstractBlock {
         private int hiddenSize;
         private int kvHeadCount;
         private float dropout;
+        private float probsDropout;
         private boolean naive;
         private Backend backend = Backend.AUTO;
         private Precision precision = Precision.FULL;
@@ -194,6 +195,23 @@ public final class TransformerDecoderBlock extends AbstractBlock {
                         "optDropoutProbability: expected a rate in [0, 1) but got " + probability);
             }
             this.dropout = probability;
+            return this;
+        }
+
+        /**
+         * Sets the dropout on the attention probabilities (FlashAttentionBlock's {@code
+         * optAttentionProbsDropoutProb}: in training only, drawn by the kernels' generator); default 0.
+         *
+         * @param probability the rate, in {@code [0, 1)}
+         * @return this builder
+         * @throws IllegalArgumentException if it is outside {@code [0, 1)}
+         */
+        public Builder optAttentionProbsDropoutProb(float probability) {
+            if (!(probability >= 0 && probability < 1)) {
+                throw new IllegalArgumentException(
+                        "optAttentionProbsDropoutProb: expected a rate in [0, 1) but got " + probability);
+            }
+            this.probsDropout = probability;
             return this;
         }
 

@@ -403,6 +403,31 @@ class FlashAttentionBlockTest {
         }
     }
 
+    /** The decoder block's attention dropout applies in training only, with new bits each call. */
+    @Test
+    void decoderAttentionDropoutAppliesInTrainingOnly() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            Shape in = new Shape(2, 9, E);
+            Block b = TransformerDecoderBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .setHiddenSize(2 * E)
+                    .optBackend(Backend.REFERENCE)
+                    .optAttentionProbsDropoutProb(0.3f)
+                    .build();
+            b.initialize(manager, DataType.FLOAT32, in);
+            NDList x = new NDList(manager.randomNormal(in));
+            ParameterStore ps = new ParameterStore(manager, false);
+            NDArray inference = b.forward(ps, x, false).head();
+            assertEquals(
+                    0, inference.sub(b.forward(ps, x, false).head()).abs().max().getFloat(), "inference");
+            NDArray first = b.forward(ps, x, true).head();
+            NDArray second = b.forward(ps, x, true).head();
+            assertTrue(first.sub(inference).abs().max().getFloat() > 1e-3, "training drops");
+            assertTrue(first.sub(second).abs().max().getFloat() > 1e-3, "each call draws new bits");
+        }
+    }
+
     private static Block decoder(boolean naive) {
         return TransformerDecoderBlock.builder()
                 .setEmbeddingSize(E)
