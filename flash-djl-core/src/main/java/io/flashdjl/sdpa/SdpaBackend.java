@@ -16,6 +16,8 @@ import io.flashdjl.Backend;
 import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.spi.BatchVisibility;
+import io.flashdjl.spi.TorchScriptArchive;
+import io.flashdjl.spi.TorchScriptModules;
 import java.util.Optional;
 
 /**
@@ -32,8 +34,6 @@ import java.util.Optional;
 public final class SdpaBackend implements AttentionBackend {
 
     private static final String ENGINE = "PyTorch";
-
-    private final SdpaModuleCache modules = new SdpaModuleCache();
 
     /** Public for {@link java.util.ServiceLoader}, which creates the one instance the library uses. */
     public SdpaBackend() {}
@@ -127,7 +127,8 @@ public final class SdpaBackend implements AttentionBackend {
      */
     private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v) {
         SdpaModuleSource source = SdpaModuleSource.of(p);
-        PtSymbolBlock module = modules.get(p.device(), source);
+        PtSymbolBlock module =
+                TorchScriptModules.get(p.device(), SdpaModuleSource.CLASS_NAME, source.code(), "SDPA " + source);
         BatchVisibility visibility = p.batchVisibility();
         NDList inputs = new NDList(
                 tokensOnly(visibility, unnamed(p.toBhsd(q)), true),

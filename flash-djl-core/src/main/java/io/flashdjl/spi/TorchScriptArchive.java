@@ -1,4 +1,4 @@
-package io.flashdjl.sdpa;
+package io.flashdjl.spi;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -24,7 +24,8 @@ import java.util.zip.ZipOutputStream;
  *   <li>{@code version}: the file format version, 6 (TorchScript source with keyword arguments).
  * </ul>
  *
- * <p>Public so that other generated modules (the benchmark's forced SDPA kernels) reuse it.
+ * <p>Loaded through {@link TorchScriptModules}; public so that other generated modules (the benchmark's forced
+ * SDPA kernels) reuse it.
  */
 public final class TorchScriptArchive {
 
