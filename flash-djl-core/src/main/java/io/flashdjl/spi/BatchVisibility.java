@@ -202,27 +202,28 @@ public final class BatchVisibility {
             DropoutBits bits, long headsQ, NDManager manager, Device device, long i0, long i1, long j0, long j1) {
         int rowsN = Math.toIntExact(i1 - i0);
         int colsN = Math.toIntExact(j1 - j0);
-        boolean[] keep = new boolean[Math.toIntExact(batch * headsQ * rowsN * colsN)];
+        // per batch row: each query row's and key row's sequence (-1: none) and index within it
+        long[] qs = new long[Math.toIntExact(batch * rowsN)];
+        long[] qi = new long[qs.length];
+        long[] ks = new long[Math.toIntExact(batch * colsN)];
+        long[] kj = new long[ks.length];
+        java.util.Arrays.fill(qs, -1);
+        java.util.Arrays.fill(ks, -2); // never equal to a query's -1: rows outside every sequence see nothing
         long seq = 0; // the sequences in order: one per batch row, or the packed segments of row 0
         for (int b = 0; b < batch; b++) {
-            List<Segment> row = rows.get(uniform ? 0 : b);
-            for (Segment s : row) {
-                long a0 = Math.max(i0, s.q0());
-                long a1 = Math.min(i1, s.q0() + s.queries());
-                long c0 = Math.max(j0, s.k0());
-                long c1 = Math.min(j1, s.k0() + s.keys());
-                for (long h = 0; h < headsQ; h++) {
-                    for (long i = a0; i < a1; i++) {
-                        for (long j = c0; j < c1; j++) {
-                            keep[(int) (((b * headsQ + h) * rowsN + (i - i0)) * colsN + (j - j0))] =
-                                    bits.keep(seq, headsQ, h, i - s.q0(), j - s.k0());
-                        }
-                    }
+            for (Segment s : rows.get(uniform ? 0 : b)) {
+                for (long i = Math.max(i0, s.q0()); i < Math.min(i1, s.q0() + s.queries()); i++) {
+                    qs[(int) (b * rowsN + i - i0)] = seq;
+                    qi[(int) (b * rowsN + i - i0)] = i - s.q0();
+                }
+                for (long j = Math.max(j0, s.k0()); j < Math.min(j1, s.k0() + s.keys()); j++) {
+                    ks[(int) (b * colsN + j - j0)] = seq;
+                    kj[(int) (b * colsN + j - j0)] = j - s.k0();
                 }
                 seq++;
             }
         }
-        return manager.create(keep, new Shape(batch, headsQ, rowsN, colsN)).toDevice(device, false);
+        return bits.keepMask(manager, device, headsQ, batch, qs, qi, ks, kj);
     }
 
     /**

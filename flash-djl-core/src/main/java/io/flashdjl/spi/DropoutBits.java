@@ -1,5 +1,12 @@
 package io.flashdjl.spi;
 
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValueUtils;
 import io.flashdjl.AttentionOptions;
 
 /**
@@ -85,6 +92,55 @@ public final class DropoutBits {
         int[] w = philox(cell(j), cell(i), (int) (sequence * headsQ + head), offset, k0, k1);
         int k = 4 * (int) ((i & 1) | ((i >> 2) & 2)) + (int) ((j & 1) | ((j >> 2) & 2));
         return ((w[k >> 2] >>> (8 * (k & 3))) & 0xFF) < threshold;
+    }
+
+    /**
+     * The keep mask of a block of elements, each query row and key row given by its sequence and its index in
+     * it; an element whose query and key are not of one sequence is false. On the PyTorch engine the generator
+     * runs as a TorchScript module on the device ({@link DropoutBitsModule}); elsewhere in a Java loop.
+     *
+     * @param manager the manager of the mask
+     * @param device the device of the mask
+     * @param headsQ the query heads
+     * @param batch the batch rows
+     * @param qs {@code [batch, R]}: each query row's sequence, -1 for none
+     * @param qi {@code [batch, R]}: each query row's index in its sequence
+     * @param ks {@code [batch, C]}: each key row's sequence, never -1
+     * @param kj {@code [batch, C]}: each key row's index in its sequence
+     * @return boolean {@code [batch, headsQ, R, C]}
+     */
+    NDArray keepMask(
+            NDManager manager, Device device, long headsQ, long batch, long[] qs, long[] qi, long[] ks, long[] kj) {
+        int rows = Math.toIntExact(qs.length / batch);
+        int cols = Math.toIntExact(ks.length / batch);
+        if ("PyTorch".equals(manager.getEngine().getEngineName())) {
+            PtSymbolBlock module = DropoutBitsModule.get(device);
+            NDArray key = manager.create(
+                            new long[] {k0 & 0xFFFFFFFFL, k1 & 0xFFFFFFFFL, offset & 0xFFFFFFFFL, headsQ, threshold})
+                    .toDevice(device, false);
+            NDList in = new NDList(
+                    key,
+                    manager.create(qs, new Shape(batch, rows)).toDevice(device, false),
+                    manager.create(qi, new Shape(batch, rows)).toDevice(device, false),
+                    manager.create(ks, new Shape(batch, cols)).toDevice(device, false),
+                    manager.create(kj, new Shape(batch, cols)).toDevice(device, false));
+            return IValueUtils.forward(module, in, true).singletonOrThrow(); // training mode: see SdpaBackend.run
+        }
+        boolean[] keep = new boolean[Math.toIntExact(batch * headsQ * rows * cols)];
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < headsQ; h++) {
+                for (int r = 0; r < rows; r++) {
+                    long s = qs[b * rows + r];
+                    for (int c = 0; c < cols; c++) {
+                        if (s >= 0 && ks[b * cols + c] == s) {
+                            keep[((b * (int) headsQ + h) * rows + r) * cols + c] =
+                                    keep(s, headsQ, h, qi[b * rows + r], kj[b * cols + c]);
+                        }
+                    }
+                }
+            }
+        }
+        return manager.create(keep, new Shape(batch, headsQ, rows, cols)).toDevice(device, false);
     }
 
     private static int cell(long x) {
