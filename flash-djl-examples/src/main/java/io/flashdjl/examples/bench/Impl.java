@@ -8,7 +8,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
@@ -18,11 +17,7 @@ import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.Precision;
 import io.flashdjl.spi.OwnedScalar;
-import io.flashdjl.spi.TorchScriptArchive;
-import java.io.ByteArrayInputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.util.HashMap;
+import io.flashdjl.spi.TorchScriptModules;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -220,8 +215,6 @@ abstract class Impl {
         private final Kind kind;
         private final DataType dtype;
         private final boolean bfloat16;
-        private final Map<String, PtSymbolBlock> modules = new HashMap<>();
-        private final Map<Device, PtNDManager> managers = new HashMap<>();
 
         Aten(Kind kind, DataType dtype, boolean bfloat16) {
             super(
@@ -289,25 +282,7 @@ abstract class Impl {
         }
 
         private PtSymbolBlock module(boolean causal, Device device) {
-            String key = device + "/" + causal;
-            PtSymbolBlock m = modules.get(key);
-            if (m == null) {
-                PtNDManager manager =
-                        managers.computeIfAbsent(device, d -> (PtNDManager) NDManager.newBaseManager(d, "PyTorch"));
-                byte[] archive = TorchScriptArchive.build(CLASS_NAME, source(kind, causal, bfloat16), true);
-                try {
-                    m = JniUtils.loadModule(manager, new ByteArrayInputStream(archive), true, false);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                } catch (RuntimeException e) {
-                    throw new IllegalStateException(
-                            "libtorch rejected the generated TorchScript of " + name + ": " + e.getMessage() + "\n"
-                                    + source(kind, causal, bfloat16),
-                            e);
-                }
-                modules.put(key, m);
-            }
-            return m;
+            return TorchScriptModules.get(device, CLASS_NAME, source(kind, causal, bfloat16), name);
         }
 
         @Override
