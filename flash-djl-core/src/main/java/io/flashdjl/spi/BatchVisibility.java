@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Sequences;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -26,9 +27,26 @@ public final class BatchVisibility {
     /** Rows {@code q0 .. q0 + queries - 1} and keys {@code k0 .. k0 + keys - 1} that take part, and their band. */
     private record Segment(long q0, long queries, long k0, long keys, Visibility band) {
 
-        /** Whether the segment's part of the tile is non-empty and fully visible or fully hidden. */
+        /** Whether the tile lies wholly inside the segment's tokens. */
         boolean covers(long i0, long i1, long j0, long j1) {
             return i0 >= q0 && i1 <= q0 + queries && j0 >= k0 && j1 <= k0 + keys;
+        }
+
+        /** The segment's tokens inside a tile, counted from the segment's first rows. */
+        Part part(long i0, long i1, long j0, long j1) {
+            return new Part(
+                    Math.max(i0, q0) - q0,
+                    Math.min(i1, q0 + queries) - q0,
+                    Math.max(j0, k0) - k0,
+                    Math.min(j1, k0 + keys) - k0);
+        }
+    }
+
+    /** Queries {@code r0 .. r1 - 1} and keys {@code c0 .. c1 - 1} of a segment, in its own indices. */
+    private record Part(long r0, long r1, long c0, long c1) {
+
+        boolean isEmpty() {
+            return r0 >= r1 || c0 >= c1;
         }
     }
 
@@ -147,11 +165,8 @@ public final class BatchVisibility {
     public boolean noneVisible(long i0, long i1, long j0, long j1) {
         for (List<Segment> row : rows) {
             for (Segment s : row) {
-                long a0 = Math.max(i0, s.q0());
-                long a1 = Math.min(i1, s.q0() + s.queries());
-                long c0 = Math.max(j0, s.k0());
-                long c1 = Math.min(j1, s.k0() + s.keys());
-                if (a0 < a1 && c0 < c1 && !s.band().noneVisible(a0 - s.q0(), a1 - s.q0(), c0 - s.k0(), c1 - s.k0())) {
+                Part x = s.part(i0, i1, j0, j1);
+                if (!x.isEmpty() && !s.band().noneVisible(x.r0(), x.r1(), x.c0(), x.c1())) {
                     return false;
                 }
             }
@@ -207,18 +222,19 @@ public final class BatchVisibility {
         long[] qi = new long[qs.length];
         long[] ks = new long[Math.toIntExact(batch * colsN)];
         long[] kj = new long[ks.length];
-        java.util.Arrays.fill(qs, -1);
-        java.util.Arrays.fill(ks, -2); // never equal to a query's -1: rows outside every sequence see nothing
+        Arrays.fill(qs, -1);
+        Arrays.fill(ks, -2); // never equal to a query's -1: rows outside every sequence see nothing
         long seq = 0; // the sequences in order: one per batch row, or the packed segments of row 0
         for (int b = 0; b < batch; b++) {
             for (Segment s : rows.get(uniform ? 0 : b)) {
-                for (long i = Math.max(i0, s.q0()); i < Math.min(i1, s.q0() + s.queries()); i++) {
-                    qs[(int) (b * rowsN + i - i0)] = seq;
-                    qi[(int) (b * rowsN + i - i0)] = i - s.q0();
+                Part x = s.part(i0, i1, j0, j1);
+                for (long r = x.r0(); r < x.r1(); r++) {
+                    qs[(int) (b * rowsN + r + s.q0() - i0)] = seq;
+                    qi[(int) (b * rowsN + r + s.q0() - i0)] = r;
                 }
-                for (long j = Math.max(j0, s.k0()); j < Math.min(j1, s.k0() + s.keys()); j++) {
-                    ks[(int) (b * colsN + j - j0)] = seq;
-                    kj[(int) (b * colsN + j - j0)] = j - s.k0();
+                for (long c = x.c0(); c < x.c1(); c++) {
+                    ks[(int) (b * colsN + c + s.k0() - j0)] = seq;
+                    kj[(int) (b * colsN + c + s.k0() - j0)] = c;
                 }
                 seq++;
             }
@@ -249,16 +265,16 @@ public final class BatchVisibility {
         NDArray mask = manager.zeros(new Shape(rows.size(), i1 - i0, j1 - j0), DataType.BOOLEAN, device);
         for (int b = 0; b < rows.size(); b++) {
             for (Segment s : rows.get(b)) {
-                long a0 = Math.max(i0, s.q0());
-                long a1 = Math.min(i1, s.q0() + s.queries());
-                long c0 = Math.max(j0, s.k0());
-                long c1 = Math.min(j1, s.k0() + s.keys());
-                if (a0 >= a1 || c0 >= c1) {
+                Part x = s.part(i0, i1, j0, j1);
+                if (x.isEmpty()) {
                     continue;
                 }
-                try (NDArray part =
-                        s.band().visibleMask(manager, device, a0 - s.q0(), a1 - s.q0(), c0 - s.k0(), c1 - s.k0())) {
-                    mask.set(new NDIndex("{}, {}:{}, {}:{}", b, a0 - i0, a1 - i0, c0 - j0, c1 - j0), part);
+                long a0 = x.r0() + s.q0() - i0; // the part's place in the tile
+                long c0 = x.c0() + s.k0() - j0;
+                try (NDArray part = s.band().visibleMask(manager, device, x.r0(), x.r1(), x.c0(), x.c1())) {
+                    mask.set(
+                            new NDIndex("{}, {}:{}, {}:{}", b, a0, a0 + x.r1() - x.r0(), c0, c0 + x.c1() - x.c0()),
+                            part);
                 }
             }
         }
