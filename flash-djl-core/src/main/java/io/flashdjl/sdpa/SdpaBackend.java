@@ -126,10 +126,10 @@ public final class SdpaBackend implements AttentionBackend {
      * calls), and may run on a separate CUDA stream, unordered with the CUDA backend's kernels.
      */
     private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v) {
-        SdpaModuleSource source = SdpaModuleSource.of(p);
+        BatchVisibility visibility = p.batchVisibility();
+        SdpaModuleSource source = SdpaModuleSource.of(p, visibility);
         PtSymbolBlock module =
                 TorchScriptModules.get(p.device(), SdpaModuleSource.CLASS_NAME, source.code(), "SDPA " + source);
-        BatchVisibility visibility = p.batchVisibility();
         NDList inputs = new NDList(
                 tokensOnly(visibility, unnamed(p.toBhsd(q)), true),
                 tokensOnly(visibility, unnamed(p.toBhsd(k)), false),

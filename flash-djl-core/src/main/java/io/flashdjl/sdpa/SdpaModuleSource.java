@@ -67,9 +67,10 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
     private static final int FLOAT64 = 7;
     private static final int BFLOAT16 = 15;
 
-    static SdpaModuleSource of(AttentionProblem p) {
+    /** The source for a problem whose visibility ({@code p.batchVisibility()}) the caller already holds. */
+    static SdpaModuleSource of(AttentionProblem p, BatchVisibility visibility) {
         return new SdpaModuleSource(
-                Band.of(p.batchVisibility()),
+                Band.of(visibility),
                 p.scale(),
                 p.dataType() == DataType.FLOAT64,
                 p.options().precision() == Precision.BFLOAT16);
