@@ -11,8 +11,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
-import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+import io.flashdjl.examples.text.Embeddings;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntFunction;
@@ -43,18 +43,8 @@ final class BertModel extends AbstractBlock {
         this.vocabulary = vocabulary;
         this.sequence = sequence;
         this.embedding = embedding;
-        tokenEmbedding = addParameter(Parameter.builder()
-                .setName("tokenEmbedding")
-                .setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(vocabulary, embedding))
-                .optInitializer(new NormalInitializer(0.02f))
-                .build());
-        positionEmbedding = addParameter(Parameter.builder()
-                .setName("positionEmbedding")
-                .setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(sequence, embedding))
-                .optInitializer(new NormalInitializer(0.02f))
-                .build());
+        tokenEmbedding = addParameter(Embeddings.table("tokenEmbedding", vocabulary, embedding));
+        positionEmbedding = addParameter(Embeddings.table("positionEmbedding", sequence, embedding));
         embeddingNorm =
                 addChildBlock("embeddingNorm", LayerNorm.builder().axis(2).build());
         for (int i = 0; i < layerCount; i++) {
@@ -68,15 +58,13 @@ final class BertModel extends AbstractBlock {
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray tokens = inputs.get(0);
         NDArray mask = inputs.get(1);
-        long t = tokens.getShape().get(1);
-        if (tokens.getShape().dimension() != 2 || t > sequence) {
+        if (tokens.getShape().dimension() != 2 || tokens.getShape().get(1) > sequence) {
             throw new IllegalArgumentException(
                     "tokens: expected shape [B, T] with T <= " + sequence + " but got " + tokens.getShape());
         }
         NDArray wte = ps.getValue(tokenEmbedding, tokens.getDevice(), training);
         NDArray wpe = ps.getValue(positionEmbedding, tokens.getDevice(), training);
-        // one-hot times the table: a gather with a gradient, fine for a character vocabulary
-        NDArray x = tokens.oneHot(vocabulary, wte.getDataType()).matMul(wte).add(wpe.get("0:" + t));
+        NDArray x = Embeddings.embed(tokens, wte, wpe);
         x = embeddingNorm.forward(ps, new NDList(x), training).head();
         for (Block layer : layers) {
             x = layer.forward(ps, new NDList(x, mask), training).head();

@@ -11,8 +11,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
-import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+import io.flashdjl.examples.text.Embeddings;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntFunction;
@@ -45,18 +45,8 @@ final class GptModel extends AbstractBlock {
         this.vocabulary = vocabulary;
         this.context = context;
         this.embedding = embedding;
-        tokenEmbedding = addParameter(Parameter.builder()
-                .setName("tokenEmbedding")
-                .setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(vocabulary, embedding))
-                .optInitializer(new NormalInitializer(0.02f))
-                .build());
-        positionEmbedding = addParameter(Parameter.builder()
-                .setName("positionEmbedding")
-                .setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(context, embedding))
-                .optInitializer(new NormalInitializer(0.02f))
-                .build());
+        tokenEmbedding = addParameter(Embeddings.table("tokenEmbedding", vocabulary, embedding));
+        positionEmbedding = addParameter(Embeddings.table("positionEmbedding", context, embedding));
         for (int i = 0; i < layerCount; i++) {
             layers.add(addChildBlock("layer" + i, layer.apply(i)));
         }
@@ -94,11 +84,9 @@ final class GptModel extends AbstractBlock {
             throw new IllegalArgumentException(
                     "tokens: expected shape [B, T] with T <= " + context + " but got " + tokens.getShape());
         }
-        long t = tokens.getShape().get(1);
         NDArray wte = ps.getValue(tokenEmbedding, tokens.getDevice(), training);
         NDArray wpe = ps.getValue(positionEmbedding, tokens.getDevice(), training);
-        // one-hot times the table: a gather with a gradient, fine for the small vocabularies here
-        NDArray x = tokens.oneHot(vocabulary, wte.getDataType()).matMul(wte).add(wpe.get("0:" + t));
+        NDArray x = Embeddings.embed(tokens, wte, wpe);
         NDList h = new NDList(x);
         for (Block layer : layers) {
             h = layer.forward(ps, h, training);
