@@ -67,9 +67,9 @@ public final class ReferenceBackend implements AttentionBackend {
             outer.suppressNotUsedWarning();
             DataType acc = accumulationType(p.dataType());
             BatchVisibility visibility = p.batchVisibility();
-            NDArray q = tokensOnly(visibility, grouped(p, p.q()).toType(acc, false), true); // [B, Hkv, G, Nq, D]
-            NDArray k = tokensOnly(visibility, kvView(p, p.k()).toType(acc, false), false); // [B, Hkv, 1, Nk, D]
-            NDArray v = tokensOnly(visibility, kvView(p, p.v()).toType(acc, false), false); // [B, Hkv, 1, Nk, Dv]
+            NDArray q = visibility.tokensOnly(grouped(p, p.q()).toType(acc, false), true); // [B, Hkv, G, Nq, D]
+            NDArray k = visibility.tokensOnly(kvView(p, p.k()).toType(acc, false), false); // [B, Hkv, 1, Nk, D]
+            NDArray v = visibility.tokensOnly(kvView(p, p.v()).toType(acc, false), false); // [B, Hkv, 1, Nk, Dv]
             NDArray zero = scalar(q, 0f);
             NDArray scaleFactor = OwnedScalar.like(q, scale); // autograd keeps it: not q.mul(double)
             Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
@@ -142,10 +142,10 @@ public final class ReferenceBackend implements AttentionBackend {
             outer.suppressNotUsedWarning();
             DataType acc = accumulationType(p.dataType());
             BatchVisibility visibility = p.batchVisibility();
-            NDArray q = tokensOnly(visibility, grouped(p, p.q()).toType(acc, false), true);
-            NDArray k = tokensOnly(visibility, kvView(p, p.k()).toType(acc, false), false);
-            NDArray v = tokensOnly(visibility, kvView(p, p.v()).toType(acc, false), false);
-            NDArray dO = tokensOnly(visibility, grouped(p, dOut).toType(acc, false), true);
+            NDArray q = visibility.tokensOnly(grouped(p, p.q()).toType(acc, false), true);
+            NDArray k = visibility.tokensOnly(kvView(p, p.k()).toType(acc, false), false);
+            NDArray v = visibility.tokensOnly(kvView(p, p.v()).toType(acc, false), false);
+            NDArray dO = visibility.tokensOnly(grouped(p, dOut).toType(acc, false), true);
             NDArray lse = forward.logSumExp()
                     .reshape(p.batch(), p.headsKv(), p.groupSize(), nq)
                     .toType(acc, false);
@@ -317,23 +317,6 @@ public final class ReferenceBackend implements AttentionBackend {
      */
     private static NDArray joinTiles(List<NDArray> tiles, int axis) {
         return tiles.size() == 1 ? tiles.get(0) : NDArrays.concat(new NDList(tiles), axis);
-    }
-
-    /**
-     * {@code a} ({@code [B, Hkv, G or 1, N, D]}) with its padding rows zeroed: padding may hold anything and is
-     * never read, but {@code 0 * NaN} would still carry a NaN into the sums. {@code a} itself without
-     * sequences.
-     */
-    private static NDArray tokensOnly(BatchVisibility visibility, NDArray a, boolean queries) {
-        if (visibility.isUniform()) {
-            return a;
-        }
-        Shape s = a.getShape();
-        NDArray tokens = visibility
-                .tokenRows(a.getManager(), a.getDevice(), queries, s.get(3))
-                .reshape(s.get(0), 1, 1, s.get(3), 1)
-                .broadcast(s); // DJL's where does not broadcast its condition
-        return NDArrays.where(tokens, a, scalar(a, 0f));
     }
 
     /** float64 stays float64; every other float type computes in float32. */

@@ -2,10 +2,8 @@ package io.flashdjl.sdpa;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValueUtils;
@@ -131,30 +129,14 @@ public final class SdpaBackend implements AttentionBackend {
         PtSymbolBlock module =
                 TorchScriptModules.get(p.device(), SdpaModuleSource.CLASS_NAME, source.code(), "SDPA " + source);
         NDList inputs = new NDList(
-                tokensOnly(visibility, unnamed(p.toBhsd(q)), true),
-                tokensOnly(visibility, unnamed(p.toBhsd(k)), false),
-                tokensOnly(visibility, unnamed(p.toBhsd(v)), false));
+                visibility.tokensOnly(unnamed(p.toBhsd(q)), true),
+                visibility.tokensOnly(unnamed(p.toBhsd(k)), false),
+                visibility.tokensOnly(unnamed(p.toBhsd(v)), false));
         if (source.band().takesMask()) {
             NDArray mask = visibility.visibleMask(q.getManager(), p.device(), 0, p.seqQ(), 0, p.seqK());
             inputs.add(mask.expandDims(1)); // [R, 1, Nq, Nk]
         }
         return IValueUtils.forward(module, inputs, true);
-    }
-
-    /**
-     * A BHSD input with its padding rows zeroed (padding may hold anything, and SDPA's {@code 0 * NaN} would
-     * carry a NaN into the visible rows); the input itself without sequences.
-     */
-    private static NDArray tokensOnly(BatchVisibility visibility, NDArray a, boolean queries) {
-        if (visibility.isUniform()) {
-            return a;
-        }
-        long[] s = a.getShape().getShape();
-        NDArray tokens = visibility
-                .tokenRows(a.getManager(), a.getDevice(), queries, s[2])
-                .reshape(s[0], 1, s[2], 1)
-                .broadcast(a.getShape()); // DJL's where does not broadcast its condition
-        return NDArrays.where(tokens, a, a.getManager().zeros(new Shape(), a.getDataType(), a.getDevice()));
     }
 
     /**

@@ -2,6 +2,7 @@ package io.flashdjl.spi;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -175,27 +176,39 @@ public final class BatchVisibility {
     }
 
     /**
-     * The rows that are some segment's tokens, for zeroing padding before array operations read it (padding may
-     * hold anything, NaN included, and {@code 0 * NaN} is NaN).
+     * {@code a} with every row that is no segment's token set to 0, for backends built of array operations:
+     * padding may hold anything, NaN included, and {@code 0 * NaN} is NaN.
      *
-     * @param manager the manager of the mask
-     * @param device the device of the mask
-     * @param queries true for query rows, false for key rows
-     * @param n the rows of the side ({@code Nq} or {@code Nk})
-     * @return boolean {@code [R, n]} (R: 1 when {@link #isUniform()}, else the batch size), true for tokens
+     * @param a a q-, k-, v- or dOut-shaped array, batch first and rows second to last ({@code [B, ..., N, D]})
+     * @param queries true for query-side rows, false for key-side rows
+     * @return {@code a} itself when {@link #isUniform()} (no padding), else a new array
      */
-    public NDArray tokenRows(NDManager manager, Device device, boolean queries, long n) {
+    public NDArray tokensOnly(NDArray a, boolean queries) {
+        if (uniform) {
+            return a;
+        }
+        Shape s = a.getShape();
+        int rowAxis = s.dimension() - 2;
+        long n = s.get(rowAxis);
         boolean[] tokens = new boolean[Math.toIntExact(rows.size() * n)];
         for (int b = 0; b < rows.size(); b++) {
-            for (Segment s : rows.get(b)) {
-                long first = queries ? s.q0() : s.k0();
-                long count = queries ? s.queries() : s.keys();
+            for (Segment seg : rows.get(b)) {
+                long first = queries ? seg.q0() : seg.k0();
+                long count = queries ? seg.queries() : seg.keys();
                 for (long i = first; i < first + count; i++) {
                     tokens[Math.toIntExact(b * n + i)] = true;
                 }
             }
         }
-        return manager.create(tokens, new Shape(rows.size(), n)).toDevice(device, false);
+        long[] shape = new long[s.dimension()];
+        Arrays.fill(shape, 1);
+        shape[0] = rows.size();
+        shape[rowAxis] = n;
+        NDArray keep = a.getManager()
+                .create(tokens, new Shape(shape))
+                .toDevice(a.getDevice(), false)
+                .broadcast(s); // DJL's where does not broadcast its condition
+        return NDArrays.where(keep, a, a.getManager().zeros(new Shape(), a.getDataType(), a.getDevice()));
     }
 
     /**
