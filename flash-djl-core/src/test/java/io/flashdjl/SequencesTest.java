@@ -97,6 +97,63 @@ class SequencesTest {
         ErrorBudget.check(at + "dv", g.dv(), base32.dv, truth.dv, DataType.FLOAT32, mag);
     }
 
+    /**
+     * Dropout draws each sequence's bits from its own index and its own rows: a padded batch and the same
+     * sequences packed give each sequence the output of that sequence alone with the generator's bits for it
+     * (REFERENCE, 8 x 8 tiles, so that packed sequences start inside tiles).
+     */
+    @Test
+    void dropoutFollowsTheSequencesPaddedOrPacked(SplittableRandom rng) {
+        int[] lengths = {5, 12, 9};
+        int heads = 2;
+        int d = 8;
+        int n = 12;
+        AttentionOptions opts = AttentionOptions.builder()
+                .optCausal(true)
+                .optBackend(Backend.REFERENCE)
+                .optReferenceTile(8, 8)
+                .optDropout(0.3, rng.nextLong(), rng.nextInt())
+                .build();
+        // the generator's factor for batch row (= sequence) s, its rows counted from 0: the definition
+        NDArray z = NaiveAttention.dropoutFactor(manager, opts, lengths.length, heads, n, n);
+        NDArray q = manager.randomNormal(new Shape(lengths.length, heads, n, d));
+        NDArray k = manager.randomNormal(new Shape(lengths.length, heads, n, d));
+        NDArray v = manager.randomNormal(new Shape(lengths.length, heads, n, d));
+        NDArray padded = FlashAttention.forward(
+                        q, k, v, Sequences.padded(manager.create(lengths), manager.create(lengths)), opts)
+                .output();
+        int[] offsets = new int[lengths.length + 1];
+        for (int s = 0; s < lengths.length; s++) {
+            offsets[s + 1] = offsets[s] + lengths[s];
+        }
+        NDArray[] parts = new NDArray[3];
+        NDArray[] full = {q, k, v};
+        for (int t = 0; t < 3; t++) {
+            NDArray joined = null;
+            for (int s = 0; s < lengths.length; s++) {
+                NDArray rows = full[t].get("{}:{}, :, 0:{}, :", s, s + 1, lengths[s]);
+                joined = joined == null ? rows : joined.concat(rows, 2);
+            }
+            parts[t] = joined;
+        }
+        NDArray offs = manager.create(offsets);
+        NDArray packed = FlashAttention.forward(parts[0], parts[1], parts[2], Sequences.packed(offs, offs), opts)
+                .output();
+        for (int s = 0; s < lengths.length; s++) {
+            String rows = s + ":" + (s + 1) + ", :, 0:" + lengths[s];
+            NDArray zs = z.get(rows + ", 0:" + lengths[s]);
+            AttentionOptions bhsd = opts.toBuilder().optBackend(Backend.AUTO).build();
+            NaiveAttention.Outcome truth =
+                    NaiveAttention.compute(q.get(rows), k.get(rows), v.get(rows), null, bhsd, DataType.FLOAT64, zs);
+            NaiveAttention.Outcome base =
+                    NaiveAttention.compute(q.get(rows), k.get(rows), v.get(rows), null, bhsd, DataType.FLOAT32, zs);
+            String at = "sequence " + s + " of " + opts + ", ";
+            ErrorBudget.check(at + "padded", padded.get(rows), base.output, truth.output, DataType.FLOAT32);
+            NDArray packedRows = packed.get(":, :, {}:{}", offsets[s], offsets[s + 1]);
+            ErrorBudget.check(at + "packed", packedRows, base.output, truth.output, DataType.FLOAT32);
+        }
+    }
+
     @Test
     void badSequencesAreRefusedByName() {
         NDArray q = manager.ones(new Shape(2, 2, 5, 8));
