@@ -54,7 +54,7 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
 }
 
 // ---------------------------------------------------------------- dkdv
-template <typename T, typename TO, int D>
+template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   using S_ = DkdvMmaShape<D>;
   using L = Lay<D>;
@@ -75,7 +75,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int kg = warp / SPLIT, sp = warp % SPLIT;
   const int hk = blockIdx.y;
-  const BwdKeyTile<T> kt(p, BCK, BR);
+  const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
   if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
@@ -157,19 +157,22 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
         M::mma(sT[2 * np + 1], a, bb + 2);
       }
     }
-    // P^T
-    const bool need_mask = vis.needs_mask(m0, BR, n0, BCK);
+    // P^T (a tile the bias hides is computed to P = 0: the single-stage schedule issues the next
+    // tile at the end of the iteration, so there is no skipping it)
+    const ScoreBias<BIAS> bias(p, kt.seq, hh);
+    const int bst = bias.state(p, m0, BR, n0, BCK);
+    const bool need_mask = vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull;
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int q = n * 8 + 2 * t4 + (e & 1);
-        float pv = ex2(sT[n][e] * sl2 - lse2[q]);
+        float sv = sT[n][e];
         if (need_mask) {
           const int key = n0 + kg * 16 + g + (e >> 1) * 8;
-          if (!vis.visible(m0 + q, key)) pv = 0.f;
+          sv = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, sv, m0 + q, key, bst) : -INFINITY;
         }
-        sT[n][e] = pv;
+        sT[n][e] = ex2(sv * sl2 - lse2[q]);
       }
     // dropout: Z (the forward's keep bits, regenerated) per pair of query tiles
     const Dropout drop = kt.drop0.plus_heads(hh);
@@ -218,6 +221,13 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         dpT[n][e] = sT[n][e] * (zp(dpT[n][e], n >> 1, 4 * (n & 1) + e) - del[n * 8 + 2 * t4 + (e & 1)]);
+    if (ScoreBias<BIAS>::has_grad(p) && sp == 0) {  // dS is the gradient of the biased score
+#pragma unroll
+      for (int n = 0; n < NBR; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + kg * 16 + g + (e >> 1) * 8, dpT[n][e]);
+    }
     if (!p.deterministic && sp == 0) {  // dS^T -> shared memory for dQ
 #pragma unroll
       for (int n = 0; n < NBR; ++n)
@@ -306,7 +316,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
 }
 
 // ---------------------------------------------------------------- dq (deterministic)
-template <typename T, typename TO, int D>
+template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
   using S_ = DqShape<D>;
   using L = Lay<D>;
@@ -331,7 +341,8 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
   const T* vg = seq.k_at(StridedView<const T>(p.v), hk);
   TO* dqg = seq.q_at(StridedView<TO>(p.dq), h);
 
-  const TileRange kt = vis.key_tiles(m0, BR, BC);  // tiles no row sees are skipped
+  const ScoreBias<BIAS> bias(p, seq, h);
+  const TileRange kt = bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC);  // tiles no row sees are skipped
   const int n_tiles = kt.size(), nb = kt.begin * BC;
   const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
   const int wrow = warp * 16;
@@ -364,9 +375,12 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
     cp_async_commit();
   }
   const float sl2 = p.scale_log2;
+  int bst_next = bias.state(p, m0, BR, nb, BC);  // tile j + 1's bias state is read during tile j
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
     const int n0 = nb + j * BC;  // first key of tile j
+    const int bst = bst_next;
+    if (j + 1 < n_tiles) bst_next = bias.state(p, m0, BR, n0 + BC, BC);
     if (j + 1 < n_tiles) {
       const int nn = n0 + BC;
       load_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid);
@@ -379,6 +393,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
     __syncthreads();
     const uint32_t sK = sK0 + st * L::bytes(BC);
     const uint32_t sV = sV0 + st * L::bytes(BC);
+    if (bst == kTileHidden) continue;  // hidden by the bias: dS = 0; nobody reads its stage
     float s[NB][4], dp[NB][4];
 #pragma unroll
     for (int n = 0; n < NB; ++n)
@@ -402,7 +417,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
         M::mma(dp[2 * np + 1], ad, bv + 2);
       }
     }
-    const bool need_mask = masked(n0);
+    const bool need_mask = masked(n0) || bst != kTileFull;
     if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
       drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
@@ -414,13 +429,13 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = e >> 1;
-        float pv = ex2(s[n][e] * sl2 - lse2[r]);
+        float sv = s[n][e];
         if (need_mask) {
           const int row = m0 + wrow + g + 8 * r;
           const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-          if (!vis.visible(row, col)) pv = 0.f;
+          sv = ScoreBias<BIAS>::shows(vis, row, col) ? bias.apply(p, sv, row, col, bst) : -INFINITY;
         }
-        s[n][e] = pv * (dp[n][e] - del[r]);  // dS
+        s[n][e] = ex2(sv * sl2 - lse2[r]) * (dp[n][e] - del[r]);  // dS
       }
     // dQ += dS K
 #pragma unroll

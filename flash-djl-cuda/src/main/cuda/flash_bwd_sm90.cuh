@@ -18,7 +18,7 @@
 
 namespace fdjl {
 
-template <typename T, typename TO, int D>
+template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #if FDJL_WGMMA
   using S_ = DkdvWgShape<D>;
@@ -34,7 +34,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const int hk = blockIdx.y;
-  const BwdKeyTile<T> kt(p, BCK, BR);
+  const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
   if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
@@ -85,8 +85,15 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   const float sl2 = p.scale_log2;
   const uint32_t sKw = sK + wg * 64 * 128, sVw = sV + wg * 64 * 128;  // this warpgroup's keys
 
+  // the bias state of work item it + 1 is read during item it (a global load, off the critical path)
+  auto item_state = [&](int i) {
+    return ScoreBias<BIAS>(p, kt.seq, kt.head(hk, i)).state(p, kt.row0(i, BR), BR, n0, BCK);
+  };
+  int bst_next = total > 0 ? item_state(0) : kTileFull;
   for (int it = 0; it < total; ++it) {
     const int stg = it & 1;
+    const int bst = bst_next;
+    if (it + 1 < total) bst_next = item_state(it + 1);
     if (it + 1 < total) {
       issue(it + 1, stg ^ 1);
       cp_async_commit();
@@ -98,6 +105,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     __syncthreads();
     const int hh = kt.head(hk, it);
     const int m0 = kt.row0(it, BR);
+    const ScoreBias<BIAS> bias(p, kt.seq, hh);
+    if (bst == kTileHidden) continue;  // hidden by the bias: adds nothing; nobody reads its stage
     const uint32_t sQ = sQ0 + stg * S_::QT_BYTES;
     const uint32_t sdO = sdO0 + stg * S_::QT_BYTES;
     const float* lse2 = sLse + stg * BR;
@@ -124,16 +133,16 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     wg_pin<SR>(dpT);
 
     // P^T and dS^T (register 4n + e: key wkey + 8 (e >> 1), query row m0 + 8n + 2 t4 + (e & 1))
-    // masked scores -> -inf (P = 0), only on tiles that need it: a separate loop, so that the
-    // compares are not if-converted into every tile (measured in the forward, PERF_LOG.md)
-    if (vis.needs_mask(m0, BR, n0, BCK)) {
+    // masked scores -> -inf (P = 0) and the bias added, only on tiles that need it: a separate loop,
+    // so that the compares are not if-converted into every tile (measured in the forward, PERF_LOG.md)
+    if (vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull) {
 #pragma unroll
       for (int n = 0; n < NBR; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int q = n * 8 + 2 * t4 + (e & 1);
           const int key = n0 + wkey + (e >> 1) * 8;
-          if (!vis.visible(m0 + q, key)) sT[4 * n + e] = -INFINITY;
+          sT[4 * n + e] = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, sT[4 * n + e], m0 + q, key, bst) : -INFINITY;
         }
     }
     const Dropout drop = kt.drop0.plus_heads(hh);
@@ -157,6 +166,13 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
           dpT[8 * kk + e] = pv * (drop.kept(dpT[8 * kk + e], keep, e) - del[q]);
         }
       });
+    }
+    if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
+#pragma unroll
+      for (int n = 0; n < NBR; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + (e >> 1) * 8, dpT[4 * n + e]);
     }
     uint32_t pP[BR / 16][4], pS[BR / 16][4];  // P^T and dS^T as register A operands (k = query rows)
 #pragma unroll

@@ -22,7 +22,7 @@ __device__ __forceinline__ float tf32_prob(float s, float sl2, float lse2) {
   return lse2 == -INFINITY ? 0.f : exp2f(fmaf(s, sl2, -lse2));
 }
 
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   using S_ = DkdvTf32Shape<D>;
   using L = F32Lay<D>;
@@ -33,7 +33,7 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int hk = blockIdx.y;
-  const BwdKeyTile<float> kt(p, BCK, BR);
+  const BwdKeyTile<float, BIAS> kt(p, BCK, BR);
   if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
@@ -95,15 +95,18 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
 #pragma unroll
     for (int n = 0; n < NBR; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
     tf32_rows_rows<D, NBR>(s, sK, wkey, sQ, lane);
-    const bool masked = vis.needs_mask(m0, BR, n0, BCK);
+    const ScoreBias<BIAS> bias(p, kt.seq, kt.head(hk, it));  // (a tile it hides is computed to P = 0)
+    const int bst = bias.state(p, m0, BR, n0, BCK);
+    const bool masked = vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull;
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int q = n * 8 + 2 * t4 + (e & 1);
         const int key = n0 + wkey + g + (e >> 1) * 8;
-        const bool hidden = masked && !vis.visible(m0 + q, key);
-        s[n][e] = hidden ? 0.f : tf32_prob(s[n][e], sl2, lse2[q]);
+        const bool hidden = masked && !ScoreBias<BIAS>::shows(vis, m0 + q, key);
+        const float sb = masked && !hidden ? bias.apply(p, s[n][e], m0 + q, key, bst) : s[n][e];
+        s[n][e] = hidden ? 0.f : tf32_prob(sb, sl2, lse2[q]);
       }
 
     // dP^T = V dO^T, then dS^T = P^T (dP^T - delta)
@@ -126,6 +129,12 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
           s[n][e & 3] = drop.kept(s[n][e & 3], keep, e);
         }
       });
+    }
+    if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
+#pragma unroll
+      for (int n = 0; n < NBR; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + g + (e >> 1) * 8, ds[n][e]);
     }
 
     // dV += P^T dO, dK += dS^T Q
@@ -156,7 +165,7 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   }
 }
 
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   using S_ = DqTf32Shape<D>;
   using L = F32Lay<D>;
@@ -175,7 +184,8 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   const float* kg = seq.k_at(StridedView<const float>(p.k), hk);
   const float* vg = seq.k_at(StridedView<const float>(p.v), hk);
   float* dqg = seq.q_at(StridedView<float>(p.dq), h);
-  const TileRange kt = vis.key_tiles(m0, BR, BC);
+  const ScoreBias<BIAS> bias(p, seq, h);
+  const TileRange kt = bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC);
   const int n_tiles = kt.size(), nb = kt.begin * BC;
   const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
   const bool kvec = rows_16b_aligned(p.k, hd), vvec = rows_16b_aligned(p.v, hd);
@@ -224,6 +234,8 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
     }
     __syncthreads();
     const uint32_t sK = sK0 + st * L::bytes(BC), sV = sV0 + st * L::bytes(BC);
+    const int bst = bias.state(p, m0, BR, n0, BC);
+    if (bst == kTileHidden) continue;  // hidden by the bias: dS = 0; nobody reads its stage
 
     float s[NB][4], dp[NB][4];
 #pragma unroll
@@ -238,14 +250,16 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
         for (int e = 0; e < 8; ++e) dp[2 * kk + (e >> 2)][e & 3] = drop.kept(dp[2 * kk + (e >> 2)][e & 3], keep, e);
       });
     }
-    const bool mask = masked(n0);
+    const bool mask = masked(n0) || bst != kTileFull;
 #pragma unroll
     for (int n = 0; n < NB; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = e >> 1;
-        const bool hidden = mask && !vis.visible(m0 + wrow + g + 8 * r, n0 + n * 8 + 2 * t4 + (e & 1));
-        const float pr = hidden ? 0.f : tf32_prob(s[n][e], sl2, lse2[r]);
+        const int row = m0 + wrow + g + 8 * r, col = n0 + n * 8 + 2 * t4 + (e & 1);
+        const bool hidden = mask && !ScoreBias<BIAS>::shows(vis, row, col);
+        const float sb = mask && !hidden ? bias.apply(p, s[n][e], row, col, bst) : s[n][e];
+        const float pr = hidden ? 0.f : tf32_prob(sb, sl2, lse2[r]);
         s[n][e] = pr * (dp[n][e] - del[r]);  // dS
       }
     tf32_regs_rows<D, NB>(acc, s, sKp + st * (L::bytes(BC) / 4), lane);  // dQ += dS K

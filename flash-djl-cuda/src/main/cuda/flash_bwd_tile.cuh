@@ -1,13 +1,15 @@
 // flash_bwd_tile.cuh - what both dK/dV kernels (mma.sync and wgmma) know about their CTA's tile
 // of keys: the sequence, the K/V pointers, the visibility band and the (GQA query head, Q tile)
-// work items that can see those keys (Q tiles that see none of them are skipped).
+// work items that can see those keys (Q tiles that see none of them, by the band or the score bias,
+// are skipped).
 #pragma once
+#include "flash_bias.cuh"
 #include "flash_common.cuh"
 #include "flash_dropout.cuh"
 
 namespace fdjl {
 
-template <typename T> struct BwdKeyTile {
+template <typename T, bool BIAS = false> struct BwdKeyTile {
   Sequence seq;
   const T *k, *v;  // row 0 of this sequence's (batch, kv head)
   int hd, n0, group;
@@ -25,7 +27,15 @@ template <typename T> struct BwdKeyTile {
     n0 = blockIdx.x * BCK;
     k = seq.k_at(StridedView<const T>(p.k), hk);
     v = seq.k_at(StridedView<const T>(p.v), hk);
-    const TileRange qt = vis.query_tiles(n0, BCK, BR);
+    TileRange qt = vis.query_tiles(n0, BCK, BR);
+    if constexpr (BIAS) {  // the Q tiles of any head of the group that the bias leaves
+      TileRange u{qt.end, qt.begin};
+      for (int i = 0; i < group; ++i) {
+        const TileRange r = ScoreBias<true>(p, seq, hk * group + i).queries(p, qt, n0, BCK, BR);
+        if (r.size() > 0) u = {min(u.begin, r.begin), max(u.end, r.end)};
+      }
+      qt = u.size() > 0 ? u : TileRange{qt.begin, qt.begin};
+    }
     m_begin = qt.begin;
     per_head = qt.size();
     total = per_head * group;

@@ -10,8 +10,10 @@
 //   dkdv:    warp per key row; loops over the q heads of the group and the visible queries.
 //   dq:      warp per query row; recomputes P and dS, dq = scale * sum_j dS_ij k_j. No atomics:
 //            the launcher runs it in both modes (there is no f32 convert kernel, no dq_accum).
-// Every loop runs over exactly the visible keys (or queries) of its row (Visibility).
+// Every loop runs over exactly the visible keys (or queries) of its row (Visibility); a score bias is
+// read for each of them (no tile summary: these kernels have no tiles to skip).
 #pragma once
+#include "flash_bias.cuh"
 #include "flash_common.cuh"
 #include "flash_dropout.cuh"
 #include "flash_tiles.h"
@@ -61,7 +63,7 @@ __device__ __forceinline__ void f32_axpy(F32Row<D>& acc, float a, const float* r
   }
 }
 
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void fwd_f32_kernel(const FlashFwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
@@ -78,13 +80,19 @@ __device__ __forceinline__ void fwd_f32_kernel(const FlashFwdParams& p) {
   const int k0 = vis.first_key(row);
   const int kend = row < vis.Nq ? vis.end_key(row) : k0;  // a padding row sees no key
   const Dropout drop(p, blockIdx.z, h);
+  const ScoreBias<BIAS> bias(p, seq, h);
   F32Row<D> q, acc;
   q.load(qg, lane, hd);
   acc.zero();
   float m = -INFINITY, l = 0.f;
   const float sl2 = p.scale_log2;
   for (int j = k0; j < kend; ++j) {
-    const float s = f32_dot<D>(q, kg + (int64_t)j * kv.row, lane, hd) * sl2;
+    float s = f32_dot<D>(q, kg + (int64_t)j * kv.row, lane, hd);
+    if (BIAS) {
+      s = bias.apply(p, s, row, j, kTilePartial);
+      if (s == -INFINITY) continue;  // hidden by the bias (and m may still be -inf: no inf - inf)
+    }
+    s *= sl2;
     const float mnew = fmaxf(m, s);
     const float alpha = exp2f(m - mnew);  // m = -inf on the first key: alpha = 0
     const float pe = exp2f(s - mnew);
@@ -114,7 +122,7 @@ __device__ __forceinline__ void bwd_pre_f32_kernel(const FlashBwdParams& p) {
   if (lane == 0) p.delta[stats_row0(b, h, p.heads_q, Nq) + row] = s;
 }
 
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int hk = blockIdx.y, group = p.heads_q / p.heads_kv;
@@ -139,6 +147,7 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
     const float* dog = seq.q_at(dov, hh);
     const int64_t rb = seq.stats_row0(hh, p.heads_q, p.seqlen_q);
     const Dropout drop(p, blockIdx.z, hh);
+    const ScoreBias<BIAS> bias(p, seq, hh);
     for (int ib = i0; ib < iend; ib += 64) {  // two-level sum: blocks of 64 queries
       F32Row<D> bk, bv;
       bk.zero();
@@ -148,11 +157,13 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
         if (lse == -INFINITY) continue;  // row saw no key: P = 0
         const float* qr = qg + (int64_t)i * qv.row;
         const float* dor = dog + (int64_t)i * dov.row;
-        const float s = f32_dot<D>(k, qr, lane, hd);
+        float s = f32_dot<D>(k, qr, lane, hd);
+        if (BIAS) s = bias.apply(p, s, i, key, kTilePartial);
         const float pr = exp2f(s * sl2 - lse * kLog2e);
         const float dpv = f32_dot<D>(v, dor, lane, hd);
         const float z = drop.on() ? (drop.keep(i, key) ? drop.scale : 0.f) : 1.f;  // the forward's dropout
         const float ds = pr * (z * dpv - p.delta[rb + i]);
+        if (lane == 0) bias.add_grad(p, i, key, ds);
         f32_axpy<D>(bv, z * pr, dor, lane, hd);
         f32_axpy<D>(bk, ds, qr, lane, hd);
       }
@@ -167,7 +178,7 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
   dv.store(seq.k_at(StridedView<float>(p.dv), hk) + (int64_t)key * p.dv.row_stride, lane, hd, 1.f);
 }
 
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
@@ -196,12 +207,14 @@ __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
   const int kend = (lse == -INFINITY) ? k0 : vis.end_key(row);  // a row that saw no key: dq = 0
   const float dl = p.delta[ri], l2 = lse * kLog2e, sl2 = p.scale_log2;
   const Dropout drop(p, blockIdx.z, h);
+  const ScoreBias<BIAS> bias(p, seq, h);
   for (int jb = k0; jb < kend; jb += 64) {  // two-level sum: blocks of 64 keys
     F32Row<D> bq;
     bq.zero();
     for (int j = jb; j < min(kend, jb + 64); ++j) {
       const float* kr = kg + (int64_t)j * kv.row;
-      const float s = f32_dot<D>(q, kr, lane, hd);
+      float s = f32_dot<D>(q, kr, lane, hd);
+      if (BIAS) s = bias.apply(p, s, row, j, kTilePartial);
       const float pr = exp2f(s * sl2 - l2);
       const float dpv = f32_dot<D>(dO, vg + (int64_t)j * vv.row, lane, hd);
       const float z = drop.on() ? (drop.keep(row, j) ? drop.scale : 0.f) : 1.f;  // the forward's dropout

@@ -14,7 +14,7 @@
 
 namespace fdjl {
 
-template <typename T, typename TO, int D>
+template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
   using S_ = FwdMmaShape<D>;
   using L = Lay<D>;
@@ -28,7 +28,7 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const FwdTile<T, TO> t(p, BR, /*longest_first=*/false);
+  const FwdTile<T, TO, BIAS> t(p, BR, /*longest_first=*/false);
   if (t.outside()) return;
   const Visibility& vis = t.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = t.hd, m0 = t.m0;
@@ -36,7 +36,7 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
   TO* og = t.o;
   float* lseg = t.lse;
 
-  const TileRange kt = t.key_tiles(BR, BC);  // tiles no row sees are skipped
+  const TileRange kt = t.key_tiles(p, BR, BC);  // tiles no row sees are skipped
   const int n_tiles = kt.size();
   const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
   if (n_tiles == 0) {
@@ -68,9 +68,12 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
   const int wrow = warp * 16 * MT;  // first row of this warp inside the tile
   const float sl2 = p.scale_log2;
 
+  int bst_next = t.bias.state(p, m0, BR, nb, BC);  // tile j + 1's bias state is read during tile j
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
     const int n0 = nb + j * BC;  // first key of tile j
+    const int bst = bst_next;
+    if (j + 1 < n_tiles) bst_next = t.bias.state(p, m0, BR, n0 + BC, BC);
     if (j + 1 < n_tiles) {  // prefetch tile j+1 into the other stage
       const int nn = n0 + BC;
       load_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid);
@@ -83,6 +86,9 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
     __syncthreads();
     const uint32_t sK = sK0 + st * L::bytes(BC);
     const uint32_t sV = sV0 + st * L::bytes(BC);
+    // a tile the bias hides inside the range adds nothing (never tile 0: key_tiles starts past them);
+    // no warp reads its stage, so the prefetch into it next iteration needs no barrier
+    if (bst == kTileHidden) continue;
 
     if constexpr (QREG) {
       if (j == 0) {
@@ -125,9 +131,9 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
       }
     }
 
-    // mask the tile's invisible entries (raw scores -> -inf), only on tiles that need it:
-    // a separate loop, so that its compares are not if-converted into every tile (PERF_LOG.md)
-    if (masked(n0)) {
+    // mask the tile's invisible entries (raw scores -> -inf) and add the bias, only on tiles that
+    // need it: a separate loop, so that its compares are not if-converted into every tile (PERF_LOG.md)
+    if (masked(n0) || bst != kTileFull) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -136,7 +142,7 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
           for (int e = 0; e < 4; ++e) {
             const int row = m0 + wrow + mt * 16 + g + (e >> 1) * 8;
             const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-            if (!vis.visible(row, col)) s[mt][n][e] = -INFINITY;
+            s[mt][n][e] = ScoreBias<BIAS>::shows(vis, row, col) ? t.bias.apply(p, s[mt][n][e], row, col, bst) : -INFINITY;
           }
     }
 

@@ -26,16 +26,18 @@ namespace fdjl {
 // ---- pieces shared by both schedules; a thread holds rows `row` and `row + 8` of its warpgroup's
 // ---- 64-row slice, in the wgmma accumulator layout (flash_wgmma.cuh)
 
-// -inf where the row does not see the key; only on tiles that need it (n0: the tile's first key)
-template <int BC>
-__device__ __forceinline__ void wg_mask(float* s, const Visibility& vis, int n0, int row, int t4) {
+// -inf where the row does not see the key, and the score bias where it does; only on tiles that need
+// it (n0: the tile's first key; bst: the tile's bias state)
+template <int BC, bool BIAS>
+__device__ __forceinline__ void wg_mask(float* s, const FlashFwdParams& p, const Visibility& vis,
+                                        const ScoreBias<BIAS>& bias, int bst, int n0, int row, int t4) {
 #pragma unroll
   for (int n = 0; n < BC / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int r = row + (e >> 1) * 8;
       const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-      if (!vis.visible(r, col)) s[4 * n + e] = -INFINITY;
+      s[4 * n + e] = ScoreBias<BIAS>::shows(vis, r, col) ? bias.apply(p, s[4 * n + e], r, col, bst) : -INFINITY;
     }
 }
 
@@ -127,8 +129,8 @@ __device__ __forceinline__ void wg_issue_pv(float* o, const uint32_t (*pa)[4], u
 }
 
 // normalise, write O (4-byte stores, 16 contiguous bytes per quad) and the LSE (natural log)
-template <typename T, typename TO, int D>
-__device__ __forceinline__ void wg_write_o(const FwdTile<T, TO>& t, int64_t o_row_stride, const float* o,
+template <typename T, typename TO, int D, bool BIAS>
+__device__ __forceinline__ void wg_write_o(const FwdTile<T, TO, BIAS>& t, int64_t o_row_stride, const float* o,
                                            const float* mrow, const float* lrow, int row0, int t4) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -148,7 +150,7 @@ __device__ __forceinline__ void wg_write_o(const FwdTile<T, TO>& t, int64_t o_ro
   }
 }
 
-template <typename T, typename TO, int D>
+template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
   using S_ = FwdWgShape<D>;
@@ -158,9 +160,9 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const FwdTile<T, TO> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
+  const FwdTile<T, TO, BIAS> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
   if (t.outside()) return;
-  const TileRange kt = t.key_tiles(BR, BC);
+  const TileRange kt = t.key_tiles(p, BR, BC);
   const int n_tiles = kt.size();
   if (n_tiles == 0) {
     t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.m0);
@@ -199,6 +201,8 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   // (Measured: overlapping the softmax of tile j+1 with P_j V_j inside a warpgroup, as
   // FlashAttention-3 does, was 8-20% SLOWER here than this plain loop; see PERF_LOG.md.)
   int st = 0;  // stage of tile j
+  // the bias state of tile j + 1 is read during tile j, off the critical path (a global load)
+  int bst_next = t.bias.state(p, t.m0, BR, nb, BC);
   for (int j = 0; j < n_tiles; ++j) {
     cp_async_wait<NS - 2>();  // tile j has landed (this thread's copies)
     fence_proxy_async();      // ... and is visible to the async (wgmma) proxy
@@ -212,6 +216,9 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
 
     float s[SR];
     const int n0 = nb + j * BC;
+    const int bst = bst_next;
+    if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
+    if (bst == kTileHidden) continue;  // hidden by the bias: adds nothing (its copies stay in the ring)
     wg_fence();
     wg_issue_s<T, BR, BC>(s, sQw, sK, D / 16);
     wg_commit();
@@ -220,7 +227,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     wg_wait<0>();
     wg_pin<SR>(s);
 
-    if (masked(n0)) wg_mask<BC>(s, t.vis, n0, t.m0 + wrow, t4);
+    if (masked(n0) || bst != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_rescale_o<D>(o, alpha);
     uint32_t pa[BC / 16][4];
@@ -234,11 +241,11 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     wg_wait<0>();
     wg_pin<OR>(o);
   }
-  wg_write_o<T, TO, D>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+  wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
 #endif
 }
 
-template <typename T, typename TO, int D>
+template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
   using S_ = FwdWgShape<D>;
@@ -248,9 +255,9 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const FwdTile<T, TO> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
+  const FwdTile<T, TO, BIAS> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
   if (t.outside()) return;
-  const TileRange kt = t.key_tiles(BR, BC);
+  const TileRange kt = t.key_tiles(p, BR, BC);
   const int n_tiles = kt.size();
   if (n_tiles == 0) {
     t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.m0);
@@ -323,7 +330,10 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
   wg_wait<0>();
   wg_pin<SR>(s);
-  if (masked(nb)) wg_mask<BC>(s, t.vis, nb, t.m0 + wrow, t4);
+  const int bst0 = t.bias.state(p, t.m0, BR, nb, BC);  // never hidden: key_tiles starts past them
+  if (masked(nb) || bst0 != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst0, nb, t.m0 + wrow, t4);
+  // the bias state of tile j is read in iteration j - 1 (a global load, off the critical path)
+  int bst_next = n_tiles > 1 ? t.bias.state(p, t.m0, BR, nb + BC, BC) : kTileFull;
   wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
   wg_pack_p<T, BC>(pa, s);
   if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
@@ -340,10 +350,13 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     named_arrive<NT>(other_turn);
     if (j + NS - 2 < n_tiles) load_kv(j + NS - 2);
     const int n0 = nb + j * BC;
+    const int bst = bst_next;
+    if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
     if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
     wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
     wg_pin<SR>(s);
-    if (masked(n0)) wg_mask<BC>(s, t.vis, n0, t.m0 + wrow, t4);
+    // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
+    if (masked(n0) || bst != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
     wg_pin<OR>(o);
@@ -360,7 +373,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   if (wg == 0) named_arrive<NT>(other_turn);  // warpgroup 1's last sync; its own last arrive
   wg_wait<0>();                                // would have no matching sync
   wg_pin<OR>(o);
-  wg_write_o<T, TO, D>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+  wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
 #endif
 }
 

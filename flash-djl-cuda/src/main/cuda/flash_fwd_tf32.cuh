@@ -13,7 +13,7 @@
 
 namespace fdjl {
 
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
   using S_ = FwdTf32Shape<D>;
   using L = F32Lay<D>;
@@ -23,12 +23,12 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const FwdTile<float> t(p, BR, /*longest_first=*/true);
+  const FwdTile<float, float, BIAS> t(p, BR, /*longest_first=*/true);
   if (t.outside()) return;
   const Visibility& vis = t.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = t.hd, m0 = t.m0;
 
-  const TileRange kt = t.key_tiles(BR, BC);
+  const TileRange kt = t.key_tiles(p, BR, BC);
   const int n_tiles = kt.size();
   const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
   if (n_tiles == 0) {
@@ -56,9 +56,12 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
   const int wrow = warp * 16;
   const float sl2 = p.scale_log2;
 
+  int bst_next = t.bias.state(p, m0, BR, nb, BC);  // tile j + 1's bias state is read during tile j
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
     const int n0 = nb + j * BC;
+    const int bst = bst_next;
+    if (j + 1 < n_tiles) bst_next = t.bias.state(p, m0, BR, n0 + BC, BC);
     if (j + 1 < n_tiles) {
       const int nn = n0 + BC;
       load_f32_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), t.k, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
@@ -71,6 +74,8 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
     __syncthreads();
     const uint32_t sK = sK0 + st * L::bytes(BC);
     const float* sV = sVp + st * (L::bytes(BC) / 4);
+    // a tile the bias hides inside the range is computed to P = 0 (skipping it with a `continue` made
+    // ptxas spill 100 bytes at D = 64, in every call, bias or not)
 
     // S = Q K^T
     float s[NB][4];
@@ -78,14 +83,14 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
     for (int n = 0; n < NB; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
     tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
 
-    if (masked(n0)) {
+    if (masked(n0) || bst != kTileFull) {
 #pragma unroll
       for (int n = 0; n < NB; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int row = m0 + wrow + g + (e >> 1) * 8;
           const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-          if (!vis.visible(row, col)) s[n][e] = -INFINITY;
+          s[n][e] = ScoreBias<BIAS>::shows(vis, row, col) ? t.bias.apply(p, s[n][e], row, col, bst) : -INFINITY;
         }
     }
 

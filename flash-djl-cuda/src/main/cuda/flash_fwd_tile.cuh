@@ -1,13 +1,14 @@
 // flash_fwd_tile.cuh - what every forward kernel (mma.sync and wgmma) knows about its CTA's tile
-// of query rows: the sequence and (head) pointers, the visibility band, the range of K/V tiles it
-// must visit (tiles no row of it sees are skipped) and the output of rows that see no key.
+// of query rows: the sequence and (head) pointers, the visibility band and score bias, the range of
+// K/V tiles it must visit (tiles no row of it sees are skipped) and the output of rows that see no key.
 #pragma once
+#include "flash_bias.cuh"
 #include "flash_common.cuh"
 #include "flash_dropout.cuh"
 
 namespace fdjl {
 
-template <typename T, typename TO = T> struct FwdTile {
+template <typename T, typename TO = T, bool BIAS = false> struct FwdTile {
   const T *q, *k, *v;  // row 0 of this sequence's (batch, head) / (batch, kv head)
   TO* o;               // the output, in the data type (flash_common.cuh: element I/O)
   float* lse;          // this sequence's (batch, head) LSE row
@@ -15,6 +16,7 @@ template <typename T, typename TO = T> struct FwdTile {
   int q_rows;          // rows stored for the sequence: the bound of every write
   Visibility vis;      // vis.Nq: rows taking part, the bound of every read
   Dropout drop;        // of this sequence and query head
+  ScoreBias<BIAS> bias;  // of this sequence and query head
 
   // Row tile blockIdx.x of sequence blockIdx.z; with longest_first and a band whose upper edge hides
   // keys (causal-like), the grid is walked backwards: the last row tiles see the most keys and start
@@ -23,7 +25,7 @@ template <typename T, typename TO = T> struct FwdTile {
       : FwdTile(p, Sequence(p, blockIdx.z), BR, longest_first) {}
 
   __device__ __forceinline__ FwdTile(const FlashFwdParams& p, const Sequence& s, int BR, bool longest_first)
-      : vis(p, s), drop(p, blockIdx.z, blockIdx.y) {
+      : vis(p, s), drop(p, blockIdx.z, blockIdx.y), bias(p, s, blockIdx.y) {
     const int h = blockIdx.y;
     const int hk = h / (p.heads_q / p.heads_kv);  // GQA / MQA: the K/V head of query head h
     hd = p.head_dim;
@@ -39,8 +41,11 @@ template <typename T, typename TO = T> struct FwdTile {
   // No row of the tile is stored for this sequence (packed sequences shorter than the grid).
   __device__ __forceinline__ bool outside() const { return m0 >= q_rows; }
 
-  // K/V tiles of BC keys that rows m0 .. m0+BR-1 need
-  __device__ __forceinline__ TileRange key_tiles(int BR, int BC) const { return vis.key_tiles(m0, BR, BC); }
+  // K/V tiles of BC keys that rows m0 .. m0+BR-1 need (neither the band nor the bias hides all of
+  // the first and the last)
+  __device__ __forceinline__ TileRange key_tiles(const FlashFwdParams& p, int BR, int BC) const {
+    return bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC);
+  }
 
   // The tile's stored rows from `first` on see no key: O = 0, LSE = -inf (what the online softmax
   // would give). first = m0: the whole tile; first = vis.Nq: its padding rows.

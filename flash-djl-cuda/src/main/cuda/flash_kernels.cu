@@ -8,6 +8,7 @@
 #include "flash_f32.cuh"
 #include "flash_fwd_tf32.cuh"
 #include "flash_bwd_tf32.cuh"
+#include "flash_bias.cuh"
 #include "flash_cast.cuh"
 #include "flash_tiles.h"
 
@@ -15,35 +16,38 @@ namespace fdjl {
 
 // ---------------------------------------------------------------- dispatch: which body serves D
 // T: the compute type (of q, k, v, dout as the kernels read them); TO: the data type (of o and the
-// gradients): T itself, or float for the mixed kernels
-template <typename T, typename TO, int D>
+// gradients): T itself, or float for the mixed kernels. BIAS: the _bias kernels, those that read a
+// score bias (flash_bias.cuh); each is a kernel of its own, so that the kernels without it keep their
+// registers and schedule (one kernel choosing its body at run time ran unbiased backwards at d = 128
+// at 0.80-0.90x: its registers are those of the larger body; PERF_LOG.md).
+template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
-  if constexpr (!fwd_on_wgmma(D)) fwd_mma_kernel<T, TO, D>(p);
-  else if constexpr (FwdWgShape<D>::PP) fwd_wgmma_pingpong_kernel<T, TO, D>(p);
-  else fwd_wgmma_lockstep_kernel<T, TO, D>(p);
+  if constexpr (!fwd_on_wgmma(D)) fwd_mma_kernel<T, TO, D, BIAS>(p);
+  else if constexpr (FwdWgShape<D>::PP) fwd_wgmma_pingpong_kernel<T, TO, D, BIAS>(p);
+  else fwd_wgmma_lockstep_kernel<T, TO, D, BIAS>(p);
 }
 
-template <typename T, typename TO, int D>
+template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
-  if constexpr (dkdv_on_wgmma(D)) bwd_dkdv_wgmma_kernel<T, TO, D>(p);
-  else bwd_dkdv_mma_kernel<T, TO, D>(p);
+  if constexpr (dkdv_on_wgmma(D)) bwd_dkdv_wgmma_kernel<T, TO, D, BIAS>(p);
+  else bwd_dkdv_mma_kernel<T, TO, D, BIAS>(p);
 }
 
 // float32: 3xTF32 tensor-core bodies where flash_tiles.h says so, else SIMT
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void fwd_f32(const FlashFwdParams& p) {
-  if constexpr (f32_on_tensor_cores(D)) fwd_tf32_kernel<D>(p);
-  else fwd_f32_kernel<D>(p);
+  if constexpr (f32_on_tensor_cores(D)) fwd_tf32_kernel<D, BIAS>(p);
+  else fwd_f32_kernel<D, BIAS>(p);
 }
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_f32(const FlashBwdParams& p) {
-  if constexpr (f32_on_tensor_cores(D)) bwd_dkdv_tf32_kernel<D>(p);
-  else bwd_dkdv_f32_kernel<D>(p);
+  if constexpr (f32_on_tensor_cores(D)) bwd_dkdv_tf32_kernel<D, BIAS>(p);
+  else bwd_dkdv_f32_kernel<D, BIAS>(p);
 }
-template <int D>
+template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dq_f32(const FlashBwdParams& p) {
-  if constexpr (f32_on_tensor_cores(D)) bwd_dq_tf32_kernel<D>(p);
-  else bwd_dq_f32_kernel<D>(p);
+  if constexpr (f32_on_tensor_cores(D)) bwd_dq_tf32_kernel<D, BIAS>(p);
+  else bwd_dq_f32_kernel<D, BIAS>(p);
 }
 
 }  // namespace fdjl
@@ -76,29 +80,34 @@ extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS) NAME(const PT p) { BODY(p); }
 
-// tensor-core kernels of compute type T on data of type TO (TO = T, or float: mixed)
+// tensor-core kernels of compute type T on data of type TO (TO = T, or float: mixed); B: "" or
+// "bias_", BIAS: false or true (the kernels that read a score bias)
+#define FLASH_TC_READERS(DT, T, TO, H, B, BIAS)                                                         \
+  FLASH_KERNEL_MB(flash_fwd_##B##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,   \
+                  FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, TO, H, BIAS>))               \
+  FLASH_KERNEL(flash_bwd_dkdv_##B##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::BCK,\
+               DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H, BIAS>))                             \
+  FLASH_KERNEL(flash_bwd_dq_##B##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::BR,       \
+               DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, TO, H, BIAS>))
 #define FLASH_TC_SET(DT, T, TO, H)                                                                      \
-  FLASH_KERNEL_MB(flash_fwd_##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,      \
-                  FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, TO, H>))                     \
+  FLASH_TC_READERS(DT, T, TO, H, , false) FLASH_TC_READERS(DT, T, TO, H, bias_, true)                   \
   FLASH_KERNEL(flash_bwd_pre_##DT##_hd##H, FlashBwdParams, PreShape::THREADS, PreShape::ROWS, 0,        \
                (fdjl::bwd_pre_kernel<T, TO, H>))                                                        \
-  FLASH_KERNEL(flash_bwd_dkdv_##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::BCK,   \
-               DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H>))                                   \
-  FLASH_KERNEL(flash_bwd_dq_##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::BR,          \
-               DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, TO, H>))                                       \
   FLASH_KERNEL(flash_bwd_convert_##DT##_hd##H, FlashBwdParams, ConvShape::THREADS, ConvShape::ROWS, 0,  \
                (fdjl::bwd_convert_kernel<TO, H>))
 
 // f32: no convert kernel (flash_bwd_dq_f32_* serves both modes, flash_params.h)
+#define FLASH_F32_READERS(H, B, BIAS)                                                                   \
+  FLASH_KERNEL(flash_fwd_##B##f32_hd##H, FlashFwdParams, F32FwdShape<H>::THREADS, F32FwdShape<H>::ROWS, \
+               F32FwdShape<H>::SMEM, (fdjl::fwd_f32<H, BIAS>))                                          \
+  FLASH_KERNEL(flash_bwd_dkdv_##B##f32_hd##H, FlashBwdParams, F32DkdvShape<H>::THREADS,                 \
+               F32DkdvShape<H>::ROWS, F32DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_f32<H, BIAS>))             \
+  FLASH_KERNEL(flash_bwd_dq_##B##f32_hd##H, FlashBwdParams, F32DqShape<H>::THREADS, F32DqShape<H>::ROWS, \
+               F32DqShape<H>::SMEM, (fdjl::bwd_dq_f32<H, BIAS>))
 #define FLASH_F32_SET(H)                                                                                \
-  FLASH_KERNEL(flash_fwd_f32_hd##H, FlashFwdParams, F32FwdShape<H>::THREADS, F32FwdShape<H>::ROWS,      \
-               F32FwdShape<H>::SMEM, (fdjl::fwd_f32<H>))                                                \
+  FLASH_F32_READERS(H, , false) FLASH_F32_READERS(H, bias_, true)                                       \
   FLASH_KERNEL(flash_bwd_pre_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,           \
-               (fdjl::bwd_pre_f32_kernel<H>))                                                           \
-  FLASH_KERNEL(flash_bwd_dkdv_f32_hd##H, FlashBwdParams, F32DkdvShape<H>::THREADS, F32DkdvShape<H>::ROWS, \
-               F32DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_f32<H>))                                          \
-  FLASH_KERNEL(flash_bwd_dq_f32_hd##H, FlashBwdParams, F32DqShape<H>::THREADS, F32DqShape<H>::ROWS,      \
-               F32DqShape<H>::SMEM, (fdjl::bwd_dq_f32<H>))
+               (fdjl::bwd_pre_f32_kernel<H>))
 
 // one head dim (the indirection expands FLASH_ONLY_HD before it is pasted into names)
 #ifndef FLASH_ONLY_BF16
@@ -114,3 +123,6 @@ FDJL_FOR_EACH_HEAD_DIM(FLASH_HD_SET)
 // ---------------------------------------------------------------- casts for the mixed kernels
 FLASH_KERNEL(flash_cast_f32_bf16, FlashCastParams, CastShape::THREADS, CastShape::ROWS, 0,
              (fdjl::cast_kernel<__nv_bfloat16>))
+
+// ---------------------------------------------------------------- the summary of a score bias
+FLASH_KERNEL(flash_bias_tiles, FlashBiasTilesParams, 256, fdjl::kBiasCell, 0, fdjl::bias_tiles_kernel)

@@ -20,8 +20,9 @@
 // band and the pointers ahead of all strides. Version 2 had neither the cast kernel nor the
 // mixed (f32bf16) kernels; its structs are those of version 3. Version 3 had no sequences (the
 // four pointers after lse / delta, vis_bottom_right). Version 4 had no dropout (dropout_seed and
-// the three dropout fields at the end).
-#define FLASH_ABI_VERSION 5
+// the three dropout fields at the end). Version 5 had no score bias (the FlashBias after
+// dropout_seed, bias_kind, the flash_bias_tiles kernel).
+#define FLASH_ABI_VERSION 6
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -36,6 +37,7 @@
 //   flash_bwd_convert_<dt>_hd<H>  (FlashBwdParams)  f16/bf16, deterministic == 0: dq = dq_accum * scale
 //   flash_cast_f32_bf16           (FlashCastParams) dst = src rounded to bf16 (nearest even), rows
 //                                                   zero-padded to a multiple of 8 columns
+//   flash_bias_tiles              (FlashBiasTilesParams) the tile summary of a score bias (SCORE BIAS)
 //   dt in {f16, bf16, f32, f32bf16}; H in the exported head-dim list.
 //   f32bf16 ("mixed"): float32 data, bfloat16 compute. q, k, v and dout are the bf16 casts made by
 //   flash_cast_f32_bf16 (rows padded to a multiple of 8, so any head_dim); o, dq, dk, dv are
@@ -110,6 +112,27 @@
 // P. dropout_threshold = 0: no dropout (the other fields are not read). The backward must get the
 // forward's seed, offset and threshold.
 //
+// SCORE BIAS (SDPA's attn_mask): with bias_kind != 0, bias.data holds one value per (batch, query
+// head, query row, key) of the tensors, read at data + b * batch_stride + h * head_stride +
+// row * row_stride + key (element strides; 0 broadcasts: a [1, 1, Nq, Nk] mask has batch and head
+// strides 0, a [B, 1, 1, Nk] one a row stride of 0; the last dimension is contiguous):
+//   bias_kind 1: uint8, 0 hides the key, anything else keeps it (a boolean mask);
+//   bias_kind 2, 3, 4: float32, float16, bfloat16, added to the scaled score (scale * q.k + bias;
+//     -inf hides the key).
+// The visibility band and the sequences still apply: the bias only hides or shifts what they show.
+// bias.tiles is its summary, made by flash_bias_tiles before the first kernel that reads the bias:
+// one byte per cell of 64 x 64 (query rows, keys) of the tensors, per (batch, head) at tiles +
+// b * tiles_batch_stride + h * tiles_head_stride + (row / 64) * ceil(seqlen_k / 64) + key / 64:
+// 0 every element hides its key, 1 none needs reading (boolean: all kept; float: all exactly 0),
+// 2 otherwise. Kernels skip tiles whose cells are all 0 and read elements only in tiles with a
+// cell of 2. The summary strides are those of a contiguous [Bs, Hs, cells_q, cells_k] array whose
+// dims are 1 where the bias broadcasts.
+// The backward adds dS (the gradient of the scaled score) into bias.grad when it is not null: float32,
+// zeroed by the launcher, at grad + b * grad_batch_stride + h * grad_head_stride + row *
+// grad_row_stride + key, with atomic adds (strides 0 where the bias broadcasts sum over that
+// dimension; without broadcasting each element is added once, to 0, so the result is exact and
+// reproducible even then; with it, the order of the sums varies from run to run).
+//
 // Semantics: a query row that sees no key (e.g. bottom-right causal with seqlen_q > seqlen_k)
 // gets O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never
 // read or written. dq_accum holds the UNSCALED sum of dS K; convert multiplies by scale.
@@ -123,7 +146,17 @@ struct FlashTensor {
   int64_t batch_stride, head_stride, row_stride;
 };
 
-struct FlashFwdParams {           // 232 bytes
+// A score bias (SCORE BIAS above); data == null and bias_kind == 0 when there is none.
+struct FlashBias {                // 88 bytes
+  const void* data;               // the values, in the dtype of bias_kind
+  const uint8_t* tiles;           // the summary (written by flash_bias_tiles, read by the others)
+  float* grad;                    // backward: the gradient (may be null); forward: null
+  int64_t batch_stride, head_stride, row_stride;             // elements of data
+  int64_t tiles_batch_stride, tiles_head_stride;             // bytes of tiles
+  int64_t grad_batch_stride, grad_head_stride, grad_row_stride;  // elements of grad
+};
+
+struct FlashFwdParams {           // 328 bytes
   FlashTensor q, k, v;            // [B, Hq, Nq, D], [B, Hkv, Nk, D] x 2, dtype T (read only)
   FlashTensor o;                  // [B, Hq, Nq, D], dtype T
   float* lse;                     // [B, Hq, Nq] contiguous float32, natural log of the scaled scores
@@ -132,6 +165,7 @@ struct FlashFwdParams {           // 232 bytes
   const int32_t* q_lengths;
   const int32_t* k_lengths;
   uint64_t dropout_seed;          // DROPOUT (above)
+  FlashBias bias;                 // SCORE BIAS (above)
   int32_t batch, heads_q, heads_kv, seqlen_q, seqlen_k;
   int32_t head_dim;               // actual D (<= the kernel's head dim; multiple of 8 for fp16/bf16)
   float scale;                    // softmax scale
@@ -141,9 +175,11 @@ struct FlashFwdParams {           // 232 bytes
   uint32_t dropout_offset;        // DROPOUT (above)
   uint32_t dropout_threshold;
   float dropout_scale;
+  int32_t bias_kind;              // SCORE BIAS (above): 0 none, 1 bool, 2 f32, 3 f16, 4 bf16
+  int32_t pad0;                   // explicit tail padding (size a multiple of 8), write 0
 };
 
-struct FlashBwdParams {           // 384 bytes
+struct FlashBwdParams {           // 472 bytes
   FlashTensor q, k, v, o, dout;   // inputs, dtype T (o: the forward's output)
   FlashTensor dq, dk, dv;         // outputs, dtype T
   const float* lse;               // [B, Hq, Nq] from the forward
@@ -154,6 +190,7 @@ struct FlashBwdParams {           // 384 bytes
   const int32_t* q_lengths;
   const int32_t* k_lengths;
   uint64_t dropout_seed;          // DROPOUT (above)
+  FlashBias bias;                 // SCORE BIAS (above); bias.grad: its gradient, or null
   int32_t batch, heads_q, heads_kv, seqlen_q, seqlen_k;
   int32_t head_dim;
   float scale;
@@ -164,7 +201,7 @@ struct FlashBwdParams {           // 384 bytes
   uint32_t dropout_offset;        // DROPOUT (above)
   uint32_t dropout_threshold;
   float dropout_scale;
-  int32_t pad0;                   // explicit tail padding (size a multiple of 8), write 0
+  int32_t bias_kind;              // SCORE BIAS (above)
 };
 
 struct FlashCastParams {          // 80 bytes
@@ -173,9 +210,21 @@ struct FlashCastParams {          // 80 bytes
   int32_t batch, heads, seqlen, head_dim;
 };
 
+// The summary of a score bias: grid (ceil(seqlen_k / 64), ceil(seqlen_q / 64), batch * heads), 256
+// threads, writing bias.tiles (a contiguous [batch, heads, cells_q, cells_k] uint8 array; batch and
+// heads are the bias's own, 1 where it broadcasts).
+struct FlashBiasTilesParams {     // 112 bytes
+  FlashBias bias;
+  int32_t batch, heads, seqlen_q, seqlen_k;
+  int32_t bias_kind;
+  int32_t pad0;                   // write 0
+};
+
 #ifdef __cplusplus
+static_assert(sizeof(FlashBias) == 88, "FlashBias layout");
+static_assert(sizeof(FlashBiasTilesParams) == 112, "FlashBiasTilesParams layout");
 static_assert(sizeof(FlashTensor) == 32, "FlashTensor layout");
 static_assert(sizeof(FlashCastParams) == 80, "FlashCastParams layout");
-static_assert(sizeof(FlashFwdParams) == 232, "FlashFwdParams layout");
-static_assert(sizeof(FlashBwdParams) == 384, "FlashBwdParams layout");
+static_assert(sizeof(FlashFwdParams) == 328, "FlashFwdParams layout");
+static_assert(sizeof(FlashBwdParams) == 472, "FlashBwdParams layout");
 #endif

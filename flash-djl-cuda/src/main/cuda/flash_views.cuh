@@ -93,6 +93,10 @@ struct Visibility {
     return j < Nk && (unsigned)(j - i - lo) <= (unsigned)(hi - lo);
   }
 
+  // visible() for a row that takes part: rows of a tile past Nq pass visible() for some keys, which the
+  // kernels' P = 0 there makes harmless, but the score bias must not be read for them
+  __host__ __device__ __forceinline__ bool shows(int i, int j) const { return i < Nq && visible(i, j); }
+
   // Whether the upper edge of the band hides keys from some row (causal-like): later query
   // tiles then see more keys, which schedules use to start them first.
   __host__ __device__ __forceinline__ bool upper_bounded() const { return hi < Nk - 1; }

@@ -6,8 +6,8 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Five ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 5 (dropout: `dropout=(rate, seed, offset)` below), version 4 (sequences: padded lengths and
+Six ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 6 (score bias: `bias=` below), version 5 (dropout: `dropout=(rate, seed, offset)` below), version 4 (sequences: padded lengths and
 packed offsets, `seq=` below), version 3 (version 2's
 structs, plus the cast kernel and the f32bf16 kernels: float32 data with bfloat16 compute,
 `compute="bf16"` below), version 2 (exported flash_abi_version; the visibility
@@ -21,6 +21,11 @@ Sequences (ABI 4): seq is None or a dict with any of "q_lengths", "k_lengths" (i
 device: valid rows per batch row), "q_offsets", "k_offsets" (int32 [S+1]: packed sequences in a
 batch of 1; then also "max_q", "max_k", the longest sequence's rows) and "bottom_right" (the band
 follows each sequence's bottom-right corner; implied by mask "br").
+
+Score bias (ABI 6): bias is None, a 4-d tensor broadcastable to [B, Hq, Nq, Nk] (bool: a keep mask;
+float32/float16/bfloat16: added to the scaled scores; size-1 dims broadcast, expanded views are
+fine), or what prepare_bias returned for it (its tile summary made once, for timing). backward(...,
+bias_grad=True) also returns the bias gradient, float32, in the bias's own (broadcast) shape.
 """
 import ctypes as C
 import math
@@ -96,6 +101,39 @@ class BwdParamsV5(C.Structure):  # ABI 5
 assert C.sizeof(FwdParamsV5) == 232 and C.sizeof(BwdParamsV5) == 384
 
 
+class Bias(C.Structure):  # FlashBias, ABI 6
+    _fields_ = [(n, C.c_void_p) for n in ("data", "tiles", "grad")] + \
+               [(n, C.c_int64) for n in ("batch_stride", "head_stride", "row_stride", "tiles_batch_stride",
+                                         "tiles_head_stride", "grad_batch_stride", "grad_head_stride",
+                                         "grad_row_stride")]
+
+
+class FwdParamsV6(C.Structure):  # ABI 6
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o")] + [("lse", C.c_void_p)] + _SEQS + \
+               [("dropout_seed", C.c_uint64), ("bias", Bias)] + _DIMS + \
+               [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("vis_bottom_right", C.c_int32)] + _DROP + \
+               [("bias_kind", C.c_int32), ("pad0", C.c_int32)]
+
+
+class BwdParamsV6(C.Structure):  # ABI 6
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o", "dout", "dq", "dk", "dv")] + \
+               [(n, C.c_void_p) for n in ("lse", "dq_accum", "delta")] + _SEQS + \
+               [("dropout_seed", C.c_uint64), ("bias", Bias)] + \
+               _DIMS + [("vis_lo", C.c_int32), ("vis_hi", C.c_int32), ("deterministic", C.c_int32),
+                        ("vis_bottom_right", C.c_int32)] + _DROP + [("bias_kind", C.c_int32)]
+
+
+class BiasTilesParams(C.Structure):  # ABI 6
+    _fields_ = [("bias", Bias)] + [(n, C.c_int32) for n in ("batch", "heads", "seqlen_q", "seqlen_k", "bias_kind",
+                                                            "pad0")]
+
+
+assert C.sizeof(Bias) == 88 and C.sizeof(FwdParamsV6) == 328 and C.sizeof(BwdParamsV6) == 472
+assert C.sizeof(BiasTilesParams) == 112
+BIAS_KIND = {torch.bool: 1, torch.float32: 2, torch.float16: 3, torch.bfloat16: 4}
+BIAS_CELL = 64
+
+
 def dropout_threshold(rate):
     """io.flashdjl.spi.DropoutBits.threshold: the keep threshold in 256ths (256: nothing dropped)."""
     return int(max(1, min(256, math.floor((1 - rate) * 256 + 0.5))))
@@ -147,8 +185,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3, 4, 5):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 5")
+        if self.abi not in (1, 2, 3, 4, 5, 6):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 6")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -236,6 +274,49 @@ class Flash:
         p.dropout_seed, p.dropout_offset = dropout[1] & (2**64 - 1), dropout[2] & (2**32 - 1)
         p.dropout_threshold, p.dropout_scale = t, 256.0 / t
 
+    def prepare_bias(self, bias, Nq, Nk):
+        """A bias tensor with its tile summary (flash_bias_tiles): a dict forward and backward take."""
+        if isinstance(bias, dict):
+            return bias
+        if self.abi < 6:
+            raise ValueError("an ABI < 6 fatbin has no score bias")
+        t = bias[(None,) * (4 - bias.dim())] if bias.dim() < 4 else bias
+        assert t.shape[2] in (1, Nq) and t.shape[3] == Nk and t.stride(3) == 1, ("bias shape", t.shape, t.stride())
+        strides = [0 if t.shape[i] == 1 else t.stride(i) for i in range(3)]
+        Bs, Hs = t.shape[0], t.shape[1]
+        cq, ck = (Nq + BIAS_CELL - 1) // BIAS_CELL, (Nk + BIAS_CELL - 1) // BIAS_CELL
+        tiles = torch.empty(Bs, Hs, cq, ck, dtype=torch.uint8, device=t.device)
+        b = Bias()
+        b.data, b.tiles = t.data_ptr(), tiles.data_ptr()
+        b.batch_stride, b.head_stride, b.row_stride = strides
+        b.tiles_batch_stride = 0 if Bs == 1 else Hs * cq * ck
+        b.tiles_head_stride = 0 if Hs == 1 else cq * ck
+        tp = BiasTilesParams()
+        tp.bias, tp.batch, tp.heads, tp.seqlen_q, tp.seqlen_k = b, Bs, Hs, Nq, Nk
+        tp.bias_kind = BIAS_KIND[t.dtype]
+        self.launch("flash_bias_tiles", tp, Nk, cq, Bs * Hs)
+        return {"t": t, "tiles": tiles, "struct": b, "kind": BIAS_KIND[t.dtype]}
+
+    def _bias(self, p, bias, Nq, Nk, grad=False):
+        """Fills the ABI 6 bias fields; returns the zeroed float32 gradient when grad is asked for."""
+        if self.abi < 6:
+            if bias is not None:
+                raise ValueError("an ABI < 6 fatbin has no score bias")
+            return None
+        if bias is None:
+            p.bias_kind = 0
+            return None
+        prepared = self.prepare_bias(bias, Nq, Nk)
+        t = prepared["t"]
+        p.bias, p.bias_kind = prepared["struct"], prepared["kind"]
+        if not grad:
+            return None
+        g = torch.zeros(t.shape, dtype=torch.float32, device=t.device)
+        p.bias.grad = g.data_ptr()
+        p.bias.grad_batch_stride, p.bias.grad_head_stride, p.bias.grad_row_stride = (
+            0 if t.shape[i] == 1 else g.stride(i) for i in range(3))
+        return g
+
     def cast_bf16(self, x):
         """The bfloat16 copy of a float32 [B, H, N, D] view that the f32bf16 kernels read (rows padded to 8)."""
         if self.abi < 3:
@@ -257,7 +338,8 @@ class Flash:
         return "f32bf16", tuple(self.cast_bf16(t) for t in ts)
 
     # q, k, v, o are [B, H, N, D] views (BSHD tensors are passed as .transpose(1, 2): no copy)
-    def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None, compute=None, seq=None, dropout=None):
+    def forward(self, q, k, v, mask="none", scale=None, o=None, lse=None, compute=None, seq=None, dropout=None,
+                bias=None):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         scale = scale if scale is not None else 1.0 / math.sqrt(D)
@@ -274,19 +356,23 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc) = self._operands(compute, q, k, v)
-            p = FwdParamsV5() if self.abi >= 5 else FwdParamsV4() if self.abi == 4 else FwdParams()
+            p = (FwdParamsV6() if self.abi >= 6 else FwdParamsV5() if self.abi == 5 else FwdParamsV4() if self.abi == 4
+                 else FwdParams())
             p.q, p.k, p.v, p.o = _tensor(qc), _tensor(kc), _tensor(vc), _tensor(o)
             p.lse = lse.data_ptr()
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
         packed = self._seqs(p, seq, mask)
         self._dropout(p, dropout)
+        self._bias(p, bias, Nq, Nk)
         grid_b, max_q = (packed[0], packed[1]) if packed else (B, Nq)
         p.batch = grid_b
-        self.launch(f"flash_fwd_{dt}_hd{self.kernel_hd(D)}", p, max_q, Hq, grid_b)
+        b = "bias_" if bias is not None else ""  # the kernels that read a bias are their own (ABI 6)
+        self.launch(f"flash_fwd_{b}{dt}_hd{self.kernel_hd(D)}", p, max_q, Hq, grid_b)
         return o, lse
 
     def backward(self, do, q, k, v, o, lse, mask="none", scale=None, deterministic=False,
-                 dq=None, dk=None, dv=None, scratch=None, compute=None, seq=None, dropout=None):
+                 dq=None, dk=None, dv=None, scratch=None, compute=None, seq=None, dropout=None, bias=None,
+                 bias_grad=False):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         H = self.kernel_hd(D)
@@ -309,7 +395,8 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
-            p = BwdParamsV5() if self.abi >= 5 else BwdParamsV4() if self.abi == 4 else BwdParams()
+            p = (BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5 else BwdParamsV4() if self.abi == 4
+                 else BwdParams())
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
             p.lse, p.dq_accum, p.delta = lse.data_ptr(), acc.data_ptr(), delta.data_ptr()
@@ -318,13 +405,15 @@ class Flash:
         p.deterministic = 1 if deterministic else 0
         packed = self._seqs(p, seq, mask)
         self._dropout(p, dropout)
+        dbias = self._bias(p, bias, Nq, Nk, grad=bias_grad)
         grid_b, max_q, max_k = packed if packed else (B, Nq, Nk)
         p.batch = grid_b
         # pre and convert work on the tensors' rows (Z = the tensors' batch); dkdv and dq per sequence
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)
-        self.launch(f"flash_bwd_dkdv_{dt}_hd{H}", p, max_k, Hkv, grid_b)
+        b = "bias_" if bias is not None else ""
+        self.launch(f"flash_bwd_dkdv_{b}{dt}_hd{H}", p, max_k, Hkv, grid_b)
         if convert:
             self.launch(f"flash_bwd_convert_{dt}_hd{H}", p, Nq, Hq, B)
         else:
-            self.launch(f"flash_bwd_dq_{dt}_hd{H}", p, max_q, Hq, grid_b)
-        return dq, dk, dv
+            self.launch(f"flash_bwd_dq_{b}{dt}_hd{H}", p, max_q, Hq, grid_b)
+        return (dq, dk, dv, dbias) if bias_grad else (dq, dk, dv)

@@ -111,6 +111,7 @@ public final class CudaBackend implements AttentionBackend {
                 NDArrayMemory.address("lse", lse),
                 seqs.params,
                 dropout(p),
+                KernelParams.Bias.NONE,
                 dims(p));
         CudaKernels.Kernel forward = kernels.kernel(name(kernels, "flash_fwd", p));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
@@ -165,6 +166,7 @@ public final class CudaBackend implements AttentionBackend {
                 NDArrayMemory.address("delta scratch", delta),
                 seqs.params,
                 dropout(p),
+                KernelParams.Bias.NONE,
                 dims(p),
                 deterministic);
         String what = p.toString();

@@ -11,11 +11,15 @@ import java.nio.ByteOrder;
  *
  * <pre>
  * FlashTensor (32 B):  address, batch stride, head stride, row stride     (int64 each, strides in elements)
- * FlashFwdParams (232 B): tensors q, k, v, o; lse address; Sequences addresses (32 B); dropout seed (int64);
- *                         Dims (40 B); bottom-right anchor (int32); Dropout (12 B)
- * FlashBwdParams (384 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
- *                         Sequences addresses (32 B); dropout seed (int64); Dims (40 B); deterministic,
- *                         bottom-right anchor (int32); Dropout (12 B); 4 bytes of zero padding
+ * FlashFwdParams (328 B): tensors q, k, v, o; lse address; Sequences addresses (32 B); dropout seed (int64);
+ *                         Bias (88 B); Dims (40 B); bottom-right anchor (int32); Dropout (12 B); bias kind
+ *                         (int32); 4 bytes of zero padding
+ * FlashBwdParams (472 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
+ *                         Sequences addresses (32 B); dropout seed (int64); Bias (88 B); Dims (40 B);
+ *                         deterministic, bottom-right anchor (int32); Dropout (12 B); bias kind (int32)
+ * Bias (88 B): data, tiles, grad addresses; data strides (batch, head, row); tiles strides (batch, head);
+ *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
+ * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
  * Sequences (32 B): q offsets, k offsets, q lengths, k lengths (int32 arrays on the device; 0 = absent)
  * Dropout (12 B): offset (int32), keep threshold (int32, 0 = no dropout), scale (float32)
  * FlashCastParams (80 B): tensors src, dst; batch, heads, seqlen, head_dim (int32)
@@ -29,11 +33,12 @@ import java.nio.ByteOrder;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 5;
+    static final int ABI_VERSION = 6;
 
-    static final int FORWARD_BYTES = 232;
-    static final int BACKWARD_BYTES = 384;
+    static final int FORWARD_BYTES = 328;
+    static final int BACKWARD_BYTES = 472;
     static final int CAST_BYTES = 80;
+    static final int BIAS_TILES_BYTES = 112;
 
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
     static final class Strides {
@@ -108,26 +113,62 @@ final class KernelParams {
         static final Dropout NONE = new Dropout(0, 0, 0, 1f);
     }
 
+    /**
+     * A score bias ({@code SCORE BIAS} in flash_params.h): device addresses of the values, their tile summary
+     * and the float32 gradient (0: none), element strides of the values and the gradient and byte strides of
+     * the summary (0 where the bias broadcasts), and the kind (0 none, 1 bool, 2 float32, 3 float16).
+     */
+    record Bias(
+            long data,
+            long tiles,
+            long grad,
+            Strides strides,
+            long tilesBatchStride,
+            long tilesHeadStride,
+            Strides gradStrides,
+            int kind) {
+        static final Bias NONE = new Bias(0, 0, 0, new Strides(0, 0, 0), 0, 0, new Strides(0, 0, 0), 0);
+
+        boolean present() {
+            return kind != 0;
+        }
+    }
+
     private static final float LOG2_E = (float) (1.0 / Math.log(2.0));
 
     private KernelParams() {}
 
-    /** FlashFwdParams: q, k, v, o; lse; sequences; seed; dims; anchor; dropout. */
-    static byte[] forward(Tensor q, Tensor k, Tensor v, Tensor o, long lse, Sequences s, Dropout z, Dims d) {
+    /** FlashFwdParams: q, k, v, o; lse; sequences; seed; bias; dims; anchor; dropout; bias kind. */
+    static byte[] forward(Tensor q, Tensor k, Tensor v, Tensor o, long lse, Sequences s, Dropout z, Bias bias, Dims d) {
         ByteBuffer b = buffer(FORWARD_BYTES);
         put(b, q, k, v, o);
         b.putLong(lse);
         putSequences(b, s);
         b.putLong(z.seed());
+        putBias(b, bias);
         putDims(b, d);
         b.putInt(s.bottomRight() ? 1 : 0);
         putDropout(b, z);
+        b.putInt(bias.kind()).putInt(0); // pad0
+        return done(b);
+    }
+
+    /** FlashBiasTilesParams: bias; batch and heads of the bias (1 where it broadcasts); seqQ, seqK; kind. */
+    static byte[] biasTiles(Bias bias, int batch, int heads, int seqQ, int seqK) {
+        ByteBuffer b = buffer(BIAS_TILES_BYTES);
+        putBias(b, bias);
+        b.putInt(batch)
+                .putInt(heads)
+                .putInt(seqQ)
+                .putInt(seqK)
+                .putInt(bias.kind())
+                .putInt(0);
         return done(b);
     }
 
     /**
      * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; seed; dims;
-     * deterministic; anchor; dropout. {@code dqAccum} may be 0 when the convert kernel does not run.
+     * deterministic; anchor; dropout; bias kind. {@code dqAccum} may be 0 when the convert kernel does not run.
      */
     static byte[] backward(
             Tensor[] tensors,
@@ -136,6 +177,7 @@ final class KernelParams {
             long delta,
             Sequences s,
             Dropout z,
+            Bias bias,
             Dims d,
             boolean deterministic) {
         if (tensors.length != 8) {
@@ -147,11 +189,12 @@ final class KernelParams {
         b.putLong(lse).putLong(dqAccum).putLong(delta);
         putSequences(b, s);
         b.putLong(z.seed());
+        putBias(b, bias);
         putDims(b, d);
         b.putInt(deterministic ? 1 : 0);
         b.putInt(s.bottomRight() ? 1 : 0);
         putDropout(b, z);
-        b.putInt(0); // pad0
+        b.putInt(bias.kind());
         return done(b);
     }
 
@@ -181,6 +224,13 @@ final class KernelParams {
                 .putLong(s.keyOffsets())
                 .putLong(s.queryLengths())
                 .putLong(s.keyLengths());
+    }
+
+    private static void putBias(ByteBuffer b, Bias bias) {
+        b.putLong(bias.data()).putLong(bias.tiles()).putLong(bias.grad());
+        b.putLong(bias.strides().batch).putLong(bias.strides().head).putLong(bias.strides().row);
+        b.putLong(bias.tilesBatchStride()).putLong(bias.tilesHeadStride());
+        b.putLong(bias.gradStrides().batch).putLong(bias.gradStrides().head).putLong(bias.gradStrides().row);
     }
 
     private static void putDropout(ByteBuffer b, Dropout z) {

@@ -52,33 +52,50 @@ class CudaBackendCpuTest {
         KernelParams.Dims d = new KernelParams.Dims(1, 2, 2, 3, 4, 64, 0.125f, -5, 6);
         KernelParams.Sequences s = new KernelParams.Sequences(21, 22, 23, 24, true);
         KernelParams.Dropout z = new KernelParams.Dropout(0x1234_5678_9abcL, 31, 230, 256f / 230);
-        ByteBuffer fwd =
-                ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, z, d)).order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(232, fwd.capacity());
+        KernelParams.Bias bias = new KernelParams.Bias(
+                41, 42, 43, new KernelParams.Strides(44, 0, 45), 46, 0, new KernelParams.Strides(47, 0, 0), 3);
+        ByteBuffer fwd = ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, z, bias, d))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(328, fwd.capacity());
         assertEquals(7, fwd.getLong(96)); // o.data after three 32-byte tensors
         assertEquals(5, fwd.getLong(128)); // lse
         assertEquals(21, fwd.getLong(136)); // q_offsets
         assertEquals(24, fwd.getLong(160)); // k_lengths
         assertEquals(0x1234_5678_9abcL, fwd.getLong(168)); // dropout_seed
-        assertEquals(1, fwd.getInt(176)); // batch
-        assertEquals(-5, fwd.getInt(208)); // vis_lo
-        assertEquals(6, fwd.getInt(212)); // vis_hi
-        assertEquals(1, fwd.getInt(216)); // vis_bottom_right
-        assertEquals(31, fwd.getInt(220)); // dropout_offset
-        assertEquals(230, fwd.getInt(224)); // dropout_threshold
-        assertEquals(256f / 230, fwd.getFloat(228)); // dropout_scale
+        assertEquals(41, fwd.getLong(176)); // bias.data
+        assertEquals(43, fwd.getLong(192)); // bias.grad
+        assertEquals(45, fwd.getLong(216)); // bias.row_stride
+        assertEquals(46, fwd.getLong(224)); // bias.tiles_batch_stride
+        assertEquals(47, fwd.getLong(240)); // bias.grad_batch_stride
+        assertEquals(1, fwd.getInt(264)); // batch
+        assertEquals(-5, fwd.getInt(296)); // vis_lo
+        assertEquals(6, fwd.getInt(300)); // vis_hi
+        assertEquals(1, fwd.getInt(304)); // vis_bottom_right
+        assertEquals(31, fwd.getInt(308)); // dropout_offset
+        assertEquals(230, fwd.getInt(312)); // dropout_threshold
+        assertEquals(256f / 230, fwd.getFloat(316)); // dropout_scale
+        assertEquals(3, fwd.getInt(320)); // bias_kind
         KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
-        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, d, true))
+        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true))
                 .order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(384, bwd.capacity());
+        assertEquals(472, bwd.capacity());
         assertEquals(3, bwd.getLong(248)); // dv.row_stride
         assertEquals(12, bwd.getLong(264)); // dq_accum
         assertEquals(22, bwd.getLong(288)); // k_offsets
         assertEquals(0x1234_5678_9abcL, bwd.getLong(312)); // dropout_seed
-        assertEquals(-5, bwd.getInt(352)); // vis_lo
-        assertEquals(1, bwd.getInt(360)); // deterministic
-        assertEquals(1, bwd.getInt(364)); // vis_bottom_right
-        assertEquals(230, bwd.getInt(372)); // dropout_threshold
+        assertEquals(41, bwd.getLong(320)); // bias.data
+        assertEquals(-5, bwd.getInt(440)); // vis_lo
+        assertEquals(1, bwd.getInt(448)); // deterministic
+        assertEquals(1, bwd.getInt(452)); // vis_bottom_right
+        assertEquals(230, bwd.getInt(460)); // dropout_threshold
+        assertEquals(3, bwd.getInt(468)); // bias_kind
+        ByteBuffer tiles =
+                ByteBuffer.wrap(KernelParams.biasTiles(bias, 2, 1, 300, 517)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(112, tiles.capacity());
+        assertEquals(42, tiles.getLong(8)); // bias.tiles
+        assertEquals(2, tiles.getInt(88)); // batch
+        assertEquals(517, tiles.getInt(100)); // seqlen_k
+        assertEquals(3, tiles.getInt(104)); // bias_kind
     }
 
     @Test
