@@ -75,7 +75,26 @@ public final class FlashAttention {
      */
     public static AttentionResult forward(
             NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionOptions options) {
-        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, options);
+        return forward(q, k, v, sequences, null, options);
+    }
+
+    /**
+     * The forward pass with a score bias (SDPA's attn_mask: a boolean keep mask or an additive float bias), over
+     * sequences of different lengths or not.
+     *
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD ({@code B = 1} for packed sequences)
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param sequences which rows are tokens; null when all are
+     * @param bias the score bias; null for none
+     * @param options the mask, scale, backend and layout
+     * @return the output and the log-sum-exp (of the biased scores)
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException when the chosen backend cannot take the problem
+     */
+    public static AttentionResult forward(
+            NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionBias bias, AttentionOptions options) {
+        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, bias, options);
         return BackendRegistry.select(p).forward(p);
     }
 
@@ -121,7 +140,35 @@ public final class FlashAttention {
             Sequences sequences,
             AttentionResult forward,
             AttentionOptions options) {
-        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, options);
+        return backward(dOut, q, k, v, sequences, null, forward, options);
+    }
+
+    /**
+     * The backward pass of a call with a score bias: dq, dk, dv, and the bias's gradient when it requires one
+     * ({@link AttentionGradients#bias()}).
+     *
+     * @param dOut the gradient of the output, with the output's shape and q's dtype and device
+     * @param q the queries of the forward call
+     * @param k the keys of the forward call
+     * @param v the values of the forward call
+     * @param sequences the sequences of the forward call (null when it had none)
+     * @param bias the bias of the forward call, the same instance (null when it had none)
+     * @param forward the result of the forward call on them
+     * @param options the options of the forward call
+     * @return the gradients, each with the shape, dtype and layout of its input
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException when the backend cannot take the problem
+     */
+    public static AttentionGradients backward(
+            NDArray dOut,
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            Sequences sequences,
+            AttentionBias bias,
+            AttentionResult forward,
+            AttentionOptions options) {
+        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, bias, options);
         p.checkBackwardInputs(dOut, forward);
         Backend kind = options.backend() == Backend.AUTO ? forward.backend() : options.backend();
         AttentionBackend backend = BackendRegistry.require(kind, p);
@@ -166,7 +213,26 @@ public final class FlashAttention {
      * @throws UnsupportedOperationException as the four-argument form
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionOptions options) {
-        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, options);
+        return attention(q, k, v, sequences, null, options);
+    }
+
+    /**
+     * {@link #attention(NDArray, NDArray, NDArray, AttentionOptions)} with a score bias, over sequences of
+     * different lengths or not. A float bias that requires a gradient gets it in training, like q, k and v.
+     *
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD ({@code B = 1} for packed sequences)
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param sequences which rows are tokens; null when all are
+     * @param bias the score bias (SDPA's attn_mask); null for none
+     * @param options the mask, scale, backend and layout
+     * @return the output, {@code [B, Hq, Nq, Dv]} in BHSD
+     * @throws IllegalArgumentException naming the argument that does not fit
+     * @throws UnsupportedOperationException as the four-argument form
+     */
+    public static NDArray attention(
+            NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionBias bias, AttentionOptions options) {
+        AttentionProblem p = AttentionProblem.validate(q, k, v, sequences, bias, options);
         AttentionBackend backend = BackendRegistry.select(p);
         if (Autograd.isRecording()) {
             Optional<FlashTape> tape = FlashTape.active();

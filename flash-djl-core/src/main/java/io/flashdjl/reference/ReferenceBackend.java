@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flashdjl.AttentionBias;
 import io.flashdjl.AttentionGradients;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
@@ -74,6 +75,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray scaleFactor = OwnedScalar.like(q, scale); // autograd keeps it: not q.mul(double)
             Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
             DropoutBits dropout = DropoutBits.of(p.options());
+            NDArray bias = grouped(p, p.bias(), acc, q);
 
             List<NDArray> outTiles = new ArrayList<>();
             List<NDArray> lseTiles = new ArrayList<>();
@@ -97,6 +99,9 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
                         if (vis == TileVisibility.PARTIAL) {
                             s = s.add(vis.scoreBias(visibility, q, i0, i1, j0, j1));
+                        }
+                        if (bias != null) {
+                            s = s.add(tile(bias, i0, i1, j0, j1));
                         }
                         NDArray mNew = m.maximum(s.max(new int[] {-1}));
                         // a row with no visible key so far keeps m = -inf; shift it by 0 instead
@@ -138,6 +143,7 @@ public final class ReferenceBackend implements AttentionBackend {
         NDArray dq;
         NDArray dk;
         NDArray dv;
+        NDArray dBias = null;
         try (NDScope outer = new NDScope()) {
             outer.suppressNotUsedWarning();
             DataType acc = accumulationType(p.dataType());
@@ -154,9 +160,11 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray zero = scalar(q, 0f);
             NDArray scaleFactor = OwnedScalar.like(q, scale); // a recording caller's graph keeps it
             DropoutBits dropout = DropoutBits.of(p.options());
+            NDArray bias = grouped(p, p.bias(), acc, q);
+            boolean biasGradient = p.bias().map(AttentionBias::requiresGradient).orElse(false);
             NDArray o = p.dataType() == acc
                     ? grouped(p, forward.output())
-                    : outputInAccumulationType(p, visibility, dropout, q, k, v, lseSafe, scaleFactor);
+                    : outputInAccumulationType(p, visibility, dropout, bias, q, k, v, lseSafe, scaleFactor);
             NDArray delta = dO.mul(o).sum(new int[] {-1}); // [B, Hkv, G, Nq]
 
             List<NDArray> dqTiles = new ArrayList<>();
@@ -170,6 +178,7 @@ public final class ReferenceBackend implements AttentionBackend {
             }
             List<NDArray> dkTiles = new ArrayList<>();
             List<NDArray> dvTiles = new ArrayList<>();
+            List<NDArray> dBiasColumns = new ArrayList<>(); // per key tile: dBias of its keys, every row
             for (long j0 = 0; j0 < nk; j0 += blockK) {
                 long j1 = Math.min(nk, j0 + blockK);
                 NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
@@ -179,10 +188,14 @@ public final class ReferenceBackend implements AttentionBackend {
                 NDArray dvj = q.getManager()
                         .zeros(new Shape(p.batch(), p.headsKv(), 1, j1 - j0, p.valueDim()), acc, q.getDevice());
                 int tileIndex = 0;
+                List<NDArray> dBiasRows = new ArrayList<>();
                 for (long i0 = 0; i0 < nq; i0 += blockQ, tileIndex++) {
                     long i1 = Math.min(nq, i0 + blockQ);
                     TileVisibility vis = TileVisibility.of(visibility, i0, i1, j0, j1);
                     if (vis == TileVisibility.HIDDEN) {
+                        if (biasGradient) {
+                            dBiasRows.add(null); // zero
+                        }
                         continue;
                     }
                     try (NDScope tile = new NDScope()) {
@@ -190,6 +203,9 @@ public final class ReferenceBackend implements AttentionBackend {
                         NDArray qi = q.get(":, :, :, {}:{}", i0, i1);
                         NDArray dOi = dO.get(":, :, :, {}:{}", i0, i1);
                         NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
+                        if (bias != null) {
+                            s = s.add(tile(bias, i0, i1, j0, j1));
+                        }
                         NDArray prob = s.sub(
                                         lseSafe.get(":, :, :, {}:{}", i0, i1).expandDims(-1))
                                 .exp();
@@ -208,6 +224,11 @@ public final class ReferenceBackend implements AttentionBackend {
                         }
                         NDArray ds = prob.mul(
                                 dp.sub(delta.get(":, :, :, {}:{}", i0, i1).expandDims(-1)));
+                        if (biasGradient) { // dS summed over what the bias broadcasts
+                            NDArray db = reduceTo(ds, bias);
+                            NDScope.unregister(db);
+                            dBiasRows.add(db);
+                        }
                         NDArray dqNew = dqTiles.get(tileIndex).add(ds.matMul(kj).muli(scaleFactor));
                         NDArray dkNew = dkj.add(ds.swapAxes(3, 4)
                                 .matMul(qi)
@@ -220,14 +241,22 @@ public final class ReferenceBackend implements AttentionBackend {
                 }
                 dkTiles.add(dkj);
                 dvTiles.add(dvj);
+                if (biasGradient) {
+                    dBiasColumns.add(joinBiasRows(dBiasRows, bias, p, j1 - j0));
+                }
             }
             dq = p.fromBhsd(joinTiles(dqTiles, 3).reshape(p.batch(), p.headsQ(), nq, p.headDim()))
                     .toType(p.dataType(), false);
             dk = p.fromBhsd(joinTiles(dkTiles, 3).squeeze(2)).toType(p.dataType(), false);
             dv = p.fromBhsd(joinTiles(dvTiles, 3).squeeze(2)).toType(p.dataType(), false);
+            if (biasGradient) {
+                NDArray values = p.bias().get().values();
+                dBias = joinTiles(dBiasColumns, 3).reshape(values.getShape()).toType(values.getDataType(), false);
+                NDScope.unregister(dBias);
+            }
             NDScope.unregister(dq, dk, dv);
         }
-        return new AttentionGradients(dq, dk, dv, Backend.REFERENCE);
+        return new AttentionGradients(dq, dk, dv, dBias, Backend.REFERENCE);
     }
 
     /**
@@ -241,6 +270,7 @@ public final class ReferenceBackend implements AttentionBackend {
             AttentionProblem p,
             BatchVisibility visibility,
             DropoutBits dropout,
+            NDArray bias,
             NDArray q,
             NDArray k,
             NDArray v,
@@ -267,10 +297,11 @@ public final class ReferenceBackend implements AttentionBackend {
                     tile.suppressNotUsedWarning();
                     NDArray kj = k.get(":, :, :, {}:{}", j0, j1);
                     NDArray vj = v.get(":, :, :, {}:{}", j0, j1);
-                    NDArray prob = qi.matMul(kj.swapAxes(3, 4))
-                            .muli(scaleFactor)
-                            .sub(lseI)
-                            .exp();
+                    NDArray s = qi.matMul(kj.swapAxes(3, 4)).muli(scaleFactor);
+                    if (bias != null) {
+                        s = s.add(tile(bias, i0, i1, j0, j1));
+                    }
+                    NDArray prob = s.sub(lseI).exp();
                     if (vis == TileVisibility.PARTIAL) {
                         prob = prob.mul(
                                 vis.visibleMask(visibility, q, i0, i1, j0, j1).toType(q.getDataType(), false));
@@ -317,6 +348,79 @@ public final class ReferenceBackend implements AttentionBackend {
      */
     private static NDArray joinTiles(List<NDArray> tiles, int axis) {
         return tiles.size() == 1 ? tiles.get(0) : NDArrays.concat(new NDList(tiles), axis);
+    }
+
+    /**
+     * The score bias as an additive term in the accumulation type, {@code [Bb, Hkv or 1, G or 1, Rb, Nk]} (the
+     * grouped layout of the scores, 1 where the bias broadcasts); a boolean mask becomes 0 (kept) and {@code
+     * -inf} (hidden). Null without a bias. Under the engine's autograd the term stays in the graph of the bias.
+     */
+    private static NDArray grouped(AttentionProblem p, Optional<AttentionBias> bias, DataType acc, NDArray like) {
+        if (bias.isEmpty()) {
+            return null;
+        }
+        Shape s = bias.get().shape4();
+        NDArray values = bias.get().values().reshape(s);
+        NDManager m = like.getManager();
+        NDArray additive = bias.get().isMask() // DJL's where does not broadcast: full-size branches
+                ? NDArrays.where(
+                        values,
+                        m.zeros(s, acc, like.getDevice()),
+                        m.full(s, Float.NEGATIVE_INFINITY, acc, like.getDevice()))
+                : values.toType(acc, false);
+        return s.get(1) == 1
+                ? additive.expandDims(1) // [Bb, 1, 1, Rb, Nk]
+                : additive.reshape(s.get(0), p.headsKv(), p.groupSize(), s.get(2), s.get(3));
+    }
+
+    /** The bias term of the tile of rows [i0, i1) and keys [j0, j1) (all its rows when they broadcast). */
+    private static NDArray tile(NDArray bias, long i0, long i1, long j0, long j1) {
+        return bias.getShape().get(3) == 1
+                ? bias.get(":, :, :, :, {}:{}", j0, j1)
+                : bias.get(":, :, :, {}:{}, {}:{}", i0, i1, j0, j1);
+    }
+
+    /** A tile's dS {@code [B, Hkv, G, rows, keys]} summed over the dimensions the bias broadcasts. */
+    private static NDArray reduceTo(NDArray ds, NDArray bias) {
+        Shape b = bias.getShape();
+        Shape d = ds.getShape();
+        List<Integer> axes = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            if (b.get(i) == 1 && d.get(i) != 1) {
+                axes.add(i);
+            }
+        }
+        return axes.isEmpty()
+                ? ds
+                : ds.sum(axes.stream().mapToInt(Integer::intValue).toArray(), true);
+    }
+
+    /**
+     * One key tile's dBias, {@code [Bb, Hb, Rb, keys]}: its row tiles joined (or summed, when the bias's rows
+     * broadcast); a null tile (hidden) is zero.
+     */
+    private static NDArray joinBiasRows(List<NDArray> rows, NDArray bias, AttentionProblem p, long keys) {
+        Shape b = bias.getShape(); // [Bb, Hkv or 1, G or 1, Rb, Nk]
+        long heads = b.get(1) * b.get(2);
+        NDManager m = bias.getManager();
+        boolean rowsBroadcast = b.get(3) == 1;
+        NDArray result = null;
+        List<NDArray> parts = new ArrayList<>();
+        int blockQ = p.options().referenceBlockQ();
+        for (int t = 0; t < rows.size(); t++) {
+            NDArray r = rows.get(t);
+            if (r == null) {
+                long n = rowsBroadcast ? 1 : Math.min(p.seqQ(), (long) (t + 1) * blockQ) - (long) t * blockQ;
+                r = m.zeros(new Shape(b.get(0), b.get(1), b.get(2), n, keys), bias.getDataType(), bias.getDevice());
+            }
+            if (rowsBroadcast) {
+                result = result == null ? r : result.add(r);
+            } else {
+                parts.add(r);
+            }
+        }
+        NDArray joined = rowsBroadcast ? result : joinTiles(parts, 3);
+        return joined.reshape(b.get(0), heads, joined.getShape().get(3), keys);
     }
 
     /** float64 stays float64; every other float type computes in float32. */

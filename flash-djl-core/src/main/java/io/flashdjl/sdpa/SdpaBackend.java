@@ -8,6 +8,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
+import io.flashdjl.AttentionBias;
 import io.flashdjl.AttentionGradients;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
@@ -69,7 +70,8 @@ public final class SdpaBackend implements AttentionBackend {
         NDArray lse;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            NDList r = run(p, p.q(), p.k(), p.v());
+            NDList r = run(
+                    p, p.q(), p.k(), p.v(), p.bias().map(AttentionBias::values).orElse(null));
             output = p.fromBhsd(r.get(0));
             lse = r.get(1);
             NDScope.unregister(output, lse);
@@ -89,33 +91,43 @@ public final class SdpaBackend implements AttentionBackend {
         NDArray dq;
         NDArray dk;
         NDArray dv;
+        NDArray dBias = null;
         boolean gradMode = JniUtils.isGradMode();
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray q = leaf(p.q());
             NDArray k = leaf(p.k());
             NDArray v = leaf(p.v());
+            boolean biasGradient = p.bias().map(AttentionBias::requiresGradient).orElse(false);
+            NDArray bias = p.bias()
+                    .map(b -> biasGradient ? leaf(b.values()) : b.values())
+                    .orElse(null);
             JniUtils.setGradMode(true);
-            NDArray out = p.fromBhsd(run(p, q, k, v).get(0));
+            NDArray out = p.fromBhsd(run(p, q, k, v, bias).get(0));
             JniUtils.backward((PtNDArray) out, (PtNDArray) dOut, false, false);
             dq = q.getGradient();
             dk = k.getGradient();
             dv = v.getGradient();
             NDScope.unregister(dq, dk, dv);
+            if (biasGradient) {
+                dBias = bias.getGradient();
+                NDScope.unregister(dBias);
+            }
         } finally {
             JniUtils.setGradMode(gradMode);
         }
-        for (NDArray g : new NDArray[] {dk, dv}) {
-            if (g.getManager() != dq.getManager()) {
+        for (NDArray g : new NDArray[] {dk, dv, dBias}) {
+            if (g != null && g.getManager() != dq.getManager()) {
                 g.attach(dq.getManager()); // every result lives in q's manager
             }
         }
-        return new AttentionGradients(dq, dk, dv, Backend.SDPA);
+        return new AttentionGradients(dq, dk, dv, dBias, Backend.SDPA);
     }
 
     /**
-     * Runs the module on q, k, v (in the problem's layout) and, unless the band is full, the problem's
-     * visibility mask; returns its output (BHSD) and log-sum-exp, both in q's manager.
+     * Runs the module on q, k, v (in the problem's layout), unless the band is full the problem's visibility
+     * mask, and the bias values (rank 4) when the problem has a bias; returns its output (BHSD) and log-sum-exp,
+     * both in q's manager.
      *
      * <p>Always in DJL's "training" call mode, where autograd follows the thread's grad mode. DJL's
      * inference mode would make the outputs inference tensors (unusable in a later autograd graph),
@@ -123,7 +135,7 @@ public final class SdpaBackend implements AttentionBackend {
      * later differentiable call: "Inference tensors cannot be saved for backward", seen after ~60
      * calls), and may run on a separate CUDA stream, unordered with the CUDA backend's kernels.
      */
-    private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v) {
+    private NDList run(AttentionProblem p, NDArray q, NDArray k, NDArray v, NDArray bias) {
         BatchVisibility visibility = p.batchVisibility();
         SdpaModuleSource source = SdpaModuleSource.of(p, visibility);
         PtSymbolBlock module =
@@ -135,6 +147,9 @@ public final class SdpaBackend implements AttentionBackend {
         if (source.band().takesMask()) {
             NDArray mask = visibility.visibleMask(q.getManager(), p.device(), 0, p.seqQ(), 0, p.seqK());
             inputs.add(mask.expandDims(1)); // [R, 1, Nq, Nk]
+        }
+        if (bias != null) {
+            inputs.add(bias.reshape(p.bias().get().shape4())); // [Bb, Hb, Rb, Nk]; a view, in the graph
         }
         return IValueUtils.forward(module, inputs, true);
     }

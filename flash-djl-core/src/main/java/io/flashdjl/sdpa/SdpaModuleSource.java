@@ -5,15 +5,18 @@ import io.flashdjl.Precision;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.spi.BatchVisibility;
 import java.math.BigDecimal;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The TorchScript source ({@code code/__torch__.py}) of a module computing attention with {@code
  * torch.scaled_dot_product_attention} and its log-sum-exp.
  *
- * <p>{@code forward(q, k, v[, visible]) -> (out, lse)} takes BHSD tensors, q {@code [B, Hq, Nq, D]}, k {@code
+ * <p>{@code forward(q, k, v[, visible][, bias]) -> (out, lse)} takes BHSD tensors, q {@code [B, Hq, Nq, D]}, k {@code
  * [B, Hkv, Nk, D]}, v {@code [B, Hkv, Nk, Dv]}, and, unless every query sees every key, the boolean {@code [R, 1,
  * Nq, Nk]} mask of the problem's {@link BatchVisibility} (R: 1, or B with sequences; built in Java, so the rule
- * has one source). It returns the
+ * has one source), and with a score bias its values as rank 4 {@code [Bb, Hb, Rb, Nk]} (boolean: kept; float:
+ * added to the scaled scores; SDPA takes it combined with the visibility as one {@code attn_mask}). It returns the
  * output (q's dtype) and the log-sum-exp (float32 {@code [B, Hq, Nq]}). What varies with the call (sizes, group
  * size, device, the mask) is read from the tensors at run time; what is baked into the source is this record:
  * the form of the band, the scale, the dtype of the log-sum-exp arithmetic and whether the products are
@@ -32,7 +35,17 @@ import java.math.BigDecimal;
  *       take more than 2^24 elements. A row without visible keys gives {@code -inf}.
  * </ul>
  */
-record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat16) {
+record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat16, BiasKind bias) {
+
+    /** The module's score bias input. */
+    enum BiasKind {
+        /** No bias input. */
+        NONE,
+        /** A boolean keep mask. */
+        MASK,
+        /** A float bias added to the scaled scores. */
+        ADDITIVE
+    }
 
     /** How the module learns which keys each query sees. */
     enum Band {
@@ -43,11 +56,12 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
         /** Any other band: SDPA and the log-sum-exp take the mask input. */
         MASKED;
 
-        static Band of(BatchVisibility visibility) {
+        static Band of(BatchVisibility visibility, boolean biased) {
             if (visibility.isFull()) {
                 return FULL;
             }
-            return visibility.isTopLeftCausal() ? TOP_LEFT_CAUSAL : MASKED;
+            // SDPA takes is_causal or an attn_mask, not both: with a bias the band goes into the mask
+            return visibility.isTopLeftCausal() && !biased ? TOP_LEFT_CAUSAL : MASKED;
         }
 
         /** Whether {@code forward} takes the boolean visibility mask as its fourth input. */
@@ -69,11 +83,15 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
 
     /** The source for a problem whose visibility ({@code p.batchVisibility()}) the caller already holds. */
     static SdpaModuleSource of(AttentionProblem p, BatchVisibility visibility) {
+        BiasKind bias = p.bias()
+                .map(b -> b.isMask() ? BiasKind.MASK : BiasKind.ADDITIVE)
+                .orElse(BiasKind.NONE);
         return new SdpaModuleSource(
-                Band.of(visibility),
+                Band.of(visibility, bias != BiasKind.NONE),
                 p.scale(),
                 p.dataType() == DataType.FLOAT64,
-                p.options().precision() == Precision.BFLOAT16);
+                p.options().precision() == Precision.BFLOAT16,
+                bias);
     }
 
     /** The contents of {@code code/__torch__.py}. */
@@ -87,12 +105,18 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
         c.append("  def forward(self: __torch__.").append(CLASS_NAME).append(",\n");
         c.append("    q: Tensor,\n");
         c.append("    k: Tensor,\n");
+        List<String> extra = new ArrayList<>();
         if (band.takesMask()) {
-            c.append("    v: Tensor,\n");
-            c.append("    visible: Tensor) -> Tuple[Tensor, Tensor]:\n");
-        } else {
-            c.append("    v: Tensor) -> Tuple[Tensor, Tensor]:\n");
+            extra.add("visible");
         }
+        if (bias != BiasKind.NONE) {
+            extra.add("bias");
+        }
+        c.append("    v: Tensor");
+        for (String input : extra) {
+            c.append(",\n    ").append(input).append(": Tensor");
+        }
+        c.append(") -> Tuple[Tensor, Tensor]:\n");
         c.append("    # q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv]; band ")
                 .append(band)
                 .append(", scale ")
@@ -111,6 +135,39 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
             c.append("    k = torch.to(k, ").append(BFLOAT16).append(")\n");
             c.append("    v = torch.to(v, ").append(BFLOAT16).append(")\n");
         }
+        if (bias != BiasKind.NONE) {
+            c.append(biasedSdpa(s));
+        } else {
+            c.append(plainSdpa(s));
+        }
+        if (bfloat16) {
+            c.append("    out = torch.to(out, ").append(FLOAT32).append(")\n"); // BFLOAT16 takes float32 data only
+        }
+        c.append("    # log-sum-exp of the scaled scores over visible keys, chunks of query rows\n");
+        c.append("    g = hq // hkv\n");
+        if (bias != BiasKind.NONE) {
+            c.append(
+                    "    # the bias as an additive term in the grouped layout of the scores, [bb, hkv or 1, g or 1, rb, nk]\n");
+            if (bias == BiasKind.MASK) {
+                c.append("    badd = torch.masked_fill(torch.sub(torch.to(bias, ")
+                        .append(acc)
+                        .append("), 1.), torch.logical_not(bias), -inf)\n");
+            } else {
+                c.append("    badd = torch.to(torch.detach(bias), ").append(acc).append(")\n");
+            }
+            c.append("    rb = badd.size(2)\n");
+            c.append("    if badd.size(1) == 1:\n");
+            c.append("      bg = torch.unsqueeze(badd, 2)\n");
+            c.append("    else:\n");
+            c.append("      bg = torch.reshape(badd, [badd.size(0), hkv, g, rb, nk])\n");
+        }
+        c.append(logSumExp(s, acc));
+        return c.toString();
+    }
+
+    /** SDPA on the band alone: is_causal, the visibility mask, or nothing. */
+    private String plainSdpa(String s) {
+        StringBuilder c = new StringBuilder();
         switch (band) {
             case FULL:
                 c.append(sdpa("None", false, s));
@@ -128,11 +185,34 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
             default:
                 throw new IllegalArgumentException("band: unknown " + band);
         }
-        if (bfloat16) {
-            c.append("    out = torch.to(out, ").append(FLOAT32).append(")\n"); // BFLOAT16 takes float32 data only
+        return c.toString();
+    }
+
+    /**
+     * SDPA with the bias and the band as one attn_mask (boolean, or the bias in q's dtype with {@code -inf} where
+     * the band hides); a row that sees no key attends to all keys inside SDPA and is then zeroed.
+     */
+    private String biasedSdpa(String s) {
+        StringBuilder c = new StringBuilder();
+        if (bias == BiasKind.MASK) {
+            c.append(band.takesMask() ? "    keep = torch.logical_and(visible, bias)\n" : "    keep = bias\n");
+            c.append("    blind = torch.logical_not(torch.any(keep, -1, True))\n");
+            c.append(sdpa("torch.logical_or(keep, blind)", false, s));
+        } else {
+            c.append("    add = torch.type_as(bias, q)\n");
+            if (band.takesMask()) {
+                c.append("    add = torch.masked_fill(add, torch.logical_not(visible), -inf)\n");
+            }
+            c.append("    blind = torch.logical_not(torch.any(torch.gt(add, -inf), -1, True))\n");
+            c.append(sdpa("torch.masked_fill(add, blind, 0.)", false, s));
         }
-        c.append("    # log-sum-exp of the scaled scores over visible keys, chunks of query rows\n");
-        c.append("    g = hq // hkv\n");
+        c.append("    out = torch.masked_fill(out, blind, 0.)\n");
+        return c.toString();
+    }
+
+    /** The log-sum-exp of the (biased) scaled scores over visible keys, chunks of query rows; returns. */
+    private String logSumExp(String s, int acc) {
+        StringBuilder c = new StringBuilder();
         c.append("    qa = torch.reshape(torch.to(torch.detach(q), ")
                 .append(acc)
                 .append("), [b, hkv, g, nq, d])\n");
@@ -149,6 +229,12 @@ record SdpaModuleSource(Band band, double scale, boolean float64, boolean bfloat
         if (band.takesMask()) {
             c.append("      rows = torch.unsqueeze(visible[:, :, i0:i1], 2)\n"); // [R, 1, 1, rows, nk]
             c.append("      scores = torch.masked_fill(scores, torch.logical_not(rows), -inf)\n");
+        }
+        if (bias != BiasKind.NONE) {
+            c.append("      if rb == 1:\n");
+            c.append("        scores = torch.add(scores, bg)\n");
+            c.append("      else:\n");
+            c.append("        scores = torch.add(scores, bg[:, :, :, i0:i1])\n");
         }
         c.append("      parts.append(torch.logsumexp(scores, [-1]))\n");
         c.append("    lse = torch.to(torch.reshape(torch.cat(parts, 3), [b, hq, nq]), ")

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flashdjl.AttentionBias;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Layout;
@@ -25,6 +26,7 @@ public final class AttentionProblem {
     private final NDArray v;
     private final AttentionOptions options;
     private final Sequences sequences; // null: every row of every batch row takes part
+    private final AttentionBias bias; // null: no score bias
     private final long batch;
     private final long headsQ;
     private final long headsKv;
@@ -34,12 +36,14 @@ public final class AttentionProblem {
     private final long valueDim;
 
     /** Reads the sizes off inputs that {@link InputValidation} has accepted. */
-    private AttentionProblem(NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionOptions options) {
+    private AttentionProblem(
+            NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionBias bias, AttentionOptions options) {
         this.q = q;
         this.k = k;
         this.v = v;
         this.options = options;
         this.sequences = sequences;
+        this.bias = bias;
         Layout layout = options.layout();
         this.batch = q.getShape().get(0);
         this.headsQ = q.getShape().get(layout.headAxis());
@@ -82,11 +86,33 @@ public final class AttentionProblem {
      */
     public static AttentionProblem validate(
             NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionOptions options) {
+        return validate(q, k, v, sequences, null, options);
+    }
+
+    /**
+     * Validates one attention call with a score bias: {@link #validate(NDArray, NDArray, NDArray, Sequences,
+     * AttentionOptions)}, and the bias against q and k (rank, broadcastable shape, dtype, device).
+     *
+     * @param q the queries, {@code [B, Hq, Nq, D]} in BHSD
+     * @param k the keys, {@code [B, Hkv, Nk, D]} in BHSD
+     * @param v the values, {@code [B, Hkv, Nk, Dv]} in BHSD
+     * @param sequences which rows are tokens; null when all are
+     * @param bias the score bias (SDPA's attn_mask); null for none
+     * @param options the options of the call
+     * @return the validated problem
+     * @throws IllegalArgumentException naming the first argument that does not fit, what was expected and what
+     *     came
+     */
+    public static AttentionProblem validate(
+            NDArray q, NDArray k, NDArray v, Sequences sequences, AttentionBias bias, AttentionOptions options) {
         InputValidation.requireProblem(q, k, v, options);
         if (sequences != null) {
             InputValidation.requireSequences(sequences, q, k, options.layout());
         }
-        return new AttentionProblem(q, k, v, sequences, options);
+        if (bias != null) {
+            InputValidation.requireBias(bias, q, k, options.layout());
+        }
+        return new AttentionProblem(q, k, v, sequences, bias, options);
     }
 
     /**
@@ -104,7 +130,7 @@ public final class AttentionProblem {
         InputValidation.requireLike("q", q, this.q);
         InputValidation.requireLike("k", k, this.k);
         InputValidation.requireLike("v", v, this.v);
-        return new AttentionProblem(q, k, v, sequences, options);
+        return new AttentionProblem(q, k, v, sequences, bias, options);
     }
 
     /**
@@ -162,6 +188,15 @@ public final class AttentionProblem {
      */
     public Optional<Sequences> sequences() {
         return Optional.ofNullable(sequences);
+    }
+
+    /**
+     * The score bias of the call (SDPA's attn_mask).
+     *
+     * @return the bias; empty when there is none
+     */
+    public Optional<AttentionBias> bias() {
+        return Optional.ofNullable(bias);
     }
 
     /**
@@ -388,6 +423,7 @@ public final class AttentionProblem {
                         ? ""
                         : " window (" + options.windowLeft() + ", " + options.windowRight() + ")")
                 + (options.precision() == Precision.FULL ? "" : " precision " + options.precision())
-                + (sequences == null ? "" : " " + sequences);
+                + (sequences == null ? "" : " " + sequences)
+                + (bias == null ? "" : " " + bias);
     }
 }

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flashdjl.AttentionBias;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.AttentionResult;
 import io.flashdjl.Layout;
@@ -95,6 +96,45 @@ final class InputValidation {
         requireIndexArray("sequences.keys()", ko, n, q, "[S + 1], S from the query offsets");
         requireOffsets("sequences.queries()", sequences.hostQueries(), seqQ, "the query rows of q");
         requireOffsets("sequences.keys()", sequences.hostKeys(), seqK, "the key rows of k");
+    }
+
+    /**
+     * Checks a score bias against q and k (already checked by {@link #requireProblem}): rank 2 to 4, each
+     * dimension broadcastable to {@code [B, Hq, Nq, Nk]} (its size or 1; the last exactly {@code Nk}), boolean or
+     * a float type (float64 only with float64 inputs), on q's device.
+     */
+    static void requireBias(AttentionBias bias, NDArray q, NDArray k, Layout layout) {
+        NDArray b = bias.values();
+        Shape s = b.getShape();
+        Shape qs = q.getShape();
+        long[] full = {
+            qs.get(0),
+            qs.get(layout.headAxis()),
+            qs.get(layout.sequenceAxis()),
+            k.getShape().get(layout.sequenceAxis())
+        };
+        String expected = "a shape broadcastable to [B, Hq, Nq, Nk] = [" + full[0] + ", " + full[1] + ", " + full[2]
+                + ", " + full[3] + "] (each dimension its size or 1, the last " + full[3] + ")";
+        if (s.dimension() < 2 || s.dimension() > 4) {
+            throw new IllegalArgumentException("bias: expected rank 2 to 4, " + expected + ", but got shape " + s);
+        }
+        Shape s4 = bias.shape4();
+        for (int i = 0; i < 4; i++) {
+            boolean fits = i == 3 ? s4.get(i) == full[i] : s4.get(i) == 1 || s4.get(i) == full[i];
+            if (!fits) {
+                throw new IllegalArgumentException("bias: expected " + expected + " but got shape " + s);
+            }
+        }
+        DataType t = b.getDataType();
+        boolean floatOk = t == DataType.FLOAT16
+                || t == DataType.FLOAT32
+                || (t == DataType.FLOAT64 && q.getDataType() == DataType.FLOAT64);
+        if (t != DataType.BOOLEAN && !floatOk) {
+            throw new IllegalArgumentException("bias: expected dtype boolean (a keep mask), float16 or float32 (an"
+                    + " additive bias; float64 with float64 inputs) but got " + t + " (inputs " + q.getDataType()
+                    + ")");
+        }
+        requireSame("bias", b.getDevice(), q.getDevice(), "device", "the device of q");
     }
 
     /**

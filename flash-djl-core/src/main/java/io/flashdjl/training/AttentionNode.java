@@ -37,7 +37,14 @@ final class AttentionNode implements TapeNode {
             return false;
         }
         try (AttentionGradients g = Autograd.withoutGrad(() -> backend.backward(problem, dOut, result))) {
-            GradientPush.push(inputs, new NDArray[] {g.dq(), g.dk(), g.dv()});
+            if (g.bias().isPresent()) { // a float bias that requires grad: it is an input too
+                NDArray bias = problem.bias().orElseThrow().values();
+                GradientPush.push(
+                        new NDArray[] {inputs[0], inputs[1], inputs[2], bias},
+                        new NDArray[] {g.dq(), g.dk(), g.dv(), g.bias().get()});
+            } else {
+                GradientPush.push(inputs, new NDArray[] {g.dq(), g.dk(), g.dv()});
+            }
         } finally {
             dOut.close();
         }

@@ -9,6 +9,8 @@ import io.flashdjl.AttentionOptions;
 import io.flashdjl.Layout;
 import io.flashdjl.spi.DropoutBits;
 import io.flashdjl.spi.Visibility;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The one naive attention of the tests: {@code S = scale q k^T + mask; P = softmax(S); O = P v},
@@ -26,13 +28,16 @@ public final class NaiveAttention {
         public final NDArray dq;
         public final NDArray dk;
         public final NDArray dv;
+        /** The gradient of the score bias, in its shape ({@code [Bb, Hb, Rb, Nk]}); null without one. */
+        public final NDArray dBias;
 
-        Outcome(NDArray output, NDArray logSumExp, NDArray dq, NDArray dk, NDArray dv) {
+        Outcome(NDArray output, NDArray logSumExp, NDArray dq, NDArray dk, NDArray dv, NDArray dBias) {
             this.output = output;
             this.logSumExp = logSumExp;
             this.dq = dq;
             this.dk = dk;
             this.dv = dv;
+            this.dBias = dBias;
         }
     }
 
@@ -61,6 +66,25 @@ public final class NaiveAttention {
             AttentionOptions options,
             DataType computeType,
             NDArray dropout) {
+        return compute(q, k, v, dOut, options, computeType, dropout, null);
+    }
+
+    /**
+     * With a score bias: {@code S = scale q k^T + bias}, {@code bias} additive ({@code -inf} hides), rank 4
+     * {@code [Bb, Hb, Rb, Nk]}, each of the first three 1 or the call's size; the outcome's {@code dBias} is
+     * {@code dS} summed over the dimensions it broadcasts.
+     *
+     * @param scoreBias the additive bias, or null for none
+     */
+    public static Outcome compute(
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            NDArray dOut,
+            AttentionOptions options,
+            DataType computeType,
+            NDArray dropout,
+            NDArray scoreBias) {
         Layout layout = options.layout();
         NDArray qb = bhsd(q, layout).toType(computeType, false);
         NDArray kb = bhsd(k, layout).toType(computeType, false);
@@ -89,6 +113,11 @@ public final class NaiveAttention {
         NDArray zero = m.full(new Shape(), 0f, computeType, s.getDevice());
         NDArray one = m.full(new Shape(), 1f, computeType, s.getDevice());
         s = s.add(bias);
+        if (scoreBias != null) {
+            Shape bs = scoreBias.getShape();
+            NDArray sb = scoreBias.toDevice(s.getDevice(), false).toType(computeType, false);
+            s = s.add(bs.get(1) == 1 ? sb.expandDims(1) : sb.reshape(bs.get(0), hkv, g, bs.get(2), bs.get(3)));
+        }
         NDArray rowMax = s.max(new int[] {-1}, true);
         // rows that see no key: shift by 0 so exp(-inf) = 0 everywhere and P's row is 0
         NDArray shift = NDArrays.where(rowMax.isInfinite().logicalNot(), rowMax, zero);
@@ -105,7 +134,7 @@ public final class NaiveAttention {
         NDArray out = pz.matMul(vg);
         NDArray output = fromBhsd(out.reshape(b, hq, nq, dv), layout);
         if (dOut == null) {
-            return new Outcome(output, lse, null, null, null);
+            return new Outcome(output, lse, null, null, null, null);
         }
         NDArray dOg = bhsd(dOut, layout).toType(computeType, false).reshape(b, hkv, g, nq, dv);
         NDArray dV = pz.swapAxes(3, 4).matMul(dOg).sum(new int[] {2});
@@ -116,7 +145,21 @@ public final class NaiveAttention {
         NDArray dS = p.mul(dP.sub(dP.mul(p).sum(new int[] {-1}, true)));
         NDArray dQ = dS.matMul(kg).mul(scale).reshape(b, hq, nq, d);
         NDArray dK = dS.swapAxes(3, 4).matMul(qg).sum(new int[] {2}).mul(scale);
-        return new Outcome(output, lse, fromBhsd(dQ, layout), fromBhsd(dK, layout), fromBhsd(dV, layout));
+        NDArray dBias = null;
+        if (scoreBias != null) {
+            NDArray dSf = dS.reshape(b, hq, nq, nk);
+            Shape bs = scoreBias.getShape();
+            List<Integer> axes = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                if (bs.get(i) == 1 && dSf.getShape().get(i) != 1) {
+                    axes.add(i);
+                }
+            }
+            dBias = axes.isEmpty()
+                    ? dSf
+                    : dSf.sum(axes.stream().mapToInt(Integer::intValue).toArray(), true);
+        }
+        return new Outcome(output, lse, fromBhsd(dQ, layout), fromBhsd(dK, layout), fromBhsd(dV, layout), dBias);
     }
 
     /**

@@ -187,7 +187,7 @@ public final class SequenceCase {
             dk.set(new NDIndex(kRows), one.dk);
             dv.set(new NDIndex(kRows), one.dv);
         }
-        return new NaiveAttention.Outcome(out, lse, dq, dk, dv);
+        return new NaiveAttention.Outcome(out, lse, dq, dk, dv, null);
     }
 
     private static NDArray cpu(NDArray a) {

@@ -1,0 +1,248 @@
+package io.flashdjl;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.flashdjl.testing.ErrorBudget;
+import io.flashdjl.testing.NaiveAttention;
+import io.flashdjl.testing.TestSeed;
+import io.flashdjl.training.FlashGradientCollector;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * {@link AttentionBias}, SDPA's attn_mask: boolean keep masks and additive float biases, broadcast over batch,
+ * heads or query rows, on REFERENCE (8 x 8 tiles) and SDPA against float64 naive attention on the biased scores
+ * by {@link ErrorBudget}'s rule: output, log-sum-exp, dq, dk, dv and the bias's own gradient. Masks hide whole
+ * rows (output 0, zero gradients) and whole blocks; one case adds a causal band, one GQA and BSHD, one padded
+ * sequences. Training reaches the bias's gradient; bad biases are refused by name.
+ */
+@ExtendWith(TestSeed.class)
+class BiasTest {
+
+    private NDManager manager;
+
+    @BeforeEach
+    void open() {
+        manager = NDManager.newBaseManager(Device.cpu(), "PyTorch");
+    }
+
+    @AfterEach
+    void close() {
+        manager.close();
+    }
+
+    /** One call: sizes, the bias's shape (rank 2 to 4), its kind, and the options. */
+    record Case(int b, int hq, int hkv, int nq, int nk, long[] biasShape, boolean mask, AttentionOptions options) {
+        @Override
+        public String toString() {
+            return "B=" + b + " Hq=" + hq + " Hkv=" + hkv + " " + nq + "x" + nk + " " + (mask ? "mask " : "bias ")
+                    + new Shape(biasShape) + " " + options.mask() + " " + options.layout();
+        }
+    }
+
+    static Stream<Arguments> cases() {
+        AttentionOptions plain = AttentionOptions.builder().build();
+        AttentionOptions causal = AttentionOptions.builder().optCausal(true).build();
+        AttentionOptions bshd =
+                AttentionOptions.builder().optLayout(Layout.BSHD).build();
+        Case[] all = {
+            new Case(3, 2, 2, 13, 21, new long[] {3, 1, 1, 21}, true, plain), // key padding
+            new Case(2, 2, 1, 19, 19, new long[] {19, 19}, true, causal), // one mask for all, with the band
+            new Case(2, 4, 2, 11, 17, new long[] {2, 4, 11, 17}, false, plain), // full bias, GQA
+            new Case(2, 4, 4, 16, 9, new long[] {4, 1, 9}, false, bshd), // per head, rows broadcast
+            new Case(1, 2, 2, 24, 24, new long[] {1, 2, 24, 24}, false, causal)
+        };
+        Stream.Builder<Arguments> s = Stream.builder();
+        for (Backend backend : new Backend[] {Backend.REFERENCE, Backend.SDPA}) {
+            for (Case c : all) {
+                s.add(Arguments.of(backend, c));
+            }
+        }
+        return s.build();
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void theBiasedScoresAreAttended(Backend backend, Case c, SplittableRandom rng) {
+        AttentionOptions opts =
+                c.options.toBuilder().optBackend(backend).optReferenceTile(8, 8).build();
+        NDArray[] in = inputs(c, rng);
+        NDArray values = biasValues(c, rng);
+        if (!c.mask) {
+            values.setRequiresGradient(true);
+        }
+        AttentionBias bias = AttentionBias.of(values);
+        AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], null, bias, opts);
+        AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], null, bias, r, opts);
+        NDArray additive = additive(bias);
+        NaiveAttention.Outcome truth =
+                NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64, null, additive);
+        NaiveAttention.Outcome base =
+                NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT32, null, additive);
+        double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
+        String at = backend + " " + c + ": ";
+        ErrorBudget.check(at + "output", r.output(), base.output, truth.output, DataType.FLOAT32, mag);
+        ErrorBudget.check(at + "lse", r.logSumExp(), base.logSumExp, truth.logSumExp, DataType.FLOAT32);
+        ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, DataType.FLOAT32, mag);
+        ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, DataType.FLOAT32, mag);
+        ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, DataType.FLOAT32, mag);
+        if (c.mask) {
+            assertFalse(g.bias().isPresent(), at + "a boolean mask has no gradient");
+        } else {
+            NDArray dBias = g.bias().orElseThrow();
+            assertEquals(values.getShape(), dBias.getShape(), at + "dBias shape");
+            Shape s4 = bias.shape4();
+            ErrorBudget.check(
+                    at + "dBias",
+                    dBias.reshape(s4),
+                    base.dBias,
+                    truth.dBias,
+                    DataType.FLOAT32,
+                    ErrorBudget.magnitude(truth.dBias));
+        }
+    }
+
+    /** Rows the bias hides completely give output 0 and zero gradients, never NaN. */
+    @Test
+    void rowsWithoutAKeptKeyGiveZero(SplittableRandom rng) {
+        Case c = new Case(1, 1, 1, 5, 7, new long[] {5, 7}, true, AttentionOptions.DEFAULT);
+        NDArray[] in = inputs(c, rng);
+        boolean[] keep = new boolean[35];
+        for (int i = 0; i < 35; i++) {
+            keep[i] = i / 7 != 2 && rng.nextBoolean() || i % 7 == 0 && i / 7 != 2;
+        }
+        AttentionBias bias = AttentionBias.of(manager.create(keep, new Shape(5, 7)));
+        for (Backend backend : new Backend[] {Backend.REFERENCE, Backend.SDPA}) {
+            AttentionOptions opts =
+                    AttentionOptions.builder().optBackend(backend).build();
+            AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], null, bias, opts);
+            AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], null, bias, r, opts);
+            assertEquals(0f, r.output().get(":, :, 2").abs().max().getFloat(), backend + " output of row 2");
+            assertTrue(Float.isInfinite(r.logSumExp().get(":, :, 2").getFloat()), backend + " lse of row 2");
+            assertEquals(0f, g.dq().get(":, :, 2").abs().max().getFloat(), backend + " dq of row 2");
+            for (NDArray a : new NDArray[] {r.output(), g.dq(), g.dk(), g.dv()}) {
+                assertFalse(a.isNaN().any().getBoolean(), backend + " NaN");
+            }
+        }
+    }
+
+    /** In training (the flash tape), a float bias that requires a gradient gets dS summed to its shape. */
+    @Test
+    void trainingReachesTheBias(SplittableRandom rng) {
+        Case c = new Case(2, 2, 2, 9, 12, new long[] {2, 9, 12}, false, AttentionOptions.DEFAULT);
+        NDArray[] in = inputs(c, rng);
+        NDArray values = biasValues(c, rng);
+        values.setRequiresGradient(true);
+        AttentionOptions opts =
+                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
+        for (NDArray x : new NDArray[] {in[0], in[1], in[2]}) {
+            x.setRequiresGradient(true);
+        }
+        try (FlashGradientCollector gc = new FlashGradientCollector()) {
+            NDArray out = FlashAttention.attention(in[0], in[1], in[2], null, AttentionBias.of(values), opts);
+            gc.backward(out.mul(in[3]).sum());
+        }
+        NaiveAttention.Outcome truth = NaiveAttention.compute(
+                in[0], in[1], in[2], in[3], opts, DataType.FLOAT64, null, values.reshape(1, 2, 9, 12));
+        NaiveAttention.Outcome base = NaiveAttention.compute(
+                in[0], in[1], in[2], in[3], opts, DataType.FLOAT32, null, values.reshape(1, 2, 9, 12));
+        ErrorBudget.check(
+                "dBias through the tape",
+                values.getGradient().reshape(1, 2, 9, 12),
+                base.dBias,
+                truth.dBias,
+                DataType.FLOAT32,
+                ErrorBudget.magnitude(truth.dBias));
+        ErrorBudget.check("dq through the tape", in[0].getGradient(), base.dq, truth.dq, DataType.FLOAT32);
+    }
+
+    @Test
+    void badBiasesAreRefusedByName() {
+        NDArray q = manager.ones(new Shape(2, 3, 5, 8));
+        NDArray k = manager.ones(new Shape(2, 3, 7, 8));
+        AttentionOptions o =
+                AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> FlashAttention.forward(q, k, k, null, AttentionBias.of(manager.ones(new Shape(2, 1, 5, 6))), o));
+        assertEquals(
+                "bias: expected a shape broadcastable to [B, Hq, Nq, Nk] = [2, 3, 5, 7] (each dimension its size or"
+                        + " 1, the last 7) but got shape (2, 1, 5, 6)",
+                e.getMessage());
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> FlashAttention.forward(q, k, k, null, AttentionBias.of(manager.ones(new Shape(7))), o));
+        assertTrue(e.getMessage().startsWith("bias: expected rank 2 to 4"), e.getMessage());
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> FlashAttention.forward(
+                        q, k, k, null, AttentionBias.of(manager.ones(new Shape(5, 7), DataType.INT32)), o));
+        assertEquals(
+                "bias: expected dtype boolean (a keep mask), float16 or float32 (an additive bias; float64 with"
+                        + " float64 inputs) but got int32 (inputs float32)",
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> AttentionBias.of(null));
+        assertEquals("bias: expected a boolean or float NDArray but got null", e.getMessage());
+    }
+
+    /** q, k, v, dOut in the case's layout, float32. */
+    private NDArray[] inputs(Case c, SplittableRandom rng) {
+        boolean bshd = c.options.layout() == Layout.BSHD;
+        Shape qs = bshd ? new Shape(c.b, c.nq, c.hq, 8) : new Shape(c.b, c.hq, c.nq, 8);
+        Shape ks = bshd ? new Shape(c.b, c.nk, c.hkv, 8) : new Shape(c.b, c.hkv, c.nk, 8);
+        return new NDArray[] {normal(qs, rng), normal(ks, rng), normal(ks, rng), normal(qs, rng)};
+    }
+
+    /** A boolean mask (30% hidden, one row hidden) or a float bias (with some -inf) of the case's shape. */
+    private NDArray biasValues(Case c, SplittableRandom rng) {
+        Shape s = new Shape(c.biasShape);
+        int n = Math.toIntExact(s.size());
+        long nk = c.biasShape[c.biasShape.length - 1];
+        boolean[] keep = new boolean[n];
+        float[] value = new float[n];
+        for (int i = 0; i < n; i++) {
+            keep[i] = rng.nextDouble() > 0.3 || i % nk == 0; // key 0 kept: most rows see something
+            value[i] = keep[i] ? (float) (2 * rng.nextGaussian()) : Float.NEGATIVE_INFINITY;
+        }
+        if (c.biasShape.length >= 2 && c.biasShape[c.biasShape.length - 2] > 2) {
+            for (int j = 0; j < nk; j++) {
+                keep[(int) (2 * nk + j)] = false; // the third row of the first slice sees nothing
+                value[(int) (2 * nk + j)] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        return c.mask ? manager.create(keep, s) : manager.create(value, s);
+    }
+
+    /** The bias as rank-4 additive float32 (-inf where a mask hides). */
+    private NDArray additive(AttentionBias bias) {
+        NDArray v = bias.values().reshape(bias.shape4());
+        if (!bias.isMask()) {
+            return v.stopGradient();
+        }
+        return NDArrays.where(v, manager.zeros(v.getShape()), manager.full(v.getShape(), Float.NEGATIVE_INFINITY));
+    }
+
+    private NDArray normal(Shape s, SplittableRandom rng) {
+        float[] x = new float[Math.toIntExact(s.size())];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rng.nextGaussian();
+        }
+        return manager.create(x, s);
+    }
+}
