@@ -7,10 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.flashdjl.testing.BiasCase;
 import io.flashdjl.testing.ErrorBudget;
 import io.flashdjl.testing.NaiveAttention;
 import io.flashdjl.testing.TestSeed;
@@ -47,30 +47,21 @@ class BiasTest {
         manager.close();
     }
 
-    /** One call: sizes, the bias's shape (rank 2 to 4), its kind, and the options. */
-    record Case(int b, int hq, int hkv, int nq, int nk, long[] biasShape, boolean mask, AttentionOptions options) {
-        @Override
-        public String toString() {
-            return "B=" + b + " Hq=" + hq + " Hkv=" + hkv + " " + nq + "x" + nk + " " + (mask ? "mask " : "bias ")
-                    + new Shape(biasShape) + " " + options.mask() + " " + options.layout();
-        }
-    }
-
     static Stream<Arguments> cases() {
         AttentionOptions plain = AttentionOptions.builder().build();
         AttentionOptions causal = AttentionOptions.builder().optCausal(true).build();
         AttentionOptions bshd =
                 AttentionOptions.builder().optLayout(Layout.BSHD).build();
-        Case[] all = {
-            new Case(3, 2, 2, 13, 21, new long[] {3, 1, 1, 21}, true, plain), // key padding
-            new Case(2, 2, 1, 19, 19, new long[] {19, 19}, true, causal), // one mask for all, with the band
-            new Case(2, 4, 2, 11, 17, new long[] {2, 4, 11, 17}, false, plain), // full bias, GQA
-            new Case(2, 4, 4, 16, 9, new long[] {4, 1, 9}, false, bshd), // per head, rows broadcast
-            new Case(1, 2, 2, 24, 24, new long[] {1, 2, 24, 24}, false, causal)
+        BiasCase[] all = {
+            new BiasCase(3, 2, 2, 13, 21, 8, new long[] {3, 1, 1, 21}, true, plain), // key padding
+            new BiasCase(2, 2, 1, 19, 19, 8, new long[] {19, 19}, true, causal), // one mask for all, with the band
+            new BiasCase(2, 4, 2, 11, 17, 8, new long[] {2, 4, 11, 17}, false, plain), // full bias, GQA
+            new BiasCase(2, 4, 4, 16, 9, 8, new long[] {4, 1, 9}, false, bshd), // per head, rows broadcast
+            new BiasCase(1, 2, 2, 24, 24, 8, new long[] {1, 2, 24, 24}, false, causal)
         };
         Stream.Builder<Arguments> s = Stream.builder();
         for (Backend backend : new Backend[] {Backend.REFERENCE, Backend.SDPA}) {
-            for (Case c : all) {
+            for (BiasCase c : all) {
                 s.add(Arguments.of(backend, c));
             }
         }
@@ -79,18 +70,20 @@ class BiasTest {
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
-    void theBiasedScoresAreAttended(Backend backend, Case c, SplittableRandom rng) {
-        AttentionOptions opts =
-                c.options.toBuilder().optBackend(backend).optReferenceTile(8, 8).build();
-        NDArray[] in = inputs(c, rng);
-        NDArray values = biasValues(c, rng);
-        if (!c.mask) {
+    void theBiasedScoresAreAttended(Backend backend, BiasCase c, SplittableRandom rng) {
+        AttentionOptions opts = c.options().toBuilder()
+                .optBackend(backend)
+                .optReferenceTile(8, 8)
+                .build();
+        NDArray[] in = c.inputs(manager, rng, DataType.FLOAT32, Device.cpu());
+        NDArray values = c.values(manager, rng, DataType.FLOAT32, Device.cpu());
+        if (!c.mask()) {
             values.setRequiresGradient(true);
         }
         AttentionBias bias = AttentionBias.of(values);
         AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], null, bias, opts);
         AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], null, bias, r, opts);
-        NDArray additive = additive(bias);
+        NDArray additive = BiasCase.additive(manager, bias);
         NaiveAttention.Outcome truth =
                 NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64, null, additive);
         NaiveAttention.Outcome base =
@@ -102,7 +95,7 @@ class BiasTest {
         ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, DataType.FLOAT32, mag);
         ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, DataType.FLOAT32, mag);
         ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, DataType.FLOAT32, mag);
-        if (c.mask) {
+        if (c.mask()) {
             assertFalse(g.bias().isPresent(), at + "a boolean mask has no gradient");
         } else {
             NDArray dBias = g.bias().orElseThrow();
@@ -121,8 +114,8 @@ class BiasTest {
     /** Rows the bias hides completely give output 0 and zero gradients, never NaN. */
     @Test
     void rowsWithoutAKeptKeyGiveZero(SplittableRandom rng) {
-        Case c = new Case(1, 1, 1, 5, 7, new long[] {5, 7}, true, AttentionOptions.DEFAULT);
-        NDArray[] in = inputs(c, rng);
+        BiasCase c = new BiasCase(1, 1, 1, 5, 7, 8, new long[] {5, 7}, true, AttentionOptions.DEFAULT);
+        NDArray[] in = c.inputs(manager, rng, DataType.FLOAT32, Device.cpu());
         boolean[] keep = new boolean[35];
         for (int i = 0; i < 35; i++) {
             keep[i] = i / 7 != 2 && rng.nextBoolean() || i % 7 == 0 && i / 7 != 2;
@@ -145,9 +138,9 @@ class BiasTest {
     /** In training (the flash tape), a float bias that requires a gradient gets dS summed to its shape. */
     @Test
     void trainingReachesTheBias(SplittableRandom rng) {
-        Case c = new Case(2, 2, 2, 9, 12, new long[] {2, 9, 12}, false, AttentionOptions.DEFAULT);
-        NDArray[] in = inputs(c, rng);
-        NDArray values = biasValues(c, rng);
+        BiasCase c = new BiasCase(2, 2, 2, 9, 12, 8, new long[] {2, 9, 12}, false, AttentionOptions.DEFAULT);
+        NDArray[] in = c.inputs(manager, rng, DataType.FLOAT32, Device.cpu());
+        NDArray values = c.values(manager, rng, DataType.FLOAT32, Device.cpu());
         values.setRequiresGradient(true);
         AttentionOptions opts =
                 AttentionOptions.builder().optBackend(Backend.REFERENCE).build();
@@ -199,50 +192,5 @@ class BiasTest {
                 e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> AttentionBias.of(null));
         assertEquals("bias: expected a boolean or float NDArray but got null", e.getMessage());
-    }
-
-    /** q, k, v, dOut in the case's layout, float32. */
-    private NDArray[] inputs(Case c, SplittableRandom rng) {
-        boolean bshd = c.options.layout() == Layout.BSHD;
-        Shape qs = bshd ? new Shape(c.b, c.nq, c.hq, 8) : new Shape(c.b, c.hq, c.nq, 8);
-        Shape ks = bshd ? new Shape(c.b, c.nk, c.hkv, 8) : new Shape(c.b, c.hkv, c.nk, 8);
-        return new NDArray[] {normal(qs, rng), normal(ks, rng), normal(ks, rng), normal(qs, rng)};
-    }
-
-    /** A boolean mask (30% hidden, one row hidden) or a float bias (with some -inf) of the case's shape. */
-    private NDArray biasValues(Case c, SplittableRandom rng) {
-        Shape s = new Shape(c.biasShape);
-        int n = Math.toIntExact(s.size());
-        long nk = c.biasShape[c.biasShape.length - 1];
-        boolean[] keep = new boolean[n];
-        float[] value = new float[n];
-        for (int i = 0; i < n; i++) {
-            keep[i] = rng.nextDouble() > 0.3 || i % nk == 0; // key 0 kept: most rows see something
-            value[i] = keep[i] ? (float) (2 * rng.nextGaussian()) : Float.NEGATIVE_INFINITY;
-        }
-        if (c.biasShape.length >= 2 && c.biasShape[c.biasShape.length - 2] > 2) {
-            for (int j = 0; j < nk; j++) {
-                keep[(int) (2 * nk + j)] = false; // the third row of the first slice sees nothing
-                value[(int) (2 * nk + j)] = Float.NEGATIVE_INFINITY;
-            }
-        }
-        return c.mask ? manager.create(keep, s) : manager.create(value, s);
-    }
-
-    /** The bias as rank-4 additive float32 (-inf where a mask hides). */
-    private NDArray additive(AttentionBias bias) {
-        NDArray v = bias.values().reshape(bias.shape4());
-        if (!bias.isMask()) {
-            return v.stopGradient();
-        }
-        return NDArrays.where(v, manager.zeros(v.getShape()), manager.full(v.getShape(), Float.NEGATIVE_INFINITY));
-    }
-
-    private NDArray normal(Shape s, SplittableRandom rng) {
-        float[] x = new float[Math.toIntExact(s.size())];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) rng.nextGaussian();
-        }
-        return manager.create(x, s);
     }
 }

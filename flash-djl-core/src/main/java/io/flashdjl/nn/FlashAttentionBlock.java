@@ -13,6 +13,7 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import ai.djl.util.RandomUtils;
+import io.flashdjl.AttentionBias;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
@@ -23,7 +24,6 @@ import io.flashdjl.spi.Visibility;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.util.Optional;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
@@ -44,9 +44,10 @@ import org.slf4j.LoggerFactory;
  * scores, or a 4-dimensional additive offset). Key padding (every query row of a batch row keeps the same run
  * of first keys among those the block's causal mask or window shows it: what DJL's BERT-style models build,
  * alone or combined with a causal mask) is recognised on the device and runs on the flash backend as key
- * lengths ({@link Sequences}); so do int32 {@code [B]} key lengths given as the mask. Any other mask is
- * applied by a materialising engine path (matmul, softmax, matmul), logged once at info level: no flash backend
- * takes arbitrary masks yet.
+ * lengths ({@link Sequences}); so do int32 {@code [B]} key lengths given as the mask. Any other mask reaches
+ * the flash backends as a score bias ({@link io.flashdjl.AttentionBias}, made by {@code MaskBias} with DJL's
+ * semantics: a boolean mask when every query row keeps a key, else DJL's own offset as a float bias). Only the
+ * {@code naive} block materialises the scores (matmul, softmax, matmul).
  *
  * <p>Attention-probability dropout ({@link Builder#optAttentionProbsDropoutProb}) applies in training only, as
  * DJL's: on the flash backends with flash-djl's generator ({@code AttentionOptions.optDropout}; the block draws
@@ -63,8 +64,6 @@ public final class FlashAttentionBlock extends AbstractBlock {
 
     /** DJL's block version: the parameter files of both blocks are interchangeable. */
     private static final byte VERSION = 1;
-
-    private static final AtomicBoolean MASK_PATH_LOGGED = new AtomicBoolean();
 
     private final int embeddingSize;
     private final int headCount;
@@ -230,13 +229,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
         Visibility band = Visibility.of(options, t, f);
         Optional<NDArray> keyLengths =
                 in.mask == null || naive ? Optional.empty() : KeyPadding.lengthsOf(in.mask, band);
-        if (naive || in.mask != null && keyLengths.isEmpty()) {
-            if (in.mask != null && MASK_PATH_LOGGED.compareAndSet(false, true)) {
-                logger.info(
-                        "FlashAttentionBlock: a mask other than key padding was given; attention runs on the"
-                                + " materialising engine path (matmul, softmax, matmul) instead of backend {}",
-                        options.backend());
-            }
+        if (naive) {
             NDArray mask = in.mask != null && in.mask.getShape().dimension() == 1 ? keyMask(in.mask, t, f) : in.mask;
             UnaryOperator<NDArray> drop = dropout
                     ? probs -> probabilityDropout
@@ -250,11 +243,14 @@ public final class FlashAttentionBlock extends AbstractBlock {
                             .optDropout(dropoutRate, dropoutSeed, dropoutCalls.getAndIncrement())
                             .build()
                     : options;
-            // the lengths on the inputs' device (a mask may come from elsewhere; a no-op when it does not)
+            // the lengths (or bias) on the inputs' device (a mask may come from elsewhere; a no-op when it does not)
             Sequences seqs = keyLengths
                     .map(lengths -> Sequences.padded(null, lengths.toDevice(q.getDevice(), false)))
                     .orElse(null);
-            o = FlashAttention.attention(q, k, v, seqs, call);
+            AttentionBias bias = in.mask == null || keyLengths.isPresent()
+                    ? null
+                    : MaskBias.of(in.mask.toDevice(q.getDevice(), false), band);
+            o = FlashAttention.attention(q, k, v, seqs, bias, call);
         }
         NDArray merged = o.reshape(b, t, embeddingSize);
         return resultProjection.forward(ps, new NDList(merged), training, params);

@@ -1,6 +1,7 @@
 package io.flashdjl.nn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -344,6 +345,52 @@ class FlashAttentionBlockTest {
                             .orElseThrow()
                             .toIntArray()));
             assertTrue(KeyPadding.lengthsOf(holes.mul(causal), causalBand).isEmpty(), "holes are not padding");
+        }
+    }
+
+    /**
+     * Masks that are not key padding reach the flash backend as a score bias with DJL's semantics: a boolean mask
+     * when every row keeps a key (a causal mask given to a full block, holes), DJL's own offset as a float bias
+     * otherwise (a row without a kept key, values other than 0 and 1), and a 4-dimensional offset as it is. Each
+     * gives what DJL's own block gives with the mask.
+     */
+    @Test
+    void otherMasksRunAsAScoreBias() {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            Shape in = new Shape(3, 9, E);
+            NDArray x = manager.randomNormal(in);
+            NDArray rows = manager.arange(0, 9, 1, DataType.INT32);
+            NDArray causal = rows.reshape(1, 9)
+                    .lte(rows.reshape(9, 1))
+                    .broadcast(3, 9, 9)
+                    .toType(DataType.FLOAT32, false);
+            NDArray holes =
+                    manager.randomUniform(0, 1, new Shape(3, 9, 9)).gt(0.3f).toType(DataType.FLOAT32, false);
+            holes.set(new NDIndex(":, :, 0"), 1);
+            NDArray noKeys = holes.duplicate();
+            noKeys.set(new NDIndex("2, 4, :"), 0);
+            NDArray soft = holes.mul(0.99999f);
+            NDArray offset = manager.randomNormal(new Shape(3, HEADS, 9, 9));
+            Visibility full = Visibility.of(AttentionOptions.DEFAULT, 9, 9);
+            assertTrue(MaskBias.of(causal, full).isMask(), "a 1/0 mask with a key in every row is boolean");
+            assertTrue(MaskBias.of(holes, full).isMask(), "holes: boolean");
+            assertFalse(MaskBias.of(noKeys, full).isMask(), "a row without keys: DJL's offset");
+            assertFalse(MaskBias.of(soft, full).isMask(), "values other than 0 and 1: DJL's offset");
+            Block djl = djlBlock();
+            djl.initialize(manager, DataType.FLOAT32, in);
+            FlashAttentionBlock flash = FlashAttentionBlock.builder()
+                    .setEmbeddingSize(E)
+                    .setHeadCount(HEADS)
+                    .optBackend(Backend.REFERENCE)
+                    .build();
+            flash.initialize(manager, DataType.FLOAT32, in);
+            copyParameters(djl, flash);
+            Block djl64 = float64Twin(djl, djlBlock());
+            for (NDArray mask : new NDArray[] {causal, holes, noKeys, soft, offset}) {
+                NDArray expected = run(djl, new NDList(x, mask));
+                NDArray truth = run(djl64, float64(new NDList(x, mask)));
+                assertClose(expected, run(flash, new NDList(x, mask)), truth, "mask " + mask.getShape());
+            }
         }
     }
 

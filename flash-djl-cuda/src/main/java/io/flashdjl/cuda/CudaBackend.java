@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
+import io.flashdjl.AttentionBias;
 import io.flashdjl.AttentionGradients;
 import io.flashdjl.AttentionMask;
 import io.flashdjl.AttentionResult;
@@ -77,6 +78,14 @@ public final class CudaBackend implements AttentionBackend {
         if (p.sequenceCount() > 65535 || p.headsQ() > 65535) {
             return Optional.of("batch (or sequences) and heads must be at most 65535 (CUDA grid limits)");
         }
+        if (p.options().deterministic()
+                && p.bias()
+                        .map(b -> b.requiresGradient()
+                                && b.shape4().size() < p.batch() * p.headsQ() * p.seqQ() * p.seqK())
+                        .orElse(false)) {
+            return Optional.of("deterministic mode: the gradient of a broadcast bias is summed with atomic adds, in an"
+                    + " order that varies from run to run");
+        }
         if (p.seqQ() + p.seqK() >= (1L << 31) - 256) {
             return Optional.of("seqQ + seqK must be below 2^31 - 256 (the kernels' int tile bounds)");
         }
@@ -103,6 +112,7 @@ public final class CudaBackend implements AttentionBackend {
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         Operands ops = new Operands(kernels, manager, p);
         SequenceArrays seqs = SequenceArrays.of(p);
+        BiasArrays bias = BiasArrays.of(kernels, manager, p, false);
         byte[] params = KernelParams.forward(
                 ops.read("q", tensor(in.q, qs), p.headsQ(), p.seqQ()),
                 ops.read("k", tensor(in.k, kvs), p.headsKv(), p.seqK()),
@@ -111,9 +121,9 @@ public final class CudaBackend implements AttentionBackend {
                 NDArrayMemory.address("lse", lse),
                 seqs.params,
                 dropout(p),
-                KernelParams.Bias.NONE,
+                bias.params,
                 dims(p));
-        CudaKernels.Kernel forward = kernels.kernel(name(kernels, "flash_fwd", p));
+        CudaKernels.Kernel forward = kernels.kernel(name(kernels, "flash_fwd", bias, p));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
             logger.warn(
                     "CUDA: {} runs float32 at Precision.FULL on the SIMT kernels (the tensor-core ones need sm_90a and"
@@ -123,6 +133,7 @@ public final class CudaBackend implements AttentionBackend {
         kernels.launch(forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), params, p.toString());
         ops.release();
         seqs.release();
+        bias.release();
         in.release();
         return new AttentionResult(out, lse, Backend.CUDA);
     }
@@ -149,6 +160,11 @@ public final class CudaBackend implements AttentionBackend {
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         Operands ops = new Operands(kernels, manager, p);
         SequenceArrays seqs = SequenceArrays.of(p);
+        BiasArrays bias = BiasArrays.of(
+                kernels,
+                manager,
+                p,
+                p.bias().map(AttentionBias::requiresGradient).orElse(false));
         KernelParams.Tensor[] tensors = {
             ops.read("q", tensor(in.q, qs), p.headsQ(), p.seqQ()),
             ops.read("k", tensor(in.k, kvs), p.headsKv(), p.seqK()),
@@ -166,15 +182,20 @@ public final class CudaBackend implements AttentionBackend {
                 NDArrayMemory.address("delta scratch", delta),
                 seqs.params,
                 dropout(p),
-                KernelParams.Bias.NONE,
+                bias.params,
                 dims(p),
                 deterministic);
         String what = p.toString();
         // pre and convert work on the tensors' rows; dkdv and dq on the rows of each sequence (flash_params.h)
         kernels.launch(
-                kernels.kernel(name(kernels, "flash_bwd_pre", p)), p.seqQ(), p.headsQ(), p.batch(), params, what);
+                kernels.kernel(name(kernels, "flash_bwd_pre", BiasArrays.NONE, p)),
+                p.seqQ(),
+                p.headsQ(),
+                p.batch(),
+                params,
+                what);
         kernels.launch(
-                kernels.kernel(name(kernels, "flash_bwd_dkdv", p)),
+                kernels.kernel(name(kernels, "flash_bwd_dkdv", bias, p)),
                 p.longestKey(),
                 p.headsKv(),
                 p.sequenceCount(),
@@ -182,7 +203,7 @@ public final class CudaBackend implements AttentionBackend {
                 what);
         if (convert) {
             kernels.launch(
-                    kernels.kernel(name(kernels, "flash_bwd_convert", p)),
+                    kernels.kernel(name(kernels, "flash_bwd_convert", BiasArrays.NONE, p)),
                     p.seqQ(),
                     p.headsQ(),
                     p.batch(),
@@ -190,7 +211,7 @@ public final class CudaBackend implements AttentionBackend {
                     what);
         } else {
             kernels.launch(
-                    kernels.kernel(name(kernels, "flash_bwd_dq", p)),
+                    kernels.kernel(name(kernels, "flash_bwd_dq", bias, p)),
                     p.longestQuery(),
                     p.headsQ(),
                     p.sequenceCount(),
@@ -202,8 +223,10 @@ public final class CudaBackend implements AttentionBackend {
             dqAccum.close();
         }
         delta.close();
+        NDArray dBias = bias.gradient();
         ops.release();
         seqs.release();
+        bias.release();
         in.release();
         if (o != forward.output()) {
             o.close();
@@ -211,7 +234,7 @@ public final class CudaBackend implements AttentionBackend {
         if (dO != dOut) {
             dO.close();
         }
-        return new AttentionGradients(dq, dk, dv, Backend.CUDA);
+        return new AttentionGradients(dq, dk, dv, dBias, Backend.CUDA);
     }
 
     /**
@@ -232,8 +255,10 @@ public final class CudaBackend implements AttentionBackend {
         return type == KernelDtype.F32 && forward.sharedBytes == 0;
     }
 
-    private static String name(CudaKernels kernels, String kernel, AttentionProblem p) {
-        return kernel + "_" + KernelDtype.of(p).token + "_hd" + kernels.kernelHeadDim(p.headDim());
+    /** A kernel's name: the _bias kernels read a score bias (flash_kernels.cu). */
+    private static String name(CudaKernels kernels, String kernel, BiasArrays bias, AttentionProblem p) {
+        return kernel + (bias.present() ? "_bias_" : "_") + KernelDtype.of(p).token + "_hd"
+                + kernels.kernelHeadDim(p.headDim());
     }
 
     private static KernelParams.Tensor tensor(long address, KernelParams.Strides strides) {
