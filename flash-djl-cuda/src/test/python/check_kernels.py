@@ -85,6 +85,14 @@ def torch_baseline(q, k, v, do, mask, scale):
     return o, lse, dq, dk, dv, empty
 
 
+def budget(baseline_err, ref, stored):
+    """The rule (the Java ErrorBudget.check): twice the baseline's error against the float64 reference, a
+    floor of 1e-5 of the largest finite reference value (at least 1e-5), and one rounding of the dtype the
+    result is stored in. Every check_*.py judges by it."""
+    largest = ref.double().abs()[torch.isfinite(ref)].max().item() if torch.isfinite(ref).any() else 0.0
+    return 2 * baseline_err + 1e-5 * max(1.0, largest) + ROUNDING[stored] * largest
+
+
 def maxerr(a, b, rows_ok=None):
     d = (a.double() - b.double()).abs()
     if rows_ok is not None:
@@ -146,17 +154,14 @@ def run_case(fl, dtype, D, shape, layout):
     ro, rlse, rdq, rdk, rdv = reference(q, k, v, do, mask, scale)
     to, tlse, tdq, tdk, tdv, empty = torch_baseline(q, k, v, do, mask, scale)
     ok_rows = ~empty
-    def tol(e, ref, stored):  # ErrorBudget.check: factor 2, floor, one rounding of the stored dtype
-        largest = ref.double().abs()[torch.isfinite(ref)].max().item() if torch.isfinite(ref).any() else 0.0
-        return 2 * e + 1e-5 * max(1.0, largest) + ROUNDING[stored] * largest
     res = []
-    res.append(("O", maxerr(o, ro), tol(maxerr(to, ro, ok_rows), ro, dtype)))
+    res.append(("O", maxerr(o, ro), budget(maxerr(to, ro, ok_rows), ro, dtype)))
     tlse_err = lse_err(tlse, rlse) if not empty.any() else maxerr(tlse[..., ok_rows], rlse[..., ok_rows])
-    res.append(("LSE", lse_err(lse, rlse), tol(tlse_err, rlse, torch.float32)))
+    res.append(("LSE", lse_err(lse, rlse), budget(tlse_err, rlse, torch.float32)))
     for tag, (dq, dk, dv) in (("", grads[False][0]), ("det_", grads[True][0])):
-        res.append((tag + "dq", maxerr(dq, rdq), tol(maxerr(tdq, rdq), rdq, dtype)))
-        res.append((tag + "dk", maxerr(dk, rdk), tol(maxerr(tdk, rdk), rdk, dtype)))
-        res.append((tag + "dv", maxerr(dv, rdv), tol(maxerr(tdv, rdv), rdv, dtype)))
+        res.append((tag + "dq", maxerr(dq, rdq), budget(maxerr(tdq, rdq), rdq, dtype)))
+        res.append((tag + "dk", maxerr(dk, rdk), budget(maxerr(tdk, rdk), rdk, dtype)))
+        res.append((tag + "dv", maxerr(dv, rdv), budget(maxerr(tdv, rdv), rdv, dtype)))
     same = all(torch.equal(a, b) for a, b in zip(grads[True][0], grads[True][1]))
     bad = [f"{n} {e:.2e}>{t:.2e}" for n, e, t in res if not (e <= t)]
     if not same:
