@@ -165,6 +165,58 @@ class BiasTest {
         ErrorBudget.check("dq through the tape", in[0].getGradient(), base.dq, truth.dq, DataType.FLOAT32);
     }
 
+    /**
+     * A bias and padded lengths together on REFERENCE and SDPA: rows past the query lengths get output 0 and zero
+     * gradients (dBias included), keys past the key lengths are hidden; the truth is the naive attention with the
+     * lengths folded into the bias as -inf.
+     */
+    @Test
+    void biasAndSequencesCompose(SplittableRandom rng) {
+        int[] ql = {11, 3, 0};
+        int[] kl = {13, 6, 2};
+        BiasCase c = new BiasCase(3, 2, 2, 11, 13, 8, new long[] {3, 2, 11, 13}, false, AttentionOptions.DEFAULT);
+        NDArray[] in = c.inputs(manager, rng, DataType.FLOAT32, Device.cpu());
+        NDArray values = c.values(manager, rng, DataType.FLOAT32, Device.cpu());
+        values.setRequiresGradient(true);
+        AttentionBias bias = AttentionBias.of(values);
+        Sequences lengths = Sequences.padded(manager.create(ql), manager.create(kl));
+        float[] fold = new float[3 * 11 * 13];
+        for (int s = 0; s < 3; s++) {
+            for (int i = 0; i < 11; i++) {
+                for (int j = 0; j < 13; j++) {
+                    fold[(s * 11 + i) * 13 + j] = i < ql[s] && j < kl[s] ? 0f : Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+        NDArray additive = BiasCase.additive(manager, bias)
+                .add(manager.create(fold, new Shape(3, 1, 11, 13)).toType(DataType.FLOAT64, false));
+        for (Backend backend : new Backend[] {Backend.REFERENCE, Backend.SDPA}) {
+            AttentionOptions opts = AttentionOptions.builder()
+                    .optBackend(backend)
+                    .optReferenceTile(8, 8)
+                    .build();
+            AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], lengths, bias, opts);
+            AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], lengths, bias, r, opts);
+            NaiveAttention.Outcome truth =
+                    NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64, null, additive);
+            NaiveAttention.Outcome base =
+                    NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT32, null, additive);
+            String at = backend + " bias and lengths: ";
+            double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
+            ErrorBudget.check(at + "output", r.output(), base.output, truth.output, DataType.FLOAT32, mag);
+            ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, DataType.FLOAT32, mag);
+            ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, DataType.FLOAT32, mag);
+            ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, DataType.FLOAT32, mag);
+            ErrorBudget.check(
+                    at + "dBias",
+                    g.bias().orElseThrow(),
+                    base.dBias,
+                    truth.dBias,
+                    DataType.FLOAT32,
+                    ErrorBudget.magnitude(truth.dBias));
+        }
+    }
+
     @Test
     void badBiasesAreRefusedByName() {
         NDArray q = manager.ones(new Shape(2, 3, 5, 8));
