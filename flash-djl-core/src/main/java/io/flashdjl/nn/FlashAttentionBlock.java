@@ -51,7 +51,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Attention-probability dropout ({@link Builder#optAttentionProbsDropoutProb}) applies in training only, as
  * DJL's: on the flash backends with flash-djl's generator ({@code AttentionOptions.optDropout}; the block draws
- * a seed once and gives every training call its own offset), on the materialising path with DJL's dropout.
+ * a seed once and gives every training call its own offset), on the naive block's path with DJL's dropout.
  *
  * <p>Differences from DJL's block: attention-probability dropout defaults to 0 (DJL: 0.1); parameters are
  * created in the dtype the block is initialised with (DJL: always float32). With {@link
@@ -256,7 +256,7 @@ public final class FlashAttentionBlock extends AbstractBlock {
         return resultProjection.forward(ps, new NDList(merged), training, params);
     }
 
-    /** Key lengths {@code [B]} as DJL's {@code [B, T, F]} mask, for the materialising path. */
+    /** Key lengths {@code [B]} as DJL's {@code [B, T, F]} mask, for the naive block's materialising path. */
     private static NDArray keyMask(NDArray lengths, long t, long f) {
         NDArray keys = lengths.getManager().arange(0, (int) f, 1, DataType.INT32, lengths.getDevice());
         return keys.reshape(1, 1, f)

@@ -8,8 +8,9 @@ import io.flashdjl.spi.Visibility;
 import java.util.function.UnaryOperator;
 
 /**
- * Attention written out with engine ops (matmul, softmax, matmul), for what the flash backends do
- * not take: DJL-style masks. It materialises the {@code T x F} scores; the engine differentiates it.
+ * Attention written out with engine ops (matmul, softmax, matmul), DJL's own way with DJL's mask semantics: the
+ * path of a {@code naive} block (the baseline the flash block is measured against). It materialises the {@code T
+ * x F} scores; the engine differentiates it.
  * Inputs and output are BSHD ({@code [B, S, heads, headDim]}), grouped-query heads allowed.
  */
 final class MaskedAttention {

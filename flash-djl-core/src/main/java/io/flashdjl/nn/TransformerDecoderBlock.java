@@ -23,8 +23,8 @@ import io.flashdjl.training.FlashGradientCollector;
  * A pre-LN transformer decoder block (GPT-2 style) on {@code [B, S, E]}:
  * {@code x + dropout(attn(LN(x)))} with causal {@link FlashAttentionBlock}, then
  * {@code x + dropout(MLP(LN(x)))} with a GELU MLP of {@code hiddenSize} units. Inputs: {@code [x]}, or
- * {@code [x, mask]} with a mask as {@link FlashAttentionBlock} reads it (key padding, or int32 {@code [B]} key
- * lengths, runs on the flash backend).
+ * {@code [x, mask]} with a mask as {@link FlashAttentionBlock} reads it (key padding or int32 {@code [B]} key
+ * lengths as key lengths, any other mask as a score bias: on the flash backend either way).
  *
  * <p>In training under a {@link FlashGradientCollector} the block's input is cut
  * ({@link FlashGradientCollector#cut}), so the backward pass of a deep stack stays linear in depth.
@@ -107,7 +107,7 @@ public final class TransformerDecoderBlock extends AbstractBlock {
         }
         NDList attentionInputs = new NDList(run(attentionNorm, ps, x, training, params));
         if (inputs.size() == 2) {
-            attentionInputs.add(inputs.get(1)); // FlashAttentionBlock reads the mask (key padding: key lengths)
+            attentionInputs.add(inputs.get(1)); // FlashAttentionBlock reads the mask (key lengths or a bias)
         }
         NDArray a = attention.forward(ps, attentionInputs, training, params).head();
         x = x.add(run(attentionDropout, ps, a, training, params));
