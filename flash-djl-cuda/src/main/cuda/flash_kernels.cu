@@ -11,6 +11,7 @@
 #include "flash_bias.cuh"
 #include "flash_cast.cuh"
 #include "flash_tiles.h"
+#include "flash_tma.cuh"
 
 namespace fdjl {
 
@@ -123,6 +124,13 @@ FDJL_FOR_EACH_HEAD_DIM(FLASH_HD_SET)
 // ---------------------------------------------------------------- casts for the mixed kernels
 FLASH_KERNEL(flash_cast_f32_bf16, FlashCastParams, CastShape::THREADS, CastShape::ROWS, 0,
              (fdjl::cast_kernel<__nv_bfloat16>))
+
+// ---------------------------------------------------------------- TMA: the launcher's tensor maps
+// (__grid_constant__: the kernel hands the address of its parameter's map to the TMA unit)
+extern "C" __device__ const int flash_tma_copy_cfg[4] = {128, fdjl::kTmaTile, 0, 0};
+extern "C" __global__ void __launch_bounds__(128) flash_tma_copy(const __grid_constant__ FlashTmaCopyParams p) {
+  fdjl::tma_copy_kernel(p);
+}
 
 // ---------------------------------------------------------------- the summary of a score bias
 FLASH_KERNEL(flash_bias_tiles, FlashBiasTilesParams, 256, fdjl::kBiasCell, 0, fdjl::bias_tiles_kernel)

@@ -21,8 +21,8 @@
 // mixed (f32bf16) kernels; its structs are those of version 3. Version 3 had no sequences (the
 // four pointers after lse / delta, vis_bottom_right). Version 4 had no dropout (dropout_seed and
 // the three dropout fields at the end). Version 5 had no score bias (the FlashBias after
-// dropout_seed, bias_kind, the flash_bias_tiles kernel).
-#define FLASH_ABI_VERSION 6
+// dropout_seed, bias_kind, the flash_bias_tiles kernel). Version 6 had no flash_tma_copy (TMA).
+#define FLASH_ABI_VERSION 7
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -38,6 +38,9 @@
 //   flash_cast_f32_bf16           (FlashCastParams) dst = src rounded to bf16 (nearest even), rows
 //                                                   zero-padded to a multiple of 8 columns
 //   flash_bias_tiles              (FlashBiasTilesParams) the tile summary of a score bias (SCORE BIAS)
+//   flash_tma_copy                (FlashTmaCopyParams, __grid_constant__) a 16-bit matrix copied tile by
+//                                 tile through a tensor map the launcher encoded (TMA, below; sm_90a only:
+//                                 elsewhere it does nothing)
 //   dt in {f16, bf16, f32, f32bf16}; H in the exported head-dim list.
 //   f32bf16 ("mixed"): float32 data, bfloat16 compute. q, k, v and dout are the bf16 casts made by
 //   flash_cast_f32_bf16 (rows padded to a multiple of 8, so any head_dim); o, dq, dk, dv are
@@ -220,7 +223,26 @@ struct FlashBiasTilesParams {     // 112 bytes
   int32_t pad0;                   // write 0
 };
 
+// TMA: a tensor map (the driver's CUtensorMap: 128 opaque bytes, 64-byte aligned) made by the launcher with
+// cuTensorMapEncodeTiled and passed by value inside a __grid_constant__ parameter struct, so that the
+// kernel can hand its address to cp.async.bulk.tensor. Grid of flash_tma_copy: (ceil(cols / 64),
+// ceil(rows / 64), 1), 128 threads; the map's box is 64 x 64 elements, no swizzle, out-of-range
+// elements zero-filled.
+struct alignas(64) FlashTensorMap {
+  uint64_t opaque[16];
+};
+
+struct FlashTmaCopyParams {       // 192 bytes
+  FlashTensorMap src;             // a [rows, cols] 16-bit matrix, row-major (the map's global address)
+  void* dst;                      // a [rows, cols] 16-bit matrix, row-major
+  int64_t dst_row_stride;         // elements
+  int32_t rows, cols;
+  int64_t pad[5];                 // the struct's 64-byte alignment; write 0
+};
+
 #ifdef __cplusplus
+static_assert(sizeof(FlashTensorMap) == 128, "FlashTensorMap layout");
+static_assert(sizeof(FlashTmaCopyParams) == 192, "FlashTmaCopyParams layout");
 static_assert(sizeof(FlashBias) == 88, "FlashBias layout");
 static_assert(sizeof(FlashBiasTilesParams) == 112, "FlashBiasTilesParams layout");
 static_assert(sizeof(FlashTensor) == 32, "FlashTensor layout");

@@ -6,7 +6,8 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Six ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+Seven ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 7 (version 6's structs and the flash_tma_copy kernel, which this harness does not launch),
 version 6 (score bias: `bias=` below), version 5 (dropout: `dropout=(rate, seed, offset)` below), version 4 (sequences: padded lengths and
 packed offsets, `seq=` below), version 3 (version 2's
 structs, plus the cast kernel and the f32bf16 kernels: float32 data with bfloat16 compute,
@@ -185,8 +186,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3, 4, 5, 6):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 6")
+        if self.abi not in (1, 2, 3, 4, 5, 6, 7):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 7")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:

@@ -20,6 +20,8 @@ import java.nio.ByteOrder;
  * Bias (88 B): data, tiles, grad addresses; data strides (batch, head, row); tiles strides (batch, head);
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
  * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
+ * FlashTmaCopyParams (192 B): a tensor map (128 B, {@link TensorMaps}); dst address, dst row stride (int64);
+ *                             rows, cols (int32); 40 bytes of zero (the struct's 64-byte alignment)
  * Sequences (32 B): q offsets, k offsets, q lengths, k lengths (int32 arrays on the device; 0 = absent)
  * Dropout (12 B): offset (int32), keep threshold (int32, 0 = no dropout), scale (float32)
  * FlashCastParams (80 B): tensors src, dst; batch, heads, seqlen, head_dim (int32)
@@ -33,12 +35,13 @@ import java.nio.ByteOrder;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 6;
+    static final int ABI_VERSION = 7;
 
     static final int FORWARD_BYTES = 328;
     static final int BACKWARD_BYTES = 472;
     static final int CAST_BYTES = 80;
     static final int BIAS_TILES_BYTES = 112;
+    static final int TMA_COPY_BYTES = 192;
 
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
     static final class Strides {
@@ -203,6 +206,21 @@ final class KernelParams {
         ByteBuffer b = buffer(CAST_BYTES);
         put(b, src, dst);
         b.putInt(batch).putInt(heads).putInt(seqLen).putInt(headDim);
+        return done(b);
+    }
+
+    /** FlashTmaCopyParams: the source's tensor map; dst, its row stride; rows, cols. */
+    static byte[] tmaCopy(byte[] map, long dst, long dstRowStride, int rows, int cols) {
+        if (map.length != TensorMaps.MAP_BYTES) {
+            throw new IllegalArgumentException(
+                    "map: expected " + TensorMaps.MAP_BYTES + " bytes (a CUtensorMap) but got " + map.length);
+        }
+        ByteBuffer b = buffer(TMA_COPY_BYTES);
+        b.put(map);
+        b.putLong(dst).putLong(dstRowStride).putInt(rows).putInt(cols);
+        for (int i = 0; i < 5; i++) {
+            b.putLong(0);
+        }
         return done(b);
     }
 

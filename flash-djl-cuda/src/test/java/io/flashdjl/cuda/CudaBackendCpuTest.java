@@ -96,6 +96,16 @@ class CudaBackendCpuTest {
         assertEquals(2, tiles.getInt(88)); // batch
         assertEquals(517, tiles.getInt(100)); // seqlen_k
         assertEquals(3, tiles.getInt(104)); // bias_kind
+        byte[] map = new byte[128];
+        map[127] = 9;
+        ByteBuffer tma =
+                ByteBuffer.wrap(KernelParams.tmaCopy(map, 51, 52, 300, 520)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(192, tma.capacity());
+        assertEquals(9, tma.get(127)); // the map's last byte
+        assertEquals(51, tma.getLong(128)); // dst
+        assertEquals(52, tma.getLong(136)); // dst_row_stride
+        assertEquals(520, tma.getInt(148)); // cols
+        assertThrows(IllegalArgumentException.class, () -> KernelParams.tmaCopy(new byte[64], 0, 0, 1, 1));
     }
 
     @Test

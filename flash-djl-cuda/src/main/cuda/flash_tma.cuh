@@ -1,0 +1,54 @@
+// flash_tma.cuh - the Tensor Memory Accelerator of sm_90a as the kernels reach it: a tensor map the
+// launcher encoded (cuTensorMapEncodeTiled through JNA, io.flashdjl.cuda.TensorMaps) arrives inside a
+// __grid_constant__ parameter struct (TMA in flash_params.h), and a 2-D tile load into shared memory
+// completes on an mbarrier with the byte count it was told to expect.
+//   tma_copy_kernel: copies a 16-bit matrix tile by tile through such a map; the launcher's own test of
+//                    the route (encode, pass, load), before the attention kernels rely on it.
+#pragma once
+#include "flash_common.cuh"
+#include "flash_wgmma.cuh"
+
+namespace fdjl {
+
+constexpr int kTmaTile = 64;  // rows and columns of flash_tma_copy's box
+
+#if FDJL_WGMMA
+// one arrival on `bar` that also expects `bytes` of asynchronous copies to complete on it
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+// the box of `map` at element (column x, row y) into shared memory at `dst`, completing on `bar`;
+// `map` must be the address of a __grid_constant__ parameter (or of global memory)
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const FlashTensorMap* map, int x, int y, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
+      ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(bar) : "memory");
+}
+#endif
+
+__device__ __forceinline__ void tma_copy_kernel(const FlashTmaCopyParams& p) {
+#if FDJL_WGMMA
+  __shared__ alignas(128) uint16_t tile[kTmaTile * kTmaTile];
+  __shared__ alignas(8) uint64_t bar;
+  const uint32_t s_tile = smem_u32(tile), s_bar = smem_u32(&bar);
+  const int x0 = blockIdx.x * kTmaTile, y0 = blockIdx.y * kTmaTile;
+  if (threadIdx.x == 0) {
+    mbar_init(s_bar, 1);
+    fence_proxy_async();  // the initialised barrier, visible to the TMA unit
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    mbar_arrive_expect_tx(s_bar, kTmaTile * kTmaTile * 2);  // a full box: out-of-range elements arrive as 0
+    tma_load_2d(s_tile, &p.src, x0, y0, s_bar);
+  }
+  mbar_wait(s_bar, 0);
+  uint16_t* dst = static_cast<uint16_t*>(p.dst);
+  for (int i = threadIdx.x; i < kTmaTile * kTmaTile; i += blockDim.x) {
+    const int r = y0 + i / kTmaTile, c = x0 + i % kTmaTile;
+    if (r < p.rows && c < p.cols) dst[(int64_t)r * p.dst_row_stride + c] = tile[i];
+  }
+#endif
+}
+
+}  // namespace fdjl

@@ -1,0 +1,135 @@
+package io.flashdjl.cuda;
+
+import com.sun.jna.Library;
+import com.sun.jna.Memory;
+import com.sun.jna.Native;
+import com.sun.jna.Pointer;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Tensor maps for the Tensor Memory Accelerator (TMA, sm_90a): the driver's {@code cuTensorMapEncodeTiled}, which
+ * JCuda 12.6 does not bind, called through JNA on {@code libcuda}. A map is 128 opaque bytes that the kernels take
+ * by value inside a {@code __grid_constant__} parameter struct ({@code TMA} in flash_params.h; {@link
+ * KernelParams#tmaCopy}).
+ *
+ * <p>A driver without the function (or no driver) leaves the kernels on their current, TMA-free path: {@link
+ * #unavailableReason()} says why, and the first time it is asked it says so once in the log.
+ */
+final class TensorMaps {
+
+    private static final Logger logger = LoggerFactory.getLogger(TensorMaps.class);
+
+    /** Bytes of a {@code CUtensorMap}, and the alignment the encoder requires of it. */
+    static final int MAP_BYTES = 128;
+
+    private static final int ALIGNMENT = 64;
+
+    // CUtensorMapDataType, CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill (cuda.h)
+    private static final int TYPE_FLOAT16 = 6;
+    private static final int TYPE_BFLOAT16 = 9;
+    private static final int INTERLEAVE_NONE = 0;
+    private static final int SWIZZLE_NONE = 0;
+    private static final int L2_PROMOTION_128B = 2;
+    private static final int OOB_FILL_ZEROS = 0;
+
+    /** The one driver function this class needs. */
+    interface Driver extends Library {
+        int cuTensorMapEncodeTiled(
+                Pointer map,
+                int dataType,
+                int rank,
+                Pointer globalAddress,
+                long[] globalDim,
+                long[] globalStrides,
+                int[] boxDim,
+                int[] elementStrides,
+                int interleave,
+                int swizzle,
+                int l2Promotion,
+                int oobFill);
+    }
+
+    private static final class Holder {
+        static final Driver DRIVER;
+        static final String UNAVAILABLE;
+
+        static {
+            Driver driver = null;
+            String reason = null;
+            try {
+                driver = Native.load("cuda", Driver.class);
+                com.sun.jna.NativeLibrary.getInstance("cuda").getFunction("cuTensorMapEncodeTiled");
+            } catch (UnsatisfiedLinkError | RuntimeException e) {
+                driver = null;
+                reason = "the CUDA driver library has no cuTensorMapEncodeTiled (" + e.getMessage() + ")";
+            }
+            DRIVER = driver;
+            UNAVAILABLE = reason;
+            if (reason != null) {
+                logger.info("CUDA: no tensor maps: {}; the kernels keep their loads without TMA", reason);
+            }
+        }
+    }
+
+    private TensorMaps() {}
+
+    /**
+     * Whether tensor maps can be encoded here.
+     *
+     * @return empty if they can, else one line saying why not (logged once, at the first call)
+     */
+    static Optional<String> unavailableReason() {
+        return Optional.ofNullable(Holder.UNAVAILABLE);
+    }
+
+    /**
+     * A 2-D map of a row-major 16-bit matrix in device memory, read in boxes of {@code boxRows x boxCols}
+     * elements, no swizzle, out-of-range elements read as zero.
+     *
+     * @param address the matrix's device address (16-byte aligned)
+     * @param bfloat16 bfloat16 elements (which DJL has no dtype for) rather than float16
+     * @param rows the rows
+     * @param cols the columns
+     * @param rowStrideElements elements from one row to the next (a multiple of 8: 16 bytes)
+     * @param boxRows rows of a box (at most 256)
+     * @param boxCols columns of a box (at most 256)
+     * @return the 128 bytes of the map
+     * @throws IllegalStateException when tensor maps are unavailable here
+     * @throws CudaException when the driver refuses the map
+     */
+    static byte[] encode2d(
+            long address, boolean bfloat16, long rows, long cols, long rowStrideElements, int boxRows, int boxCols) {
+        String why = Holder.UNAVAILABLE;
+        if (why != null) {
+            throw new IllegalStateException("tensor maps: " + why);
+        }
+        try (Memory raw = new Memory(MAP_BYTES + ALIGNMENT)) {
+            long misalign = Pointer.nativeValue(raw) % ALIGNMENT;
+            Pointer map = raw.share(misalign == 0 ? 0 : ALIGNMENT - misalign, MAP_BYTES);
+            int r = Holder.DRIVER.cuTensorMapEncodeTiled(
+                    map,
+                    bfloat16 ? TYPE_BFLOAT16 : TYPE_FLOAT16,
+                    2,
+                    new Pointer(address),
+                    new long[] {cols, rows}, // innermost first
+                    new long[] {rowStrideElements * 2}, // bytes, the dimensions above the innermost
+                    new int[] {boxCols, boxRows},
+                    new int[] {1, 1},
+                    INTERLEAVE_NONE,
+                    SWIZZLE_NONE,
+                    L2_PROMOTION_128B,
+                    OOB_FILL_ZEROS);
+            if (r != 0) {
+                throw new CudaException(
+                        null,
+                        rows + " x " + cols + " (row stride " + rowStrideElements + ", box " + boxRows + " x " + boxCols
+                                + ")",
+                        "cuTensorMapEncodeTiled",
+                        r);
+            }
+            return map.getByteArray(0, MAP_BYTES);
+        }
+    }
+}
