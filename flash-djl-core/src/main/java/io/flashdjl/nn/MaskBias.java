@@ -6,6 +6,9 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionBias;
 import io.flashdjl.spi.Visibility;
 import java.lang.ref.WeakReference;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A DJL mask that is not key padding ({@link KeyPadding}) as a score bias for the flash backends ({@link
@@ -34,6 +37,11 @@ final class MaskBias {
 
     private static final ThreadLocal<Last> LAST = new ThreadLocal<>();
 
+    private static final Logger logger = LoggerFactory.getLogger(MaskBias.class);
+
+    /** Whether the slower float form was logged (once per JVM). */
+    private static final AtomicBoolean FLOAT_FORM_LOGGED = new AtomicBoolean();
+
     private MaskBias() {}
 
     /**
@@ -60,7 +68,7 @@ final class MaskBias {
     private static NDArray values(NDArray mask, Visibility band) {
         Shape s = mask.getShape();
         if (s.dimension() == 4) {
-            return mask.toType(DataType.FLOAT32, false);
+            return mask.toType(DataType.FLOAT32, false); // an offset: read at every score, as DJL adds it
         }
         Shape s4 = new Shape(s.get(0), 1, s.get(1), s.get(2));
         NDArray keep = mask.toType(DataType.FLOAT32, false);
@@ -79,6 +87,14 @@ final class MaskBias {
                         .gt(0)
                         .all())
                 .getBoolean();
-        return booleanFits ? kept.reshape(s4) : keep.sub(1f).mul(-HIDDEN_OFFSET).reshape(s4);
+        if (booleanFits) {
+            return kept.reshape(s4);
+        }
+        if (FLOAT_FORM_LOGGED.compareAndSet(false, true)) {
+            logger.info("FlashAttentionBlock: a mask with a row that keeps no key (or values other than 0 and 1)"
+                    + " runs as DJL's offset, a float32 bias the kernels read at every score: slower than a 1/0 mask"
+                    + " whose every row keeps a key");
+        }
+        return keep.sub(1f).mul(-HIDDEN_OFFSET).reshape(s4);
     }
 }
