@@ -19,7 +19,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from check_kernels import budget, lse_err, maxerr, visible
+from check_kernels import budget, lse_err, maxerr, report, verdict, visible
 from flash_ctypes import Flash
 
 DTYPES = {"f16": (torch.float16, None), "bf16": (torch.bfloat16, None), "f32": (torch.float32, None),
@@ -153,11 +153,7 @@ def run_case(fl, dt, D, case):
     broadcast = any(shape[i] == 1 for i in range(3))
     if grad and not broadcast:
         same &= torch.equal(a[3], b[3])
-    bad = [f"{n} {e:.2e}>{t:.2e}" for n, e, t in res if not (e <= t)]
-    if not same:
-        bad.append("deterministic bits differ")
-    worst = max(e / t for n, e, t in res if e == e) if all(e == e for _, e, _ in res) else float("nan")
-    return bad, worst
+    return verdict(res, same)
 
 
 CASES = [  # B, Hq, Hkv, Nq, Nk, band, bias kind, (per batch, per head, per row), padded lengths
@@ -184,16 +180,8 @@ def main():
             for case in CASES:
                 name = f"{dt:8s} D={D:3d} B={case[0]} Hq={case[1]} Hkv={case[2]} {case[3]}x{case[4]} " \
                        f"band={case[5]} {case[6]} {case[7]}{' lengths' if case[8] else ''}"
-                try:
-                    bad, worst = run_case(fl, dt, D, case)
-                except Exception as ex:  # noqa
-                    bad, worst = [f"exception {type(ex).__name__}: {ex}"], float("nan")
-                if bad:
-                    failed += 1
-                    print(f"FAIL {name}: {'; '.join(bad)}", flush=True)
-                else:
-                    passed += 1
-                    print(f"ok   {name}: worst err/tol {worst:.2f}", flush=True)
+                ok = report(name, lambda: run_case(fl, dt, D, case))
+                passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

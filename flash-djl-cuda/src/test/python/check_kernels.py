@@ -93,6 +93,29 @@ def budget(baseline_err, ref, stored):
     return 2 * baseline_err + 1e-5 * max(1.0, largest) + ROUNDING[stored] * largest
 
 
+def verdict(res, same=True):
+    """(failures, worst error / budget) of [(name, error, budget)] rows; same: whether the deterministic runs
+    gave the same bits."""
+    bad = [f"{n} {e:.2e}>{t:.2e}" for n, e, t in res if not (e <= t)]
+    if not same:
+        bad.append("deterministic bits differ")
+    worst = max(e / t for n, e, t in res if e == e) if all(e == e for _, e, _ in res) else float("nan")
+    return bad, worst
+
+
+def report(name, case):
+    """Runs case() -> (failures, worst), prints one ok / FAIL line (an exception is a failure); True if ok."""
+    try:
+        bad, worst = case()
+    except Exception as ex:  # noqa
+        bad, worst = [f"exception {type(ex).__name__}: {ex}"], float("nan")
+    if bad:
+        print(f"FAIL {name}: {'; '.join(bad)}", flush=True)
+    else:
+        print(f"ok   {name}: worst err/tol {worst:.2f}", flush=True)
+    return not bad
+
+
 def maxerr(a, b, rows_ok=None):
     d = (a.double() - b.double()).abs()
     if rows_ok is not None:
@@ -163,11 +186,7 @@ def run_case(fl, dtype, D, shape, layout):
         res.append((tag + "dk", maxerr(dk, rdk), budget(maxerr(tdk, rdk), rdk, dtype)))
         res.append((tag + "dv", maxerr(dv, rdv), budget(maxerr(tdv, rdv), rdv, dtype)))
     same = all(torch.equal(a, b) for a, b in zip(grads[True][0], grads[True][1]))
-    bad = [f"{n} {e:.2e}>{t:.2e}" for n, e, t in res if not (e <= t)]
-    if not same:
-        bad.append("deterministic bits differ")
-    worst = max(e / t for n, e, t in res if e == e) if all(e == e for _, e, _ in res) else float("nan")
-    return bad, worst
+    return verdict(res, same)
 
 
 def main():
@@ -193,16 +212,8 @@ def main():
                 if not fl.supports(shape[5]):
                     print(f"skip {name}: this fatbin's ABI ({fl.abi}) has no band masks", flush=True)
                     continue
-                try:
-                    bad, worst = run_case(fl, dtype, D, shape, layout)
-                except Exception as ex:  # noqa
-                    bad, worst = [f"exception {ex}"], float("nan")
-                if bad:
-                    failed += 1
-                    print(f"FAIL {name}: {'; '.join(bad)}", flush=True)
-                else:
-                    passed += 1
-                    print(f"ok   {name}: worst err/tol {worst:.2f}", flush=True)
+                ok = report(name, lambda: run_case(fl, dtype, D, shape, layout))
+                passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from check_kernels import budget, lse_err, maxerr, reference, torch_baseline
+from check_kernels import budget, lse_err, maxerr, reference, report, torch_baseline, verdict
 from flash_ctypes import Flash
 
 DTYPES = {"f16": (torch.float16, None), "bf16": (torch.bfloat16, None), "f32": (torch.float32, None),
@@ -140,11 +140,7 @@ def run_case(fl, dt, D, case):
         res.append((tag + "dk", maxerr(dk, rdk), budget(maxerr(tdk, rdk), rdk, stored)))
         res.append((tag + "dv", maxerr(dv, rdv), budget(maxerr(tdv, rdv), rdv, stored)))
     same = all(torch.equal(a, b) for a, b in zip(grads[True][0], grads[True][1]))
-    bad = [f"{n} {e:.2e}>{t:.2e}" for n, e, t in res if not (e <= t)]
-    if not same:
-        bad.append("deterministic bits differ")
-    worst = max(e / t for n, e, t in res if e == e) if all(e == e for _, e, _ in res) else float("nan")
-    return bad, worst
+    return verdict(res, same)
 
 
 def _lse_sdpa_err(tlse, rlse):
@@ -181,16 +177,8 @@ def main():
         for D in (64, 80, 128) if dt != "f32" else (64, 80, 128, 256):
             for case in CASES:
                 name = f"{dt:8s} D={D:3d} {case[0]:6s} B={case[1]} Hq={case[2]} Hkv={case[3]} mask={case[5]}"
-                try:
-                    bad, worst = run_case(fl, dt, D, case)
-                except Exception as ex:  # noqa
-                    bad, worst = [f"exception {type(ex).__name__}: {ex}"], float("nan")
-                if bad:
-                    failed += 1
-                    print(f"FAIL {name}: {'; '.join(bad)}", flush=True)
-                else:
-                    passed += 1
-                    print(f"ok   {name}: worst err/tol {worst:.2f}", flush=True)
+                ok = report(name, lambda: run_case(fl, dt, D, case))
+                passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

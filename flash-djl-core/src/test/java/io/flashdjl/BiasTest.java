@@ -83,32 +83,7 @@ class BiasTest {
         AttentionBias bias = AttentionBias.of(values);
         AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], null, bias, opts);
         AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], null, bias, r, opts);
-        NDArray additive = BiasCase.additive(manager, bias);
-        NaiveAttention.Outcome truth =
-                NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64, null, additive);
-        NaiveAttention.Outcome base =
-                NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT32, null, additive);
-        double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
-        String at = backend + " " + c + ": ";
-        ErrorBudget.check(at + "output", r.output(), base.output, truth.output, DataType.FLOAT32, mag);
-        ErrorBudget.check(at + "lse", r.logSumExp(), base.logSumExp, truth.logSumExp, DataType.FLOAT32);
-        ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, DataType.FLOAT32, mag);
-        ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, DataType.FLOAT32, mag);
-        ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, DataType.FLOAT32, mag);
-        if (c.mask()) {
-            assertFalse(g.bias().isPresent(), at + "a boolean mask has no gradient");
-        } else {
-            NDArray dBias = g.bias().orElseThrow();
-            assertEquals(values.getShape(), dBias.getShape(), at + "dBias shape");
-            Shape s4 = bias.shape4();
-            ErrorBudget.check(
-                    at + "dBias",
-                    dBias.reshape(s4),
-                    base.dBias,
-                    truth.dBias,
-                    DataType.FLOAT32,
-                    ErrorBudget.magnitude(truth.dBias));
-        }
+        BiasCase.check(backend + " " + c, r, g, in, opts, bias, BiasCase.additive(manager, bias), DataType.FLOAT32);
     }
 
     /** Rows the bias hides completely give output 0 and zero gradients, never NaN. */
@@ -180,16 +155,7 @@ class BiasTest {
         values.setRequiresGradient(true);
         AttentionBias bias = AttentionBias.of(values);
         Sequences lengths = Sequences.padded(manager.create(ql), manager.create(kl));
-        float[] fold = new float[3 * 11 * 13];
-        for (int s = 0; s < 3; s++) {
-            for (int i = 0; i < 11; i++) {
-                for (int j = 0; j < 13; j++) {
-                    fold[(s * 11 + i) * 13 + j] = i < ql[s] && j < kl[s] ? 0f : Float.NEGATIVE_INFINITY;
-                }
-            }
-        }
-        NDArray additive = BiasCase.additive(manager, bias)
-                .add(manager.create(fold, new Shape(3, 1, 11, 13)).toType(DataType.FLOAT64, false));
+        NDArray additive = BiasCase.additive(manager, bias).add(BiasCase.lengthsAsBias(manager, ql, kl, 11, 13));
         for (Backend backend : new Backend[] {Backend.REFERENCE, Backend.SDPA}) {
             AttentionOptions opts = AttentionOptions.builder()
                     .optBackend(backend)
@@ -197,23 +163,7 @@ class BiasTest {
                     .build();
             AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], lengths, bias, opts);
             AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], lengths, bias, r, opts);
-            NaiveAttention.Outcome truth =
-                    NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64, null, additive);
-            NaiveAttention.Outcome base =
-                    NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT32, null, additive);
-            String at = backend + " bias and lengths: ";
-            double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
-            ErrorBudget.check(at + "output", r.output(), base.output, truth.output, DataType.FLOAT32, mag);
-            ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, DataType.FLOAT32, mag);
-            ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, DataType.FLOAT32, mag);
-            ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, DataType.FLOAT32, mag);
-            ErrorBudget.check(
-                    at + "dBias",
-                    g.bias().orElseThrow(),
-                    base.dBias,
-                    truth.dBias,
-                    DataType.FLOAT32,
-                    ErrorBudget.magnitude(truth.dBias));
+            BiasCase.check(backend + " bias and lengths", r, g, in, opts, bias, additive, DataType.FLOAT32);
         }
     }
 

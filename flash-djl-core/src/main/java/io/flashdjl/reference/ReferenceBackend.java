@@ -75,7 +75,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray scaleFactor = OwnedScalar.like(q, scale); // autograd keeps it: not q.mul(double)
             Shape rows = new Shape(p.batch(), p.headsKv(), p.groupSize());
             DropoutBits dropout = DropoutBits.of(p.options());
-            NDArray bias = grouped(p, p.bias(), acc, q);
+            NDArray bias = biasTerm(p, p.bias(), acc, q);
 
             List<NDArray> outTiles = new ArrayList<>();
             List<NDArray> lseTiles = new ArrayList<>();
@@ -160,7 +160,7 @@ public final class ReferenceBackend implements AttentionBackend {
             NDArray zero = scalar(q, 0f);
             NDArray scaleFactor = OwnedScalar.like(q, scale); // a recording caller's graph keeps it
             DropoutBits dropout = DropoutBits.of(p.options());
-            NDArray bias = grouped(p, p.bias(), acc, q);
+            NDArray bias = biasTerm(p, p.bias(), acc, q);
             boolean biasGradient = p.bias().map(AttentionBias::requiresGradient).orElse(false);
             NDArray o = p.dataType() == acc
                     ? grouped(p, forward.output())
@@ -355,7 +355,7 @@ public final class ReferenceBackend implements AttentionBackend {
      * grouped layout of the scores, 1 where the bias broadcasts); a boolean mask becomes 0 (kept) and {@code
      * -inf} (hidden). Null without a bias. Under the engine's autograd the term stays in the graph of the bias.
      */
-    private static NDArray grouped(AttentionProblem p, Optional<AttentionBias> bias, DataType acc, NDArray like) {
+    private static NDArray biasTerm(AttentionProblem p, Optional<AttentionBias> bias, DataType acc, NDArray like) {
         if (bias.isEmpty()) {
             return null;
         }

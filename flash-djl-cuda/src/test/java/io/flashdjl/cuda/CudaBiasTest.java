@@ -1,13 +1,11 @@
 package io.flashdjl.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionBias;
 import io.flashdjl.AttentionGradients;
 import io.flashdjl.AttentionMask;
@@ -19,7 +17,6 @@ import io.flashdjl.Layout;
 import io.flashdjl.Sequences;
 import io.flashdjl.testing.BiasCase;
 import io.flashdjl.testing.ErrorBudget;
-import io.flashdjl.testing.NaiveAttention;
 import io.flashdjl.testing.TestSeed;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -128,21 +125,12 @@ class CudaBiasTest {
                     manager.create(ql).toDevice(Device.gpu(), false),
                     manager.create(kl).toDevice(Device.gpu(), false));
             AttentionBias bias = AttentionBias.of(values);
-            float[] fold = new float[3 * 200 * 333];
-            for (int s = 0; s < 3; s++) {
-                for (int i = 0; i < 200; i++) {
-                    for (int j = 0; j < 333; j++) {
-                        fold[(s * 200 + i) * 333 + j] = i < ql[s] && j < kl[s] ? 0f : Float.NEGATIVE_INFINITY;
-                    }
-                }
-            }
-            NDArray truthBias = BiasCase.additive(cpu, bias)
-                    .add(cpu.create(fold, new Shape(3, 1, 200, 333)).toType(DataType.FLOAT64, false));
+            NDArray truthBias = BiasCase.additive(cpu, bias).add(BiasCase.lengthsAsBias(cpu, ql, kl, 200, 333));
             check("CUDA bias and lengths " + c, c.options(), lengths, bias, in, truthBias, DataType.FLOAT16);
         }
     }
 
-    /** The kernels' results against float64 naive attention on {@code additive} (rank 4), by the rule. */
+    /** Runs the call on the kernels and checks it against float64 naive attention on {@code additive}. */
     private static void check(
             String at,
             AttentionOptions opts,
@@ -154,43 +142,6 @@ class CudaBiasTest {
         AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], sequences, bias, opts);
         AttentionGradients g = FlashAttention.backward(in[3], in[0], in[1], in[2], sequences, bias, r, opts);
         assertEquals(Backend.CUDA, r.backend());
-        NDArray[] host = new NDArray[4];
-        for (int i = 0; i < 4; i++) {
-            host[i] = in[i].toDevice(Device.cpu(), false);
-        }
-        AttentionOptions naive = opts.toBuilder().optBackend(Backend.AUTO).build();
-        NaiveAttention.Outcome truth =
-                NaiveAttention.compute(host[0], host[1], host[2], host[3], naive, DataType.FLOAT64, null, additive);
-        NaiveAttention.Outcome base =
-                NaiveAttention.compute(host[0], host[1], host[2], host[3], naive, type, null, additive);
-        double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
-        at += ": ";
-        ErrorBudget.check(at + "output", r.output(), base.output, truth.output, type, mag);
-        ErrorBudget.check(at + "lse", r.logSumExp(), base.logSumExp, truth.logSumExp, DataType.FLOAT32);
-        ErrorBudget.check(at + "dq", g.dq(), base.dq, truth.dq, type, mag);
-        ErrorBudget.check(at + "dk", g.dk(), base.dk, truth.dk, type, mag);
-        ErrorBudget.check(at + "dv", g.dv(), base.dv, truth.dv, type, mag);
-        if (bias.isMask()) {
-            assertFalse(g.bias().isPresent(), at + "a mask has no gradient");
-            return;
-        }
-        NDArray dBias = g.bias().orElseThrow();
-        assertEquals(bias.values().getShape(), dBias.getShape(), at + "dBias shape");
-        assertEquals(bias.values().getDataType(), dBias.getDataType(), at + "dBias dtype");
-        NDArray truthDb = reduceLike(truth.dBias, bias.shape4());
-        NDArray baseDb = reduceLike(base.dBias, bias.shape4());
-        ErrorBudget.check(
-                at + "dBias", dBias.reshape(bias.shape4()), baseDb, truthDb, type, ErrorBudget.magnitude(truthDb));
-    }
-
-    /** A naive dBias (in the additive term's shape) summed to the bias's own broadcast shape. */
-    private static NDArray reduceLike(NDArray dBias, Shape target) {
-        NDArray r = dBias;
-        for (int i = 0; i < 3; i++) {
-            if (target.get(i) == 1 && r.getShape().get(i) != 1) {
-                r = r.sum(new int[] {i}, true);
-            }
-        }
-        return r;
+        BiasCase.check(at, r, g, in, opts, bias, additive, type);
     }
 }
