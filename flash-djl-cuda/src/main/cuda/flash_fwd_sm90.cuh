@@ -8,7 +8,9 @@
 //   online softmax on S in registers (exp2, running max and sum, rescale of O)
 //   O[64 x D] += P V     wgmma, P from registers, V read transposed (MN-major) from shared memory
 // Unlike mma.sync, the B operands never pass through registers, so the O accumulator, S and
-// P of a 64-row slice fit without spills at D = 128 and BC = 128.
+// P of a 64-row slice fit without spills at D = 128 and BC = 128, and O alone (128 registers) at D = 256.
+// Head dims that are not a multiple of 64 (96) keep their tiles in whole 64-column blocks, the rest
+// zero-filled; the MMAs read D columns only. The tile sizes and schedule per D: flash_tiles.h.
 // Two schedules:
 //  - fwd_wgmma_lockstep_kernel: all threads load, __syncthreads per tile; the warpgroups run in
 //    step, so both do their softmax while the tensor cores wait;
@@ -174,7 +176,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
-  const SwTileCopier<D, BC, NT> kv_copier(tid, t.hd);
+  const SwTileCopier<S_::DS, BC, NT> kv_copier(tid, t.hd);
   const int nb = kt.begin * BC;  // first key of the first tile
   auto load_kv = [&](int j, int stage) {  // the j-th tile of the range
     const int nn = nb + j * BC;
@@ -184,7 +186,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
 
   // a ring of NS >= 3 stages, tiles j+1 .. j+NS-1 in flight while tile j is used; one cp.async
   // group per tile (empty past the last tile, so that the group count stays uniform), Q with tile 0
-  SwTileCopier<D, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
+  SwTileCopier<S_::DS, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
 #pragma unroll
   for (int i = 0; i < NS - 1; ++i) {
     if (i < n_tiles) load_kv(i, i);
@@ -287,7 +289,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   // Tile jt goes to stage jt % NS once every warp has released tile jt - NS. Both warpgroups
   // copy half of each tile; tile j + NS - 2 is issued in iteration j (after that iteration's
   // MMAs), so a tile is in flight for about one iteration.
-  const SwTileCopier<D, BC, NT> kv_copier(tid, t.hd);
+  const SwTileCopier<S_::DS, BC, NT> kv_copier(tid, t.hd);
   auto load_kv = [&](int jt) {
     const int stg = jt % NS;
     if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
@@ -300,7 +302,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     mbar_wait(full(jt % NS), (jt / NS) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
   };
-  SwTileCopier<D, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // lands with tile 0
+  SwTileCopier<S_::DS, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // lands with tile 0
 #pragma unroll
   for (int i = 0; i < NS - 2; ++i)
     if (i < n_tiles) load_kv(i);

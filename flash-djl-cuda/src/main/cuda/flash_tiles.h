@@ -24,9 +24,9 @@ constexpr bool kSm90 = FDJL_SM90 != 0;
 constexpr bool kWgmma = FDJL_WGMMA != 0;
 
 // ------------------------------------------------------------------ dispatch: which body serves D
-// The forward and dK/dV of D = 64 and 128 run on warpgroup MMAs where the pass has them (their
-// accumulators fit without spills there); everything else runs on mma.sync.
-__host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && (D == 64 || D == 128); }
+// The forward of every head dim but 32, and the dK/dV of D = 64 and 128, run on warpgroup MMAs where
+// the pass has them (their accumulators fit without spills there); everything else runs on mma.sync.
+__host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && D >= 64; }
 __host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && (D == 64 || D == 128); }
 
 // ------------------------------------------------------------------ forward, mma.sync
@@ -68,7 +68,7 @@ struct FwdWgTile {
   int warpgroups;  // warpgroups per CTA, 64 query rows each
   int key_tile;    // keys per K/V tile
   int min_blocks;  // CTAs per SM asked of the register allocator
-  int stages;      // shared-memory stages of K/V (a ring, >= 3)
+  int stages;      // shared-memory stages of K/V (a ring: >= 2 in lock-step, >= 3 in ping-pong)
   bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups)
 };
 __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
@@ -77,8 +77,11 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
   t.stages = 3;
   if (D == 64) {
     t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;   // 2 CTAs per SM (<= 128 registers)
+  } else if (D <= 128) {
+    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true;   // 3 stages: 225 KiB (D = 96: padded to 128)
   } else {
-    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true;   // 3 stages: 225 KiB
+    // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB
+    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = false; t.stages = 2;
   }
   return t;
 }
@@ -86,10 +89,13 @@ template <int D> struct FwdWgShape {
   static constexpr FwdWgTile C = fwd_wgmma_tile(D);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
   static constexpr bool PP = C.ping_pong;
-  static_assert(NS >= 3, "the K/V ring needs at least 3 stages");
+  static_assert(NS >= (PP ? 3 : 2), "the K/V ring: 2 stages in lock-step (one barrier per tile), 3 in ping-pong");
   static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
   static constexpr int BR = 64 * NWG, THREADS = 128 * NWG;
-  static constexpr int Q_BYTES = BR * D * 2, KV_BYTES = BC * D * 2;
+  // tiles are stored as 64-column swizzled blocks: a head dim of 96 takes two blocks, the second half
+  // zero-filled (the MMAs read only the first D columns)
+  static constexpr int DS = (D + 63) / 64 * 64;
+  static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
   // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
   // ping-pong: + a full and an empty mbarrier per stage
   static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0);

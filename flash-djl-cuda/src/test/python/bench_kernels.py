@@ -2,6 +2,7 @@
 one fatbin against another (before / after a kernel change) in the same process.
 
 usage: python3 bench_kernels.py FATBIN [BEFORE_FATBIN] [--d 64,128] [--n 512,1024,...] [--reps 20]
+                                [--dtype bf16,f16]
 
 FlashAttention-3 paper shapes: B*N = 16384, H*d = 2048. FLOPs: forward 4*B*H*N*N*d (half with
 causal), backward 2.5x forward. CUDA events, warm-up, median over the repetitions.
@@ -53,14 +54,16 @@ def main():
     ap.add_argument("--d", default="64,128")
     ap.add_argument("--n", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--dtype", default="bf16", help="bf16, f16 or both (comma-separated)")
     a = ap.parse_args()
     fl = Flash(a.fatbin)
     old = Flash(a.before) if a.before else None
     if old:
         print(f"after: {a.fatbin} (ABI {fl.abi}), before: {a.before} (ABI {old.abi})")
     rows, pairs = [], []
-    dt = torch.bfloat16
-    for d in map(int, a.d.split(",")):
+    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16}
+    for dname, d in ((x, int(y)) for x in a.dtype.split(",") for y in a.d.split(",")):
+        dt = dtypes[dname]
         for causal in (False, True):
             for n in map(int, a.n.split(",")):
                 b, h = 16384 // n, 2048 // d
@@ -92,28 +95,29 @@ def main():
                         print(f"  {name} unavailable: {ex}")
                         res[name] = (float("nan"), float("nan"))
                 tf = {k_: (fl_f / t[0] / 1e12, fl_b / t[1] / 1e12) for k_, t in res.items()}
-                line = (d, causal, n, tf["ours"], tf["flash"], tf["cudnn"])
+                line = (dname, d, causal, n, tf["ours"], tf["flash"], tf["cudnn"])
                 rows.append(line)
                 if old:
-                    pairs.append((d, causal, n, tf["before"], tf["ours"]))
-                print(f"d={d} causal={causal} N={n} B={b} H={h}: ours {tf['ours'][0]:.0f}/{tf['ours'][1]:.0f}  "
+                    pairs.append((dname, d, causal, n, tf["before"], tf["ours"]))
+                print(f"{dname} d={d} causal={causal} N={n} B={b} H={h}: ours {tf['ours'][0]:.0f}/{tf['ours'][1]:.0f}  "
                       + (f"before {tf['before'][0]:.0f}/{tf['before'][1]:.0f}  " if old else "")
                       + f"flash {tf['flash'][0]:.0f}/{tf['flash'][1]:.0f}  cudnn {tf['cudnn'][0]:.0f}/{tf['cudnn'][1]:.0f} TFLOP/s",
                       flush=True)
                 del q, k, v, do
                 torch.cuda.empty_cache()
     print()
-    print("| d | causal | N | ours fwd/bwd | SDPA flash fwd/bwd | SDPA cuDNN fwd/bwd | ours/flash fwd | ours/flash bwd |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for d, c, n, o, f, cu in rows:
-        print(f"| {d} | {'yes' if c else 'no'} | {n} | {o[0]:.0f} / {o[1]:.0f} | {f[0]:.0f} / {f[1]:.0f} | "
-              f"{cu[0]:.0f} / {cu[1]:.0f} | {o[0] / f[0]:.2f} | {o[1] / f[1]:.2f} |")
+    print("| dtype | d | causal | N | ours fwd/bwd | SDPA flash fwd/bwd | SDPA cuDNN fwd/bwd | ours/flash fwd/bwd "
+          "| ours/cuDNN fwd/bwd |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for dn, d, c, n, o, f, cu in rows:
+        print(f"| {dn} | {d} | {'yes' if c else 'no'} | {n} | {o[0]:.0f} / {o[1]:.0f} | {f[0]:.0f} / {f[1]:.0f} | "
+              f"{cu[0]:.0f} / {cu[1]:.0f} | {o[0] / f[0]:.2f} / {o[1] / f[1]:.2f} | {o[0] / cu[0]:.2f} / {o[1] / cu[1]:.2f} |")
     if pairs:
         print()
-        print("| d | causal | N | before fwd/bwd | after fwd/bwd | after/before fwd | after/before bwd |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        for d, c, n, bf, af in pairs:
-            print(f"| {d} | {'yes' if c else 'no'} | {n} | {bf[0]:.0f} / {bf[1]:.0f} | {af[0]:.0f} / {af[1]:.0f} | "
+        print("| dtype | d | causal | N | before fwd/bwd | after fwd/bwd | after/before fwd | after/before bwd |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for dn, d, c, n, bf, af in pairs:
+            print(f"| {dn} | {d} | {'yes' if c else 'no'} | {n} | {bf[0]:.0f} / {bf[1]:.0f} | {af[0]:.0f} / {af[1]:.0f} | "
                   f"{af[0] / bf[0]:.3f} | {af[1] / bf[1]:.3f} |")
         rf = [af[0] / bf[0] for *_, bf, af in pairs]
         rb = [af[1] / bf[1] for *_, bf, af in pairs]
