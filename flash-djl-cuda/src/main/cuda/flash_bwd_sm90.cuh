@@ -18,11 +18,59 @@
 
 namespace fdjl {
 
+// A 64 x BR accumulator of a warpgroup (register 4n + e: row wkey + 8 (e >> 1), column 8n + 2 t4 + (e & 1))
+// packed to 16 bits, as the k16 steps of a register A operand whose k dimension is the columns
+template <typename T, int BR>
+__device__ __forceinline__ void wg_pack_t(uint32_t (*pk)[4], const float* acc) {
+#pragma unroll
+  for (int kk = 0; kk < BR / 16; ++kk)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) pk[kk][i] = Mma<T>::pack(acc[8 * kk + 2 * i], acc[8 * kk + 2 * i + 1]);
+}
+// ... stored into a [ROWS][BR] swizzled tile (its rows: wkey, wkey + 8 of the warpgroup's layout)
+template <int ROWS, int BR>
+__device__ __forceinline__ void wg_store_t(unsigned char* tile, const uint32_t (*pk)[4], int wkey, int t4) {
+#pragma unroll
+  for (int kk = 0; kk < BR / 16; ++kk)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int row = wkey + 8 * (i & 1), col = kk * 16 + 8 * (i >> 1) + 2 * t4;
+      *reinterpret_cast<uint32_t*>(tile + sw128<ROWS>(row, col >> 3) + (col & 7) * 2) = pk[kk][i];
+    }
+}
+
+// dQ of head-dim columns col0 .. col0 + N - 1 of a BR-row tile: dS K, dS read transposed from dS^T
+// (A is MN-major), K read transposed (its rows, the keys, are the k dimension). The columns lie in one
+// 64-column block of K (a wgmma reads an MN-major operand from its start address on, block by block).
+template <typename T, int N, int BCK, int BR>
+__device__ __forceinline__ void wg_issue_dq(float* dq, uint32_t sdS, uint32_t sK, int col0) {
+  const uint32_t sKcol = sK + (col0 / 64) * BCK * 128 + (col0 % 64) * 2;
+#pragma unroll
+  for (int kk = 0; kk < BCK / 16; ++kk)
+    Wgmma<T, N>::template ss<1, 1>(dq, wg_desc(sdS + kk * 2048, BR * 128, 1024), wg_desc(sKcol + kk * 2048, BCK * 128, 1024),
+                                   kk > 0);
+}
+// ... added to dq_accum (row stride D) with vector reductions; register 4n + e: row warp * 16 + g + 8 (e >> 1)
+// of the tile at m0, column col0 + 8n + 2 t4
+template <int N, int D>
+__device__ __forceinline__ void wg_add_dq(float* dq_rows, const float* dq, int m0, int Nq, int hd, int col0, int warp,
+                                          int g, int t4) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = m0 + warp * 16 + g + 8 * r;
+    if (row < Nq) {
+      float* dst = dq_rows + (int64_t)row * D + col0 + 2 * t4;
+#pragma unroll
+      for (int n = 0; n < N / 8; ++n)
+        if (col0 + n * 8 < hd) red_add2<true>(dst + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
+    }
+  }
+}
+
 template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #if FDJL_WGMMA
   using S_ = DkdvWgShape<D>;
-  using M = Mma<T>;
   constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
   constexpr int KC = D / 16;        // k16 steps over the head dim
   constexpr int NBR = BR / 8;       // n8 tiles over the query rows
@@ -50,7 +98,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   float* sLse = reinterpret_cast<float*>(sdSp + S_::DS_BYTES);
   float* sDel = sLse + 2 * BR;
 
-  const SwTileCopier<D, BR, NT> qt_copier(tid, hd);
+  const SwTileCopier<S_::DS, BR, NT> qt_copier(tid, hd);
   auto issue = [&](int it, int stg) {  // cp.async of Q, dO (and plain loads of LSE, delta) of item it
     const int hh = kt.head(hk, it);
     const int m0 = kt.row0(it, BR);
@@ -76,7 +124,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   for (int i = 0; i < OR; ++i) dk[i] = dv[i] = 0.f;
 
   if (total > 0) {
-    const SwTileCopier<D, BCK, NT> kv_copier(tid, hd);
+    const SwTileCopier<S_::DS, BCK, NT> kv_copier(tid, hd);
     kv_copier.copy(sK, kg_, p.k.row_stride, n0, Nk - n0);
     kv_copier.copy(sV, vg_, p.v.row_stride, n0, Nk - n0);
     issue(0, 0);
@@ -175,17 +223,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
           bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + (e >> 1) * 8, dpT[4 * n + e]);
     }
     uint32_t pP[BR / 16][4], pS[BR / 16][4];  // P^T and dS^T as register A operands (k = query rows)
-#pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk) {
-      pP[kk][0] = M::pack(sT[8 * kk + 0], sT[8 * kk + 1]);
-      pP[kk][1] = M::pack(sT[8 * kk + 2], sT[8 * kk + 3]);
-      pP[kk][2] = M::pack(sT[8 * kk + 4], sT[8 * kk + 5]);
-      pP[kk][3] = M::pack(sT[8 * kk + 6], sT[8 * kk + 7]);
-      pS[kk][0] = M::pack(dpT[8 * kk + 0], dpT[8 * kk + 1]);
-      pS[kk][1] = M::pack(dpT[8 * kk + 2], dpT[8 * kk + 3]);
-      pS[kk][2] = M::pack(dpT[8 * kk + 4], dpT[8 * kk + 5]);
-      pS[kk][3] = M::pack(dpT[8 * kk + 6], dpT[8 * kk + 7]);
-    }
+    wg_pack_t<T, BR>(pP, sT);
+    wg_pack_t<T, BR>(pS, dpT);
 
     // dV += (Z P)^T dO and dK += dS^T Q, dO and Q read transposed (their rows are the k dimension)
     wg_pin<OR>(dv);
@@ -200,40 +239,36 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     wg_commit();
 
     if (!p.deterministic) {
-      // dS^T -> shared memory ([128 keys][64 rows], swizzled), while dV / dK run
-#pragma unroll
-      for (int kk = 0; kk < BR / 16; ++kk)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int key = wkey + 8 * (i & 1), col = kk * 16 + 8 * (i >> 1) + 2 * t4;
-          *reinterpret_cast<uint32_t*>(sdSp + sw128<BCK>(key, col >> 3) + (col & 7) * 2) = pS[kk][i];
-        }
+      wg_store_t<BCK, BR>(sdSp, pS, wkey, t4);  // dS^T -> shared memory ([128 keys][64 rows]), while dV / dK run
       fence_proxy_async();
       __syncthreads();  // dS^T of both warpgroups complete
-      // dQ[64 rows, DQN columns of this warpgroup] = dS K: dS read transposed from dS^T (A is
-      // MN-major), K read transposed (its rows, the keys, are the k dimension)
-      float dq[QR];
-      wg_fence();
-      const uint32_t sKcol = sK + (DQN == 64 ? wg * BCK * 128 : wg * DQN * 2);
-#pragma unroll
-      for (int kk = 0; kk < BCK / 16; ++kk)
-        Wgmma<T, DQN>::template ss<1, 1>(dq, wg_desc(sdS + kk * 2048, BR * 128, 1024),
-                                         wg_desc(sKcol + kk * 2048, BCK * 128, 1024), kk > 0);
-      wg_commit();
-      wg_wait<0>();
-      wg_pin<QR>(dq);
-      wg_pin<OR>(dv);
-      wg_pin<OR>(dk);
-      // register 4n + e: query row m0 + 16 warp + g + 8 (e >> 1), column wg * DQN + 8n + 2 t4
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int row = m0 + warp * 16 + g + 8 * r;
-        if (row < Nq) {
-          float* dst = p.dq_accum + (kt.stats_row0(p, hh) + row) * D + wg * DQN + 2 * t4;
-#pragma unroll
-          for (int n = 0; n < DQN / 8; ++n)
-            if (wg * DQN + n * 8 < hd) red_add2<true>(dst + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
-        }
+      // dQ[64 rows, the DQN columns of this warpgroup] = dS K
+      float* dq_rows = p.dq_accum + kt.stats_row0(p, hh) * D;
+      if constexpr (DQN % 64 == 0 || 64 % DQN == 0) {  // the warpgroup's columns lie in one block
+        float dq[QR];
+        wg_fence();
+        wg_issue_dq<T, DQN, BCK, BR>(dq, sdS, sK, wg * DQN);
+        wg_commit();
+        wg_wait<0>();
+        wg_pin<QR>(dq);
+        wg_pin<OR>(dv);
+        wg_pin<OR>(dk);
+        wg_add_dq<DQN, D>(dq_rows, dq, m0, Nq, hd, wg * DQN, warp, g, t4);
+      } else {  // D = 96: 48 columns each, as 32 + 16 that stay inside a block: [0, 32) + [32, 48), [64, 96) + [48, 64)
+        static_assert(D == 96, "dQ column split");
+        float dqa[16], dqb[8];
+        const int col_a = wg * 64, col_b = 32 + wg * 16;
+        wg_fence();
+        wg_issue_dq<T, 32, BCK, BR>(dqa, sdS, sK, col_a);
+        wg_issue_dq<T, 16, BCK, BR>(dqb, sdS, sK, col_b);
+        wg_commit();
+        wg_wait<0>();
+        wg_pin<16>(dqa);
+        wg_pin<8>(dqb);
+        wg_pin<OR>(dv);
+        wg_pin<OR>(dk);
+        wg_add_dq<32, D>(dq_rows, dqa, m0, Nq, hd, col_a, warp, g, t4);
+        wg_add_dq<16, D>(dq_rows, dqb, m0, Nq, hd, col_b, warp, g, t4);
       }
     } else {
       wg_wait<0>();

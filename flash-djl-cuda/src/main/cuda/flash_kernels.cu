@@ -5,6 +5,7 @@
 #include "flash_fwd_sm90.cuh"
 #include "flash_bwd.cuh"
 #include "flash_bwd_sm90.cuh"
+#include "flash_bwd_sm90_wide.cuh"
 #include "flash_f32.cuh"
 #include "flash_fwd_tf32.cuh"
 #include "flash_bwd_tf32.cuh"
@@ -30,8 +31,9 @@ __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
 
 template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
-  if constexpr (dkdv_on_wgmma(D)) bwd_dkdv_wgmma_kernel<T, TO, D, BIAS>(p);
-  else bwd_dkdv_mma_kernel<T, TO, D, BIAS>(p);
+  if constexpr (!dkdv_on_wgmma(D)) bwd_dkdv_mma_kernel<T, TO, D, BIAS>(p);
+  else if constexpr (dkdv_splits_head_dim(D)) bwd_dkdv_wgmma_wide_kernel<T, TO, D, BIAS>(p);
+  else bwd_dkdv_wgmma_kernel<T, TO, D, BIAS>(p);
 }
 
 // float32: 3xTF32 tensor-core bodies where flash_tiles.h says so, else SIMT

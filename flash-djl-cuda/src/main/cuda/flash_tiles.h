@@ -24,10 +24,12 @@ constexpr bool kSm90 = FDJL_SM90 != 0;
 constexpr bool kWgmma = FDJL_WGMMA != 0;
 
 // ------------------------------------------------------------------ dispatch: which body serves D
-// The forward of every head dim but 32, and the dK/dV of D = 64 and 128, run on warpgroup MMAs where
+// The forward of every head dim but 32, and the dK/dV of D = 64 to 128, run on warpgroup MMAs where
 // the pass has them (their accumulators fit without spills there); everything else runs on mma.sync.
 __host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && D >= 64; }
-__host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && (D == 64 || D == 128); }
+__host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && D >= 64; }
+// D > 128: the two warpgroups share their keys and split the head dim (flash_bwd_sm90_wide.cuh)
+__host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128; }
 
 // ------------------------------------------------------------------ forward, mma.sync
 struct FwdMmaTile {
@@ -151,13 +153,25 @@ template <int D> struct DkdvWgShape {
   static constexpr DkdvWgTile C = dkdv_wgmma_tile(D);
   static constexpr int BCK = C.key_tile, BR = C.query_tile, THREADS = 2 * BCK;
   static_assert(BCK == 128 && BR == 64, "the kernel is written for two warpgroups of 64 keys, 64-row tiles");
-  static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, DS_BYTES = BCK * BR * 2;
+  static constexpr int DS = (D + 63) / 64 * 64;  // whole 64-column swizzled blocks, as in the forward
+  static constexpr int KV_BYTES = BCK * DS * 2, QT_BYTES = BR * DS * 2, DS_BYTES = BCK * BR * 2;
   // K, V, 2 x (Q, dO), dS^T, 2 x (LSE, delta), + 1 KiB for the alignment done by the kernel
   static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + DS_BYTES + 4 * BR * 4 + 1024;
 };
 
+// dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles
+template <int D> struct DkdvWgWideShape {
+  static constexpr int BCK = 64, BR = 64, THREADS = 256;
+  static_assert(D % 128 == 0, "each warpgroup's columns are whole 64-column blocks");
+  static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, PT_BYTES = BCK * BR * 2;
+  // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, P^T in float32, 2 x (LSE, delta), + 1 KiB for the alignment
+  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * PT_BYTES + BCK * BR * 4 + 4 * BR * 4 + 1024;
+};
+
 // the launch shape of flash_bwd_dkdv_<dt>_hd<D> in the pass being compiled
-template <int D> using DkdvShape = std::conditional_t<dkdv_on_wgmma(D), DkdvWgShape<D>, DkdvMmaShape<D>>;
+template <int D>
+using DkdvShape = std::conditional_t<!dkdv_on_wgmma(D), DkdvMmaShape<D>,
+                                     std::conditional_t<dkdv_splits_head_dim(D), DkdvWgWideShape<D>, DkdvWgShape<D>>>;
 
 // ------------------------------------------------------------------ dq (deterministic), mma.sync
 struct DqMmaTile {

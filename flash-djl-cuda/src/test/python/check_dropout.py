@@ -178,7 +178,7 @@ def check_numerics(fl, seed):
     bad = 0
     for dt in DTYPES:
         dtype, compute = DTYPES[dt]
-        for D, Nq, Nk, H, Hkv in ((64, 513, 513, 4, 2), (128, 200, 1031, 2, 2)):
+        for D, Nq, Nk, H, Hkv in ((64, 513, 513, 4, 2), (128, 200, 1031, 2, 2), (96, 300, 257, 2, 1), (256, 130, 381, 4, 2)):
             if dt == "f32" and D == 128:
                 D = 256  # the SIMT kernels
             B, rate, offset = 2, 0.1, 11

@@ -1,0 +1,240 @@
+// flash_bwd_sm90_wide.cuh - the dK/dV kernel of the backward for wide heads (D = 256) on Hopper
+// warpgroup MMAs (sm_90a only).
+//
+// Same contract as bwd_dkdv_wgmma_kernel (flash_bwd_sm90.cuh). There each warpgroup keeps dK and dV of
+// its own 64 keys over the whole head dim: at D = 256 that is 256 registers a thread. Here the two
+// warpgroups share one tile of BCK = 64 keys and split the head dim instead: warpgroup w keeps dK and dV
+// of columns [D/2 w, D/2 (w + 1)) (128 registers). The products over the whole head dim are split by
+// kind, and their results meet in shared memory. Per Q tile of 64 rows:
+//   warpgroup 0:  S^T = K Q^T -> P^T                        (P^T to shared memory: float32 for dS,
+//                                                             16-bit and swizzled for dV)
+//   warpgroup 1:  dP^T = V dO^T, then with P^T: dS^T = P^T (dP^T - delta)  (16-bit, swizzled)
+//   both, on their columns:  dV += P^T dO,  dK += dS^T Q,  dQ = dS K (added to dq_accum)
+// The two products of the first step run at the same time; the element-wise steps of the two
+// warpgroups follow each other (the tensor cores wait for them).
+#pragma once
+#include "flash_bwd_sm90.cuh"
+
+namespace fdjl {
+
+template <typename T, typename TO, int D, bool BIAS>
+__device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams& p) {
+#if FDJL_WGMMA
+  using S_ = DkdvWgWideShape<D>;
+  constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
+  constexpr int KC = D / 16;          // k16 steps over the head dim
+  constexpr int NBR = BR / 8;         // n8 tiles over the query rows
+  constexpr int DW = D / 2;           // dK, dV and dQ columns per warpgroup
+  constexpr int SR = BR / 2, OR = DW / 2;  // accumulator registers per thread: S^T or dP^T; dK, dV, dQ
+
+  extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
+  const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int hk = blockIdx.y;
+  const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
+  if (kt.outside()) return;
+  const Visibility& vis = kt.vis;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
+  const int wkey = warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8 (both warpgroups)
+  const int col0 = wg * DW;        // this warpgroup's first column of dK, dV and dQ
+
+  const uint32_t sK = (smem_u32(smem) + 1023u) & ~1023u;
+  const uint32_t sV = sK + S_::KV_BYTES;
+  const uint32_t sQ0 = sV + S_::KV_BYTES;
+  const uint32_t sdO0 = sQ0 + 2 * S_::QT_BYTES;
+  const uint32_t sPt = sdO0 + 2 * S_::QT_BYTES;  // P^T, 16-bit [BCK keys][BR rows], swizzled
+  const uint32_t sdSt = sPt + S_::PT_BYTES;        // dS^T, the same
+  unsigned char* base = smem + (sPt - smem_u32(smem));
+  float* sX = reinterpret_cast<float*>(base + 2 * S_::PT_BYTES);  // P^T in float32, register r of thread t at r * 128 + t
+  float* sLse = sX + SR * 128;
+  float* sDel = sLse + 2 * BR;
+
+  const SwTileCopier<D, BR, NT> qt_copier(tid, hd);
+  auto issue = [&](int it, int stg) {  // cp.async of Q, dO (and plain loads of LSE, delta) of item it
+    const int hh = kt.head(hk, it);
+    const int m0 = kt.row0(it, BR);
+    const T* qg = kt.q_at(StridedView<const T>(p.q), hh);
+    const T* dog = kt.q_at(StridedView<const T>(p.dout), hh);
+    qt_copier.copy(sQ0 + stg * S_::QT_BYTES, qg, p.q.row_stride, m0, Nq - m0);
+    qt_copier.copy(sdO0 + stg * S_::QT_BYTES, dog, p.dout.row_stride, m0, Nq - m0);
+    for (int r = tid; r < BR; r += NT) {
+      float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
+      if (m0 + r < Nq) {
+        const int64_t idx = kt.stats_row0(p, hh) + m0 + r;
+        const float l = p.lse[idx];
+        l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0, no NaN
+        dl = p.delta[idx];
+      }
+      sLse[stg * BR + r] = l2;
+      sDel[stg * BR + r] = dl;
+    }
+  };
+
+  float dk[OR], dv[OR];
+#pragma unroll
+  for (int i = 0; i < OR; ++i) dk[i] = dv[i] = 0.f;
+
+  if (total > 0) {
+    const SwTileCopier<D, BCK, NT> kv_copier(tid, hd);
+    kv_copier.copy(sK, kt.k, p.k.row_stride, n0, Nk - n0);
+    kv_copier.copy(sV, kt.v, p.v.row_stride, n0, Nk - n0);
+    issue(0, 0);
+    cp_async_commit();
+  }
+  const float sl2 = p.scale_log2;
+
+  auto item_state = [&](int i) {  // the bias state of work item i, read one item ahead
+    return ScoreBias<BIAS>(p, kt.seq, kt.head(hk, i)).state(p, kt.row0(i, BR), BR, n0, BCK);
+  };
+  int bst_next = total > 0 ? item_state(0) : kTileFull;
+  for (int it = 0; it < total; ++it) {
+    const int stg = it & 1;
+    const int bst = bst_next;
+    if (it + 1 < total) bst_next = item_state(it + 1);
+    if (it + 1 < total) {
+      issue(it + 1, stg ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    fence_proxy_async();
+    __syncthreads();
+    const int hh = kt.head(hk, it);
+    const int m0 = kt.row0(it, BR);
+    if (bst == kTileHidden) continue;  // hidden by the bias: adds nothing; nobody reads its stage
+    const ScoreBias<BIAS> bias(p, kt.seq, hh);
+    const Dropout drop = kt.drop0.plus_heads(hh);
+    const uint32_t sQ = sQ0 + stg * S_::QT_BYTES;
+    const uint32_t sdO = sdO0 + stg * S_::QT_BYTES;
+    const float* lse2 = sLse + stg * BR;
+    const float* del = sDel + stg * BR;
+
+    // warpgroup 0: S^T = K Q^T; warpgroup 1: dP^T = V dO^T (register 4n + e: key wkey + 8 (e >> 1),
+    // query row m0 + 8n + 2 t4 + (e & 1))
+    float acc[SR];
+    {
+      const uint32_t a = wg == 0 ? sK : sV, b = wg == 0 ? sQ : sdO;
+      wg_fence();
+#pragma unroll
+      for (int kc = 0; kc < KC; ++kc) {
+        const uint32_t ka = (kc >> 2) * BCK * 128 + (kc & 3) * 32, kb = (kc >> 2) * BR * 128 + (kc & 3) * 32;
+        Wgmma<T, BR>::template ss<0, 0>(acc, wg_desc(a + ka, 16, 1024), wg_desc(b + kb, 16, 1024), kc > 0);
+      }
+      wg_commit();
+      wg_wait<0>();
+      wg_pin<SR>(acc);
+    }
+
+    uint32_t pk[BR / 16][4];  // P^T (warpgroup 0) or dS^T (warpgroup 1) packed to 16 bits
+    if (wg == 0) {
+      if (vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull) {  // -inf where hidden, the bias where read
+#pragma unroll
+        for (int n = 0; n < NBR; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int q = n * 8 + 2 * t4 + (e & 1), key = n0 + wkey + (e >> 1) * 8;
+            acc[4 * n + e] = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, acc[4 * n + e], m0 + q, key, bst)
+                                                                      : -INFINITY;
+          }
+      }
+#pragma unroll
+      for (int n = 0; n < NBR; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float pv = ex2(fmaf(acc[4 * n + e], sl2, -lse2[n * 8 + 2 * t4 + (e & 1)]));
+          acc[4 * n + e] = pv;
+          sX[(4 * n + e) * 128 + wtid] = pv;  // warpgroup 1 takes P^T from here for dS^T
+        }
+      named_arrive<NT>(1);  // (a release: warpgroup 1's sync sees these stores)
+      if (drop.on())  // dV takes Z P / keep (the forward's Z, regenerated)
+        drop.template for_blocks<BR / 16, false>(n0 + wkey - g, m0, g, t4, [&](int kk, uint32_t keep) {
+#pragma unroll
+          for (int e = 0; e < 8; ++e) acc[8 * kk + e] = drop.kept(acc[8 * kk + e], keep, e);
+        });
+    } else {
+      named_sync<NT>(1);  // P^T of warpgroup 0 is in sX
+      if (!drop.on()) {
+#pragma unroll
+        for (int n = 0; n < NBR; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            acc[4 * n + e] = sX[(4 * n + e) * 128 + wtid] * (acc[4 * n + e] - del[n * 8 + 2 * t4 + (e & 1)]);
+      } else {  // dS^T = P^T (Z dP^T / keep - delta)
+        drop.template for_blocks<BR / 16, false>(n0 + wkey - g, m0, g, t4, [&](int kk, uint32_t keep) {
+#pragma unroll
+          for (int e = 0; e < 8; ++e) {
+            const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
+            acc[8 * kk + e] = sX[(8 * kk + e) * 128 + wtid] * (drop.kept(acc[8 * kk + e], keep, e) - del[q]);
+          }
+        });
+      }
+      if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
+#pragma unroll
+        for (int n = 0; n < NBR; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + (e >> 1) * 8, acc[4 * n + e]);
+      }
+    }
+    wg_pack_t<T, BR>(pk, acc);
+    wg_store_t<BCK, BR>(base + (wg == 0 ? 0 : S_::PT_BYTES), pk, wkey, t4);
+    fence_proxy_async();
+    __syncthreads();  // P^T and dS^T complete
+
+    // this warpgroup's columns: dV += (Z P)^T dO, dK += dS^T Q (dO and Q read transposed), dQ = dS K
+    const uint32_t coff = (col0 / 64) * BR * 128;
+    wg_pin<OR>(dv);
+    wg_pin<OR>(dk);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk)
+      Wgmma<T, DW>::template ss<0, 1>(dv, wg_desc(sPt + kk * 32, 16, 1024),
+                                      wg_desc(sdO + coff + kk * 2048, BR * 128, 1024), 1);
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk)
+      Wgmma<T, DW>::template ss<0, 1>(dk, wg_desc(sdSt + kk * 32, 16, 1024),
+                                      wg_desc(sQ + coff + kk * 2048, BR * 128, 1024), 1);
+    wg_commit();
+    if (!p.deterministic) {
+      float dq[OR];
+      wg_fence();  // dq's registers are written by the MMAs from here on
+      wg_issue_dq<T, DW, BCK, BR>(dq, sdSt, sK, col0);
+      wg_commit();
+      wg_wait<0>();
+      wg_pin<OR>(dq);
+      wg_pin<OR>(dv);
+      wg_pin<OR>(dk);
+      wg_add_dq<DW, D>(p.dq_accum + kt.stats_row0(p, hh) * D, dq, m0, Nq, hd, col0, warp, g, t4);
+    } else {
+      wg_wait<0>();
+      wg_pin<OR>(dv);
+      wg_pin<OR>(dk);
+    }
+    __syncthreads();  // the stage, sX, P^T and dS^T are reused by the next item
+  }
+
+  // write dK * scale and dV of this warpgroup's columns once (zero for padding keys: no query saw them)
+  const StridedView<TO> dkv(p.dk), dvv(p.dv);
+  TO* dkg = kt.seq.k_at(dkv, hk);
+  TO* dvg = kt.seq.k_at(dvv, hk);
+  const float scale = p.scale;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int key = n0 + wkey + 8 * r;
+    if (kt.stored(key)) {
+#pragma unroll
+      for (int d = 0; d < DW / 8; ++d) {
+        const int col = col0 + d * 8 + 2 * t4;
+        if (col < hd) {
+          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[4 * d + 2 * r] * scale,
+                         dk[4 * d + 2 * r + 1] * scale, col + 1 < hd);
+          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1], col + 1 < hd);
+        }
+      }
+    }
+  }
+#endif
+}
+
+}  // namespace fdjl
