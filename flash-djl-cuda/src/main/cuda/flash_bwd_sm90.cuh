@@ -160,7 +160,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     const float* lse2 = sLse + stg * BR;
     const float* del = sDel + stg * BR;
 
-    // S^T = K_w Q^T and dP^T = V_w dO^T
+    // S^T = K_w Q^T and dP^T = V_w dO^T, as two commit groups: P^T is computed while dP^T runs
     float sT[SR], dpT[SR];
     wg_fence();
 #pragma unroll
@@ -169,6 +169,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       const uint32_t offq = (kc >> 2) * BR * 128 + (kc & 3) * 32;
       Wgmma<T, BR>::template ss<0, 0>(sT, wg_desc(sKw + off, 16, 1024), wg_desc(sQ + offq, 16, 1024), kc > 0);
     }
+    wg_commit();
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
       const uint32_t off = (kc >> 2) * BCK * 128 + (kc & 3) * 32;
@@ -176,11 +177,10 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       Wgmma<T, BR>::template ss<0, 0>(dpT, wg_desc(sVw + off, 16, 1024), wg_desc(sdO + offq, 16, 1024), kc > 0);
     }
     wg_commit();
-    wg_wait<0>();
+    wg_wait<1>();  // S^T done
     wg_pin<SR>(sT);
-    wg_pin<SR>(dpT);
 
-    // P^T and dS^T (register 4n + e: key wkey + 8 (e >> 1), query row m0 + 8n + 2 t4 + (e & 1))
+    // P^T (register 4n + e: key wkey + 8 (e >> 1), query row m0 + 8n + 2 t4 + (e & 1));
     // masked scores -> -inf (P = 0) and the bias added, only on tiles that need it: a separate loop,
     // so that the compares are not if-converted into every tile (measured in the forward, PERF_LOG.md)
     if (vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull) {
@@ -193,27 +193,48 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
           sT[4 * n + e] = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, sT[4 * n + e], m0 + q, key, bst) : -INFINITY;
         }
     }
+#pragma unroll
+    for (int n = 0; n < NBR; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) sT[4 * n + e] = ex2(fmaf(sT[4 * n + e], sl2, -lse2[n * 8 + 2 * t4 + (e & 1)]));
+    // dV += (Z P)^T dO, dO read transposed (its rows are the k dimension), issued before dS^T is computed;
+    // with dropout, the forward's Z regenerated (its bits kept for dS^T)
     const Dropout drop = kt.drop0.plus_heads(hh);
+    uint32_t pP[BR / 16][4], pS[BR / 16][4];  // P^T and dS^T as register A operands (k = query rows)
+    uint32_t keeps[BR / 16];
+    if (!drop.on()) {
+      wg_pack_t<T, BR>(pP, sT);
+    } else {
+      drop.template for_blocks<BR / 16, false>(n0 + wkey - g, m0, g, t4, [&](int kk, uint32_t keep) {
+        keeps[kk] = keep;
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+          pP[kk][i] = Mma<T>::pack(drop.kept(sT[8 * kk + 2 * i], keep, 2 * i), drop.kept(sT[8 * kk + 2 * i + 1], keep, 2 * i + 1));
+      });
+    }
+    wg_pin<OR>(dv);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BR / 16; ++kk)
+      Wgmma<T, D>::template rs<1>(dv, pP[kk], wg_desc(sdO + kk * 2048, BR * 128, 1024), 1);
+    wg_commit();
+    wg_wait<1>();  // dP^T done; dV may still run
+    wg_pin<SR>(dpT);
+
+    // dS^T = P^T (dP^T - delta), or P^T (Z dP^T / keep - delta)
     if (!drop.on()) {
 #pragma unroll
       for (int n = 0; n < NBR; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int q = n * 8 + 2 * t4 + (e & 1);
-          const float pv = ex2(fmaf(sT[4 * n + e], sl2, -lse2[q]));
-          sT[4 * n + e] = pv;
-          dpT[4 * n + e] = pv * (dpT[4 * n + e] - del[q]);
-        }
-    } else {  // the forward's dropout Z, regenerated: dV takes Z P / keep, dS^T = P^T (Z dP^T / keep - delta)
-      drop.template for_blocks<BR / 16, false>(n0 + wkey - g, m0, g, t4, [&](int kk, uint32_t keep) {
+        for (int e = 0; e < 4; ++e) dpT[4 * n + e] = sT[4 * n + e] * (dpT[4 * n + e] - del[n * 8 + 2 * t4 + (e & 1)]);
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < BR / 16; ++kk)
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
-          const float pv = ex2(fmaf(sT[8 * kk + e], sl2, -lse2[q]));
-          sT[8 * kk + e] = drop.kept(pv, keep, e);
-          dpT[8 * kk + e] = pv * (drop.kept(dpT[8 * kk + e], keep, e) - del[q]);
+          dpT[8 * kk + e] = sT[8 * kk + e] * (drop.kept(dpT[8 * kk + e], keeps[kk], e) - del[q]);
         }
-      });
     }
     if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
 #pragma unroll
@@ -222,17 +243,11 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
         for (int e = 0; e < 4; ++e)
           bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + (e >> 1) * 8, dpT[4 * n + e]);
     }
-    uint32_t pP[BR / 16][4], pS[BR / 16][4];  // P^T and dS^T as register A operands (k = query rows)
-    wg_pack_t<T, BR>(pP, sT);
     wg_pack_t<T, BR>(pS, dpT);
 
-    // dV += (Z P)^T dO and dK += dS^T Q, dO and Q read transposed (their rows are the k dimension)
-    wg_pin<OR>(dv);
+    // dK += dS^T Q, Q read transposed
     wg_pin<OR>(dk);
     wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk)
-      Wgmma<T, D>::template rs<1>(dv, pP[kk], wg_desc(sdO + kk * 2048, BR * 128, 1024), 1);
 #pragma unroll
     for (int kk = 0; kk < BR / 16; ++kk)
       Wgmma<T, D>::template rs<1>(dk, pS[kk], wg_desc(sQ + kk * 2048, BR * 128, 1024), 1);

@@ -178,8 +178,13 @@ public final class AttentionBenchmark {
         long t0 = System.nanoTime();
         for (String grid : grids) {
             out.println("== grid " + grid + ": " + Grids.describe(grid));
-            for (BenchCase c : Grids.of(grid)) {
-                results.addAll(runner.runCase(c, new ArrayList<>(new LinkedHashSet<>(impls))));
+            List<BenchCase> cases = Grids.of(grid);
+            List<Impl> distinct = new ArrayList<>(new LinkedHashSet<>(impls));
+            if (!cases.isEmpty()) {
+                runner.warmUp(cases.get(0), distinct);
+            }
+            for (BenchCase c : cases) {
+                results.addAll(runner.runCase(c, distinct));
             }
         }
         info.seconds = (System.nanoTime() - t0) / 1e9;
@@ -236,6 +241,9 @@ public final class AttentionBenchmark {
 
     /** Runs the cases: input sets, warm-up, timed repeats, failures recorded. */
     static final class Runner {
+        /** Untimed calls per implementation and direction of a grid's first case, before the grid. */
+        static final int GRID_WARMUP_CALLS = 10;
+
         private final Device device;
         private final DataType dtype;
         private final DeviceClock clock;
@@ -309,6 +317,32 @@ public final class AttentionBenchmark {
                 }
             }
             return results;
+        }
+
+        /**
+         * Calls every implementation on a grid's first case, untimed and unreported, before the grid's timed
+         * cases: otherwise the one-time costs of first calls (loading kernels, TorchScript's profiling runs, the
+         * JVM compiling the call path) land on the first timed shape of the grid.
+         */
+        void warmUp(BenchCase c, List<Impl> impls) {
+            try (NDManager manager = NDManager.newBaseManager(device)) {
+                List<Impl.Inputs> sets = inputs(c, manager);
+                for (Impl impl : impls) {
+                    if (impl.notRun(c, device).isPresent()) {
+                        continue;
+                    }
+                    for (Direction dir : Direction.values()) {
+                        for (int w = 0; w < GRID_WARMUP_CALLS; w++) {
+                            call(c, impl, dir, sets.get(w % sets.size()));
+                        }
+                    }
+                    impl.endCase();
+                }
+            } catch (RuntimeException e) {
+                out.println("warm-up on " + c + " stopped: " + classify(e) + " (its timed run reports it)");
+            } finally {
+                JniUtils.setGradMode(false);
+            }
         }
 
         private Result report(Result r) {
