@@ -241,8 +241,15 @@ public final class AttentionBenchmark {
 
     /** Runs the cases: input sets, warm-up, timed repeats, failures recorded. */
     static final class Runner {
-        /** Untimed calls per implementation and direction of a grid's first case, before the grid. */
-        static final int GRID_WARMUP_CALLS = 10;
+        /**
+         * Untimed calls per implementation and direction of a grid's first case, before the grid, unless
+         * {@link #GRID_WARMUP_SECONDS} run out first. Ten were not enough on the H200: the first four shapes of the
+         * latency grid still ran 1.3-4x slower than the same sizes later (the JVM compiles the call path only
+         * after some hundreds of calls).
+         */
+        static final int GRID_WARMUP_CALLS = 300;
+        /** Time bound of one implementation's grid warm-up. */
+        static final double GRID_WARMUP_SECONDS = 2;
 
         private final Device device;
         private final DataType dtype;
@@ -331,8 +338,9 @@ public final class AttentionBenchmark {
                     if (impl.notRun(c, device).isPresent()) {
                         continue;
                     }
+                    long end = System.nanoTime() + (long) (GRID_WARMUP_SECONDS * 1e9);
                     for (Direction dir : Direction.values()) {
-                        for (int w = 0; w < GRID_WARMUP_CALLS; w++) {
+                        for (int w = 0; w < GRID_WARMUP_CALLS && System.nanoTime() < end; w++) {
                             call(c, impl, dir, sets.get(w % sets.size()));
                         }
                     }

@@ -101,9 +101,10 @@ final class RunInfo {
                                         + " before each call, and the start event is recorded before the Java call"
                                         + " begins, so host overhead counts where the GPU waits for it"
                                 : "System.nanoTime around each call")
-                        + ". Before each grid, " + AttentionBenchmark.Runner.GRID_WARMUP_CALLS
-                        + " untimed calls of its first shape by each implementation and direction (first-call costs"
-                        + " stay out of the first timed shape)"
+                        + ". Before each grid, up to " + AttentionBenchmark.Runner.GRID_WARMUP_CALLS
+                        + " untimed calls of its first shape by each implementation and direction, at most "
+                        + AttentionBenchmark.Runner.GRID_WARMUP_SECONDS + " s per implementation (so that the"
+                        + " first timed shapes do not carry the warm-up of the JVM and of the libraries)"
                         + ". Per measurement: " + warmup + " untimed warm-up call(s), then up to " + repeats
                         + " timed calls (fewer, at least 3, where one call is long: about " + targetMs
                         + " ms of timed work), median, min and max; inputs rotate among 2 to 8 random sets"

@@ -1,0 +1,50 @@
+"""The deterministic backward against the atomic one, bf16, FlashAttention-3 paper shapes (developer tool,
+needs a CUDA GPU and torch).
+
+usage: python3 bench_deterministic.py FATBIN [--d 64,96,128,256] [--n 1024,4096,16384] [--reps 10]
+
+The atomic backward adds each key tile's dQ into a float32 buffer with reductions (order varies from run to
+run); the deterministic one computes dQ in a kernel of its own, one CTA per query tile. Both include the
+pre and convert passes; CUDA events, warm-up, median (bench_kernels.bench). FLOPs: 2.5 x the forward's.
+"""
+import argparse
+import math
+
+import torch
+
+from bench_kernels import bench
+from flash_ctypes import Flash
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("fatbin")
+    ap.add_argument("--d", default="64,96,128,256")
+    ap.add_argument("--n", default="1024,4096,16384")
+    ap.add_argument("--reps", type=int, default=10)
+    a = ap.parse_args()
+    fl = Flash(a.fatbin)
+    print("| d | causal | N | atomic bwd TFLOP/s | deterministic bwd TFLOP/s | deterministic / atomic |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for d in map(int, a.d.split(",")):
+        for causal in (False, True):
+            for n in map(int, a.n.split(",")):
+                b, h = 16384 // n, 2048 // d
+                q, k, v, do = (torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(4))
+                mask, scale = ("tl" if causal else "none"), 1 / math.sqrt(d)
+                o, lse = fl.forward(q, k, v, mask, scale)
+                g = tuple(torch.empty_like(t) for t in (q, k, v))
+                scr = (torch.empty(b, h, n, fl.kernel_hd(d), device="cuda"), torch.empty(b, h, n, device="cuda"))
+                t = {}
+                for det in (False, True):
+                    t[det] = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=g[0],
+                                                       dk=g[1], dv=g[2], scratch=scr), a.reps)
+                flops = 2.5 * 4 * b * h * n * n * d / (2 if causal else 1)
+                ta, td = flops / t[False] / 1e12, flops / t[True] / 1e12
+                print(f"| {d} | {'yes' if causal else 'no'} | {n} | {ta:.0f} | {td:.0f} | {td / ta:.2f} |", flush=True)
+                del q, k, v, do, o, lse, g, scr
+                torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
