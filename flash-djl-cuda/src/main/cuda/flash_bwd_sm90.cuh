@@ -18,6 +18,57 @@
 
 namespace fdjl {
 
+// What the wgmma dK/dV kernels stream per work item `it` (a GQA query head and Q tile of BR rows): the Q
+// and dO tiles (cp.async, swizzled) and the LSE (log2 domain) and delta rows (plain loads) into one stage
+template <typename T, int BR, int NT, typename Copier, bool BIAS>
+__device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const BwdKeyTile<T, BIAS>& kt,
+                                               const Copier& copier, int hk, int it, uint32_t sQ, uint32_t sdO,
+                                               float* sLse, float* sDel, int tid) {
+  const int hh = kt.head(hk, it);
+  const int m0 = kt.row0(it, BR);
+  const int Nq = kt.vis.Nq;
+  copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
+  copier.copy(sdO, kt.q_at(StridedView<const T>(p.dout), hh), p.dout.row_stride, m0, Nq - m0);
+  for (int r = tid; r < BR; r += NT) {
+    float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
+    if (m0 + r < Nq) {
+      const int64_t idx = kt.stats_row0(p, hh) + m0 + r;
+      const float l = p.lse[idx];
+      l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0, no NaN
+      dl = p.delta[idx];
+    }
+    sLse[r] = l2;
+    sDel[r] = dl;
+  }
+}
+
+// dK * scale and dV of a thread's keys (key0, key0 + 8 of its sequence) over NCOLS columns from col0, in the
+// accumulator layout, written once at the end (zero for padding keys: no query saw them)
+template <typename TO, int NCOLS, typename KT>
+__device__ __forceinline__ void wg_store_dkdv(const FlashBwdParams& p, const KT& kt, int hk, const float* dk,
+                                              const float* dv, int key0, int col0, int t4) {
+  const StridedView<TO> dkv(p.dk), dvv(p.dv);
+  TO* dkg = kt.seq.k_at(dkv, hk);
+  TO* dvg = kt.seq.k_at(dvv, hk);
+  const int hd = kt.hd;
+  const float scale = p.scale;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int key = key0 + 8 * r;
+    if (kt.stored(key)) {
+#pragma unroll
+      for (int d = 0; d < NCOLS / 8; ++d) {
+        const int col = col0 + d * 8 + 2 * t4;
+        if (col < hd) {
+          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[4 * d + 2 * r] * scale,
+                         dk[4 * d + 2 * r + 1] * scale, col + 1 < hd);
+          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1], col + 1 < hd);
+        }
+      }
+    }
+  }
+}
+
 // A 64 x BR accumulator of a warpgroup (register 4n + e: row wkey + 8 (e >> 1), column 8n + 2 t4 + (e & 1))
 // packed to 16 bits, as the k16 steps of a register A operand whose k dimension is the columns
 template <typename T, int BR>
@@ -74,7 +125,6 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
   constexpr int KC = D / 16;        // k16 steps over the head dim
   constexpr int NBR = BR / 8;       // n8 tiles over the query rows
-  constexpr int ND = D / 8;         // n8 tiles of dK / dV
   constexpr int DQN = D / 2;        // dQ columns per warpgroup
   constexpr int SR = BR / 2, OR = D / 2, QR = DQN / 2;  // accumulator registers per thread
 
@@ -99,24 +149,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   float* sDel = sLse + 2 * BR;
 
   const SwTileCopier<S_::DS, BR, NT> qt_copier(tid, hd);
-  auto issue = [&](int it, int stg) {  // cp.async of Q, dO (and plain loads of LSE, delta) of item it
-    const int hh = kt.head(hk, it);
-    const int m0 = kt.row0(it, BR);
-    const T* qg = kt.q_at(StridedView<const T>(p.q), hh);
-    const T* dog = kt.q_at(StridedView<const T>(p.dout), hh);
-    qt_copier.copy(sQ0 + stg * S_::QT_BYTES, qg, p.q.row_stride, m0, Nq - m0);
-    qt_copier.copy(sdO0 + stg * S_::QT_BYTES, dog, p.dout.row_stride, m0, Nq - m0);
-    for (int r = tid; r < BR; r += NT) {
-      float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
-      if (m0 + r < Nq) {
-        const int64_t idx = kt.stats_row0(p, hh) + m0 + r;
-        const float l = p.lse[idx];
-        l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0, no NaN
-        dl = p.delta[idx];
-      }
-      sLse[stg * BR + r] = l2;
-      sDel[stg * BR + r] = dl;
-    }
+  auto issue = [&](int it, int stg) {  // Q, dO, LSE and delta of item it into stage stg
+    wg_load_q_item<T, BR, NT>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
+                              sLse + stg * BR, sDel + stg * BR, tid);
   };
 
   float dk[OR], dv[OR];
@@ -293,26 +328,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     __syncthreads();  // the stage and dS^T are reused by the next iteration
   }
 
-  // write dK * scale and dV once (zero for padding keys: no query saw them)
-  const StridedView<TO> dkv(p.dk), dvv(p.dv);
-  TO* dkg = kt.seq.k_at(dkv, hk);
-  TO* dvg = kt.seq.k_at(dvv, hk);
-  const float scale = p.scale;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int key = n0 + wkey + 8 * r;
-    if (kt.stored(key)) {
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < hd) {
-          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[4 * d + 2 * r] * scale,
-                         dk[4 * d + 2 * r + 1] * scale, col + 1 < hd);
-          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1], col + 1 < hd);
-        }
-      }
-    }
-  }
+  wg_store_dkdv<TO, D>(p, kt, hk, dk, dv, n0 + wkey, 0, t4);
 #endif
 }
 

@@ -11,7 +11,7 @@
 //   warpgroup 1:  dP^T = V dO^T, then with P^T: dS^T = P^T (dP^T - delta)  (16-bit, swizzled)
 //   both, on their columns:  dV += P^T dO,  dK += dS^T Q,  dQ = dS K (added to dq_accum)
 // The two products of the first step run at the same time; the element-wise steps of the two
-// warpgroups follow each other (the tensor cores wait for them).
+// warpgroups follow each other, and warpgroup 0's dV runs while warpgroup 1 computes dS^T.
 #pragma once
 #include "flash_bwd_sm90.cuh"
 
@@ -50,24 +50,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   float* sDel = sLse + 2 * BR;
 
   const SwTileCopier<D, BR, NT> qt_copier(tid, hd);
-  auto issue = [&](int it, int stg) {  // cp.async of Q, dO (and plain loads of LSE, delta) of item it
-    const int hh = kt.head(hk, it);
-    const int m0 = kt.row0(it, BR);
-    const T* qg = kt.q_at(StridedView<const T>(p.q), hh);
-    const T* dog = kt.q_at(StridedView<const T>(p.dout), hh);
-    qt_copier.copy(sQ0 + stg * S_::QT_BYTES, qg, p.q.row_stride, m0, Nq - m0);
-    qt_copier.copy(sdO0 + stg * S_::QT_BYTES, dog, p.dout.row_stride, m0, Nq - m0);
-    for (int r = tid; r < BR; r += NT) {
-      float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
-      if (m0 + r < Nq) {
-        const int64_t idx = kt.stats_row0(p, hh) + m0 + r;
-        const float l = p.lse[idx];
-        l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0, no NaN
-        dl = p.delta[idx];
-      }
-      sLse[stg * BR + r] = l2;
-      sDel[stg * BR + r] = dl;
-    }
+  auto issue = [&](int it, int stg) {  // Q, dO, LSE and delta of item it into stage stg
+    wg_load_q_item<T, BR, NT>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
+                              sLse + stg * BR, sDel + stg * BR, tid);
   };
 
   float dk[OR], dv[OR];
@@ -180,17 +165,27 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     wg_pack_t<T, BR>(pk, acc);
     wg_store_t<BCK, BR>(base + (wg == 0 ? 0 : S_::PT_BYTES), pk, wkey, t4);
     fence_proxy_async();
-    __syncthreads();  // P^T and dS^T complete
 
-    // this warpgroup's columns: dV += (Z P)^T dO, dK += dS^T Q (dO and Q read transposed), dQ = dS K
+    // this warpgroup's columns: dV += (Z P)^T dO, dK += dS^T Q (dO and Q read transposed), dQ = dS K.
+    // Warpgroup 0 starts its dV as soon as its own P^T is stored, while warpgroup 1 computes dS^T.
     const uint32_t coff = (col0 / 64) * BR * 128;
-    wg_pin<OR>(dv);
+    auto issue_dv = [&]() {
+      wg_pin<OR>(dv);
+      wg_fence();
+#pragma unroll
+      for (int kk = 0; kk < BR / 16; ++kk)
+        Wgmma<T, DW>::template ss<0, 1>(dv, wg_desc(sPt + kk * 32, 16, 1024),
+                                        wg_desc(sdO + coff + kk * 2048, BR * 128, 1024), 1);
+      wg_commit();
+    };
+    if (wg == 0) {
+      named_sync<NT / 2>(2);  // every thread of warpgroup 0 has stored its part of P^T
+      issue_dv();
+    }
+    __syncthreads();  // P^T and dS^T complete
+    if (wg == 1) issue_dv();
     wg_pin<OR>(dk);
     wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk)
-      Wgmma<T, DW>::template ss<0, 1>(dv, wg_desc(sPt + kk * 32, 16, 1024),
-                                      wg_desc(sdO + coff + kk * 2048, BR * 128, 1024), 1);
 #pragma unroll
     for (int kk = 0; kk < BR / 16; ++kk)
       Wgmma<T, DW>::template ss<0, 1>(dk, wg_desc(sdSt + kk * 32, 16, 1024),
@@ -214,26 +209,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     __syncthreads();  // the stage, sX, P^T and dS^T are reused by the next item
   }
 
-  // write dK * scale and dV of this warpgroup's columns once (zero for padding keys: no query saw them)
-  const StridedView<TO> dkv(p.dk), dvv(p.dv);
-  TO* dkg = kt.seq.k_at(dkv, hk);
-  TO* dvg = kt.seq.k_at(dvv, hk);
-  const float scale = p.scale;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int key = n0 + wkey + 8 * r;
-    if (kt.stored(key)) {
-#pragma unroll
-      for (int d = 0; d < DW / 8; ++d) {
-        const int col = col0 + d * 8 + 2 * t4;
-        if (col < hd) {
-          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[4 * d + 2 * r] * scale,
-                         dk[4 * d + 2 * r + 1] * scale, col + 1 < hd);
-          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1], col + 1 < hd);
-        }
-      }
-    }
-  }
+  wg_store_dkdv<TO, DW>(p, kt, hk, dk, dv, n0 + wkey, col0, t4);  // this warpgroup's columns
 #endif
 }
 
