@@ -24,12 +24,16 @@ constexpr bool kSm90 = FDJL_SM90 != 0;
 constexpr bool kWgmma = FDJL_WGMMA != 0;
 
 // ------------------------------------------------------------------ dispatch: which body serves D
-// The forward of every head dim but 32, and the dK/dV of D = 64 to 128, run on warpgroup MMAs where
-// the pass has them (their accumulators fit without spills there); everything else runs on mma.sync.
+// The forward and dK/dV of every head dim but 32 run on warpgroup MMAs where the pass has them (their
+// accumulators fit without spills there); everything else runs on mma.sync.
 __host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && D >= 64; }
 __host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && D >= 64; }
 // D > 128: the two warpgroups share their keys and split the head dim (flash_bwd_sm90_wide.cuh)
 __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128; }
+
+// Columns a wgmma kernel stores per tile row: whole 64-column swizzled blocks (flash_wgmma.cuh); a head dim
+// of 96 takes two blocks, the second half zero-filled (the MMAs read only the first D columns).
+__host__ __device__ constexpr int swizzled_cols(int D) { return (D + 63) / 64 * 64; }
 
 // ------------------------------------------------------------------ forward, mma.sync
 struct FwdMmaTile {
@@ -94,9 +98,7 @@ template <int D> struct FwdWgShape {
   static_assert(NS >= (PP ? 3 : 2), "the K/V ring: 2 stages in lock-step (one barrier per tile), 3 in ping-pong");
   static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
   static constexpr int BR = 64 * NWG, THREADS = 128 * NWG;
-  // tiles are stored as 64-column swizzled blocks: a head dim of 96 takes two blocks, the second half
-  // zero-filled (the MMAs read only the first D columns)
-  static constexpr int DS = (D + 63) / 64 * 64;
+  static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
   // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
   // ping-pong: + a full and an empty mbarrier per stage
@@ -153,7 +155,7 @@ template <int D> struct DkdvWgShape {
   static constexpr DkdvWgTile C = dkdv_wgmma_tile(D);
   static constexpr int BCK = C.key_tile, BR = C.query_tile, THREADS = 2 * BCK;
   static_assert(BCK == 128 && BR == 64, "the kernel is written for two warpgroups of 64 keys, 64-row tiles");
-  static constexpr int DS = (D + 63) / 64 * 64;  // whole 64-column swizzled blocks, as in the forward
+  static constexpr int DS = swizzled_cols(D);
   static constexpr int KV_BYTES = BCK * DS * 2, QT_BYTES = BR * DS * 2, DS_BYTES = BCK * BR * 2;
   // K, V, 2 x (Q, dO), dS^T, 2 x (LSE, delta), + 1 KiB for the alignment done by the kernel
   static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + DS_BYTES + 4 * BR * 4 + 1024;
