@@ -21,7 +21,7 @@ import random
 import torch
 import torch.nn.functional as F
 
-from bench_kernels import bench
+from bench_kernels import bench, fa3_shape
 from flash_ctypes import Flash
 
 
@@ -60,7 +60,7 @@ def main():
     rows = []
     for d in map(int, a.d.split(",")):
         for n in map(int, a.n.split(",")):
-            B, H = max(1, 16384 // n), 2048 // d
+            B, H = fa3_shape(n, d)
             scale = 1 / math.sqrt(d)
             q, k, v, do = (torch.randn(B, H, n, d, device="cuda", dtype=dt) for _ in range(4))
             work = B * H * n * n * 4 * d
@@ -114,7 +114,7 @@ def main():
     T = 128
     tiles = sum(1 for i in range(0, n, T) for j in range(0, n, T) if j <= i + T - 1 and j + T - 1 >= i - W + 1)
     for d in map(int, a.d.split(",")):
-        B, H = max(1, 16384 // n), 2048 // d
+        B, H = fa3_shape(n, d)
         scale = 1 / math.sqrt(d)
         q, k, v, do = (torch.randn(B, H, n, d, device="cuda", dtype=dt) for _ in range(4))
         grads = tuple(torch.empty_like(t) for t in (q, k, v))

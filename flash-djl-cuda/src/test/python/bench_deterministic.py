@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from bench_kernels import bench
+from bench_kernels import bench, fa3_shape
 from flash_ctypes import Flash
 
 
@@ -29,7 +29,7 @@ def main():
     for d in map(int, a.d.split(",")):
         for causal in (False, True):
             for n in map(int, a.n.split(",")):
-                b, h = 16384 // n, 2048 // d
+                b, h = fa3_shape(n, d)
                 q, k, v, do = (torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(4))
                 mask, scale = ("tl" if causal else "none"), 1 / math.sqrt(d)
                 o, lse = fl.forward(q, k, v, mask, scale)

@@ -20,6 +20,12 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from flash_ctypes import Flash
 
 
+def fa3_shape(n, d):
+    """(B, H) of the FlashAttention-3 paper shapes at sequence length n and head dim d: B*N = 16384, H*d = 2048
+    (at least one sequence)."""
+    return max(1, 16384 // n), 2048 // d
+
+
 def bench(fn, reps, warmup=3):
     for _ in range(warmup):
         fn()
@@ -66,7 +72,7 @@ def main():
         dt = dtypes[dname]
         for causal in (False, True):
             for n in map(int, a.n.split(",")):
-                b, h = 16384 // n, 2048 // d
+                b, h = fa3_shape(n, d)
                 q, k, v, do = (torch.randn(b, h, n, d, device="cuda", dtype=dt) for _ in range(4))
                 scale = 1 / math.sqrt(d)
                 mask = "tl" if causal else "none"

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from bench_kernels import bench
+from bench_kernels import bench, fa3_shape
 from flash_ctypes import Flash
 
 
@@ -67,7 +67,7 @@ def main():
     for d in map(int, a.d.split(",")):
         for causal in (False, True):
             for n in map(int, a.n.split(",")):
-                b, h = 16384 // n, 2048 // d
+                b, h = fa3_shape(n, d)
                 scale = 1 / math.sqrt(d)
                 mask = "tl" if causal else "none"
                 fl_f = 4 * b * h * n * n * d / (2 if causal else 1)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from bench_kernels import bench
+from bench_kernels import bench, fa3_shape
 from flash_ctypes import Flash
 
 
@@ -40,7 +40,7 @@ def main():
     for d in map(int, a.d.split(",")):
         for n in map(int, a.n.split(",")):
             for causal in (False, True):
-                B, H = max(1, 16384 // n), 2048 // d
+                B, H = fa3_shape(n, d)
                 lens = [rng.randint(int((1 - 2 * a.padding) * n), n) for _ in range(B)]
                 mask = "tl" if causal else "none"
                 scale = 1 / math.sqrt(d)

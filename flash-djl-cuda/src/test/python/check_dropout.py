@@ -212,12 +212,12 @@ def check_numerics(fl, seed):
 
 
 def bench(fl):
-    from bench_kernels import bench as timed
+    from bench_kernels import bench as timed, fa3_shape
     print("\nbf16, FA3 shapes (B*N = 16k, H*d = 2048): TFLOP/s without / with dropout 0.1 (fwd | bwd), ratio")
     for d in (64, 128):
         for n in (1024, 4096, 16384):
             for causal in (False, True):
-                B, H = 16384 // n, 2048 // d
+                B, H = fa3_shape(n, d)
                 q, k, v, do = (torch.randn(B, H, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(4))
                 mask = "tl" if causal else "none"
                 fl_f = 4 * B * H * n * n * d * (0.5 if causal else 1)

@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from bench_kernels import fa3_shape
 from flash_ctypes import Flash
 
 
@@ -21,7 +22,7 @@ def main():
     ap.add_argument("--causal", action="store_true")
     a = ap.parse_args()
     fl = Flash(a.fatbin)
-    b, h = 16384 // a.n, 2048 // a.d
+    b, h = fa3_shape(a.n, a.d)
     q, k, v, do = (torch.randn(b, h, a.n, a.d, device="cuda", dtype=torch.bfloat16) for _ in range(4))
     mask = "tl" if a.causal else "none"
     o, lse = fl.forward(q, k, v, mask, 1 / math.sqrt(a.d))

@@ -12,19 +12,19 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import check_kernels as ck
-from bench_kernels import bench
+from bench_kernels import bench, fa3_shape
 from flash_ctypes import Flash
 
 SHAPES = [(16384, False), (16384, True), (2048, False), (1024, True)]
 
 
 def flops(n, d, causal):
-    b, h = 16384 // n, 2048 // d
+    b, h = fa3_shape(n, d)
     return 4 * b * h * n * n * d / (2 if causal else 1)
 
 
 def inputs(n, d):
-    b, h = 16384 // n, 2048 // d
+    b, h = fa3_shape(n, d)
     torch.manual_seed(1)
     return [torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(4)]
 
