@@ -166,7 +166,8 @@ final class CudaKernels {
 
     /**
      * Launches {@code kernel} over {@code ceil(rows / tileRows) x heads x batch} blocks with the one
-     * parameter block {@code params} (a packed struct passed by value).
+     * parameter block {@code params} (a packed struct passed by value). While a {@link KernelTimer} runs on
+     * this thread, CUDA events around the launch time it.
      *
      * @param what the problem, for error messages
      */
@@ -182,6 +183,10 @@ final class CudaKernels {
             recorded.add(params.clone());
         }
         Pointer args = Pointer.to(Pointer.to(params));
+        KernelTimer timer = KernelTimer.ACTIVE.get();
+        if (timer != null) {
+            timer.beforeLaunch(this);
+        }
         int r = cuLaunchKernel(
                 kernel.function,
                 (int) blocksX,
@@ -196,6 +201,9 @@ final class CudaKernels {
                 null);
         if (r != CUresult.CUDA_SUCCESS) {
             throw new CudaException(kernel.name, what, "cuLaunchKernel", r);
+        }
+        if (timer != null) {
+            timer.afterLaunch(this);
         }
         if (SYNC) {
             r = cuCtxSynchronize();

@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import io.flashdjl.Precision;
+import io.flashdjl.cuda.KernelTimer;
 import io.flashdjl.examples.cli.CommandLine;
 import io.flashdjl.examples.cli.Values;
 import java.io.IOException;
@@ -263,6 +264,8 @@ public final class AttentionBenchmark {
         private final Set<String> outOfMemory = new HashSet<>();
 
         private long lastPeak;
+        /** The kernel time of the last call {@link #call} made with a {@link KernelTimer}. */
+        private double lastKernelMs;
 
         Runner(
                 Device device,
@@ -341,7 +344,7 @@ public final class AttentionBenchmark {
                     long end = System.nanoTime() + (long) (GRID_WARMUP_SECONDS * 1e9);
                     for (Direction dir : Direction.values()) {
                         for (int w = 0; w < GRID_WARMUP_CALLS && System.nanoTime() < end; w++) {
-                            call(c, impl, dir, sets.get(w % sets.size()));
+                            call(c, impl, dir, sets.get(w % sets.size()), null);
                         }
                     }
                     impl.endCase();
@@ -363,7 +366,14 @@ public final class AttentionBenchmark {
                         r.dir().label,
                         r.medianMs(),
                         r.tflops(),
-                        r.peakBytes() >= 0 ? String.format(Locale.ROOT, " %10.1f MiB", r.peakBytes() / 1048576.0) : "");
+                        (r.peakBytes() >= 0 ? String.format(Locale.ROOT, " %10.1f MiB", r.peakBytes() / 1048576.0) : "")
+                                + (r.kernelTimed()
+                                        ? String.format(
+                                                Locale.ROOT,
+                                                " kernels %.3f ms, overhead %.1f us",
+                                                r.kernelMs(),
+                                                r.overheadUs())
+                                        : ""));
             } else {
                 out.printf(Locale.ROOT, "%-60s %-15s %-8s %s%n", r.c(), r.impl(), r.dir().label, r.status());
             }
@@ -404,7 +414,7 @@ public final class AttentionBenchmark {
             try {
                 double warm = Double.MAX_VALUE;
                 for (int w = 0; w < warmup; w++) {
-                    double t = call(c, impl, dir, sets.get(next++ % sets.size()));
+                    double t = call(c, impl, dir, sets.get(next++ % sets.size()), null);
                     warm = Math.min(warm, t);
                     if (t > 1000) {
                         break;
@@ -416,12 +426,24 @@ public final class AttentionBenchmark {
                 double[] t = new double[repeats];
                 long peak = -1;
                 for (int r = 0; r < repeats; r++) {
-                    t[r] = call(c, impl, dir, sets.get(next++ % sets.size()));
+                    t[r] = call(c, impl, dir, sets.get(next++ % sets.size()), null);
                     peak = Math.max(peak, lastPeak);
                 }
-                Arrays.sort(t);
-                double median = repeats % 2 == 1 ? t[repeats / 2] : (t[repeats / 2 - 1] + t[repeats / 2]) / 2;
-                return new Result(c, impl.name, dir, "ok", sets.size(), repeats, median, t[0], t[repeats - 1], peak);
+                double kernelMs = Double.NaN;
+                if (impl.kernelTimed() && device.isGpu()) {
+                    // the timer's events perturb a call: kernel times come from as many calls again
+                    double[] k = new double[repeats];
+                    try (KernelTimer timer = new KernelTimer()) {
+                        for (int r = 0; r < repeats; r++) {
+                            call(c, impl, dir, sets.get(next++ % sets.size()), timer);
+                            k[r] = lastKernelMs;
+                        }
+                    }
+                    kernelMs = median(k);
+                }
+                double median = median(t); // sorts t
+                return new Result(
+                        c, impl.name, dir, "ok", sets.size(), repeats, median, t[0], t[repeats - 1], peak, kernelMs);
             } catch (RuntimeException e) {
                 return Result.notRun(c, impl.name, dir, classify(e));
             } finally {
@@ -429,8 +451,18 @@ public final class AttentionBenchmark {
             }
         }
 
-        /** One call in its own scope (its results freed after): returns its time in ms. */
-        private double call(BenchCase c, Impl impl, Direction dir, Impl.Inputs in) {
+        /** The median of {@code v}, which it sorts. */
+        static double median(double[] v) {
+            Arrays.sort(v);
+            int n = v.length;
+            return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+        }
+
+        /**
+         * One call in its own scope (its results freed after): returns its time in ms. With a {@code timer},
+         * the timer runs around the timed part alone and {@link #lastKernelMs} gets its kernel time.
+         */
+        private double call(BenchCase c, Impl impl, Direction dir, Impl.Inputs in, KernelTimer timer) {
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 Object state = null;
@@ -440,6 +472,9 @@ public final class AttentionBenchmark {
                 clock.sync();
                 memory.reset();
                 clock.start();
+                if (timer != null) {
+                    timer.start(); // after the untimed forward of BWD
+                }
                 switch (dir) {
                     case FWD:
                         impl.forward(c, in);
@@ -451,6 +486,9 @@ public final class AttentionBenchmark {
                         impl.backward(c, in, forwardForBackward(c, impl, in));
                 }
                 double ms = clock.stopMs();
+                if (timer != null) {
+                    lastKernelMs = timer.stop().kernelMs();
+                }
                 clock.sync();
                 lastPeak = memory.peakExtra();
                 return ms;

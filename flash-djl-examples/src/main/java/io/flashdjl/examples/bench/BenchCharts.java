@@ -20,7 +20,8 @@ final class BenchCharts {
 
     /**
      * Charts: one per (grid series, direction) with at least two sequence lengths; adds each file's
-     * name and title to {@code charts} as it is written.
+     * name and title to {@code charts} as it is written. The latency charts also draw the kernel time of
+     * the implementations whose kernels were timed ("cuda kernels").
      */
     static void write(Path dir, List<Result> results, List<Path> written, Map<String, String> charts)
             throws IOException {
@@ -62,6 +63,11 @@ final class BenchCharts {
                             ? r.medianMs() * 1000
                             : metric.equals("memory") ? r.peakBytes() / 1048576.0 : r.tflops();
                     byImpl.computeIfAbsent(r.impl(), XYSeries::new).add(r.c().nq(), y);
+                    if (metric.equals("time") && r.kernelTimed()) {
+                        // beside the call: the gap between the two lines is the per-call overhead
+                        byImpl.computeIfAbsent(r.impl() + " kernels", XYSeries::new)
+                                .add(r.c().nq(), r.kernelMs() * 1000);
+                    }
                 }
                 byImpl.values().forEach(data::addSeries);
                 String file = (first.c().series() + "-" + first.dir().label + "-" + metric)

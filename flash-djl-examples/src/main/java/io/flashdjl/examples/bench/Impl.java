@@ -108,6 +108,14 @@ abstract class Impl {
     /** The backward pass from the state {@link #forwardForBackward} returned. */
     abstract void backward(BenchCase c, Inputs in, Object state);
 
+    /**
+     * Whether its GPU work is launched by flash-djl's CUDA backend, so that {@code KernelTimer} can time the
+     * kernels of a call apart from the call.
+     */
+    boolean kernelTimed() {
+        return false;
+    }
+
     /** Frees what was kept for the case that just ended. */
     void endCase() {}
 
@@ -148,6 +156,11 @@ abstract class Impl {
                     .optBackend(backend)
                     .optPrecision(precision)
                     .build();
+        }
+
+        @Override
+        boolean kernelTimed() {
+            return backend == Backend.CUDA; // SDPA and REFERENCE run PyTorch's kernels
         }
 
         @Override

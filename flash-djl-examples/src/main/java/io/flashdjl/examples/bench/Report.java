@@ -34,7 +34,10 @@ final class Report {
     }
 
     static final String CSV_HEADER = "grid,b,hq,hkv,nq,nk,d,causal,impl,direction,status,input_sets,repeats,"
-            + "median_ms,min_ms,max_ms,tflops,peak_extra_mib,flops";
+            + "median_ms,min_ms,max_ms,tflops,peak_extra_mib,flops,kernel_ms";
+
+    /** The bar on the latency grid: each call adds at most this much over its kernels' time. */
+    static final double OVERHEAD_BAR_US = 10;
 
     static String csv(List<Result> results) {
         StringBuilder s = new StringBuilder(CSV_HEADER).append('\n');
@@ -60,7 +63,8 @@ final class Report {
                     num(r.maxMs(), "%.4f"),
                     num(r.tflops(), "%.3f"),
                     r.peakBytes() >= 0 ? num(r.peakBytes() / 1048576.0, "%.2f") : "",
-                    String.format(Locale.ROOT, "%.6g", c.flops(r.dir()))));
+                    String.format(Locale.ROOT, "%.6g", c.flops(r.dir())),
+                    num(r.kernelTimed() ? r.kernelMs() : Double.NaN, "%.4f")));
             s.append('\n');
         }
         return s.toString();
@@ -120,6 +124,7 @@ final class Report {
                 s.append("\n### Peak extra device memory per call, MiB (fwd / bwd / fwd+bwd)\n\n");
                 table(s, rows, impls, null, true);
             }
+            overhead(s, grid, rows, impls);
             Map<String, Set<String>> reasons = new LinkedHashMap<>();
             for (Result r : rows) {
                 if (!r.ok()) {
@@ -151,6 +156,58 @@ final class Report {
         }
         s.append("\nAll rows: `results.csv`.\n");
         return s.toString();
+    }
+
+    /**
+     * For each implementation whose kernels were timed: call ms | kernel ms | overhead us per shape and
+     * direction, and the largest overhead; on the latency grid, against the bar.
+     */
+    static void overhead(StringBuilder s, String grid, List<Result> rows, List<Impl> impls) {
+        for (Impl impl : impls) {
+            List<Result> timed = new ArrayList<>();
+            for (Result r : rows) {
+                if (r.impl().equals(impl.name) && r.kernelTimed()) {
+                    timed.add(r);
+                }
+            }
+            if (timed.isEmpty()) {
+                continue;
+            }
+            s.append("\n### `")
+                    .append(impl.name)
+                    .append("`: per-call overhead over its kernels\n\n")
+                    .append("call ms: median of the timed calls; kernel ms: median GPU time of flash-djl's own kernels")
+                    .append(" in as many further calls (KernelTimer); overhead us = call - kernel.\n\n")
+                    .append("| shape | direction | call ms | kernel ms | overhead us (= call - kernel) |\n")
+                    .append("| --- | --- | ---: | ---: | ---: |\n");
+            Result worst = timed.get(0);
+            for (Result r : timed) {
+                s.append(String.format(
+                        Locale.ROOT,
+                        "| %s | %s | %.4f | %.4f | %.1f |\n",
+                        shape(r.c()),
+                        r.dir().label,
+                        r.medianMs(),
+                        r.kernelMs(),
+                        r.overheadUs()));
+                worst = r.overheadUs() > worst.overheadUs() ? r : worst;
+            }
+            String at = String.format(
+                    Locale.ROOT, "%.1f us (%s, %s)", worst.overheadUs(), shape(worst.c()), worst.dir().label);
+            if (grid.equals("latency")) {
+                s.append(String.format(
+                        Locale.ROOT,
+                        "\nBar: each call adds at most %.0f us over the kernel time. `%s`: worst overhead %s,"
+                                + " of %d measurements: **%s**.\n",
+                        OVERHEAD_BAR_US,
+                        impl.name,
+                        at,
+                        timed.size(),
+                        worst.overheadUs() <= OVERHEAD_BAR_US ? "met" : "missed"));
+            } else {
+                s.append("\nLargest overhead in this grid: ").append(at).append(".\n");
+            }
+        }
     }
 
     private static String shape(BenchCase c) {

@@ -5,6 +5,8 @@ package io.flashdjl.examples.bench;
  *
  * @param status "ok", "OOM", or "unsupported: ...", "unavailable: ...", "skipped: ...", "error: ..."
  * @param peakBytes peak device memory above what was in use when the call began, or -1 if not measured
+ * @param kernelMs median GPU time of flash-djl's own kernels in one call ({@code KernelTimer}, in as many calls
+ *     again), or NaN where not measured (other implementations, CPU runs)
  */
 record Result(
         BenchCase c,
@@ -16,10 +18,11 @@ record Result(
         double medianMs,
         double minMs,
         double maxMs,
-        long peakBytes) {
+        long peakBytes,
+        double kernelMs) {
 
     static Result notRun(BenchCase c, String impl, Direction dir, String status) {
-        return new Result(c, impl, dir, firstLine(status), 0, 0, Double.NaN, Double.NaN, Double.NaN, -1);
+        return new Result(c, impl, dir, firstLine(status), 0, 0, Double.NaN, Double.NaN, Double.NaN, -1, Double.NaN);
     }
 
     /** The line of an error message that says what went wrong, at most 300 characters. */
@@ -43,6 +46,19 @@ record Result(
     /** TFLOP/s at the median time, by the papers' FLOP count. */
     double tflops() {
         return ok() ? c.flops(dir) / (medianMs * 1e-3) / 1e12 : Double.NaN;
+    }
+
+    /** Whether the kernel time was measured. */
+    boolean kernelTimed() {
+        return ok() && !Double.isNaN(kernelMs);
+    }
+
+    /**
+     * What a call adds over its kernels, in microseconds: median call time - median kernel time (of separate
+     * calls, so noise can make it slightly negative); NaN where the kernel time was not measured.
+     */
+    double overheadUs() {
+        return kernelTimed() ? (medianMs - kernelMs) * 1000 : Double.NaN;
     }
 
     /** The status's first word, for tables: ok, OOM, unsupported, unavailable, skipped, error. */

@@ -28,7 +28,7 @@ final class RunInfo {
     final boolean memoryMeasured;
     double seconds;
 
-    private RunInfo(boolean gpu, boolean memoryMeasured) {
+    RunInfo(boolean gpu, boolean memoryMeasured) {
         this.gpu = gpu;
         this.memoryMeasured = memoryMeasured;
     }
@@ -109,6 +109,22 @@ final class RunInfo {
                         + " timed calls (fewer, at least 3, where one call is long: about " + targetMs
                         + " ms of timed work), median, min and max; inputs rotate among 2 to 8 random sets"
                         + " (together at least 256 MiB on a GPU) so that no implementation finds them in the L2 cache");
+        f.put(
+                "kernel time",
+                r.gpu
+                        ? "flash-djl's CUDA backend (`cuda`) only: after the timed calls of a measurement, as"
+                                + " many calls again with io.flashdjl.cuda.KernelTimer running, which records CUDA events on the null"
+                                + " stream just before and after each of flash-djl's own kernel launches and adds up the"
+                                + " pairs' GPU times; kernel ms is the median of those calls (separate calls, because the"
+                                + " events perturb a call slightly), and overhead = median call time - median kernel time."
+                                + " GPU work PyTorch does inside a call (allocating outputs and scratch, copying strided"
+                                + " inputs) counts as overhead, which makes the overhead an upper bound on what Java, JNI"
+                                + " and the launches cost, but for one thing: where the GPU is idle at a launch (the first"
+                                + " of a call), its event pair also spans the launch's own submission (a few us), counted"
+                                + " as kernel time. The bar: each call adds at most "
+                                + String.format(Locale.ROOT, "%.0f", Report.OVERHEAD_BAR_US)
+                                + " us over the kernel time, on the latency grid"
+                        : "not measured: CPU run (flash-djl's kernels run on CUDA GPUs)");
         f.put(
                 "FLOPs",
                 "forward 4*B*Hq*Nq*Nk*d, halved when causal; backward 2.5 x forward; fwd+bwd 3.5 x forward;"

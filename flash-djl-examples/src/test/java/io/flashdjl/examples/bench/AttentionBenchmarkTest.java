@@ -51,6 +51,7 @@ class AttentionBenchmarkTest {
             "| JVM |",
             "| date |",
             "4*B*Hq*Nq*Nk*d",
+            "| kernel time | not measured: CPU run",
             "## Grid `cpu-smoke`",
             "### fwd+bwd"
         }) {
@@ -76,6 +77,7 @@ class AttentionBenchmarkTest {
                 ran.add(row.get(8));
                 assertFalse(row.get(13).isEmpty(), "an ok row needs its median time: " + row);
             }
+            assertEquals("", row.get(columns - 1), "no kernel time on a CPU: " + row);
         }
         // every implementation that runs on a CPU produced timings in every direction
         assertEquals(Set.of("reference", "sdpa", "sdpa-auto", "sdpa-math", "naive"), ran);
@@ -85,6 +87,7 @@ class AttentionBenchmarkTest {
             pngs = files.filter(p -> p.toString().endsWith(".png")).sorted().collect(Collectors.toList());
         }
         assertFalse(pngs.isEmpty(), "no charts");
+        assertFalse(report.contains("per-call overhead"), "no kernels were timed on a CPU");
         for (Path png : pngs) {
             assertTrue(report.contains("(" + png.getFileName() + ")"), "report.md does not show " + png.getFileName());
             ChartsTest.assertDrawnPng(png);
