@@ -26,9 +26,10 @@ import jcuda.driver.CUstream;
  *
  * <p>The timer perturbs what it measures slightly: two event records per launch on the host, and on an idle
  * GPU each start event completes before its kernel has been submitted, so a pair also counts the submission of
- * its launch (a few microseconds). Measure call times in separate calls without a timer, and kernel times in
- * calls with one. GPU work that is not one of flash-djl's launches (PyTorch's allocations, copies of strided
- * inputs) is not counted as kernel time.
+ * its launch (a few microseconds); queue GPU work before the call (the benchmark queues a matrix product) so
+ * that the launches wait and each pair spans its kernel alone. Measure call times in separate calls without a
+ * timer, and kernel times in calls with one. GPU work that is not one of flash-djl's launches (PyTorch's
+ * allocations, copies of strided inputs) is not counted as kernel time.
  *
  * <pre>{@code
  * try (KernelTimer timer = new KernelTimer()) {

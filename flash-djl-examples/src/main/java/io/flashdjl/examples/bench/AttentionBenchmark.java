@@ -251,6 +251,12 @@ public final class AttentionBenchmark {
         static final int GRID_WARMUP_CALLS = 300;
         /** Time bound of one implementation's grid warm-up. */
         static final double GRID_WARMUP_SECONDS = 2;
+        /**
+         * Side of the float32 matrix product queued before each kernel-timed call (about a millisecond on an H200,
+         * longer than the host needs to submit a call): the call's launches wait behind it, so that each launch's
+         * start event is not recorded on an idle GPU while the host is still submitting the kernel.
+         */
+        static final int BACKLOG_SIZE = 3072;
 
         private final Device device;
         private final DataType dtype;
@@ -433,9 +439,11 @@ public final class AttentionBenchmark {
                 if (impl.kernelTimed() && device.isGpu()) {
                     // the timer's events perturb a call: kernel times come from as many calls again
                     double[] k = new double[repeats];
-                    try (KernelTimer timer = new KernelTimer()) {
+                    try (KernelTimer timer = new KernelTimer();
+                            NDManager queue = NDManager.newBaseManager(device)) {
+                        NDArray backlog = queue.ones(new Shape(BACKLOG_SIZE, BACKLOG_SIZE));
                         for (int r = 0; r < repeats; r++) {
-                            call(c, impl, dir, sets.get(next++ % sets.size()), timer);
+                            call(c, impl, dir, sets.get(next++ % sets.size()), new Timed(timer, backlog));
                             k[r] = lastKernelMs;
                         }
                     }
@@ -458,11 +466,15 @@ public final class AttentionBenchmark {
             return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
         }
 
+        /** A kernel timer and the matrix whose product is queued on the GPU before each timed call. */
+        private record Timed(KernelTimer timer, NDArray backlog) {}
+
         /**
-         * One call in its own scope (its results freed after): returns its time in ms. With a {@code timer},
-         * the timer runs around the timed part alone and {@link #lastKernelMs} gets its kernel time.
+         * One call in its own scope (its results freed after): returns its time in ms. With {@code timed}, the
+         * backlog's product is queued first, the timer runs around the timed part alone and {@link #lastKernelMs}
+         * gets its kernel time.
          */
-        private double call(BenchCase c, Impl impl, Direction dir, Impl.Inputs in, KernelTimer timer) {
+        private double call(BenchCase c, Impl impl, Direction dir, Impl.Inputs in, Timed timed) {
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 Object state = null;
@@ -472,8 +484,9 @@ public final class AttentionBenchmark {
                 clock.sync();
                 memory.reset();
                 clock.start();
-                if (timer != null) {
-                    timer.start(); // after the untimed forward of BWD
+                if (timed != null) {
+                    timed.backlog().matMul(timed.backlog()); // freed with the scope
+                    timed.timer().start(); // after the untimed forward of BWD
                 }
                 switch (dir) {
                     case FWD:
@@ -486,8 +499,8 @@ public final class AttentionBenchmark {
                         impl.backward(c, in, forwardForBackward(c, impl, in));
                 }
                 double ms = clock.stopMs();
-                if (timer != null) {
-                    lastKernelMs = timer.stop().kernelMs();
+                if (timed != null) {
+                    lastKernelMs = timed.timer().stop().kernelMs();
                 }
                 clock.sync();
                 lastPeak = memory.peakExtra();

@@ -119,9 +119,12 @@ final class RunInfo {
                                 + " events perturb a call slightly), and overhead = median call time - median kernel time."
                                 + " GPU work PyTorch does inside a call (allocating outputs and scratch, copying strided"
                                 + " inputs) counts as overhead, which makes the overhead an upper bound on what Java, JNI"
-                                + " and the launches cost, but for one thing: where the GPU is idle at a launch (the first"
-                                + " of a call), its event pair also spans the launch's own submission (a few us), counted"
-                                + " as kernel time. The bar: each call adds at most "
+                                + " and the launches cost. Before each of those calls a "
+                                + AttentionBenchmark.Runner.BACKLOG_SIZE
+                                + "^2 float32 matrix product is queued on the GPU,"
+                                + " so that the call's launches wait behind it: a start event then completes when the"
+                                + " previous work does, not while the host is still submitting its kernel, and each pair"
+                                + " spans the kernel alone. The bar: each call adds at most "
                                 + String.format(Locale.ROOT, "%.0f", Report.OVERHEAD_BAR_US)
                                 + " us over the kernel time, on the latency grid"
                         : "not measured: CPU run (flash-djl's kernels run on CUDA GPUs)");
