@@ -47,8 +47,8 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
     sum = warp_sum(sum);
     if (lane == 0) p.delta[rowbase + row] = sum;
     if (!p.deterministic && p.dq_accum != nullptr) {
-      float4* acc = reinterpret_cast<float4*>(p.dq_accum + (rowbase + row) * D);
-      for (int c = lane; c < D / 4; c += 32) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+      float4* acc = reinterpret_cast<float4*>(p.dq_accum + (rowbase + row) * dq_accum_cols(D));
+      for (int c = lane; c < dq_accum_cols(D) / 4; c += 32) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
     }
   }
 }
@@ -102,7 +102,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       if (m0 + r < Nq) {
         const int64_t idx = kt.stats_row0(p, hh) + m0 + r;
         const float l = p.lse[idx];
-        l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;
+        l2 = lse_log2(l);
         dl = p.delta[idx];
       }
       sLse[stg * BR + r] = l2;
@@ -276,7 +276,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
       for (int r = 0; r < 2; ++r) {
         const int row = m0 + wm * 16 + g + 8 * r;
         if (row < Nq) {
-          float* dst = p.dq_accum + (kt.stats_row0(p, hh) + row) * D + wn * DQW + 2 * t4;
+          float* dst = p.dq_accum + (kt.stats_row0(p, hh) + row) * dq_accum_cols(D) + wn * DQW + 2 * t4;
 #pragma unroll
           for (int d = 0; d < NDQ; ++d) {
             if (wn * DQW + d * 8 < hd) {
@@ -355,7 +355,7 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
     if (row < Nq) {
       const int64_t idx = seq.stats_row0(h, p.heads_q, p.seqlen_q) + row;
       const float l = p.lse[idx];
-      lse2[r] = (l == -INFINITY) ? INFINITY : l * kLog2e;
+      lse2[r] = lse_log2(l);
       del[r] = p.delta[idx];
     }
   }
@@ -482,7 +482,7 @@ __device__ __forceinline__ void bwd_convert_kernel(const FlashBwdParams& p) {
   for (int i = threadIdx.x; i < ConvShape::ROWS * ND; i += ConvShape::THREADS) {
     const int r = i / ND, c = i % ND, row = m0 + r;
     if (row < Nq && c * 8 < hd) {
-      const float4* src = reinterpret_cast<const float4*>(p.dq_accum + (rowbase + row) * D + c * 8);
+      const float4* src = reinterpret_cast<const float4*>(p.dq_accum + (rowbase + row) * dq_accum_cols(D) + c * 8);
       const float4 x = src[0], y = src[1];
       const float s = p.scale;
       const float v[8] = {x.x * s, x.y * s, x.z * s, x.w * s, y.x * s, y.y * s, y.z * s, y.w * s};

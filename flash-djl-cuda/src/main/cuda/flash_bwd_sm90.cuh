@@ -8,18 +8,21 @@
 //   P^T  = exp2(S^T * scale_log2 - lse * log2e), dS^T = P^T * (dP^T - delta)   in registers
 //   dV  += P^T dO, dK += dS^T Q            wgmma, P^T / dS^T from registers, dO / Q transposed
 //   dQ_tile = dS K                          dS^T through shared memory (read transposed); each
-//                                           warpgroup computes half of the head-dim columns
-//                                           and adds them to dq_accum with vector reductions
+//                                           warpgroup computes half of the head-dim columns and
+//                                           stages them in shared memory in dq_accum's layout; one
+//                                           thread adds the tile with a bulk reduction (flash_tma.cuh)
 // dK, dV stay in fp32 registers for the whole loop and are written once (dK * scale).
 #pragma once
 #include "flash_bwd_tile.cuh"
 #include "flash_tiles.h"
+#include "flash_tma.cuh"
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
 
-// What the wgmma dK/dV kernels stream per work item `it` (a GQA query head and Q tile of BR rows): the Q
-// and dO tiles (cp.async, swizzled) and the LSE (log2 domain) and delta rows (plain loads) into one stage
+// What the wgmma dK/dV kernels stream per work item `it` (a GQA query head and Q tile of BR rows) into one
+// stage, all by cp.async: the Q and dO tiles (swizzled) and the LSE and delta rows (read with lse_log2). Rows
+// past Nq get LSE +inf (P = 0) and delta 0 by plain stores.
 template <typename T, int BR, int NT, typename Copier, bool BIAS>
 __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const BwdKeyTile<T, BIAS>& kt,
                                                const Copier& copier, int hk, int it, uint32_t sQ, uint32_t sdO,
@@ -29,16 +32,15 @@ __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const Bw
   const int Nq = kt.vis.Nq;
   copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
   copier.copy(sdO, kt.q_at(StridedView<const T>(p.dout), hh), p.dout.row_stride, m0, Nq - m0);
-  for (int r = tid; r < BR; r += NT) {
-    float l2 = INFINITY, dl = 0.f;  // rows past Nq: P = 0
+  for (int i = tid; i < 2 * BR; i += NT) {  // LSE by the first BR threads, delta by the next
+    const int r = i % BR;
+    const bool lse = i < BR;
+    float* dst = lse ? sLse + r : sDel + r;
     if (m0 + r < Nq) {
-      const int64_t idx = kt.stats_row0(p, hh) + m0 + r;
-      const float l = p.lse[idx];
-      l2 = (l == -INFINITY) ? INFINITY : l * kLog2e;  // a row that saw no key: P = 0, no NaN
-      dl = p.delta[idx];
+      cp_async4(smem_u32(dst), (lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r);
+    } else {
+      *dst = lse ? INFINITY : 0.f;
     }
-    sLse[r] = l2;
-    sDel[r] = dl;
   }
 }
 
@@ -101,8 +103,8 @@ __device__ __forceinline__ void wg_issue_dq(float* dq, uint32_t sdS, uint32_t sK
     Wgmma<T, N>::template ss<1, 1>(dq, wg_desc(sdS + kk * 2048, BR * 128, 1024), wg_desc(sKcol + kk * 2048, BCK * 128, 1024),
                                    kk > 0);
 }
-// ... added to dq_accum (row stride D) with vector reductions; register 4n + e: row warp * 16 + g + 8 (e >> 1)
-// of the tile at m0, column col0 + 8n + 2 t4
+// ... added to dq_accum (rows of dq_accum_cols(D) floats) with vector reductions (the d = 256 kernel, which has no shared memory left
+// for a staging tile); register 4n + e: row warp * 16 + g + 8 (e >> 1) of the tile at m0, column col0 + 8n + 2 t4
 template <int N, int D>
 __device__ __forceinline__ void wg_add_dq(float* dq_rows, const float* dq, int m0, int Nq, int hd, int col0, int warp,
                                           int g, int t4) {
@@ -110,12 +112,30 @@ __device__ __forceinline__ void wg_add_dq(float* dq_rows, const float* dq, int m
   for (int r = 0; r < 2; ++r) {
     const int row = m0 + warp * 16 + g + 8 * r;
     if (row < Nq) {
-      float* dst = dq_rows + (int64_t)row * D + col0 + 2 * t4;
+      float* dst = dq_rows + (int64_t)row * dq_accum_cols(D) + col0 + 2 * t4;
 #pragma unroll
       for (int n = 0; n < N / 8; ++n)
         if (col0 + n * 8 < hd) red_add2<true>(dst + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
     }
   }
+}
+// ... or stored into the staging tile (dq_accum's layout: rows of ROW bytes) ...
+template <int N, int ROW>
+__device__ __forceinline__ void wg_stage_dq(unsigned char* sdq, const float* dq, int col0, int warp, int g, int t4) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    unsigned char* row = sdq + (warp * 16 + g + 8 * r) * ROW + (col0 + 2 * t4) * 4;
+#pragma unroll
+    for (int n = 0; n < N / 8; ++n)
+      *reinterpret_cast<float2*>(row + n * 32) = make_float2(dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
+  }
+}
+// ... whose first `rows` rows one thread adds to dq_accum from row m0 on, as one bulk reduction: columns past the
+// head dim add exact zeros (K's padding columns are zero-filled), the pad columns whatever the tile holds there
+template <int ROW>
+__device__ __forceinline__ void bulk_add_dq(float* dq_rows, uint32_t sdq, int m0, int rows) {
+  bulk_reduce_add_f32(dq_rows + (int64_t)m0 * (ROW / 4), sdq, rows * ROW);
+  bulk_commit();
 }
 
 template <typename T, typename TO, int D, bool BIAS>
@@ -144,8 +164,10 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   const uint32_t sQ0 = sV + S_::KV_BYTES;
   const uint32_t sdO0 = sQ0 + 2 * S_::QT_BYTES;
   const uint32_t sdS = sdO0 + 2 * S_::QT_BYTES;
+  const uint32_t sDq = sdS + S_::DS_BYTES;  // the staged dQ of an item (DQ_ROW-byte rows)
   unsigned char* sdSp = smem + (sdS - smem_u32(smem));
-  float* sLse = reinterpret_cast<float*>(sdSp + S_::DS_BYTES);
+  unsigned char* sDqp = sdSp + S_::DS_BYTES;
+  float* sLse = reinterpret_cast<float*>(sDqp + S_::DQ_BYTES);
   float* sDel = sLse + 2 * BR;
 
   const SwTileCopier<S_::DS, BR, NT> qt_copier(tid, hd);
@@ -192,7 +214,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     if (bst == kTileHidden) continue;  // hidden by the bias: adds nothing; nobody reads its stage
     const uint32_t sQ = sQ0 + stg * S_::QT_BYTES;
     const uint32_t sdO = sdO0 + stg * S_::QT_BYTES;
-    const float* lse2 = sLse + stg * BR;
+    const float* lse = sLse + stg * BR;
     const float* del = sDel + stg * BR;
 
     // S^T = K_w Q^T and dP^T = V_w dO^T, as two commit groups: P^T is computed while dP^T runs
@@ -231,7 +253,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) sT[4 * n + e] = ex2(fmaf(sT[4 * n + e], sl2, -lse2[n * 8 + 2 * t4 + (e & 1)]));
+      for (int e = 0; e < 4; ++e) sT[4 * n + e] = ex2(fmaf(sT[4 * n + e], sl2, -lse_log2(lse[n * 8 + 2 * t4 + (e & 1)])));
     // dV += (Z P)^T dO, dO read transposed (its rows are the k dimension), issued before dS^T is computed;
     // with dropout, the forward's Z regenerated (its bits kept for dS^T)
     const Dropout drop = kt.drop0.plus_heads(hh);
@@ -291,9 +313,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     if (!p.deterministic) {
       wg_store_t<BCK, BR>(sdSp, pS, wkey, t4);  // dS^T -> shared memory ([128 keys][64 rows]), while dV / dK run
       fence_proxy_async();
-      __syncthreads();  // dS^T of both warpgroups complete
-      // dQ[64 rows, the DQN columns of this warpgroup] = dS K
-      float* dq_rows = p.dq_accum + kt.stats_row0(p, hh) * D;
+      if (tid == 0) bulk_wait_read();  // the previous item's staged dQ has been read by its bulk reduction
+      __syncthreads();  // dS^T of both warpgroups complete, the staging tile free
+      // dQ[64 rows, the DQN columns of this warpgroup] = dS K, staged in shared memory
       if constexpr (DQN % 64 == 0 || 64 % DQN == 0) {  // the warpgroup's columns lie in one block
         float dq[QR];
         wg_fence();
@@ -303,7 +325,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
         wg_pin<QR>(dq);
         wg_pin<OR>(dv);
         wg_pin<OR>(dk);
-        wg_add_dq<DQN, D>(dq_rows, dq, m0, Nq, hd, wg * DQN, warp, g, t4);
+        wg_stage_dq<DQN, S_::DQ_ROW>(sDqp, dq, wg * DQN, warp, g, t4);
       } else {  // D = 96: 48 columns each, as 32 + 16 that stay inside a block: [0, 32) + [32, 48), [64, 96) + [48, 64)
         static_assert(D == 96, "dQ column split");
         float dqa[16], dqb[8];
@@ -317,16 +339,20 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
         wg_pin<8>(dqb);
         wg_pin<OR>(dv);
         wg_pin<OR>(dk);
-        wg_add_dq<32, D>(dq_rows, dqa, m0, Nq, hd, col_a, warp, g, t4);
-        wg_add_dq<16, D>(dq_rows, dqb, m0, Nq, hd, col_b, warp, g, t4);
+        wg_stage_dq<32, S_::DQ_ROW>(sDqp, dqa, col_a, warp, g, t4);
+        wg_stage_dq<16, S_::DQ_ROW>(sDqp, dqb, col_b, warp, g, t4);
       }
+      fence_proxy_async();  // the staged dQ, visible to the bulk reduction
     } else {
       wg_wait<0>();
       wg_pin<OR>(dv);
       wg_pin<OR>(dk);
     }
-    __syncthreads();  // the stage and dS^T are reused by the next iteration
+    __syncthreads();  // the stage and dS^T are reused by the next iteration; the staged dQ complete
+    if (!p.deterministic && tid == 0)
+      bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), sDq, m0, min(BR, Nq - m0));
   }
+  if (tid == 0) bulk_wait_all();  // the staging tile is read before the CTA's shared memory goes
 
   wg_store_dkdv<TO, D>(p, kt, hk, dk, dv, n0 + wkey, 0, t4);
 #endif

@@ -92,7 +92,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     const Dropout drop = kt.drop0.plus_heads(hh);
     const uint32_t sQ = sQ0 + stg * S_::QT_BYTES;
     const uint32_t sdO = sdO0 + stg * S_::QT_BYTES;
-    const float* lse2 = sLse + stg * BR;
+    const float* lse = sLse + stg * BR;
     const float* del = sDel + stg * BR;
 
     // warpgroup 0: S^T = K Q^T; warpgroup 1: dP^T = V dO^T (register 4n + e: key wkey + 8 (e >> 1),
@@ -127,7 +127,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
       for (int n = 0; n < NBR; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const float pv = ex2(fmaf(acc[4 * n + e], sl2, -lse2[n * 8 + 2 * t4 + (e & 1)]));
+          const float pv = ex2(fmaf(acc[4 * n + e], sl2, -lse_log2(lse[n * 8 + 2 * t4 + (e & 1)])));
           acc[4 * n + e] = pv;
           sX[(4 * n + e) * 128 + wtid] = pv;  // warpgroup 1 takes P^T from here for dS^T
         }
@@ -200,7 +200,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
       wg_pin<OR>(dq);
       wg_pin<OR>(dv);
       wg_pin<OR>(dk);
-      wg_add_dq<DW, D>(p.dq_accum + kt.stats_row0(p, hh) * D, dq, m0, Nq, hd, col0, warp, g, t4);
+      wg_add_dq<DW, D>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), dq, m0, Nq, hd, col0, warp, g, t4);
     } else {
       wg_wait<0>();
       wg_pin<OR>(dv);

@@ -34,6 +34,9 @@
 namespace fdjl {
 
 constexpr float kLog2e = 1.4426950408889634f;
+// The backward's P = exp2(S * scale_log2 - lse_log2(lse)): the LSE in the log2 domain, where a row that saw
+// no key (LSE -inf) gets +inf, so that its P is 0 rather than NaN.
+__host__ __device__ __forceinline__ float lse_log2(float lse) { return lse == -INFINITY ? INFINITY : lse * kLog2e; }
 constexpr float kLn2 = 0.6931471805599453f;
 
 template <typename T> struct Mma;
@@ -138,6 +141,10 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t* r, uint32_t addr) {
 __device__ __forceinline__ void cp_async16(uint32_t saddr, const void* g, bool valid) {
   int n = valid ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(saddr), "l"(g), "r"(n));
+}
+// 4-byte global->shared copy (cp.async.ca: the only form below 16 bytes)
+__device__ __forceinline__ void cp_async4(uint32_t saddr, const void* g) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(saddr), "l"(g));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() {

@@ -72,6 +72,7 @@ using fdjl::CastShape;
 extern "C" __device__ const int flash_abi_version = FLASH_ABI_VERSION;
 extern "C" __device__ const int flash_head_dim_count = 0 FDJL_FOR_EACH_HEAD_DIM(FDJL_HEAD_DIM_ONE);
 extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_HEAD_DIM_ITEM)};
+extern "C" __device__ const int flash_dq_accum_pad = fdjl::kDqAccumPad;
 
 // ---------------------------------------------------------------- kernels
 // name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB

@@ -21,8 +21,9 @@
 // mixed (f32bf16) kernels; its structs are those of version 3. Version 3 had no sequences (the
 // four pointers after lse / delta, vis_bottom_right). Version 4 had no dropout (dropout_seed and
 // the three dropout fields at the end). Version 5 had no score bias (the FlashBias after
-// dropout_seed, bias_kind, the flash_bias_tiles kernel). Version 6 had no flash_tma_copy (TMA).
-#define FLASH_ABI_VERSION 7
+// dropout_seed, bias_kind, the flash_bias_tiles kernel). Version 6 had no flash_tma_copy (TMA). Version 7
+// had dq_accum rows of exactly H floats (no flash_dq_accum_pad).
+#define FLASH_ABI_VERSION 8
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -52,6 +53,7 @@
 //   extern "C" __device__ const int flash_abi_version;         == FLASH_ABI_VERSION
 //   extern "C" __device__ const int flash_head_dim_count;      n
 //   extern "C" __device__ const int flash_head_dims[n];        ascending compiled head dims
+//   extern "C" __device__ const int flash_dq_accum_pad;        a dq_accum row holds H + pad floats
 //   for every kernel K: extern "C" __device__ const int K_cfg[4] =
 //     {threads_per_block, tile_rows, dynamic_smem_bytes, 0}
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
@@ -82,7 +84,7 @@
 //   - seqlen_q + seqlen_k < 2^31 - 256, and -seqlen_q <= vis_lo <= vis_hi <= seqlen_k (the Java
 //     Visibility clamps to this range): then no tile bound such as m0 + tile + vis_hi overflows.
 //   - the last dimension of every tensor is contiguous (element stride 1); strides are in elements.
-//   - lse and delta: contiguous float32 [B, Hq, Nq]; dq_accum: contiguous float32 [B, Hq, Nq, H]
+//   - lse and delta: contiguous float32 [B, Hq, Nq]; dq_accum: contiguous float32 [B, Hq, Nq, H + pad]
 //     (H = the KERNEL head dim, not head_dim), base 16-byte aligned, needed only when the convert
 //     kernel runs (it may be null otherwise).
 //   - dq, dk, dv must not alias the inputs; o is read by the backward (the forward's output).
@@ -107,7 +109,7 @@
 //   vis_bottom_right: 1 when the band is anchored at the bottom-right corner (causal bottom-right,
 //     or a window around it). vis_lo / vis_hi are computed for seqlen_q x seqlen_k; each sequence
 //     moves them by (k_len - q_len) - (seqlen_k - seqlen_q) and clamps to [-q_len, k_len].
-//   lse, delta and dq_accum follow the tensors: [tensor batch, Hq, seqlen_q(, H)].
+//   lse, delta and dq_accum follow the tensors: [tensor batch, Hq, seqlen_q(, H + pad)].
 //
 // DROPOUT on the attention probabilities (flash_dropout.cuh defines the generator): with
 // dropout_threshold in 1..256, P_ij is kept with probability threshold / 256 and then multiplied by
@@ -186,7 +188,7 @@ struct FlashBwdParams {           // 472 bytes
   FlashTensor q, k, v, o, dout;   // inputs, dtype T (o: the forward's output)
   FlashTensor dq, dk, dv;         // outputs, dtype T
   const float* lse;               // [B, Hq, Nq] from the forward
-  float* dq_accum;                // [B, Hq, Nq, H] contiguous float32 scratch (H = kernel head dim)
+  float* dq_accum;                // [B, Hq, Nq, H + pad] contiguous float32 scratch (H = kernel head dim)
   float* delta;                   // [B, Hq, Nq] contiguous float32 scratch: rowsum(dO * O)
   const int32_t* q_offsets;       // SEQUENCES (above); each may be null
   const int32_t* k_offsets;

@@ -35,6 +35,14 @@ __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128;
 // of 96 takes two blocks, the second half zero-filled (the MMAs read only the first D columns).
 __host__ __device__ constexpr int swizzled_cols(int D) { return (D + 63) / 64 * 64; }
 
+// ------------------------------------------------------------------ dq_accum
+// A row of dq_accum (the atomic backward's float32 dQ, head dim D of the kernels) holds D + 8 floats. The
+// 32-byte pad puts each row 8 banks after the previous one, so the wgmma dK/dV kernel stages a tile of rows in
+// shared memory in exactly this layout without bank conflicts, and adds the whole tile with one bulk reduction.
+// Exported as flash_dq_accum_pad: the launchers allocate the rows.
+constexpr int kDqAccumPad = 8;
+__host__ __device__ constexpr int dq_accum_cols(int D) { return D + kDqAccumPad; }
+
 // ------------------------------------------------------------------ forward, mma.sync
 struct FwdMmaTile {
   int warps;         // warps per CTA; each owns 16 * m16_per_warp query rows for the whole kernel
@@ -157,8 +165,12 @@ template <int D> struct DkdvWgShape {
   static_assert(BCK == 128 && BR == 64, "the kernel is written for two warpgroups of 64 keys, 64-row tiles");
   static constexpr int DS = swizzled_cols(D);
   static constexpr int KV_BYTES = BCK * DS * 2, QT_BYTES = BR * DS * 2, DS_BYTES = BCK * BR * 2;
-  // K, V, 2 x (Q, dO), dS^T, 2 x (LSE, delta), + 1 KiB for the alignment done by the kernel
-  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + DS_BYTES + 4 * BR * 4 + 1024;
+  // a tile's dQ in float32, staged for its bulk reduction: dq_accum's rows, whose pad keeps the accumulator
+  // layout's 8-byte stores (8 rows, 4 column pairs per half warp) free of bank conflicts
+  static constexpr int DQ_ROW = dq_accum_cols(D) * 4, DQ_BYTES = BR * DQ_ROW;
+  static_assert(DQ_ROW % 16 == 0 && (DQ_ROW / 4) % 32 == 8, "bulk-copy alignment, conflict-free rows");
+  // K, V, 2 x (Q, dO), dS^T, staged dQ, 2 x (LSE, delta), + 1 KiB for the alignment done by the kernel
+  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + DS_BYTES + DQ_BYTES + 4 * BR * 4 + 1024;
 };
 
 // dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles

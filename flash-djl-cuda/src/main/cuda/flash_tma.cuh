@@ -1,7 +1,8 @@
 // flash_tma.cuh - the Tensor Memory Accelerator of sm_90a as the kernels reach it: a tensor map the
 // launcher encoded (cuTensorMapEncodeTiled through JNA, io.flashdjl.cuda.TensorMaps) arrives inside a
 // __grid_constant__ parameter struct (TMA in flash_params.h), and a 2-D tile load into shared memory
-// completes on an mbarrier with the byte count it was told to expect.
+// completes on an mbarrier with the byte count it was told to expect. Bulk reductions (shared -> global,
+// float32 add) need no map: the wgmma dK/dV kernel adds its dQ tiles to dq_accum with them.
 //   tma_copy_kernel: copies a 16-bit matrix tile by tile through such a map; the launcher's own test of
 //                    the route (encode, pass, load), before the attention kernels rely on it.
 #pragma once
@@ -17,6 +18,17 @@ constexpr int kTmaTile = 64;  // rows and columns of flash_tma_copy's box
 __device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
+
+// Bulk reductions (no tensor map): `bytes` (a multiple of 16) of float32 in shared memory at `src` added to global
+// memory at `dst` (both 16-byte aligned) by the TMA unit. Each issuing thread tracks its own groups: it commits,
+// and waits until the sources were read (before it lets the shared memory be rewritten) or until all completed.
+__device__ __forceinline__ void bulk_reduce_add_f32(float* dst, uint32_t src, uint32_t bytes) {
+  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst), "r"(src),
+               "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
 
 // the box of `map` at element (column x, row y) into shared memory at `dst`, completing on `bar`;
 // `map` must be the address of a __grid_constant__ parameter (or of global memory)

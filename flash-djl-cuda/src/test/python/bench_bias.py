@@ -65,7 +65,7 @@ def main():
             q, k, v, do = (torch.randn(B, H, n, d, device="cuda", dtype=dt) for _ in range(4))
             work = B * H * n * n * 4 * d
             grads = tuple(torch.empty_like(t) for t in (q, k, v))
-            scratch = (torch.empty(B, H, n, fl.kernel_hd(d), device="cuda"), torch.empty(B, H, n, device="cuda"))
+            scratch = fl.scratch(B, H, n, d)
             res = {}
             o, lse = fl.forward(q, k, v, "none", scale)
             tf = bench(lambda: fl.forward(q, k, v, "none", scale, o=o, lse=lse), a.reps)
@@ -118,7 +118,7 @@ def main():
         scale = 1 / math.sqrt(d)
         q, k, v, do = (torch.randn(B, H, n, d, device="cuda", dtype=dt) for _ in range(4))
         grads = tuple(torch.empty_like(t) for t in (q, k, v))
-        scratch = (torch.empty(B, H, n, fl.kernel_hd(d), device="cuda"), torch.empty(B, H, n, device="cuda"))
+        scratch = fl.scratch(B, H, n, d)
         out = {}
         for name, mask in (("unmasked", "none"), ("window", (-(W - 1), 0))):
             o, lse = fl.forward(q, k, v, mask, scale)

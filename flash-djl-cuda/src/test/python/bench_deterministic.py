@@ -34,7 +34,7 @@ def main():
                 mask, scale = ("tl" if causal else "none"), 1 / math.sqrt(d)
                 o, lse = fl.forward(q, k, v, mask, scale)
                 g = tuple(torch.empty_like(t) for t in (q, k, v))
-                scr = (torch.empty(b, h, n, fl.kernel_hd(d), device="cuda"), torch.empty(b, h, n, device="cuda"))
+                scr = fl.scratch(b, h, n, d)
                 t = {}
                 for det in (False, True):
                     t[det] = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=g[0],

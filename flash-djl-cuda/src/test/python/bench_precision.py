@@ -30,7 +30,7 @@ def time_ours(fl, q, k, v, do, mask, scale, reps, compute=None):
     b, h, n, d = q.shape
     o, lse = fl.forward(q, k, v, mask, scale, compute=compute)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    scratch = (torch.empty(b, h, n, fl.kernel_hd(d), device="cuda"), torch.empty(b, h, n, device="cuda"))
+    scratch = fl.scratch(b, h, n, d)
     tf = bench(lambda: fl.forward(q, k, v, mask, scale, o=o, lse=lse, compute=compute), reps)
     tb = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, dq=dq, dk=dk, dv=dv, scratch=scratch,
                                    compute=compute), reps)

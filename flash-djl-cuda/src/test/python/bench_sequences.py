@@ -60,7 +60,7 @@ def main():
                     b_, _, n_, _ = qq.shape
                     o, lse = fl.forward(qq, kk, vv, mask, scale, seq=seq)
                     grads = tuple(torch.empty_like(t) for t in (qq, kk, vv))
-                    scratch = (torch.empty(b_, H, n_, fl.kernel_hd(d), device="cuda"), torch.empty(b_, H, n_, device="cuda"))
+                    scratch = fl.scratch(b_, H, n_, d)
                     tf = bench(lambda: fl.forward(qq, kk, vv, mask, scale, o=o, lse=lse, seq=seq), a.reps)
                     tb = bench(lambda: fl.backward(dd, qq, kk, vv, o, lse, mask, scale, dq=grads[0], dk=grads[1],
                                                    dv=grads[2], scratch=scratch, seq=seq), a.reps)

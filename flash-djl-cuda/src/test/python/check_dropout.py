@@ -225,7 +225,7 @@ def bench(fl):
                 for name, drop in (("none", None), ("0.1", (0.1, 1234, 0))):
                     o, lse = fl.forward(q, k, v, mask, dropout=drop)
                     g = tuple(torch.empty_like(t) for t in (q, k, v))
-                    scr = (torch.empty(B, H, n, d, device="cuda"), torch.empty(B, H, n, device="cuda"))
+                    scr = fl.scratch(B, H, n, d)
                     tf = timed(lambda: fl.forward(q, k, v, mask, o=o, lse=lse, dropout=drop), 15)
                     tb = timed(lambda: fl.backward(do, q, k, v, o, lse, mask, dq=g[0], dk=g[1], dv=g[2], scratch=scr,
                                                    dropout=drop), 15)

@@ -6,7 +6,8 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Seven ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+Eight ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 8 (version 7's structs; dq_accum rows padded by the exported flash_dq_accum_pad: scratch() below),
 version 7 (version 6's structs and the flash_tma_copy kernel, which this harness does not launch),
 version 6 (score bias: `bias=` below), version 5 (dropout: `dropout=(rate, seed, offset)` below), version 4 (sequences: padded lengths and
 packed offsets, `seq=` below), version 3 (version 2's
@@ -186,12 +187,14 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3, 4, 5, 6, 7):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 7")
+        if self.abi not in (1, 2, 3, 4, 5, 6, 7, 8):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 8")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
             self.head_dims = tuple(self._ints("flash_head_dims", self._ints("flash_head_dim_count", 1)[0]))
+        # a dq_accum row holds the kernel head dim + this many floats (version 8 on)
+        self.dq_accum_pad = self._ints("flash_dq_accum_pad", 1)[0] if self.abi >= 8 else 0
 
     def _ck(self, r, what):
         if r != 0:
@@ -371,6 +374,12 @@ class Flash:
         self.launch(f"flash_fwd_{b}{dt}_hd{self.kernel_hd(D)}", p, max_q, Hq, grid_b)
         return o, lse
 
+    def scratch(self, b, hq, nq, d):
+        """The backward's float32 scratch for q of shape [b, hq, nq, d]: dq_accum (rows of the kernel head dim plus
+        the fatbin's pad) and delta."""
+        return (torch.empty(b, hq, nq, self.kernel_hd(d) + self.dq_accum_pad, device="cuda", dtype=torch.float32),
+                torch.empty(b, hq, nq, device="cuda", dtype=torch.float32))
+
     def backward(self, do, q, k, v, o, lse, mask="none", scale=None, deterministic=False,
                  dq=None, dk=None, dv=None, scratch=None, compute=None, seq=None, dropout=None, bias=None,
                  bias_grad=False):
@@ -382,8 +391,7 @@ class Flash:
         dk = torch.empty_like(k) if dk is None else dk
         dv = torch.empty_like(v) if dv is None else dv
         if scratch is None:
-            scratch = (torch.empty(B, Hq, Nq, H, device=q.device, dtype=torch.float32),
-                       torch.empty(B, Hq, Nq, device=q.device, dtype=torch.float32))
+            scratch = self.scratch(B, Hq, Nq, D)
         acc, delta = scratch
         if self.abi == 1:
             p = BwdParamsV1()

@@ -50,7 +50,7 @@ def main():
             mask, scale = ("tl" if causal else "none"), 1 / math.sqrt(d)
             o, lse = fl.forward(q, k, v, mask, scale)
             dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-            scratch = (torch.empty(*q.shape[:3], fl.kernel_hd(d), device="cuda"), torch.empty(*q.shape[:3], device="cuda"))
+            scratch = fl.scratch(*q.shape[:3], d)
             tf = bench(lambda: fl.forward(q, k, v, mask, scale, o=o, lse=lse), 20)
             tb = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, dq=dq, dk=dk, dv=dv, scratch=scratch), 20)
             if (n, d, causal) not in ref:

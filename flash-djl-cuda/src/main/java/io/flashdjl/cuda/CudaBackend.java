@@ -152,7 +152,7 @@ public final class CudaBackend implements AttentionBackend {
         boolean convert = dqThroughAccumulator(KernelDtype.of(p), deterministic);
         NDArray dqAccum = convert
                 ? manager.create(
-                        new Shape(p.batch(), p.headsQ(), p.seqQ(), kernels.kernelHeadDim(p.headDim())),
+                        new Shape(p.batch(), p.headsQ(), p.seqQ(), kernels.dqAccumColumns(p.headDim())),
                         DataType.FLOAT32)
                 : null;
         NDArray delta = manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);

@@ -27,8 +27,9 @@ import jcuda.driver.CUresult;
 /**
  * The kernels of one GPU: PyTorch's primary context of that device (shared, never destroyed), the
  * fatbin module loaded into it once, the launch facts it exports (its parameter ABI version, checked
- * at load, and its head-dimension list) and each kernel's function handle and launch configuration
- * (read from its {@code <name>_cfg} global), so the CUDA source is the single source of truth.
+ * at load, its head-dimension list and the pad of the backward's dQ accumulator rows) and each
+ * kernel's function handle and launch configuration (read from its {@code <name>_cfg} global), so
+ * the CUDA source is the single source of truth.
  * Launches go to the null stream, which orders them with PyTorch's default stream.
  */
 final class CudaKernels {
@@ -66,6 +67,7 @@ final class CudaKernels {
     private final CUmodule module;
     private final Map<String, Kernel> kernels = new ConcurrentHashMap<>();
     private final int[] headDims;
+    private final int dqAccumPad;
 
     private CudaKernels(int deviceId, byte[] fatbin) {
         this.deviceId = deviceId;
@@ -79,6 +81,7 @@ final class CudaKernels {
         checkAbiVersion();
         int count = readInts("flash_head_dim_count", 1)[0];
         headDims = readInts("flash_head_dims", count);
+        dqAccumPad = readInts("flash_dq_accum_pad", 1)[0];
     }
 
     /** A fatbin built for another parameter layout would read garbage: refuse it by name. */
@@ -120,6 +123,14 @@ final class CudaKernels {
     /** The compiled head dimension that runs {@code headDim}: the smallest one not below it. */
     int kernelHeadDim(long headDim) {
         return kernelHeadDim(headDims, headDim);
+    }
+
+    /**
+     * The floats in a row of the backward's float32 dQ accumulator for {@code headDim}: the kernel head dim and
+     * the fatbin's pad (the kernels stage tiles of these rows in shared memory without bank conflicts).
+     */
+    int dqAccumColumns(long headDim) {
+        return kernelHeadDim(headDim) + dqAccumPad;
     }
 
     /** The smallest of {@code compiled} (ascending) not below {@code headDim}. */
