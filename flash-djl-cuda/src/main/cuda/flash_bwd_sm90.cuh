@@ -30,8 +30,8 @@ __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const Bw
   const int hh = kt.head(hk, it);
   const int m0 = kt.row0(it, BR);
   const int Nq = kt.vis.Nq;
-  copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
-  copier.copy(sdO, kt.q_at(StridedView<const T>(p.dout), hh), p.dout.row_stride, m0, Nq - m0);
+  // the rows first: their thread-index test then does not wait behind the tiles' copies in the memory queue
+  // (measured: 9% of the d = 128 kernel's stall samples when it came after them)
   for (int i = tid; i < 2 * BR; i += NT) {  // LSE by the first BR threads, delta by the next
     const int r = i % BR;
     const bool lse = i < BR;
@@ -42,6 +42,8 @@ __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const Bw
       *dst = lse ? INFINITY : 0.f;
     }
   }
+  copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
+  copier.copy(sdO, kt.q_at(StridedView<const T>(p.dout), hh), p.dout.row_stride, m0, Nq - m0);
 }
 
 // dK * scale and dV of a thread's keys (key0, key0 + 8 of its sequence) over NCOLS columns from col0, in the
