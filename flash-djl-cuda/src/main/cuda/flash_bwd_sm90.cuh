@@ -34,12 +34,12 @@ __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const Bw
   // (measured: 9% of the d = 128 kernel's stall samples when it came after them)
   for (int i = tid; i < 2 * BR; i += NT) {  // LSE by the first BR threads, delta by the next
     const int r = i % BR;
-    const bool lse = i < BR;
-    float* dst = lse ? sLse + r : sDel + r;
+    const bool is_lse = i < BR;
+    float* dst = is_lse ? sLse + r : sDel + r;
     if (m0 + r < Nq) {
-      cp_async4(smem_u32(dst), (lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r);
+      cp_async4(smem_u32(dst), (is_lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r);
     } else {
-      *dst = lse ? INFINITY : 0.f;
+      *dst = is_lse ? INFINITY : 0.f;
     }
   }
   copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
@@ -105,8 +105,9 @@ __device__ __forceinline__ void wg_issue_dq(float* dq, uint32_t sdS, uint32_t sK
     Wgmma<T, N>::template ss<1, 1>(dq, wg_desc(sdS + kk * 2048, BR * 128, 1024), wg_desc(sKcol + kk * 2048, BCK * 128, 1024),
                                    kk > 0);
 }
-// ... added to dq_accum (rows of dq_accum_cols(D) floats) with vector reductions (the d = 256 kernel, which has no shared memory left
-// for a staging tile); register 4n + e: row warp * 16 + g + 8 (e >> 1) of the tile at m0, column col0 + 8n + 2 t4
+// ... added to dq_accum (rows of dq_accum_cols(D) floats) with vector reductions (the d = 256 kernel, which has no
+// shared memory left for a staging tile); register 4n + e: row warp * 16 + g + 8 (e >> 1) of the tile at m0,
+// column col0 + 8n + 2 t4
 template <int N, int D>
 __device__ __forceinline__ void wg_add_dq(float* dq_rows, const float* dq, int m0, int Nq, int hd, int col0, int warp,
                                           int g, int t4) {
