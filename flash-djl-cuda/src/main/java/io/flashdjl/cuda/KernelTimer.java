@@ -75,7 +75,6 @@ public final class KernelTimer implements AutoCloseable {
     private final Map<CudaKernels, Events> byGpu = new LinkedHashMap<>();
 
     private Thread owner;
-    private int launches;
     private boolean closed;
 
     /** A stopped timer; it holds no CUDA resources until a launch is timed. */
@@ -101,7 +100,6 @@ public final class KernelTimer implements AutoCloseable {
         for (Events e : byGpu.values()) {
             e.launches = 0;
         }
-        launches = 0;
         owner = Thread.currentThread();
         ACTIVE.set(this);
     }
@@ -116,12 +114,14 @@ public final class KernelTimer implements AutoCloseable {
     public Timing stop() {
         requireRunningHere("stop()");
         deactivate();
+        int launches = 0;
         double ms = 0;
         float[] pair = new float[1];
         for (Events e : byGpu.values()) {
             if (e.launches == 0) {
                 continue;
             }
+            launches += e.launches;
             // the null stream runs in order: once the last end event completed, every pair did
             check(cuEventSynchronize(e.events.get(2 * e.launches - 1)), "cuEventSynchronize");
             for (int i = 0; i < e.launches; i++) {
@@ -189,7 +189,6 @@ public final class KernelTimer implements AutoCloseable {
         Events e = byGpu.get(kernels);
         check(cuEventRecord(e.events.get(2 * e.launches + 1), NULL_STREAM), "cuEventRecord (after a launch)");
         e.launches++;
-        launches++;
     }
 
     private void requireRunningHere(String call) {
