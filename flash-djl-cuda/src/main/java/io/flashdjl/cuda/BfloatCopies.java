@@ -19,14 +19,14 @@ final class BfloatCopies {
 
     private final CudaKernels kernels;
     private final NDManager manager;
-    private final String what;
+    private final Object what;
     private final List<NDArray> copies = new ArrayList<>();
 
     /**
      * @param manager where the scratch is allocated (on the inputs' device)
-     * @param what the problem, for error messages
+     * @param what the problem, for error messages (read only for one)
      */
-    BfloatCopies(CudaKernels kernels, NDManager manager, String what) {
+    BfloatCopies(CudaKernels kernels, NDManager manager, Object what) {
         this.kernels = kernels;
         this.manager = manager;
         this.what = what;

@@ -51,10 +51,11 @@ final class BiasArrays {
             return NONE;
         }
         AttentionBias bias = given.get();
-        NDArray values = CudaBackend.dense("bias", bias.values());
+        CudaBackend.DenseArray dense = CudaBackend.dense("bias", bias.values());
+        NDArray values = dense.array();
         Shape s = bias.shape4();
         KernelParams.Strides strides = broadcastStrides(s);
-        long data = NDArrayMemory.address("bias", values);
+        long data = dense.address();
         int kind = kind(values.getDataType());
         long cellsQ = (p.seqQ() + CELL - 1) / CELL;
         long cellsK = (p.seqK() + CELL - 1) / CELL;

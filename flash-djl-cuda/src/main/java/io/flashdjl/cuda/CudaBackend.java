@@ -114,9 +114,9 @@ public final class CudaBackend implements AttentionBackend {
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(kernels, manager, p, false);
         byte[] params = KernelParams.forward(
-                ops.read("q", tensor(in.q, qs), p.headsQ(), p.seqQ()),
-                ops.read("k", tensor(in.k, kvs), p.headsKv(), p.seqK()),
-                ops.read("v", tensor(in.v, kvs), p.headsKv(), p.seqK()),
+                ops.read("q", tensor(in.q.address(), qs), p.headsQ(), p.seqQ()),
+                ops.read("k", tensor(in.k.address(), kvs), p.headsKv(), p.seqK()),
+                ops.read("v", tensor(in.v.address(), kvs), p.headsKv(), p.seqK()),
                 tensor(NDArrayMemory.address("output", out), qs),
                 NDArrayMemory.address("lse", lse),
                 seqs.params,
@@ -130,7 +130,7 @@ public final class CudaBackend implements AttentionBackend {
                             + " head dim <= 128): several times slower; Precision.BFLOAT16 runs on the tensor cores",
                     forward.name);
         }
-        kernels.launch(forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), params, p.toString());
+        kernels.launch(forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), params, p);
         ops.release();
         seqs.release();
         bias.release();
@@ -142,20 +142,20 @@ public final class CudaBackend implements AttentionBackend {
     public AttentionGradients backward(AttentionProblem p, NDArray dOut, AttentionResult forward) {
         CudaKernels kernels = CudaRuntime.kernels(p.device());
         Inputs in = Inputs.of(p);
-        NDArray o = dense("forward.output()", forward.output());
-        NDArray dO = dense("dOut", dOut);
+        DenseArray o = dense("forward.output()", forward.output());
+        DenseArray dO = dense("dOut", dOut);
+        DenseArray lse = dense("forward.logSumExp()", forward.logSumExp());
         NDManager manager = managerOn(p.q().getManager(), p.device());
         NDArray dq = allocate(manager, p.q().getShape(), p.dataType());
         NDArray dk = allocate(manager, p.k().getShape(), p.dataType());
         NDArray dv = allocate(manager, p.v().getShape(), p.dataType());
         boolean deterministic = p.options().deterministic();
         boolean convert = dqThroughAccumulator(KernelDtype.of(p), deterministic);
-        NDArray dqAccum = convert
-                ? manager.create(
-                        new Shape(p.batch(), p.headsQ(), p.seqQ(), kernels.dqAccumColumns(p.headDim())),
-                        DataType.FLOAT32)
-                : null;
-        NDArray delta = manager.create(new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
+        // one float32 allocation for the scratch (an allocation through DJL costs 2-4 us of host time): dq_accum's
+        // rows when dq goes through it, then delta's, 32-byte aligned (whole rows of dq_accum_cols floats)
+        long accumFloats = convert ? p.batch() * p.headsQ() * p.seqQ() * kernels.dqAccumColumns(p.headDim()) : 0;
+        NDArray scratch = manager.create(new Shape(accumFloats + p.batch() * p.headsQ() * p.seqQ()), DataType.FLOAT32);
+        long scratchAddress = NDArrayMemory.address("backward scratch", scratch);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         Operands ops = new Operands(kernels, manager, p);
@@ -166,26 +166,25 @@ public final class CudaBackend implements AttentionBackend {
                 p,
                 p.bias().map(AttentionBias::requiresGradient).orElse(false));
         KernelParams.Tensor[] tensors = {
-            ops.read("q", tensor(in.q, qs), p.headsQ(), p.seqQ()),
-            ops.read("k", tensor(in.k, kvs), p.headsKv(), p.seqK()),
-            ops.read("v", tensor(in.v, kvs), p.headsKv(), p.seqK()),
-            tensor(NDArrayMemory.address("forward.output()", o), qs),
-            ops.read("dOut", tensor(NDArrayMemory.address("dOut", dO), qs), p.headsQ(), p.seqQ()),
+            ops.read("q", tensor(in.q.address(), qs), p.headsQ(), p.seqQ()),
+            ops.read("k", tensor(in.k.address(), kvs), p.headsKv(), p.seqK()),
+            ops.read("v", tensor(in.v.address(), kvs), p.headsKv(), p.seqK()),
+            tensor(o.address(), qs),
+            ops.read("dOut", tensor(dO.address(), qs), p.headsQ(), p.seqQ()),
             tensor(NDArrayMemory.address("dq", dq), qs),
             tensor(NDArrayMemory.address("dk", dk), kvs),
             tensor(NDArrayMemory.address("dv", dv), kvs)
         };
         byte[] params = KernelParams.backward(
                 tensors,
-                NDArrayMemory.address("forward.logSumExp()", dense("forward.logSumExp()", forward.logSumExp())),
-                convert ? NDArrayMemory.address("dq scratch", dqAccum) : 0L,
-                NDArrayMemory.address("delta scratch", delta),
+                lse.address(),
+                convert ? scratchAddress : 0L,
+                scratchAddress + 4 * accumFloats,
                 seqs.params,
                 dropout(p),
                 bias.params,
                 dims(p),
                 deterministic);
-        String what = p.toString();
         // pre and convert work on the tensors' rows; dkdv and dq on the rows of each sequence (flash_params.h)
         kernels.launch(
                 kernels.kernel(name(kernels, "flash_bwd_pre", BiasArrays.NONE, p)),
@@ -193,14 +192,14 @@ public final class CudaBackend implements AttentionBackend {
                 p.headsQ(),
                 p.batch(),
                 params,
-                what);
+                p);
         kernels.launch(
                 kernels.kernel(name(kernels, "flash_bwd_dkdv", bias, p)),
                 p.longestKey(),
                 p.headsKv(),
                 p.sequenceCount(),
                 params,
-                what);
+                p);
         if (convert) {
             kernels.launch(
                     kernels.kernel(name(kernels, "flash_bwd_convert", BiasArrays.NONE, p)),
@@ -208,7 +207,7 @@ public final class CudaBackend implements AttentionBackend {
                     p.headsQ(),
                     p.batch(),
                     params,
-                    what);
+                    p);
         } else {
             kernels.launch(
                     kernels.kernel(name(kernels, "flash_bwd_dq", bias, p)),
@@ -216,24 +215,18 @@ public final class CudaBackend implements AttentionBackend {
                     p.headsQ(),
                     p.sequenceCount(),
                     params,
-                    what);
+                    p);
         }
         // freed after the kernels are queued: PyTorch's allocator reuses memory in stream order
-        if (dqAccum != null) {
-            dqAccum.close();
-        }
-        delta.close();
+        scratch.close();
         NDArray dBias = bias.gradient();
         ops.release();
         seqs.release();
         bias.release();
         in.release();
-        if (o != forward.output()) {
-            o.close();
-        }
-        if (dO != dOut) {
-            dO.close();
-        }
+        o.release();
+        dO.release();
+        lse.release();
         return new AttentionGradients(dq, dk, dv, dBias, Backend.CUDA);
     }
 
@@ -315,19 +308,37 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * {@code a} itself when it is dense and 16-byte aligned, else a dense copy (logged: a strided
-     * view costs a copy because DJL does not expose strides).
+     * An array the kernels read, with its device address: the caller's array itself, or the dense copy made of a
+     * strided or unaligned view.
      */
-    static NDArray dense(String name, NDArray a) {
-        if (NDArrayMemory.isContiguous(a) && NDArrayMemory.address(name, a) % 16 == 0) {
-            return a;
+    record DenseArray(NDArray array, long address, boolean copied) {
+        /** Frees the copy, if one was made; safe once the kernels are queued (stream-ordered reuse). */
+        void release() {
+            if (copied) {
+                array.close();
+            }
+        }
+    }
+
+    /**
+     * {@code a} itself when it is dense and 16-byte aligned, else a dense copy (logged: a strided
+     * view costs a copy because DJL does not expose strides); its address is read once.
+     */
+    static DenseArray dense(String name, NDArray a) {
+        if (NDArrayMemory.isContiguous(a)) {
+            long address = NDArrayMemory.address(name, a);
+            if (address % 16 == 0) {
+                return new DenseArray(a, address, false);
+            }
         }
         logger.debug("{}: copying a strided or unaligned view of shape {} into dense memory", name, a.getShape());
         NDArray copy = NDArrayMemory.contiguousCopy(a);
         if (NDArrayMemory.address(name, copy) % 16 != 0) {
-            copy = copy.duplicate();
+            NDArray aligned = copy.duplicate();
+            copy.close();
+            copy = aligned;
         }
-        return copy;
+        return new DenseArray(copy, NDArrayMemory.address(name, copy), true);
     }
 
     /**
@@ -340,7 +351,7 @@ public final class CudaBackend implements AttentionBackend {
 
         Operands(CudaKernels kernels, NDManager manager, AttentionProblem p) {
             this.p = p;
-            this.copies = KernelDtype.of(p).castsInputs ? new BfloatCopies(kernels, manager, p.toString()) : null;
+            this.copies = KernelDtype.of(p).castsInputs ? new BfloatCopies(kernels, manager, p) : null;
         }
 
         KernelParams.Tensor read(String name, KernelParams.Tensor given, long heads, long seq) {
@@ -360,9 +371,9 @@ public final class CudaBackend implements AttentionBackend {
      */
     private static final class SequenceArrays {
         final KernelParams.Sequences params;
-        private final NDArray[] copies;
+        private final DenseArray[] copies;
 
-        private SequenceArrays(KernelParams.Sequences params, NDArray[] copies) {
+        private SequenceArrays(KernelParams.Sequences params, DenseArray[] copies) {
             this.params = params;
             this.copies = copies;
         }
@@ -371,17 +382,14 @@ public final class CudaBackend implements AttentionBackend {
             boolean bottomRight = p.options().mask() == AttentionMask.CAUSAL_BOTTOM_RIGHT;
             Optional<Sequences> s = p.sequences();
             if (s.isEmpty()) {
-                return new SequenceArrays(new KernelParams.Sequences(0, 0, 0, 0, bottomRight), new NDArray[0]);
+                return new SequenceArrays(new KernelParams.Sequences(0, 0, 0, 0, bottomRight), new DenseArray[0]);
             }
-            NDArray q =
+            DenseArray q =
                     s.get().queries().map(a -> dense("sequences.queries()", a)).orElse(null);
-            NDArray k = s.get().keys().map(a -> dense("sequences.keys()", a)).orElse(null);
-            long qa = q == null ? 0 : NDArrayMemory.address("sequences.queries()", q);
-            long ka = k == null ? 0 : NDArrayMemory.address("sequences.keys()", k);
-            NDArray[] copies = {
-                q != null && q != s.get().queries().get() ? q : null,
-                k != null && k != s.get().keys().get() ? k : null
-            };
+            DenseArray k = s.get().keys().map(a -> dense("sequences.keys()", a)).orElse(null);
+            long qa = q == null ? 0 : q.address();
+            long ka = k == null ? 0 : k.address();
+            DenseArray[] copies = {q, k};
             KernelParams.Sequences params = s.get().form() == Sequences.Form.PACKED
                     ? new KernelParams.Sequences(qa, ka, 0, 0, bottomRight)
                     : new KernelParams.Sequences(0, 0, qa, ka, bottomRight);
@@ -390,44 +398,25 @@ public final class CudaBackend implements AttentionBackend {
 
         /** Frees the copies; safe once the kernels are queued (stream-ordered reuse). */
         void release() {
-            for (NDArray c : copies) {
+            for (DenseArray c : copies) {
                 if (c != null) {
-                    c.close();
+                    c.release();
                 }
             }
         }
     }
 
-    /** Device addresses of q, k, v, with the dense copies made for strided views. */
-    private static final class Inputs {
-        final long q;
-        final long k;
-        final long v;
-        private final NDArray[] copies;
-
-        private Inputs(NDArray[] dense, NDArray[] given) {
-            q = NDArrayMemory.address("q", dense[0]);
-            k = NDArrayMemory.address("k", dense[1]);
-            v = NDArrayMemory.address("v", dense[2]);
-            copies = new NDArray[3];
-            for (int i = 0; i < 3; i++) {
-                copies[i] = dense[i] == given[i] ? null : dense[i];
-            }
-        }
-
+    /** q, k and v as the kernels read them, with the dense copies made for strided views. */
+    private record Inputs(DenseArray q, DenseArray k, DenseArray v) {
         static Inputs of(AttentionProblem p) {
-            NDArray[] given = {p.q(), p.k(), p.v()};
-            NDArray[] dense = {dense("q", p.q()), dense("k", p.k()), dense("v", p.v())};
-            return new Inputs(dense, given);
+            return new Inputs(dense("q", p.q()), dense("k", p.k()), dense("v", p.v()));
         }
 
         /** Frees the copies; safe once the kernels are queued (stream-ordered reuse). */
         void release() {
-            for (NDArray c : copies) {
-                if (c != null) {
-                    c.close();
-                }
-            }
+            q.release();
+            k.release();
+            v.release();
         }
     }
 }

@@ -10,7 +10,7 @@ public final class CudaException extends RuntimeException {
     /** The {@code CUresult} code of the failed call (part of the serialized form). */
     private final int result;
 
-    CudaException(String kernel, String problem, String call, int result) {
+    CudaException(String kernel, Object problem, String call, int result) {
         super((kernel == null ? "" : kernel + ": ") + call + " failed with " + CUresult.stringFor(result) + " ("
                 + result + ")" + (problem == null ? "" : " for " + problem));
         this.result = result;

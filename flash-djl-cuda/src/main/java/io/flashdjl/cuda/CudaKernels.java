@@ -11,6 +11,7 @@ import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -61,6 +62,21 @@ final class CudaKernels {
 
     /** Debug aid: synchronise after every launch so a kernel fault is reported at its launch. */
     private static final boolean SYNC = Boolean.getBoolean("flashdjl.cuda.sync");
+
+    /**
+     * Each thread's parameter block in native memory, reused from launch to launch (the driver copies it during
+     * cuLaunchKernel): JCuda passes a direct buffer's address as it is, where a Java array is pinned or copied
+     * and copied back on every launch (about 1 us of a call's host time, docs/design.md).
+     */
+    private static final ThreadLocal<LaunchArgs> ARGS = ThreadLocal.withInitial(LaunchArgs::new);
+
+    private static final class LaunchArgs {
+        final ByteBuffer block = ByteBuffer.allocateDirect(LAUNCH_BLOCK_BYTES);
+        final Pointer kernelParams = Pointer.to(Pointer.to(block));
+    }
+
+    /** Room for the largest parameter block (FlashBwdParams, the TMA copy's) with space to spare. */
+    private static final int LAUNCH_BLOCK_BYTES = 1024;
 
     private final int deviceId;
     private final CUcontext context;
@@ -180,9 +196,9 @@ final class CudaKernels {
      * parameter block {@code params} (a packed struct passed by value). While a {@link KernelTimer} runs on
      * this thread, CUDA events around the launch time it.
      *
-     * @param what the problem, for error messages
+     * @param what the problem, for error messages (its {@code toString()} is read only for one)
      */
-    void launch(Kernel kernel, long rows, long heads, long batch, byte[] params, String what) {
+    void launch(Kernel kernel, long rows, long heads, long batch, byte[] params, Object what) {
         makeCurrent();
         long blocksX = (rows + kernel.tileRows - 1) / kernel.tileRows;
         if (blocksX > Integer.MAX_VALUE || heads > 65535 || batch > 65535) {
@@ -193,7 +209,12 @@ final class CudaKernels {
         if (recorded != null) {
             recorded.add(params.clone());
         }
-        Pointer args = Pointer.to(Pointer.to(params));
+        if (params.length > LAUNCH_BLOCK_BYTES) {
+            throw new IllegalArgumentException(kernel.name + ": a parameter block of " + params.length
+                    + " bytes exceeds the launcher's " + LAUNCH_BLOCK_BYTES);
+        }
+        LaunchArgs args = ARGS.get();
+        args.block.put(0, params); // absolute: the buffer's position, which JCuda reads, stays 0
         KernelTimer timer = KernelTimer.ACTIVE.get();
         if (timer != null) {
             timer.beforeLaunch(this);
@@ -208,7 +229,7 @@ final class CudaKernels {
                 1,
                 kernel.sharedBytes,
                 null,
-                args,
+                args.kernelParams,
                 null);
         if (r != CUresult.CUDA_SUCCESS) {
             throw new CudaException(kernel.name, what, "cuLaunchKernel", r);

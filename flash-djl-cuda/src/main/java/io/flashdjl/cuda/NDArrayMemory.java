@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.pytorch.engine.PtNDArray;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
@@ -12,45 +15,52 @@ import java.nio.ByteBuffer;
  * The device address of a DJL PyTorch NDArray's data, read through DJL's package-private JNI
  * ({@code PyTorchLibrary.torchDirectByteBuffer}, a direct buffer over {@code tensor.data_ptr()} on
  * any device). This is the only place that reaches into DJL's internals; if DJL changes them it
- * fails here with a message that says so.
+ * fails here with a message that says so. The JNI methods are bound once as method handles on DJL's library
+ * object, so a read costs the JNI call itself (a call reads three addresses or more).
  */
 final class NDArrayMemory {
 
     private static final String LIBRARY = "ai.djl.pytorch.jni.PyTorchLibrary";
 
-    private static final Object LIB;
-    private static final Method DIRECT_BUFFER;
-    private static final Method IS_CONTIGUOUS;
-    private static final Method TO_CONTIGUOUS;
+    // (long handle) -> ByteBuffer, boolean, long: bound to DJL's library object
+    private static final MethodHandle DIRECT_BUFFER;
+    private static final MethodHandle IS_CONTIGUOUS;
+    private static final MethodHandle TO_CONTIGUOUS;
     private static final String FAILURE;
 
     static {
-        Object lib = null;
-        Method direct = null;
-        Method contiguous = null;
-        Method toContiguous = null;
+        MethodHandle direct = null;
+        MethodHandle contiguous = null;
+        MethodHandle toContiguous = null;
         String failure = null;
         try {
             Class<?> c = Class.forName(LIBRARY);
             Field f = c.getDeclaredField("LIB");
             f.setAccessible(true);
-            lib = f.get(null);
-            direct = c.getDeclaredMethod("torchDirectByteBuffer", long.class);
-            direct.setAccessible(true);
-            contiguous = c.getDeclaredMethod("torchIsContiguous", long.class);
-            contiguous.setAccessible(true);
-            toContiguous = c.getDeclaredMethod("torchToContiguous", long.class);
-            toContiguous.setAccessible(true);
+            Object lib = f.get(null);
+            direct = bind(c, lib, "torchDirectByteBuffer", ByteBuffer.class);
+            contiguous = bind(c, lib, "torchIsContiguous", boolean.class);
+            toContiguous = bind(c, lib, "torchToContiguous", long.class);
         } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
             failure = "cannot reach " + LIBRARY
                     + ".torchDirectByteBuffer/torchIsContiguous/torchToContiguous in this DJL version (" + e
                     + "); flash-djl-cuda was built against DJL 0.35.1";
         }
-        LIB = lib;
         DIRECT_BUFFER = direct;
         IS_CONTIGUOUS = contiguous;
         TO_CONTIGUOUS = toContiguous;
         FAILURE = failure;
+    }
+
+    /** DJL's {@code lib.name(long handle)}, of return type {@code returns}, as a handle of that exact type. */
+    private static MethodHandle bind(Class<?> library, Object lib, String name, Class<?> returns)
+            throws ReflectiveOperationException {
+        Method m = library.getDeclaredMethod(name, long.class);
+        if (m.getReturnType() != returns) {
+            throw new NoSuchMethodException(name + " returns " + m.getReturnType() + ", expected " + returns);
+        }
+        m.setAccessible(true);
+        return MethodHandles.lookup().unreflect(m).bindTo(lib).asType(MethodType.methodType(returns, long.class));
     }
 
     private NDArrayMemory() {}
@@ -62,13 +72,20 @@ final class NDArrayMemory {
 
     /** Whether the array's memory is dense in row-major order. */
     static boolean isContiguous(NDArray array) {
-        return (Boolean) call(IS_CONTIGUOUS, handle(array));
+        return isContiguous(handle(array));
     }
 
     /** A dense row-major copy of a strided view, in the same manager (its own manager frees it). */
     static NDArray contiguousCopy(NDArray array) {
         PtNDArray a = (PtNDArray) array;
-        long copy = (Long) call(TO_CONTIGUOUS, a.getHandle());
+        requireReachable();
+        long handle = a.getHandle(); // unboxed: invokeExact takes the handle's exact type, long
+        long copy;
+        try {
+            copy = (long) TO_CONTIGUOUS.invokeExact(handle);
+        } catch (Throwable e) {
+            throw failed("torchToContiguous", e);
+        }
         return new PtNDArray(a.getManager(), copy);
     }
 
@@ -79,11 +96,16 @@ final class NDArrayMemory {
      */
     static long address(String name, NDArray array) {
         long handle = handle(array);
-        if (!(Boolean) call(IS_CONTIGUOUS, handle)) {
+        if (!isContiguous(handle)) {
             throw new IllegalArgumentException(
                     name + ": expected a contiguous array but got a strided view of shape " + array.getShape());
         }
-        ByteBuffer buffer = (ByteBuffer) call(DIRECT_BUFFER, handle);
+        ByteBuffer buffer;
+        try {
+            buffer = (ByteBuffer) DIRECT_BUFFER.invokeExact(handle);
+        } catch (Throwable e) {
+            throw failed("torchDirectByteBuffer", e);
+        }
         long address = Pointer.nativeValue(Native.getDirectBufferPointer(buffer));
         if (address == 0) {
             throw new IllegalStateException(name + ": DJL returned a null data pointer for shape " + array.getShape());
@@ -99,14 +121,27 @@ final class NDArrayMemory {
         return ((PtNDArray) array).getHandle();
     }
 
-    private static Object call(Method m, long handle) {
+    private static boolean isContiguous(long handle) {
+        requireReachable();
+        try {
+            return (boolean) IS_CONTIGUOUS.invokeExact(handle);
+        } catch (Throwable e) {
+            throw failed("torchIsContiguous", e);
+        }
+    }
+
+    private static void requireReachable() {
         if (FAILURE != null) {
             throw new IllegalStateException(FAILURE);
         }
-        try {
-            return m.invoke(LIB, handle);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("DJL's " + m.getName() + " failed: " + e.getCause(), e);
+    }
+
+    private static RuntimeException failed(String method, Throwable e) {
+        if (e instanceof Error) {
+            throw (Error) e;
         }
+        return e instanceof RuntimeException
+                ? (RuntimeException) e
+                : new IllegalStateException("DJL's " + method + " failed: " + e, e);
     }
 }

@@ -244,13 +244,13 @@ public final class AttentionBenchmark {
     static final class Runner {
         /**
          * Untimed calls per implementation and direction of a grid's first case, before the grid, unless
-         * {@link #GRID_WARMUP_SECONDS} run out first. Ten were not enough on the H200: the first four shapes of the
-         * latency grid still ran 1.3-4x slower than the same sizes later (the JVM compiles the call path only
-         * after some hundreds of calls).
+         * {@link #GRID_WARMUP_SECONDS} run out first. The JVM compiles a call path fully (C2) only after some
+         * thousands of calls: with 300 warm-up calls the first shapes of the latency grid on the H200 still ran at
+         * 20-30 us of host overhead per forward call and the later ones at 11-16, within one run.
          */
-        static final int GRID_WARMUP_CALLS = 300;
-        /** Time bound of one implementation's grid warm-up. */
-        static final double GRID_WARMUP_SECONDS = 2;
+        static final int GRID_WARMUP_CALLS = 15_000;
+        /** Time bound of one implementation's grid warm-up, shared equally by the directions. */
+        static final double GRID_WARMUP_SECONDS = 6;
         /**
          * Side of the float32 matrix product queued before each kernel-timed call (about a millisecond on an H200,
          * longer than the host needs to submit a call): the call's launches wait behind it, so that each launch's
@@ -347,8 +347,8 @@ public final class AttentionBenchmark {
                     if (impl.notRun(c, device).isPresent()) {
                         continue;
                     }
-                    long end = System.nanoTime() + (long) (GRID_WARMUP_SECONDS * 1e9);
                     for (Direction dir : Direction.values()) {
+                        long end = System.nanoTime() + (long) (GRID_WARMUP_SECONDS * 1e9 / Direction.values().length);
                         for (int w = 0; w < GRID_WARMUP_CALLS && System.nanoTime() < end; w++) {
                             call(c, impl, dir, sets.get(w % sets.size()), null);
                         }
