@@ -317,8 +317,8 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
 
 // ---------------------------------------------------------------- dq (deterministic)
 template <typename T, typename TO, int D, bool BIAS>
-__device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
-  using S_ = DqShape<D>;
+__device__ __forceinline__ void bwd_dq_mma_kernel(const FlashBwdParams& p) {
+  using S_ = DqMmaShape<D>;
   using L = Lay<D>;
   using M = Mma<T>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;

@@ -6,6 +6,7 @@
 #include "flash_bwd.cuh"
 #include "flash_bwd_sm90.cuh"
 #include "flash_bwd_sm90_wide.cuh"
+#include "flash_bwd_dq_sm90.cuh"
 #include "flash_f32.cuh"
 #include "flash_fwd_tf32.cuh"
 #include "flash_bwd_tf32.cuh"
@@ -34,6 +35,12 @@ __device__ __forceinline__ void bwd_dkdv_kernel(const FlashBwdParams& p) {
   if constexpr (!dkdv_on_wgmma(D)) bwd_dkdv_mma_kernel<T, TO, D, BIAS>(p);
   else if constexpr (dkdv_splits_head_dim(D)) bwd_dkdv_wgmma_wide_kernel<T, TO, D, BIAS>(p);
   else bwd_dkdv_wgmma_kernel<T, TO, D, BIAS>(p);
+}
+
+template <typename T, typename TO, int D, bool BIAS>
+__device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
+  if constexpr (dq_on_wgmma(D)) bwd_dq_wgmma_kernel<T, TO, D, BIAS>(p);
+  else bwd_dq_mma_kernel<T, TO, D, BIAS>(p);
 }
 
 // float32: 3xTF32 tensor-core bodies where flash_tiles.h says so, else SIMT

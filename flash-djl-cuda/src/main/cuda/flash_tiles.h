@@ -30,6 +30,8 @@ __host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && D >= 6
 __host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && D >= 64; }
 // D > 128: the two warpgroups share their keys and split the head dim (flash_bwd_sm90_wide.cuh)
 __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128; }
+// The deterministic dQ of D <= 128 (its dQ, S and dP fit in the registers of one warpgroup's 64 rows).
+__host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64 && D <= 128; }
 
 // Columns a wgmma kernel stores per tile row: whole 64-column swizzled blocks (flash_wgmma.cuh); a head dim
 // of 96 takes two blocks, the second half zero-filled (the MMAs read only the first D columns).
@@ -200,12 +202,33 @@ __host__ __device__ constexpr DqMmaTile dq_mma_tile(int D) {
   t.k_unroll = D >= 256 ? 2 : D / 16;
   return t;
 }
-template <int D> struct DqShape {
+template <int D> struct DqMmaShape {
   static constexpr DqMmaTile C = dq_mma_tile(D);
   static constexpr int W = C.warps, BC = C.key_tile, KUNROLL = C.k_unroll;
   static constexpr int BR = 16 * W, THREADS = 32 * W;
   static constexpr int SMEM = 2 * Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);  // Q, dO, 2 x (K, V)
 };
+
+// ------------------------------------------------------------------ dq (deterministic), wgmma (sm_90a)
+struct DqWgTile {
+  int warpgroups;  // warpgroups per CTA, 64 query rows each
+  int key_tile;    // keys per K/V tile (two stages)
+};
+// One warpgroup: 97 KiB at D = 128, so two CTAs share an SM and their softmax and MMAs interleave; measured
+// 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md)
+__host__ __device__ constexpr DqWgTile dq_wgmma_tile(int) { return DqWgTile{1, 64}; }
+template <int D> struct DqWgShape {
+  static constexpr DqWgTile C = dq_wgmma_tile(D);
+  static constexpr int NWG = C.warpgroups, BC = C.key_tile;
+  static constexpr int BR = 64 * NWG, THREADS = 128 * NWG;
+  static constexpr int DS = swizzled_cols(D);
+  static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
+  // Q, dO, 2 x (K, V), + 1 KiB for the alignment done by the kernel
+  static constexpr int SMEM = 2 * Q_BYTES + 4 * KV_BYTES + 1024;
+};
+
+// the launch shape of flash_bwd_dq_<dt>_hd<D> in the pass being compiled
+template <int D> using DqShape = std::conditional_t<dq_on_wgmma(D), DqWgShape<D>, DqMmaShape<D>>;
 
 // ------------------------------------------------------------------ float32, 3xTF32 (flash_*_tf32.cuh)
 // The float32 forward, dK/dV and dQ of D <= 128 run on the tensor cores in the sm_90a pass, whose

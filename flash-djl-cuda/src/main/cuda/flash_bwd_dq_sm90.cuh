@@ -1,0 +1,169 @@
+// flash_bwd_dq_sm90.cuh - the deterministic backward's dQ kernel on Hopper warpgroup MMAs (sm_90a only).
+//
+// Same contract as bwd_dq_mma_kernel (flash_bwd.cuh): a CTA owns BR query rows of one (sequence, q head), 64
+// per warpgroup (one warpgroup, two CTAs per SM: flash_tiles.h), and loops over the key tiles its rows can see
+// (BC keys, two shared-memory stages of K and V).
+// Per key tile and warpgroup (all operands 128B-swizzled, see flash_wgmma.cuh):
+//   S = Q_w K^T, dP = dO_w V^T        wgmma, shared x shared (K-major), 64 rows x BC keys, two commit groups:
+//                                     P is computed while dP runs
+//   P = exp2(S * scale_log2 - lse), dS = P (dP - delta), or P (Z dP / keep - delta)   in registers
+//   dQ += dS K                        wgmma, dS from registers, K read transposed (its rows are the k dimension)
+// dQ stays in fp32 registers and is written once (dQ * scale). Each element's sum runs over the key tiles in one
+// fixed order, so the result has the same bits from run to run: the deterministic mode (flash_params.h).
+#pragma once
+#include "flash_bwd_tile.cuh"
+#include "flash_fwd_sm90.cuh"
+#include "flash_tiles.h"
+#include "flash_wgmma.cuh"
+
+namespace fdjl {
+
+template <typename T, typename TO, int D, bool BIAS>
+__device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
+#if FDJL_WGMMA
+  using S_ = DqWgShape<D>;
+  constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
+  constexpr int KC = D / 16;                  // k16 steps over the head dim
+  constexpr int SR = BC / 2, OR = D / 2;      // accumulator registers of S (and dP) and of dQ per thread
+
+  extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int h = blockIdx.y;
+  const int hk = h / (p.heads_q / p.heads_kv);
+  const Sequence seq(p, blockIdx.z);
+  const Visibility vis(p, seq);
+  const Dropout drop(p, blockIdx.z, h);
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
+  const int m0 = blockIdx.x * BR;
+  if (m0 >= seq.q_rows) return;
+
+  const T* qg = seq.q_at(StridedView<const T>(p.q), h);
+  const T* dog = seq.q_at(StridedView<const T>(p.dout), h);
+  const T* kg = seq.k_at(StridedView<const T>(p.k), hk);
+  const T* vg = seq.k_at(StridedView<const T>(p.v), hk);
+  TO* dqg = seq.q_at(StridedView<TO>(p.dq), h);
+
+  const ScoreBias<BIAS> bias(p, seq, h);
+  const TileRange kt = bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC);  // tiles no row sees are skipped
+  const int n_tiles = kt.size(), nb = kt.begin * BC;
+  const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
+  const int wrow = wg * 64 + warp * 16;  // this warp's first row in the tile; the thread's: wrow + g, + 8
+
+  float lse2[2], del[2];  // the LSE (log2 domain) and delta of the thread's rows; padding rows: P = 0
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = m0 + wrow + g + 8 * r;
+    lse2[r] = INFINITY;
+    del[r] = 0.f;
+    if (row < Nq) {
+      const int64_t idx = seq.stats_row0(h, p.heads_q, p.seqlen_q) + row;
+      lse2[r] = lse_log2(p.lse[idx]);
+      del[r] = p.delta[idx];
+    }
+  }
+  float dq[OR];
+#pragma unroll
+  for (int i = 0; i < OR; ++i) dq[i] = 0.f;
+
+  const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
+  const uint32_t sdO = sQ + S_::Q_BYTES;
+  const uint32_t sK0 = sdO + S_::Q_BYTES;
+  const uint32_t sV0 = sK0 + 2 * S_::KV_BYTES;
+  const SwTileCopier<S_::DS, BC, NT> kv_copier(tid, hd);
+  auto load_kv = [&](int j, int stage) {  // the j-th tile of the range
+    const int nn = nb + j * BC;
+    kv_copier.copy(sK0 + stage * S_::KV_BYTES, kg, p.k.row_stride, nn, Nk - nn);
+    kv_copier.copy(sV0 + stage * S_::KV_BYTES, vg, p.v.row_stride, nn, Nk - nn);
+  };
+  if (n_tiles > 0) {
+    const SwTileCopier<S_::DS, BR, NT> q_copier(tid, hd);
+    q_copier.copy(sQ, qg, p.q.row_stride, m0, Nq - m0);
+    q_copier.copy(sdO, dog, p.dout.row_stride, m0, Nq - m0);
+    load_kv(0, 0);
+    cp_async_commit();
+  }
+  const uint32_t sQw = sQ + wg * 64 * 128, sdOw = sdO + wg * 64 * 128;  // this warpgroup's rows of every block
+  const float sl2 = p.scale_log2;
+
+  // the bias state of tile j + 1 is read during tile j, off the critical path (a global load)
+  int bst_next = bias.state(p, m0, BR, nb, BC);
+  for (int j = 0; j < n_tiles; ++j) {
+    const int st = j & 1;
+    const int n0 = nb + j * BC;  // first key of tile j
+    const int bst = bst_next;
+    if (j + 1 < n_tiles) bst_next = bias.state(p, m0, BR, n0 + BC, BC);
+    cp_async_wait<0>();  // tile j has landed (this thread's copies)
+    fence_proxy_async(); // ... and is visible to the async (wgmma) proxy
+    __syncthreads();     // everyone's copies landed; everyone is done with tile j - 1, whose stage takes j + 1
+    if (j + 1 < n_tiles) load_kv(j + 1, st ^ 1);
+    cp_async_commit();
+    if (bst == kTileHidden) continue;  // hidden by the bias: dS = 0
+    const uint32_t sK = sK0 + st * S_::KV_BYTES;
+    const uint32_t sV = sV0 + st * S_::KV_BYTES;
+
+    float s[SR], dp[SR];
+    wg_fence();
+    wg_issue_s<T, BR, BC>(s, sQw, sK, KC);
+    wg_commit();
+    wg_issue_s<T, BR, BC>(dp, sdOw, sV, KC);
+    wg_commit();
+    wg_wait<1>();  // S done; dP may still run
+    wg_pin<SR>(s);
+    // P (register 4n + e: row wrow + g + 8 (e >> 1), key n0 + 8n + 2 t4 + (e & 1)); masked scores -> -inf and
+    // the bias added only on tiles that need it: a separate loop, so the compares are not in every tile
+    if (masked(n0) || bst != kTileFull) {
+#pragma unroll
+      for (int n = 0; n < BC / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int row = m0 + wrow + g + 8 * (e >> 1);
+          const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+          s[4 * n + e] = ScoreBias<BIAS>::shows(vis, row, col) ? bias.apply(p, s[4 * n + e], row, col, bst) : -INFINITY;
+        }
+    }
+#pragma unroll
+    for (int n = 0; n < BC / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[4 * n + e] = ex2(fmaf(s[4 * n + e], sl2, -lse2[e >> 1]));
+    wg_wait<0>();  // dP done
+    wg_pin<SR>(dp);
+    if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
+      drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) dp[8 * kk + e] = drop.kept(dp[8 * kk + e], keep, e);
+      });
+    }
+#pragma unroll
+    for (int n = 0; n < BC / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[4 * n + e] *= dp[4 * n + e] - del[e >> 1];  // dS
+    uint32_t pa[BC / 16][4];
+    wg_pack_p<T, BC>(pa, s);
+    // dQ += dS K
+    wg_pin<OR>(dq);
+    wg_fence();
+    wg_issue_pv<T, D, BC>(dq, pa, sK);
+    wg_commit();
+    wg_wait<0>();  // before the next tile's barrier hands this stage to the copies
+    wg_pin<OR>(dq);
+  }
+
+  const float scale = p.scale;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = m0 + wrow + g + 8 * r;
+    if (row < seq.q_rows) {  // padding rows: dQ = 0 (P = 0 there)
+#pragma unroll
+      for (int d = 0; d < D / 8; ++d) {
+        const int col = d * 8 + 2 * t4;
+        if (col < hd)
+          store_pair<TO>(dqg + (int64_t)row * p.dq.row_stride + col, dq[4 * d + 2 * r] * scale,
+                         dq[4 * d + 2 * r + 1] * scale, col + 1 < hd);
+      }
+    }
+  }
+#endif
+}
+
+}  // namespace fdjl
