@@ -326,39 +326,22 @@ __device__ __forceinline__ void bwd_dq_mma_kernel(const FlashBwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const int mb = blockIdx.x, h = blockIdx.y;
-  const int hk = h / (p.heads_q / p.heads_kv);
-  const Sequence seq(p, blockIdx.z);
-  const Visibility vis(p, seq);
-  const Dropout drop(p, blockIdx.z, h);
-  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
-  const int m0 = mb * BR;
-  if (m0 >= seq.q_rows) return;
+  const DqRowTile<BIAS> t(p, BR, BC, /*longest_first=*/false);  // (true: more spills at d = 256)
+  if (t.outside()) return;
+  const Visibility& vis = t.vis;
+  const Dropout& drop = t.drop;
+  const ScoreBias<BIAS>& bias = t.bias;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim, m0 = t.m0;
 
-  const T* qg = seq.q_at(StridedView<const T>(p.q), h);
-  const T* dog = seq.q_at(StridedView<const T>(p.dout), h);
-  const T* kg = seq.k_at(StridedView<const T>(p.k), hk);
-  const T* vg = seq.k_at(StridedView<const T>(p.v), hk);
-  TO* dqg = seq.q_at(StridedView<TO>(p.dq), h);
-
-  const ScoreBias<BIAS> bias(p, seq, h);
-  const TileRange kt = bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC);  // tiles no row sees are skipped
-  const int n_tiles = kt.size(), nb = kt.begin * BC;
-  const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
+  const T* qg = t.seq.q_at(StridedView<const T>(p.q), t.h);
+  const T* dog = t.seq.q_at(StridedView<const T>(p.dout), t.h);
+  const T* kg = t.seq.k_at(StridedView<const T>(p.k), t.hk);
+  const T* vg = t.seq.k_at(StridedView<const T>(p.v), t.hk);
+  const int n_tiles = t.kt.size(), nb = t.kt.begin * BC;
   const int wrow = warp * 16;
   float lse2[2], del[2];
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = m0 + wrow + g + 8 * r;
-    lse2[r] = INFINITY;
-    del[r] = 0.f;
-    if (row < Nq) {
-      const int64_t idx = seq.stats_row0(h, p.heads_q, p.seqlen_q) + row;
-      const float l = p.lse[idx];
-      lse2[r] = lse_log2(l);
-      del[r] = p.delta[idx];
-    }
-  }
+  for (int r = 0; r < 2; ++r) t.row_stats(p, m0 + wrow + g + 8 * r, lse2[r], del[r]);
   float acc[ND][4];
 #pragma unroll
   for (int d = 0; d < ND; ++d) acc[d][0] = acc[d][1] = acc[d][2] = acc[d][3] = 0.f;
@@ -417,7 +400,7 @@ __device__ __forceinline__ void bwd_dq_mma_kernel(const FlashBwdParams& p) {
         M::mma(dp[2 * np + 1], ad, bv + 2);
       }
     }
-    const bool need_mask = masked(n0) || bst != kTileFull;
+    const bool need_mask = t.masked(n0) || bst != kTileFull;
     if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
       drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
@@ -455,20 +438,7 @@ __device__ __forceinline__ void bwd_dq_mma_kernel(const FlashBwdParams& p) {
     }
     __syncthreads();
   }
-  const float scale = p.scale;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = m0 + wrow + g + 8 * r;
-    if (row < seq.q_rows) {  // padding rows: dQ = 0 (P = 0 there)
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < hd)
-          store_pair<TO>(dqg + (int64_t)row * p.dq.row_stride + col, acc[d][2 * r] * scale,
-                         acc[d][2 * r + 1] * scale, col + 1 < hd);
-      }
-    }
-  }
+  t.template store_dq<TO, D>(p, &acc[0][0], m0 + wrow + g, t4);
 }
 
 // ---------------------------------------------------------------- convert dq_accum -> dq

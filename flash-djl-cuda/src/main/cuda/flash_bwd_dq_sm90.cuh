@@ -1,8 +1,8 @@
 // flash_bwd_dq_sm90.cuh - the deterministic backward's dQ kernel on Hopper warpgroup MMAs (sm_90a only).
 //
 // Same contract as bwd_dq_mma_kernel (flash_bwd.cuh): a CTA owns BR query rows of one (sequence, q head), 64
-// per warpgroup (one warpgroup, two CTAs per SM: flash_tiles.h), and loops over the key tiles its rows can see
-// (BC keys, two shared-memory stages of K and V).
+// per warpgroup (one warpgroup, two CTAs per SM: flash_tiles.h), the longest rows first under a causal-like
+// band, and loops over the key tiles its rows can see (BC keys, two shared-memory stages of K and V).
 // Per key tile and warpgroup (all operands 128B-swizzled, see flash_wgmma.cuh):
 //   S = Q_w K^T, dP = dO_w V^T        wgmma, shared x shared (K-major), 64 rows x BC keys, two commit groups:
 //                                     P is computed while dP runs
@@ -29,39 +29,21 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const int h = blockIdx.y;
-  const int hk = h / (p.heads_q / p.heads_kv);
-  const Sequence seq(p, blockIdx.z);
-  const Visibility vis(p, seq);
-  const Dropout drop(p, blockIdx.z, h);
-  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim;
-  const int m0 = blockIdx.x * BR;
-  if (m0 >= seq.q_rows) return;
+  const DqRowTile<BIAS> t(p, BR, BC, /*longest_first=*/true);
+  if (t.outside()) return;
+  const Visibility& vis = t.vis;
+  const ScoreBias<BIAS>& bias = t.bias;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim, m0 = t.m0;
 
-  const T* qg = seq.q_at(StridedView<const T>(p.q), h);
-  const T* dog = seq.q_at(StridedView<const T>(p.dout), h);
-  const T* kg = seq.k_at(StridedView<const T>(p.k), hk);
-  const T* vg = seq.k_at(StridedView<const T>(p.v), hk);
-  TO* dqg = seq.q_at(StridedView<TO>(p.dq), h);
-
-  const ScoreBias<BIAS> bias(p, seq, h);
-  const TileRange kt = bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC);  // tiles no row sees are skipped
-  const int n_tiles = kt.size(), nb = kt.begin * BC;
-  const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
+  const T* qg = t.seq.q_at(StridedView<const T>(p.q), t.h);
+  const T* dog = t.seq.q_at(StridedView<const T>(p.dout), t.h);
+  const T* kg = t.seq.k_at(StridedView<const T>(p.k), t.hk);
+  const T* vg = t.seq.k_at(StridedView<const T>(p.v), t.hk);
+  const int n_tiles = t.kt.size(), nb = t.kt.begin * BC;
   const int wrow = wg * 64 + warp * 16;  // this warp's first row in the tile; the thread's: wrow + g, + 8
-
-  float lse2[2], del[2];  // the LSE (log2 domain) and delta of the thread's rows; padding rows: P = 0
+  float lse2[2], del[2];  // the LSE (log2 domain) and delta of the thread's rows
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = m0 + wrow + g + 8 * r;
-    lse2[r] = INFINITY;
-    del[r] = 0.f;
-    if (row < Nq) {
-      const int64_t idx = seq.stats_row0(h, p.heads_q, p.seqlen_q) + row;
-      lse2[r] = lse_log2(p.lse[idx]);
-      del[r] = p.delta[idx];
-    }
-  }
+  for (int r = 0; r < 2; ++r) t.row_stats(p, m0 + wrow + g + 8 * r, lse2[r], del[r]);
   float dq[OR];
 #pragma unroll
   for (int i = 0; i < OR; ++i) dq[i] = 0.f;
@@ -112,7 +94,7 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     wg_pin<SR>(s);
     // P (register 4n + e: row wrow + g + 8 (e >> 1), key n0 + 8n + 2 t4 + (e & 1)); masked scores -> -inf and
     // the bias added only on tiles that need it: a separate loop, so the compares are not in every tile
-    if (masked(n0) || bst != kTileFull) {
+    if (t.masked(n0) || bst != kTileFull) {
 #pragma unroll
       for (int n = 0; n < BC / 8; ++n)
 #pragma unroll
@@ -128,10 +110,10 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
       for (int e = 0; e < 4; ++e) s[4 * n + e] = ex2(fmaf(s[4 * n + e], sl2, -lse2[e >> 1]));
     wg_wait<0>();  // dP done
     wg_pin<SR>(dp);
-    if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
-      drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
+    if (t.drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
+      t.drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
-        for (int e = 0; e < 8; ++e) dp[8 * kk + e] = drop.kept(dp[8 * kk + e], keep, e);
+        for (int e = 0; e < 8; ++e) dp[8 * kk + e] = t.drop.kept(dp[8 * kk + e], keep, e);
       });
     }
 #pragma unroll
@@ -149,20 +131,7 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     wg_pin<OR>(dq);
   }
 
-  const float scale = p.scale;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = m0 + wrow + g + 8 * r;
-    if (row < seq.q_rows) {  // padding rows: dQ = 0 (P = 0 there)
-#pragma unroll
-      for (int d = 0; d < D / 8; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < hd)
-          store_pair<TO>(dqg + (int64_t)row * p.dq.row_stride + col, dq[4 * d + 2 * r] * scale,
-                         dq[4 * d + 2 * r + 1] * scale, col + 1 < hd);
-      }
-    }
-  }
+  t.template store_dq<TO, D>(p, dq, m0 + wrow + g, t4);
 #endif
 }
 

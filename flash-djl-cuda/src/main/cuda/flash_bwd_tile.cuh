@@ -1,7 +1,9 @@
-// flash_bwd_tile.cuh - what both dK/dV kernels (mma.sync and wgmma) know about their CTA's tile
-// of keys: the sequence, the K/V pointers, the visibility band and the (GQA query head, Q tile)
-// work items that can see those keys (Q tiles that see none of them, by the band or the score bias,
-// are skipped).
+// flash_bwd_tile.cuh - what the backward's kernels know about their CTA's tile:
+//  - BwdKeyTile, both dK/dV kernels (mma.sync and wgmma): a tile of keys, the sequence, the K/V pointers, the
+//    visibility band and the (GQA query head, Q tile) work items that can see those keys (Q tiles that see
+//    none of them, by the band or the score bias, are skipped);
+//  - DqRowTile, both 16-bit dQ kernels of the deterministic mode (mma.sync and wgmma): a tile of query rows,
+//    the key tiles they see, their LSE and delta, and the store of dQ.
 #pragma once
 #include "flash_bias.cuh"
 #include "flash_common.cuh"
@@ -54,6 +56,63 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
   __device__ __forceinline__ U* q_at(const StridedView<U>& t, int hh) const { return seq.q_at(t, hh); }
   __device__ __forceinline__ int64_t stats_row0(const FlashBwdParams& p, int hh) const {
     return seq.stats_row0(hh, p.heads_q, p.seqlen_q);
+  }
+};
+
+template <bool BIAS = false> struct DqRowTile {
+  Sequence seq;
+  Visibility vis;
+  Dropout drop;
+  ScoreBias<BIAS> bias;
+  int h, hk;  // query head, and the kv head it reads
+  int m0;     // first query row
+  TileRange kt;                       // the key tiles (of BC keys) a row of the tile sees
+  Visibility::MaskedTiles masked;     // which of them need masking
+
+  // longest_first: the CTAs with the longest rows start first where the band is bounded above (causal-like)
+  __device__ __forceinline__ DqRowTile(const FlashBwdParams& p, int BR, int BC, bool longest_first)
+      : seq(p, blockIdx.z),
+        vis(p, seq),
+        drop(p, blockIdx.z, blockIdx.y),
+        bias(p, seq, blockIdx.y),
+        h(blockIdx.y),
+        hk(blockIdx.y / (p.heads_q / p.heads_kv)),
+        m0((longest_first && vis.upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BR),
+        kt(bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC)),
+        masked(vis.masked_key_tiles(m0, BR, BC)) {}
+
+  // No query row of the tile is stored for this sequence (packed sequences shorter than the grid).
+  __device__ __forceinline__ bool outside() const { return m0 >= seq.q_rows; }
+  // the LSE (log2 domain) and delta of query row `row`; rows past Nq: LSE +inf (P = 0) and delta 0
+  __device__ __forceinline__ void row_stats(const FlashBwdParams& p, int row, float& lse2, float& del) const {
+    lse2 = INFINITY;
+    del = 0.f;
+    if (row < vis.Nq) {
+      const int64_t idx = seq.stats_row0(h, p.heads_q, p.seqlen_q) + row;
+      lse2 = lse_log2(p.lse[idx]);
+      del = p.delta[idx];
+    }
+  }
+  // dQ * scale of a thread's rows row0 and row0 + 8 over D columns, from the accumulator layout (register
+  // 4d + e: row row0 + 8 (e >> 1), column 8d + 2 t4 + (e & 1)); written once, padding rows too (dQ = 0: P = 0)
+  template <typename TO, int D>
+  __device__ __forceinline__ void store_dq(const FlashBwdParams& p, const float* acc, int row0, int t4) const {
+    TO* dqg = seq.q_at(StridedView<TO>(p.dq), h);
+    const float scale = p.scale;
+    const int hd = p.head_dim;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int row = row0 + 8 * r;
+      if (row < seq.q_rows) {
+#pragma unroll
+        for (int d = 0; d < D / 8; ++d) {
+          const int col = d * 8 + 2 * t4;
+          if (col < hd)
+            store_pair<TO>(dqg + (int64_t)row * p.dq.row_stride + col, acc[4 * d + 2 * r] * scale,
+                           acc[4 * d + 2 * r + 1] * scale, col + 1 < hd);
+        }
+      }
+    }
   }
 };
 
