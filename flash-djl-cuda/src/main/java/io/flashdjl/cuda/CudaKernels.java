@@ -66,7 +66,7 @@ final class CudaKernels {
     /**
      * Each thread's parameter block in native memory, reused from launch to launch (the driver copies it during
      * cuLaunchKernel): JCuda passes a direct buffer's address as it is, where a Java array is pinned or copied
-     * and copied back on every launch (about 1 us of a call's host time, docs/design.md).
+     * and copied back on every launch (docs/design.md, "Host cost of a call").
      */
     private static final ThreadLocal<LaunchArgs> ARGS = ThreadLocal.withInitial(LaunchArgs::new);
 
