@@ -76,7 +76,7 @@ final class CudaKernels {
     }
 
     /** Room for the largest parameter block (FlashBwdParams, the TMA copy's) with space to spare. */
-    private static final int LAUNCH_BLOCK_BYTES = 1024;
+    static final int LAUNCH_BLOCK_BYTES = 1024;
 
     private final int deviceId;
     private final CUcontext context;

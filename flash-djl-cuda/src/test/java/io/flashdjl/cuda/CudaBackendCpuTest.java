@@ -109,6 +109,23 @@ class CudaBackendCpuTest {
     }
 
     @Test
+    void everyParameterBlockFitsTheLaunchBuffer() {
+        // CudaKernels copies each block into a per-thread buffer of fixed size: a struct that outgrows it fails at
+        // its first launch, so a new ABI must grow the buffer too
+        for (int bytes : new int[] {
+            KernelParams.FORWARD_BYTES,
+            KernelParams.BACKWARD_BYTES,
+            KernelParams.CAST_BYTES,
+            KernelParams.BIAS_TILES_BYTES,
+            KernelParams.TMA_COPY_BYTES
+        }) {
+            assertTrue(
+                    bytes <= CudaKernels.LAUNCH_BLOCK_BYTES,
+                    bytes + " bytes > the launch buffer's " + CudaKernels.LAUNCH_BLOCK_BYTES);
+        }
+    }
+
+    @Test
     void theSlowFloat32PathIsTheOneWithoutSharedMemory() {
         CudaKernels.Kernel simt = new CudaKernels.Kernel("flash_fwd_f32_hd256", null, 256, 8, 0);
         CudaKernels.Kernel tensorCores = new CudaKernels.Kernel("flash_fwd_f32_hd64", null, 128, 64, 89_088);
