@@ -30,8 +30,8 @@ __host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && D >= 6
 __host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && D >= 64; }
 // D > 128: the two warpgroups share their keys and split the head dim (flash_bwd_sm90_wide.cuh)
 __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128; }
-// The deterministic dQ of D <= 128 (its dQ, S and dP fit in the registers of one warpgroup's 64 rows).
-__host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64 && D <= 128; }
+// The deterministic dQ of every head dim but 32 (at D = 256 on key tiles of 32, so that dQ, S and dP fit).
+__host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64; }
 
 // Columns a wgmma kernel stores per tile row: whole 64-column swizzled blocks (flash_wgmma.cuh); a head dim
 // of 96 takes two blocks, the second half zero-filled (the MMAs read only the first D columns).
@@ -216,7 +216,9 @@ struct DqWgTile {
 };
 // One warpgroup: 97 KiB at D = 128, so two CTAs share an SM and their softmax and MMAs interleave; measured
 // 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md)
-__host__ __device__ constexpr DqWgTile dq_wgmma_tile(int) { return DqWgTile{1, 64}; }
+// D > 128: dQ alone takes 128 registers a thread, so key tiles of 32; two warpgroups (the tile copier needs 256
+// threads for 32-row tiles of 256 columns), 193 KiB, one CTA per SM
+__host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) { return D <= 128 ? DqWgTile{1, 64} : DqWgTile{2, 32}; }
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile;
