@@ -326,18 +326,15 @@ __device__ __forceinline__ void bwd_dq_mma_kernel(const FlashBwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const DqRowTile<BIAS> t(p, BR, BC, /*longest_first=*/false);  // (true: more spills at d = 256)
+  const DqRowTile<T, BIAS> t(p, BR, BC, /*longest_first=*/false);  // (true: more spills at d = 256)
   if (t.outside()) return;
   const Visibility& vis = t.vis;
   const Dropout& drop = t.drop;
   const ScoreBias<BIAS>& bias = t.bias;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim, m0 = t.m0;
 
-  const T* qg = t.seq.q_at(StridedView<const T>(p.q), t.h);
-  const T* dog = t.seq.q_at(StridedView<const T>(p.dout), t.h);
-  const T* kg = t.seq.k_at(StridedView<const T>(p.k), t.hk);
-  const T* vg = t.seq.k_at(StridedView<const T>(p.v), t.hk);
-  const int n_tiles = t.kt.size(), nb = t.kt.begin * BC;
+  const T *qg = t.q, *dog = t.dout, *kg = t.k, *vg = t.v;
+  const int n_tiles = t.kt.size(), nb = t.key0;
   const int wrow = warp * 16;
   float lse2[2], del[2];
 #pragma unroll

@@ -29,17 +29,14 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const DqRowTile<BIAS> t(p, BR, BC, /*longest_first=*/true);
+  const DqRowTile<T, BIAS> t(p, BR, BC, /*longest_first=*/true);
   if (t.outside()) return;
   const Visibility& vis = t.vis;
   const ScoreBias<BIAS>& bias = t.bias;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = p.head_dim, m0 = t.m0;
 
-  const T* qg = t.seq.q_at(StridedView<const T>(p.q), t.h);
-  const T* dog = t.seq.q_at(StridedView<const T>(p.dout), t.h);
-  const T* kg = t.seq.k_at(StridedView<const T>(p.k), t.hk);
-  const T* vg = t.seq.k_at(StridedView<const T>(p.v), t.hk);
-  const int n_tiles = t.kt.size(), nb = t.kt.begin * BC;
+  const T *qg = t.q, *dog = t.dout, *kg = t.k, *vg = t.v;
+  const int n_tiles = t.kt.size(), nb = t.key0;
   const int wrow = wg * 64 + warp * 16;  // this warp's first row in the tile; the thread's: wrow + g, + 8
   float lse2[2], del[2];  // the LSE (log2 domain) and delta of the thread's rows
 #pragma unroll

@@ -3,7 +3,7 @@
 //    visibility band and the (GQA query head, Q tile) work items that can see those keys (Q tiles that see
 //    none of them, by the band or the score bias, are skipped);
 //  - DqRowTile, both 16-bit dQ kernels of the deterministic mode (mma.sync and wgmma): a tile of query rows,
-//    the key tiles they see, their LSE and delta, and the store of dQ.
+//    the Q, dO, K and V pointers it reads, the key tiles its rows see, their LSE and delta, and the store of dQ.
 #pragma once
 #include "flash_bias.cuh"
 #include "flash_common.cuh"
@@ -59,7 +59,7 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
   }
 };
 
-template <bool BIAS = false> struct DqRowTile {
+template <typename T, bool BIAS = false> struct DqRowTile {
   Sequence seq;
   Visibility vis;
   Dropout drop;
@@ -68,6 +68,9 @@ template <bool BIAS = false> struct DqRowTile {
   int m0;     // first query row
   TileRange kt;                       // the key tiles (of BC keys) a row of the tile sees
   Visibility::MaskedTiles masked;     // which of them need masking
+  const T *q, *dout;  // row 0 of this sequence's query head h
+  const T *k, *v;     // row 0 of this sequence's kv head hk
+  int key0;           // the first key of the first tile in kt
 
   // longest_first: the CTAs with the longest rows start first where the band is bounded above (causal-like)
   __device__ __forceinline__ DqRowTile(const FlashBwdParams& p, int BR, int BC, bool longest_first)
@@ -79,7 +82,12 @@ template <bool BIAS = false> struct DqRowTile {
         hk(blockIdx.y / (p.heads_q / p.heads_kv)),
         m0((longest_first && vis.upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BR),
         kt(bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC)),
-        masked(vis.masked_key_tiles(m0, BR, BC)) {}
+        masked(vis.masked_key_tiles(m0, BR, BC)),
+        q(seq.q_at(StridedView<const T>(p.q), h)),
+        dout(seq.q_at(StridedView<const T>(p.dout), h)),
+        k(seq.k_at(StridedView<const T>(p.k), hk)),
+        v(seq.k_at(StridedView<const T>(p.v), hk)),
+        key0(kt.begin * BC) {}
 
   // No query row of the tile is stored for this sequence (packed sequences shorter than the grid).
   __device__ __forceinline__ bool outside() const { return m0 >= seq.q_rows; }
