@@ -105,24 +105,7 @@ __device__ __forceinline__ void wg_issue_dq(float* dq, uint32_t sdS, uint32_t sK
     Wgmma<T, N>::template ss<1, 1>(dq, wg_desc(sdS + kk * 2048, BR * 128, 1024), wg_desc(sKcol + kk * 2048, BCK * 128, 1024),
                                    kk > 0);
 }
-// ... added to dq_accum (rows of dq_accum_cols(D) floats) with vector reductions (the d = 256 kernel, which has no
-// shared memory left for a staging tile); register 4n + e: row warp * 16 + g + 8 (e >> 1) of the tile at m0,
-// column col0 + 8n + 2 t4
-template <int N, int D>
-__device__ __forceinline__ void wg_add_dq(float* dq_rows, const float* dq, int m0, int Nq, int hd, int col0, int warp,
-                                          int g, int t4) {
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = m0 + warp * 16 + g + 8 * r;
-    if (row < Nq) {
-      float* dst = dq_rows + (int64_t)row * dq_accum_cols(D) + col0 + 2 * t4;
-#pragma unroll
-      for (int n = 0; n < N / 8; ++n)
-        if (col0 + n * 8 < hd) red_add2<true>(dst + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
-    }
-  }
-}
-// ... or stored into the staging tile (dq_accum's layout: rows of ROW bytes) ...
+// ... stored into the staging tile (dq_accum's layout: rows of ROW bytes) ...
 template <int N, int ROW>
 __device__ __forceinline__ void wg_stage_dq(unsigned char* sdq, const float* dq, int col0, int warp, int g, int t4) {
 #pragma unroll

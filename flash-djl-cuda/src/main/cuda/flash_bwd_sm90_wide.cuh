@@ -9,9 +9,10 @@
 //   warpgroup 0:  S^T = K Q^T -> P^T                        (P^T to shared memory: float32 for dS,
 //                                                             16-bit and swizzled for dV)
 //   warpgroup 1:  dP^T = V dO^T, then with P^T: dS^T = P^T (dP^T - delta)  (16-bit, swizzled)
-//   both, on their columns:  dV += P^T dO,  dK += dS^T Q,  dQ = dS K (added to dq_accum)
+//   both, on their columns:  dV += P^T dO,  dK += dS^T Q
 // The two products of the first step run at the same time; the element-wise steps of the two
 // warpgroups follow each other, and warpgroup 0's dV runs while warpgroup 1 computes dS^T.
+// It computes no dQ in either mode: the dq kernel writes it (dkdv_adds_dq, flash_tiles.h).
 #pragma once
 #include "flash_bwd_sm90.cuh"
 
@@ -24,8 +25,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
   constexpr int KC = D / 16;          // k16 steps over the head dim
   constexpr int NBR = BR / 8;         // n8 tiles over the query rows
-  constexpr int DW = D / 2;           // dK, dV and dQ columns per warpgroup
-  constexpr int SR = BR / 2, OR = DW / 2;  // accumulator registers per thread: S^T or dP^T; dK, dV, dQ
+  constexpr int DW = D / 2;           // dK and dV columns per warpgroup
+  constexpr int SR = BR / 2, OR = DW / 2;  // accumulator registers per thread: S^T or dP^T; dK, dV
+  static_assert(!dkdv_adds_dq(D), "the launchers run the dq kernel after this one in both modes");
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127, warp = (tid >> 5) & 3, lane = tid & 31;
@@ -34,9 +36,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
   if (kt.outside()) return;
   const Visibility& vis = kt.vis;
-  const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
+  const int Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const int wkey = warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8 (both warpgroups)
-  const int col0 = wg * DW;        // this warpgroup's first column of dK, dV and dQ
+  const int col0 = wg * DW;        // this warpgroup's first column of dK and dV
 
   const uint32_t sK = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sV = sK + S_::KV_BYTES;
@@ -166,7 +168,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     wg_store_t<BCK, BR>(base + (wg == 0 ? 0 : S_::PT_BYTES), pk, wkey, t4);
     fence_proxy_async();
 
-    // this warpgroup's columns: dV += (Z P)^T dO, dK += dS^T Q (dO and Q read transposed), dQ = dS K.
+    // this warpgroup's columns: dV += (Z P)^T dO, dK += dS^T Q (dO and Q read transposed).
     // Warpgroup 0 starts its dV as soon as its own P^T is stored, while warpgroup 1 computes dS^T.
     const uint32_t coff = (col0 / 64) * BR * 128;
     auto issue_dv = [&]() {
@@ -191,21 +193,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
       Wgmma<T, DW>::template ss<0, 1>(dk, wg_desc(sdSt + kk * 32, 16, 1024),
                                       wg_desc(sQ + coff + kk * 2048, BR * 128, 1024), 1);
     wg_commit();
-    if (!p.deterministic) {
-      float dq[OR];
-      wg_fence();  // dq's registers are written by the MMAs from here on
-      wg_issue_dq<T, DW, BCK, BR>(dq, sdSt, sK, col0);
-      wg_commit();
-      wg_wait<0>();
-      wg_pin<OR>(dq);
-      wg_pin<OR>(dv);
-      wg_pin<OR>(dk);
-      wg_add_dq<DW, D>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), dq, m0, Nq, hd, col0, warp, g, t4);
-    } else {
-      wg_wait<0>();
-      wg_pin<OR>(dv);
-      wg_pin<OR>(dk);
-    }
+    wg_wait<0>();
+    wg_pin<OR>(dv);
+    wg_pin<OR>(dk);
     __syncthreads();  // the stage, sX, P^T and dS^T are reused by the next item
   }
 

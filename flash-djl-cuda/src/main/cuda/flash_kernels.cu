@@ -80,6 +80,8 @@ extern "C" __device__ const int flash_abi_version = FLASH_ABI_VERSION;
 extern "C" __device__ const int flash_head_dim_count = 0 FDJL_FOR_EACH_HEAD_DIM(FDJL_HEAD_DIM_ONE);
 extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_HEAD_DIM_ITEM)};
 extern "C" __device__ const int flash_dq_accum_pad = fdjl::kDqAccumPad;
+#define FDJL_DKDV_ADDS_DQ_ITEM(H) (fdjl::dkdv_adds_dq(H) ? 1 : 0),
+extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_ADDS_DQ_ITEM)};
 
 // ---------------------------------------------------------------- kernels
 // name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB

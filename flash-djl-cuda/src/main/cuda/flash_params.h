@@ -22,8 +22,9 @@
 // four pointers after lse / delta, vis_bottom_right). Version 4 had no dropout (dropout_seed and
 // the three dropout fields at the end). Version 5 had no score bias (the FlashBias after
 // dropout_seed, bias_kind, the flash_bias_tiles kernel). Version 6 had no flash_tma_copy (TMA). Version 7
-// had dq_accum rows of exactly H floats (no flash_dq_accum_pad).
-#define FLASH_ABI_VERSION 8
+// had dq_accum rows of exactly H floats (no flash_dq_accum_pad). Version 8 had no flash_dkdv_adds_dq (every
+// 16-bit dkdv kernel added dQ into dq_accum when deterministic == 0).
+#define FLASH_ABI_VERSION 9
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -32,10 +33,11 @@
 //   flash_fwd_<dt>_hd<H>          (FlashFwdParams)
 //   flash_bwd_pre_<dt>_hd<H>      (FlashBwdParams)  delta = rowsum(dO*O); f16/bf16: zeroes dq_accum
 //                                                   when deterministic == 0
-//   flash_bwd_dkdv_<dt>_hd<H>     (FlashBwdParams)  dk, dv (f16/bf16, deterministic == 0: + atomic dq_accum)
-//   flash_bwd_dq_<dt>_hd<H>       (FlashBwdParams)  writes dq directly (f16/bf16: deterministic == 1;
-//                                                   f32: always)
-//   flash_bwd_convert_<dt>_hd<H>  (FlashBwdParams)  f16/bf16, deterministic == 0: dq = dq_accum * scale
+//   flash_bwd_dkdv_<dt>_hd<H>     (FlashBwdParams)  dk, dv (f16/bf16, deterministic == 0 and
+//                                                   flash_dkdv_adds_dq[H]: + atomic dq_accum)
+//   flash_bwd_dq_<dt>_hd<H>       (FlashBwdParams)  writes dq directly (f16/bf16: deterministic == 1 or
+//                                                   !flash_dkdv_adds_dq[H]; f32: always)
+//   flash_bwd_convert_<dt>_hd<H>  (FlashBwdParams)  after a dkdv that added dq_accum: dq = dq_accum * scale
 //   flash_cast_f32_bf16           (FlashCastParams) dst = src rounded to bf16 (nearest even), rows
 //                                                   zero-padded to a multiple of 8 columns
 //   flash_bias_tiles              (FlashBiasTilesParams) the tile summary of a score bias (SCORE BIAS)
@@ -54,6 +56,9 @@
 //   extern "C" __device__ const int flash_head_dim_count;      n
 //   extern "C" __device__ const int flash_head_dims[n];        ascending compiled head dims
 //   extern "C" __device__ const int flash_dq_accum_pad;        a dq_accum row holds H + pad floats
+//   extern "C" __device__ const int flash_dkdv_adds_dq[n];     per head dim (of flash_head_dims): 1 if the
+//     f16/bf16 dkdv kernel adds dQ into dq_accum when deterministic == 0 (then convert runs), 0 if it computes
+//     no dQ (then the dq kernel runs in both modes, and dq_accum may be null); a device pass's own values
 //   for every kernel K: extern "C" __device__ const int K_cfg[4] =
 //     {threads_per_block, tile_rows, dynamic_smem_bytes, 0}
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
@@ -66,8 +71,9 @@
 //     cast:     cast (one per tensor, before the kernels that read it) N = seqlen, heads = heads, Z = its batch
 //     backward: pre                                          N = seqlen_q, heads = heads_q,  Z = tensor batch
 //               dkdv                                         N = max_k,    heads = heads_kv, Z = batch
-//               dq       (f32, or deterministic == 1)        N = max_q,    heads = heads_q,  Z = batch
-//               convert  (f16/bf16 and deterministic == 0)   N = seqlen_q, heads = heads_q,  Z = tensor batch
+//               dq       (unless convert runs)               N = max_q,    heads = heads_q,  Z = batch
+//               convert  (f16/bf16, deterministic == 0 and flash_dkdv_adds_dq[H])
+//                                                            N = seqlen_q, heads = heads_q,  Z = tensor batch
 //   max_q / max_k: seqlen_q / seqlen_k, or with offsets the longest sequence's rows (more is
 //   allowed: CTAs past a sequence's rows return). tensor batch: batch, or 1 with offsets.
 // Kernel choice: H = the smallest exported head dim with head_dim <= H (D = 80 -> hd96).

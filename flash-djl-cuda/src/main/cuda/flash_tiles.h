@@ -30,8 +30,15 @@ __host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && D >= 6
 __host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && D >= 64; }
 // D > 128: the two warpgroups share their keys and split the head dim (flash_bwd_sm90_wide.cuh)
 __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128; }
-// The deterministic dQ of every head dim but 32 (at D = 256 on key tiles of 32, so that dQ, S and dP fit).
+// The dq kernel (the deterministic mode's dQ, and the atomic mode's where dkdv_adds_dq is false) of every head
+// dim but 32 (at D = 256 on key tiles of 32, so that dQ, S and dP fit).
 __host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64; }
+// Whether the dK/dV kernel adds dS K into dq_accum in the atomic mode (then the convert pass writes dQ). The
+// head-dim-split kernel does not: it has no shared memory left to stage a tile's dQ for one bulk reduction, and
+// its vector reductions made the atomic backward 0.85-0.89x the two-kernel one (dK/dV, then the wgmma dq
+// kernel) on the H200 (PERF_LOG.md). There the dq kernel writes dQ in both modes. Exported per head dim as
+// flash_dkdv_adds_dq (flash_params.h).
+__host__ __device__ constexpr bool dkdv_adds_dq(int D) { return !(dkdv_on_wgmma(D) && dkdv_splits_head_dim(D)); }
 
 // Columns a wgmma kernel stores per tile row: whole 64-column swizzled blocks (flash_wgmma.cuh); a head dim
 // of 96 takes two blocks, the second half zero-filled (the MMAs read only the first D columns).

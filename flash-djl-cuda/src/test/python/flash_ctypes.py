@@ -6,7 +6,9 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Eight ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+Nine ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
+dkdv kernel adds dQ into dq_accum, or the dq kernel runs in both modes: backward() below),
 version 8 (version 7's structs; dq_accum rows padded by the exported flash_dq_accum_pad: scratch() below),
 version 7 (version 6's structs and the flash_tma_copy kernel, which this harness does not launch),
 version 6 (score bias: `bias=` below), version 5 (dropout: `dropout=(rate, seed, offset)` below), version 4 (sequences: padded lengths and
@@ -170,9 +172,10 @@ def _tensor(t):
     return Tensor(t.data_ptr(), s[0], s[1], s[2])
 
 
-def dq_through_accumulator(dt, deterministic):
-    """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs for 16-bit compute, non-deterministic."""
-    return dt != "f32" and not deterministic
+def dq_through_accumulator(dt, deterministic, dkdv_adds_dq=True):
+    """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs for 16-bit compute, non-deterministic,
+    where the fatbin's dkdv kernel of the head dim adds dQ (flash_dkdv_adds_dq, ABI 9)."""
+    return dt != "f32" and not deterministic and dkdv_adds_dq
 
 
 class Flash:
@@ -187,14 +190,17 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3, 4, 5, 6, 7, 8):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 8")
+        if self.abi not in (1, 2, 3, 4, 5, 6, 7, 8, 9):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 9")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
             self.head_dims = tuple(self._ints("flash_head_dims", self._ints("flash_head_dim_count", 1)[0]))
         # a dq_accum row holds the kernel head dim + this many floats (version 8 on)
         self.dq_accum_pad = self._ints("flash_dq_accum_pad", 1)[0] if self.abi >= 8 else 0
+        # per head dim: whether the atomic mode's dkdv kernel adds dQ (version 9 on; before, all of them did)
+        adds = self._ints("flash_dkdv_adds_dq", len(self.head_dims)) if self.abi >= 9 else [1] * len(self.head_dims)
+        self.dkdv_adds_dq = {h: a != 0 for h, a in zip(self.head_dims, adds)}
 
     def _ck(self, r, what):
         if r != 0:
@@ -408,8 +414,10 @@ class Flash:
                  else BwdParams())
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
-            p.lse, p.dq_accum, p.delta = lse.data_ptr(), acc.data_ptr(), delta.data_ptr()
-            convert = dq_through_accumulator(dt, deterministic)
+            convert = dq_through_accumulator(dt, deterministic, self.dkdv_adds_dq[H])
+            # version 9: no accumulator unless convert runs (the pre kernel zeroes a non-null one in the atomic mode)
+            no_acc = not convert and self.abi >= 9
+            p.lse, p.dq_accum, p.delta = lse.data_ptr(), 0 if no_acc else acc.data_ptr(), delta.data_ptr()
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
         p.deterministic = 1 if deterministic else 0
         packed = self._seqs(p, seq, mask)

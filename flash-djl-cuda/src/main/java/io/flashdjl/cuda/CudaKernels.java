@@ -84,6 +84,7 @@ final class CudaKernels {
     private final Map<String, Kernel> kernels = new ConcurrentHashMap<>();
     private final int[] headDims;
     private final int dqAccumPad;
+    private final int[] dkdvAddsDq;
 
     private CudaKernels(int deviceId, byte[] fatbin) {
         this.deviceId = deviceId;
@@ -98,6 +99,7 @@ final class CudaKernels {
         int count = readInts("flash_head_dim_count", 1)[0];
         headDims = readInts("flash_head_dims", count);
         dqAccumPad = readInts("flash_dq_accum_pad", 1)[0];
+        dkdvAddsDq = readInts("flash_dkdv_adds_dq", count);
     }
 
     /** A fatbin built for another parameter layout would read garbage: refuse it by name. */
@@ -147,6 +149,16 @@ final class CudaKernels {
      */
     int dqAccumColumns(long headDim) {
         return kernelHeadDim(headDim) + dqAccumPad;
+    }
+
+    /**
+     * Whether the 16-bit dK/dV kernel of {@code headDim} adds dQ into the float32 accumulator in the atomic mode
+     * (the fatbin's {@code flash_dkdv_adds_dq}, a device pass's own choice); if not, the dq kernel writes dQ in
+     * both modes.
+     */
+    boolean dkdvAddsDq(long headDim) {
+        int hd = kernelHeadDim(headDim);
+        return dkdvAddsDq[Arrays.binarySearch(headDims, hd)] != 0;
     }
 
     /** The smallest of {@code compiled} (ascending) not below {@code headDim}. */

@@ -136,12 +136,17 @@ class CudaBackendCpuTest {
     }
 
     @Test
-    void dqGoesThroughTheAccumulatorOnlyForHalfTypesWithoutDeterminism() {
-        assertTrue(CudaBackend.dqThroughAccumulator(KernelDtype.F16, false));
-        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F16, true));
-        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32, false));
-        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32, true));
-        assertTrue(CudaBackend.dqThroughAccumulator(KernelDtype.F32_BF16, false));
-        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32_BF16, true));
+    void dqGoesThroughTheAccumulatorOnlyForHalfTypesWithoutDeterminismWhereDkdvAddsIt() {
+        assertTrue(CudaBackend.dqThroughAccumulator(KernelDtype.F16, false, true));
+        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F16, true, true));
+        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32, false, true));
+        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32, true, true));
+        assertTrue(CudaBackend.dqThroughAccumulator(KernelDtype.F32_BF16, false, true));
+        assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32_BF16, true, true));
+        // a head dim whose dK/dV kernel computes no dQ (d > 128 on Hopper): the dq kernel in both modes
+        for (KernelDtype type : KernelDtype.values()) {
+            assertFalse(CudaBackend.dqThroughAccumulator(type, false, false), type.name());
+            assertFalse(CudaBackend.dqThroughAccumulator(type, true, false), type.name());
+        }
     }
 }
