@@ -4,8 +4,8 @@
 // Same contract as bwd_dkdv_wgmma_kernel (flash_bwd_sm90.cuh). There each warpgroup keeps dK and dV of
 // its own 64 keys over the whole head dim: at D = 256 that is 256 registers a thread. Here the two
 // warpgroups share one tile of BCK = 64 keys and split the head dim instead: warpgroup w keeps dK and dV
-// of columns [D/2 w, D/2 (w + 1)) (128 registers). The products over the whole head dim are split by
-// kind, and their results meet in shared memory. Per Q tile of 64 rows:
+// of D/2 columns (128 registers at D = 256, 96 at D = 192). The products over the whole head dim are
+// split by kind, and their results meet in shared memory. Per Q tile of 64 rows:
 //   warpgroup 0:  S^T = K Q^T -> P^T                        (P^T to shared memory: float32 for dS,
 //                                                             16-bit and swizzled for dV)
 //   warpgroup 1:  dP^T = V dO^T, then with P^T: dS^T = P^T (dP^T - delta)  (16-bit, swizzled)
@@ -38,7 +38,12 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   const Visibility& vis = kt.vis;
   const int Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const int wkey = warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8 (both warpgroups)
-  const int col0 = wg * DW;        // this warpgroup's first column of dK and dV
+  // This warpgroup's columns of dK and dV, in at most two pieces that a wgmma can read from dO and Q: a piece
+  // starts at a 64-column block or lies inside one (an MN-major operand is read block by block from its start).
+  // D = 256: [0, 128) | [128, 256), one piece each. D = 192: [0, 64) + [64, 96) | [128, 192) + [96, 128).
+  constexpr int NA = DW % 64 == 0 ? DW : 64, NB = DW - NA;  // columns of the two pieces
+  const int colA = wg == 0 ? 0 : D - NA, colB = wg == 0 ? NA : D - NA - NB;
+  auto col_off = [](int col) { return (uint32_t)((col / 64) * BR * 128 + (col % 64) * 2); };  // in dO and Q
 
   const uint32_t sK = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sV = sK + S_::KV_BYTES;
@@ -170,14 +175,20 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
 
     // this warpgroup's columns: dV += (Z P)^T dO, dK += dS^T Q (dO and Q read transposed).
     // Warpgroup 0 starts its dV as soon as its own P^T is stored, while warpgroup 1 computes dS^T.
-    const uint32_t coff = (col0 / 64) * BR * 128;
+    // acc[columns] += X^T Y for this warpgroup's pieces of the columns of Y (dO or Q, read transposed)
+    auto issue_cols = [&](float* acc, uint32_t sXt, uint32_t sY) {
+#pragma unroll
+      for (int kk = 0; kk < BR / 16; ++kk) {
+        const uint64_t a = wg_desc(sXt + kk * 32, 16, 1024);
+        Wgmma<T, NA>::template ss<0, 1>(acc, a, wg_desc(sY + col_off(colA) + kk * 2048, BR * 128, 1024), 1);
+        if constexpr (NB > 0)
+          Wgmma<T, NB>::template ss<0, 1>(acc + NA / 2, a, wg_desc(sY + col_off(colB) + kk * 2048, BR * 128, 1024), 1);
+      }
+    };
     auto issue_dv = [&]() {
       wg_pin<OR>(dv);
       wg_fence();
-#pragma unroll
-      for (int kk = 0; kk < BR / 16; ++kk)
-        Wgmma<T, DW>::template ss<0, 1>(dv, wg_desc(sPt + kk * 32, 16, 1024),
-                                        wg_desc(sdO + coff + kk * 2048, BR * 128, 1024), 1);
+      issue_cols(dv, sPt, sdO);
       wg_commit();
     };
     if (wg == 0) {
@@ -188,10 +199,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     if (wg == 1) issue_dv();
     wg_pin<OR>(dk);
     wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk)
-      Wgmma<T, DW>::template ss<0, 1>(dk, wg_desc(sdSt + kk * 32, 16, 1024),
-                                      wg_desc(sQ + coff + kk * 2048, BR * 128, 1024), 1);
+    issue_cols(dk, sdSt, sQ);
     wg_commit();
     wg_wait<0>();
     wg_pin<OR>(dv);
@@ -199,7 +207,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     __syncthreads();  // the stage, sX, P^T and dS^T are reused by the next item
   }
 
-  wg_store_dkdv<TO, DW>(p, kt, hk, dk, dv, n0 + wkey, col0, t4);  // this warpgroup's columns
+  wg_store_dkdv<TO, NA>(p, kt, hk, dk, dv, n0 + wkey, colA, t4);  // this warpgroup's columns
+  if constexpr (NB > 0) wg_store_dkdv<TO, NB>(p, kt, hk, dk + NA / 2, dv + NA / 2, n0 + wkey, colB, t4);
 #endif
 }
 

@@ -13,7 +13,7 @@
 // The compiled head dims, ascending (exported as flash_head_dims by flash_kernels.cu).
 // Developer shortcut: nvcc -DFLASH_ONLY_HD=128 builds only one head dim (quick ptxas checks).
 #ifndef FLASH_ONLY_HD
-#define FDJL_FOR_EACH_HEAD_DIM(X) X(32) X(64) X(96) X(128) X(256)
+#define FDJL_FOR_EACH_HEAD_DIM(X) X(32) X(64) X(96) X(128) X(192) X(256)
 #else
 #define FDJL_FOR_EACH_HEAD_DIM(X) X(FLASH_ONLY_HD)
 #endif
@@ -28,7 +28,7 @@ constexpr bool kWgmma = FDJL_WGMMA != 0;
 // accumulators fit without spills there); everything else runs on mma.sync.
 __host__ __device__ constexpr bool fwd_on_wgmma(int D) { return kWgmma && D >= 64; }
 __host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && D >= 64; }
-// D > 128: the two warpgroups share their keys and split the head dim (flash_bwd_sm90_wide.cuh)
+// D > 128 (192, 256): the two warpgroups share their keys and split the head dim (flash_bwd_sm90_wide.cuh)
 __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128; }
 // The dq kernel (the deterministic mode's dQ, and the atomic mode's where dkdv_adds_dq is false) of every head
 // dim but 32 (at D = 256 on key tiles of 32, so that dQ, S and dP fit).
@@ -185,7 +185,7 @@ template <int D> struct DkdvWgShape {
 // dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles
 template <int D> struct DkdvWgWideShape {
   static constexpr int BCK = 64, BR = 64, THREADS = 256;
-  static_assert(D % 128 == 0, "each warpgroup's columns are whole 64-column blocks");
+  static_assert(D == 192 || D % 128 == 0, "each warpgroup's columns: whole 64-column blocks, or 64 + 32 at D = 192");
   static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, PT_BYTES = BCK * BR * 2;
   // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, P^T in float32, 2 x (LSE, delta), + 1 KiB for the alignment
   static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * PT_BYTES + BCK * BR * 4 + 4 * BR * 4 + 1024;
@@ -204,9 +204,9 @@ struct DqMmaTile {
 };
 __host__ __device__ constexpr DqMmaTile dq_mma_tile(int D) {
   DqMmaTile t{};
-  t.warps = D == 256 ? 2 : 4;
-  t.key_tile = D == 256 ? 32 : 64;
-  t.k_unroll = D >= 256 ? 2 : D / 16;
+  t.warps = D > 128 ? 2 : 4;
+  t.key_tile = D > 128 ? 32 : 64;
+  t.k_unroll = D > 128 ? 2 : D / 16;
   return t;
 }
 template <int D> struct DqMmaShape {

@@ -15,6 +15,7 @@
 //  - as an MN-major operand with transpose (rows = K, columns = N): SBO = 1024 (8 rows of K),
 //    LBO = the block size in bytes (next 64 columns of N), k16 step = +2048 bytes.
 #pragma once
+#include <type_traits>
 #include "flash_common.cuh"
 
 namespace fdjl {
@@ -30,14 +31,14 @@ __device__ __forceinline__ uint32_t sw128(int r, int c) {
 // tile costs one pointer and NC cp.async per thread.
 // Thread tid copies chunk tid % C of rows tid / C + k * RSTEP (k < NC); RSTEP is a multiple of 8,
 // so all of a thread's rows share one swizzle phase.
-template <int COLS, int ROWS, int NT> struct SwTileCopier {
+template <int COLS, int ROWS, int NT> struct SwTileCopierRows {
   static constexpr int C = COLS / 8, RSTEP = NT / C, NC = ROWS * C / NT;
   static_assert(NT % C == 0 && (ROWS * C) % NT == 0 && RSTEP % 8 == 0, "tile shape vs thread count");
   int r0, c8;     // first row, first column of this thread's chunk
   uint32_t soff;  // its byte offset in the swizzled tile
   bool col_ok;    // the chunk lies inside the head dim (else zero-filled)
 
-  __device__ __forceinline__ SwTileCopier(int tid, int head_dim) {
+  __device__ __forceinline__ SwTileCopierRows(int tid, int head_dim) {
     r0 = tid / C;
     c8 = (tid % C) * 8;
     soff = sw128<ROWS>(r0, tid % C);
@@ -60,6 +61,24 @@ template <int COLS, int ROWS, int NT> struct SwTileCopier {
     }
   }
 };
+
+// Where a row's chunks do not divide the threads (COLS = 192: 24 chunks of 16 bytes), a tile is copied one
+// 64-column block after the other, each as a ROWS x 64 tile of its own.
+template <int COLS, int ROWS, int NT> struct SwTileCopierBlocks {
+  static_assert(COLS % 64 == 0, "whole 64-column blocks");
+  int tid, head_dim;
+  __device__ __forceinline__ SwTileCopierBlocks(int tid_, int head_dim_) : tid(tid_), head_dim(head_dim_) {}
+  template <typename T>
+  __device__ __forceinline__ void copy(uint32_t sbase, const T* g, int64_t row_stride, int row0, int nvalid) const {
+#pragma unroll
+    for (int b = 0; b < COLS / 64; ++b)
+      SwTileCopierRows<64, ROWS, NT>(tid, head_dim - b * 64)
+          .copy(sbase + b * ROWS * 128, g + b * 64, row_stride, row0, nvalid);
+  }
+};
+template <int COLS, int ROWS, int NT>
+using SwTileCopier = std::conditional_t<NT % (COLS / 8) == 0, SwTileCopierRows<COLS, ROWS, NT>,
+                                        SwTileCopierBlocks<COLS, ROWS, NT>>;
 
 // shared-memory matrix descriptor, 128B swizzle (bits 62-63 = 1); addresses and offsets >> 4
 __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
@@ -116,6 +135,7 @@ template <int N> __device__ __forceinline__ void named_arrive(int id) {
 #define FDJL_ACC_REGS_64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
 #define FDJL_ACC_REGS_48 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47}"
 #define FDJL_ACC_REGS_128 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}"
+#define FDJL_ACC_REGS_96 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}"
 #define FDJL_ACC_OPS_8(d) \
     "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
 #define FDJL_ACC_OPS_16(d) \
@@ -161,6 +181,20 @@ template <int N> __device__ __forceinline__ void named_arrive(int id) {
     "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), \
     "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
 
+#define FDJL_ACC_OPS_96(d) \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
+    "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
+    "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
+    "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
+    "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), \
+    "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), \
+    "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), \
+    "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), \
+    "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+
 #define FDJL_SS_PRED_8 "setp.ne.b32 p, %10, 0;\n"
 #define FDJL_SS_TAIL_8 ", %8, %9, p, 1, 1, %11, %12;\n"
 #define FDJL_RS_PRED_8 "setp.ne.b32 p, %13, 0;\n"
@@ -185,6 +219,10 @@ template <int N> __device__ __forceinline__ void named_arrive(int id) {
 #define FDJL_SS_TAIL_128 ", %128, %129, p, 1, 1, %131, %132;\n"
 #define FDJL_RS_PRED_128 "setp.ne.b32 p, %133, 0;\n"
 #define FDJL_RS_TAIL_128 ", {%128, %129, %130, %131}, %132, p, 1, 1, %134;\n"
+#define FDJL_SS_PRED_96 "setp.ne.b32 p, %98, 0;\n"
+#define FDJL_SS_TAIL_96 ", %96, %97, p, 1, 1, %99, %100;\n"
+#define FDJL_RS_PRED_96 "setp.ne.b32 p, %101, 0;\n"
+#define FDJL_RS_TAIL_96 ", {%96, %97, %98, %99}, %100, p, 1, 1, %102;\n"
 
 // D[64 x N] (+)= A B, fp32 accumulate; T = __half or __nv_bfloat16. scale_d == 0 overwrites D.
 //  ss<TA, TB>: A and B from shared-memory descriptors (TA / TB = 1: that operand is MN-major)
@@ -220,6 +258,8 @@ FDJL_WGMMA_DEF(__half, "f16", 128, 64)
 FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 128, 64)
 FDJL_WGMMA_DEF(__half, "f16", 96, 48)
 FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 96, 48)
+FDJL_WGMMA_DEF(__half, "f16", 192, 96)
+FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 192, 96)
 FDJL_WGMMA_DEF(__half, "f16", 256, 128)
 FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 256, 128)
 #endif

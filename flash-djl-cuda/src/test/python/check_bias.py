@@ -176,7 +176,7 @@ def main():
     dts = [sys.argv[sys.argv.index("--dtype") + 1]] if "--dtype" in sys.argv else list(DTYPES)
     passed = failed = 0
     for dt in dts:
-        for D in (64, 96, 128, 256) if dt != "f32" else (64, 128, 256):
+        for D in (64, 96, 128, 192, 256) if dt != "f32" else (64, 128, 192, 256):
             for case in CASES:
                 name = f"{dt:8s} D={D:3d} B={case[0]} Hq={case[1]} Hkv={case[2]} {case[3]}x{case[4]} " \
                        f"band={case[5]} {case[6]} {case[7]}{' lengths' if case[8] else ''}"

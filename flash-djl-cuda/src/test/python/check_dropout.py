@@ -113,7 +113,7 @@ def check_bits(fl, seed):
     cases = [("f16", 64, 2, 4, 2, [200], False), ("bf16", 128, 1, 2, 2, [300], False),
              ("f32", 64, 2, 2, 1, [130], False), ("f32", 256, 1, 2, 2, [100], False),
              ("f32bf16", 64, 2, 2, 2, [77], False), ("f16", 64, 3, 2, 2, [17, 64, 130], True),
-             ("f32", 128, 2, 2, 1, [33, 90], True)]
+             ("f32", 128, 2, 2, 1, [33, 90], True), ("bf16", 192, 1, 2, 1, [150], False)]
     for dt, D, S, H, Hkv, lens, packed in cases:
         rate, offset = 0.25, 7
         zs = recovered_bits(fl, dt, D, S if not packed else len(lens), H, Hkv, lens, packed, seed, offset, rate)
@@ -178,7 +178,7 @@ def check_numerics(fl, seed):
     bad = 0
     for dt in DTYPES:
         dtype, compute = DTYPES[dt]
-        for D, Nq, Nk, H, Hkv in ((64, 513, 513, 4, 2), (128, 200, 1031, 2, 2), (96, 300, 257, 2, 1), (256, 130, 381, 4, 2)):
+        for D, Nq, Nk, H, Hkv in ((64, 513, 513, 4, 2), (128, 200, 1031, 2, 2), (96, 300, 257, 2, 1), (192, 177, 300, 2, 1), (256, 130, 381, 4, 2)):
             if dt == "f32" and D == 128:
                 D = 256  # the SIMT kernels
             B, rate, offset = 2, 0.1, 11

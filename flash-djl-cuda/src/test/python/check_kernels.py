@@ -203,7 +203,7 @@ def main():
         only = sys.argv[sys.argv.index("--dtype") + 1]
         dtypes = tuple(t for t in dtypes if {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}[only] == t)
     for dtype in dtypes:
-        for D in ((80, 128, 256) if small else (32, 64, 80, 96, 128, 256)):
+        for D in ((80, 128, 256) if small else (32, 64, 80, 96, 128, 160, 192, 256)):
             for shape in (SHAPES[1:4] if small else SHAPES[::3] if quick else SHAPES):
                 layout = "bshd" if idx % 2 else "bhsd"
                 idx += 1

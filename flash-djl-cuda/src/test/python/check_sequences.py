@@ -174,7 +174,7 @@ def main():
     dts = [sys.argv[sys.argv.index("--dtype") + 1]] if "--dtype" in sys.argv else list(DTYPES)
     passed = failed = 0
     for dt in dts:
-        for D in (64, 80, 128, 200) if dt != "f32" else (64, 80, 128, 256):
+        for D in (64, 80, 128, 192, 200) if dt != "f32" else (64, 80, 128, 192, 256):
             for case in CASES:
                 name = f"{dt:8s} D={D:3d} {case[0]:6s} B={case[1]} Hq={case[2]} Hkv={case[3]} mask={case[5]}"
                 ok = report(name, lambda: run_case(fl, dt, D, case))

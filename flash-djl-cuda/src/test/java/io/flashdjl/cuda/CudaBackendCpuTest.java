@@ -38,11 +38,13 @@ class CudaBackendCpuTest {
 
     @Test
     void kernelHeadDimensionsRoundUp() {
-        int[] compiled = {32, 64, 96, 128, 256};
+        int[] compiled = {32, 64, 96, 128, 192, 256};
         assertEquals(32, CudaKernels.kernelHeadDim(compiled, 8));
         assertEquals(96, CudaKernels.kernelHeadDim(compiled, 80));
         assertEquals(128, CudaKernels.kernelHeadDim(compiled, 128));
-        assertEquals(256, CudaKernels.kernelHeadDim(compiled, 136));
+        assertEquals(192, CudaKernels.kernelHeadDim(compiled, 136));
+        assertEquals(192, CudaKernels.kernelHeadDim(compiled, 192));
+        assertEquals(256, CudaKernels.kernelHeadDim(compiled, 200));
         assertThrows(IllegalArgumentException.class, () -> CudaKernels.kernelHeadDim(compiled, 257));
     }
 

@@ -38,7 +38,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class CudaBfloat16PrecisionTest {
 
     static final long[] SEQS = {1, 17, 113, 203, 256, 1023, 2049};
-    static final long[] DIMS = {32, 64, 96, 128, 256, 80, 20, 33, 100};
+    static final long[] DIMS = {32, 64, 96, 128, 192, 256, 80, 20, 33, 100};
 
     @BeforeAll
     static void gpu() {

@@ -35,7 +35,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class CudaParityTest {
 
     static final long[] SEQS = {1, 17, 113, 203, 256, 1023, 2049};
-    static final long[] DIMS = {32, 64, 96, 128, 256, 80};
+    static final long[] DIMS = {32, 64, 96, 128, 192, 256, 80, 160};
     static final DataType[] TYPES = {DataType.FLOAT16, DataType.FLOAT32};
 
     @BeforeAll
