@@ -102,8 +102,13 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
     t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;   // 2 CTAs per SM (<= 128 registers)
   } else if (D <= 128) {
     t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true;   // 3 stages: 225 KiB (D = 96: padded to 128)
+  } else if (D <= 192) {
+    // O takes 96 registers; Q (48 KiB) and 3 stages of 64 keys fill 193 KiB. Ping-pong measured 1.02-1.17x over
+    // lock-step here (PERF_LOG.md)
+    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true;
   } else {
-    // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB
+    // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Ping-pong on key tiles of
+    // 32 (3 or 4 stages) measured 0.69-0.91x of this
     t.key_tile = 64; t.min_blocks = 1; t.ping_pong = false; t.stages = 2;
   }
   return t;
