@@ -35,8 +35,8 @@ __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128;
 __host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64; }
 // Whether the dK/dV kernel adds dS K into dq_accum in the atomic mode (then the convert pass writes dQ). The
 // head-dim-split kernel does not: it has no shared memory left to stage a tile's dQ for one bulk reduction, and
-// its vector reductions made the atomic backward 0.85-0.89x the two-kernel one (dK/dV, then the wgmma dq
-// kernel) on the H200 (PERF_LOG.md). There the dq kernel writes dQ in both modes. Exported per head dim as
+// the two-kernel backward (dK/dV, then the wgmma dq kernel) measured 1.13-1.19x faster than adding dQ with vector
+// reductions there (H200, PERF_LOG.md). There the dq kernel writes dQ in both modes. Exported per head dim as
 // flash_dkdv_adds_dq (flash_params.h).
 __host__ __device__ constexpr bool dkdv_adds_dq(int D) { return !(dkdv_on_wgmma(D) && dkdv_splits_head_dim(D)); }
 
@@ -228,8 +228,8 @@ struct DqWgTile {
 };
 // One warpgroup: 97 KiB at D = 128, so two CTAs share an SM and their softmax and MMAs interleave; measured
 // 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md)
-// D > 128: dQ alone takes 128 registers a thread, so key tiles of 32; two warpgroups (the tile copier needs 256
-// threads for 32-row tiles of 256 columns), 193 KiB, one CTA per SM
+// D > 128: dQ alone takes 96-128 registers a thread, so key tiles of 32; two warpgroups (the tile copier needs 256
+// threads for 32-row tiles of 256 columns), 145-193 KiB, one CTA per SM
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) { return D <= 128 ? DqWgTile{1, 64} : DqWgTile{2, 32}; }
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
