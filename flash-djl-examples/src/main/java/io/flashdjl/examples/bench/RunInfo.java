@@ -102,7 +102,8 @@ final class RunInfo {
                                         + " begins, so host overhead counts where the GPU waits for it"
                                 : "System.nanoTime around each call")
                         + ". Before each grid, up to " + AttentionBenchmark.Runner.GRID_WARMUP_CALLS
-                        + " untimed calls of its first shape by each implementation and direction, at most "
+                        + " untimed calls of its first shape by each implementation and direction, in turns of "
+                        + AttentionBenchmark.Runner.GRID_WARMUP_ROUND + ", at most "
                         + AttentionBenchmark.Runner.GRID_WARMUP_SECONDS + " s per implementation (so that the"
                         + " first timed shapes do not carry the warm-up of the JVM and of the libraries)"
                         + ". Per measurement: " + warmup + " untimed warm-up call(s), then up to " + repeats
