@@ -51,7 +51,7 @@ final class BiasArrays {
             return NONE;
         }
         AttentionBias bias = given.get();
-        CudaBackend.DenseArray dense = CudaBackend.dense("bias", bias.values());
+        DenseArray dense = DenseArray.of("bias", bias.values());
         NDArray values = dense.array();
         Shape s = bias.shape4();
         KernelParams.Strides strides = broadcastStrides(s);

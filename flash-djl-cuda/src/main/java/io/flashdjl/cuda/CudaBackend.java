@@ -142,9 +142,9 @@ public final class CudaBackend implements AttentionBackend {
     public AttentionGradients backward(AttentionProblem p, NDArray dOut, AttentionResult forward) {
         CudaKernels kernels = CudaRuntime.kernels(p.device());
         Inputs in = Inputs.of(p);
-        DenseArray o = dense("forward.output()", forward.output());
-        DenseArray dO = dense("dOut", dOut);
-        DenseArray lse = dense("forward.logSumExp()", forward.logSumExp());
+        DenseArray o = DenseArray.of("forward.output()", forward.output());
+        DenseArray dO = DenseArray.of("dOut", dOut);
+        DenseArray lse = DenseArray.of("forward.logSumExp()", forward.logSumExp());
         NDManager manager = managerOn(p.q().getManager(), p.device());
         NDArray dq = allocate(manager, p.q().getShape(), p.dataType());
         NDArray dk = allocate(manager, p.k().getShape(), p.dataType());
@@ -310,40 +310,6 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * An array the kernels read, with its device address: the caller's array itself, or the dense copy made of a
-     * strided or unaligned view.
-     */
-    record DenseArray(NDArray array, long address, boolean copied) {
-        /** Frees the copy, if one was made; safe once the kernels are queued (stream-ordered reuse). */
-        void release() {
-            if (copied) {
-                array.close();
-            }
-        }
-    }
-
-    /**
-     * {@code a} itself when it is dense and 16-byte aligned, else a dense copy (logged: a strided
-     * view costs a copy because DJL does not expose strides); its address is read once.
-     */
-    static DenseArray dense(String name, NDArray a) {
-        if (NDArrayMemory.isContiguous(a)) {
-            long address = NDArrayMemory.address(name, a);
-            if (address % 16 == 0) {
-                return new DenseArray(a, address, false);
-            }
-        }
-        logger.debug("{}: copying a strided or unaligned view of shape {} into dense memory", name, a.getShape());
-        NDArray copy = NDArrayMemory.contiguousCopy(a);
-        if (NDArrayMemory.address(name, copy) % 16 != 0) {
-            NDArray aligned = copy.duplicate();
-            copy.close();
-            copy = aligned;
-        }
-        return new DenseArray(copy, NDArrayMemory.address(name, copy), true);
-    }
-
-    /**
      * The operands the kernels read (q, k, v, dOut): the caller's arrays themselves, or for the mixed kernels
      * their bfloat16 copies.
      */
@@ -386,9 +352,14 @@ public final class CudaBackend implements AttentionBackend {
             if (s.isEmpty()) {
                 return new SequenceArrays(new KernelParams.Sequences(0, 0, 0, 0, bottomRight), new DenseArray[0]);
             }
-            DenseArray q =
-                    s.get().queries().map(a -> dense("sequences.queries()", a)).orElse(null);
-            DenseArray k = s.get().keys().map(a -> dense("sequences.keys()", a)).orElse(null);
+            DenseArray q = s.get()
+                    .queries()
+                    .map(a -> DenseArray.of("sequences.queries()", a))
+                    .orElse(null);
+            DenseArray k = s.get()
+                    .keys()
+                    .map(a -> DenseArray.of("sequences.keys()", a))
+                    .orElse(null);
             long qa = q == null ? 0 : q.address();
             long ka = k == null ? 0 : k.address();
             DenseArray[] copies = {q, k};
@@ -411,7 +382,7 @@ public final class CudaBackend implements AttentionBackend {
     /** q, k and v as the kernels read them, with the dense copies made for strided views. */
     private record Inputs(DenseArray q, DenseArray k, DenseArray v) {
         static Inputs of(AttentionProblem p) {
-            return new Inputs(dense("q", p.q()), dense("k", p.k()), dense("v", p.v()));
+            return new Inputs(DenseArray.of("q", p.q()), DenseArray.of("k", p.k()), DenseArray.of("v", p.v()));
         }
 
         /** Frees the copies; safe once the kernels are queued (stream-ordered reuse). */
