@@ -172,7 +172,7 @@ def _tensor(t):
     return Tensor(t.data_ptr(), s[0], s[1], s[2])
 
 
-def dq_through_accumulator(dt, deterministic, dkdv_adds_dq=True):
+def dq_through_accumulator(dt, deterministic, dkdv_adds_dq):
     """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs for 16-bit compute, non-deterministic,
     where the fatbin's dkdv kernel of the head dim adds dQ (flash_dkdv_adds_dq, ABI 9)."""
     return dt != "f32" and not deterministic and dkdv_adds_dq
