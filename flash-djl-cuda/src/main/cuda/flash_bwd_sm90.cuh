@@ -20,9 +20,12 @@
 
 namespace fdjl {
 
+// What rows past Nq read as their LSE and delta: +inf (P = 0) and 0. A copy like every other row's, so that a
+// stage is complete when the producers' copies have landed (an mbarrier tracks cp.async, not plain stores).
+__device__ const float kPadStats[2] = {INFINITY, 0.f};
+
 // What the wgmma dK/dV kernels stream per work item `it` (a GQA query head and Q tile of BR rows) into one
-// stage, all by cp.async: the Q and dO tiles (swizzled) and the LSE and delta rows (read with lse_log2). Rows
-// past Nq get LSE +inf (P = 0) and delta 0 by plain stores.
+// stage, all by cp.async: the Q and dO tiles (swizzled) and the LSE and delta rows (read with lse_log2).
 template <typename T, int BR, int NT, typename Copier, bool BIAS>
 __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const BwdKeyTile<T, BIAS>& kt,
                                                const Copier& copier, int hk, int it, uint32_t sQ, uint32_t sdO,
@@ -35,12 +38,8 @@ __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const Bw
   for (int i = tid; i < 2 * BR; i += NT) {  // LSE by the first BR threads, delta by the next
     const int r = i % BR;
     const bool is_lse = i < BR;
-    float* dst = is_lse ? sLse + r : sDel + r;
-    if (m0 + r < Nq) {
-      cp_async4(smem_u32(dst), (is_lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r);
-    } else {
-      *dst = is_lse ? INFINITY : 0.f;
-    }
+    const float* src = m0 + r < Nq ? (is_lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r : kPadStats + (is_lse ? 0 : 1);
+    cp_async4(smem_u32(is_lse ? sLse + r : sDel + r), src);
   }
   copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
   copier.copy(sdO, kt.q_at(StridedView<const T>(p.dout), hh), p.dout.row_stride, m0, Nq - m0);
@@ -128,10 +127,10 @@ template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #if FDJL_WGMMA
   using S_ = DkdvWgShape<D>;
-  constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
+  constexpr int BCK = S_::BCK, BR = S_::BR, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int KC = D / 16;        // k16 steps over the head dim
   constexpr int NBR = BR / 8;       // n8 tiles over the query rows
-  constexpr int DQN = D / 2;        // dQ columns per warpgroup
+  constexpr int DQN = D / 2;        // dQ columns per consumer warpgroup
   constexpr int SR = BR / 2, OR = D / 2, QR = DQN / 2;  // accumulator registers per thread
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
@@ -142,62 +141,97 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
-  const T *kg_ = kt.k, *vg_ = kt.v;
-  const int wkey = wg * 64 + warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8
 
   const uint32_t sK = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sV = sK + S_::KV_BYTES;
   const uint32_t sQ0 = sV + S_::KV_BYTES;
   const uint32_t sdO0 = sQ0 + 2 * S_::QT_BYTES;
-  const uint32_t sdS = sdO0 + 2 * S_::QT_BYTES;
-  const uint32_t sDq = sdS + S_::DS_BYTES;  // the staged dQ of an item (DQ_ROW-byte rows)
-  unsigned char* sdSp = smem + (sdS - smem_u32(smem));
-  unsigned char* sDqp = sdSp + S_::DS_BYTES;
+  const uint32_t sdS0 = sdO0 + 2 * S_::QT_BYTES;  // dS^T, two buffers (by the parity of the item's dQ)
+  const uint32_t sDq = sdS0 + 2 * S_::DS_BYTES;    // the staged dQ of an item (DQ_ROW-byte rows)
+  unsigned char* sdSp0 = smem + (sdS0 - smem_u32(smem));
+  unsigned char* sDqp = sdSp0 + 2 * S_::DS_BYTES;
   float* sLse = reinterpret_cast<float*>(sDqp + S_::DQ_BYTES);
   float* sDel = sLse + 2 * BR;
-
-  const SwTileCopier<S_::DS, BR, NT> qt_copier(tid, hd);
-  auto issue = [&](int it, int stg) {  // Q, dO, LSE and delta of item it into stage stg
-    wg_load_q_item<T, BR, NT>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
-                              sLse + stg * BR, sDel + stg * BR, tid);
-  };
-
-  float dk[OR], dv[OR];
-#pragma unroll
-  for (int i = 0; i < OR; ++i) dk[i] = dv[i] = 0.f;
-
-  if (total > 0) {
-    const SwTileCopier<S_::DS, BCK, NT> kv_copier(tid, hd);
-    kv_copier.copy(sK, kg_, p.k.row_stride, n0, Nk - n0);
-    kv_copier.copy(sV, vg_, p.v.row_stride, n0, Nk - n0);
-    issue(0, 0);
-    cp_async_commit();
+  // full[s]: the producers' copies into stage s landed (NP cp.async arrivals); empty[s]: the consumer warps are
+  // done with stage s (one arrival per warp); dq_full: the item's dQ is staged (NC arrivals); dq_empty: the
+  // bulk reduction has read it (one arrival)
+  const uint32_t bars = smem_u32(sDel + 2 * BR);
+  auto full = [&](int s) { return bars + 8 * s; };
+  auto empty = [&](int s) { return bars + 16 + 8 * s; };
+  const uint32_t dq_full = bars + 32, dq_empty = bars + 40;
+  if (tid == 0) {
+    mbar_init(full(0), NP);
+    mbar_init(full(1), NP);
+    mbar_init(empty(0), NC / 32);
+    mbar_init(empty(1), NC / 32);
+    mbar_init(dq_full, NC);
+    mbar_init(dq_empty, 1);
   }
-  const float sl2 = p.scale_log2;
-  const uint32_t sKw = sK + wg * 64 * 128, sVw = sV + wg * 64 * 128;  // this warpgroup's keys
+  __syncthreads();
 
-  // the bias state of work item it + 1 is read during item it (a global load, off the critical path)
+  // the bias state of work item i (a global load; the consumers read it one item ahead)
   auto item_state = [&](int i) {
     return ScoreBias<BIAS>(p, kt.seq, kt.head(hk, i)).state(p, kt.row0(i, BR), BR, n0, BCK);
   };
+
+  if (wg == 0) {  // ---- the producer warpgroup: copies, and the bulk reductions of the staged dQ
+    wg_regs_dec<S_::PRODUCER_REGS>();
+    const SwTileCopier<S_::DS, BR, NP> qt_copier(tid, hd);
+    auto load = [&](int it) {  // Q, dO, LSE and delta of item it into stage it % 2, once the consumers freed it
+      const int stg = it & 1;
+      if (it >= 2) mbar_wait(empty(stg), ((it >> 1) - 1) & 1);
+      wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
+                                sLse + stg * BR, sDel + stg * BR, tid);
+      cp_async_mbar_arrive(full(stg));
+    };
+    if (total > 0) {  // K and V land with item 0
+      const SwTileCopier<S_::DS, BCK, NP> kv_copier(tid, hd);
+      kv_copier.copy(sK, kt.k, p.k.row_stride, n0, Nk - n0);
+      kv_copier.copy(sV, kt.v, p.v.row_stride, n0, Nk - n0);
+      load(0);
+      if (total > 1) load(1);
+    }
+    int staged = 0;
+    for (int it = 0; it < total; ++it) {
+      if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it
+      if (!p.deterministic && tid == 0 && item_state(it) != kTileHidden) {
+        mbar_wait(dq_full, staged++ & 1);
+        const int m0 = kt.row0(it, BR);
+        bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, kt.head(hk, it)) * dq_accum_cols(D), sDq, m0,
+                                min(BR, Nq - m0));
+        bulk_wait_read();
+        mbar_arrive(dq_empty);
+      }
+    }
+    if (tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
+    return;
+  }
+
+  // ---- the two consumer warpgroups, 64 keys each
+  wg_regs_inc<S_::CONSUMER_REGS>();
+  const int cw = wg - 1;
+  const int wkey = cw * 64 + warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8
+  float dk[OR], dv[OR];
+#pragma unroll
+  for (int i = 0; i < OR; ++i) dk[i] = dv[i] = 0.f;
+  const float sl2 = p.scale_log2;
+  const uint32_t sKw = sK + cw * 64 * 128, sVw = sV + cw * 64 * 128;  // this warpgroup's keys
+
   int bst_next = total > 0 ? item_state(0) : kTileFull;
+  int staged = 0;  // items whose dQ was staged (hidden items stage none): its parity picks the dS^T buffer
   for (int it = 0; it < total; ++it) {
     const int stg = it & 1;
     const int bst = bst_next;
     if (it + 1 < total) bst_next = item_state(it + 1);
-    if (it + 1 < total) {
-      issue(it + 1, stg ^ 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    fence_proxy_async();
-    __syncthreads();
+    mbar_wait(full(stg), (it >> 1) & 1);
+    fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
     const int hh = kt.head(hk, it);
     const int m0 = kt.row0(it, BR);
     const ScoreBias<BIAS> bias(p, kt.seq, hh);
-    if (bst == kTileHidden) continue;  // hidden by the bias: adds nothing; nobody reads its stage
+    if (bst == kTileHidden) {  // hidden by the bias: adds nothing
+      if (lane == 0) mbar_arrive(empty(stg));
+      continue;
+    }
     const uint32_t sQ = sQ0 + stg * S_::QT_BYTES;
     const uint32_t sdO = sdO0 + stg * S_::QT_BYTES;
     const float* lse = sLse + stg * BR;
@@ -297,25 +331,29 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     wg_commit();
 
     if (!p.deterministic) {
-      wg_store_t<BCK, BR>(sdSp, pS, wkey, t4);  // dS^T -> shared memory ([128 keys][64 rows]), while dV / dK run
+      // dS^T -> shared memory ([128 keys][64 rows]) while dV / dK run. Its buffer was last read by the dQ product
+      // two items ago, which both warpgroups finished before they met at the last item's barrier.
+      const uint32_t sdS = sdS0 + (staged & 1) * S_::DS_BYTES;
+      wg_store_t<BCK, BR>(sdSp0 + (staged & 1) * S_::DS_BYTES, pS, wkey, t4);
       fence_proxy_async();
-      if (tid == 0) bulk_wait_read();  // the previous item's staged dQ has been read by its bulk reduction
-      __syncthreads();  // dS^T of both warpgroups complete, the staging tile free
+      named_sync<NC>(1);  // dS^T of both warpgroups complete (the consumers' only barrier of the item)
       // dQ[64 rows, the DQN columns of this warpgroup] = dS K, staged in shared memory
       if constexpr (DQN % 64 == 0 || 64 % DQN == 0) {  // the warpgroup's columns lie in one block
         float dq[QR];
         wg_fence();
-        wg_issue_dq<T, DQN, BCK, BR>(dq, sdS, sK, wg * DQN);
+        wg_issue_dq<T, DQN, BCK, BR>(dq, sdS, sK, cw * DQN);
         wg_commit();
         wg_wait<0>();
         wg_pin<QR>(dq);
         wg_pin<OR>(dv);
         wg_pin<OR>(dk);
-        wg_stage_dq<DQN, S_::DQ_ROW>(sDqp, dq, wg * DQN, warp, g, t4);
+        if (lane == 0) mbar_arrive(empty(stg));  // dV and dK have read the stage
+        if (staged > 0) mbar_wait(dq_empty, (staged - 1) & 1);  // the last item's reduction has read the tile
+        wg_stage_dq<DQN, S_::DQ_ROW>(sDqp, dq, cw * DQN, warp, g, t4);
       } else {  // D = 96: 48 columns each, as 32 + 16 that stay inside a block: [0, 32) + [32, 48), [64, 96) + [48, 64)
         static_assert(D == 96, "dQ column split");
         float dqa[16], dqb[8];
-        const int col_a = wg * 64, col_b = 32 + wg * 16;
+        const int col_a = cw * 64, col_b = 32 + cw * 16;
         wg_fence();
         wg_issue_dq<T, 32, BCK, BR>(dqa, sdS, sK, col_a);
         wg_issue_dq<T, 16, BCK, BR>(dqb, sdS, sK, col_b);
@@ -325,21 +363,21 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
         wg_pin<8>(dqb);
         wg_pin<OR>(dv);
         wg_pin<OR>(dk);
+        if (lane == 0) mbar_arrive(empty(stg));
+        if (staged > 0) mbar_wait(dq_empty, (staged - 1) & 1);
         wg_stage_dq<32, S_::DQ_ROW>(sDqp, dqa, col_a, warp, g, t4);
         wg_stage_dq<16, S_::DQ_ROW>(sDqp, dqb, col_b, warp, g, t4);
       }
       fence_proxy_async();  // the staged dQ, visible to the bulk reduction
+      mbar_arrive(dq_full);
+      ++staged;
     } else {
       wg_wait<0>();
       wg_pin<OR>(dv);
       wg_pin<OR>(dk);
+      if (lane == 0) mbar_arrive(empty(stg));
     }
-    __syncthreads();  // the stage and dS^T are reused by the next iteration; the staged dQ complete
-    if (!p.deterministic && tid == 0)
-      bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), sDq, m0, min(BR, Nq - m0));
   }
-  if (tid == 0) bulk_wait_all();  // the staging tile is read before the CTA's shared memory goes
-
   wg_store_dkdv<TO, D>(p, kt, hk, dk, dv, n0 + wkey, 0, t4);
 #endif
 }

@@ -175,16 +175,21 @@ struct DkdvWgTile {
 __host__ __device__ constexpr DkdvWgTile dkdv_wgmma_tile(int) { return DkdvWgTile{128, 64}; }
 template <int D> struct DkdvWgShape {
   static constexpr DkdvWgTile C = dkdv_wgmma_tile(D);
-  static constexpr int BCK = C.key_tile, BR = C.query_tile, THREADS = 2 * BCK;
+  static constexpr int BCK = C.key_tile, BR = C.query_tile;
   static_assert(BCK == 128 && BR == 64, "the kernel is written for two warpgroups of 64 keys, 64-row tiles");
+  // a producer warpgroup (copies, dQ reductions) and two consumer warpgroups; at 384 threads a thread may
+  // start with 168 registers, which the producer hands to the consumers: 128 x 24 + 256 x 240 = 64 Ki
+  static constexpr int PRODUCERS = 128, CONSUMERS = 2 * BCK, THREADS = PRODUCERS + CONSUMERS;
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int KV_BYTES = BCK * DS * 2, QT_BYTES = BR * DS * 2, DS_BYTES = BCK * BR * 2;
   // a tile's dQ in float32, staged for its bulk reduction: dq_accum's rows, whose pad keeps the accumulator
   // layout's 8-byte stores (8 rows, 4 column pairs per half warp) free of bank conflicts
   static constexpr int DQ_ROW = dq_accum_cols(D) * 4, DQ_BYTES = BR * DQ_ROW;
   static_assert(DQ_ROW % 16 == 0 && (DQ_ROW / 4) % 32 == 8, "bulk-copy alignment, conflict-free rows");
-  // K, V, 2 x (Q, dO), dS^T, staged dQ, 2 x (LSE, delta), + 1 KiB for the alignment done by the kernel
-  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + DS_BYTES + DQ_BYTES + 4 * BR * 4 + 1024;
+  // K, V, 2 x (Q, dO), 2 x dS^T, staged dQ, 2 x (LSE, delta), 6 mbarriers, + 1 KiB for the alignment done by
+  // the kernel
+  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * DS_BYTES + DQ_BYTES + 4 * BR * 4 + 48 + 1024;
 };
 
 // dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles

@@ -129,6 +129,15 @@ template <int N> __device__ __forceinline__ void named_arrive(int id) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(N) : "memory");
 }
 
+// Warp specialisation: a warpgroup that only copies hands registers back, one that computes takes them
+// (setmaxnreg; every thread of the warpgroup executes it, and the CTA's total must stay within the file).
+template <int R> __device__ __forceinline__ void wg_regs_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R));
+}
+template <int R> __device__ __forceinline__ void wg_regs_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R));
+}
+
 #define FDJL_ACC_REGS_8 "{%0, %1, %2, %3, %4, %5, %6, %7}"
 #define FDJL_ACC_REGS_16 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}"
 #define FDJL_ACC_REGS_32 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
