@@ -1,16 +1,19 @@
 // flash_bwd_sm90.cuh - the dK/dV kernel of the backward on Hopper warpgroup MMAs (sm_90a only).
 //
-// Same contract as bwd_dkdv_mma_kernel (flash_bwd.cuh). One CTA of two warpgroups owns BCK = 128
-// keys of one (batch, kv head), 64 per warpgroup; it loops over every q head of the GQA group
-// and every tile of 64 query rows that can see its keys (two shared-memory stages for Q, dO,
-// LSE and delta). Per Q tile and warpgroup (all operands 128B-swizzled, see flash_wgmma.cuh):
-//   S^T  = K_w Q^T, dP^T = V_w dO^T       wgmma, shared x shared (K-major), 64 keys x 64 rows
-//   P^T  = exp2(S^T * scale_log2 - lse * log2e), dS^T = P^T * (dP^T - delta)   in registers
-//   dV  += P^T dO, dK += dS^T Q            wgmma, P^T / dS^T from registers, dO / Q transposed
-//   dQ_tile = dS K                          dS^T through shared memory (read transposed); each
-//                                           warpgroup computes half of the head-dim columns and
-//                                           stages them in shared memory in dq_accum's layout; one
-//                                           thread adds the tile with a bulk reduction (flash_tma.cuh)
+// Same contract as bwd_dkdv_mma_kernel (flash_bwd.cuh). One CTA owns BCK = 128 keys of one (batch, kv head) and
+// loops over every q head of the GQA group and every tile of 64 query rows that can see its keys. Its three
+// warpgroups specialise (FlashAttention-3's producer / consumer split):
+//  - the producer copies (cp.async) K and V once, then Q, dO, LSE and delta of each work item into one of two
+//    stages, each signalled full and freed on mbarriers; one of its threads adds each item's staged dQ to
+//    dq_accum with a bulk reduction (flash_tma.cuh). It hands its registers to the consumers (setmaxnreg);
+//  - two consumer warpgroups of 64 keys each compute, per item (all operands 128B-swizzled, see flash_wgmma.cuh):
+//      S^T  = K_w Q^T, dP^T = V_w dO^T       wgmma, shared x shared (K-major), 64 keys x 64 rows
+//      P^T  = exp2(S^T * scale_log2 - lse * log2e), dS^T = P^T * (dP^T - delta)   in registers
+//      dV  += P^T dO, dK += dS^T Q            wgmma, P^T / dS^T from registers, dO / Q transposed
+//      dQ_tile = dS K                          dS^T through shared memory (read transposed; two buffers); each
+//                                              warpgroup computes half of the head-dim columns and stages them in
+//                                              dq_accum's layout for the producer's reduction
+//    and meet only at one named barrier per item (both halves of dS^T written).
 // dK, dV stay in fp32 registers for the whole loop and are written once (dK * scale).
 #pragma once
 #include "flash_bwd_tile.cuh"
@@ -29,7 +32,7 @@ __device__ const float kPadStats[2] = {INFINITY, 0.f};
 template <typename T, int BR, int NT, typename Copier, bool BIAS>
 __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const BwdKeyTile<T, BIAS>& kt,
                                                const Copier& copier, int hk, int it, uint32_t sQ, uint32_t sdO,
-                                               float* sLse, float* sDel, int tid) {
+                                               uint32_t sLse, uint32_t sDel, int tid) {
   const int hh = kt.head(hk, it);
   const int m0 = kt.row0(it, BR);
   const int Nq = kt.vis.Nq;
@@ -39,7 +42,7 @@ __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const Bw
     const int r = i % BR;
     const bool is_lse = i < BR;
     const float* src = m0 + r < Nq ? (is_lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r : kPadStats + (is_lse ? 0 : 1);
-    cp_async4(smem_u32(is_lse ? sLse + r : sDel + r), src);
+    cp_async4((is_lse ? sLse : sDel) + 4 * r, src);
   }
   copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
   copier.copy(sdO, kt.q_at(StridedView<const T>(p.dout), hh), p.dout.row_stride, m0, Nq - m0);
@@ -175,13 +178,12 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   };
 
   if (wg == 0) {  // ---- the producer warpgroup: copies, and the bulk reductions of the staged dQ
-    wg_regs_dec<S_::PRODUCER_REGS>();
     const SwTileCopier<S_::DS, BR, NP> qt_copier(tid, hd);
     auto load = [&](int it) {  // Q, dO, LSE and delta of item it into stage it % 2, once the consumers freed it
       const int stg = it & 1;
       if (it >= 2) mbar_wait(empty(stg), ((it >> 1) - 1) & 1);
       wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
-                                sLse + stg * BR, sDel + stg * BR, tid);
+                                smem_u32(sLse + stg * BR), smem_u32(sDel + stg * BR), tid);
       cp_async_mbar_arrive(full(stg));
     };
     if (total > 0) {  // K and V land with item 0
@@ -191,6 +193,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       load(0);
       if (total > 1) load(1);
     }
+    wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's loads
     int staged = 0;
     for (int it = 0; it < total; ++it) {
       if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it

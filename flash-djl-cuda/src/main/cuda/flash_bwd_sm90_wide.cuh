@@ -59,7 +59,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   const SwTileCopier<D, BR, NT> qt_copier(tid, hd);
   auto issue = [&](int it, int stg) {  // Q, dO, LSE and delta of item it into stage stg
     wg_load_q_item<T, BR, NT>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
-                              sLse + stg * BR, sDel + stg * BR, tid);
+                              smem_u32(sLse + stg * BR), smem_u32(sDel + stg * BR), tid);
   };
 
   float dk[OR], dv[OR];

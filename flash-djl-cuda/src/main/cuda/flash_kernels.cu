@@ -85,7 +85,8 @@ extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(F
 
 // ---------------------------------------------------------------- kernels
 // name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB
-// CTAs per SM (the forward's min_blocks setting; the others give ptxas only the thread count)
+// CTAs per SM (the forward's min_blocks setting, and the dK/dV kernels' one CTA; the others give ptxas only the
+// thread count)
 #define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                       \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const PT p) { BODY(p); }
@@ -98,8 +99,8 @@ extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(F
 #define FLASH_TC_READERS(DT, T, TO, H, B, BIAS)                                                         \
   FLASH_KERNEL_MB(flash_fwd_##B##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,   \
                   FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, TO, H, BIAS>))               \
-  FLASH_KERNEL(flash_bwd_dkdv_##B##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::BCK,\
-               DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H, BIAS>))                             \
+  FLASH_KERNEL_MB(flash_bwd_dkdv_##B##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::MINB, \
+                  DkdvShape<H>::BCK, DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H, BIAS>))               \
   FLASH_KERNEL(flash_bwd_dq_##B##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::BR,       \
                DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, TO, H, BIAS>))
 #define FLASH_TC_SET(DT, T, TO, H)                                                                      \

@@ -132,10 +132,10 @@ template <int N> __device__ __forceinline__ void named_arrive(int id) {
 // Warp specialisation: a warpgroup that only copies hands registers back, one that computes takes them
 // (setmaxnreg; every thread of the warpgroup executes it, and the CTA's total must stay within the file).
 template <int R> __device__ __forceinline__ void wg_regs_dec() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R));
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R) : "memory");
 }
 template <int R> __device__ __forceinline__ void wg_regs_inc() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R));
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R) : "memory");
 }
 
 #define FDJL_ACC_REGS_8 "{%0, %1, %2, %3, %4, %5, %6, %7}"
