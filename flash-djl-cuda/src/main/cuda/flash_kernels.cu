@@ -85,8 +85,8 @@ extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(F
 
 // ---------------------------------------------------------------- kernels
 // name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB
-// CTAs per SM (the forward's min_blocks setting, and the dK/dV kernels' one CTA; the others give ptxas only the
-// thread count)
+// CTAs per SM (the forward's min_blocks setting, the dK/dV shapes' MINB; 0 asks for nothing and builds as the
+// plain form; the others give ptxas only the thread count)
 #define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                       \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const PT p) { BODY(p); }

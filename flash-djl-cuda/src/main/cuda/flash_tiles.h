@@ -161,7 +161,8 @@ template <int D> struct DkdvMmaShape {
   static constexpr DkdvMmaTile C = dkdv_mma_tile(D, kSm90);
   static constexpr int KG = C.key_groups, SPLIT = C.warps_per_group, BR = C.query_tile, ST = C.stages;
   static constexpr bool VEC_RED = C.vector_dq_reduce;
-  static constexpr int NW = KG * SPLIT, THREADS = 32 * NW, BCK = 16 * KG, MINB = 1;
+  static constexpr int NW = KG * SPLIT, THREADS = 32 * NW, BCK = 16 * KG;
+  static constexpr int MINB = 0;  // no CTA count asked of ptxas (1 raised d = 32 from 170 to 198 registers)
   // K, V, ST x (Q, dO), dS^T, ST x (LSE, delta)
   static constexpr int SMEM = 2 * Lay<D>::bytes(BCK) + ST * 2 * Lay<D>::bytes(BR) +
                               Lay<BR>::bytes(BCK) + ST * 2 * BR * 4;
@@ -197,7 +198,7 @@ template <int D> struct DkdvWgShape {
 
 // dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles
 template <int D> struct DkdvWgWideShape {
-  static constexpr int BCK = 64, BR = 64, THREADS = 256, MINB = 1;
+  static constexpr int BCK = 64, BR = 64, THREADS = 256, MINB = 0;  // no CTA count asked of ptxas
   static_assert(D == 192 || D % 128 == 0, "each warpgroup's columns: whole 64-column blocks, or 64 + 32 at D = 192");
   static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, PT_BYTES = BCK * BR * 2;
   // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, P^T in float32, 2 x (LSE, delta), + 1 KiB for the alignment
