@@ -251,7 +251,7 @@ template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
   using S_ = FwdWgShape<D>;
-  constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS;
+  constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
@@ -272,62 +272,65 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
-  // full[s]: the copies of all NT threads into stage s landed (NT cp.async arrivals);
-  // empty[s]: all 8 warps are done reading stage s (one arrival per warp)
+  // full[s]: the producer's copies into stage s landed (NP cp.async arrivals);
+  // empty[s]: the 8 computing warps are done reading stage s (one arrival per warp)
   const uint32_t bars = sV0 + NS * S_::KV_BYTES;
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 8 * (NS + s); };
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
-      mbar_init(full(s), NT);
-      mbar_init(empty(s), NT / 32);
+      mbar_init(full(s), NP);
+      mbar_init(empty(s), NC / 32);
     }
   }
   __syncthreads();
 
-  // Tile jt goes to stage jt % NS once every warp has released tile jt - NS. Both warpgroups
-  // copy half of each tile; tile j + NS - 2 is issued in iteration j (after that iteration's
-  // MMAs), so a tile is in flight for about one iteration.
-  const SwTileCopier<S_::DS, BC, NT> kv_copier(tid, t.hd);
-  auto load_kv = [&](int jt) {
-    const int stg = jt % NS;
-    if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
-    const int nn = nb + jt * BC;
-    kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k.row_stride, nn, t.vis.Nk - nn);
-    kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v.row_stride, nn, t.vis.Nk - nn);
-    cp_async_mbar_arrive(full(stg));
-  };
+  if (wg == 0) {  // ---- the producer warpgroup: Q with tile 0, then tile jt into stage jt % NS once it is free
+    const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
+    auto load_kv = [&](int jt) {
+      const int stg = jt % NS;
+      if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
+      const int nn = nb + jt * BC;
+      kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k.row_stride, nn, t.vis.Nk - nn);
+      kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v.row_stride, nn, t.vis.Nk - nn);
+      cp_async_mbar_arrive(full(stg));
+    };
+    SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
+    load_kv(0);
+    wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
+    for (int jt = 1; jt < n_tiles; ++jt) load_kv(jt);
+    return;
+  }
+
+  // ---- the two computing warpgroups
+  wg_regs_inc<S_::CONSUMER_REGS>();
+  const int cw = wg - 1;
   auto wait_tile = [&](int jt) {
     mbar_wait(full(jt % NS), (jt / NS) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
   };
-  SwTileCopier<S_::DS, BR, NT>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // lands with tile 0
-#pragma unroll
-  for (int i = 0; i < NS - 2; ++i)
-    if (i < n_tiles) load_kv(i);
 
   float o[OR], s[SR];
 #pragma unroll
   for (int i = 0; i < OR; ++i) o[i] = 0.f;
   float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, alpha[2];
   uint32_t pa[BC / 16][4];
-  const int wrow = wg * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
-  const uint32_t sQw = sQ + wg * 64 * 128;   // this warpgroup's 64 rows of every Q column block
+  const int wrow = cw * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
+  const uint32_t sQw = sQ + cw * 64 * 128;   // this warpgroup's 64 rows of every Q column block
 
   // Turn-taking on the tensor cores: named barrier 1 + w opens when the other warpgroup has
   // issued its MMAs; each sync is matched by exactly one arrive. Warpgroup 0 goes first.
-  const int my_turn = 1 + wg, other_turn = 2 - wg;
-  if (wg == 1) named_arrive<NT>(1);
+  const int my_turn = 1 + cw, other_turn = 2 - cw;
+  if (cw == 1) named_arrive<NC>(1);
 
   // tile 0: S only
   wait_tile(0);
-  named_sync<NT>(my_turn);
+  named_sync<NC>(my_turn);
   wg_fence();
   wg_issue_s<T, BR, BC>(s, sQw, sK0, D / 16);
   wg_commit();
-  named_arrive<NT>(other_turn);
-  if (NS - 2 < n_tiles) load_kv(NS - 2);
+  named_arrive<NC>(other_turn);
   uint32_t dm[BC / 16][2];
   if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
   wg_wait<0>();
@@ -343,14 +346,13 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   for (int j = 1; j < n_tiles; ++j) {
     const int sj = j % NS, sp = (j - 1) % NS;  // stages of tiles j and j - 1
     wait_tile(j);
-    named_sync<NT>(my_turn);
+    named_sync<NC>(my_turn);
     wg_fence();
     wg_issue_s<T, BR, BC>(s, sQw, sK0 + sj * S_::KV_BYTES, D / 16);
     wg_commit();
     wg_issue_pv<T, D, BC>(o, pa, sV0 + sp * S_::KV_BYTES);
     wg_commit();
-    named_arrive<NT>(other_turn);
-    if (j + NS - 2 < n_tiles) load_kv(j + NS - 2);
+    named_arrive<NC>(other_turn);
     const int n0 = nb + j * BC;
     const int bst = bst_next;
     if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
@@ -368,12 +370,12 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
   }
 
-  named_sync<NT>(my_turn);
+  named_sync<NC>(my_turn);
   wg_fence();
   wg_issue_pv<T, D, BC>(o, pa, sV0 + ((n_tiles - 1) % NS) * S_::KV_BYTES);
   wg_commit();
-  if (wg == 0) named_arrive<NT>(other_turn);  // warpgroup 1's last sync; its own last arrive
-  wg_wait<0>();                                // would have no matching sync
+  if (cw == 0) named_arrive<NC>(other_turn);  // warpgroup 1's last sync; its own last arrive
+  wg_wait<0>();                                 // would have no matching sync
   wg_pin<OR>(o);
   wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
 #endif

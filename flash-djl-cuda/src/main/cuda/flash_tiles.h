@@ -119,7 +119,11 @@ template <int D> struct FwdWgShape {
   static constexpr bool PP = C.ping_pong;
   static_assert(NS >= (PP ? 3 : 2), "the K/V ring: 2 stages in lock-step (one barrier per tile), 3 in ping-pong");
   static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
-  static constexpr int BR = 64 * NWG, THREADS = 128 * NWG;
+  // ping-pong: + a producer warpgroup that copies, whose registers the two computing warpgroups take (setmaxnreg;
+  // 384 threads start at 168: 128 x 24 + 256 x 240 = 64 Ki)
+  static constexpr int PRODUCERS = PP ? 128 : 0, CONSUMERS = 128 * NWG;
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
   // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
