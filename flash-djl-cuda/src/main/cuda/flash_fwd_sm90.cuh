@@ -17,7 +17,8 @@
 //  - fwd_wgmma_pingpong_kernel (ping_pong in flash_tiles.h, two warpgroups): mbarriers instead of __syncthreads,
 //    and named barriers that hand the tensor cores from one warpgroup to the other: each issues
 //    S_j = Q K_j^T together with O += P_{j-1} V_{j-1}, then does the softmax of S_j while the
-//    other warpgroup's MMAs run (FlashAttention-3's inter-warpgroup "ping-pong").
+//    other warpgroup's MMAs run (FlashAttention-3's inter-warpgroup "ping-pong"). Where flash_tiles.h
+//    says `producer`, a third warpgroup does every copy and hands its registers to the two (setmaxnreg).
 #pragma once
 #include "flash_fwd_tile.cuh"
 #include "flash_tiles.h"
@@ -158,6 +159,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   using S_ = FwdWgShape<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
+  constexpr bool PRODUCER = NP > 0;       // a producer warpgroup copies (else the computing warpgroups do)
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
@@ -253,6 +255,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   using S_ = FwdWgShape<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
+  constexpr bool PRODUCER = NP > 0;       // a producer warpgroup copies (else the computing warpgroups do)
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
@@ -272,7 +275,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
-  // full[s]: the producer's copies into stage s landed (NP cp.async arrivals);
+  // full[s]: the copies into stage s landed (one cp.async arrival per copying thread);
   // empty[s]: the 8 computing warps are done reading stage s (one arrival per warp)
   const uint32_t bars = sV0 + NS * S_::KV_BYTES;
   auto full = [&](int s) { return bars + 8 * s; };
@@ -280,32 +283,46 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
-      mbar_init(full(s), NP);
+      mbar_init(full(s), PRODUCER ? NP : NC);
       mbar_init(empty(s), NC / 32);
     }
   }
   __syncthreads();
 
-  if (wg == 0) {  // ---- the producer warpgroup: Q with tile 0, then tile jt into stage jt % NS once it is free
-    const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
-    auto load_kv = [&](int jt) {
-      const int stg = jt % NS;
-      if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
-      const int nn = nb + jt * BC;
-      kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k.row_stride, nn, t.vis.Nk - nn);
-      kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v.row_stride, nn, t.vis.Nk - nn);
-      cp_async_mbar_arrive(full(stg));
-    };
-    SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
-    load_kv(0);
-    wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
-    for (int jt = 1; jt < n_tiles; ++jt) load_kv(jt);
-    return;
+  // Tile jt goes to stage jt % NS once every computing warp has released tile jt - NS. With a producer it is
+  // copied as soon as the stage is free; without, both computing warpgroups copy half of each tile, tile
+  // j + NS - 2 in iteration j (after that iteration's MMAs), so a tile is in flight for about one iteration.
+  const int ctid = tid - NP;  // the copying threads' index (0 .. NP - 1 or NC - 1)
+  constexpr int NCOPY = PRODUCER ? NP : NC;
+  auto load_kv = [&](const SwTileCopier<S_::DS, BC, NCOPY>& kv_copier, int jt) {
+    const int stg = jt % NS;
+    if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
+    const int nn = nb + jt * BC;
+    kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k.row_stride, nn, t.vis.Nk - nn);
+    kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v.row_stride, nn, t.vis.Nk - nn);
+    cp_async_mbar_arrive(full(stg));
+  };
+  if constexpr (PRODUCER) {
+    if (wg == 0) {  // ---- the producer warpgroup: Q with tile 0, then every tile
+      const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
+      SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
+      load_kv(kv_copier, 0);
+      wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
+      for (int jt = 1; jt < n_tiles; ++jt) load_kv(kv_copier, jt);
+      return;
+    }
+    wg_regs_inc<S_::CONSUMER_REGS>();
   }
 
   // ---- the two computing warpgroups
-  wg_regs_inc<S_::CONSUMER_REGS>();
-  const int cw = wg - 1;
+  const int cw = wg - (PRODUCER ? 1 : 0);
+  const SwTileCopier<S_::DS, BC, NCOPY> kv_copier(ctid, t.hd);  // used without a producer only
+  if constexpr (!PRODUCER) {
+    SwTileCopier<S_::DS, BR, NC>(ctid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // lands with tile 0
+#pragma unroll
+    for (int i = 0; i < NS - 2; ++i)
+      if (i < n_tiles) load_kv(kv_copier, i);
+  }
   auto wait_tile = [&](int jt) {
     mbar_wait(full(jt % NS), (jt / NS) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
@@ -331,6 +348,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   wg_issue_s<T, BR, BC>(s, sQw, sK0, D / 16);
   wg_commit();
   named_arrive<NC>(other_turn);
+  if constexpr (!PRODUCER)
+    if (NS - 2 < n_tiles) load_kv(kv_copier, NS - 2);
   uint32_t dm[BC / 16][2];
   if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
   wg_wait<0>();
@@ -353,6 +372,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wg_issue_pv<T, D, BC>(o, pa, sV0 + sp * S_::KV_BYTES);
     wg_commit();
     named_arrive<NC>(other_turn);
+    if constexpr (!PRODUCER)
+      if (j + NS - 2 < n_tiles) load_kv(kv_copier, j + NS - 2);
     const int n0 = nb + j * BC;
     const int bst = bst_next;
     if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);

@@ -93,6 +93,7 @@ struct FwdWgTile {
   int min_blocks;  // CTAs per SM asked of the register allocator
   int stages;      // shared-memory stages of K/V (a ring: >= 2 in lock-step, >= 3 in ping-pong)
   bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups)
+  bool producer;   // ping-pong: a third warpgroup does the copies (else the computing warpgroups do)
 };
 __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
   FwdWgTile t{};
@@ -101,11 +102,13 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
   if (D == 64) {
     t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;   // 2 CTAs per SM (<= 128 registers)
   } else if (D <= 128) {
-    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true;   // 3 stages: 225 KiB (D = 96: padded to 128)
+    // 3 stages: 225 KiB (D = 96: padded to 128). The producer warpgroup measured 1.06-1.13x at D = 128, 0.93-0.97x
+    // at D = 96 (PERF_LOG.md)
+    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.producer = D == 128;
   } else if (D <= 192) {
     // O takes 96 registers; Q (48 KiB) and 3 stages of 64 keys fill 193 KiB. Ping-pong measured 1.02-1.17x over
-    // lock-step here (PERF_LOG.md)
-    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true;
+    // lock-step here, the producer warpgroup 1.00-1.05x more (PERF_LOG.md)
+    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.producer = true;
   } else {
     // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Ping-pong on key tiles of
     // 32 (3 or 4 stages) measured 0.69-0.91x of this
@@ -119,9 +122,10 @@ template <int D> struct FwdWgShape {
   static constexpr bool PP = C.ping_pong;
   static_assert(NS >= (PP ? 3 : 2), "the K/V ring: 2 stages in lock-step (one barrier per tile), 3 in ping-pong");
   static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
-  // ping-pong: + a producer warpgroup that copies, whose registers the two computing warpgroups take (setmaxnreg;
-  // 384 threads start at 168: 128 x 24 + 256 x 240 = 64 Ki)
-  static constexpr int PRODUCERS = PP ? 128 : 0, CONSUMERS = 128 * NWG;
+  static_assert(!C.producer || PP, "a producer warpgroup serves the ping-pong kernel");
+  // + the producer warpgroup, if any, whose registers the two computing warpgroups take (setmaxnreg; 384 threads
+  // start at 168: 128 x 24 + 256 x 240 = 64 Ki)
+  static constexpr int PRODUCERS = C.producer ? 128 : 0, CONSUMERS = 128 * NWG;
   static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
   static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
