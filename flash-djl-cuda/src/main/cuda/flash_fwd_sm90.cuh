@@ -159,7 +159,6 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   using S_ = FwdWgShape<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
-  constexpr bool PRODUCER = NP > 0;       // a producer warpgroup copies (else the computing warpgroups do)
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;

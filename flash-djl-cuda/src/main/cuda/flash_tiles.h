@@ -99,6 +99,11 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
   FwdWgTile t{};
   t.warpgroups = 2;
   t.stages = 3;
+#ifdef FDJL_EXP_FWD64_PP
+  if (D == 64) {
+    t.key_tile = FDJL_EXP_FWD64_BC; t.min_blocks = 1; t.ping_pong = true; t.producer = true; t.stages = FDJL_EXP_FWD64_PP;
+  } else
+#endif
   if (D == 64) {
     t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;   // 2 CTAs per SM (<= 128 registers)
   } else if (D <= 128) {
