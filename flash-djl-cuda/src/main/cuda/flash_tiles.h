@@ -99,13 +99,10 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
   FwdWgTile t{};
   t.warpgroups = 2;
   t.stages = 3;
-#ifdef FDJL_EXP_FWD64_PP
   if (D == 64) {
-    t.key_tile = FDJL_EXP_FWD64_BC; t.min_blocks = 1; t.ping_pong = true; t.producer = true; t.stages = FDJL_EXP_FWD64_PP;
-  } else
-#endif
-  if (D == 64) {
-    t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;   // 2 CTAs per SM (<= 128 registers)
+    // 2 CTAs per SM (<= 128 registers). Ping-pong with a producer on key tiles of 128 measured 1.10-1.21x at 4k-16k
+    // but 0.90-0.98x at 512-1k (PERF_LOG.md)
+    t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;
   } else if (D <= 128) {
     // 3 stages: 225 KiB (D = 96: padded to 128). The producer warpgroup measured 1.06-1.13x at D = 128, 0.93-0.97x
     // at D = 96 (PERF_LOG.md)
