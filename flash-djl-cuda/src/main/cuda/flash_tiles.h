@@ -86,6 +86,15 @@ template <int D> struct FwdMmaShape {
   static constexpr int SMEM = Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);  // Q, 2 stages of K and V
 };
 
+// ------------------------------------------------------------------ warp specialisation (sm_90a)
+// A producer warpgroup that only copies, beside two warpgroups that compute, one CTA per SM: 384 threads start at
+// 168 registers, and the producer hands its registers to the others (setmaxnreg): 128 x 24 + 256 x 240 = 64 Ki.
+struct ProducerSplit {
+  static constexpr int PRODUCERS = 128, PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+};
+static_assert(ProducerSplit::PRODUCERS * ProducerSplit::PRODUCER_REGS + 256 * ProducerSplit::CONSUMER_REGS <= 65536,
+              "the register file of an SM");
+
 // ------------------------------------------------------------------ forward, wgmma (sm_90a)
 struct FwdWgTile {
   int warpgroups;  // warpgroups per CTA, 64 query rows each
@@ -125,10 +134,9 @@ template <int D> struct FwdWgShape {
   static_assert(NS >= (PP ? 3 : 2), "the K/V ring: 2 stages in lock-step (one barrier per tile), 3 in ping-pong");
   static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
   static_assert(!C.producer || PP, "a producer warpgroup serves the ping-pong kernel");
-  // + the producer warpgroup, if any, whose registers the two computing warpgroups take (setmaxnreg; 384 threads
-  // start at 168: 128 x 24 + 256 x 240 = 64 Ki)
-  static constexpr int PRODUCERS = C.producer ? 128 : 0, CONSUMERS = 128 * NWG;
-  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  // + the producer warpgroup, if any (ProducerSplit)
+  static constexpr int PRODUCERS = C.producer ? ProducerSplit::PRODUCERS : 0, CONSUMERS = 128 * NWG;
+  static constexpr int PRODUCER_REGS = ProducerSplit::PRODUCER_REGS, CONSUMER_REGS = ProducerSplit::CONSUMER_REGS;
   static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
@@ -188,10 +196,9 @@ template <int D> struct DkdvWgShape {
   static constexpr DkdvWgTile C = dkdv_wgmma_tile(D);
   static constexpr int BCK = C.key_tile, BR = C.query_tile;
   static_assert(BCK == 128 && BR == 64, "the kernel is written for two warpgroups of 64 keys, 64-row tiles");
-  // a producer warpgroup (copies, dQ reductions) and two consumer warpgroups; at 384 threads a thread may
-  // start with 168 registers, which the producer hands to the consumers: 128 x 24 + 256 x 240 = 64 Ki
-  static constexpr int PRODUCERS = 128, CONSUMERS = 2 * BCK, THREADS = PRODUCERS + CONSUMERS;
-  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  // a producer warpgroup (copies, dQ reductions) and two consumer warpgroups (ProducerSplit)
+  static constexpr int PRODUCERS = ProducerSplit::PRODUCERS, CONSUMERS = 2 * BCK, THREADS = PRODUCERS + CONSUMERS;
+  static constexpr int PRODUCER_REGS = ProducerSplit::PRODUCER_REGS, CONSUMER_REGS = ProducerSplit::CONSUMER_REGS;
   // one CTA per SM, said to ptxas: without it ptxas cannot tell the register count at entry and ignores setmaxnreg
   // (C7508; it did so at d = 64 and 96 and serialised the wgmmas)
   static constexpr int MINB = 1;
