@@ -22,7 +22,9 @@ template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
 #if FDJL_WGMMA
   using S_ = DqWgShape<D>;
-  constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
+  constexpr int BC = S_::BC, BR = S_::BR, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
+  constexpr bool PRODUCER = NP > 0;           // a producer warpgroup copies (else the computing warpgroups do)
+  constexpr int NCOPY = PRODUCER ? NP : NC;   // the copying threads
   constexpr int KC = D / 16;                  // k16 steps over the head dim
   constexpr int SR = BC / 2, OR = D / 2;      // accumulator registers of S (and dP) and of dQ per thread
 
@@ -37,32 +39,64 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
 
   const T *qg = t.q, *dog = t.dout, *kg = t.k, *vg = t.v;
   const int n_tiles = t.kt.size(), nb = t.key0;
-  const int wrow = wg * 64 + warp * 16;  // this warp's first row in the tile; the thread's: wrow + g, + 8
+
+  const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
+  const uint32_t sdO = sQ + S_::Q_BYTES;
+  const uint32_t sK0 = sdO + S_::Q_BYTES;
+  const uint32_t sV0 = sK0 + 2 * S_::KV_BYTES;
+  // full[s]: the copies into stage s landed (one cp.async arrival per copying thread); empty[s]: the computing
+  // warps are done with stage s (one arrival per warp)
+  const uint32_t bars = sV0 + 2 * S_::KV_BYTES;
+  auto full = [&](int s) { return bars + 8 * s; };
+  auto empty = [&](int s) { return bars + 16 + 8 * s; };
+  if (tid == 0) {
+#pragma unroll
+    for (int s = 0; s < 2; ++s) {
+      mbar_init(full(s), NCOPY);
+      mbar_init(empty(s), NC / 32);
+    }
+  }
+  __syncthreads();
+
+  // key tile j into stage j % 2, once the computing warps have released tile j - 2; Q and dO land with tile 0
+  auto load_kv = [&](const SwTileCopier<S_::DS, BC, NCOPY>& kv_copier, int j) {
+    const int st = j & 1;
+    if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
+    const int nn = nb + j * BC;
+    kv_copier.copy(sK0 + st * S_::KV_BYTES, kg, p.k.row_stride, nn, Nk - nn);
+    kv_copier.copy(sV0 + st * S_::KV_BYTES, vg, p.v.row_stride, nn, Nk - nn);
+    cp_async_mbar_arrive(full(st));
+  };
+  auto load_first = [&](int ctid) {
+    const SwTileCopier<S_::DS, BR, NCOPY> q_copier(ctid, hd);
+    q_copier.copy(sQ, qg, p.q.row_stride, m0, Nq - m0);
+    q_copier.copy(sdO, dog, p.dout.row_stride, m0, Nq - m0);
+    load_kv(SwTileCopier<S_::DS, BC, NCOPY>(ctid, hd), 0);
+  };
+  if constexpr (PRODUCER) {
+    if (wg == 0) {  // ---- the producer warpgroup: every tile as soon as its stage is free
+      if (n_tiles > 0) load_first(tid);
+      wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
+      const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, hd);
+      for (int j = 1; j < n_tiles; ++j) load_kv(kv_copier, j);
+      return;
+    }
+    wg_regs_inc<S_::CONSUMER_REGS>();
+  }
+
+  // ---- the computing warpgroups
+  const int cw = wg - (PRODUCER ? 1 : 0), ctid = tid - NP;
+  const int wrow = cw * 64 + warp * 16;  // this warp's first row in the tile; the thread's: wrow + g, + 8
   float lse2[2], del[2];  // the LSE (log2 domain) and delta of the thread's rows
 #pragma unroll
   for (int r = 0; r < 2; ++r) t.row_stats(p, m0 + wrow + g + 8 * r, lse2[r], del[r]);
   float dq[OR];
 #pragma unroll
   for (int i = 0; i < OR; ++i) dq[i] = 0.f;
-
-  const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
-  const uint32_t sdO = sQ + S_::Q_BYTES;
-  const uint32_t sK0 = sdO + S_::Q_BYTES;
-  const uint32_t sV0 = sK0 + 2 * S_::KV_BYTES;
-  const SwTileCopier<S_::DS, BC, NT> kv_copier(tid, hd);
-  auto load_kv = [&](int j, int stage) {  // the j-th tile of the range
-    const int nn = nb + j * BC;
-    kv_copier.copy(sK0 + stage * S_::KV_BYTES, kg, p.k.row_stride, nn, Nk - nn);
-    kv_copier.copy(sV0 + stage * S_::KV_BYTES, vg, p.v.row_stride, nn, Nk - nn);
-  };
-  if (n_tiles > 0) {
-    const SwTileCopier<S_::DS, BR, NT> q_copier(tid, hd);
-    q_copier.copy(sQ, qg, p.q.row_stride, m0, Nq - m0);
-    q_copier.copy(sdO, dog, p.dout.row_stride, m0, Nq - m0);
-    load_kv(0, 0);
-    cp_async_commit();
-  }
-  const uint32_t sQw = sQ + wg * 64 * 128, sdOw = sdO + wg * 64 * 128;  // this warpgroup's rows of every block
+  const SwTileCopier<S_::DS, BC, NCOPY> kv_copier(ctid, hd);  // used without a producer only
+  if constexpr (!PRODUCER)
+    if (n_tiles > 0) load_first(ctid);
+  const uint32_t sQw = sQ + cw * 64 * 128, sdOw = sdO + cw * 64 * 128;  // this warpgroup's rows of every block
   const float sl2 = p.scale_log2;
 
   // the bias state of tile j + 1 is read during tile j, off the critical path (a global load)
@@ -72,12 +106,15 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     const int n0 = nb + j * BC;  // first key of tile j
     const int bst = bst_next;
     if (j + 1 < n_tiles) bst_next = bias.state(p, m0, BR, n0 + BC, BC);
-    cp_async_wait<0>();  // tile j has landed (this thread's copies)
-    fence_proxy_async(); // ... and is visible to the async (wgmma) proxy
-    __syncthreads();     // everyone's copies landed; everyone is done with tile j - 1, whose stage takes j + 1
-    if (j + 1 < n_tiles) load_kv(j + 1, st ^ 1);
-    cp_async_commit();
-    if (bst == kTileHidden) continue;  // hidden by the bias: dS = 0
+    mbar_wait(full(st), (j >> 1) & 1);
+    fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
+    // without a producer, tile j + 1 goes into the stage that tile j - 1 used
+    if constexpr (!PRODUCER)
+      if (j + 1 < n_tiles) load_kv(kv_copier, j + 1);
+    if (bst == kTileHidden) {  // hidden by the bias: dS = 0
+      if (lane == 0) mbar_arrive(empty(st));
+      continue;
+    }
     const uint32_t sK = sK0 + st * S_::KV_BYTES;
     const uint32_t sV = sV0 + st * S_::KV_BYTES;
 
@@ -124,8 +161,9 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     wg_fence();
     wg_issue_pv<T, D, BC>(dq, pa, sK);
     wg_commit();
-    wg_wait<0>();  // before the next tile's barrier hands this stage to the copies
+    wg_wait<0>();  // dS K has read the stage
     wg_pin<OR>(dq);
+    if (lane == 0) mbar_arrive(empty(st));
   }
 
   t.template store_dq<TO, D>(p, dq, m0 + wrow + g, t4);

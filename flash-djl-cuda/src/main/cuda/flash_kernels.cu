@@ -85,7 +85,7 @@ extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(F
 
 // ---------------------------------------------------------------- kernels
 // name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB
-// CTAs per SM (the forward's min_blocks setting, the dK/dV shapes' MINB; 0 asks for nothing and builds as the
+// CTAs per SM (the forward's min_blocks setting, the dK/dV and dq shapes' MINB; 0 asks for nothing and builds as the
 // plain form; the others give ptxas only the thread count)
 #define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                       \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
@@ -101,8 +101,8 @@ extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(F
                   FwdShape<H>::BR, FwdShape<H>::SMEM, (fdjl::fwd_kernel<T, TO, H, BIAS>))               \
   FLASH_KERNEL_MB(flash_bwd_dkdv_##B##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::MINB, \
                   DkdvShape<H>::BCK, DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H, BIAS>))               \
-  FLASH_KERNEL(flash_bwd_dq_##B##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::BR,       \
-               DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, TO, H, BIAS>))
+  FLASH_KERNEL_MB(flash_bwd_dq_##B##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::MINB,   \
+                  DqShape<H>::BR, DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, TO, H, BIAS>))
 #define FLASH_TC_SET(DT, T, TO, H)                                                                      \
   FLASH_TC_READERS(DT, T, TO, H, , false) FLASH_TC_READERS(DT, T, TO, H, bias_, true)                   \
   FLASH_KERNEL(flash_bwd_pre_##DT##_hd##H, FlashBwdParams, PreShape::THREADS, PreShape::ROWS, 0,        \

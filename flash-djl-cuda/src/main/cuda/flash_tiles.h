@@ -243,7 +243,7 @@ __host__ __device__ constexpr DqMmaTile dq_mma_tile(int D) {
 template <int D> struct DqMmaShape {
   static constexpr DqMmaTile C = dq_mma_tile(D);
   static constexpr int W = C.warps, BC = C.key_tile, KUNROLL = C.k_unroll;
-  static constexpr int BR = 16 * W, THREADS = 32 * W;
+  static constexpr int BR = 16 * W, THREADS = 32 * W, MINB = 0;  // no CTA count asked of ptxas
   static constexpr int SMEM = 2 * Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);  // Q, dO, 2 x (K, V)
 };
 
@@ -251,23 +251,30 @@ template <int D> struct DqMmaShape {
 struct DqWgTile {
   int warpgroups;  // warpgroups per CTA, 64 query rows each
   int key_tile;    // keys per K/V tile (two stages)
+  bool producer;   // an extra warpgroup does the copies (else the computing warpgroups do)
 };
 // One warpgroup: 97 KiB at D = 128, so two CTAs share an SM and their softmax and MMAs interleave; measured
-// 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md)
+// 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md). With a producer
+// warpgroup beside it (D <= 128).
 // D > 128: dQ alone takes 96-128 registers a thread, so key tiles of 32; two warpgroups (the tile copier needs 256
 // threads for 32-row tiles of 256 columns), 145-193 KiB, one CTA per SM
-__host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) { return D <= 128 ? DqWgTile{1, 64} : DqWgTile{2, 32}; }
+__host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
+  return D <= 128 ? DqWgTile{1, 64, true} : DqWgTile{2, 32, false};
+}
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile;
-  static constexpr int BR = 64 * NWG, THREADS = 128 * NWG;
+  // + the producer warpgroup, if any, whose registers the computing warpgroup takes (setmaxnreg). Two CTAs of 256
+  // threads per SM start at 128 registers: 128 x 24 + 128 x 232 = 32 Ki per CTA. MINB tells ptxas the count.
+  static constexpr int PRODUCERS = C.producer ? 128 : 0, CONSUMERS = 128 * NWG;
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 232, MINB = C.producer ? 2 : 0;
+  static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
-  // Q, dO, 2 x (K, V), + 1 KiB for the alignment done by the kernel
-  static constexpr int SMEM = 2 * Q_BYTES + 4 * KV_BYTES + 1024;
+  // Q, dO, 2 x (K, V), a full and an empty mbarrier per stage, + 1 KiB for the alignment done by the kernel
+  static constexpr int SMEM = 2 * Q_BYTES + 4 * KV_BYTES + 32 + 1024;
 };
 
-// the launch shape of flash_bwd_dq_<dt>_hd<D> in the pass being compiled
 template <int D> using DqShape = std::conditional_t<dq_on_wgmma(D), DqWgShape<D>, DqMmaShape<D>>;
 
 // ------------------------------------------------------------------ float32, 3xTF32 (flash_*_tf32.cuh)
