@@ -79,6 +79,7 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
       wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
       const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, hd);
       for (int j = 1; j < n_tiles; ++j) load_kv(kv_copier, j);
+      cp_async_wait<0>();  // no copy of this thread is in flight when it exits
       return;
     }
     wg_regs_inc<S_::CONSUMER_REGS>();

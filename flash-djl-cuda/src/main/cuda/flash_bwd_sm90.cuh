@@ -207,6 +207,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       }
     }
     if (tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
+    cp_async_wait<0>();  // and no copy of this thread is in flight when it exits
     return;
   }
 

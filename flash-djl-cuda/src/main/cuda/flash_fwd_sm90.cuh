@@ -308,6 +308,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       load_kv(kv_copier, 0);
       wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
       for (int jt = 1; jt < n_tiles; ++jt) load_kv(kv_copier, jt);
+      cp_async_wait<0>();  // no copy of this thread is in flight when it exits
       return;
     }
     wg_regs_inc<S_::CONSUMER_REGS>();
