@@ -153,10 +153,10 @@ __device__ __forceinline__ void wg_write_o(const FwdTile<T, TO, BIAS>& t, int64_
   }
 }
 
-template <typename T, typename TO, int D, bool BIAS>
+template <typename T, typename TO, int D, bool BIAS, bool LONG_KEYS>
 __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
-  using S_ = FwdWgShape<D>;
+  using S_ = FwdWgShape<D, LONG_KEYS>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
 
@@ -248,10 +248,10 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
 #endif
 }
 
-template <typename T, typename TO, int D, bool BIAS>
+template <typename T, typename TO, int D, bool BIAS, bool LONG_KEYS>
 __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
-  using S_ = FwdWgShape<D>;
+  using S_ = FwdWgShape<D, LONG_KEYS>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
   constexpr bool PRODUCER = NP > 0;       // a producer warpgroup copies (else the computing warpgroups do)

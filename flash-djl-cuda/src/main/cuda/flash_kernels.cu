@@ -23,11 +23,12 @@ namespace fdjl {
 // score bias (flash_bias.cuh); each is a kernel of its own, so that the kernels without it keep their
 // registers and schedule (one kernel choosing its body at run time ran unbiased backwards at d = 128
 // at 0.80-0.90x: its registers are those of the larger body; PERF_LOG.md).
-template <typename T, typename TO, int D, bool BIAS>
+// LONG_KEYS: the head dim's form for long key sequences (flash_tiles.h, fwd_long_min_keys)
+template <typename T, typename TO, int D, bool BIAS, bool LONG_KEYS = false>
 __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
   if constexpr (!fwd_on_wgmma(D)) fwd_mma_kernel<T, TO, D, BIAS>(p);
-  else if constexpr (FwdWgShape<D>::PP) fwd_wgmma_pingpong_kernel<T, TO, D, BIAS>(p);
-  else fwd_wgmma_lockstep_kernel<T, TO, D, BIAS>(p);
+  else if constexpr (FwdWgShape<D, LONG_KEYS>::PP) fwd_wgmma_pingpong_kernel<T, TO, D, BIAS, LONG_KEYS>(p);
+  else fwd_wgmma_lockstep_kernel<T, TO, D, BIAS, LONG_KEYS>(p);
 }
 
 template <typename T, typename TO, int D, bool BIAS>
@@ -82,6 +83,8 @@ extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL
 extern "C" __device__ const int flash_dq_accum_pad = fdjl::kDqAccumPad;
 #define FDJL_DKDV_ADDS_DQ_ITEM(H) (fdjl::dkdv_adds_dq(H) ? 1 : 0),
 extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_ADDS_DQ_ITEM)};
+#define FDJL_FWD_LONG_MIN_KEYS_ITEM(H) fdjl::fwd_long_min_keys(H),
+extern "C" __device__ const int flash_fwd_long_min_keys[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_LONG_MIN_KEYS_ITEM)};
 
 // ---------------------------------------------------------------- kernels
 // name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB
@@ -133,6 +136,23 @@ extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(F
 #endif
 #define FLASH_HD_SET(H) FLASH_HD_SET_(H)
 FDJL_FOR_EACH_HEAD_DIM(FLASH_HD_SET)
+
+// ---------------------------------------------------------------- the forward for long key sequences
+// flash_fwd_long_*: the forms fwd_long_min_keys (flash_tiles.h) exports, sm_90a only (the other passes export 0
+// keys, and their launchers never ask for these names); head dim kFwdLongHeadDim, spelled out for the names
+#if FDJL_WGMMA && (!defined(FLASH_ONLY_HD) || FLASH_ONLY_HD == 64)
+static_assert(fdjl::kFwdLongHeadDim == 64, "the flash_fwd_long_* names below say hd64");
+#define FLASH_FWD_LONG(DT, T, TO, B, BIAS)                                                                  \
+  FLASH_KERNEL_MB(flash_fwd_long_##B##DT##_hd64, FlashFwdParams, (fdjl::FwdWgShape<64, true>::THREADS),      \
+                  (fdjl::FwdWgShape<64, true>::MINB), (fdjl::FwdWgShape<64, true>::BR),                      \
+                  (fdjl::FwdWgShape<64, true>::SMEM), (fdjl::fwd_kernel<T, TO, 64, BIAS, true>))
+#define FLASH_FWD_LONG_SET(DT, T, TO) FLASH_FWD_LONG(DT, T, TO, , false) FLASH_FWD_LONG(DT, T, TO, bias_, true)
+FLASH_FWD_LONG_SET(bf16, __nv_bfloat16, __nv_bfloat16)
+#ifndef FLASH_ONLY_BF16
+FLASH_FWD_LONG_SET(f16, __half, __half)
+FLASH_FWD_LONG_SET(f32bf16, __nv_bfloat16, float)
+#endif
+#endif
 
 // ---------------------------------------------------------------- casts for the mixed kernels
 FLASH_KERNEL(flash_cast_f32_bf16, FlashCastParams, CastShape::THREADS, CastShape::ROWS, 0,

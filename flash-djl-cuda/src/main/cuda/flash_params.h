@@ -23,14 +23,17 @@
 // the three dropout fields at the end). Version 5 had no score bias (the FlashBias after
 // dropout_seed, bias_kind, the flash_bias_tiles kernel). Version 6 had no flash_tma_copy (TMA). Version 7
 // had dq_accum rows of exactly H floats (no flash_dq_accum_pad). Version 8 had no flash_dkdv_adds_dq (every
-// 16-bit dkdv kernel added dQ into dq_accum when deterministic == 0).
-#define FLASH_ABI_VERSION 9
+// 16-bit dkdv kernel added dQ into dq_accum when deterministic == 0). Version 9 had no flash_fwd_long_* kernels
+// (its structs are those of version 10).
+#define FLASH_ABI_VERSION 10
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
 //
 // extern "C" __global__ kernels, each taking ONE parameter, its param struct BY VALUE:
 //   flash_fwd_<dt>_hd<H>          (FlashFwdParams)
+//   flash_fwd_long_<dt>_hd<H>     (FlashFwdParams)  the same result, the form for long key sequences: only where
+//                                                   flash_fwd_long_min_keys[H] > 0, dt in {f16, bf16, f32bf16}
 //   flash_bwd_pre_<dt>_hd<H>      (FlashBwdParams)  delta = rowsum(dO*O); f16/bf16: zeroes dq_accum
 //                                                   when deterministic == 0
 //   flash_bwd_dkdv_<dt>_hd<H>     (FlashBwdParams)  dk, dv (f16/bf16, deterministic == 0 and
@@ -59,6 +62,8 @@
 //   extern "C" __device__ const int flash_dkdv_adds_dq[n];     per head dim (of flash_head_dims): 1 if the
 //     f16/bf16 dkdv kernel adds dQ into dq_accum when deterministic == 0 (then convert runs), 0 if it computes
 //     no dQ (then the dq kernel runs in both modes, and dq_accum may be null); a device pass's own values
+//   extern "C" __device__ const int flash_fwd_long_min_keys[n]; per head dim: 0, or the key count (max_k) from
+//     which the f16/bf16/f32bf16 forward runs flash_fwd_long_<dt>_hd<H> (faster there); a device pass's own values
 //   for every kernel K: extern "C" __device__ const int K_cfg[4] =
 //     {threads_per_block, tile_rows, dynamic_smem_bytes, 0}
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
@@ -67,7 +72,7 @@
 //   sm_86/sm_89; 230448 B in the sm_90a code, of the 227 KiB an H100 CTA may have);
 //   grid  = (ceil(N / tile_rows), heads, Z), block = (threads_per_block, 1, 1),
 //   sharedMemBytes = dynamic_smem_bytes, null stream, in this order:
-//     forward:  fwd                                          N = max_q,    heads = heads_q,  Z = batch
+//     forward:  fwd (or fwd_long, above)                     N = max_q,    heads = heads_q,  Z = batch
 //     cast:     cast (one per tensor, before the kernels that read it) N = seqlen, heads = heads, Z = its batch
 //     backward: pre                                          N = seqlen_q, heads = heads_q,  Z = tensor batch
 //               dkdv                                         N = max_k,    heads = heads_kv, Z = batch

@@ -104,14 +104,22 @@ struct FwdWgTile {
   bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups)
   bool producer;   // ping-pong: a third warpgroup does the copies (else the computing warpgroups do)
 };
-__host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
+// A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
+// runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D).
+// d = 64: ping-pong with a producer on key tiles of 128 measured 1.10-1.21x the lock-step form at 4k-16k, but
+// 0.90-0.98x at 512-1k (PERF_LOG.md), so each form keeps the lengths where it wins.
+constexpr int kFwdLongHeadDim = 64;  // the one head dim with a long form (flash_kernels.cu instantiates it)
+__host__ __device__ constexpr int fwd_long_min_keys(int D) { return kWgmma && D == kFwdLongHeadDim ? 2048 : 0; }
+
+__host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
   FwdWgTile t{};
   t.warpgroups = 2;
   t.stages = 3;
-  if (D == 64) {
-    // 2 CTAs per SM (<= 128 registers). Ping-pong with a producer on key tiles of 128 measured 1.10-1.21x at 4k-16k
-    // but 0.90-0.98x at 512-1k (PERF_LOG.md)
-    t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;
+  if (D == 64 && long_keys) {
+    // 1 CTA per SM; 4 stages of 128 keys: 145 KiB (key tiles of 64 measured 0.80-0.97x of the lock-step form)
+    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.producer = true; t.stages = 4;
+  } else if (D == 64) {
+    t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;  // 2 CTAs per SM (<= 128 registers)
   } else if (D <= 128) {
     // 3 stages: 225 KiB (D = 96: padded to 128). The producer warpgroup measured 1.06-1.13x at D = 128, 0.93-0.97x
     // at D = 96 (PERF_LOG.md)
@@ -127,8 +135,9 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D) {
   }
   return t;
 }
-template <int D> struct FwdWgShape {
-  static constexpr FwdWgTile C = fwd_wgmma_tile(D);
+template <int D, bool LONG_KEYS = false> struct FwdWgShape {
+  static_assert(!LONG_KEYS || fwd_long_min_keys(D) > 0, "a long-key form only where the head dim has one");
+  static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
   static constexpr bool PP = C.ping_pong;
   static_assert(NS >= (PP ? 3 : 2), "the K/V ring: 2 stages in lock-step (one barrier per tile), 3 in ping-pong");
@@ -145,7 +154,7 @@ template <int D> struct FwdWgShape {
   static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0);
 };
 
-// the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled
+// the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled (flash_fwd_long_<dt>_hd<D>: FwdWgShape<D, true>)
 template <int D> using FwdShape = std::conditional_t<fwd_on_wgmma(D), FwdWgShape<D>, FwdMmaShape<D>>;
 
 // ------------------------------------------------------------------ dK/dV, mma.sync

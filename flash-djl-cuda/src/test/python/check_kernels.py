@@ -1,6 +1,6 @@
 """Correctness harness for the flash-djl kernels (developer tool, needs a CUDA GPU and torch).
 
-usage: python3 check_kernels.py FATBIN [--quick | --small] [--seed N] [--dtype f16|bf16|f32]
+usage: python3 check_kernels.py FATBIN [--quick | --small] [--seed N] [--dtype f16|bf16|f32] [--d 48,64]
 
 Fresh random inputs every run: the seed is drawn, printed first, and replayed with --seed N.
 
@@ -202,8 +202,11 @@ def main():
     if "--dtype" in sys.argv:  # one dtype only
         only = sys.argv[sys.argv.index("--dtype") + 1]
         dtypes = tuple(t for t in dtypes if {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}[only] == t)
+    dims = (80, 128, 256) if small else (32, 64, 80, 96, 128, 160, 192, 256)
+    if "--d" in sys.argv:  # these head dims only (e.g. a kernel's with FLASH_FWD_FORM=long, flash_ctypes.py)
+        dims = tuple(int(x) for x in sys.argv[sys.argv.index("--d") + 1].split(","))
     for dtype in dtypes:
-        for D in ((80, 128, 256) if small else (32, 64, 80, 96, 128, 160, 192, 256)):
+        for D in dims:
             for shape in (SHAPES[1:4] if small else SHAPES[::3] if quick else SHAPES):
                 layout = "bshd" if idx % 2 else "bhsd"
                 idx += 1

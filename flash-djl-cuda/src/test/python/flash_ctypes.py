@@ -6,8 +6,10 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Nine ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
+Ten ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 10 (version 9's structs; flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported
+flash_fwd_long_min_keys[H] keys on; the environment variable FLASH_FWD_FORM=long or short forces one form where the
+head dim has both), version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
 dkdv kernel adds dQ into dq_accum, or the dq kernel runs in both modes: backward() below),
 version 8 (version 7's structs; dq_accum rows padded by the exported flash_dq_accum_pad: scratch() below),
 version 7 (version 6's structs and the flash_tma_copy kernel, which this harness does not launch),
@@ -33,6 +35,7 @@ bias_grad=True) also returns the bias gradient, float32, in the bias's own (broa
 """
 import ctypes as C
 import math
+import os
 
 import torch
 
@@ -190,8 +193,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3, 4, 5, 6, 7, 8, 9):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 9")
+        if self.abi not in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 10")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -201,6 +204,12 @@ class Flash:
         # per head dim: whether the atomic mode's dkdv kernel adds dQ (version 9 on; before, all of them did)
         adds = self._ints("flash_dkdv_adds_dq", len(self.head_dims)) if self.abi >= 9 else [1] * len(self.head_dims)
         self.dkdv_adds_dq = {h: a != 0 for h, a in zip(self.head_dims, adds)}
+        # per head dim: the key count from which the forward runs flash_fwd_long_* (version 10 on; 0: no such form)
+        longs = self._ints("flash_fwd_long_min_keys", len(self.head_dims)) if self.abi >= 10 else [0] * len(self.head_dims)
+        self.fwd_long_min_keys = dict(zip(self.head_dims, longs))
+        self.fwd_form = os.environ.get("FLASH_FWD_FORM")  # None (the launcher's rule), "long" or "short"
+        if self.fwd_form not in (None, "long", "short"):
+            raise ValueError(f"FLASH_FWD_FORM={self.fwd_form!r}: expected long or short")
 
     def _ck(self, r, what):
         if r != 0:
@@ -241,6 +250,15 @@ class Flash:
             if d <= h:
                 return h
         raise ValueError(f"head dim {d} is above the compiled ones {self.head_dims}")
+
+    def fwd_long(self, dt, H, max_k):
+        """Whether the forward runs head dim H's form for long key sequences (CudaBackend.forwardKernelName's rule;
+        FLASH_FWD_FORM forces a form where H has both)."""
+        if dt == "f32" or self.fwd_long_min_keys.get(H, 0) == 0:
+            return False
+        if self.fwd_form is not None:
+            return self.fwd_form == "long"
+        return max_k >= self.fwd_long_min_keys[H]
 
     def supports(self, mask):
         return self.abi >= 2 or mask in V1_MASK
@@ -377,7 +395,10 @@ class Flash:
         grid_b, max_q = (packed[0], packed[1]) if packed else (B, Nq)
         p.batch = grid_b
         b = "bias_" if bias is not None else ""  # the kernels that read a bias are their own (ABI 6)
-        self.launch(f"flash_fwd_{b}{dt}_hd{self.kernel_hd(D)}", p, max_q, Hq, grid_b)
+        H = self.kernel_hd(D)
+        max_k = packed[2] if packed else Nk
+        form = "long_" if self.fwd_long(dt, H, max_k) else ""
+        self.launch(f"flash_fwd_{form}{b}{dt}_hd{H}", p, max_q, Hq, grid_b)
         return o, lse
 
     def scratch(self, b, hq, nq, d):

@@ -123,7 +123,7 @@ public final class CudaBackend implements AttentionBackend {
                 dropout(p),
                 bias.params,
                 dims(p));
-        CudaKernels.Kernel forward = kernels.kernel(name(kernels, "flash_fwd", bias, p));
+        CudaKernels.Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
             logger.warn(
                     "CUDA: {} runs float32 at Precision.FULL on the SIMT kernels (the tensor-core ones need sm_90a and"
@@ -248,6 +248,17 @@ public final class CudaBackend implements AttentionBackend {
      */
     static boolean runsOnSimt(KernelDtype type, CudaKernels.Kernel forward) {
         return type == KernelDtype.F32 && forward.sharedBytes == 0;
+    }
+
+    /**
+     * The forward kernel of {@code p}: the head dimension's form for long key sequences where the fatbin has one (16-bit
+     * compute only) and the longest key sequence reaches its key count ({@link CudaKernels#forwardLongMinKeys}), else
+     * the general one.
+     */
+    static String forwardKernelName(CudaKernels kernels, BiasArrays bias, AttentionProblem p) {
+        int longFrom = kernels.forwardLongMinKeys(p.headDim());
+        boolean longKeys = longFrom > 0 && KernelDtype.of(p).sixteenBitCompute() && p.longestKey() >= longFrom;
+        return name(kernels, longKeys ? "flash_fwd_long" : "flash_fwd", bias, p);
     }
 
     /** A kernel's name: the _bias kernels read a score bias (flash_kernels.cu). */

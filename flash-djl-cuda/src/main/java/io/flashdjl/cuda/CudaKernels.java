@@ -85,6 +85,7 @@ final class CudaKernels {
     private final int[] headDims;
     private final int dqAccumPad;
     private final int[] dkdvAddsDq;
+    private final int[] fwdLongMinKeys;
 
     private CudaKernels(int deviceId, byte[] fatbin) {
         this.deviceId = deviceId;
@@ -100,6 +101,7 @@ final class CudaKernels {
         headDims = readInts("flash_head_dims", count);
         dqAccumPad = readInts("flash_dq_accum_pad", 1)[0];
         dkdvAddsDq = readInts("flash_dkdv_adds_dq", count);
+        fwdLongMinKeys = readInts("flash_fwd_long_min_keys", count);
     }
 
     /** A fatbin built for another parameter layout would read garbage: refuse it by name. */
@@ -159,6 +161,16 @@ final class CudaKernels {
     boolean dkdvAddsDq(long headDim) {
         int hd = kernelHeadDim(headDim);
         return dkdvAddsDq[Arrays.binarySearch(headDims, hd)] != 0;
+    }
+
+    /**
+     * The key count from which the forward of {@code headDim} runs its form for long key sequences
+     * ({@code flash_fwd_long_*}; the fatbin's {@code flash_fwd_long_min_keys}, a device pass's own choice), or 0 if
+     * that head dimension has none on this GPU.
+     */
+    int forwardLongMinKeys(long headDim) {
+        int hd = kernelHeadDim(headDim);
+        return fwdLongMinKeys[Arrays.binarySearch(headDims, hd)];
     }
 
     /** The smallest of {@code compiled} (ascending) not below {@code headDim}. */

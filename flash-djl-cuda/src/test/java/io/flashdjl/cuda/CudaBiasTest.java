@@ -31,8 +31,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * The score bias on the CUDA kernels (the _bias kernels), through the Java launcher, against float64 naive
  * attention on the biased scores by {@link ErrorBudget}'s rule: output, log-sum-exp, dq, dk, dv and dBias. Boolean
  * masks and float16 / float32 biases, broadcast over batch, heads or rows, with whole 64 x 64 cells hidden (so that
- * tiles are skipped) and rows that see nothing; float16 on the mma.sync and wgmma kernels, float32 on 3xTF32 and
- * (D = 256) SIMT; atomic and deterministic backward; poisoned outputs.
+ * tiles are skipped) and rows that see nothing; float16 on the mma.sync and wgmma kernels (4099 keys: d = 64's form
+ * for long key sequences on sm_90a), float32 on 3xTF32 and (D = 256) SIMT; atomic and deterministic backward;
+ * poisoned outputs.
  */
 @Tag("gpu")
 @ExtendWith({TestSeed.class, PoisonedOutputs.class})
@@ -50,6 +51,7 @@ class CudaBiasTest {
         "FLOAT16, 128, bias, 2, 4, 2, 257, 385, '2,4,257,385', NONE, true",
         "FLOAT16, 96, mask, 2, 2, 1, 300, 300, '300,300', CAUSAL_TOP_LEFT, false",
         "FLOAT16, 64, bias, 2, 4, 4, 129, 300, '4,1,300', CAUSAL_BOTTOM_RIGHT, false",
+        "FLOAT16, 64, bias, 1, 2, 2, 129, 4099, '2,1,4099', CAUSAL_BOTTOM_RIGHT, false",
         "FLOAT32, 64, bias, 2, 4, 2, 300, 517, '4,1,517', NONE, false",
         "FLOAT32, 128, mask, 2, 2, 2, 300, 517, '2,1,300,517', NONE, true",
         "FLOAT32, 256, bias, 2, 4, 2, 300, 517, '2,4,300,517', CAUSAL_TOP_LEFT, false"
