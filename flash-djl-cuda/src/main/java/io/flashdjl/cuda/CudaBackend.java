@@ -251,9 +251,9 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * The forward kernel of {@code p}: the head dimension's form for long key sequences where the fatbin has one (16-bit
-     * compute only) and the longest key sequence reaches its key count ({@link CudaKernels#forwardLongMinKeys}), else
-     * the general one.
+     * The forward kernel of {@code p}: the head dimension's form for long key sequences where the fatbin has one
+     * (16-bit compute only) and the longest key sequence reaches its key count
+     * ({@link CudaKernels#forwardLongMinKeys}), else the general one.
      */
     static String forwardKernelName(CudaKernels kernels, BiasArrays bias, AttentionProblem p) {
         int longFrom = kernels.forwardLongMinKeys(p.headDim());
