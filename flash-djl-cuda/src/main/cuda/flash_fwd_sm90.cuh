@@ -252,62 +252,74 @@ template <typename T, typename TO, int D, bool BIAS, bool LONG_KEYS>
 __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
   using S_ = FwdWgShape<D, LONG_KEYS>;
-  constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
+  constexpr int BC = S_::BC, BR = S_::BR, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
   constexpr bool PRODUCER = NP > 0;       // a producer warpgroup copies (else the computing warpgroups do)
+  constexpr bool PERSISTENT = S_::PERSISTENT != 0;  // the CTA walks row tiles (RowTileWalk)
+  static_assert(!PERSISTENT || PRODUCER, "the producer prefetches the next row tile");
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const FwdTile<T, TO, BIAS> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
-  if (t.outside()) return;
-  const TileRange kt = t.key_tiles(p, BR, BC);
-  const int n_tiles = kt.size();
-  if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.m0);
-    return;
-  }
-  t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.vis.Nq);  // padding rows, if the tile has any
-  const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
-  const int nb = kt.begin * BC;  // first key of the first tile; tile jt below is the jt-th of the range
 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
-  // full[s]: the copies into stage s landed (one cp.async arrival per copying thread);
-  // empty[s]: the 8 computing warps are done reading stage s (one arrival per warp)
+  // full[s]: the copies into stage s landed (one cp.async arrival per copying thread; a row tile's Q lands with
+  // its first K/V tile); empty[s]: the 8 computing warps are done reading stage s (one arrival per warp);
+  // q_free (persistent): the 8 computing warps' last S of a row tile is done, Q may be overwritten
   const uint32_t bars = sV0 + NS * S_::KV_BYTES;
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 8 * (NS + s); };
+  const uint32_t q_free = bars + 16 * NS;
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
       mbar_init(full(s), PRODUCER ? NP : NC);
       mbar_init(empty(s), NC / 32);
     }
+    if constexpr (PERSISTENT) mbar_init(q_free, NC / 32);
   }
   __syncthreads();
 
-  // Tile jt goes to stage jt % NS once every computing warp has released tile jt - NS. With a producer it is
-  // copied as soon as the stage is free; without, both computing warpgroups copy half of each tile, tile
-  // j + NS - 2 in iteration j (after that iteration's MMAs), so a tile is in flight for about one iteration.
+  // K/V tiles pass through the ring in the order the CTA uses them, across its row tiles: the c-th goes to stage
+  // c % NS once every computing warp has released tile c - NS. With a producer a tile is copied as soon as its
+  // stage is free; without, both computing warpgroups copy half of each tile, tile j + NS - 2 of the row tile in
+  // iteration j (after that iteration's MMAs), so a tile is in flight for about one iteration.
   const int ctid = tid - NP;  // the copying threads' index (0 .. NP - 1 or NC - 1)
   constexpr int NCOPY = PRODUCER ? NP : NC;
-  auto load_kv = [&](const SwTileCopier<S_::DS, BC, NCOPY>& kv_copier, int jt) {
-    const int stg = jt % NS;
-    if (jt >= NS) mbar_wait(empty(stg), (jt / NS - 1) & 1);
+  // copies the jt-th key tile of t's range (first key nb) as the CTA's c-th; the caller signals full(c % NS)
+  auto copy_kv = [&](const FwdTile<T, TO, BIAS>& t, const SwTileCopier<S_::DS, BC, NCOPY>& kv_copier, int nb,
+                     int jt, int c) {
+    const int stg = c % NS;
+    if (c >= NS) mbar_wait(empty(stg), (c / NS - 1) & 1);
     const int nn = nb + jt * BC;
     kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k.row_stride, nn, t.vis.Nk - nn);
     kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v.row_stride, nn, t.vis.Nk - nn);
-    cp_async_mbar_arrive(full(stg));
   };
+
   if constexpr (PRODUCER) {
-    if (wg == 0) {  // ---- the producer warpgroup: Q with tile 0, then every tile
-      const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
-      SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
-      load_kv(kv_copier, 0);
-      wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
-      for (int jt = 1; jt < n_tiles; ++jt) load_kv(kv_copier, jt);
+    if (wg == 0) {  // ---- the producer warpgroup: per row tile, K/V tile 0 and Q, then every other K/V tile
+      wg_regs_dec<S_::PRODUCER_REGS>();
+      int ring = 0, rows = 0;  // K/V tiles and row tiles copied so far
+      for (RowTileWalk<PERSISTENT> w(p); w.more(); w.next()) {
+        const FwdTile<T, TO, BIAS> t(p, w.coord(p), BR, /*longest_first=*/true);
+        if (t.outside()) continue;
+        const TileRange kt = t.key_tiles(p, BR, BC);
+        const int n_tiles = kt.size(), nb = kt.begin * BC;
+        if (n_tiles == 0) continue;
+        const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
+        copy_kv(t, kv_copier, nb, 0, ring);
+        if (PERSISTENT && rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
+        SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
+        cp_async_mbar_arrive(full(ring % NS));
+        for (int jt = 1; jt < n_tiles; ++jt) {
+          copy_kv(t, kv_copier, nb, jt, ring + jt);
+          cp_async_mbar_arrive(full((ring + jt) % NS));
+        }
+        ring += n_tiles;
+        ++rows;
+      }
       cp_async_wait<0>();  // no copy of this thread is in flight when it exits
       return;
     }
@@ -316,89 +328,116 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
 
   // ---- the two computing warpgroups
   const int cw = wg - (PRODUCER ? 1 : 0);
-  const SwTileCopier<S_::DS, BC, NCOPY> kv_copier(ctid, t.hd);  // used without a producer only
-  if constexpr (!PRODUCER) {
-    SwTileCopier<S_::DS, BR, NC>(ctid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // lands with tile 0
-#pragma unroll
-    for (int i = 0; i < NS - 2; ++i)
-      if (i < n_tiles) load_kv(kv_copier, i);
-  }
-  auto wait_tile = [&](int jt) {
-    mbar_wait(full(jt % NS), (jt / NS) & 1);
-    fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
-  };
-
-  float o[OR], s[SR];
-#pragma unroll
-  for (int i = 0; i < OR; ++i) o[i] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, alpha[2];
-  uint32_t pa[BC / 16][4];
   const int wrow = cw * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
   const uint32_t sQw = sQ + cw * 64 * 128;   // this warpgroup's 64 rows of every Q column block
-
   // Turn-taking on the tensor cores: named barrier 1 + w opens when the other warpgroup has
-  // issued its MMAs; each sync is matched by exactly one arrive. Warpgroup 0 goes first.
+  // issued its MMAs; each sync is matched by exactly one arrive (per row tile). Warpgroup 0 goes first.
   const int my_turn = 1 + cw, other_turn = 2 - cw;
-  if (cw == 1) named_arrive<NC>(1);
+  int ring = 0;  // K/V tiles used in the CTA's earlier row tiles
+  for (RowTileWalk<PERSISTENT> w(p); w.more(); w.next()) {
+    const FwdTile<T, TO, BIAS> t(p, w.coord(p), BR, /*longest_first=*/true);  // causal-like: the longest first
+    if (t.outside()) continue;
+    const TileRange kt = t.key_tiles(p, BR, BC);
+    const int n_tiles = kt.size();
+    if (n_tiles == 0) {
+      t.template write_empty<D, BR, NC>(p.o.row_stride, ctid, t.m0);
+      continue;
+    }
+    t.template write_empty<D, BR, NC>(p.o.row_stride, ctid, t.vis.Nq);  // padding rows, if the tile has any
+    const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
+    const int nb = kt.begin * BC;  // first key of the first tile; tile j below is the j-th of the range
+    auto stage = [&](int j) { return (ring + j) % NS; };
 
-  // tile 0: S only
-  wait_tile(0);
-  named_sync<NC>(my_turn);
-  wg_fence();
-  wg_issue_s<T, BR, BC>(s, sQw, sK0, D / 16);
-  wg_commit();
-  named_arrive<NC>(other_turn);
-  if constexpr (!PRODUCER)
-    if (NS - 2 < n_tiles) load_kv(kv_copier, NS - 2);
-  uint32_t dm[BC / 16][2];
-  if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
-  wg_wait<0>();
-  wg_pin<SR>(s);
-  const int bst0 = t.bias.state(p, t.m0, BR, nb, BC);  // never hidden: key_tiles starts past them
-  if (masked(nb) || bst0 != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst0, nb, t.m0 + wrow, t4);
-  // the bias state of tile j is read in iteration j - 1 (a global load, off the critical path)
-  int bst_next = n_tiles > 1 ? t.bias.state(p, t.m0, BR, nb + BC, BC) : kTileFull;
-  wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
-  wg_pack_p<T, BC>(pa, s);
-  if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
+    const SwTileCopier<S_::DS, BC, NCOPY> kv_copier(ctid, t.hd);  // used without a producer only
+    auto load_kv = [&](int j) {
+      copy_kv(t, kv_copier, nb, j, ring + j);
+      cp_async_mbar_arrive(full(stage(j)));
+    };
+    if constexpr (!PRODUCER) {
+      SwTileCopier<S_::DS, BR, NC>(ctid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // with tile 0
+#pragma unroll
+      for (int i = 0; i < NS - 2; ++i)
+        if (i < n_tiles) load_kv(i);
+    }
+    auto wait_tile = [&](int j) {
+      mbar_wait(full(stage(j)), ((ring + j) / NS) & 1);
+      fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
+    };
+    auto release_q = [&]() {  // this warp's last S of the row tile is done: the producer may copy the next Q
+      if constexpr (PERSISTENT)
+        if (lane == 0) mbar_arrive(q_free);
+    };
 
-  for (int j = 1; j < n_tiles; ++j) {
-    const int sj = j % NS, sp = (j - 1) % NS;  // stages of tiles j and j - 1
-    wait_tile(j);
+    float o[OR], s[SR];
+#pragma unroll
+    for (int i = 0; i < OR; ++i) o[i] = 0.f;
+    float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, alpha[2];
+    uint32_t pa[BC / 16][4];
+    if (cw == 1) named_arrive<NC>(1);
+
+    // tile 0: S only
+    wait_tile(0);
     named_sync<NC>(my_turn);
     wg_fence();
-    wg_issue_s<T, BR, BC>(s, sQw, sK0 + sj * S_::KV_BYTES, D / 16);
-    wg_commit();
-    wg_issue_pv<T, D, BC>(o, pa, sV0 + sp * S_::KV_BYTES);
+    wg_issue_s<T, BR, BC>(s, sQw, sK0 + stage(0) * S_::KV_BYTES, D / 16);
     wg_commit();
     named_arrive<NC>(other_turn);
     if constexpr (!PRODUCER)
-      if (j + NS - 2 < n_tiles) load_kv(kv_copier, j + NS - 2);
-    const int n0 = nb + j * BC;
-    const int bst = bst_next;
-    if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
-    if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
-    wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
+      if (NS - 2 < n_tiles) load_kv(NS - 2);
+    uint32_t dm[BC / 16][2];
+    if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
+    wg_wait<0>();
     wg_pin<SR>(s);
-    // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
-    if (masked(n0) || bst != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
-    wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
-    wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
-    wg_pin<OR>(o);
-    if (lane == 0) mbar_arrive(empty(sp));
-    wg_rescale_o<D>(o, alpha);
+    if (n_tiles == 1) release_q();
+    const int bst0 = t.bias.state(p, t.m0, BR, nb, BC);  // never hidden: key_tiles starts past them
+    if (masked(nb) || bst0 != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst0, nb, t.m0 + wrow, t4);
+    // the bias state of tile j is read in iteration j - 1 (a global load, off the critical path)
+    int bst_next = n_tiles > 1 ? t.bias.state(p, t.m0, BR, nb + BC, BC) : kTileFull;
+    wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
     wg_pack_p<T, BC>(pa, s);
     if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
-  }
 
-  named_sync<NC>(my_turn);
-  wg_fence();
-  wg_issue_pv<T, D, BC>(o, pa, sV0 + ((n_tiles - 1) % NS) * S_::KV_BYTES);
-  wg_commit();
-  if (cw == 0) named_arrive<NC>(other_turn);  // warpgroup 1's last sync; its own last arrive
-  wg_wait<0>();                                 // would have no matching sync
-  wg_pin<OR>(o);
-  wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+    for (int j = 1; j < n_tiles; ++j) {
+      const int sj = stage(j), sp = stage(j - 1);  // stages of tiles j and j - 1
+      wait_tile(j);
+      named_sync<NC>(my_turn);
+      wg_fence();
+      wg_issue_s<T, BR, BC>(s, sQw, sK0 + sj * S_::KV_BYTES, D / 16);
+      wg_commit();
+      wg_issue_pv<T, D, BC>(o, pa, sV0 + sp * S_::KV_BYTES);
+      wg_commit();
+      named_arrive<NC>(other_turn);
+      if constexpr (!PRODUCER)
+        if (j + NS - 2 < n_tiles) load_kv(j + NS - 2);
+      const int n0 = nb + j * BC;
+      const int bst = bst_next;
+      if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
+      if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
+      wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
+      wg_pin<SR>(s);
+      if (j == n_tiles - 1) release_q();
+      // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
+      if (masked(n0) || bst != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
+      wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
+      wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
+      wg_pin<OR>(o);
+      if (lane == 0) mbar_arrive(empty(sp));
+      wg_rescale_o<D>(o, alpha);
+      wg_pack_p<T, BC>(pa, s);
+      if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
+    }
+
+    named_sync<NC>(my_turn);
+    wg_fence();
+    wg_issue_pv<T, D, BC>(o, pa, sV0 + stage(n_tiles - 1) * S_::KV_BYTES);
+    wg_commit();
+    if (cw == 0) named_arrive<NC>(other_turn);  // warpgroup 1's last sync; its own last arrive
+    wg_wait<0>();                                 // would have no matching sync
+    wg_pin<OR>(o);
+    if (lane == 0) mbar_arrive(empty(stage(n_tiles - 1)));  // the next row tile's copies may take it
+    wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+    ring += n_tiles;
+  }
 #endif
 }
 

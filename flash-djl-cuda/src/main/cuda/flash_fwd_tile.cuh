@@ -8,6 +8,28 @@
 
 namespace fdjl {
 
+// A row tile's place in the grid: row tile x of nx, query head, sequence.
+struct RowTileCoord {
+  int x, nx, head, seq;
+};
+
+// The row tiles one forward CTA computes: the one its block index names or, in a persistent kernel
+// (flash_params.h), tiles blockIdx.x, blockIdx.x + gridDim.x, ... of the grid p.row_tiles x heads_q x batch.
+// Persistent order: every head and sequence of one row-tile index before the next (with FwdTile's longest_first,
+// the rows that see the most keys come first), so that the CTAs' shares stay even.
+template <bool PERSISTENT> struct RowTileWalk {
+  int i, total;
+  __device__ __forceinline__ explicit RowTileWalk(const FlashFwdParams& p)
+      : i(PERSISTENT ? blockIdx.x : 0), total(PERSISTENT ? p.row_tiles * p.heads_q * p.batch : 1) {}
+  __device__ __forceinline__ bool more() const { return i < total; }
+  __device__ __forceinline__ void next() { i += PERSISTENT ? gridDim.x : 1; }
+  __device__ __forceinline__ RowTileCoord coord(const FlashFwdParams& p) const {
+    if constexpr (!PERSISTENT) return RowTileCoord{(int)blockIdx.x, (int)gridDim.x, (int)blockIdx.y, (int)blockIdx.z};
+    const int per_x = p.heads_q * p.batch, r = i % per_x;
+    return RowTileCoord{i / per_x, p.row_tiles, r % p.heads_q, r / p.heads_q};
+  }
+};
+
 template <typename T, typename TO = T, bool BIAS = false> struct FwdTile {
   const T *q, *k, *v;  // row 0 of this sequence's (batch, head) / (batch, kv head)
   TO* o;               // the output, in the data type (flash_common.cuh: element I/O)
@@ -18,18 +40,22 @@ template <typename T, typename TO = T, bool BIAS = false> struct FwdTile {
   Dropout drop;        // of this sequence and query head
   ScoreBias<BIAS> bias;  // of this sequence and query head
 
-  // Row tile blockIdx.x of sequence blockIdx.z; with longest_first and a band whose upper edge hides
-  // keys (causal-like), the grid is walked backwards: the last row tiles see the most keys and start
+  // Row tile c.x of sequence c.seq (blockIdx.x of blockIdx.z by default); with longest_first and a band whose upper
+  // edge hides keys (causal-like), the row tiles are walked backwards: the last ones see the most keys and start
   // first, so that the tail of the launch is short.
   __device__ __forceinline__ FwdTile(const FlashFwdParams& p, int BR, bool longest_first)
-      : FwdTile(p, Sequence(p, blockIdx.z), BR, longest_first) {}
+      : FwdTile(p, RowTileCoord{(int)blockIdx.x, (int)gridDim.x, (int)blockIdx.y, (int)blockIdx.z}, BR, longest_first) {}
 
-  __device__ __forceinline__ FwdTile(const FlashFwdParams& p, const Sequence& s, int BR, bool longest_first)
-      : vis(p, s), drop(p, blockIdx.z, blockIdx.y), bias(p, s, blockIdx.y) {
-    const int h = blockIdx.y;
+  __device__ __forceinline__ FwdTile(const FlashFwdParams& p, const RowTileCoord& c, int BR, bool longest_first)
+      : FwdTile(p, Sequence(p, c.seq), c, BR, longest_first) {}
+
+  __device__ __forceinline__ FwdTile(const FlashFwdParams& p, const Sequence& s, const RowTileCoord& c, int BR,
+                                     bool longest_first)
+      : vis(p, s), drop(p, c.seq, c.head), bias(p, s, c.head) {
+    const int h = c.head;
     const int hk = h / (p.heads_q / p.heads_kv);  // GQA / MQA: the K/V head of query head h
     hd = p.head_dim;
-    m0 = (longest_first && vis.upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BR;
+    m0 = (longest_first && vis.upper_bounded() ? c.nx - 1 - c.x : c.x) * BR;
     q_rows = s.q_rows;
     q = s.q_at(StridedView<const T>(p.q), h);
     k = s.k_at(StridedView<const T>(p.k), hk);

@@ -23,8 +23,8 @@
 // the three dropout fields at the end). Version 5 had no score bias (the FlashBias after
 // dropout_seed, bias_kind, the flash_bias_tiles kernel). Version 6 had no flash_tma_copy (TMA). Version 7
 // had dq_accum rows of exactly H floats (no flash_dq_accum_pad). Version 8 had no flash_dkdv_adds_dq (every
-// 16-bit dkdv kernel added dQ into dq_accum when deterministic == 0). Version 9 had no flash_fwd_long_* kernels
-// (its structs are those of version 10).
+// 16-bit dkdv kernel added dQ into dq_accum when deterministic == 0). Version 9 had no flash_fwd_long_* kernels,
+// no persistent kernels (_cfg[3] was always 0) and FlashFwdParams.row_tiles was padding.
 #define FLASH_ABI_VERSION 10
 
 // ============================================================================================
@@ -65,7 +65,7 @@
 //   extern "C" __device__ const int flash_fwd_long_min_keys[n]; per head dim: 0, or the key count (max_k) from
 //     which the f16/bf16/f32bf16 forward runs flash_fwd_long_<dt>_hd<H> (faster there); a device pass's own values
 //   for every kernel K: extern "C" __device__ const int K_cfg[4] =
-//     {threads_per_block, tile_rows, dynamic_smem_bytes, 0}
+//     {threads_per_block, tile_rows, dynamic_smem_bytes, persistent_ctas_per_sm}
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
 // Launch: if dynamic_smem_bytes > 48 KiB, set CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 //   to it first (largest cfg value: 98304 B in the sm_80/86/89 code, within the 99 KiB of
@@ -81,6 +81,10 @@
 //                                                            N = seqlen_q, heads = heads_q,  Z = tensor batch
 //   max_q / max_k: seqlen_q / seqlen_k, or with offsets the longest sequence's rows (more is
 //   allowed: CTAs past a sequence's rows return). tensor batch: batch, or 1 with offsets.
+//   PERSISTENT KERNELS (persistent_ctas_per_sm > 0; so far only forwards): the grid above is the grid of row
+//   tiles, X = ceil(N / tile_rows). Launch instead min(X * heads * Z, persistent_ctas_per_sm * SMs) blocks on x
+//   (y = z = 1), with FlashFwdParams.row_tiles = X; each CTA computes every gridDim.x-th row tile. Others
+//   ignore row_tiles (write X anyway).
 // Kernel choice: H = the smallest exported head dim with head_dim <= H (D = 80 -> hd96).
 //
 // VISIBILITY: key j is visible to query i iff  i + vis_lo <= j <= i + vis_hi  (and 0 <= j < seqlen_k):
@@ -192,7 +196,7 @@ struct FlashFwdParams {           // 328 bytes
   uint32_t dropout_threshold;
   float dropout_scale;
   int32_t bias_kind;              // SCORE BIAS (above): 0 none, 1 bool, 2 f32, 3 f16, 4 bf16
-  int32_t pad0;                   // explicit tail padding (size a multiple of 8), write 0
+  int32_t row_tiles;              // ceil(max_q / tile_rows): the row tiles of the grid (PERSISTENT KERNELS, below)
 };
 
 struct FlashBwdParams {           // 472 bytes

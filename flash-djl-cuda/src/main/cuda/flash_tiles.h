@@ -84,6 +84,7 @@ template <int D> struct FwdMmaShape {
   static constexpr int KUNROLL = C.k_unroll;
   static constexpr int BR = 16 * MT * W, THREADS = 32 * W;
   static constexpr int SMEM = Lay<D>::bytes(BR) + 4 * Lay<D>::bytes(BC);  // Q, 2 stages of K and V
+  static constexpr int PERSISTENT = 0;  // one CTA per row tile
 };
 
 // ------------------------------------------------------------------ warp specialisation (sm_90a)
@@ -151,7 +152,11 @@ template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
   // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
   // ping-pong: + a full and an empty mbarrier per stage
-  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0);
+  // A producer makes the kernel persistent (one CTA per SM walks the row tiles; flash_params.h): it copies the
+  // next row tile's Q and first K/V tile while the computing warpgroups finish the last one
+  static constexpr int PERSISTENT = C.producer ? 1 : 0;
+  // ping-pong: + a full and an empty mbarrier per stage; persistent: + one for Q's release
+  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0) + (PERSISTENT ? 16 : 0);
 };
 
 // the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled (flash_fwd_long_<dt>_hd<D>: FwdWgShape<D, true>)

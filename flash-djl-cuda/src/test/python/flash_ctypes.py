@@ -7,9 +7,9 @@ shared-memory limit when needed and launches on the null stream with the param s
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
 Ten ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 10 (version 9's structs; flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported
-flash_fwd_long_min_keys[H] keys on; the environment variable FLASH_FWD_FORM=long or short forces one form where the
-head dim has both), version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
+version 10 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch()
+below; flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
+on; the environment variable FLASH_FWD_FORM=long or short forces one form where the head dim has both), version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
 dkdv kernel adds dQ into dq_accum, or the dq kernel runs in both modes: backward() below),
 version 8 (version 7's structs; dq_accum rows padded by the exported flash_dq_accum_pad: scratch() below),
 version 7 (version 6's structs and the flash_tma_copy kernel, which this harness does not launch),
@@ -122,6 +122,10 @@ class FwdParamsV6(C.Structure):  # ABI 6
                [("bias_kind", C.c_int32), ("pad0", C.c_int32)]
 
 
+class FwdParamsV10(C.Structure):  # ABI 10: version 6's padding is the grid's row tiles (persistent kernels)
+    _fields_ = FwdParamsV6._fields_[:-1] + [("row_tiles", C.c_int32)]
+
+
 class BwdParamsV6(C.Structure):  # ABI 6
     _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o", "dout", "dq", "dk", "dv")] + \
                [(n, C.c_void_p) for n in ("lse", "dq_accum", "delta")] + _SEQS + \
@@ -135,7 +139,7 @@ class BiasTilesParams(C.Structure):  # ABI 6
                                                             "pad0")]
 
 
-assert C.sizeof(Bias) == 88 and C.sizeof(FwdParamsV6) == 328 and C.sizeof(BwdParamsV6) == 472
+assert C.sizeof(Bias) == 88 and C.sizeof(FwdParamsV6) == 328 and C.sizeof(FwdParamsV10) == 328 and C.sizeof(BwdParamsV6) == 472
 assert C.sizeof(BiasTilesParams) == 112
 BIAS_KIND = {torch.bool: 1, torch.float32: 2, torch.float16: 3, torch.bfloat16: 4}
 BIAS_CELL = 64
@@ -239,11 +243,25 @@ class Flash:
         return self.fns[name]
 
     def launch(self, name, params, n, heads, batch):
-        f, (threads, rows, smem, _) = self.fn(name)
+        """The grid of ceil(n / tile rows) x heads x batch tiles: one block per tile or, for a persistent kernel (ABI 10,
+        _cfg[3] = CTAs per SM), at most that many blocks per SM in a row, each walking the tiles."""
+        f, (threads, rows, smem, persist) = self.fn(name)
+        grid = ((n + rows - 1) // rows, heads, batch)
+        if self.abi >= 10 and persist > 0:
+            grid = (min(grid[0] * heads * batch, persist * self.multiprocessors()), 1, 1)
         arg = (C.c_void_p * 1)(C.cast(C.pointer(params), C.c_void_p))
-        self._ck(self.cu.cuLaunchKernel(f, C.c_uint((n + rows - 1) // rows), C.c_uint(heads), C.c_uint(batch),
+        self._ck(self.cu.cuLaunchKernel(f, *(C.c_uint(x) for x in grid),
                                         C.c_uint(threads), C.c_uint(1), C.c_uint(1), C.c_uint(smem),
                                         None, arg, None), "launch " + name)
+
+    def multiprocessors(self):
+        if not hasattr(self, "_sms"):
+            self._sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+        return self._sms
+
+    def row_tiles(self, name, n):
+        """ceil(n / the kernel's tile rows): FlashFwdParams.row_tiles (ABI 10)."""
+        return (n + self.fn(name)[1][1] - 1) // self.fn(name)[1][1]
 
     def kernel_hd(self, d):
         for h in self.head_dims:
@@ -384,8 +402,8 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc) = self._operands(compute, q, k, v)
-            p = (FwdParamsV6() if self.abi >= 6 else FwdParamsV5() if self.abi == 5 else FwdParamsV4() if self.abi == 4
-                 else FwdParams())
+            p = (FwdParamsV10() if self.abi >= 10 else FwdParamsV6() if self.abi >= 6 else FwdParamsV5() if self.abi == 5
+                 else FwdParamsV4() if self.abi == 4 else FwdParams())
             p.q, p.k, p.v, p.o = _tensor(qc), _tensor(kc), _tensor(vc), _tensor(o)
             p.lse = lse.data_ptr()
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
@@ -398,7 +416,10 @@ class Flash:
         H = self.kernel_hd(D)
         max_k = packed[2] if packed else Nk
         form = "long_" if self.fwd_long(dt, H, max_k) else ""
-        self.launch(f"flash_fwd_{form}{b}{dt}_hd{H}", p, max_q, Hq, grid_b)
+        name = f"flash_fwd_{form}{b}{dt}_hd{H}"
+        if self.abi >= 10:
+            p.row_tiles = self.row_tiles(name, max_q)
+        self.launch(name, p, max_q, Hq, grid_b)
         return o, lse
 
     def scratch(self, b, hq, nq, d):

@@ -113,6 +113,7 @@ public final class CudaBackend implements AttentionBackend {
         Operands ops = new Operands(kernels, manager, p);
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(kernels, manager, p, false);
+        CudaKernels.Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
         byte[] params = KernelParams.forward(
                 ops.read("q", tensor(in.q.address(), qs), p.headsQ(), p.seqQ()),
                 ops.read("k", tensor(in.k.address(), kvs), p.headsKv(), p.seqK()),
@@ -122,8 +123,8 @@ public final class CudaBackend implements AttentionBackend {
                 seqs.params,
                 dropout(p),
                 bias.params,
-                dims(p));
-        CudaKernels.Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
+                dims(p),
+                CudaKernels.rowTiles(forward, p.longestQuery()));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
             logger.warn(
                     "CUDA: {} runs float32 at Precision.FULL on the SIMT kernels (the tensor-core ones need sm_90a and"

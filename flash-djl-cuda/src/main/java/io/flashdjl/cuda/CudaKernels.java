@@ -1,8 +1,10 @@
 package io.flashdjl.cuda;
 
+import static jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT;
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
@@ -42,13 +44,16 @@ final class CudaKernels {
         final int threads;
         final int tileRows;
         final int sharedBytes;
+        /** 0, or the CTAs per SM of a persistent kernel, which walks the grid's tiles (flash_params.h). */
+        final int persistentPerSm;
 
-        Kernel(String name, CUfunction function, int threads, int tileRows, int sharedBytes) {
+        Kernel(String name, CUfunction function, int threads, int tileRows, int sharedBytes, int persistentPerSm) {
             this.name = name;
             this.function = function;
             this.threads = threads;
             this.tileRows = tileRows;
             this.sharedBytes = sharedBytes;
+            this.persistentPerSm = persistentPerSm;
         }
     }
 
@@ -86,6 +91,7 @@ final class CudaKernels {
     private final int dqAccumPad;
     private final int[] dkdvAddsDq;
     private final int[] fwdLongMinKeys;
+    private final int multiprocessors;
 
     private CudaKernels(int deviceId, byte[] fatbin) {
         this.deviceId = deviceId;
@@ -102,6 +108,11 @@ final class CudaKernels {
         dqAccumPad = readInts("flash_dq_accum_pad", 1)[0];
         dkdvAddsDq = readInts("flash_dkdv_adds_dq", count);
         fwdLongMinKeys = readInts("flash_fwd_long_min_keys", count);
+        int[] sms = new int[1];
+        check(
+                cuDeviceGetAttribute(sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+                "cuDeviceGetAttribute(multiprocessor count)");
+        multiprocessors = sms[0];
     }
 
     /** A fatbin built for another parameter layout would read garbage: refuse it by name. */
@@ -203,22 +214,40 @@ final class CudaKernels {
         check(cuModuleGetGlobal(cfgPtr, size, module, name + "_cfg"), "cuModuleGetGlobal(" + name + "_cfg)");
         int[] cfg = new int[4];
         check(cuMemcpyDtoH(Pointer.to(cfg), cfgPtr, 16), "cuMemcpyDtoH(" + name + "_cfg)");
-        if (cfg[0] <= 0 || cfg[1] <= 0 || cfg[2] < 0) {
-            throw new IllegalStateException(
-                    name + "_cfg is invalid: threads=" + cfg[0] + " tileRows=" + cfg[1] + " sharedBytes=" + cfg[2]);
+        if (cfg[0] <= 0 || cfg[1] <= 0 || cfg[2] < 0 || cfg[3] < 0) {
+            throw new IllegalStateException(name + "_cfg is invalid: threads=" + cfg[0] + " tileRows=" + cfg[1]
+                    + " sharedBytes=" + cfg[2] + " persistentPerSm=" + cfg[3]);
         }
         if (cfg[2] > 48 * 1024) {
             check(
                     cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[2]),
                     "cuFuncSetAttribute(" + name + ", max dynamic shared memory " + cfg[2] + ")");
         }
-        return new Kernel(name, f, cfg[0], cfg[1], cfg[2]);
+        return new Kernel(name, f, cfg[0], cfg[1], cfg[2], cfg[3]);
     }
 
     /**
-     * Launches {@code kernel} over {@code ceil(rows / tileRows) x heads x batch} blocks with the one
-     * parameter block {@code params} (a packed struct passed by value). While a {@link KernelTimer} runs on
-     * this thread, CUDA events around the launch time it.
+     * The launch grid of {@code kernel} over {@code rowTiles x heads x batch} tiles (each within CUDA's limits): that
+     * grid, or for a persistent kernel a row of at most its CTAs per SM on each of {@code multiprocessors} SMs.
+     */
+    static int[] grid(Kernel kernel, long rowTiles, long heads, long batch, int multiprocessors) {
+        if (kernel.persistentPerSm == 0) {
+            return new int[] {(int) rowTiles, (int) heads, (int) batch};
+        }
+        long tiles = rowTiles * heads * batch;
+        return new int[] {(int) Math.min(tiles, (long) kernel.persistentPerSm * multiprocessors), 1, 1};
+    }
+
+    /** The row tiles of {@code kernel}'s grid over {@code rows} rows (FlashFwdParams.row_tiles). */
+    static int rowTiles(Kernel kernel, long rows) {
+        return (int) Math.min(Integer.MAX_VALUE, (rows + kernel.tileRows - 1) / kernel.tileRows);
+    }
+
+    /**
+     * Launches {@code kernel} over the grid of {@code ceil(rows / tileRows) x heads x batch} tiles with the one
+     * parameter block {@code params} (a packed struct passed by value): one block per tile or, for a persistent
+     * kernel, at most its CTAs per SM on every SM, each walking the tiles (the block then carries
+     * {@link #rowTiles}). While a {@link KernelTimer} runs on this thread, CUDA events around the launch time it.
      *
      * @param what the problem, for error messages (its {@code toString()} is read only for one)
      */
@@ -229,6 +258,11 @@ final class CudaKernels {
             throw new IllegalArgumentException(kernel.name + ": grid " + blocksX + " x " + heads + " x " + batch
                     + " exceeds CUDA's limits (heads and batch at most 65535) for " + what);
         }
+        if (kernel.persistentPerSm > 0 && blocksX * heads * batch > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(kernel.name + ": " + blocksX * heads * batch
+                    + " tiles exceed the persistent kernels' int tile index for " + what);
+        }
+        int[] grid = grid(kernel, blocksX, heads, batch, multiprocessors);
         List<byte[]> recorded = RECORDED_PARAMS.get();
         if (recorded != null) {
             recorded.add(params.clone());
@@ -245,9 +279,9 @@ final class CudaKernels {
         }
         int r = cuLaunchKernel(
                 kernel.function,
-                (int) blocksX,
-                (int) heads,
-                (int) batch,
+                grid[0],
+                grid[1],
+                grid[2],
                 kernel.threads,
                 1,
                 1,

@@ -141,8 +141,12 @@ final class KernelParams {
 
     private KernelParams() {}
 
-    /** FlashFwdParams: q, k, v, o; lse; sequences; seed; bias; dims; anchor; dropout; bias kind. */
-    static byte[] forward(Tensor q, Tensor k, Tensor v, Tensor o, long lse, Sequences s, Dropout z, Bias bias, Dims d) {
+    /**
+     * FlashFwdParams: q, k, v, o; lse; sequences; seed; bias; dims; anchor; dropout; bias kind; the grid's row tiles
+     * ({@link CudaKernels#rowTiles}, which persistent kernels walk).
+     */
+    static byte[] forward(
+            Tensor q, Tensor k, Tensor v, Tensor o, long lse, Sequences s, Dropout z, Bias bias, Dims d, int rowTiles) {
         ByteBuffer b = buffer(FORWARD_BYTES);
         put(b, q, k, v, o);
         b.putLong(lse);
@@ -152,7 +156,7 @@ final class KernelParams {
         putDims(b, d);
         b.putInt(s.bottomRight() ? 1 : 0);
         putDropout(b, z);
-        b.putInt(bias.kind()).putInt(0); // pad0
+        b.putInt(bias.kind()).putInt(rowTiles);
         return done(b);
     }
 

@@ -1,5 +1,6 @@
 package io.flashdjl.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -56,7 +57,7 @@ class CudaBackendCpuTest {
         KernelParams.Dropout z = new KernelParams.Dropout(0x1234_5678_9abcL, 31, 230, 256f / 230);
         KernelParams.Bias bias = new KernelParams.Bias(
                 41, 42, 43, new KernelParams.Strides(44, 0, 45), 46, 0, new KernelParams.Strides(47, 0, 0), 3);
-        ByteBuffer fwd = ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, z, bias, d))
+        ByteBuffer fwd = ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, z, bias, d, 51))
                 .order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(328, fwd.capacity());
         assertEquals(7, fwd.getLong(96)); // o.data after three 32-byte tensors
@@ -77,6 +78,7 @@ class CudaBackendCpuTest {
         assertEquals(230, fwd.getInt(312)); // dropout_threshold
         assertEquals(256f / 230, fwd.getFloat(316)); // dropout_scale
         assertEquals(3, fwd.getInt(320)); // bias_kind
+        assertEquals(51, fwd.getInt(324)); // row_tiles
         KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
         ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true))
                 .order(ByteOrder.LITTLE_ENDIAN);
@@ -128,13 +130,24 @@ class CudaBackendCpuTest {
     }
 
     @Test
+    void aPersistentKernelFillsTheSmsOnceAndOthersGetOneBlockPerTile() {
+        CudaKernels.Kernel persistent = new CudaKernels.Kernel("flash_fwd_f16_hd128", null, 384, 128, 230_464, 1);
+        CudaKernels.Kernel plain = new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0);
+        assertArrayEquals(new int[] {132, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132));
+        assertArrayEquals(new int[] {60, 1, 1}, CudaKernels.grid(persistent, 2, 3, 10, 132));
+        assertArrayEquals(new int[] {4, 16, 32}, CudaKernels.grid(plain, 4, 16, 32, 132));
+        assertEquals(9, CudaKernels.rowTiles(persistent, 1025));
+        assertEquals(8, CudaKernels.rowTiles(persistent, 1024));
+    }
+
+    @Test
     void theSlowFloat32PathIsTheOneWithoutSharedMemory() {
-        CudaKernels.Kernel simt = new CudaKernels.Kernel("flash_fwd_f32_hd256", null, 256, 8, 0);
-        CudaKernels.Kernel tensorCores = new CudaKernels.Kernel("flash_fwd_f32_hd64", null, 128, 64, 89_088);
+        CudaKernels.Kernel simt = new CudaKernels.Kernel("flash_fwd_f32_hd256", null, 256, 8, 0, 0);
+        CudaKernels.Kernel tensorCores = new CudaKernels.Kernel("flash_fwd_f32_hd64", null, 128, 64, 89_088, 0);
         assertTrue(CudaBackend.runsOnSimt(KernelDtype.F32, simt));
         assertFalse(CudaBackend.runsOnSimt(KernelDtype.F32, tensorCores));
         assertFalse(CudaBackend.runsOnSimt(
-                KernelDtype.F16, new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0)));
+                KernelDtype.F16, new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0)));
     }
 
     @Test
