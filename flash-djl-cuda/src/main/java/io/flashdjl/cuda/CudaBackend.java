@@ -131,7 +131,9 @@ public final class CudaBackend implements AttentionBackend {
                             + " head dim <= 128): several times slower; Precision.BFLOAT16 runs on the tensor cores",
                     forward.name);
         }
-        kernels.launch(forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), params, p);
+        // every row sees every key: equal tiles, which a persistent forward walks (CudaKernels.grid)
+        boolean evenTiles = p.visibility().isFull();
+        kernels.launch(forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), evenTiles, params, p);
         ops.release();
         seqs.release();
         bias.release();

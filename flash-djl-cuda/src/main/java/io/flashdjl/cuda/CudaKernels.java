@@ -228,14 +228,18 @@ final class CudaKernels {
 
     /**
      * The launch grid of {@code kernel} over {@code rowTiles x heads x batch} tiles (each within CUDA's limits): that
-     * grid, or for a persistent kernel a row of at most its CTAs per SM on each of {@code multiprocessors} SMs.
+     * grid, or for a persistent kernel a row of blocks that walk the tiles (flash_params.h): at most its CTAs per SM
+     * on each of {@code multiprocessors} SMs when the tiles cost the same ({@code evenTiles}: the band hides no key
+     * from any row), else one block per tile, which the hardware schedules as SMs free up (a static walk over tiles
+     * of unequal cost, such as causal ones, measured 0.66-0.97x; PERF_LOG.md).
      */
-    static int[] grid(Kernel kernel, long rowTiles, long heads, long batch, int multiprocessors) {
+    static int[] grid(Kernel kernel, long rowTiles, long heads, long batch, int multiprocessors, boolean evenTiles) {
         if (kernel.persistentPerSm == 0) {
             return new int[] {(int) rowTiles, (int) heads, (int) batch};
         }
         long tiles = rowTiles * heads * batch;
-        return new int[] {(int) Math.min(tiles, (long) kernel.persistentPerSm * multiprocessors), 1, 1};
+        long walkers = evenTiles ? (long) kernel.persistentPerSm * multiprocessors : tiles;
+        return new int[] {(int) Math.min(tiles, walkers), 1, 1};
     }
 
     /** The row tiles of {@code kernel}'s grid over {@code rows} rows (FlashFwdParams.row_tiles). */
@@ -252,6 +256,14 @@ final class CudaKernels {
      * @param what the problem, for error messages (its {@code toString()} is read only for one)
      */
     void launch(Kernel kernel, long rows, long heads, long batch, byte[] params, Object what) {
+        launch(kernel, rows, heads, batch, false, params, what);
+    }
+
+    /**
+     * {@link #launch(Kernel, long, long, long, byte[], Object)} with {@code evenTiles}: whether the tiles cost the
+     * same, so that a persistent kernel may walk them with one block per SM ({@link #grid}).
+     */
+    void launch(Kernel kernel, long rows, long heads, long batch, boolean evenTiles, byte[] params, Object what) {
         makeCurrent();
         long blocksX = (rows + kernel.tileRows - 1) / kernel.tileRows;
         if (blocksX > Integer.MAX_VALUE || heads > 65535 || batch > 65535) {
@@ -262,7 +274,7 @@ final class CudaKernels {
             throw new IllegalArgumentException(kernel.name + ": " + blocksX * heads * batch
                     + " tiles exceed the persistent kernels' int tile index for " + what);
         }
-        int[] grid = grid(kernel, blocksX, heads, batch, multiprocessors);
+        int[] grid = grid(kernel, blocksX, heads, batch, multiprocessors, evenTiles);
         List<byte[]> recorded = RECORDED_PARAMS.get();
         if (recorded != null) {
             recorded.add(params.clone());

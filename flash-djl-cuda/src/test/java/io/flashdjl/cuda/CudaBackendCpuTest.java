@@ -130,12 +130,13 @@ class CudaBackendCpuTest {
     }
 
     @Test
-    void aPersistentKernelFillsTheSmsOnceAndOthersGetOneBlockPerTile() {
+    void aPersistentKernelWalksEqualTilesOnEverySmAndOthersGetOneBlockPerTile() {
         CudaKernels.Kernel persistent = new CudaKernels.Kernel("flash_fwd_f16_hd128", null, 384, 128, 230_464, 1);
         CudaKernels.Kernel plain = new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0);
-        assertArrayEquals(new int[] {132, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132));
-        assertArrayEquals(new int[] {60, 1, 1}, CudaKernels.grid(persistent, 2, 3, 10, 132));
-        assertArrayEquals(new int[] {4, 16, 32}, CudaKernels.grid(plain, 4, 16, 32, 132));
+        assertArrayEquals(new int[] {132, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132, true));
+        assertArrayEquals(new int[] {60, 1, 1}, CudaKernels.grid(persistent, 2, 3, 10, 132, true));
+        assertArrayEquals(new int[] {2048, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132, false));
+        assertArrayEquals(new int[] {4, 16, 32}, CudaKernels.grid(plain, 4, 16, 32, 132, true));
         assertEquals(9, CudaKernels.rowTiles(persistent, 1025));
         assertEquals(8, CudaKernels.rowTiles(persistent, 1024));
     }
