@@ -83,8 +83,9 @@
 //   allowed: CTAs past a sequence's rows return). tensor batch: batch, or 1 with offsets.
 //   PERSISTENT KERNELS (persistent_ctas_per_sm > 0; so far only forwards): the grid above is the grid of row
 //   tiles, X = ceil(N / tile_rows), and FlashFwdParams.row_tiles = X (others ignore it; write X anyway). Launch
-//   its X * heads * Z tiles on x (y = z = 1); each CTA computes every gridDim.x-th tile. When every row sees every
-//   key (vis_lo <= 1 - seqlen_q and vis_hi >= seqlen_k - 1: tiles of equal cost), launch only
+//   its X * heads * Z tiles on x (y = z = 1); each CTA computes every gridDim.x-th tile. When the tiles cost the
+//   same (every row sees every key: vis_lo <= 1 - seqlen_q and vis_hi >= seqlen_k - 1; no sequence pointers; no
+//   bias), launch only
 //   min(X * heads * Z, persistent_ctas_per_sm * SMs) blocks, which walk the tiles; otherwise one block per tile
 //   (the hardware then balances tiles of unequal cost, such as causal ones).
 // Kernel choice: H = the smallest exported head dim with head_dim <= H (D = 80 -> hd96).

@@ -421,8 +421,8 @@ class Flash:
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)
-        # every row sees every key (Visibility.isFull of the whole tensors): equal tiles
-        even = self.abi >= 2 and p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1
+        # equal row tiles (CudaBackend.evenRowTiles): every row sees every key, no sequences, no bias
+        even = self.abi >= 2 and p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None
         self.launch(name, p, max_q, Hq, grid_b, even_tiles=even)
         return o, lse
 

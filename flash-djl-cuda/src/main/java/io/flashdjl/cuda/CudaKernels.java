@@ -229,9 +229,9 @@ final class CudaKernels {
     /**
      * The launch grid of {@code kernel} over {@code rowTiles x heads x batch} tiles (each within CUDA's limits): that
      * grid, or for a persistent kernel a row of blocks that walk the tiles (flash_params.h): at most its CTAs per SM
-     * on each of {@code multiprocessors} SMs when the tiles cost the same ({@code evenTiles}: the band hides no key
-     * from any row), else one block per tile, which the hardware schedules as SMs free up (a static walk over tiles
-     * of unequal cost, such as causal ones, measured 0.66-0.97x; PERF_LOG.md).
+     * on each of {@code multiprocessors} SMs when the tiles cost the same ({@code evenTiles}:
+     * {@link CudaBackend#evenRowTiles}), else one block per tile, which the hardware schedules as SMs free up (a
+     * static walk over tiles of unequal cost, such as causal ones, measured 0.66-0.97x; PERF_LOG.md).
      */
     static int[] grid(Kernel kernel, long rowTiles, long heads, long batch, int multiprocessors, boolean evenTiles) {
         if (kernel.persistentPerSm == 0) {

@@ -13,6 +13,8 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
+import io.flashdjl.Sequences;
+import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.testing.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -139,6 +141,23 @@ class CudaBackendCpuTest {
         assertArrayEquals(new int[] {4, 16, 32}, CudaKernels.grid(plain, 4, 16, 32, 132, true));
         assertEquals(9, CudaKernels.rowTiles(persistent, 1025));
         assertEquals(8, CudaKernels.rowTiles(persistent, 1024));
+    }
+
+    @Test
+    void onlyTilesOfEqualCostAreWalkedPersistently() {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            NDArray q = m.randomNormal(new Shape(2, 2, 300, 64));
+            AttentionOptions full = AttentionOptions.builder().build();
+            assertTrue(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, full), false));
+            assertFalse(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, full), true));
+            AttentionOptions causal = AttentionOptions.builder().optCausal(true).build();
+            assertFalse(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, causal), false));
+            AttentionOptions window =
+                    AttentionOptions.builder().optSlidingWindow(64, 64).build();
+            assertFalse(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, window), false));
+            Sequences lengths = Sequences.padded(m.create(new int[] {300, 17}), null);
+            assertFalse(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, lengths, full), false));
+        }
     }
 
     @Test
