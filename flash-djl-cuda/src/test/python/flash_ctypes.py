@@ -2,14 +2,15 @@
 
 torch allocates the tensors and makes the primary context current; this module loads the fatbin
 (cuModuleLoadData), reads its exported launch facts (flash_abi_version, flash_head_dims) and each
-kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, 0} (cuModuleGetGlobal), raises the dynamic
+kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, persistent CTAs per SM} (cuModuleGetGlobal), raises the dynamic
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
 Ten ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
 version 10 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch()
 below; flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
-on; the environment variable FLASH_FWD_FORM=long or short forces one form where the head dim has both), version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
+on; the environment variable FLASH_FWD_FORM=long or short forces one form where the head dim has both),
+version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
 dkdv kernel adds dQ into dq_accum, or the dq kernel runs in both modes: backward() below),
 version 8 (version 7's structs; dq_accum rows padded by the exported flash_dq_accum_pad: scratch() below),
 version 7 (version 6's structs and the flash_tma_copy kernel, which this harness does not launch),
@@ -263,7 +264,8 @@ class Flash:
 
     def row_tiles(self, name, n):
         """ceil(n / the kernel's tile rows): FlashFwdParams.row_tiles (ABI 10)."""
-        return (n + self.fn(name)[1][1] - 1) // self.fn(name)[1][1]
+        rows = self.fn(name)[1][1]
+        return (n + rows - 1) // rows
 
     def kernel_hd(self, d):
         for h in self.head_dims:

@@ -244,7 +244,12 @@ final class CudaKernels {
 
     /** The row tiles of {@code kernel}'s grid over {@code rows} rows (FlashFwdParams.row_tiles). */
     static int rowTiles(Kernel kernel, long rows) {
-        return (int) Math.min(Integer.MAX_VALUE, (rows + kernel.tileRows - 1) / kernel.tileRows);
+        return (int) Math.min(Integer.MAX_VALUE, blocks(kernel, rows));
+    }
+
+    /** {@code ceil(rows / tileRows)}: the grid's row tiles before any limit is applied. */
+    private static long blocks(Kernel kernel, long rows) {
+        return (rows + kernel.tileRows - 1) / kernel.tileRows;
     }
 
     /**
@@ -265,7 +270,7 @@ final class CudaKernels {
      */
     void launch(Kernel kernel, long rows, long heads, long batch, boolean evenTiles, byte[] params, Object what) {
         makeCurrent();
-        long blocksX = (rows + kernel.tileRows - 1) / kernel.tileRows;
+        long blocksX = blocks(kernel, rows);
         if (blocksX > Integer.MAX_VALUE || heads > 65535 || batch > 65535) {
             throw new IllegalArgumentException(kernel.name + ": grid " + blocksX + " x " + heads + " x " + batch
                     + " exceeds CUDA's limits (heads and batch at most 65535) for " + what);
