@@ -21,6 +21,7 @@
 //    says `producer`, a third warpgroup does every copy and hands its registers to the two (setmaxnreg).
 #pragma once
 #include "flash_fwd_tile.cuh"
+#include "flash_tile_queue.cuh"
 #include "flash_tiles.h"
 #include "flash_wgmma.cuh"
 
@@ -255,7 +256,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   constexpr int BC = S_::BC, BR = S_::BR, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
   constexpr bool PRODUCER = NP > 0;       // a producer warpgroup copies (else the computing warpgroups do)
-  constexpr bool PERSISTENT = S_::PERSISTENT != 0;  // the CTA walks row tiles (RowTileWalk)
+  constexpr bool PERSISTENT = S_::PERSISTENT != 0;  // the CTA takes row tiles from a TileQueue
   static_assert(!PERSISTENT || PRODUCER, "the producer prefetches the next row tile");
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
@@ -272,15 +273,24 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 8 * (NS + s); };
   const uint32_t q_free = bars + 16 * NS;
+  // the CTA's row tiles (indices of row_tile_coord): its block's or, persistent, those a TileQueue hands out
+  const TileQueue queue{q_free + 8};
+  const int total = p.row_tiles * p.heads_q * p.batch;
+  const int own_tile = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
       mbar_init(full(s), PRODUCER ? NP : NC);
       mbar_init(empty(s), NC / 32);
     }
-    if constexpr (PERSISTENT) mbar_init(q_free, NC / 32);
+    if constexpr (PERSISTENT) {
+      mbar_init(q_free, NC / 32);
+      queue.init((NP + NC) / 32);  // every warp reads every slot
+    }
   }
   __syncthreads();
+  // the k-th row tile of this CTA (>= total: no more); every thread calls it with k = 0, 1, ... in turn
+  auto row_tile = [&](int k) { return PERSISTENT ? queue.take(k) : k == 0 ? own_tile : total; };
 
   // K/V tiles pass through the ring in the order the CTA uses them, across its row tiles: the c-th goes to stage
   // c % NS once every computing warp has released tile c - NS. With a producer a tile is copied as soon as its
@@ -302,8 +312,13 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (wg == 0) {  // ---- the producer warpgroup: per row tile, K/V tile 0 and Q, then every other K/V tile
       wg_regs_dec<S_::PRODUCER_REGS>();
       int ring = 0, rows = 0;  // K/V tiles and row tiles copied so far
-      for (RowTileWalk<PERSISTENT> w(p); w.more(); w.next()) {
-        const FwdTile<T, TO, BIAS> t(p, w.coord(p), BR, /*longest_first=*/true);
+      int next = own_tile;     // thread 0: the tile to publish next
+      for (int k = 0;; ++k) {
+        if (tid == 0) queue.publish(k, next);
+        const int tile = row_tile(k);
+        if (tile >= total) break;
+        if (tid == 0) next = TileQueue::grab();  // its latency passes under this tile's copies
+        const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);
         if (t.outside()) continue;
         const TileRange kt = t.key_tiles(p, BR, BC);
         const int n_tiles = kt.size(), nb = kt.begin * BC;
@@ -320,6 +335,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
         ring += n_tiles;
         ++rows;
       }
+      if (tid == 0) TileQueue::finish();
       cp_async_wait<0>();  // no copy of this thread is in flight when it exits
       return;
     }
@@ -334,8 +350,10 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   // issued its MMAs; each sync is matched by exactly one arrive (per row tile). Warpgroup 0 goes first.
   const int my_turn = 1 + cw, other_turn = 2 - cw;
   int ring = 0;  // K/V tiles used in the CTA's earlier row tiles
-  for (RowTileWalk<PERSISTENT> w(p); w.more(); w.next()) {
-    const FwdTile<T, TO, BIAS> t(p, w.coord(p), BR, /*longest_first=*/true);  // causal-like: the longest first
+  for (int k = 0;; ++k) {
+    const int tile = row_tile(k);
+    if (tile >= total) break;
+    const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);  // causal-like: longest first
     if (t.outside()) continue;
     const TileRange kt = t.key_tiles(p, BR, BC);
     const int n_tiles = kt.size();

@@ -136,6 +136,10 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
   }
   return t;
 }
+// the shared memory of a persistent kernel's TileQueue (flash_tile_queue.cuh): two full and two empty mbarriers, two
+// ints
+constexpr int kTileQueueBytes = 40;
+
 template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static_assert(!LONG_KEYS || fwd_long_min_keys(D) > 0, "a long-key form only where the head dim has one");
   static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS);
@@ -152,11 +156,11 @@ template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
   // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
   // ping-pong: + a full and an empty mbarrier per stage
-  // A producer makes the kernel persistent (one CTA per SM walks the row tiles; flash_params.h): it copies the
-  // next row tile's Q and first K/V tile while the computing warpgroups finish the last one
+  // A producer makes the kernel persistent (one CTA per SM takes row tiles from a TileQueue; flash_params.h): it
+  // copies the next row tile's Q and first K/V tile while the computing warpgroups finish the last one
   static constexpr int PERSISTENT = C.producer ? 1 : 0;
-  // ping-pong: + a full and an empty mbarrier per stage; persistent: + one for Q's release
-  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0) + (PERSISTENT ? 16 : 0);
+  // ping-pong: + a full and an empty mbarrier per stage; persistent: + one for Q's release and the TileQueue
+  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0) + (PERSISTENT ? 8 + kTileQueueBytes : 0);
 };
 
 // the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled (flash_fwd_long_<dt>_hd<D>: FwdWgShape<D, true>)

@@ -242,15 +242,14 @@ class Flash:
             self.fns[name] = (f, cfg)
         return self.fns[name]
 
-    def launch(self, name, params, n, heads, batch, even_tiles=False):
+    def launch(self, name, params, n, heads, batch):
         """The grid of ceil(n / tile rows) x heads x batch tiles: one block per tile or, for a persistent kernel (ABI 10,
-        _cfg[3] = CTAs per SM), a row of blocks that walk the tiles: at most that many per SM when the tiles cost the
-        same (even_tiles: the band hides no key from any row), else one per tile (CudaKernels.grid's rule)."""
+        _cfg[3] = CTAs per SM), at most that many blocks per SM in a row, which take the tiles in turn
+        (CudaKernels.grid)."""
         f, (threads, rows, smem, persist) = self.fn(name)
         grid = ((n + rows - 1) // rows, heads, batch)
         if self.abi >= 10 and persist > 0:
-            tiles = grid[0] * heads * batch
-            grid = (min(tiles, persist * self.multiprocessors()) if even_tiles else tiles, 1, 1)
+            grid = (min(grid[0] * heads * batch, persist * self.multiprocessors()), 1, 1)
         arg = (C.c_void_p * 1)(C.cast(C.pointer(params), C.c_void_p))
         self._ck(self.cu.cuLaunchKernel(f, *(C.c_uint(x) for x in grid),
                                         C.c_uint(threads), C.c_uint(1), C.c_uint(1), C.c_uint(smem),
@@ -421,9 +420,7 @@ class Flash:
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)
-        # equal row tiles (CudaBackend.evenRowTiles): every row sees every key, no sequences, no bias
-        even = self.abi >= 2 and p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None
-        self.launch(name, p, max_q, Hq, grid_b, even_tiles=even)
+        self.launch(name, p, max_q, Hq, grid_b)
         return o, lse
 
     def scratch(self, b, hq, nq, d):
