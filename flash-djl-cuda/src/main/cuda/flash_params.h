@@ -24,8 +24,10 @@
 // dropout_seed, bias_kind, the flash_bias_tiles kernel). Version 6 had no flash_tma_copy (TMA). Version 7
 // had dq_accum rows of exactly H floats (no flash_dq_accum_pad). Version 8 had no flash_dkdv_adds_dq (every
 // 16-bit dkdv kernel added dQ into dq_accum when deterministic == 0). Version 9 had no flash_fwd_long_* kernels,
-// no persistent kernels (_cfg[3] was always 0) and FlashFwdParams.row_tiles was padding.
-#define FLASH_ABI_VERSION 10
+// no persistent kernels (_cfg[3] was always 0) and FlashFwdParams.row_tiles was padding. Version 10's persistent
+// kernels walked a static share of the row tiles, so a launcher started one CTA per SM only when all tiles cost the
+// same and one CTA per tile otherwise; from version 11 they take tiles from a queue and every launch is persistent.
+#define FLASH_ABI_VERSION 11
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
