@@ -250,8 +250,9 @@ class Flash:
         (even_tiles: the band hides no key from any row, no sequences, no bias); otherwise one block per tile."""
         f, (threads, rows, smem, persist) = self.fn(name)
         grid = ((n + rows - 1) // rows, heads, batch)
-        if self.abi >= 10 and persist > 0 and (self.abi >= 11 or even_tiles):
-            grid = (min(grid[0] * heads * batch, persist * self.multiprocessors()), 1, 1)
+        if self.abi >= 10 and persist > 0:  # a row of blocks, each walking the tiles from its own on
+            tiles = grid[0] * heads * batch
+            grid = (min(tiles, persist * self.multiprocessors()) if self.abi >= 11 or even_tiles else tiles, 1, 1)
         arg = (C.c_void_p * 1)(C.cast(C.pointer(params), C.c_void_p))
         self._ck(self.cu.cuLaunchKernel(f, *(C.c_uint(x) for x in grid),
                                         C.c_uint(threads), C.c_uint(1), C.c_uint(1), C.c_uint(smem),
