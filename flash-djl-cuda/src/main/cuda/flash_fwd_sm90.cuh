@@ -21,6 +21,7 @@
 //    says `producer`, a third warpgroup does every copy and hands its registers to the two (setmaxnreg).
 #pragma once
 #include "flash_fwd_tile.cuh"
+#include "flash_tile_queue.cuh"
 #include "flash_tiles.h"
 #include "flash_wgmma.cuh"
 
@@ -255,7 +256,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   constexpr int BC = S_::BC, BR = S_::BR, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
   constexpr bool PRODUCER = NP > 0;       // a producer warpgroup copies (else the computing warpgroups do)
-  constexpr bool PERSISTENT = S_::PERSISTENT != 0;  // the CTA walks row tiles (RowTileWalk)
+  constexpr bool PERSISTENT = S_::PERSISTENT != 0;  // the CTA takes row tiles from a TileQueue
   static_assert(!PERSISTENT || PRODUCER, "the producer prefetches the next row tile");
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
@@ -265,61 +266,86 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
-  // full[s]: the copies into stage s landed (one cp.async arrival per copying thread; a row tile's Q lands with
-  // its first K/V tile); empty[s]: the 8 computing warps are done reading stage s (one arrival per warp);
-  // q_free (persistent): the 8 computing warps' last S of a row tile is done, Q may be overwritten
+  // K and V are two rings of NS stages, each with its own mbarriers, so that a stage of K is free for the next copy
+  // once the S products that read it are done, before the P V products of the same key tile:
+  // full_k[s] / full_v[s]: the copies into stage s landed (one cp.async arrival per copying thread; a row tile's Q
+  // lands with its first K tile); empty_k[s] / empty_v[s]: the 8 computing warps are done reading stage s (one
+  // arrival per warp); q_free (persistent): the 8 computing warps' last S of a row tile is done, Q may be overwritten
   const uint32_t bars = sV0 + NS * S_::KV_BYTES;
-  auto full = [&](int s) { return bars + 8 * s; };
-  auto empty = [&](int s) { return bars + 8 * (NS + s); };
-  const uint32_t q_free = bars + 16 * NS;
+  auto full_k = [&](int s) { return bars + 8 * s; };
+  auto full_v = [&](int s) { return bars + 8 * (NS + s); };
+  auto empty_k = [&](int s) { return bars + 8 * (2 * NS + s); };
+  auto empty_v = [&](int s) { return bars + 8 * (3 * NS + s); };
+  const uint32_t q_free = bars + 32 * NS;
+  // the CTA's row tiles (indices of row_tile_coord): its block's or, persistent, those a TileQueue hands out
+  const TileQueue queue{q_free + 8};
+  const int total = p.row_tiles * p.heads_q * p.batch;
+  const int own_tile = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
-      mbar_init(full(s), PRODUCER ? NP : NC);
-      mbar_init(empty(s), NC / 32);
+      mbar_init(full_k(s), PRODUCER ? NP : NC);
+      mbar_init(full_v(s), PRODUCER ? NP : NC);
+      mbar_init(empty_k(s), NC / 32);
+      mbar_init(empty_v(s), NC / 32);
     }
-    if constexpr (PERSISTENT) mbar_init(q_free, NC / 32);
+    if constexpr (PERSISTENT) {
+      mbar_init(q_free, NC / 32);
+      queue.init((NP + NC) / 32);  // every warp reads every slot
+    }
   }
   __syncthreads();
+  // the k-th row tile of this CTA (>= total: no more); every thread calls it with k = 0, 1, ... in turn
+  auto row_tile = [&](int k) { return PERSISTENT ? queue.take(k) : k == 0 ? own_tile : total; };
 
-  // K/V tiles pass through the ring in the order the CTA uses them, across its row tiles: the c-th goes to stage
-  // c % NS once every computing warp has released tile c - NS. With a producer a tile is copied as soon as its
-  // stage is free; without, both computing warpgroups copy half of each tile, tile j + NS - 2 of the row tile in
-  // iteration j (after that iteration's MMAs), so a tile is in flight for about one iteration.
+  // K/V tiles pass through the rings in the order the CTA uses them, across its row tiles: the c-th goes to stage
+  // c % NS once every computing warp has released tile c - NS (of that ring). With a producer a tile is copied as
+  // soon as its stage is free; without, both computing warpgroups copy half of each tile, tile j + NS - 2 of the
+  // row tile in iteration j (after that iteration's MMAs), so a tile is in flight for about one iteration.
   const int ctid = tid - NP;  // the copying threads' index (0 .. NP - 1 or NC - 1)
   constexpr int NCOPY = PRODUCER ? NP : NC;
-  // copies the jt-th key tile of t's range (first key nb) as the CTA's c-th; the caller signals full(c % NS)
+  // copies K (or V) of the jt-th key tile of t's range (first key nb) as the CTA's c-th; the caller signals full
   auto copy_kv = [&](const FwdTile<T, TO, BIAS>& t, const SwTileCopier<S_::DS, BC, NCOPY>& kv_copier, int nb,
-                     int jt, int c) {
+                     int jt, int c, bool values) {
     const int stg = c % NS;
-    if (c >= NS) mbar_wait(empty(stg), (c / NS - 1) & 1);
+    if (c >= NS) mbar_wait(values ? empty_v(stg) : empty_k(stg), (c / NS - 1) & 1);
     const int nn = nb + jt * BC;
-    kv_copier.copy(sK0 + stg * S_::KV_BYTES, t.k, p.k.row_stride, nn, t.vis.Nk - nn);
-    kv_copier.copy(sV0 + stg * S_::KV_BYTES, t.v, p.v.row_stride, nn, t.vis.Nk - nn);
+    kv_copier.copy((values ? sV0 : sK0) + stg * S_::KV_BYTES, values ? t.v : t.k,
+                   values ? p.v.row_stride : p.k.row_stride, nn, t.vis.Nk - nn);
   };
 
   if constexpr (PRODUCER) {
     if (wg == 0) {  // ---- the producer warpgroup: per row tile, K/V tile 0 and Q, then every other K/V tile
       wg_regs_dec<S_::PRODUCER_REGS>();
       int ring = 0, rows = 0;  // K/V tiles and row tiles copied so far
-      for (RowTileWalk<PERSISTENT> w(p); w.more(); w.next()) {
-        const FwdTile<T, TO, BIAS> t(p, w.coord(p), BR, /*longest_first=*/true);
+      int next = own_tile;     // thread 0: the tile to publish next
+      for (int k = 0;; ++k) {
+        if (tid == 0) queue.publish(k, next);
+        const int tile = row_tile(k);
+        if (tile >= total) break;
+        if (tid == 0) next = TileQueue::grab();  // its latency passes under this tile's copies
+        const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);
         if (t.outside()) continue;
         const TileRange kt = t.key_tiles(p, BR, BC);
         const int n_tiles = kt.size(), nb = kt.begin * BC;
         if (n_tiles == 0) continue;
         const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
-        copy_kv(t, kv_copier, nb, 0, ring);
+        copy_kv(t, kv_copier, nb, 0, ring, false);
         if (PERSISTENT && rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
         SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
-        cp_async_mbar_arrive(full(ring % NS));
+        cp_async_mbar_arrive(full_k(ring % NS));
+        copy_kv(t, kv_copier, nb, 0, ring, true);
+        cp_async_mbar_arrive(full_v(ring % NS));
         for (int jt = 1; jt < n_tiles; ++jt) {
-          copy_kv(t, kv_copier, nb, jt, ring + jt);
-          cp_async_mbar_arrive(full((ring + jt) % NS));
+          copy_kv(t, kv_copier, nb, jt, ring + jt, false);
+          cp_async_mbar_arrive(full_k((ring + jt) % NS));
+          copy_kv(t, kv_copier, nb, jt, ring + jt, true);
+          cp_async_mbar_arrive(full_v((ring + jt) % NS));
         }
         ring += n_tiles;
         ++rows;
       }
+      if (tid == 0) TileQueue::finish();
       cp_async_wait<0>();  // no copy of this thread is in flight when it exits
       return;
     }
@@ -334,8 +360,10 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   // issued its MMAs; each sync is matched by exactly one arrive (per row tile). Warpgroup 0 goes first.
   const int my_turn = 1 + cw, other_turn = 2 - cw;
   int ring = 0;  // K/V tiles used in the CTA's earlier row tiles
-  for (RowTileWalk<PERSISTENT> w(p); w.more(); w.next()) {
-    const FwdTile<T, TO, BIAS> t(p, w.coord(p), BR, /*longest_first=*/true);  // causal-like: the longest first
+  for (int k = 0;; ++k) {
+    const int tile = row_tile(k);
+    if (tile >= total) break;
+    const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);  // causal-like: longest first
     if (t.outside()) continue;
     const TileRange kt = t.key_tiles(p, BR, BC);
     const int n_tiles = kt.size();
@@ -350,8 +378,10 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
 
     const SwTileCopier<S_::DS, BC, NCOPY> kv_copier(ctid, t.hd);  // used without a producer only
     auto load_kv = [&](int j) {
-      copy_kv(t, kv_copier, nb, j, ring + j);
-      cp_async_mbar_arrive(full(stage(j)));
+      copy_kv(t, kv_copier, nb, j, ring + j, false);
+      copy_kv(t, kv_copier, nb, j, ring + j, true);
+      cp_async_mbar_arrive(full_k(stage(j)));
+      cp_async_mbar_arrive(full_v(stage(j)));
     };
     if constexpr (!PRODUCER) {
       SwTileCopier<S_::DS, BR, NC>(ctid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // with tile 0
@@ -359,9 +389,13 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       for (int i = 0; i < NS - 2; ++i)
         if (i < n_tiles) load_kv(i);
     }
-    auto wait_tile = [&](int j) {
-      mbar_wait(full(stage(j)), ((ring + j) / NS) & 1);
+    auto wait_k = [&](int j) {  // K of the row tile's j-th key tile has landed
+      mbar_wait(full_k(stage(j)), ((ring + j) / NS) & 1);
       fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
+    };
+    auto wait_v = [&](int j) {
+      mbar_wait(full_v(stage(j)), ((ring + j) / NS) & 1);
+      fence_proxy_async();
     };
     auto release_q = [&]() {  // this warp's last S of the row tile is done: the producer may copy the next Q
       if constexpr (PERSISTENT)
@@ -376,7 +410,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (cw == 1) named_arrive<NC>(1);
 
     // tile 0: S only
-    wait_tile(0);
+    wait_k(0);
     named_sync<NC>(my_turn);
     wg_fence();
     wg_issue_s<T, BR, BC>(s, sQw, sK0 + stage(0) * S_::KV_BYTES, D / 16);
@@ -388,6 +422,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
     wg_wait<0>();
     wg_pin<SR>(s);
+    if (lane == 0) mbar_arrive(empty_k(stage(0)));  // S_0 done: the stage may take the next K
     if (n_tiles == 1) release_q();
     const int bst0 = t.bias.state(p, t.m0, BR, nb, BC);  // never hidden: key_tiles starts past them
     if (masked(nb) || bst0 != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst0, nb, t.m0 + wrow, t4);
@@ -399,7 +434,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
 
     for (int j = 1; j < n_tiles; ++j) {
       const int sj = stage(j), sp = stage(j - 1);  // stages of tiles j and j - 1
-      wait_tile(j);
+      wait_k(j);
+      wait_v(j - 1);
       named_sync<NC>(my_turn);
       wg_fence();
       wg_issue_s<T, BR, BC>(s, sQw, sK0 + sj * S_::KV_BYTES, D / 16);
@@ -415,18 +451,20 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
       wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
       wg_pin<SR>(s);
+      if (lane == 0) mbar_arrive(empty_k(sj));
       if (j == n_tiles - 1) release_q();
       // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
       if (masked(n0) || bst != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
       wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
       wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
       wg_pin<OR>(o);
-      if (lane == 0) mbar_arrive(empty(sp));
+      if (lane == 0) mbar_arrive(empty_v(sp));
       wg_rescale_o<D>(o, alpha);
       wg_pack_p<T, BC>(pa, s);
       if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
     }
 
+    wait_v(n_tiles - 1);
     named_sync<NC>(my_turn);
     wg_fence();
     wg_issue_pv<T, D, BC>(o, pa, sV0 + stage(n_tiles - 1) * S_::KV_BYTES);
@@ -434,7 +472,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (cw == 0) named_arrive<NC>(other_turn);  // warpgroup 1's last sync; its own last arrive
     wg_wait<0>();                                 // would have no matching sync
     wg_pin<OR>(o);
-    if (lane == 0) mbar_arrive(empty(stage(n_tiles - 1)));  // the next row tile's copies may take it
+    if (lane == 0) mbar_arrive(empty_v(stage(n_tiles - 1)));  // the next row tile's copies may take it
     wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
     ring += n_tiles;
   }

@@ -13,23 +13,14 @@ struct RowTileCoord {
   int x, nx, head, seq;
 };
 
-// The row tiles one forward CTA computes: the one its block index names or, in a persistent kernel
-// (flash_params.h), tiles blockIdx.x, blockIdx.x + gridDim.x, ... of the grid p.row_tiles x heads_q x batch.
-// Persistent order: the grid's, row tiles fastest, so that the CTAs running at once read the K/V of one or two heads
-// (L2 hits; row-tile-major order, every head of one row-tile index first, measured 0.88-0.93x at d = 128, 1k-16k:
-// PERF_LOG.md); within a head FwdTile's longest_first puts the rows that see the most keys first.
-template <bool PERSISTENT> struct RowTileWalk {
-  int i, total;
-  __device__ __forceinline__ explicit RowTileWalk(const FlashFwdParams& p)
-      : i(PERSISTENT ? blockIdx.x : 0), total(PERSISTENT ? p.row_tiles * p.heads_q * p.batch : 1) {}
-  __device__ __forceinline__ bool more() const { return i < total; }
-  __device__ __forceinline__ void next() { i += PERSISTENT ? gridDim.x : 1; }
-  __device__ __forceinline__ RowTileCoord coord(const FlashFwdParams& p) const {
-    if constexpr (!PERSISTENT) return RowTileCoord{(int)blockIdx.x, (int)gridDim.x, (int)blockIdx.y, (int)blockIdx.z};
-    const int r = i / p.row_tiles;
-    return RowTileCoord{i % p.row_tiles, p.row_tiles, r % p.heads_q, r / p.heads_q};
-  }
-};
+// Tile i of the grid p.row_tiles x heads_q x batch, row tiles fastest: the launched grid's order (as
+// x + X * (y + Y * z)), so that the CTAs running at once read the K/V of one or two heads (L2 hits; every head's row
+// tile at once measured 0.88-0.93x at d = 128, 1k-16k: PERF_LOG.md). Within a head, FwdTile's longest_first puts the
+// rows that see the most keys first.
+__device__ __forceinline__ RowTileCoord row_tile_coord(const FlashFwdParams& p, int i) {
+  const int r = i / p.row_tiles;
+  return RowTileCoord{i % p.row_tiles, p.row_tiles, r % p.heads_q, r / p.heads_q};
+}
 
 template <typename T, typename TO = T, bool BIAS = false> struct FwdTile {
   const T *q, *k, *v;  // row 0 of this sequence's (batch, head) / (batch, kv head)

@@ -24,8 +24,10 @@
 // dropout_seed, bias_kind, the flash_bias_tiles kernel). Version 6 had no flash_tma_copy (TMA). Version 7
 // had dq_accum rows of exactly H floats (no flash_dq_accum_pad). Version 8 had no flash_dkdv_adds_dq (every
 // 16-bit dkdv kernel added dQ into dq_accum when deterministic == 0). Version 9 had no flash_fwd_long_* kernels,
-// no persistent kernels (_cfg[3] was always 0) and FlashFwdParams.row_tiles was padding.
-#define FLASH_ABI_VERSION 10
+// no persistent kernels (_cfg[3] was always 0) and FlashFwdParams.row_tiles was padding. Version 10's persistent
+// kernels walked a static share of the row tiles, so a launcher started one CTA per SM only when all tiles cost the
+// same and one CTA per tile otherwise; from version 11 they take tiles from a queue and every launch is persistent.
+#define FLASH_ABI_VERSION 11
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -82,12 +84,10 @@
 //   max_q / max_k: seqlen_q / seqlen_k, or with offsets the longest sequence's rows (more is
 //   allowed: CTAs past a sequence's rows return). tensor batch: batch, or 1 with offsets.
 //   PERSISTENT KERNELS (persistent_ctas_per_sm > 0; so far only forwards): the grid above is the grid of row
-//   tiles, X = ceil(N / tile_rows), and FlashFwdParams.row_tiles = X (others ignore it; write X anyway). Launch
-//   its X * heads * Z tiles on x (y = z = 1); each CTA computes every gridDim.x-th tile. When the tiles cost the
-//   same (every row sees every key: vis_lo <= 1 - seqlen_q and vis_hi >= seqlen_k - 1; no sequence pointers; no
-//   bias), launch only
-//   min(X * heads * Z, persistent_ctas_per_sm * SMs) blocks, which walk the tiles; otherwise one block per tile
-//   (the hardware then balances tiles of unequal cost, such as causal ones).
+//   tiles, X = ceil(N / tile_rows), and FlashFwdParams.row_tiles = X (write it for every forward). Launch
+//   min(X * heads * Z, persistent_ctas_per_sm * SMs) blocks on x (y = z = 1): CTA b computes tile b, then the tiles
+//   a counter in the module hands out (flash_tile_queue.cuh). Persistent launches on one device must not overlap:
+//   issue them on one stream (the null stream).
 // Kernel choice: H = the smallest exported head dim with head_dim <= H (D = 80 -> hd96).
 //
 // VISIBILITY: key j is visible to query i iff  i + vis_lo <= j <= i + vis_hi  (and 0 <= j < seqlen_k):

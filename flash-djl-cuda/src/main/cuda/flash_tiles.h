@@ -101,7 +101,7 @@ struct FwdWgTile {
   int warpgroups;  // warpgroups per CTA, 64 query rows each
   int key_tile;    // keys per K/V tile
   int min_blocks;  // CTAs per SM asked of the register allocator
-  int stages;      // shared-memory stages of K/V (a ring: >= 2 in lock-step, >= 3 in ping-pong)
+  int stages;      // shared-memory stages of K and of V (rings: >= 2; ping-pong without a producer >= 3)
   bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups)
   bool producer;   // ping-pong: a third warpgroup does the copies (else the computing warpgroups do)
 };
@@ -130,18 +130,25 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
     // lock-step here, the producer warpgroup 1.00-1.05x more (PERF_LOG.md)
     t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.producer = true;
   } else {
-    // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Ping-pong on key tiles of
-    // 32 (3 or 4 stages) measured 0.69-0.91x of this
-    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = false; t.stages = 2;
+    // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Lock-step measured faster
+    // than ping-pong on key tiles of 32 without a producer (0.69-0.91x); with a producer and K and V in rings of
+    // their own, 2 stages serve ping-pong (branch wip/fwd-split-rings, PERF_LOG.md)
+    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.producer = true; t.stages = 2;
   }
   return t;
 }
+// the shared memory of a persistent kernel's TileQueue (flash_tile_queue.cuh): two full and two empty mbarriers, two
+// ints
+constexpr int kTileQueueBytes = 40;
+
 template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static_assert(!LONG_KEYS || fwd_long_min_keys(D) > 0, "a long-key form only where the head dim has one");
   static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
   static constexpr bool PP = C.ping_pong;
-  static_assert(NS >= (PP ? 3 : 2), "the K/V ring: 2 stages in lock-step (one barrier per tile), 3 in ping-pong");
+  static_assert(NS >= (PP && !C.producer ? 3 : 2),
+                "the K/V rings: 2 stages (lock-step: one barrier per tile; ping-pong: K freed after S, V after P V); "
+                "3 in ping-pong without a producer (the computing warpgroups copy tile j + 1 in iteration j)");
   static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
   static_assert(!C.producer || PP, "a producer warpgroup serves the ping-pong kernel");
   // + the producer warpgroup, if any (ProducerSplit)
@@ -152,11 +159,12 @@ template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
   // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
   // ping-pong: + a full and an empty mbarrier per stage
-  // A producer makes the kernel persistent (one CTA per SM walks the row tiles; flash_params.h): it copies the
-  // next row tile's Q and first K/V tile while the computing warpgroups finish the last one
+  // A producer makes the kernel persistent (one CTA per SM takes row tiles from a TileQueue; flash_params.h): it
+  // copies the next row tile's Q and first K/V tile while the computing warpgroups finish the last one
   static constexpr int PERSISTENT = C.producer ? 1 : 0;
-  // ping-pong: + a full and an empty mbarrier per stage; persistent: + one for Q's release
-  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 16 * NS : 0) + (PERSISTENT ? 16 : 0);
+  // ping-pong: + a full and an empty mbarrier per stage of K and of V; persistent: + one for Q's release and the
+  // TileQueue
+  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 32 * NS : 0) + (PERSISTENT ? 8 + kTileQueueBytes : 0);
 };
 
 // the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled (flash_fwd_long_<dt>_hd<D>: FwdWgShape<D, true>)

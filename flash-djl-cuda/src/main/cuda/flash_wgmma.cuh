@@ -62,8 +62,9 @@ template <int COLS, int ROWS, int NT> struct SwTileCopierRows {
   }
 };
 
-// Where a row's chunks do not divide the threads (COLS = 192: 24 chunks of 16 bytes), a tile is copied one
-// 64-column block after the other, each as a ROWS x 64 tile of its own.
+// Where a row's chunks do not divide the threads (COLS = 192: 24 chunks of 16 bytes), or leave a row step that is
+// not a multiple of 8 (COLS = 256 by 128 threads: 4), a tile is copied one 64-column block after the other, each as
+// a ROWS x 64 tile of its own.
 template <int COLS, int ROWS, int NT> struct SwTileCopierBlocks {
   static_assert(COLS % 64 == 0, "whole 64-column blocks");
   int tid, head_dim;
@@ -77,8 +78,8 @@ template <int COLS, int ROWS, int NT> struct SwTileCopierBlocks {
   }
 };
 template <int COLS, int ROWS, int NT>
-using SwTileCopier = std::conditional_t<NT % (COLS / 8) == 0, SwTileCopierRows<COLS, ROWS, NT>,
-                                        SwTileCopierBlocks<COLS, ROWS, NT>>;
+using SwTileCopier = std::conditional_t<NT % (COLS / 8) == 0 && (NT / (COLS / 8)) % 8 == 0,
+                                        SwTileCopierRows<COLS, ROWS, NT>, SwTileCopierBlocks<COLS, ROWS, NT>>;
 
 // shared-memory matrix descriptor, 128B swizzle (bits 62-63 = 1); addresses and offsets >> 4
 __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {

@@ -6,8 +6,9 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, persistent CTAs per SM} 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Ten ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 10 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch()
+Eleven ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 11 (version 10's structs; the persistent kernels take tiles from a queue, so every launch of one is
+persistent: launch() below), version 10 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch()
 below; flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
 on; the environment variable FLASH_FWD_FORM=long or short forces one form where the head dim has both),
 version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
@@ -198,8 +199,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 10")
+        if self.abi not in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 11")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -244,14 +245,15 @@ class Flash:
         return self.fns[name]
 
     def launch(self, name, params, n, heads, batch, even_tiles=False):
-        """The grid of ceil(n / tile rows) x heads x batch tiles: one block per tile or, for a persistent kernel (ABI 10,
-        _cfg[3] = CTAs per SM), a row of blocks that walk the tiles: at most that many per SM when the tiles cost the
-        same (even_tiles: the band hides no key from any row), else one per tile (CudaKernels.grid's rule)."""
+        """The grid of ceil(n / tile rows) x heads x batch tiles: one block per tile or, for a persistent kernel
+        (_cfg[3] = CTAs per SM), at most that many blocks per SM in a row, which take the tiles in turn
+        (CudaKernels.grid). ABI 10's persistent kernels walked a static share, so only when the tiles cost the same
+        (even_tiles: the band hides no key from any row, no sequences, no bias); otherwise one block per tile."""
         f, (threads, rows, smem, persist) = self.fn(name)
         grid = ((n + rows - 1) // rows, heads, batch)
-        if self.abi >= 10 and persist > 0:
+        if self.abi >= 10 and persist > 0:  # a row of blocks, each walking the tiles from its own on
             tiles = grid[0] * heads * batch
-            grid = (min(tiles, persist * self.multiprocessors()) if even_tiles else tiles, 1, 1)
+            grid = (min(tiles, persist * self.multiprocessors()) if self.abi >= 11 or even_tiles else tiles, 1, 1)
         arg = (C.c_void_p * 1)(C.cast(C.pointer(params), C.c_void_p))
         self._ck(self.cu.cuLaunchKernel(f, *(C.c_uint(x) for x in grid),
                                         C.c_uint(threads), C.c_uint(1), C.c_uint(1), C.c_uint(smem),
@@ -423,8 +425,7 @@ class Flash:
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)
-        # equal row tiles (CudaBackend.evenRowTiles): every row sees every key, no sequences, no bias
-        even = self.abi >= 2 and p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None
+        even = p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None
         self.launch(name, p, max_q, Hq, grid_b, even_tiles=even)
         return o, lse
 

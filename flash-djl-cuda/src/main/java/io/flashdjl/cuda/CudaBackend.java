@@ -131,8 +131,7 @@ public final class CudaBackend implements AttentionBackend {
                             + " head dim <= 128): several times slower; Precision.BFLOAT16 runs on the tensor cores",
                     forward.name);
         }
-        kernels.launch(
-                forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), evenRowTiles(p, bias.present()), params, p);
+        kernels.launch(forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), params, p);
         ops.release();
         seqs.release();
         bias.release();
@@ -261,15 +260,6 @@ public final class CudaBackend implements AttentionBackend {
         int longFrom = kernels.forwardLongMinKeys(p.headDim());
         boolean longKeys = longFrom > 0 && KernelDtype.of(p).sixteenBitCompute() && p.longestKey() >= longFrom;
         return name(kernels, longKeys ? "flash_fwd_long" : "flash_fwd", bias, p);
-    }
-
-    /**
-     * Whether every row tile of {@code p}'s forward costs the same: every row sees every key, no sequence is shorter
-     * than another, no bias hides a tile. Only then does a persistent forward walk the tiles with one CTA per SM
-     * ({@link CudaKernels#grid}); a static walk over tiles of unequal cost (causal) measured 0.66x.
-     */
-    static boolean evenRowTiles(AttentionProblem p, boolean biased) {
-        return p.visibility().isFull() && p.sequences().isEmpty() && !biased;
     }
 
     /** A kernel's name: the _bias kernels read a score bias (flash_kernels.cu). */

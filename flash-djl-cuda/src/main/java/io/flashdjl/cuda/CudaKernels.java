@@ -228,18 +228,15 @@ final class CudaKernels {
 
     /**
      * The launch grid of {@code kernel} over {@code rowTiles x heads x batch} tiles (each within CUDA's limits): that
-     * grid, or for a persistent kernel a row of blocks that walk the tiles (flash_params.h): at most its CTAs per SM
-     * on each of {@code multiprocessors} SMs when the tiles cost the same ({@code evenTiles}:
-     * {@link CudaBackend#evenRowTiles}), else one block per tile, which the hardware schedules as SMs free up (a
-     * static walk over tiles of unequal cost, such as causal ones, measured 0.66-0.97x; PERF_LOG.md).
+     * grid, or for a persistent kernel a row of at most its CTAs per SM on each of {@code multiprocessors} SMs, which
+     * take the tiles from a shared counter (flash_params.h).
      */
-    static int[] grid(Kernel kernel, long rowTiles, long heads, long batch, int multiprocessors, boolean evenTiles) {
+    static int[] grid(Kernel kernel, long rowTiles, long heads, long batch, int multiprocessors) {
         if (kernel.persistentPerSm == 0) {
             return new int[] {(int) rowTiles, (int) heads, (int) batch};
         }
         long tiles = rowTiles * heads * batch;
-        long walkers = evenTiles ? (long) kernel.persistentPerSm * multiprocessors : tiles;
-        return new int[] {(int) Math.min(tiles, walkers), 1, 1};
+        return new int[] {(int) Math.min(tiles, (long) kernel.persistentPerSm * multiprocessors), 1, 1};
     }
 
     /** The row tiles of {@code kernel}'s grid over {@code rows} rows (FlashFwdParams.row_tiles). */
@@ -255,20 +252,12 @@ final class CudaKernels {
     /**
      * Launches {@code kernel} over the grid of {@code ceil(rows / tileRows) x heads x batch} tiles with the one
      * parameter block {@code params} (a packed struct passed by value): one block per tile or, for a persistent
-     * kernel, at most its CTAs per SM on every SM, each walking the tiles (the block then carries
+     * kernel, at most its CTAs per SM on every SM, which take the tiles in turn (the block then carries
      * {@link #rowTiles}). While a {@link KernelTimer} runs on this thread, CUDA events around the launch time it.
      *
      * @param what the problem, for error messages (its {@code toString()} is read only for one)
      */
     void launch(Kernel kernel, long rows, long heads, long batch, byte[] params, Object what) {
-        launch(kernel, rows, heads, batch, false, params, what);
-    }
-
-    /**
-     * {@link #launch(Kernel, long, long, long, byte[], Object)} with {@code evenTiles}: whether the tiles cost the
-     * same, so that a persistent kernel may walk them with one block per SM ({@link #grid}).
-     */
-    void launch(Kernel kernel, long rows, long heads, long batch, boolean evenTiles, byte[] params, Object what) {
         makeCurrent();
         long blocksX = blocks(kernel, rows);
         if (blocksX > Integer.MAX_VALUE || heads > 65535 || batch > 65535) {
@@ -279,7 +268,7 @@ final class CudaKernels {
             throw new IllegalArgumentException(kernel.name + ": " + blocksX * heads * batch
                     + " tiles exceed the persistent kernels' int tile index for " + what);
         }
-        int[] grid = grid(kernel, blocksX, heads, batch, multiprocessors, evenTiles);
+        int[] grid = grid(kernel, blocksX, heads, batch, multiprocessors);
         List<byte[]> recorded = RECORDED_PARAMS.get();
         if (recorded != null) {
             recorded.add(params.clone());

@@ -35,7 +35,7 @@ import java.nio.ByteOrder;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 10;
+    static final int ABI_VERSION = 11;
 
     static final int FORWARD_BYTES = 328;
     static final int BACKWARD_BYTES = 472;

@@ -13,8 +13,6 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
-import io.flashdjl.Sequences;
-import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.testing.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -132,32 +130,14 @@ class CudaBackendCpuTest {
     }
 
     @Test
-    void aPersistentKernelWalksEqualTilesOnEverySmAndOthersGetOneBlockPerTile() {
+    void aPersistentKernelFillsTheSmsOnceAndOthersGetOneBlockPerTile() {
         CudaKernels.Kernel persistent = new CudaKernels.Kernel("flash_fwd_f16_hd128", null, 384, 128, 230_464, 1);
         CudaKernels.Kernel plain = new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0);
-        assertArrayEquals(new int[] {132, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132, true));
-        assertArrayEquals(new int[] {60, 1, 1}, CudaKernels.grid(persistent, 2, 3, 10, 132, true));
-        assertArrayEquals(new int[] {2048, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132, false));
-        assertArrayEquals(new int[] {4, 16, 32}, CudaKernels.grid(plain, 4, 16, 32, 132, true));
+        assertArrayEquals(new int[] {132, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132));
+        assertArrayEquals(new int[] {60, 1, 1}, CudaKernels.grid(persistent, 2, 3, 10, 132));
+        assertArrayEquals(new int[] {4, 16, 32}, CudaKernels.grid(plain, 4, 16, 32, 132));
         assertEquals(9, CudaKernels.rowTiles(persistent, 1025));
         assertEquals(8, CudaKernels.rowTiles(persistent, 1024));
-    }
-
-    @Test
-    void onlyTilesOfEqualCostAreWalkedPersistently() {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
-            NDArray q = m.randomNormal(new Shape(2, 2, 300, 64));
-            AttentionOptions full = AttentionOptions.builder().build();
-            assertTrue(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, full), false));
-            assertFalse(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, full), true));
-            AttentionOptions causal = AttentionOptions.builder().optCausal(true).build();
-            assertFalse(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, causal), false));
-            AttentionOptions window =
-                    AttentionOptions.builder().optSlidingWindow(64, 64).build();
-            assertFalse(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, window), false));
-            Sequences lengths = Sequences.padded(m.create(new int[] {300, 17}), null);
-            assertFalse(CudaBackend.evenRowTiles(AttentionProblem.validate(q, q, q, lengths, full), false));
-        }
     }
 
     @Test
