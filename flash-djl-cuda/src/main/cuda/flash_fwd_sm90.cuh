@@ -165,14 +165,9 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const FwdTile<T, TO, BIAS> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
-  if (t.outside()) return;
-  const TileRange kt = t.key_tiles(p, BR, BC);
+  const TileRange kt = t.template start<D, BR, NT>(p, BC, tid);
   const int n_tiles = kt.size();
-  if (n_tiles == 0) {
-    t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.m0);
-    return;
-  }
-  t.template write_empty<D, BR, NT>(p.o.row_stride, tid, t.vis.Nq);  // padding rows, if the tile has any
+  if (n_tiles == 0) return;
   const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
@@ -364,14 +359,9 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     const int tile = row_tile(k);
     if (tile >= total) break;
     const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);  // causal-like: longest first
-    if (t.outside()) continue;
-    const TileRange kt = t.key_tiles(p, BR, BC);
+    const TileRange kt = t.template start<D, BR, NC>(p, BC, ctid);
     const int n_tiles = kt.size();
-    if (n_tiles == 0) {
-      t.template write_empty<D, BR, NC>(p.o.row_stride, ctid, t.m0);
-      continue;
-    }
-    t.template write_empty<D, BR, NC>(p.o.row_stride, ctid, t.vis.Nq);  // padding rows, if the tile has any
+    if (n_tiles == 0) continue;
     const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
     const int nb = kt.begin * BC;  // first key of the first tile; tile j below is the j-th of the range
     auto stage = [&](int j) { return (ring + j) % NS; };

@@ -65,6 +65,16 @@ template <typename T, typename TO = T, bool BIAS = false> struct FwdTile {
     return bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC);
   }
 
+  // The key tiles the wgmma kernels visit for this tile, after writing the output of its stored rows that see no
+  // key: all of them when no key tile is needed, else its padding rows. An empty range leaves nothing to do.
+  template <int D, int BR, int NT>
+  __device__ __forceinline__ TileRange start(const FlashFwdParams& p, int BC, int tid) const {
+    if (outside()) return TileRange{0, 0};
+    const TileRange kt = key_tiles(p, BR, BC);
+    write_empty<D, BR, NT>(p.o.row_stride, tid, kt.size() == 0 ? m0 : vis.Nq);
+    return kt;
+  }
+
   // The tile's stored rows from `first` on see no key: O = 0, LSE = -inf (what the online softmax
   // would give). first = m0: the whole tile; first = vis.Nq: its padding rows.
   template <int D, int BR, int NT>
