@@ -261,17 +261,19 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
-  // K and V are two rings of NS stages, each with its own mbarriers, so that a stage of K is free for the next copy
-  // once the S products that read it are done, before the P V products of the same key tile:
-  // full_k[s] / full_v[s]: the copies into stage s landed (one cp.async arrival per copying thread; a row tile's Q
-  // lands with its first K tile); empty_k[s] / empty_v[s]: the 8 computing warps are done reading stage s (one
-  // arrival per warp); q_free (persistent): the 8 computing warps' last S of a row tile is done, Q may be overwritten
+  // full_k[s] / full_v[s]: the copies of K / V into stage s landed (one cp.async arrival per copying thread; a row
+  // tile's Q lands with its first K tile); empty_k[s] / empty_v[s]: the 8 computing warps are done reading K / V of
+  // stage s (one arrival per warp); q_free (persistent): the 8 computing warps' last S of a row tile is done, Q may
+  // be overwritten. With SPLIT_KV, K and V are rings of their own, so that a stage of K is free for the next copy
+  // once the S products that read it are done, before the P V products of the same key tile; otherwise one mbarrier
+  // pair serves both (full_v = full_k, empty_v = empty_k), and the calls that only the split rings need are skipped.
+  constexpr bool SPLIT = S_::SPLIT_KV;
   const uint32_t bars = sV0 + NS * S_::KV_BYTES;
   auto full_k = [&](int s) { return bars + 8 * s; };
-  auto full_v = [&](int s) { return bars + 8 * (NS + s); };
-  auto empty_k = [&](int s) { return bars + 8 * (2 * NS + s); };
-  auto empty_v = [&](int s) { return bars + 8 * (3 * NS + s); };
-  const uint32_t q_free = bars + 32 * NS;
+  auto full_v = [&](int s) { return SPLIT ? bars + 8 * (NS + s) : full_k(s); };
+  auto empty_k = [&](int s) { return bars + 8 * ((SPLIT ? 2 : 1) * NS + s); };
+  auto empty_v = [&](int s) { return SPLIT ? bars + 8 * (3 * NS + s) : empty_k(s); };
+  const uint32_t q_free = bars + (SPLIT ? 32 : 16) * NS;
   // the CTA's row tiles (indices of row_tile_coord): its block's or, persistent, those a TileQueue hands out
   const TileQueue queue{q_free + 8};
   const int total = p.row_tiles * p.heads_q * p.batch;
@@ -280,9 +282,11 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
       mbar_init(full_k(s), PRODUCER ? NP : NC);
-      mbar_init(full_v(s), PRODUCER ? NP : NC);
       mbar_init(empty_k(s), NC / 32);
-      mbar_init(empty_v(s), NC / 32);
+      if constexpr (SPLIT) {
+        mbar_init(full_v(s), NP);
+        mbar_init(empty_v(s), NC / 32);
+      }
     }
     if constexpr (PERSISTENT) {
       mbar_init(q_free, NC / 32);
@@ -303,7 +307,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   auto copy_kv = [&](const FwdTile<T, TO, BIAS>& t, const SwTileCopier<S_::DS, BC, NCOPY>& kv_copier, int nb,
                      int jt, int c, bool values) {
     const int stg = c % NS;
-    if (c >= NS) mbar_wait(values ? empty_v(stg) : empty_k(stg), (c / NS - 1) & 1);
+    if (c >= NS && (SPLIT || !values)) mbar_wait(values ? empty_v(stg) : empty_k(stg), (c / NS - 1) & 1);
     const int nn = nb + jt * BC;
     kv_copier.copy((values ? sV0 : sK0) + stg * S_::KV_BYTES, values ? t.v : t.k,
                    values ? p.v.row_stride : p.k.row_stride, nn, t.vis.Nk - nn);
@@ -328,12 +332,12 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
         copy_kv(t, kv_copier, nb, 0, ring, false);
         if (PERSISTENT && rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
         SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
-        cp_async_mbar_arrive(full_k(ring % NS));
+        if constexpr (SPLIT) cp_async_mbar_arrive(full_k(ring % NS));
         copy_kv(t, kv_copier, nb, 0, ring, true);
         cp_async_mbar_arrive(full_v(ring % NS));
         for (int jt = 1; jt < n_tiles; ++jt) {
           copy_kv(t, kv_copier, nb, jt, ring + jt, false);
-          cp_async_mbar_arrive(full_k((ring + jt) % NS));
+          if constexpr (SPLIT) cp_async_mbar_arrive(full_k((ring + jt) % NS));
           copy_kv(t, kv_copier, nb, jt, ring + jt, true);
           cp_async_mbar_arrive(full_v((ring + jt) % NS));
         }
@@ -370,8 +374,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     auto load_kv = [&](int j) {
       copy_kv(t, kv_copier, nb, j, ring + j, false);
       copy_kv(t, kv_copier, nb, j, ring + j, true);
-      cp_async_mbar_arrive(full_k(stage(j)));
-      cp_async_mbar_arrive(full_v(stage(j)));
+      cp_async_mbar_arrive(full_k(stage(j)));  // K and V: SPLIT needs a producer
     };
     if constexpr (!PRODUCER) {
       SwTileCopier<S_::DS, BR, NC>(ctid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // with tile 0
@@ -383,9 +386,15 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       mbar_wait(full_k(stage(j)), ((ring + j) / NS) & 1);
       fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
     };
-    auto wait_v = [&](int j) {
-      mbar_wait(full_v(stage(j)), ((ring + j) / NS) & 1);
-      fence_proxy_async();
+    auto wait_v = [&](int j) {  // ... and V (without SPLIT it landed with K)
+      if constexpr (SPLIT) {
+        mbar_wait(full_v(stage(j)), ((ring + j) / NS) & 1);
+        fence_proxy_async();
+      }
+    };
+    auto release_k = [&](int sk) {  // this warp's S of the key tile in stage sk is done (SPLIT: K may be refilled)
+      if constexpr (SPLIT)
+        if (lane == 0) mbar_arrive(empty_k(sk));
     };
     auto release_q = [&]() {  // this warp's last S of the row tile is done: the producer may copy the next Q
       if constexpr (PERSISTENT)
@@ -412,7 +421,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
     wg_wait<0>();
     wg_pin<SR>(s);
-    if (lane == 0) mbar_arrive(empty_k(stage(0)));  // S_0 done: the stage may take the next K
+    release_k(stage(0));
     if (n_tiles == 1) release_q();
     const int bst0 = t.bias.state(p, t.m0, BR, nb, BC);  // never hidden: key_tiles starts past them
     if (masked(nb) || bst0 != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst0, nb, t.m0 + wrow, t4);
@@ -441,7 +450,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
       wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
       wg_pin<SR>(s);
-      if (lane == 0) mbar_arrive(empty_k(sj));
+      release_k(sj);
       if (j == n_tiles - 1) release_q();
       // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
       if (masked(n0) || bst != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);

@@ -84,10 +84,11 @@
 //   max_q / max_k: seqlen_q / seqlen_k, or with offsets the longest sequence's rows (more is
 //   allowed: CTAs past a sequence's rows return). tensor batch: batch, or 1 with offsets.
 //   PERSISTENT KERNELS (persistent_ctas_per_sm > 0; so far only forwards): the grid above is the grid of row
-//   tiles, X = ceil(N / tile_rows), and FlashFwdParams.row_tiles = X (write it for every forward). Launch
-//   min(X * heads * Z, persistent_ctas_per_sm * SMs) blocks on x (y = z = 1): CTA b computes tile b, then the tiles
-//   a counter in the module hands out (flash_tile_queue.cuh). Persistent launches on one device must not overlap:
-//   issue them on one stream (the null stream).
+//   tiles, X = ceil(N / tile_rows), and FlashFwdParams.row_tiles = X (write it for every forward). Launch blocks
+//   on x only (y = z = 1): CTA b computes tile b, then the tiles a counter in the module hands out
+//   (flash_tile_queue.cuh). Either min(X * heads * Z, persistent_ctas_per_sm * SMs) blocks, or X * heads * Z (one
+//   per tile; the counter then hands out none), whichever is faster (io.flashdjl.cuda.CudaBackend.queuedRowTiles).
+//   Persistent launches on one device must not overlap: issue them on one stream (the null stream).
 // Kernel choice: H = the smallest exported head dim with head_dim <= H (D = 80 -> hd96).
 //
 // VISIBILITY: key j is visible to query i iff  i + vis_lo <= j <= i + vis_hi  (and 0 <= j < seqlen_k):

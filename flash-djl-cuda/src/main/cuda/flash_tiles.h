@@ -101,9 +101,11 @@ struct FwdWgTile {
   int warpgroups;  // warpgroups per CTA, 64 query rows each
   int key_tile;    // keys per K/V tile
   int min_blocks;  // CTAs per SM asked of the register allocator
-  int stages;      // shared-memory stages of K and of V (rings: >= 2; ping-pong without a producer >= 3)
+  int stages;      // shared-memory stages of K/V (a ring: >= 2 in lock-step, >= 3 in ping-pong but below)
   bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups)
   bool producer;   // ping-pong: a third warpgroup does the copies (else the computing warpgroups do)
+  bool split_kv;   // ping-pong with a producer: K and V in rings of their own (a K stage is freed after S, before
+                   // P V), so that 2 stages serve; measured 0.90-0.97x where 3 joint stages fit (d = 192, PERF_LOG.md)
 };
 // A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
 // runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D).
@@ -130,10 +132,10 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
     // lock-step here, the producer warpgroup 1.00-1.05x more (PERF_LOG.md)
     t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.producer = true;
   } else {
-    // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Lock-step measured faster
-    // than ping-pong on key tiles of 32 without a producer (0.69-0.91x); with a producer and K and V in rings of
-    // their own, 2 stages serve ping-pong (branch wip/fwd-split-rings, PERF_LOG.md)
-    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.producer = true; t.stages = 2;
+    // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Ping-pong with a producer
+    // and K and V in rings of their own measured 1.05-1.31x of lock-step; ping-pong on key tiles of 32 without a
+    // producer 0.69-0.91x (PERF_LOG.md)
+    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.producer = true; t.split_kv = true; t.stages = 2;
   }
   return t;
 }
@@ -145,10 +147,11 @@ template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static_assert(!LONG_KEYS || fwd_long_min_keys(D) > 0, "a long-key form only where the head dim has one");
   static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
-  static constexpr bool PP = C.ping_pong;
-  static_assert(NS >= (PP && !C.producer ? 3 : 2),
-                "the K/V rings: 2 stages (lock-step: one barrier per tile; ping-pong: K freed after S, V after P V); "
-                "3 in ping-pong without a producer (the computing warpgroups copy tile j + 1 in iteration j)");
+  static constexpr bool PP = C.ping_pong, SPLIT_KV = C.split_kv;
+  static_assert(NS >= (PP && !SPLIT_KV ? 3 : 2),
+                "the K/V ring: 2 stages in lock-step (one barrier per tile) and with split rings (K freed after S, V "
+                "after P V); 3 in ping-pong otherwise");
+  static_assert(!SPLIT_KV || C.producer, "split K/V rings: a producer copies K and V apart");
   static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
   static_assert(!C.producer || PP, "a producer warpgroup serves the ping-pong kernel");
   // + the producer warpgroup, if any (ProducerSplit)
@@ -162,9 +165,10 @@ template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   // A producer makes the kernel persistent (one CTA per SM takes row tiles from a TileQueue; flash_params.h): it
   // copies the next row tile's Q and first K/V tile while the computing warpgroups finish the last one
   static constexpr int PERSISTENT = C.producer ? 1 : 0;
-  // ping-pong: + a full and an empty mbarrier per stage of K and of V; persistent: + one for Q's release and the
-  // TileQueue
-  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? 32 * NS : 0) + (PERSISTENT ? 8 + kTileQueueBytes : 0);
+  // ping-pong: + a full and an empty mbarrier per stage (per stage of K and of V when split); persistent: + one for
+  // Q's release and the TileQueue
+  static constexpr int SMEM =
+      Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? (SPLIT_KV ? 32 : 16) * NS : 0) + (PERSISTENT ? 8 + kTileQueueBytes : 0);
 };
 
 // the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled (flash_fwd_long_<dt>_hd<D>: FwdWgShape<D, true>)

@@ -41,6 +41,10 @@ import os
 
 import torch
 
+# CudaBackend.QUEUED_UNEVEN_MAX_KEYS: the longest key sequence whose tiles of unequal cost go through a persistent
+# forward's queue (ABI 11)
+QUEUED_UNEVEN_MAX_KEYS = 2048
+
 DT = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
 CUDA_ERROR_NOT_FOUND = 500
 
@@ -244,16 +248,15 @@ class Flash:
             self.fns[name] = (f, cfg)
         return self.fns[name]
 
-    def launch(self, name, params, n, heads, batch, even_tiles=False):
+    def launch(self, name, params, n, heads, batch, queued=False):
         """The grid of ceil(n / tile rows) x heads x batch tiles: one block per tile or, for a persistent kernel
-        (_cfg[3] = CTAs per SM), at most that many blocks per SM in a row, which take the tiles in turn
-        (CudaKernels.grid). ABI 10's persistent kernels walked a static share, so only when the tiles cost the same
-        (even_tiles: the band hides no key from any row, no sequences, no bias); otherwise one block per tile."""
+        (_cfg[3] = CTAs per SM), a row of blocks: at most that many per SM when `queued` (CudaKernels.grid; ABI 10's
+        kernels walk a static share of the tiles, ABI 11's take them from a queue), else one per tile."""
         f, (threads, rows, smem, persist) = self.fn(name)
         grid = ((n + rows - 1) // rows, heads, batch)
         if self.abi >= 10 and persist > 0:  # a row of blocks, each walking the tiles from its own on
             tiles = grid[0] * heads * batch
-            grid = (min(tiles, persist * self.multiprocessors()) if self.abi >= 11 or even_tiles else tiles, 1, 1)
+            grid = (min(tiles, persist * self.multiprocessors()) if queued else tiles, 1, 1)
         arg = (C.c_void_p * 1)(C.cast(C.pointer(params), C.c_void_p))
         self._ck(self.cu.cuLaunchKernel(f, *(C.c_uint(x) for x in grid),
                                         C.c_uint(threads), C.c_uint(1), C.c_uint(1), C.c_uint(smem),
@@ -425,8 +428,10 @@ class Flash:
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)
+        # CudaBackend.queuedRowTiles: tiles of equal cost (every row sees every key, no sequences, no bias) always;
+        # from ABI 11 (a queue) also tiles of unequal cost up to QUEUED_UNEVEN_MAX_KEYS keys
         even = p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None
-        self.launch(name, p, max_q, Hq, grid_b, even_tiles=even)
+        self.launch(name, p, max_q, Hq, grid_b, queued=even or (self.abi >= 11 and max_k <= QUEUED_UNEVEN_MAX_KEYS))
         return o, lse
 
     def scratch(self, b, hq, nq, d):

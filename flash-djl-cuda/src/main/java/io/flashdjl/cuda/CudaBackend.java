@@ -131,7 +131,8 @@ public final class CudaBackend implements AttentionBackend {
                             + " head dim <= 128): several times slower; Precision.BFLOAT16 runs on the tensor cores",
                     forward.name);
         }
-        kernels.launch(forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), params, p);
+        kernels.launch(
+                forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), queuedRowTiles(p, bias.present()), params, p);
         ops.release();
         seqs.release();
         bias.release();
@@ -261,6 +262,22 @@ public final class CudaBackend implements AttentionBackend {
         boolean longKeys = longFrom > 0 && KernelDtype.of(p).sixteenBitCompute() && p.longestKey() >= longFrom;
         return name(kernels, longKeys ? "flash_fwd_long" : "flash_fwd", bias, p);
     }
+
+    /**
+     * Whether a persistent forward runs one CTA per SM on {@code p}, taking the row tiles from its queue
+     * ({@link CudaKernels#grid}), rather than one CTA per tile: when every tile costs the same (every row sees every
+     * key, no sequences, no bias), and for tiles of unequal cost (causal, windows, sequences, a bias) up to
+     * {@value #QUEUED_UNEVEN_MAX_KEYS} keys. Against one CTA per tile, the queue measured 1.02-1.14x on causal calls
+     * of 512 and 1k keys, 0.96-1.03x at 4k and 0.89-0.97x at 16k (PERF_LOG.md, "the persistent forwards on a dynamic
+     * schedule").
+     */
+    static boolean queuedRowTiles(AttentionProblem p, boolean biased) {
+        boolean even = p.visibility().isFull() && p.sequences().isEmpty() && !biased;
+        return even || p.longestKey() <= QUEUED_UNEVEN_MAX_KEYS;
+    }
+
+    /** The longest key sequence for which tiles of unequal cost go through a persistent forward's queue. */
+    static final int QUEUED_UNEVEN_MAX_KEYS = 2048;
 
     /** A kernel's name: the _bias kernels read a score bias (flash_kernels.cu). */
     private static String name(CudaKernels kernels, String kernel, BiasArrays bias, AttentionProblem p) {

@@ -228,15 +228,17 @@ final class CudaKernels {
 
     /**
      * The launch grid of {@code kernel} over {@code rowTiles x heads x batch} tiles (each within CUDA's limits): that
-     * grid, or for a persistent kernel a row of at most its CTAs per SM on each of {@code multiprocessors} SMs, which
-     * take the tiles from a shared counter (flash_params.h).
+     * grid, or for a persistent kernel a row of blocks that take the tiles from a queue (flash_params.h): at most its
+     * CTAs per SM on each of {@code multiprocessors} SMs when {@code queued} ({@link CudaBackend#queuedRowTiles}),
+     * else one block per tile, which the hardware schedules as SMs free up.
      */
-    static int[] grid(Kernel kernel, long rowTiles, long heads, long batch, int multiprocessors) {
+    static int[] grid(Kernel kernel, long rowTiles, long heads, long batch, int multiprocessors, boolean queued) {
         if (kernel.persistentPerSm == 0) {
             return new int[] {(int) rowTiles, (int) heads, (int) batch};
         }
         long tiles = rowTiles * heads * batch;
-        return new int[] {(int) Math.min(tiles, (long) kernel.persistentPerSm * multiprocessors), 1, 1};
+        long walkers = queued ? (long) kernel.persistentPerSm * multiprocessors : tiles;
+        return new int[] {(int) Math.min(tiles, walkers), 1, 1};
     }
 
     /** The row tiles of {@code kernel}'s grid over {@code rows} rows (FlashFwdParams.row_tiles). */
@@ -252,12 +254,20 @@ final class CudaKernels {
     /**
      * Launches {@code kernel} over the grid of {@code ceil(rows / tileRows) x heads x batch} tiles with the one
      * parameter block {@code params} (a packed struct passed by value): one block per tile or, for a persistent
-     * kernel, at most its CTAs per SM on every SM, which take the tiles in turn (the block then carries
+     * kernel, one block per tile (the block then carries
      * {@link #rowTiles}). While a {@link KernelTimer} runs on this thread, CUDA events around the launch time it.
      *
      * @param what the problem, for error messages (its {@code toString()} is read only for one)
      */
     void launch(Kernel kernel, long rows, long heads, long batch, byte[] params, Object what) {
+        launch(kernel, rows, heads, batch, false, params, what);
+    }
+
+    /**
+     * {@link #launch(Kernel, long, long, long, byte[], Object)} with {@code queued}: whether a persistent kernel runs
+     * at most its CTAs per SM, which take the tiles from a queue, rather than one block per tile ({@link #grid}).
+     */
+    void launch(Kernel kernel, long rows, long heads, long batch, boolean queued, byte[] params, Object what) {
         makeCurrent();
         long blocksX = blocks(kernel, rows);
         if (blocksX > Integer.MAX_VALUE || heads > 65535 || batch > 65535) {
@@ -268,7 +278,7 @@ final class CudaKernels {
             throw new IllegalArgumentException(kernel.name + ": " + blocksX * heads * batch
                     + " tiles exceed the persistent kernels' int tile index for " + what);
         }
-        int[] grid = grid(kernel, blocksX, heads, batch, multiprocessors);
+        int[] grid = grid(kernel, blocksX, heads, batch, multiprocessors, queued);
         List<byte[]> recorded = RECORDED_PARAMS.get();
         if (recorded != null) {
             recorded.add(params.clone());

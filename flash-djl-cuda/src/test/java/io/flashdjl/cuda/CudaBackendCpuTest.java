@@ -13,6 +13,8 @@ import ai.djl.ndarray.types.Shape;
 import io.flashdjl.AttentionOptions;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
+import io.flashdjl.Sequences;
+import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.testing.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -130,14 +132,38 @@ class CudaBackendCpuTest {
     }
 
     @Test
-    void aPersistentKernelFillsTheSmsOnceAndOthersGetOneBlockPerTile() {
+    void aQueuedPersistentKernelRunsOnEverySmAndOthersGetOneBlockPerTile() {
         CudaKernels.Kernel persistent = new CudaKernels.Kernel("flash_fwd_f16_hd128", null, 384, 128, 230_464, 1);
         CudaKernels.Kernel plain = new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0);
-        assertArrayEquals(new int[] {132, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132));
-        assertArrayEquals(new int[] {60, 1, 1}, CudaKernels.grid(persistent, 2, 3, 10, 132));
-        assertArrayEquals(new int[] {4, 16, 32}, CudaKernels.grid(plain, 4, 16, 32, 132));
+        assertArrayEquals(new int[] {132, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132, true));
+        assertArrayEquals(new int[] {60, 1, 1}, CudaKernels.grid(persistent, 2, 3, 10, 132, true));
+        assertArrayEquals(new int[] {2048, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132, false));
+        assertArrayEquals(new int[] {4, 16, 32}, CudaKernels.grid(plain, 4, 16, 32, 132, true));
         assertEquals(9, CudaKernels.rowTiles(persistent, 1025));
         assertEquals(8, CudaKernels.rowTiles(persistent, 1024));
+    }
+
+    @Test
+    void tilesOfEqualCostOrFewKeysGoThroughTheQueue() {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            int limit = CudaBackend.QUEUED_UNEVEN_MAX_KEYS;
+            NDArray q = m.randomNormal(new Shape(1, 2, limit, 8));
+            NDArray kLong = m.randomNormal(new Shape(1, 2, limit + 1, 8));
+            AttentionOptions full = AttentionOptions.builder().build();
+            AttentionOptions causal = AttentionOptions.builder().optCausal(true).build();
+            AttentionOptions window =
+                    AttentionOptions.builder().optSlidingWindow(64, 64).build();
+            // equal tiles: always, whatever the length
+            assertTrue(CudaBackend.queuedRowTiles(AttentionProblem.validate(q, kLong, kLong, full), false));
+            // unequal tiles (mask, bias, sequences): up to the limit of keys, not past it
+            assertTrue(CudaBackend.queuedRowTiles(AttentionProblem.validate(q, q, q, causal), false));
+            assertTrue(CudaBackend.queuedRowTiles(AttentionProblem.validate(q, q, q, full), true));
+            assertFalse(CudaBackend.queuedRowTiles(AttentionProblem.validate(q, kLong, kLong, causal), false));
+            assertFalse(CudaBackend.queuedRowTiles(AttentionProblem.validate(q, kLong, kLong, full), true));
+            assertFalse(CudaBackend.queuedRowTiles(AttentionProblem.validate(q, kLong, kLong, window), false));
+            Sequences lengths = Sequences.padded(null, m.create(new int[] {limit + 1}));
+            assertFalse(CudaBackend.queuedRowTiles(AttentionProblem.validate(q, kLong, kLong, lengths, full), false));
+        }
     }
 
     @Test
