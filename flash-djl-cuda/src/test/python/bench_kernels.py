@@ -2,13 +2,15 @@
 one fatbin against another (before / after a kernel change) in the same process.
 
 usage: python3 bench_kernels.py FATBIN [BEFORE_FATBIN] [--d 64,128] [--n 512,1024,...] [--reps 20]
-                                [--dtype bf16,f16]
+                                [--dtype bf16,f16] [--rounds 2]
 
 FlashAttention-3 paper shapes: B*N = 16384, H*d = 2048. FLOPs: forward 4*B*H*N*N*d (half with
 causal), backward 2.5x forward. CUDA events, warm-up, median over the repetitions.
 Backward times only the backward (ours: pre + dkdv + convert; torch: autograd.grad of a kept graph).
 With BEFORE_FATBIN (of either kernel ABI, flash_ctypes.py), both fatbins run on the same inputs,
-interleaved per shape, and a before/after table follows the SDPA one.
+interleaved per shape (before, after, before, after, ... for --rounds rounds; each keeps its best round, against
+clock drift), and a before/after table follows the SDPA one. Long causal shapes moved by +-5% between runs on one
+H200 (PERF_LOG.md); more rounds narrow what a single pair of runs can suggest there.
 """
 import argparse
 import math
@@ -61,6 +63,7 @@ def main():
     ap.add_argument("--n", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--dtype", default="bf16", help="bf16, f16 or both (comma-separated)")
+    ap.add_argument("--rounds", type=int, default=2, help="with BEFORE_FATBIN: before/after alternations per shape")
     a = ap.parse_args()
     fl = Flash(a.fatbin)
     old = Flash(a.before) if a.before else None
@@ -79,13 +82,13 @@ def main():
                 fl_f = 4 * b * h * n * n * d / (2 if causal else 1)
                 fl_b = 2.5 * fl_f
                 res = {}
-                if old:  # before, after, before, after: the better of two runs each, against clock drift
-                    tb1 = time_ours(old, q, k, v, do, mask, scale, a.reps)
-                    ta1 = time_ours(fl, q, k, v, do, mask, scale, a.reps)
-                    tb2 = time_ours(old, q, k, v, do, mask, scale, a.reps)
-                    ta2 = time_ours(fl, q, k, v, do, mask, scale, a.reps)
-                    res["before"] = (min(tb1[0], tb2[0]), min(tb1[1], tb2[1]))
-                    res["ours"] = (min(ta1[0], ta2[0]), min(ta1[1], ta2[1]))
+                if old:  # before, after, before, after, ...: the best round of each, against clock drift
+                    runs = {"before": [], "ours": []}
+                    for _ in range(max(1, a.rounds)):
+                        runs["before"].append(time_ours(old, q, k, v, do, mask, scale, a.reps))
+                        runs["ours"].append(time_ours(fl, q, k, v, do, mask, scale, a.reps))
+                    for key, ts in runs.items():
+                        res[key] = (min(t[0] for t in ts), min(t[1] for t in ts))
                 else:
                     res["ours"] = time_ours(fl, q, k, v, do, mask, scale, a.reps)
                 for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
