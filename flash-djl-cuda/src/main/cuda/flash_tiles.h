@@ -124,8 +124,8 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
   } else if (D == 64) {
     t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;  // 2 CTAs per SM (<= 128 registers)
   } else if (D <= 128) {
-    // 3 stages: 225 KiB (D = 96: padded to 128). The producer warpgroup measured 1.06-1.13x at D = 128, 0.93-0.97x
-    // at D = 96 before the forward was persistent (PERF_LOG.md; d = 96 with it: branch wip/fwd96-producer)
+    // 3 stages: 225 KiB (D = 96: padded to 128). The producer warpgroup measured 1.06-1.13x at D = 128; at D = 96
+    // 0.93-0.97x before the forward was persistent, 1.06-1.12x at 512-1k keys since (PERF_LOG.md)
     t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.producer = true;
   } else if (D <= 192) {
     // O takes 96 registers; Q (48 KiB) and 3 stages of 64 keys fill 193 KiB. Ping-pong measured 1.02-1.17x over
