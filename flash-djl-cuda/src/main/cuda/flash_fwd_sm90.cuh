@@ -17,8 +17,9 @@
 //  - fwd_wgmma_pingpong_kernel (ping_pong in flash_tiles.h, two warpgroups): mbarriers instead of __syncthreads,
 //    and named barriers that hand the tensor cores from one warpgroup to the other: each issues
 //    S_j = Q K_j^T together with O += P_{j-1} V_{j-1}, then does the softmax of S_j while the
-//    other warpgroup's MMAs run (FlashAttention-3's inter-warpgroup "ping-pong"). Where flash_tiles.h
-//    says `producer`, a third warpgroup does every copy and hands its registers to the two (setmaxnreg).
+//    other warpgroup's MMAs run (FlashAttention-3's inter-warpgroup "ping-pong"). A third warpgroup does every
+//    copy and hands its registers to the two (setmaxnreg), and the CTA is persistent: it takes row tiles from a
+//    TileQueue, its producer copying the next tile's Q and first K/V while the current one finishes.
 #pragma once
 #include "flash_fwd_tile.cuh"
 #include "flash_tile_queue.cuh"
@@ -250,9 +251,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   using S_ = FwdWgShape<D, LONG_KEYS>;
   constexpr int BC = S_::BC, BR = S_::BR, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
-  constexpr bool PRODUCER = NP > 0;       // a producer warpgroup copies (else the computing warpgroups do)
-  constexpr bool PERSISTENT = S_::PERSISTENT != 0;  // the CTA takes row tiles from a TileQueue
-  static_assert(!PERSISTENT || PRODUCER, "the producer prefetches the next row tile");
+  static_assert(NP > 0 && S_::PERSISTENT, "a producer warpgroup does every copy; the CTA takes tiles from a queue");
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
@@ -274,38 +273,32 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   auto empty_k = [&](int s) { return bars + 8 * ((SPLIT ? 2 : 1) * NS + s); };
   auto empty_v = [&](int s) { return SPLIT ? bars + 8 * (3 * NS + s) : empty_k(s); };
   const uint32_t q_free = bars + (SPLIT ? 32 : 16) * NS;
-  // the CTA's row tiles (indices of row_tile_coord): its block's or, persistent, those a TileQueue hands out
+  // the CTA's row tiles (indices of row_tile_coord): its block's, then those
+  // a TileQueue hands out; queue.take(k) is the k-th (>= total: no more), every thread asking for k = 0, 1, ... in turn
   const TileQueue queue{q_free + 8};
   const int total = p.row_tiles * p.heads_q * p.batch;
   const int own_tile = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
-      mbar_init(full_k(s), PRODUCER ? NP : NC);
+      mbar_init(full_k(s), NP);
       mbar_init(empty_k(s), NC / 32);
       if constexpr (SPLIT) {
         mbar_init(full_v(s), NP);
         mbar_init(empty_v(s), NC / 32);
       }
     }
-    if constexpr (PERSISTENT) {
-      mbar_init(q_free, NC / 32);
-      queue.init((NP + NC) / 32);  // every warp reads every slot
-    }
+    mbar_init(q_free, NC / 32);
+    queue.init((NP + NC) / 32);  // every warp reads every slot
   }
   __syncthreads();
-  // the k-th row tile of this CTA (>= total: no more); every thread calls it with k = 0, 1, ... in turn
-  auto row_tile = [&](int k) { return PERSISTENT ? queue.take(k) : k == 0 ? own_tile : total; };
 
   // K/V tiles pass through the rings in the order the CTA uses them, across its row tiles: the c-th goes to stage
-  // c % NS once every computing warp has released tile c - NS (of that ring). With a producer a tile is copied as
-  // soon as its stage is free; without, both computing warpgroups copy half of each tile, tile j + NS - 2 of the
-  // row tile in iteration j (after that iteration's MMAs), so a tile is in flight for about one iteration.
-  const int ctid = tid - NP;  // the copying threads' index (0 .. NP - 1 or NC - 1)
-  constexpr int NCOPY = PRODUCER ? NP : NC;
+  // c % NS once every computing warp has released tile c - NS (of that ring); the producer copies a tile as soon as
+  // its stage is free.
   // copies K (or V) of the jt-th key tile of t's range (first key nb) as the CTA's c-th; the caller signals full
-  auto copy_kv = [&](const FwdTile<T, TO, BIAS>& t, const SwTileCopier<S_::DS, BC, NCOPY>& kv_copier, int nb,
-                     int jt, int c, bool values) {
+  auto copy_kv = [&](const FwdTile<T, TO, BIAS>& t, const SwTileCopier<S_::DS, BC, NP>& kv_copier, int nb, int jt,
+                     int c, bool values) {
     const int stg = c % NS;
     if (c >= NS && (SPLIT || !values)) mbar_wait(values ? empty_v(stg) : empty_k(stg), (c / NS - 1) & 1);
     const int nn = nb + jt * BC;
@@ -313,46 +306,45 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
                    values ? p.v.row_stride : p.k.row_stride, nn, t.vis.Nk - nn);
   };
 
-  if constexpr (PRODUCER) {
-    if (wg == 0) {  // ---- the producer warpgroup: per row tile, K/V tile 0 and Q, then every other K/V tile
-      wg_regs_dec<S_::PRODUCER_REGS>();
-      int ring = 0, rows = 0;  // K/V tiles and row tiles copied so far
-      int next = own_tile;     // thread 0: the tile to publish next
-      for (int k = 0;; ++k) {
-        if (tid == 0) queue.publish(k, next);
-        const int tile = row_tile(k);
-        if (tile >= total) break;
-        if (tid == 0) next = TileQueue::grab();  // its latency passes under this tile's copies
-        const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);
-        if (t.outside()) continue;
-        const TileRange kt = t.key_tiles(p, BR, BC);
-        const int n_tiles = kt.size(), nb = kt.begin * BC;
-        if (n_tiles == 0) continue;
-        const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
-        copy_kv(t, kv_copier, nb, 0, ring, false);
-        if (PERSISTENT && rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
-        SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
-        if constexpr (SPLIT) cp_async_mbar_arrive(full_k(ring % NS));
-        copy_kv(t, kv_copier, nb, 0, ring, true);
-        cp_async_mbar_arrive(full_v(ring % NS));
-        for (int jt = 1; jt < n_tiles; ++jt) {
-          copy_kv(t, kv_copier, nb, jt, ring + jt, false);
-          if constexpr (SPLIT) cp_async_mbar_arrive(full_k((ring + jt) % NS));
-          copy_kv(t, kv_copier, nb, jt, ring + jt, true);
-          cp_async_mbar_arrive(full_v((ring + jt) % NS));
-        }
-        ring += n_tiles;
-        ++rows;
+  if (wg == 0) {  // ---- the producer warpgroup: per row tile, K/V tile 0 and Q, then every other K/V tile
+    wg_regs_dec<S_::PRODUCER_REGS>();
+    int ring = 0, rows = 0;  // K/V tiles and row tiles copied so far
+    int next = own_tile;     // thread 0: the tile to publish next
+    for (int k = 0;; ++k) {
+      if (tid == 0) queue.publish(k, next);
+      const int tile = queue.take(k);
+      if (tile >= total) break;
+      if (tid == 0) next = TileQueue::grab();  // its latency passes under this tile's copies
+      const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);
+      if (t.outside()) continue;
+      const TileRange kt = t.key_tiles(p, BR, BC);
+      const int n_tiles = kt.size(), nb = kt.begin * BC;
+      if (n_tiles == 0) continue;
+      const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
+      copy_kv(t, kv_copier, nb, 0, ring, false);
+      if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
+      SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
+      if constexpr (SPLIT) cp_async_mbar_arrive(full_k(ring % NS));
+      copy_kv(t, kv_copier, nb, 0, ring, true);
+      cp_async_mbar_arrive(full_v(ring % NS));
+      for (int jt = 1; jt < n_tiles; ++jt) {
+        copy_kv(t, kv_copier, nb, jt, ring + jt, false);
+        if constexpr (SPLIT) cp_async_mbar_arrive(full_k((ring + jt) % NS));
+        copy_kv(t, kv_copier, nb, jt, ring + jt, true);
+        cp_async_mbar_arrive(full_v((ring + jt) % NS));
       }
-      if (tid == 0) TileQueue::finish();
-      cp_async_wait<0>();  // no copy of this thread is in flight when it exits
-      return;
+      ring += n_tiles;
+      ++rows;
     }
-    wg_regs_inc<S_::CONSUMER_REGS>();
+    if (tid == 0) TileQueue::finish();
+    cp_async_wait<0>();  // no copy of this thread is in flight when it exits
+    return;
   }
+  wg_regs_inc<S_::CONSUMER_REGS>();
 
   // ---- the two computing warpgroups
-  const int cw = wg - (PRODUCER ? 1 : 0);
+  const int cw = wg - 1;
+  const int ctid = tid - NP;                 // this thread's index among the computing ones
   const int wrow = cw * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
   const uint32_t sQw = sQ + cw * 64 * 128;   // this warpgroup's 64 rows of every Q column block
   // Turn-taking on the tensor cores: named barrier 1 + w opens when the other warpgroup has
@@ -360,7 +352,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const int my_turn = 1 + cw, other_turn = 2 - cw;
   int ring = 0;  // K/V tiles used in the CTA's earlier row tiles
   for (int k = 0;; ++k) {
-    const int tile = row_tile(k);
+    const int tile = queue.take(k);
     if (tile >= total) break;
     const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);  // causal-like: longest first
     const TileRange kt = t.template start<D, BR, NC>(p, BC, ctid);
@@ -370,18 +362,6 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     const int nb = kt.begin * BC;  // first key of the first tile; tile j below is the j-th of the range
     auto stage = [&](int j) { return (ring + j) % NS; };
 
-    const SwTileCopier<S_::DS, BC, NCOPY> kv_copier(ctid, t.hd);  // used without a producer only
-    auto load_kv = [&](int j) {
-      copy_kv(t, kv_copier, nb, j, ring + j, false);
-      copy_kv(t, kv_copier, nb, j, ring + j, true);
-      cp_async_mbar_arrive(full_k(stage(j)));  // K and V: SPLIT needs a producer
-    };
-    if constexpr (!PRODUCER) {
-      SwTileCopier<S_::DS, BR, NC>(ctid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);  // with tile 0
-#pragma unroll
-      for (int i = 0; i < NS - 2; ++i)
-        if (i < n_tiles) load_kv(i);
-    }
     auto wait_k = [&](int j) {  // K of the row tile's j-th key tile has landed
       mbar_wait(full_k(stage(j)), ((ring + j) / NS) & 1);
       fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
@@ -397,8 +377,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
         if (lane == 0) mbar_arrive(empty_k(sk));
     };
     auto release_q = [&]() {  // this warp's last S of the row tile is done: the producer may copy the next Q
-      if constexpr (PERSISTENT)
-        if (lane == 0) mbar_arrive(q_free);
+      if (lane == 0) mbar_arrive(q_free);
     };
 
     float o[OR], s[SR];
@@ -415,8 +394,6 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wg_issue_s<T, BR, BC>(s, sQw, sK0 + stage(0) * S_::KV_BYTES, D / 16);
     wg_commit();
     named_arrive<NC>(other_turn);
-    if constexpr (!PRODUCER)
-      if (NS - 2 < n_tiles) load_kv(NS - 2);
     uint32_t dm[BC / 16][2];
     if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
     wg_wait<0>();
@@ -442,8 +419,6 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       wg_issue_pv<T, D, BC>(o, pa, sV0 + sp * S_::KV_BYTES);
       wg_commit();
       named_arrive<NC>(other_turn);
-      if constexpr (!PRODUCER)
-        if (j + NS - 2 < n_tiles) load_kv(j + NS - 2);
       const int n0 = nb + j * BC;
       const int bst = bst_next;
       if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);

@@ -102,10 +102,11 @@ struct FwdWgTile {
   int key_tile;    // keys per K/V tile
   int min_blocks;  // CTAs per SM asked of the register allocator
   int stages;      // shared-memory stages of K/V (a ring: >= 2 in lock-step, >= 3 in ping-pong but below)
-  bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups)
-  bool producer;   // ping-pong: a third warpgroup does the copies (else the computing warpgroups do)
-  bool split_kv;   // ping-pong with a producer: K and V in rings of their own (a K stage is freed after S, before
-                   // P V), so that 2 stages serve; measured 0.90-0.97x where 3 joint stages fit (d = 192, PERF_LOG.md)
+  bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups), fed by a third that
+                   // does every copy (a producer: what it measured per head dim, below), in a persistent CTA;
+                   // lock-step: every warpgroup copies, one CTA per row tile
+  bool split_kv;   // ping-pong: K and V in rings of their own (a K stage is freed after S, before P V), so that 2
+                   // stages serve; measured 0.90-0.97x where 3 joint stages fit (d = 192, PERF_LOG.md)
 };
 // A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
 // runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D).
@@ -120,22 +121,22 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
   t.stages = 3;
   if (D == 64 && long_keys) {
     // 1 CTA per SM; 4 stages of 128 keys: 145 KiB (key tiles of 64 measured 0.80-0.97x of the lock-step form)
-    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.producer = true; t.stages = 4;
+    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.stages = 4;
   } else if (D == 64) {
     t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;  // 2 CTAs per SM (<= 128 registers)
   } else if (D <= 128) {
     // 3 stages: 225 KiB (D = 96: padded to 128). The producer warpgroup measured 1.06-1.13x at D = 128; at D = 96
     // 0.93-0.97x before the forward was persistent, 1.06-1.12x at 512-1k keys since (PERF_LOG.md)
-    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.producer = true;
+    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true;
   } else if (D <= 192) {
     // O takes 96 registers; Q (48 KiB) and 3 stages of 64 keys fill 193 KiB. Ping-pong measured 1.02-1.17x over
     // lock-step here, the producer warpgroup 1.00-1.05x more (PERF_LOG.md)
-    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.producer = true;
+    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true;
   } else {
     // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Ping-pong with a producer
     // and K and V in rings of their own measured 1.05-1.31x of lock-step; ping-pong on key tiles of 32 without a
     // producer 0.69-0.91x (PERF_LOG.md)
-    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.producer = true; t.split_kv = true; t.stages = 2;
+    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
   }
   return t;
 }
@@ -151,20 +152,19 @@ template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static_assert(NS >= (PP && !SPLIT_KV ? 3 : 2),
                 "the K/V ring: 2 stages in lock-step (one barrier per tile) and with split rings (K freed after S, V "
                 "after P V); 3 in ping-pong otherwise");
-  static_assert(!SPLIT_KV || C.producer, "split K/V rings: a producer copies K and V apart");
+  static_assert(!SPLIT_KV || PP, "split K/V rings: ping-pong's producer copies K and V apart");
   static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
-  static_assert(!C.producer || PP, "a producer warpgroup serves the ping-pong kernel");
-  // + the producer warpgroup, if any (ProducerSplit)
-  static constexpr int PRODUCERS = C.producer ? ProducerSplit::PRODUCERS : 0, CONSUMERS = 128 * NWG;
+  // + the producer warpgroup of ping-pong (ProducerSplit)
+  static constexpr int PRODUCERS = PP ? ProducerSplit::PRODUCERS : 0, CONSUMERS = 128 * NWG;
   static constexpr int PRODUCER_REGS = ProducerSplit::PRODUCER_REGS, CONSUMER_REGS = ProducerSplit::CONSUMER_REGS;
   static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
   // + 1 KiB: the kernel aligns its tiles to 1024 bytes (the swizzle pattern repeats every 1 KiB);
   // ping-pong: + a full and an empty mbarrier per stage
-  // A producer makes the kernel persistent (one CTA per SM takes row tiles from a TileQueue; flash_params.h): it
-  // copies the next row tile's Q and first K/V tile while the computing warpgroups finish the last one
-  static constexpr int PERSISTENT = C.producer ? 1 : 0;
+  // ping-pong is persistent (one CTA per SM takes row tiles from a TileQueue; flash_params.h): its producer copies
+  // the next row tile's Q and first K/V tile while the computing warpgroups finish the last one
+  static constexpr int PERSISTENT = PP ? 1 : 0;
   // ping-pong: + a full and an empty mbarrier per stage (per stage of K and of V when split); persistent: + one for
   // Q's release and the TileQueue
   static constexpr int SMEM =

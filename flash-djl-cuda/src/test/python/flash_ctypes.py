@@ -7,9 +7,10 @@ shared-memory limit when needed and launches on the null stream with the param s
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
 Eleven ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 11 (version 10's structs; the persistent kernels take tiles from a queue, so every launch of one is
-persistent: launch() below), version 10 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch()
-below; flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
+version 11 (version 10's structs; the persistent kernels take tiles from a queue, and calls with tiles of unequal
+cost run them with one CTA per SM too, up to QUEUED_UNEVEN_MAX_KEYS keys: forward() and launch() below), version 10
+(version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch() below;
+flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
 on; the environment variable FLASH_FWD_FORM=long or short forces one form where the head dim has both),
 version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
 dkdv kernel adds dQ into dq_accum, or the dq kernel runs in both modes: backward() below),

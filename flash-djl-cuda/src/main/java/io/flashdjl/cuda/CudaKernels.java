@@ -44,7 +44,7 @@ final class CudaKernels {
         final int threads;
         final int tileRows;
         final int sharedBytes;
-        /** 0, or the CTAs per SM of a persistent kernel, which walks the grid's tiles (flash_params.h). */
+        /** 0, or the CTAs per SM of a persistent kernel, which takes the grid's tiles from a queue (flash_params.h). */
         final int persistentPerSm;
 
         Kernel(String name, CUfunction function, int threads, int tileRows, int sharedBytes, int persistentPerSm) {
@@ -253,9 +253,9 @@ final class CudaKernels {
 
     /**
      * Launches {@code kernel} over the grid of {@code ceil(rows / tileRows) x heads x batch} tiles with the one
-     * parameter block {@code params} (a packed struct passed by value): one block per tile or, for a persistent
-     * kernel, one block per tile (the block then carries
-     * {@link #rowTiles}). While a {@link KernelTimer} runs on this thread, CUDA events around the launch time it.
+     * parameter block {@code params} (a packed struct passed by value): one block per tile, for a persistent kernel
+     * too, in a row ({@link #grid}; the block then carries {@link #rowTiles}). While a {@link KernelTimer} runs on this
+     * thread, CUDA events around the launch time it.
      *
      * @param what the problem, for error messages (its {@code toString()} is read only for one)
      */
