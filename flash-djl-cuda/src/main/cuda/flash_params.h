@@ -247,8 +247,9 @@ struct FlashBiasTilesParams {     // 112 bytes
 // TMA: a tensor map (the driver's CUtensorMap: 128 opaque bytes, 64-byte aligned) made by the launcher with
 // cuTensorMapEncodeTiled and passed by value inside a __grid_constant__ parameter struct, so that the
 // kernel can hand its address to cp.async.bulk.tensor. Grid of flash_tma_copy: (ceil(cols / 64),
-// ceil(rows / 64), 1), 128 threads; the map's box is 64 x 64 elements, no swizzle, out-of-range
-// elements zero-filled.
+// ceil(rows / 64), 1), 128 threads; the map's box is 64 x 64 elements, out-of-range elements zero-filled, and
+// either no swizzle (swizzled = 0) or CU_TENSOR_MAP_SWIZZLE_128B (swizzled = 1: the kernel reads the box back through
+// sw128, the layout the wgmma kernels' operands have, so the copy is exact only if TMA writes that layout).
 struct alignas(64) FlashTensorMap {
   uint64_t opaque[16];
 };
@@ -258,7 +259,9 @@ struct FlashTmaCopyParams {       // 192 bytes
   void* dst;                      // a [rows, cols] 16-bit matrix, row-major
   int64_t dst_row_stride;         // elements
   int32_t rows, cols;
-  int64_t pad[5];                 // the struct's 64-byte alignment; write 0
+  int32_t swizzled;               // 0: no swizzle; 1: the map's swizzle is 128B (above). 0 is the older launchers' pad
+  int32_t pad0;
+  int64_t pad[4];                 // the struct's 64-byte alignment; write 0
 };
 
 #ifdef __cplusplus

@@ -41,7 +41,7 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const FlashTensorMap* 
 
 __device__ __forceinline__ void tma_copy_kernel(const FlashTmaCopyParams& p) {
 #if FDJL_WGMMA
-  __shared__ alignas(128) uint16_t tile[kTmaTile * kTmaTile];
+  __shared__ alignas(1024) uint16_t tile[kTmaTile * kTmaTile];  // 1024: the 128-byte swizzle's period
   __shared__ alignas(8) uint64_t bar;
   const uint32_t s_tile = smem_u32(tile), s_bar = smem_u32(&bar);
   const int x0 = blockIdx.x * kTmaTile, y0 = blockIdx.y * kTmaTile;
@@ -56,9 +56,14 @@ __device__ __forceinline__ void tma_copy_kernel(const FlashTmaCopyParams& p) {
   }
   mbar_wait(s_bar, 0);
   uint16_t* dst = static_cast<uint16_t*>(p.dst);
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(tile);
   for (int i = threadIdx.x; i < kTmaTile * kTmaTile; i += blockDim.x) {
-    const int r = y0 + i / kTmaTile, c = x0 + i % kTmaTile;
-    if (r < p.rows && c < p.cols) dst[(int64_t)r * p.dst_row_stride + c] = tile[i];
+    const int tr = i / kTmaTile, tc = i % kTmaTile;  // the element's row and column in the box
+    const int r = y0 + tr, c = x0 + tc;
+    // swizzled: where the wgmma kernels' copier puts element (tr, tc) of a 64-column block (16-byte chunk tc / 8)
+    const uint16_t v = p.swizzled ? *reinterpret_cast<const uint16_t*>(bytes + sw128<kTmaTile>(tr, tc >> 3) + (tc & 7) * 2)
+                                  : tile[i];
+    if (r < p.rows && c < p.cols) dst[(int64_t)r * p.dst_row_stride + c] = v;
   }
 #endif
 }

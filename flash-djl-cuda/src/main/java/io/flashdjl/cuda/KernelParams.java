@@ -21,7 +21,7 @@ import java.nio.ByteOrder;
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
  * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
  * FlashTmaCopyParams (192 B): a tensor map (128 B, {@link TensorMaps}); dst address, dst row stride (int64);
- *                             rows, cols (int32); 40 bytes of zero (the struct's 64-byte alignment)
+ *                             rows, cols, swizzled (int32); 36 bytes of zero (the struct's 64-byte alignment)
  * Sequences (32 B): q offsets, k offsets, q lengths, k lengths (int32 arrays on the device; 0 = absent)
  * Dropout (12 B): offset (int32), keep threshold (int32, 0 = no dropout), scale (float32)
  * FlashCastParams (80 B): tensors src, dst; batch, heads, seqlen, head_dim (int32)
@@ -215,6 +215,15 @@ final class KernelParams {
 
     /** FlashTmaCopyParams: the source's tensor map; dst, its row stride; rows, cols. */
     static byte[] tmaCopy(byte[] map, long dst, long dstRowStride, int rows, int cols) {
+        return tmaCopy(map, dst, dstRowStride, rows, cols, false);
+    }
+
+    /**
+     * FlashTmaCopyParams with {@code swizzled}: the map was encoded with the 128-byte swizzle
+     * ({@link TensorMaps#encode2d(long, boolean, long, long, long, int, int, boolean)}), and the kernel reads its
+     * boxes back through the layout the wgmma kernels' operands have.
+     */
+    static byte[] tmaCopy(byte[] map, long dst, long dstRowStride, int rows, int cols, boolean swizzled) {
         if (map.length != TensorMaps.MAP_BYTES) {
             throw new IllegalArgumentException(
                     "map: expected " + TensorMaps.MAP_BYTES + " bytes (a CUtensorMap) but got " + map.length);
@@ -222,7 +231,8 @@ final class KernelParams {
         ByteBuffer b = buffer(TMA_COPY_BYTES);
         b.put(map);
         b.putLong(dst).putLong(dstRowStride).putInt(rows).putInt(cols);
-        for (int i = 0; i < 5; i++) {
+        b.putInt(swizzled ? 1 : 0).putInt(0);
+        for (int i = 0; i < 4; i++) {
             b.putLong(0);
         }
         return done(b);

@@ -31,6 +31,7 @@ final class TensorMaps {
     private static final int TYPE_BFLOAT16 = 9;
     private static final int INTERLEAVE_NONE = 0;
     private static final int SWIZZLE_NONE = 0;
+    private static final int SWIZZLE_128B = 3;
     private static final int L2_PROMOTION_128B = 2;
     private static final int OOB_FILL_ZEROS = 0;
 
@@ -101,6 +102,23 @@ final class TensorMaps {
      */
     static byte[] encode2d(
             long address, boolean bfloat16, long rows, long cols, long rowStrideElements, int boxRows, int boxCols) {
+        return encode2d(address, bfloat16, rows, cols, rowStrideElements, boxRows, boxCols, false);
+    }
+
+    /**
+     * {@link #encode2d(long, boolean, long, long, long, int, int)} with {@code swizzle128}: the box lands in shared
+     * memory in the 128-byte swizzle (a box row of at most 128 bytes: {@code boxCols <= 64}; the destination 1024-byte
+     * aligned), the layout the wgmma kernels' operands have.
+     */
+    static byte[] encode2d(
+            long address,
+            boolean bfloat16,
+            long rows,
+            long cols,
+            long rowStrideElements,
+            int boxRows,
+            int boxCols,
+            boolean swizzle128) {
         String why = Holder.UNAVAILABLE;
         if (why != null) {
             throw new IllegalStateException("tensor maps: " + why);
@@ -118,7 +136,7 @@ final class TensorMaps {
                     new int[] {boxCols, boxRows},
                     new int[] {1, 1},
                     INTERLEAVE_NONE,
-                    SWIZZLE_NONE,
+                    swizzle128 ? SWIZZLE_128B : SWIZZLE_NONE,
                     L2_PROMOTION_128B,
                     OOB_FILL_ZEROS);
             if (r != 0) {

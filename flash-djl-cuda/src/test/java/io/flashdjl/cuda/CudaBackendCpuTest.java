@@ -111,6 +111,11 @@ class CudaBackendCpuTest {
         assertEquals(51, tma.getLong(128)); // dst
         assertEquals(52, tma.getLong(136)); // dst_row_stride
         assertEquals(520, tma.getInt(148)); // cols
+        assertEquals(0, tma.getInt(152)); // swizzled
+        ByteBuffer tmaSwizzled = ByteBuffer.wrap(KernelParams.tmaCopy(map, 51, 52, 300, 520, true))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(192, tmaSwizzled.capacity());
+        assertEquals(1, tmaSwizzled.getInt(152)); // swizzled
         assertThrows(IllegalArgumentException.class, () -> KernelParams.tmaCopy(new byte[64], 0, 0, 1, 1));
     }
 
