@@ -37,6 +37,31 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const FlashTensorMap* 
       "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
       ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(bar) : "memory");
 }
+
+// The box of a 4-D `map` at (column x, row y, head z, batch w), as tma_load_2d (TMA LOADS in flash_params.h)
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const FlashTensorMap* map, int x, int y, int z, int w,
+                                            uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6];\n" ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(z), "r"(w), "r"(bar) : "memory");
+}
+
+// A tile of ROWS rows (from row `row0`) and DS columns of (head, batch) of `map` into shared memory at `dst`, in the
+// wgmma operands' layout (flash_wgmma.cuh: 64-column blocks of ROWS x 128 bytes, 128-byte swizzle), as boxes of
+// kTmaTile x kTmaTile: the 128-byte swizzle repeats every 8 rows, so boxes stacked 64 rows apart in a block leave it
+// as one box of ROWS rows would. Completes on `bar`, which must expect tile_bytes<ROWS, DS>() for it.
+template <int ROWS, int DS> __device__ __forceinline__ constexpr uint32_t tma_tile_bytes() { return ROWS * DS * 2; }
+template <int ROWS, int DS>
+__device__ __forceinline__ void tma_load_tile(uint32_t dst, const FlashTensorMap* map, int row0, int head, int batch,
+                                              uint32_t bar) {
+  static_assert(ROWS % kTmaTile == 0 && DS % kTmaTile == 0, "whole boxes");
+#pragma unroll
+  for (int cb = 0; cb < DS / kTmaTile; ++cb)
+#pragma unroll
+    for (int rb = 0; rb < ROWS / kTmaTile; ++rb)
+      tma_load_4d(dst + cb * ROWS * 128 + rb * kTmaTile * 128, map, cb * kTmaTile, row0 + rb * kTmaTile, head, batch,
+                  bar);
+}
 #endif
 
 __device__ __forceinline__ void tma_copy_kernel(const FlashTmaCopyParams& p) {

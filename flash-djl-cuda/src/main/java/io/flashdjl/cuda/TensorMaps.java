@@ -4,6 +4,7 @@ import com.sun.jna.Library;
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
+import java.util.Arrays;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -119,33 +120,76 @@ final class TensorMaps {
             int boxRows,
             int boxCols,
             boolean swizzle128) {
+        return encode(
+                address,
+                bfloat16,
+                new long[] {cols, rows}, // innermost first
+                new long[] {rowStrideElements * 2}, // bytes, the dimensions above the innermost
+                new int[] {boxCols, boxRows},
+                swizzle128,
+                rows + " x " + cols + " (row stride " + rowStrideElements + ", box " + boxRows + " x " + boxCols + ")");
+    }
+
+    /** Columns and rows of the boxes the persistent forwards load ({@code TMA LOADS} in flash_params.h). */
+    static final int OPERAND_BOX = 64;
+
+    /**
+     * The map of one 16-bit {@code [batch, heads, rows, cols]} operand of a persistent forward ({@code TMA LOADS} in
+     * flash_params.h): rank 4 over the tensor's own element strides, boxes of {@value #OPERAND_BOX} columns x
+     * {@value #OPERAND_BOX} rows landing in the 128-byte swizzle, out-of-range elements zero.
+     *
+     * @param address the tensor's device address (16-byte aligned)
+     * @param bfloat16 bfloat16 elements rather than float16
+     * @param dims batch, heads, rows, cols (the stored columns)
+     * @param strides element strides of batch, head and row (multiples of 8: 16 bytes)
+     * @return the 128 bytes of the map
+     * @throws IllegalStateException when tensor maps are unavailable here
+     * @throws CudaException when the driver refuses the map (a stride it cannot map)
+     */
+    static byte[] encodeOperand(long address, boolean bfloat16, long[] dims, KernelParams.Strides strides) {
+        return encode(
+                address,
+                bfloat16,
+                new long[] {dims[3], dims[2], dims[1], dims[0]},
+                new long[] {strides.row * 2, strides.head * 2, strides.batch * 2},
+                new int[] {OPERAND_BOX, OPERAND_BOX, 1, 1},
+                true,
+                Arrays.toString(dims) + " (element strides " + strides.batch + ", " + strides.head + ", " + strides.row
+                        + ")");
+    }
+
+    private static byte[] encode(
+            long address,
+            boolean bfloat16,
+            long[] dims,
+            long[] byteStrides,
+            int[] box,
+            boolean swizzle128,
+            String what) {
         String why = Holder.UNAVAILABLE;
         if (why != null) {
             throw new IllegalStateException("tensor maps: " + why);
         }
+        int[] elementStrides = new int[dims.length];
+        Arrays.fill(elementStrides, 1);
         try (Memory raw = new Memory(MAP_BYTES + ALIGNMENT)) {
             long misalign = Pointer.nativeValue(raw) % ALIGNMENT;
             Pointer map = raw.share(misalign == 0 ? 0 : ALIGNMENT - misalign, MAP_BYTES);
             int r = Holder.DRIVER.cuTensorMapEncodeTiled(
                     map,
                     bfloat16 ? TYPE_BFLOAT16 : TYPE_FLOAT16,
-                    2,
+                    dims.length,
                     new Pointer(address),
-                    new long[] {cols, rows}, // innermost first
-                    new long[] {rowStrideElements * 2}, // bytes, the dimensions above the innermost
-                    new int[] {boxCols, boxRows},
-                    new int[] {1, 1},
+                    dims,
+                    byteStrides,
+                    box,
+                    elementStrides,
                     INTERLEAVE_NONE,
                     swizzle128 ? SWIZZLE_128B : SWIZZLE_NONE,
                     L2_PROMOTION_128B,
                     OOB_FILL_ZEROS);
             if (r != 0) {
-                throw new CudaException(
-                        null,
-                        rows + " x " + cols + " (row stride " + rowStrideElements + ", box " + boxRows + " x " + boxCols
-                                + ")",
-                        "cuTensorMapEncodeTiled",
-                        r);
+                throw new CudaException(null, what, "cuTensorMapEncodeTiled", r);
             }
             return map.getByteArray(0, MAP_BYTES);
         }
