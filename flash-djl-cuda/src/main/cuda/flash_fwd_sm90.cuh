@@ -282,7 +282,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const int own_tile = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
   // TMA LOADS (flash_params.h): the producer's thread 0 copies every tile through the launcher's tensor maps, and a
   // full mbarrier completes on its one arrival and the bytes it expects; else every producer thread copies and arrives
-  const bool tma = p.tma_loads != 0;
+  const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
   const int fills = tma ? 1 : NP;
   if (tid == 0) {
 #pragma unroll

@@ -85,6 +85,8 @@ extern "C" __device__ const int flash_dq_accum_pad = fdjl::kDqAccumPad;
 extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_ADDS_DQ_ITEM)};
 #define FDJL_FWD_LONG_MIN_KEYS_ITEM(H) fdjl::fwd_long_min_keys(H),
 extern "C" __device__ const int flash_fwd_long_min_keys[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_LONG_MIN_KEYS_ITEM)};
+#define FDJL_FWD_TMA_LOADS_ITEM(H) (fdjl::fwd_tma_loads(H) ? 1 : 0),
+extern "C" __device__ const int flash_fwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_TMA_LOADS_ITEM)};
 
 // ---------------------------------------------------------------- kernels
 // name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB

@@ -68,6 +68,9 @@
 //     no dQ (then the dq kernel runs in both modes, and dq_accum may be null); a device pass's own values
 //   extern "C" __device__ const int flash_fwd_long_min_keys[n]; per head dim: 0, or the key count (max_k) from
 //     which the f16/bf16/f32bf16 forward runs flash_fwd_long_<dt>_hd<H> (faster there); a device pass's own values
+//   extern "C" __device__ const int flash_fwd_tma_loads[n];   per head dim: 1 if its forwards (both forms) copy q, k
+//     and v through the tensor maps of FlashFwdParams when tma_loads = 1 (TMA LOADS), 0 if they ignore them; a device
+//     pass's own values
 //   for every kernel K: extern "C" __device__ const int K_cfg[4] =
 //     {threads_per_block, tile_rows, dynamic_smem_bytes, persistent_ctas_per_sm}
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
@@ -159,13 +162,13 @@
 // dimension; without broadcasting each element is added once, to 0, so the result is exact and
 // reproducible even then; with it, the order of the sums varies from run to run).
 //
-// TMA LOADS (sm_90a; FlashFwdParams.tma_loads = 1): the persistent forwards (PERSISTENT KERNELS) copy q, k and v
-// through tensor maps instead of per-thread copies. The launcher may set it for f16 / bf16 / f32bf16 operands without
-// sequences (offsets and lengths all null: under a map, rows past a sequence's end are not zeros) and then encodes,
-// with cuTensorMapEncodeTiled, one map per operand as follows (any other kernel ignores the maps; tma_loads = 0 leaves
-// the maps unread, their bytes zero):
+// TMA LOADS (sm_90a; FlashFwdParams.tma_loads = 1): the forwards of the head dims flash_fwd_tma_loads names (persistent
+// ones) copy q, k and v through tensor maps instead of per-thread copies. The launcher may set it for those, on f16 /
+// bf16 / f32bf16 operands without sequences (offsets and lengths all null: under a map, rows past a sequence's end are
+// not zeros), and then encodes, with cuTensorMapEncodeTiled, one map per operand as follows (every other kernel
+// ignores the maps; tma_loads = 0 leaves the maps unread, their bytes zero):
 //   data type: CU_TENSOR_MAP_DATA_TYPE_FLOAT16 or _BFLOAT16 (the operands' 16 bits), rank 4, global address: the
-//   tensor's data; dims, innermost first: {head_dim, seqlen, heads, batch} (seqlen_q and
+//   tensor's data; dims, innermost first: {round_up(head_dim, 8) (f32bf16: the casts' columns), seqlen, heads, batch} (seqlen_q and
 //   heads_q for q, seqlen_k and heads_kv for k and v); strides in bytes: {row, head, batch} stride x 2;
 //   box {64, 64, 1, 1}, element strides {1, 1, 1, 1}, no interleave, CU_TENSOR_MAP_SWIZZLE_128B,
 //   CU_TENSOR_MAP_L2_PROMOTION_L2_128B, zero fill (CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE).

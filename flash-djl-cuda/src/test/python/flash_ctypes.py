@@ -8,9 +8,10 @@ value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
 Twelve ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
 version 12 (FlashFwdParams ends in three tensor maps and their flag, tma_loads: forward() encodes the maps with the
-driver's cuTensorMapEncodeTiled for a persistent forward on 16-bit operands without sequences, as CudaBackend does;
-FLASH_TMA=never keeps the kernels' own copies, for timing the two in one fatbin), version 11 (version 10's structs; the persistent kernels take tiles from a queue, and calls with tiles of unequal
-cost run them with one CTA per SM too, up to QUEUED_UNEVEN_MAX_KEYS keys: forward() and launch() below), version 10
+driver's cuTensorMapEncodeTiled where the exported flash_fwd_tma_loads says the head dim's forward reads them, on
+16-bit operands without sequences, as CudaBackend does;
+FLASH_TMA=never keeps the kernels' own copies, for timing the two in one fatbin), version 11 (version 10's structs;
+the persistent kernels take tiles from a queue, and calls with tiles of unequal cost run them with one CTA per SM too, up to QUEUED_UNEVEN_MAX_KEYS keys: forward() and launch() below), version 10
 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch() below;
 flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
 on; the environment variable FLASH_FWD_FORM=long or short forces one form where the head dim has both),
@@ -47,6 +48,10 @@ import torch
 # CudaBackend.QUEUED_UNEVEN_MAX_KEYS: the longest key sequence whose tiles of unequal cost go through a persistent
 # forward's queue (ABI 11)
 QUEUED_UNEVEN_MAX_KEYS = 2048
+
+# the maps' L2 promotion: CU_TENSOR_MAP_L2_PROMOTION_L2_128B (2, the launchers' choice) or, for experiments,
+# FLASH_TMA_L2=256 (3)
+L2_PROMOTION = 3 if os.environ.get("FLASH_TMA_L2") == "256" else 2
 
 DT = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
 CUDA_ERROR_NOT_FOUND = 500
@@ -233,6 +238,9 @@ class Flash:
         # per head dim: the key count from which the forward runs flash_fwd_long_* (version 10 on; 0: no such form)
         longs = self._ints("flash_fwd_long_min_keys", len(self.head_dims)) if self.abi >= 10 else [0] * len(self.head_dims)
         self.fwd_long_min_keys = dict(zip(self.head_dims, longs))
+        # per head dim: whether its forwards copy through tensor maps when given them (version 12 on)
+        tmas = self._ints("flash_fwd_tma_loads", len(self.head_dims)) if self.abi >= 12 else [0] * len(self.head_dims)
+        self.fwd_tma_loads = {h: t != 0 for h, t in zip(self.head_dims, tmas)}
         self.tma = tma or os.environ.get("FLASH_TMA", "auto")  # "auto" (the launcher's rule) or "never" (ABI 12)
         self._maps = {}  # encoded tensor maps by tensor address, shape, strides and dtype (a timed call encodes none)
         if self.tma not in ("auto", "never"):
@@ -307,7 +315,7 @@ class Flash:
             C.c_void_p(at), C.c_int(9 if t.dtype == torch.bfloat16 else 6), C.c_uint(4), C.c_void_p(t.data_ptr()),
             (C.c_uint64 * 4)(D, N, H, B), (C.c_uint64 * 3)(2 * s[2], 2 * s[1], 2 * s[0]),
             (C.c_uint32 * 4)(64, 64, 1, 1), (C.c_uint32 * 4)(1, 1, 1, 1),
-            C.c_int(0), C.c_int(3), C.c_int(2), C.c_int(0))  # no interleave, 128-byte swizzle, L2 128 B, zero fill
+            C.c_int(0), C.c_int(3), C.c_int(L2_PROMOTION), C.c_int(0))  # no interleave, 128-byte swizzle, zero fill
         if r != 0:
             return False
         C.memmove(C.addressof(into), at, C.sizeof(TensorMap))
@@ -470,8 +478,9 @@ class Flash:
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)
-        if self.abi >= 12 and self.tma != "never" and dt != "f32" and not seq and self.fn(name)[1][3] > 0:
-            p.tma_loads = int(all(self.encode_map(t, D, m) for t, m in ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map))))
+        if self.fwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq and self.fn(name)[1][3] > 0:
+            cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
+            p.tma_loads = int(all(self.encode_map(t, cols, m) for t, m in ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map))))
         # CudaBackend.queuedRowTiles: tiles of equal cost (every row sees every key, no sequences, no bias) always;
         # from ABI 11 (a queue) also tiles of unequal cost up to QUEUED_UNEVEN_MAX_KEYS keys
         even = p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None

@@ -128,7 +128,7 @@ public final class CudaBackend implements AttentionBackend {
                 bias.params,
                 dims(p),
                 CudaKernels.rowTiles(forward, p.longestQuery()),
-                operandMaps(forward, p, q, k, v));
+                operandMaps(kernels, forward, p, q, k, v));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
             logger.warn(
                     "CUDA: {} runs float32 at Precision.FULL on the SIMT kernels (the tensor-core ones need sm_90a and"
@@ -281,26 +281,28 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * The tensor maps through which a persistent forward copies q, k and v ({@code TMA LOADS} in flash_params.h): for
-     * 16-bit operands without sequences (under a map, rows past a sequence's end would not read as zeros), where the
-     * driver encodes maps. Otherwise, or if the driver refuses a map (said once per kernel), none: the kernel copies
-     * the operands itself, as fast as before the maps existed.
+     * The tensor maps through which a forward copies q, k and v ({@code TMA LOADS} in flash_params.h): for the head
+     * dimensions whose forwards read them ({@link CudaKernels#forwardTmaLoads}), on 16-bit operands without sequences
+     * (under a map, rows past a sequence's end would not read as zeros), where the driver encodes maps. Otherwise, or
+     * if the driver refuses a map (said once per kernel), none: the kernel copies the operands itself.
      */
     static KernelParams.OperandMaps operandMaps(
+            CudaKernels kernels,
             CudaKernels.Kernel forward,
             AttentionProblem p,
             KernelParams.Tensor q,
             KernelParams.Tensor k,
             KernelParams.Tensor v) {
         KernelDtype type = KernelDtype.of(p);
-        if (forward.persistentPerSm == 0
+        if (!kernels.forwardTmaLoads(p.headDim())
+                || forward.persistentPerSm == 0
                 || !type.sixteenBitCompute()
                 || p.sequences().isPresent()
                 || TensorMaps.unavailableReason().isPresent()) {
             return KernelParams.OperandMaps.NONE;
         }
         boolean bf16 = type == KernelDtype.F32_BF16; // the mixed kernels read bfloat16 copies
-        long d = p.headDim();
+        long d = (p.headDim() + 7) / 8 * 8; // the columns stored (the casts' rows are padded to 8)
         try {
             return new KernelParams.OperandMaps(
                     TensorMaps.encodeOperand(
@@ -362,7 +364,7 @@ public final class CudaBackend implements AttentionBackend {
 
     /** Element strides (batch, head, row) of a dense array in the problem's layout. */
     private static KernelParams.Strides strides(AttentionProblem p, long heads, long seq) {
-        long d = p.headDim();
+        long d = (p.headDim() + 7) / 8 * 8; // the columns stored (the casts' rows are padded to 8)
         return p.layout() == Layout.BHSD
                 ? new KernelParams.Strides(heads * seq * d, seq * d, d)
                 : new KernelParams.Strides(seq * heads * d, d, heads * d);

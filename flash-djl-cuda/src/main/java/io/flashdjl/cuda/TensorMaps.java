@@ -5,6 +5,8 @@ import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -147,6 +149,53 @@ final class TensorMaps {
      * @throws CudaException when the driver refuses the map (a stride it cannot map)
      */
     static byte[] encodeOperand(long address, boolean bfloat16, long[] dims, KernelParams.Strides strides) {
+        OperandKey key = new OperandKey(address, bfloat16, dims.clone(), strides.batch, strides.head, strides.row);
+        Map<OperandKey, byte[]> recent = RECENT.get();
+        byte[] map = recent.get(key);
+        if (map == null) {
+            map = encodeOperandNow(address, bfloat16, dims, strides);
+            recent.put(key, map);
+        }
+        return map;
+    }
+
+    /** What an operand's map is made of: equal keys encode equal maps. */
+    private record OperandKey(
+            long address, boolean bfloat16, long[] dims, long batchStride, long headStride, long rowStride) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof OperandKey k
+                    && address == k.address
+                    && bfloat16 == k.bfloat16
+                    && Arrays.equals(dims, k.dims)
+                    && batchStride == k.batchStride
+                    && headStride == k.headStride
+                    && rowStride == k.rowStride;
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(address) * 31 + Arrays.hashCode(dims);
+        }
+    }
+
+    /** How many operand maps each thread keeps. */
+    private static final int RECENT_MAPS = 64;
+
+    /**
+     * Each thread's most recently encoded operand maps. A training step calls the forward on the same few
+     * addresses and shapes every step (the allocator hands them back), so the driver call through JNA is paid once
+     * per operand rather than three times per call.
+     */
+    private static final ThreadLocal<Map<OperandKey, byte[]>> RECENT =
+            ThreadLocal.withInitial(() -> new LinkedHashMap<>(RECENT_MAPS, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<OperandKey, byte[]> eldest) {
+                    return size() > RECENT_MAPS;
+                }
+            });
+
+    private static byte[] encodeOperandNow(long address, boolean bfloat16, long[] dims, KernelParams.Strides strides) {
         return encode(
                 address,
                 bfloat16,
