@@ -364,7 +364,7 @@ public final class CudaBackend implements AttentionBackend {
 
     /** Element strides (batch, head, row) of a dense array in the problem's layout. */
     private static KernelParams.Strides strides(AttentionProblem p, long heads, long seq) {
-        long d = (p.headDim() + 7) / 8 * 8; // the columns stored (the casts' rows are padded to 8)
+        long d = p.headDim();
         return p.layout() == Layout.BHSD
                 ? new KernelParams.Strides(heads * seq * d, seq * d, d)
                 : new KernelParams.Strides(seq * heads * d, d, heads * d);
