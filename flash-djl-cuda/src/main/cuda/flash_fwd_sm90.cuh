@@ -19,11 +19,13 @@
 //    S_j = Q K_j^T together with O += P_{j-1} V_{j-1}, then does the softmax of S_j while the
 //    other warpgroup's MMAs run (FlashAttention-3's inter-warpgroup "ping-pong"). A third warpgroup does every
 //    copy and hands its registers to the two (setmaxnreg), and the CTA is persistent: it takes row tiles from a
-//    TileQueue, its producer copying the next tile's Q and first K/V while the current one finishes.
+//    TileQueue, its producer copying the next tile's Q and first K/V while the current one finishes. Where the
+//    launcher gave tensor maps (TMA LOADS, flash_params.h), one producer thread copies by TMA.
 #pragma once
 #include "flash_fwd_tile.cuh"
 #include "flash_tile_queue.cuh"
 #include "flash_tiles.h"
+#include "flash_tma.cuh"
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
@@ -278,13 +280,17 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const TileQueue queue{q_free + 8};
   const int total = p.row_tiles * p.heads_q * p.batch;
   const int own_tile = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  // TMA LOADS (flash_params.h): the producer's thread 0 copies every tile through the launcher's tensor maps, and a
+  // full mbarrier completes on its one arrival and the bytes it expects; else every producer thread copies and arrives
+  const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
+  const int fills = tma ? 1 : NP;
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < NS; ++s) {
-      mbar_init(full_k(s), NP);
+      mbar_init(full_k(s), fills);
       mbar_init(empty_k(s), NC / 32);
       if constexpr (SPLIT) {
-        mbar_init(full_v(s), NP);
+        mbar_init(full_v(s), fills);
         mbar_init(empty_v(s), NC / 32);
       }
     }
@@ -306,8 +312,30 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
                    values ? p.v.row_stride : p.k.row_stride, nn, t.vis.Nk - nn);
   };
 
-  if (wg == 0) {  // ---- the producer warpgroup: per row tile, K/V tile 0 and Q, then every other K/V tile
-    wg_regs_dec<S_::PRODUCER_REGS>();
+  // the same by TMA, by one thread: K and V of the jt-th key tile of t's range as the CTA's c-th, with Q (row tile
+  // coordinate rc) when jt == 0; `rows`: the row tiles copied before
+  auto tma_kv = [&](const FwdTile<T, TO, BIAS>& t, const RowTileCoord& rc, int nb, int jt, int c, int rows) {
+    constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
+    const int stg = c % NS, nn = nb + jt * BC;
+    const int hk = rc.head / (p.heads_q / p.heads_kv), b = rc.seq;  // no sequences: sequence s is batch row s
+    if (c >= NS) mbar_wait(empty_k(stg), (c / NS - 1) & 1);
+    mbar_arrive_expect_tx(full_k(stg), (SPLIT ? KV : 2 * KV) + (jt == 0 ? Q : 0));
+    tma_load_tile<BC, S_::DS>(sK0 + stg * S_::KV_BYTES, &p.k_map, nn, hk, b, full_k(stg));
+    if (jt == 0) {
+      if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
+      tma_load_tile<BR, S_::DS>(sQ, &p.q_map, t.m0, rc.head, b, full_k(stg));
+    }
+    if constexpr (SPLIT) {
+      if (c >= NS) mbar_wait(empty_v(stg), (c / NS - 1) & 1);
+      mbar_arrive_expect_tx(full_v(stg), KV);
+    }
+    tma_load_tile<BC, S_::DS>(sV0 + stg * S_::KV_BYTES, &p.v_map, nn, hk, b, full_v(stg));
+  };
+
+  // the producer's walk over the CTA's row tiles: copy_row_tile(t, rc, nb, n_tiles, ring, rows) copies the row tile's
+  // Q and its n_tiles K/V tiles from key nb on, the first as the CTA's ring-th, after `rows` row tiles. One walk per
+  // way of copying, so that each is allocated in the producer's registers on its own.
+  auto produce = [&](auto&& copy_row_tile) {
     int ring = 0, rows = 0;  // K/V tiles and row tiles copied so far
     int next = own_tile;     // thread 0: the tile to publish next
     for (int k = 0;; ++k) {
@@ -315,26 +343,44 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       const int tile = queue.take(k);
       if (tile >= total) break;
       if (tid == 0) next = TileQueue::grab();  // its latency passes under this tile's copies
-      const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);
+      const RowTileCoord rc = row_tile_coord(p, tile);
+      const FwdTile<T, TO, BIAS> t(p, rc, BR, /*longest_first=*/true);
       if (t.outside()) continue;
       const TileRange kt = t.key_tiles(p, BR, BC);
       const int n_tiles = kt.size(), nb = kt.begin * BC;
       if (n_tiles == 0) continue;
-      const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
-      copy_kv(t, kv_copier, nb, 0, ring, false);
-      if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
-      SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
-      if constexpr (SPLIT) cp_async_mbar_arrive(full_k(ring % NS));
-      copy_kv(t, kv_copier, nb, 0, ring, true);
-      cp_async_mbar_arrive(full_v(ring % NS));
-      for (int jt = 1; jt < n_tiles; ++jt) {
-        copy_kv(t, kv_copier, nb, jt, ring + jt, false);
-        if constexpr (SPLIT) cp_async_mbar_arrive(full_k((ring + jt) % NS));
-        copy_kv(t, kv_copier, nb, jt, ring + jt, true);
-        cp_async_mbar_arrive(full_v((ring + jt) % NS));
-      }
+      copy_row_tile(t, rc, nb, n_tiles, ring, rows);
       ring += n_tiles;
       ++rows;
+    }
+  };
+
+  if (wg == 0) {  // ---- the producer warpgroup: per row tile, K/V tile 0 and Q, then every other K/V tile
+    wg_regs_dec<S_::PRODUCER_REGS>();
+    if (tma) {
+      produce([&](const FwdTile<T, TO, BIAS>& t, const RowTileCoord& rc, int nb, int n_tiles, int ring, int rows) {
+        if (tid < 32) {  // warp 0; its other lanes wait at the __syncwarp, not polling the next take() beside it
+          if (tid == 0)
+            for (int jt = 0; jt < n_tiles; ++jt) tma_kv(t, rc, nb, jt, ring + jt, rows);
+          __syncwarp();
+        }
+      });
+    } else {
+      produce([&](const FwdTile<T, TO, BIAS>& t, const RowTileCoord&, int nb, int n_tiles, int ring, int rows) {
+        const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
+        copy_kv(t, kv_copier, nb, 0, ring, false);
+        if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
+        SwTileCopier<S_::DS, BR, NP>(tid, t.hd).copy(sQ, t.q, p.q.row_stride, t.m0, t.vis.Nq - t.m0);
+        if constexpr (SPLIT) cp_async_mbar_arrive(full_k(ring % NS));
+        copy_kv(t, kv_copier, nb, 0, ring, true);
+        cp_async_mbar_arrive(full_v(ring % NS));
+        for (int jt = 1; jt < n_tiles; ++jt) {
+          copy_kv(t, kv_copier, nb, jt, ring + jt, false);
+          if constexpr (SPLIT) cp_async_mbar_arrive(full_k((ring + jt) % NS));
+          copy_kv(t, kv_copier, nb, jt, ring + jt, true);
+          cp_async_mbar_arrive(full_v((ring + jt) % NS));
+        }
+      });
     }
     if (tid == 0) TileQueue::finish();
     cp_async_wait<0>();  // no copy of this thread is in flight when it exits

@@ -85,17 +85,21 @@ extern "C" __device__ const int flash_dq_accum_pad = fdjl::kDqAccumPad;
 extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_ADDS_DQ_ITEM)};
 #define FDJL_FWD_LONG_MIN_KEYS_ITEM(H) fdjl::fwd_long_min_keys(H),
 extern "C" __device__ const int flash_fwd_long_min_keys[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_LONG_MIN_KEYS_ITEM)};
+#define FDJL_FWD_TMA_LOADS_ITEM(H) (fdjl::fwd_tma_loads(H) ? 1 : 0),
+extern "C" __device__ const int flash_fwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_TMA_LOADS_ITEM)};
 
 // ---------------------------------------------------------------- kernels
 // name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB
-// CTAs per SM (the forward's min_blocks setting, the dK/dV and dq shapes' MINB; 0 asks for nothing and builds as the
-// plain form; the others give ptxas only the thread count); the _P form also exports PERSIST, the kernel's
-// persistent CTAs per SM (0: one CTA per grid cell; flash_params.h, PERSISTENT KERNELS)
-#define FLASH_KERNEL_P(NAME, PT, THREADS, MINB, ROWS, SMEM, PERSIST, BODY)                \
+// CTAs per SM (the dK/dV and dq shapes' MINB; 0 asks for nothing and builds as the plain form; the others give ptxas
+// only the thread count). The _FWD form, the 16-bit forwards', also asks for MINB (the forward's min_blocks setting),
+// exports PERSIST, the kernel's persistent CTAs per SM (0: one CTA per grid cell; flash_params.h, PERSISTENT KERNELS),
+// and takes its parameter as __grid_constant__, whose tensor maps' addresses go to the TMA unit (TMA LOADS)
+#define FLASH_KERNEL_FWD(NAME, THREADS, MINB, ROWS, SMEM, PERSIST, BODY)                  \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), (PERSIST)}; \
+  extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const __grid_constant__ FlashFwdParams p) { BODY(p); }
+#define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                \
+  extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0}; \
   extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const PT p) { BODY(p); }
-#define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY) \
-  FLASH_KERNEL_P(NAME, PT, THREADS, MINB, ROWS, SMEM, 0, BODY)
 #define FLASH_KERNEL(NAME, PT, THREADS, ROWS, SMEM, BODY)                                 \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS) NAME(const PT p) { BODY(p); }
@@ -103,9 +107,8 @@ extern "C" __device__ const int flash_fwd_long_min_keys[] = {FDJL_FOR_EACH_HEAD_
 // tensor-core kernels of compute type T on data of type TO (TO = T, or float: mixed); B: "" or
 // "bias_", BIAS: false or true (the kernels that read a score bias)
 #define FLASH_TC_READERS(DT, T, TO, H, B, BIAS)                                                         \
-  FLASH_KERNEL_P(flash_fwd_##B##DT##_hd##H, FlashFwdParams, FwdShape<H>::THREADS, FwdShape<H>::MINB,    \
-                 FwdShape<H>::BR, FwdShape<H>::SMEM, FwdShape<H>::PERSISTENT,                           \
-                 (fdjl::fwd_kernel<T, TO, H, BIAS>))                                                    \
+  FLASH_KERNEL_FWD(flash_fwd_##B##DT##_hd##H, FwdShape<H>::THREADS, FwdShape<H>::MINB, FwdShape<H>::BR, \
+                   FwdShape<H>::SMEM, FwdShape<H>::PERSISTENT, (fdjl::fwd_kernel<T, TO, H, BIAS>))         \
   FLASH_KERNEL_MB(flash_bwd_dkdv_##B##DT##_hd##H, FlashBwdParams, DkdvShape<H>::THREADS, DkdvShape<H>::MINB, \
                   DkdvShape<H>::BCK, DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H, BIAS>))               \
   FLASH_KERNEL_MB(flash_bwd_dq_##B##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::MINB,   \
@@ -147,10 +150,10 @@ FDJL_FOR_EACH_HEAD_DIM(FLASH_HD_SET)
 #if FDJL_WGMMA && (!defined(FLASH_ONLY_HD) || FLASH_ONLY_HD == 64)
 static_assert(fdjl::kFwdLongHeadDim == 64, "the flash_fwd_long_* names below say hd64");
 #define FLASH_FWD_LONG(DT, T, TO, B, BIAS)                                                                  \
-  FLASH_KERNEL_P(flash_fwd_long_##B##DT##_hd64, FlashFwdParams, (fdjl::FwdWgShape<64, true>::THREADS),      \
-                 (fdjl::FwdWgShape<64, true>::MINB), (fdjl::FwdWgShape<64, true>::BR),                      \
-                 (fdjl::FwdWgShape<64, true>::SMEM), (fdjl::FwdWgShape<64, true>::PERSISTENT),              \
-                 (fdjl::fwd_kernel<T, TO, 64, BIAS, true>))
+  FLASH_KERNEL_FWD(flash_fwd_long_##B##DT##_hd64, (fdjl::FwdWgShape<64, true>::THREADS),                    \
+                   (fdjl::FwdWgShape<64, true>::MINB), (fdjl::FwdWgShape<64, true>::BR),                    \
+                   (fdjl::FwdWgShape<64, true>::SMEM), (fdjl::FwdWgShape<64, true>::PERSISTENT),            \
+                   (fdjl::fwd_kernel<T, TO, 64, BIAS, true>))
 #define FLASH_FWD_LONG_SET(DT, T, TO) FLASH_FWD_LONG(DT, T, TO, , false) FLASH_FWD_LONG(DT, T, TO, bias_, true)
 FLASH_FWD_LONG_SET(bf16, __nv_bfloat16, __nv_bfloat16)
 #ifndef FLASH_ONLY_BF16

@@ -12,6 +12,7 @@
 // the kernels read it through StridedView, flash_views.cuh). Head h of q reads kv head
 // h / (heads_q / heads_kv) (grouped-query attention).
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 // The version of this ABI. The fatbin exports it (flash_abi_version, flash_kernels.cu); a
@@ -27,7 +28,8 @@
 // no persistent kernels (_cfg[3] was always 0) and FlashFwdParams.row_tiles was padding. Version 10's persistent
 // kernels walked a static share of the row tiles, so a launcher started one CTA per SM only when all tiles cost the
 // same and one CTA per tile otherwise; from version 11 they take tiles from a queue and every launch is persistent.
-#define FLASH_ABI_VERSION 11
+// Version 11's FlashFwdParams ended at row_tiles (328 bytes): no tensor maps (tma_loads, q_map, k_map, v_map).
+#define FLASH_ABI_VERSION 12
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -66,6 +68,9 @@
 //     no dQ (then the dq kernel runs in both modes, and dq_accum may be null); a device pass's own values
 //   extern "C" __device__ const int flash_fwd_long_min_keys[n]; per head dim: 0, or the key count (max_k) from
 //     which the f16/bf16/f32bf16 forward runs flash_fwd_long_<dt>_hd<H> (faster there); a device pass's own values
+//   extern "C" __device__ const int flash_fwd_tma_loads[n];   per head dim: 1 if its forwards (both forms) copy q, k
+//     and v through the tensor maps of FlashFwdParams when tma_loads = 1 (TMA LOADS), 0 if they ignore them; a device
+//     pass's own values
 //   for every kernel K: extern "C" __device__ const int K_cfg[4] =
 //     {threads_per_block, tile_rows, dynamic_smem_bytes, persistent_ctas_per_sm}
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
@@ -157,6 +162,19 @@
 // dimension; without broadcasting each element is added once, to 0, so the result is exact and
 // reproducible even then; with it, the order of the sums varies from run to run).
 //
+// TMA LOADS (sm_90a; FlashFwdParams.tma_loads = 1): the forwards of the head dims flash_fwd_tma_loads names (persistent
+// ones) copy q, k and v through tensor maps instead of per-thread copies. The launcher may set it for those, on f16 /
+// bf16 / f32bf16 operands without sequences (offsets and lengths all null: under a map, rows past a sequence's end are
+// not zeros), and then encodes, with cuTensorMapEncodeTiled, one map per operand as follows (every other kernel
+// ignores the maps; tma_loads = 0 leaves the maps unread, their bytes zero):
+//   data type: CU_TENSOR_MAP_DATA_TYPE_FLOAT16 or _BFLOAT16 (the operands' 16 bits), rank 4, global address: the
+//   tensor's data; dims, innermost first: {round_up(head_dim, 8) (f32bf16: the casts' columns), seqlen, heads, batch} (seqlen_q and
+//   heads_q for q, seqlen_k and heads_kv for k and v); strides in bytes: {row, head, batch} stride x 2;
+//   box {64, 64, 1, 1}, element strides {1, 1, 1, 1}, no interleave, CU_TENSOR_MAP_SWIZZLE_128B,
+//   CU_TENSOR_MAP_L2_PROMOTION_L2_128B, zero fill (CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE).
+// Boxes past the tensor's rows or head_dim arrive as zeros, as the copiers' zero fill does. The kernels take their
+// FlashFwdParams as a __grid_constant__ parameter (the maps' addresses go to the TMA unit).
+//
 // Semantics: a query row that sees no key (e.g. bottom-right causal with seqlen_q > seqlen_k)
 // gets O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never
 // read or written. dq_accum holds the UNSCALED sum of dS K; convert multiplies by scale.
@@ -180,7 +198,14 @@ struct FlashBias {                // 88 bytes
   int64_t grad_batch_stride, grad_head_stride, grad_row_stride;  // elements of grad
 };
 
-struct FlashFwdParams {           // 328 bytes
+// TMA: a tensor map (the driver's CUtensorMap: 128 opaque bytes, 64-byte aligned) made by the launcher with
+// cuTensorMapEncodeTiled and passed by value inside a __grid_constant__ parameter struct, so that the kernel can hand
+// its address to cp.async.bulk.tensor.
+struct alignas(64) FlashTensorMap {
+  uint64_t opaque[16];
+};
+
+struct FlashFwdParams {           // 768 bytes (64-byte aligned: the maps)
   FlashTensor q, k, v;            // [B, Hq, Nq, D], [B, Hkv, Nk, D] x 2, dtype T (read only)
   FlashTensor o;                  // [B, Hq, Nq, D], dtype T
   float* lse;                     // [B, Hq, Nq] contiguous float32, natural log of the scaled scores
@@ -201,6 +226,10 @@ struct FlashFwdParams {           // 328 bytes
   float dropout_scale;
   int32_t bias_kind;              // SCORE BIAS (above): 0 none, 1 bool, 2 f32, 3 f16, 4 bf16
   int32_t row_tiles;              // ceil(max_q / tile_rows): the row tiles of the grid (PERSISTENT KERNELS, below)
+  int32_t tma_loads;              // 1: q_map, k_map, v_map are tensor maps of q, k, v (TMA LOADS, below); 0: unset
+  int32_t pad0;                   // write 0
+  int64_t pad1[6];                // the maps' 64-byte alignment; write 0
+  FlashTensorMap q_map, k_map, v_map;
 };
 
 struct FlashBwdParams {           // 472 bytes
@@ -244,21 +273,19 @@ struct FlashBiasTilesParams {     // 112 bytes
   int32_t pad0;                   // write 0
 };
 
-// TMA: a tensor map (the driver's CUtensorMap: 128 opaque bytes, 64-byte aligned) made by the launcher with
-// cuTensorMapEncodeTiled and passed by value inside a __grid_constant__ parameter struct, so that the
-// kernel can hand its address to cp.async.bulk.tensor. Grid of flash_tma_copy: (ceil(cols / 64),
-// ceil(rows / 64), 1), 128 threads; the map's box is 64 x 64 elements, no swizzle, out-of-range
-// elements zero-filled.
-struct alignas(64) FlashTensorMap {
-  uint64_t opaque[16];
-};
+// The launcher's own test of tensor maps (FlashTensorMap above). Grid of flash_tma_copy: (ceil(cols / 64),
+// ceil(rows / 64), 1), 128 threads; the map's box is 64 x 64 elements, out-of-range elements zero-filled, and
+// either no swizzle (swizzled = 0) or CU_TENSOR_MAP_SWIZZLE_128B (swizzled = 1: the kernel reads the box back through
+// sw128, the layout the wgmma kernels' operands have, so the copy is exact only if TMA writes that layout).
 
 struct FlashTmaCopyParams {       // 192 bytes
   FlashTensorMap src;             // a [rows, cols] 16-bit matrix, row-major (the map's global address)
   void* dst;                      // a [rows, cols] 16-bit matrix, row-major
   int64_t dst_row_stride;         // elements
   int32_t rows, cols;
-  int64_t pad[5];                 // the struct's 64-byte alignment; write 0
+  int32_t swizzled;               // 0: no swizzle; 1: the map's swizzle is 128B (above). 0 is the older launchers' pad
+  int32_t pad0;
+  int64_t pad[4];                 // the struct's 64-byte alignment; write 0
 };
 
 #ifdef __cplusplus
@@ -268,6 +295,7 @@ static_assert(sizeof(FlashBias) == 88, "FlashBias layout");
 static_assert(sizeof(FlashBiasTilesParams) == 112, "FlashBiasTilesParams layout");
 static_assert(sizeof(FlashTensor) == 32, "FlashTensor layout");
 static_assert(sizeof(FlashCastParams) == 80, "FlashCastParams layout");
-static_assert(sizeof(FlashFwdParams) == 328, "FlashFwdParams layout");
+static_assert(sizeof(FlashFwdParams) == 768, "FlashFwdParams layout");
+static_assert(offsetof(FlashFwdParams, q_map) == 384, "FlashFwdParams layout");
 static_assert(sizeof(FlashBwdParams) == 472, "FlashBwdParams layout");
 #endif

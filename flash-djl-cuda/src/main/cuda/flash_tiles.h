@@ -107,6 +107,8 @@ struct FwdWgTile {
                    // lock-step: every warpgroup copies, one CTA per row tile
   bool split_kv;   // ping-pong: K and V in rings of their own (a K stage is freed after S, before P V), so that 2
                    // stages serve; measured 0.90-0.97x where 3 joint stages fit (d = 192, PERF_LOG.md)
+  bool tma_loads;  // ping-pong: the producer copies by TMA where the launcher gave tensor maps (TMA LOADS in
+                   // flash_params.h; exported as flash_fwd_tma_loads), else with cp.async
 };
 // A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
 // runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D).
@@ -126,20 +128,28 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
     t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;  // 2 CTAs per SM (<= 128 registers)
   } else if (D <= 128) {
     // 3 stages: 225 KiB (D = 96: padded to 128). The producer warpgroup measured 1.06-1.13x at D = 128; at D = 96
-    // 0.93-0.97x before the forward was persistent, 1.06-1.12x at 512-1k keys since (PERF_LOG.md)
-    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true;
+    // 0.93-0.97x before the forward was persistent, 1.06-1.12x at 512-1k keys since (PERF_LOG.md).
+    // TMA copies measured 1.17-1.34x of the producer's cp.async at D = 96 (whose second column block is half
+    // padding), but 0.89-1.00x at D = 128 (PERF_LOG.md, cause not found)
+    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.tma_loads = D == 96;
   } else if (D <= 192) {
     // O takes 96 registers; Q (48 KiB) and 3 stages of 64 keys fill 193 KiB. Ping-pong measured 1.02-1.17x over
-    // lock-step here, the producer warpgroup 1.00-1.05x more (PERF_LOG.md)
+    // lock-step here, the producer warpgroup 1.00-1.05x more (PERF_LOG.md); TMA copies level (0.90-1.08x), so off
     t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true;
   } else {
     // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Ping-pong with a producer
     // and K and V in rings of their own measured 1.05-1.31x of lock-step; ping-pong on key tiles of 32 without a
-    // producer 0.69-0.91x (PERF_LOG.md)
+    // producer 0.69-0.91x (PERF_LOG.md); TMA copies level (0.90-1.06x), so off
     t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
   }
   return t;
 }
+// Whether the forward of D (both forms) copies by TMA where the launcher gave tensor maps: exported per head dim as
+// flash_fwd_tma_loads, so that the launcher encodes maps only for the kernels that read them
+__host__ __device__ constexpr bool fwd_tma_loads(int D) { return fwd_on_wgmma(D) && fwd_wgmma_tile(D, false).tma_loads; }
+static_assert(!fwd_wgmma_tile(kFwdLongHeadDim, true).tma_loads && !fwd_tma_loads(kFwdLongHeadDim),
+              "the two forms of a head dim agree on TMA (one exported value per head dim)");
+
 // the shared memory of a persistent kernel's TileQueue (flash_tile_queue.cuh): two full and two empty mbarriers, two
 // ints
 constexpr int kTileQueueBytes = 40;
@@ -148,7 +158,8 @@ template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static_assert(!LONG_KEYS || fwd_long_min_keys(D) > 0, "a long-key form only where the head dim has one");
   static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
-  static constexpr bool PP = C.ping_pong, SPLIT_KV = C.split_kv;
+  static constexpr bool PP = C.ping_pong, SPLIT_KV = C.split_kv, TMA = C.tma_loads;
+  static_assert(!TMA || PP, "TMA copies: ping-pong's producer");
   static_assert(NS >= (PP && !SPLIT_KV ? 3 : 2),
                 "the K/V ring: 2 stages in lock-step (one barrier per tile) and with split rings (K freed after S, V "
                 "after P V); 3 in ping-pong otherwise");

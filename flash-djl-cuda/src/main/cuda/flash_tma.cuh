@@ -37,11 +37,36 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const FlashTensorMap* 
       "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
       ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(bar) : "memory");
 }
+
+// The box of a 4-D `map` at (column x, row y, head z, batch w), as tma_load_2d (TMA LOADS in flash_params.h)
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const FlashTensorMap* map, int x, int y, int z, int w,
+                                            uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6];\n" ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(z), "r"(w), "r"(bar) : "memory");
+}
+
+// A tile of ROWS rows (from row `row0`) and DS columns of (head, batch) of `map` into shared memory at `dst`, in the
+// wgmma operands' layout (flash_wgmma.cuh: 64-column blocks of ROWS x 128 bytes, 128-byte swizzle), as boxes of
+// kTmaTile x kTmaTile: the 128-byte swizzle repeats every 8 rows, so boxes stacked 64 rows apart in a block leave it
+// as one box of ROWS rows would. Completes on `bar`, which must expect tile_bytes<ROWS, DS>() for it.
+template <int ROWS, int DS> __device__ __forceinline__ constexpr uint32_t tma_tile_bytes() { return ROWS * DS * 2; }
+template <int ROWS, int DS>
+__device__ __forceinline__ void tma_load_tile(uint32_t dst, const FlashTensorMap* map, int row0, int head, int batch,
+                                              uint32_t bar) {
+  static_assert(ROWS % kTmaTile == 0 && DS % kTmaTile == 0, "whole boxes");
+#pragma unroll
+  for (int cb = 0; cb < DS / kTmaTile; ++cb)
+#pragma unroll
+    for (int rb = 0; rb < ROWS / kTmaTile; ++rb)
+      tma_load_4d(dst + cb * ROWS * 128 + rb * kTmaTile * 128, map, cb * kTmaTile, row0 + rb * kTmaTile, head, batch,
+                  bar);
+}
 #endif
 
 __device__ __forceinline__ void tma_copy_kernel(const FlashTmaCopyParams& p) {
 #if FDJL_WGMMA
-  __shared__ alignas(128) uint16_t tile[kTmaTile * kTmaTile];
+  __shared__ alignas(1024) uint16_t tile[kTmaTile * kTmaTile];  // 1024: the 128-byte swizzle's period
   __shared__ alignas(8) uint64_t bar;
   const uint32_t s_tile = smem_u32(tile), s_bar = smem_u32(&bar);
   const int x0 = blockIdx.x * kTmaTile, y0 = blockIdx.y * kTmaTile;
@@ -56,9 +81,14 @@ __device__ __forceinline__ void tma_copy_kernel(const FlashTmaCopyParams& p) {
   }
   mbar_wait(s_bar, 0);
   uint16_t* dst = static_cast<uint16_t*>(p.dst);
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(tile);
   for (int i = threadIdx.x; i < kTmaTile * kTmaTile; i += blockDim.x) {
-    const int r = y0 + i / kTmaTile, c = x0 + i % kTmaTile;
-    if (r < p.rows && c < p.cols) dst[(int64_t)r * p.dst_row_stride + c] = tile[i];
+    const int tr = i / kTmaTile, tc = i % kTmaTile;  // the element's row and column in the box
+    const int r = y0 + tr, c = x0 + tc;
+    // swizzled: where the wgmma kernels' copier puts element (tr, tc) of a 64-column block (16-byte chunk tc / 8)
+    const uint16_t v = p.swizzled ? *reinterpret_cast<const uint16_t*>(bytes + sw128<kTmaTile>(tr, tc >> 3) + (tc & 7) * 2)
+                                  : tile[i];
+    if (r < p.rows && c < p.cols) dst[(int64_t)r * p.dst_row_stride + c] = v;
   }
 #endif
 }

@@ -11,9 +11,13 @@ With BEFORE_FATBIN (of either kernel ABI, flash_ctypes.py), both fatbins run on 
 interleaved per shape (before, after, before, after, ... for --rounds rounds; each keeps its best round, against
 clock drift), and a before/after table follows the SDPA one. Long causal shapes moved by +-5% between runs on one
 H200 (PERF_LOG.md); more rounds narrow what a single pair of runs can suggest there.
+Each timed call starts behind a ~50 us spin of the GPU, so that the events time the kernels and not the host's
+Python before the launch (from 2026-12-01; BENCH_NO_SLEEP=1 times as before, when short calls carried that cost).
+--before-tma never with the same fatbin twice times an ABI 12 forward's TMA copies against its own copier.
 """
 import argparse
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +32,9 @@ def fa3_shape(n, d):
     return max(1, 16384 // n), 2048 // d
 
 
+NO_SLEEP = os.environ.get("BENCH_NO_SLEEP") == "1"  # the timing before the spin below (for comparing the two)
+
+
 def bench(fn, reps, warmup=3):
     for _ in range(warmup):
         fn()
@@ -35,6 +42,10 @@ def bench(fn, reps, warmup=3):
     ts = []
     for _ in range(reps):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        # the GPU spins ~50 us first, so that the host's work before the launch (ctypes, torch's dispatch) is done
+        # by the time the start event is reached: the events time the kernels alone, not the Python that queues them
+        if not NO_SLEEP:
+            torch.cuda._sleep(100_000)
         a.record()
         fn()
         b.record()
@@ -64,9 +75,12 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--dtype", default="bf16", help="bf16, f16 or both (comma-separated)")
     ap.add_argument("--rounds", type=int, default=2, help="with BEFORE_FATBIN: before/after alternations per shape")
+    ap.add_argument("--before-tma", choices=("auto", "never"),
+                    help="the before fatbin's tensor maps (ABI 12; default: FLASH_TMA, else auto); with the same "
+                         "fatbin twice and never, its kernels' own copies against their TMA copies")
     a = ap.parse_args()
     fl = Flash(a.fatbin)
-    old = Flash(a.before) if a.before else None
+    old = Flash(a.before, tma=a.before_tma) if a.before else None
     if old:
         print(f"after: {a.fatbin} (ABI {fl.abi}), before: {a.before} (ABI {old.abi})")
     rows, pairs = [], []

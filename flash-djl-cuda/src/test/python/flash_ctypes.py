@@ -6,9 +6,12 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, persistent CTAs per SM} 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Eleven ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 11 (version 10's structs; the persistent kernels take tiles from a queue, and calls with tiles of unequal
-cost run them with one CTA per SM too, up to QUEUED_UNEVEN_MAX_KEYS keys: forward() and launch() below), version 10
+Twelve ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 12 (FlashFwdParams ends in three tensor maps and their flag, tma_loads: forward() encodes the maps with the
+driver's cuTensorMapEncodeTiled where the exported flash_fwd_tma_loads says the head dim's forward reads them, on
+16-bit operands without sequences, as CudaBackend does;
+FLASH_TMA=never keeps the kernels' own copies, for timing the two in one fatbin), version 11 (version 10's structs;
+the persistent kernels take tiles from a queue, and calls with tiles of unequal cost run them with one CTA per SM too, up to QUEUED_UNEVEN_MAX_KEYS keys: forward() and launch() below), version 10
 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch() below;
 flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
 on; the environment variable FLASH_FWD_FORM=long or short forces one form where the head dim has both),
@@ -45,6 +48,10 @@ import torch
 # CudaBackend.QUEUED_UNEVEN_MAX_KEYS: the longest key sequence whose tiles of unequal cost go through a persistent
 # forward's queue (ABI 11)
 QUEUED_UNEVEN_MAX_KEYS = 2048
+
+# the maps' L2 promotion: CU_TENSOR_MAP_L2_PROMOTION_L2_128B (2, the launchers' choice) or, for experiments,
+# FLASH_TMA_L2=256 (3)
+L2_PROMOTION = 3 if os.environ.get("FLASH_TMA_L2") == "256" else 2
 
 DT = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
 CUDA_ERROR_NOT_FOUND = 500
@@ -133,6 +140,18 @@ class FwdParamsV10(C.Structure):  # ABI 10: version 6's padding is the grid's ro
     _fields_ = FwdParamsV6._fields_[:-1] + [("row_tiles", C.c_int32)]
 
 
+class TensorMap(C.Structure):  # FlashTensorMap, ABI 12 (a CUtensorMap: 128 opaque bytes)
+    _fields_ = [("opaque", C.c_uint64 * 16)]
+
+
+class FwdParamsV12(C.Structure):  # ABI 12: + the tensor maps (TMA LOADS), 64-byte aligned: 768 bytes
+    _fields_ = FwdParamsV10._fields_ + [("tma_loads", C.c_int32), ("pad0", C.c_int32), ("pad1", C.c_int64 * 6)] + \
+        [(n, TensorMap) for n in ("q_map", "k_map", "v_map")]
+
+
+assert C.sizeof(FwdParamsV12) == 768 and FwdParamsV12.q_map.offset == 384
+
+
 class BwdParamsV6(C.Structure):  # ABI 6
     _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o", "dout", "dq", "dk", "dv")] + \
                [(n, C.c_void_p) for n in ("lse", "dq_accum", "delta")] + _SEQS + \
@@ -193,7 +212,8 @@ def dq_through_accumulator(dt, deterministic, dkdv_adds_dq):
 
 
 class Flash:
-    def __init__(self, fatbin_path):
+    def __init__(self, fatbin_path, tma=None):
+        """tma: "auto" or "never" (ABI 12's tensor maps; None: the environment's FLASH_TMA, else auto)."""
         torch.zeros(1, device="cuda")
         torch.cuda.synchronize()
         self.cu = C.CDLL("libcuda.so.1")
@@ -204,8 +224,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 11")
+        if self.abi not in range(1, 13):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 12")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -218,6 +238,13 @@ class Flash:
         # per head dim: the key count from which the forward runs flash_fwd_long_* (version 10 on; 0: no such form)
         longs = self._ints("flash_fwd_long_min_keys", len(self.head_dims)) if self.abi >= 10 else [0] * len(self.head_dims)
         self.fwd_long_min_keys = dict(zip(self.head_dims, longs))
+        # per head dim: whether its forwards copy through tensor maps when given them (version 12 on)
+        tmas = self._ints("flash_fwd_tma_loads", len(self.head_dims)) if self.abi >= 12 else [0] * len(self.head_dims)
+        self.fwd_tma_loads = {h: t != 0 for h, t in zip(self.head_dims, tmas)}
+        self.tma = tma or os.environ.get("FLASH_TMA", "auto")  # "auto" (the launcher's rule) or "never" (ABI 12)
+        self._maps = {}  # encoded tensor maps by tensor address, shape, strides and dtype (a timed call encodes none)
+        if self.tma not in ("auto", "never"):
+            raise ValueError(f"FLASH_TMA={self.tma!r}: expected auto or never")
         self.fwd_form = os.environ.get("FLASH_FWD_FORM")  # None (the launcher's rule), "long" or "short"
         if self.fwd_form not in (None, "long", "short"):
             raise ValueError(f"FLASH_FWD_FORM={self.fwd_form!r}: expected long or short")
@@ -272,6 +299,28 @@ class Flash:
         """ceil(n / the kernel's tile rows): FlashFwdParams.row_tiles (ABI 10)."""
         rows = self.fn(name)[1][1]
         return (n + rows - 1) // rows
+
+    def encode_map(self, t, D, into):
+        """Writes the ABI 12 tensor map of the first D columns of a 16-bit [B, H, N, >= D] view into `into` (TMA LOADS
+        in flash_params.h; CudaBackend.operandMaps); False when the driver refuses it (strides it cannot map)."""
+        B, H, N = t.shape[:3]
+        s = t.stride()
+        key = (t.data_ptr(), B, H, N, D, s[:3], t.dtype)
+        if key in self._maps:
+            C.memmove(C.addressof(into), self._maps[key], C.sizeof(TensorMap))
+            return True
+        raw = C.create_string_buffer(C.sizeof(TensorMap) + 64)  # the encoder wants a 64-byte aligned map
+        at = (C.addressof(raw) + 63) // 64 * 64
+        r = self.cu.cuTensorMapEncodeTiled(
+            C.c_void_p(at), C.c_int(9 if t.dtype == torch.bfloat16 else 6), C.c_uint(4), C.c_void_p(t.data_ptr()),
+            (C.c_uint64 * 4)(D, N, H, B), (C.c_uint64 * 3)(2 * s[2], 2 * s[1], 2 * s[0]),
+            (C.c_uint32 * 4)(64, 64, 1, 1), (C.c_uint32 * 4)(1, 1, 1, 1),
+            C.c_int(0), C.c_int(3), C.c_int(L2_PROMOTION), C.c_int(0))  # no interleave, 128-byte swizzle, zero fill
+        if r != 0:
+            return False
+        C.memmove(C.addressof(into), at, C.sizeof(TensorMap))
+        self._maps[key] = C.string_at(at, C.sizeof(TensorMap))
+        return True
 
     def kernel_hd(self, d):
         for h in self.head_dims:
@@ -412,7 +461,7 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc) = self._operands(compute, q, k, v)
-            p = (FwdParamsV10() if self.abi >= 10 else FwdParamsV6() if self.abi >= 6 else FwdParamsV5() if self.abi == 5
+            p = (FwdParamsV12() if self.abi >= 12 else FwdParamsV10() if self.abi >= 10 else FwdParamsV6() if self.abi >= 6 else FwdParamsV5() if self.abi == 5
                  else FwdParamsV4() if self.abi == 4 else FwdParams())
             p.q, p.k, p.v, p.o = _tensor(qc), _tensor(kc), _tensor(vc), _tensor(o)
             p.lse = lse.data_ptr()
@@ -429,6 +478,9 @@ class Flash:
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)
+        if self.fwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq and self.fn(name)[1][3] > 0:
+            cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
+            p.tma_loads = int(all(self.encode_map(t, cols, m) for t, m in ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map))))
         # CudaBackend.queuedRowTiles: tiles of equal cost (every row sees every key, no sequences, no bias) always;
         # from ABI 11 (a queue) also tiles of unequal cost up to QUEUED_UNEVEN_MAX_KEYS keys
         even = p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None

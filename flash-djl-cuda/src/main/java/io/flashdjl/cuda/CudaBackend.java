@@ -114,17 +114,21 @@ public final class CudaBackend implements AttentionBackend {
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(kernels, manager, p, false);
         CudaKernels.Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
+        KernelParams.Tensor q = ops.read("q", tensor(in.q.address(), qs), p.headsQ(), p.seqQ());
+        KernelParams.Tensor k = ops.read("k", tensor(in.k.address(), kvs), p.headsKv(), p.seqK());
+        KernelParams.Tensor v = ops.read("v", tensor(in.v.address(), kvs), p.headsKv(), p.seqK());
         byte[] params = KernelParams.forward(
-                ops.read("q", tensor(in.q.address(), qs), p.headsQ(), p.seqQ()),
-                ops.read("k", tensor(in.k.address(), kvs), p.headsKv(), p.seqK()),
-                ops.read("v", tensor(in.v.address(), kvs), p.headsKv(), p.seqK()),
+                q,
+                k,
+                v,
                 tensor(NDArrayMemory.address("output", out), qs),
                 NDArrayMemory.address("lse", lse),
                 seqs.params,
                 dropout(p),
                 bias.params,
                 dims(p),
-                CudaKernels.rowTiles(forward, p.longestQuery()));
+                CudaKernels.rowTiles(forward, p.longestQuery()),
+                operandMaps(kernels, forward, p, q, k, v));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
             logger.warn(
                     "CUDA: {} runs float32 at Precision.FULL on the SIMT kernels (the tensor-core ones need sm_90a and"
@@ -275,6 +279,48 @@ public final class CudaBackend implements AttentionBackend {
         boolean even = p.visibility().isFull() && p.sequences().isEmpty() && !biased;
         return even || p.longestKey() <= QUEUED_UNEVEN_MAX_KEYS;
     }
+
+    /**
+     * The tensor maps through which a forward copies q, k and v ({@code TMA LOADS} in flash_params.h): for the head
+     * dimensions whose forwards read them ({@link CudaKernels#forwardTmaLoads}), on 16-bit operands without sequences
+     * (under a map, rows past a sequence's end would not read as zeros), where the driver encodes maps. Otherwise, or
+     * if the driver refuses a map (said once per kernel), none: the kernel copies the operands itself.
+     */
+    static KernelParams.OperandMaps operandMaps(
+            CudaKernels kernels,
+            CudaKernels.Kernel forward,
+            AttentionProblem p,
+            KernelParams.Tensor q,
+            KernelParams.Tensor k,
+            KernelParams.Tensor v) {
+        KernelDtype type = KernelDtype.of(p);
+        if (!kernels.forwardTmaLoads(p.headDim())
+                || forward.persistentPerSm == 0
+                || !type.sixteenBitCompute()
+                || p.sequences().isPresent()
+                || TensorMaps.unavailableReason().isPresent()) {
+            return KernelParams.OperandMaps.NONE;
+        }
+        boolean bf16 = type == KernelDtype.F32_BF16; // the mixed kernels read bfloat16 copies
+        long d = (p.headDim() + 7) / 8 * 8; // the columns stored (the casts' rows are padded to 8)
+        try {
+            return new KernelParams.OperandMaps(
+                    TensorMaps.encodeOperand(
+                            q.address, bf16, new long[] {p.batch(), p.headsQ(), p.seqQ(), d}, q.strides),
+                    TensorMaps.encodeOperand(
+                            k.address, bf16, new long[] {p.batch(), p.headsKv(), p.seqK(), d}, k.strides),
+                    TensorMaps.encodeOperand(
+                            v.address, bf16, new long[] {p.batch(), p.headsKv(), p.seqK(), d}, v.strides));
+        } catch (CudaException e) {
+            if (MAPS_REFUSED_LOGGED.add(forward.name)) {
+                logger.warn("CUDA: {} copies its operands without TMA: {}", forward.name, e.getMessage());
+            }
+            return KernelParams.OperandMaps.NONE;
+        }
+    }
+
+    /** Forward kernels for which the driver refused a tensor map, so that their fallback is said once. */
+    private static final Set<String> MAPS_REFUSED_LOGGED = ConcurrentHashMap.newKeySet();
 
     /** The longest key sequence for which tiles of unequal cost go through a persistent forward's queue. */
     static final int QUEUED_UNEVEN_MAX_KEYS = 2048;

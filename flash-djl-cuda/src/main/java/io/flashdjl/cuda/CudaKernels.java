@@ -91,6 +91,7 @@ final class CudaKernels {
     private final int dqAccumPad;
     private final int[] dkdvAddsDq;
     private final int[] fwdLongMinKeys;
+    private final int[] fwdTmaLoads;
     private final int multiprocessors;
 
     private CudaKernels(int deviceId, byte[] fatbin) {
@@ -108,6 +109,7 @@ final class CudaKernels {
         dqAccumPad = readInts("flash_dq_accum_pad", 1)[0];
         dkdvAddsDq = readInts("flash_dkdv_adds_dq", count);
         fwdLongMinKeys = readInts("flash_fwd_long_min_keys", count);
+        fwdTmaLoads = readInts("flash_fwd_tma_loads", count);
         int[] sms = new int[1];
         check(
                 cuDeviceGetAttribute(sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
@@ -182,6 +184,15 @@ final class CudaKernels {
     int forwardLongMinKeys(long headDim) {
         int hd = kernelHeadDim(headDim);
         return fwdLongMinKeys[Arrays.binarySearch(headDims, hd)];
+    }
+
+    /**
+     * Whether the forwards of {@code headDim} copy q, k and v through tensor maps when given them ({@code TMA LOADS}
+     * in flash_params.h; the fatbin's {@code flash_fwd_tma_loads}, a device pass's own choice).
+     */
+    boolean forwardTmaLoads(long headDim) {
+        int hd = kernelHeadDim(headDim);
+        return fwdTmaLoads[Arrays.binarySearch(headDims, hd)] != 0;
     }
 
     /** The smallest of {@code compiled} (ascending) not below {@code headDim}. */

@@ -11,9 +11,10 @@ import java.nio.ByteOrder;
  *
  * <pre>
  * FlashTensor (32 B):  address, batch stride, head stride, row stride     (int64 each, strides in elements)
- * FlashFwdParams (328 B): tensors q, k, v, o; lse address; Sequences addresses (32 B); dropout seed (int64);
+ * FlashFwdParams (768 B): tensors q, k, v, o; lse address; Sequences addresses (32 B); dropout seed (int64);
  *                         Bias (88 B); Dims (40 B); bottom-right anchor (int32); Dropout (12 B); bias kind
- *                         (int32); 4 bytes of zero padding
+ *                         (int32); row tiles (int32); TMA loads (int32, 1 = the maps are set); 52 bytes of zero
+ *                         (the maps' 64-byte alignment); tensor maps of q, k, v (128 B each, zero when unset)
  * FlashBwdParams (472 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
  *                         Sequences addresses (32 B); dropout seed (int64); Bias (88 B); Dims (40 B);
  *                         deterministic, bottom-right anchor (int32); Dropout (12 B); bias kind (int32)
@@ -21,7 +22,7 @@ import java.nio.ByteOrder;
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
  * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
  * FlashTmaCopyParams (192 B): a tensor map (128 B, {@link TensorMaps}); dst address, dst row stride (int64);
- *                             rows, cols (int32); 40 bytes of zero (the struct's 64-byte alignment)
+ *                             rows, cols, swizzled (int32); 36 bytes of zero (the struct's 64-byte alignment)
  * Sequences (32 B): q offsets, k offsets, q lengths, k lengths (int32 arrays on the device; 0 = absent)
  * Dropout (12 B): offset (int32), keep threshold (int32, 0 = no dropout), scale (float32)
  * FlashCastParams (80 B): tensors src, dst; batch, heads, seqlen, head_dim (int32)
@@ -35,9 +36,9 @@ import java.nio.ByteOrder;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 11;
+    static final int ABI_VERSION = 12;
 
-    static final int FORWARD_BYTES = 328;
+    static final int FORWARD_BYTES = 768;
     static final int BACKWARD_BYTES = 472;
     static final int CAST_BYTES = 80;
     static final int BIAS_TILES_BYTES = 112;
@@ -137,16 +138,38 @@ final class KernelParams {
         }
     }
 
+    /**
+     * The tensor maps of q, k and v through which a persistent forward copies them ({@code TMA LOADS} in
+     * flash_params.h; {@link TensorMaps#encodeOperand}), or {@link #NONE}: the kernels' own copies.
+     */
+    record OperandMaps(byte[] q, byte[] k, byte[] v) {
+        static final OperandMaps NONE = new OperandMaps(null, null, null);
+
+        boolean present() {
+            return q != null;
+        }
+    }
+
     private static final float LOG2_E = (float) (1.0 / Math.log(2.0));
 
     private KernelParams() {}
 
     /**
      * FlashFwdParams: q, k, v, o; lse; sequences; seed; bias; dims; anchor; dropout; bias kind; the grid's row tiles
-     * ({@link CudaKernels#rowTiles}, which persistent kernels walk).
+     * ({@link CudaKernels#rowTiles}, which persistent kernels walk); the operands' tensor maps, if any.
      */
     static byte[] forward(
-            Tensor q, Tensor k, Tensor v, Tensor o, long lse, Sequences s, Dropout z, Bias bias, Dims d, int rowTiles) {
+            Tensor q,
+            Tensor k,
+            Tensor v,
+            Tensor o,
+            long lse,
+            Sequences s,
+            Dropout z,
+            Bias bias,
+            Dims d,
+            int rowTiles,
+            OperandMaps maps) {
         ByteBuffer b = buffer(FORWARD_BYTES);
         put(b, q, k, v, o);
         b.putLong(lse);
@@ -157,6 +180,11 @@ final class KernelParams {
         b.putInt(s.bottomRight() ? 1 : 0);
         putDropout(b, z);
         b.putInt(bias.kind()).putInt(rowTiles);
+        b.putInt(maps.present() ? 1 : 0);
+        b.put(new byte[52]);
+        for (byte[] map : new byte[][] {maps.q(), maps.k(), maps.v()}) {
+            b.put(map == null ? new byte[TensorMaps.MAP_BYTES] : checked(map));
+        }
         return done(b);
     }
 
@@ -215,17 +243,31 @@ final class KernelParams {
 
     /** FlashTmaCopyParams: the source's tensor map; dst, its row stride; rows, cols. */
     static byte[] tmaCopy(byte[] map, long dst, long dstRowStride, int rows, int cols) {
+        return tmaCopy(map, dst, dstRowStride, rows, cols, false);
+    }
+
+    /**
+     * FlashTmaCopyParams with {@code swizzled}: the map was encoded with the 128-byte swizzle
+     * ({@link TensorMaps#encode2d(long, boolean, long, long, long, int, int, boolean)}), and the kernel reads its
+     * boxes back through the layout the wgmma kernels' operands have.
+     */
+    static byte[] tmaCopy(byte[] map, long dst, long dstRowStride, int rows, int cols, boolean swizzled) {
+        ByteBuffer b = buffer(TMA_COPY_BYTES);
+        b.put(checked(map));
+        b.putLong(dst).putLong(dstRowStride).putInt(rows).putInt(cols);
+        b.putInt(swizzled ? 1 : 0).putInt(0);
+        for (int i = 0; i < 4; i++) {
+            b.putLong(0);
+        }
+        return done(b);
+    }
+
+    private static byte[] checked(byte[] map) {
         if (map.length != TensorMaps.MAP_BYTES) {
             throw new IllegalArgumentException(
                     "map: expected " + TensorMaps.MAP_BYTES + " bytes (a CUtensorMap) but got " + map.length);
         }
-        ByteBuffer b = buffer(TMA_COPY_BYTES);
-        b.put(map);
-        b.putLong(dst).putLong(dstRowStride).putInt(rows).putInt(cols);
-        for (int i = 0; i < 5; i++) {
-            b.putLong(0);
-        }
-        return done(b);
+        return map;
     }
 
     private static ByteBuffer buffer(int size) {

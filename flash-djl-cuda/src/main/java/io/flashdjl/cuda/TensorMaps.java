@@ -4,6 +4,9 @@ import com.sun.jna.Library;
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,6 +34,7 @@ final class TensorMaps {
     private static final int TYPE_BFLOAT16 = 9;
     private static final int INTERLEAVE_NONE = 0;
     private static final int SWIZZLE_NONE = 0;
+    private static final int SWIZZLE_128B = 3;
     private static final int L2_PROMOTION_128B = 2;
     private static final int OOB_FILL_ZEROS = 0;
 
@@ -101,33 +105,140 @@ final class TensorMaps {
      */
     static byte[] encode2d(
             long address, boolean bfloat16, long rows, long cols, long rowStrideElements, int boxRows, int boxCols) {
+        return encode2d(address, bfloat16, rows, cols, rowStrideElements, boxRows, boxCols, false);
+    }
+
+    /**
+     * {@link #encode2d(long, boolean, long, long, long, int, int)} with {@code swizzle128}: the box lands in shared
+     * memory in the 128-byte swizzle (a box row of at most 128 bytes: {@code boxCols <= 64}; the destination 1024-byte
+     * aligned), the layout the wgmma kernels' operands have.
+     */
+    static byte[] encode2d(
+            long address,
+            boolean bfloat16,
+            long rows,
+            long cols,
+            long rowStrideElements,
+            int boxRows,
+            int boxCols,
+            boolean swizzle128) {
+        return encode(
+                address,
+                bfloat16,
+                new long[] {cols, rows}, // innermost first
+                new long[] {rowStrideElements * 2}, // bytes, the dimensions above the innermost
+                new int[] {boxCols, boxRows},
+                swizzle128,
+                rows + " x " + cols + " (row stride " + rowStrideElements + ", box " + boxRows + " x " + boxCols + ")");
+    }
+
+    /** Columns and rows of the boxes the persistent forwards load ({@code TMA LOADS} in flash_params.h). */
+    static final int OPERAND_BOX = 64;
+
+    /**
+     * The map of one 16-bit {@code [batch, heads, rows, cols]} operand of a persistent forward ({@code TMA LOADS} in
+     * flash_params.h): rank 4 over the tensor's own element strides, boxes of {@value #OPERAND_BOX} columns x
+     * {@value #OPERAND_BOX} rows landing in the 128-byte swizzle, out-of-range elements zero.
+     *
+     * @param address the tensor's device address (16-byte aligned)
+     * @param bfloat16 bfloat16 elements rather than float16
+     * @param dims batch, heads, rows, cols (the stored columns)
+     * @param strides element strides of batch, head and row (multiples of 8: 16 bytes)
+     * @return the 128 bytes of the map
+     * @throws IllegalStateException when tensor maps are unavailable here
+     * @throws CudaException when the driver refuses the map (a stride it cannot map)
+     */
+    static byte[] encodeOperand(long address, boolean bfloat16, long[] dims, KernelParams.Strides strides) {
+        OperandKey key = new OperandKey(address, bfloat16, dims.clone(), strides.batch, strides.head, strides.row);
+        Map<OperandKey, byte[]> recent = RECENT.get();
+        byte[] map = recent.get(key);
+        if (map == null) {
+            map = encodeOperandNow(address, bfloat16, dims, strides);
+            recent.put(key, map);
+        }
+        return map;
+    }
+
+    /** What an operand's map is made of: equal keys encode equal maps. */
+    private record OperandKey(
+            long address, boolean bfloat16, long[] dims, long batchStride, long headStride, long rowStride) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof OperandKey k
+                    && address == k.address
+                    && bfloat16 == k.bfloat16
+                    && Arrays.equals(dims, k.dims)
+                    && batchStride == k.batchStride
+                    && headStride == k.headStride
+                    && rowStride == k.rowStride;
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(address) * 31 + Arrays.hashCode(dims);
+        }
+    }
+
+    /** How many operand maps each thread keeps. */
+    private static final int RECENT_MAPS = 64;
+
+    /**
+     * Each thread's most recently encoded operand maps. A training step calls the forward on the same few
+     * addresses and shapes every step (the allocator hands them back), so the driver call through JNA is paid once
+     * per operand rather than three times per call.
+     */
+    private static final ThreadLocal<Map<OperandKey, byte[]>> RECENT =
+            ThreadLocal.withInitial(() -> new LinkedHashMap<>(RECENT_MAPS, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<OperandKey, byte[]> eldest) {
+                    return size() > RECENT_MAPS;
+                }
+            });
+
+    private static byte[] encodeOperandNow(long address, boolean bfloat16, long[] dims, KernelParams.Strides strides) {
+        return encode(
+                address,
+                bfloat16,
+                new long[] {dims[3], dims[2], dims[1], dims[0]},
+                new long[] {strides.row * 2, strides.head * 2, strides.batch * 2},
+                new int[] {OPERAND_BOX, OPERAND_BOX, 1, 1},
+                true,
+                Arrays.toString(dims) + " (element strides " + strides.batch + ", " + strides.head + ", " + strides.row
+                        + ")");
+    }
+
+    private static byte[] encode(
+            long address,
+            boolean bfloat16,
+            long[] dims,
+            long[] byteStrides,
+            int[] box,
+            boolean swizzle128,
+            String what) {
         String why = Holder.UNAVAILABLE;
         if (why != null) {
             throw new IllegalStateException("tensor maps: " + why);
         }
+        int[] elementStrides = new int[dims.length];
+        Arrays.fill(elementStrides, 1);
         try (Memory raw = new Memory(MAP_BYTES + ALIGNMENT)) {
             long misalign = Pointer.nativeValue(raw) % ALIGNMENT;
             Pointer map = raw.share(misalign == 0 ? 0 : ALIGNMENT - misalign, MAP_BYTES);
             int r = Holder.DRIVER.cuTensorMapEncodeTiled(
                     map,
                     bfloat16 ? TYPE_BFLOAT16 : TYPE_FLOAT16,
-                    2,
+                    dims.length,
                     new Pointer(address),
-                    new long[] {cols, rows}, // innermost first
-                    new long[] {rowStrideElements * 2}, // bytes, the dimensions above the innermost
-                    new int[] {boxCols, boxRows},
-                    new int[] {1, 1},
+                    dims,
+                    byteStrides,
+                    box,
+                    elementStrides,
                     INTERLEAVE_NONE,
-                    SWIZZLE_NONE,
+                    swizzle128 ? SWIZZLE_128B : SWIZZLE_NONE,
                     L2_PROMOTION_128B,
                     OOB_FILL_ZEROS);
             if (r != 0) {
-                throw new CudaException(
-                        null,
-                        rows + " x " + cols + " (row stride " + rowStrideElements + ", box " + boxRows + " x " + boxCols
-                                + ")",
-                        "cuTensorMapEncodeTiled",
-                        r);
+                throw new CudaException(null, what, "cuTensorMapEncodeTiled", r);
             }
             return map.getByteArray(0, MAP_BYTES);
         }

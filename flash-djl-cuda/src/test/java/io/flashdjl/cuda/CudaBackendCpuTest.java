@@ -59,9 +59,14 @@ class CudaBackendCpuTest {
         KernelParams.Dropout z = new KernelParams.Dropout(0x1234_5678_9abcL, 31, 230, 256f / 230);
         KernelParams.Bias bias = new KernelParams.Bias(
                 41, 42, 43, new KernelParams.Strides(44, 0, 45), 46, 0, new KernelParams.Strides(47, 0, 0), 3);
-        ByteBuffer fwd = ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, z, bias, d, 51))
+        byte[] qMap = new byte[128];
+        byte[] vMap = new byte[128];
+        qMap[0] = 61;
+        vMap[127] = 63;
+        KernelParams.OperandMaps maps = new KernelParams.OperandMaps(qMap, new byte[128], vMap);
+        ByteBuffer fwd = ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, z, bias, d, 51, maps))
                 .order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(328, fwd.capacity());
+        assertEquals(768, fwd.capacity());
         assertEquals(7, fwd.getLong(96)); // o.data after three 32-byte tensors
         assertEquals(5, fwd.getLong(128)); // lse
         assertEquals(21, fwd.getLong(136)); // q_offsets
@@ -81,6 +86,14 @@ class CudaBackendCpuTest {
         assertEquals(256f / 230, fwd.getFloat(316)); // dropout_scale
         assertEquals(3, fwd.getInt(320)); // bias_kind
         assertEquals(51, fwd.getInt(324)); // row_tiles
+        assertEquals(1, fwd.getInt(328)); // tma_loads
+        assertEquals(61, fwd.get(384)); // q_map, 64-byte aligned
+        assertEquals(63, fwd.get(767)); // v_map's last byte
+        ByteBuffer unmapped = ByteBuffer.wrap(
+                        KernelParams.forward(t, t, t, t, 5, s, z, bias, d, 51, KernelParams.OperandMaps.NONE))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(0, unmapped.getInt(328)); // tma_loads
+        assertEquals(0, unmapped.get(384)); // the maps' bytes: zero
         KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
         ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true))
                 .order(ByteOrder.LITTLE_ENDIAN);
@@ -111,6 +124,11 @@ class CudaBackendCpuTest {
         assertEquals(51, tma.getLong(128)); // dst
         assertEquals(52, tma.getLong(136)); // dst_row_stride
         assertEquals(520, tma.getInt(148)); // cols
+        assertEquals(0, tma.getInt(152)); // swizzled
+        ByteBuffer tmaSwizzled = ByteBuffer.wrap(KernelParams.tmaCopy(map, 51, 52, 300, 520, true))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(192, tmaSwizzled.capacity());
+        assertEquals(1, tmaSwizzled.getInt(152)); // swizzled
         assertThrows(IllegalArgumentException.class, () -> KernelParams.tmaCopy(new byte[64], 0, 0, 1, 1));
     }
 

@@ -35,6 +35,20 @@ class CudaTmaTest {
 
     @Test
     void aTensorMapFromJavaCopiesAMatrixExactly(SplittableRandom rng) {
+        copiesExactly(rng, false);
+    }
+
+    /**
+     * The same copy through a map with the 128-byte swizzle, the kernel reading each box back through the wgmma
+     * kernels' own layout (sw128): exact only if TMA writes the layout those kernels' operands have, which the
+     * producers' copies by TMA rely on.
+     */
+    @Test
+    void aSwizzledBoxLandsInTheLayoutOfTheWgmmaOperands(SplittableRandom rng) {
+        copiesExactly(rng, true);
+    }
+
+    private static void copiesExactly(SplittableRandom rng, boolean swizzled) {
         assertEquals(java.util.Optional.empty(), TensorMaps.unavailableReason(), "the driver encodes tensor maps");
         int rows = 300;
         int cols = 520; // a multiple of 8: the map's row stride must be a multiple of 16 bytes
@@ -46,10 +60,13 @@ class CudaTmaTest {
             NDArray src = manager.create(values, new Shape(rows, cols)).toType(DataType.FLOAT16, false);
             NDArray dst = manager.zeros(new Shape(rows, cols), DataType.FLOAT16);
             CudaKernels kernels = CudaRuntime.kernels(Device.gpu());
-            byte[] map = TensorMaps.encode2d(NDArrayMemory.address("src", src), false, rows, cols, cols, 64, 64);
-            byte[] params = KernelParams.tmaCopy(map, NDArrayMemory.address("dst", dst), cols, rows, cols);
+            byte[] map =
+                    TensorMaps.encode2d(NDArrayMemory.address("src", src), false, rows, cols, cols, 64, 64, swizzled);
+            byte[] params = KernelParams.tmaCopy(map, NDArrayMemory.address("dst", dst), cols, rows, cols, swizzled);
             kernels.launch(kernels.kernel("flash_tma_copy"), cols, (rows + 63) / 64, 1, params, "TMA copy");
-            assertTrue(src.eq(dst).all().getBoolean(), "the TMA copy equals the source, bit for bit");
+            assertTrue(
+                    src.eq(dst).all().getBoolean(),
+                    "the TMA copy equals the source, bit for bit" + (swizzled ? " (128-byte swizzle)" : ""));
         }
     }
 }
