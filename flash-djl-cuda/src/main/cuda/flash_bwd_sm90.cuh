@@ -28,7 +28,21 @@ namespace fdjl {
 __device__ const float kPadStats[2] = {INFINITY, 0.f};
 
 // What the wgmma dK/dV kernels stream per work item `it` (a GQA query head and Q tile of BR rows) into one
-// stage, all by cp.async: the Q and dO tiles (swizzled) and the LSE and delta rows (read with lse_log2).
+// stage: the LSE and delta rows (read with lse_log2), by cp.async ...
+template <int BR, int NT, typename KT>
+__device__ __forceinline__ void wg_load_stats(const FlashBwdParams& p, const KT& kt, int hk, int it, uint32_t sLse,
+                                              uint32_t sDel, int tid) {
+  const int hh = kt.head(hk, it);
+  const int m0 = kt.row0(it, BR);
+  const int Nq = kt.vis.Nq;
+  for (int i = tid; i < 2 * BR; i += NT) {  // LSE by the first BR threads, delta by the next
+    const int r = i % BR;
+    const bool is_lse = i < BR;
+    const float* src = m0 + r < Nq ? (is_lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r : kPadStats + (is_lse ? 0 : 1);
+    cp_async4((is_lse ? sLse : sDel) + 4 * r, src);
+  }
+}
+// ... and the Q and dO tiles (swizzled), by cp.async too ...
 template <typename T, int BR, int NT, typename Copier, bool BIAS>
 __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const BwdKeyTile<T, BIAS>& kt,
                                                const Copier& copier, int hk, int it, uint32_t sQ, uint32_t sdO,
@@ -38,14 +52,19 @@ __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const Bw
   const int Nq = kt.vis.Nq;
   // the rows first: their thread-index test then does not wait behind the tiles' copies in the memory queue
   // (measured: 9% of the d = 128 kernel's stall samples when it came after them)
-  for (int i = tid; i < 2 * BR; i += NT) {  // LSE by the first BR threads, delta by the next
-    const int r = i % BR;
-    const bool is_lse = i < BR;
-    const float* src = m0 + r < Nq ? (is_lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r : kPadStats + (is_lse ? 0 : 1);
-    cp_async4((is_lse ? sLse : sDel) + 4 * r, src);
-  }
+  wg_load_stats<BR, NT>(p, kt, hk, it, sLse, sDel, tid);
   copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
   copier.copy(sdO, kt.q_at(StridedView<const T>(p.dout), hh), p.dout.row_stride, m0, Nq - m0);
+}
+// ... or by TMA, issued by one thread, completing on `bar` by byte count (TMA LOADS in flash_params.h; no sequences:
+// rows past Nq are past the tensor, and arrive as zeros)
+template <int BR, int DS, typename KT>
+__device__ __forceinline__ void wg_tma_q_item(const FlashBwdParams& p, const KT& kt, int hk, int it, uint32_t sQ,
+                                              uint32_t sdO, uint32_t bar) {
+  const int hh = kt.head(hk, it), m0 = kt.row0(it, BR), b = kt.seq.batch;
+  mbar_arrive_expect_tx(bar, 2 * tma_tile_bytes<BR, DS>());
+  tma_load_tile<BR, DS>(sQ, &p.q_map, m0, hh, b, bar);
+  tma_load_tile<BR, DS>(sdO, &p.dout_map, m0, hh, b, bar);
 }
 
 // dK * scale and dV of a thread's keys (key0, key0 + 8 of its sequence) over NCOLS columns from col0, in the
@@ -155,16 +174,17 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   unsigned char* sDqp = sdSp0 + 2 * S_::DS_BYTES;
   float* sLse = reinterpret_cast<float*>(sDqp + S_::DQ_BYTES);
   float* sDel = sLse + 2 * BR;
-  // full[s]: the producers' copies into stage s landed (NP cp.async arrivals); empty[s]: the consumer warps are
-  // done with stage s (one arrival per warp); dq_full: the item's dQ is staged (NC arrivals); dq_empty: the
-  // bulk reduction has read it (one arrival)
+  // full[s]: the producers' copies into stage s landed (NP cp.async arrivals; with TMA LOADS, one more by the thread
+  // that issued Q and dO, and their bytes); empty[s]: the consumer warps are done with stage s (one arrival per warp);
+  // dq_full: the item's dQ is staged (NC arrivals); dq_empty: the bulk reduction has read it (one arrival)
   const uint32_t bars = smem_u32(sDel + 2 * BR);
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 16 + 8 * s; };
   const uint32_t dq_full = bars + 32, dq_empty = bars + 40;
+  const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
   if (tid == 0) {
-    mbar_init(full(0), NP);
-    mbar_init(full(1), NP);
+    mbar_init(full(0), NP + (tma ? 1 : 0));
+    mbar_init(full(1), NP + (tma ? 1 : 0));
     mbar_init(empty(0), NC / 32);
     mbar_init(empty(1), NC / 32);
     mbar_init(dq_full, NC);
@@ -182,8 +202,14 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     auto load = [&](int it) {  // Q, dO, LSE and delta of item it into stage it % 2, once the consumers freed it
       const int stg = it & 1;
       if (it >= 2) mbar_wait(empty(stg), ((it >> 1) - 1) & 1);
-      wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
-                                smem_u32(sLse + stg * BR), smem_u32(sDel + stg * BR), tid);
+      const uint32_t sQ = sQ0 + stg * S_::QT_BYTES, sdO = sdO0 + stg * S_::QT_BYTES;
+      const uint32_t sL = smem_u32(sLse + stg * BR), sD = smem_u32(sDel + stg * BR);
+      if (tma) {
+        wg_load_stats<BR, NP>(p, kt, hk, it, sL, sD, tid);
+        if (tid == 0) wg_tma_q_item<BR, S_::DS>(p, kt, hk, it, sQ, sdO, full(stg));
+      } else {
+        wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ, sdO, sL, sD, tid);
+      }
       cp_async_mbar_arrive(full(stg));
     };
     if (total > 0) {  // K and V land with item 0
