@@ -214,13 +214,7 @@ public final class CudaBackend implements AttentionBackend {
                 p.batch(),
                 params,
                 p);
-        kernels.launch(
-                dkdv,
-                p.longestKey(),
-                p.headsKv(),
-                p.sequenceCount(),
-                params,
-                p);
+        kernels.launch(dkdv, p.longestKey(), p.headsKv(), p.sequenceCount(), params, p);
         if (convert) {
             kernels.launch(
                     kernels.kernel(name(kernels, "flash_bwd_convert", BiasArrays.NONE, p)),
