@@ -317,7 +317,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   auto tma_kv = [&](const FwdTile<T, TO, BIAS>& t, const RowTileCoord& rc, int nb, int jt, int c, int rows) {
     constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
     const int stg = c % NS, nn = nb + jt * BC;
-    const int hk = rc.head / (p.heads_q / p.heads_kv), b = rc.seq;  // no sequences: sequence s is batch row s
+    const int hk = kv_head_of(p, rc.head), b = rc.seq;  // no sequences: sequence s is batch row s
     if (c >= NS) mbar_wait(empty_k(stg), (c / NS - 1) & 1);
     mbar_arrive_expect_tx(full_k(stg), (SPLIT ? KV : 2 * KV) + (jt == 0 ? Q : 0));
     tma_load_tile<BC, S_::DS>(sK0 + stg * S_::KV_BYTES, &p.k_map, nn, hk, b, full_k(stg));
