@@ -174,7 +174,7 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-  const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
+  const int h = blockIdx.y, hk = kv_head_of(p, h);
   const Sequence seq(p, blockIdx.z);
   const Visibility vis(p, seq);
   const Dropout drop(p, blockIdx.z, h);

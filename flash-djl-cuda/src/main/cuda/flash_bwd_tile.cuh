@@ -24,7 +24,7 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
   __device__ __forceinline__ BwdKeyTile(const FlashBwdParams& p, int BCK, int BR)
       : seq(p, blockIdx.z), vis(p, seq), drop0(p, blockIdx.z, 0) {
     const int hk = blockIdx.y;
-    group = p.heads_q / p.heads_kv;
+    group = gqa_group(p);
     hd = p.head_dim;
     n0 = blockIdx.x * BCK;
     k = seq.k_at(StridedView<const T>(p.k), hk);
@@ -79,7 +79,7 @@ template <typename T, bool BIAS = false> struct DqRowTile {
         drop(p, blockIdx.z, blockIdx.y),
         bias(p, seq, blockIdx.y),
         h(blockIdx.y),
-        hk(blockIdx.y / (p.heads_q / p.heads_kv)),
+        hk(kv_head_of(p, blockIdx.y)),
         m0((longest_first && vis.upper_bounded() ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BR),
         kt(bias.keys(p, vis.key_tiles(m0, BR, BC), m0, BR, BC)),
         masked(vis.masked_key_tiles(m0, BR, BC)),

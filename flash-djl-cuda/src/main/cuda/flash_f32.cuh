@@ -66,7 +66,7 @@ __device__ __forceinline__ void f32_axpy(F32Row<D>& acc, float a, const float* r
 template <int D, bool BIAS>
 __device__ __forceinline__ void fwd_f32_kernel(const FlashFwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
+  const int h = blockIdx.y, hk = kv_head_of(p, h);
   const Sequence seq(p, blockIdx.z);
   const Visibility vis(p, seq);
   const int hd = p.head_dim;
@@ -125,7 +125,7 @@ __device__ __forceinline__ void bwd_pre_f32_kernel(const FlashBwdParams& p) {
 template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int hk = blockIdx.y, group = p.heads_q / p.heads_kv;
+  const int hk = blockIdx.y, group = gqa_group(p);
   const Sequence seq(p, blockIdx.z);
   const Visibility vis(p, seq);
   const int hd = p.head_dim;
@@ -181,7 +181,7 @@ __device__ __forceinline__ void bwd_dkdv_f32_kernel(const FlashBwdParams& p) {
 template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dq_f32_kernel(const FlashBwdParams& p) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int h = blockIdx.y, hk = h / (p.heads_q / p.heads_kv);
+  const int h = blockIdx.y, hk = kv_head_of(p, h);
   const Sequence seq(p, blockIdx.z);
   const Visibility vis(p, seq);
   const int hd = p.head_dim;

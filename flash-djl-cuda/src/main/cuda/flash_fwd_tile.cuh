@@ -46,7 +46,7 @@ template <typename T, typename TO = T, bool BIAS = false> struct FwdTile {
                                      bool longest_first)
       : vis(p, s), drop(p, c.seq, c.head), bias(p, s, c.head) {
     const int h = c.head;
-    const int hk = h / (p.heads_q / p.heads_kv);  // GQA / MQA: the K/V head of query head h
+    const int hk = kv_head_of(p, h);
     batch = s.batch;
     head = h;
     kv_head = hk;

@@ -24,6 +24,14 @@ template <typename T> struct StridedView {
   __device__ __forceinline__ T* row_at(int b, int h, int i) const { return at(b, h) + (int64_t)i * row; }
 };
 
+// Grouped-query attention (flash_params.h): each K/V head serves gqa_group(p) consecutive query heads, so query head
+// h reads K/V head kv_head_of(p, h), and K/V head hk serves query heads hk * gqa_group(p) on.
+template <typename P> __host__ __device__ __forceinline__ int gqa_group(const P& p) { return p.heads_q / p.heads_kv; }
+// (H: the index's own type; a grid index stays unsigned, whose division is the cheaper one)
+template <typename P, typename H> __host__ __device__ __forceinline__ H kv_head_of(const P& p, H h) {
+  return h / gqa_group(p);
+}
+
 // Offset of (b, h, row 0) in a contiguous [B, H, N] float32 array (lse, delta; dq_accum rows).
 __device__ __forceinline__ int64_t stats_row0(int b, int h, int heads, int n) {
   return ((int64_t)b * heads + h) * n;
