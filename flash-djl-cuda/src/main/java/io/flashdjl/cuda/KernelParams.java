@@ -24,7 +24,7 @@ import java.util.List;
  * Bias (88 B): data, tiles, grad addresses; data strides (batch, head, row); tiles strides (batch, head);
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
  * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
- * FlashTmaCopyParams (192 B): a tensor map (128 B, {@link TensorMaps}); dst address, dst row stride (int64);
+ * FlashTmaCopyParams (192 B): a tensor map (128 B, made by TensorMaps); dst address, dst row stride (int64);
  *                             rows, cols, swizzled (int32); 36 bytes of zero (the struct's 64-byte alignment)
  * Sequences (32 B): q offsets, k offsets, q lengths, k lengths (int32 arrays on the device; 0 = absent)
  * Dropout (12 B): offset (int32), keep threshold (int32, 0 = no dropout), scale (float32)
@@ -46,6 +46,9 @@ final class KernelParams {
     static final int CAST_BYTES = 80;
     static final int BIAS_TILES_BYTES = 112;
     static final int TMA_COPY_BYTES = 192;
+
+    /** Bytes of a tensor map ({@code FlashTensorMap}: the driver's {@code CUtensorMap}, made by TensorMaps). */
+    static final int MAP_BYTES = 128;
 
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
     static final class Strides {
@@ -142,9 +145,9 @@ final class KernelParams {
     }
 
     /**
-     * The tensor maps through which a kernel copies its operands ({@code TMA LOADS} in flash_params.h; {@link
-     * TensorMaps#encodeOperand}), in the order of the struct's maps (forward: q, k, v; backward: q, dout), or {@link
-     * #NONE}: the kernels' own copies.
+     * The tensor maps through which a kernel copies its operands ({@code TMA LOADS} in flash_params.h; made by
+     * {@code TensorMaps.encodeOperand}), in the order of the struct's maps (forward: q, k, v; backward: q, dout), or
+     * {@link #NONE}: the kernels' own copies.
      */
     record OperandMaps(List<byte[]> maps) {
         static final OperandMaps NONE = new OperandMaps(List.of());
@@ -161,7 +164,7 @@ final class KernelParams {
             b.putInt(present() ? 1 : 0);
             b.put(new byte[(64 - b.position() % 64) % 64]);
             for (int i = 0; i < count; i++) {
-                b.put(present() ? checked(maps.get(i)) : new byte[TensorMaps.MAP_BYTES]);
+                b.put(present() ? checked(maps.get(i)) : new byte[MAP_BYTES]);
             }
         }
     }
@@ -263,7 +266,7 @@ final class KernelParams {
 
     /**
      * FlashTmaCopyParams with {@code swizzled}: the map was encoded with the 128-byte swizzle
-     * ({@link TensorMaps#encode2d(long, boolean, long, long, long, int, int, boolean)}), and the kernel reads its
+     * ({@code TensorMaps.encode2d} with {@code swizzle128}), and the kernel reads its
      * boxes back through the layout the wgmma kernels' operands have.
      */
     static byte[] tmaCopy(byte[] map, long dst, long dstRowStride, int rows, int cols, boolean swizzled) {
@@ -278,9 +281,9 @@ final class KernelParams {
     }
 
     private static byte[] checked(byte[] map) {
-        if (map.length != TensorMaps.MAP_BYTES) {
+        if (map.length != MAP_BYTES) {
             throw new IllegalArgumentException(
-                    "map: expected " + TensorMaps.MAP_BYTES + " bytes (a CUtensorMap) but got " + map.length);
+                    "map: expected " + MAP_BYTES + " bytes (a CUtensorMap) but got " + map.length);
         }
         return map;
     }

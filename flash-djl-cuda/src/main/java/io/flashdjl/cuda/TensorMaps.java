@@ -24,9 +24,7 @@ final class TensorMaps {
 
     private static final Logger logger = LoggerFactory.getLogger(TensorMaps.class);
 
-    /** Bytes of a {@code CUtensorMap}, and the alignment the encoder requires of it. */
-    static final int MAP_BYTES = 128;
-
+    /** The alignment the encoder requires of a map. */
     private static final int ALIGNMENT = 64;
 
     // CUtensorMapDataType, CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill (cuda.h)
@@ -221,9 +219,9 @@ final class TensorMaps {
         }
         int[] elementStrides = new int[dims.length];
         Arrays.fill(elementStrides, 1);
-        try (Memory raw = new Memory(MAP_BYTES + ALIGNMENT)) {
+        try (Memory raw = new Memory(KernelParams.MAP_BYTES + ALIGNMENT)) {
             long misalign = Pointer.nativeValue(raw) % ALIGNMENT;
-            Pointer map = raw.share(misalign == 0 ? 0 : ALIGNMENT - misalign, MAP_BYTES);
+            Pointer map = raw.share(misalign == 0 ? 0 : ALIGNMENT - misalign, KernelParams.MAP_BYTES);
             int r = Holder.DRIVER.cuTensorMapEncodeTiled(
                     map,
                     bfloat16 ? TYPE_BFLOAT16 : TYPE_FLOAT16,
@@ -240,7 +238,7 @@ final class TensorMaps {
             if (r != 0) {
                 throw new CudaException(null, what, "cuTensorMapEncodeTiled", r);
             }
-            return map.getByteArray(0, MAP_BYTES);
+            return map.getByteArray(0, KernelParams.MAP_BYTES);
         }
     }
 }
