@@ -294,8 +294,7 @@ public final class CudaBackend implements AttentionBackend {
             KernelParams.Tensor k,
             KernelParams.Tensor v) {
         KernelDtype type = KernelDtype.of(p);
-        if (!kernels.forwardTmaLoads(p.headDim())
-                || forward.persistentPerSm == 0
+        if (!kernels.forwardTmaLoads(p.headDim()) // only persistent forwards read maps (flash_tiles.h)
                 || !type.sixteenBitCompute()
                 || p.sequences().isPresent()
                 || TensorMaps.unavailableReason().isPresent()) {

@@ -47,6 +47,9 @@ final class KernelParams {
     /** Bytes of a tensor map ({@code FlashTensorMap}: the driver's {@code CUtensorMap}, made by TensorMaps). */
     static final int MAP_BYTES = 128;
 
+    /** Where FlashFwdParams' maps start: 64-byte aligned, after the 332 bytes of the other fields. */
+    private static final int FORWARD_MAPS_OFFSET = FORWARD_BYTES - 3 * MAP_BYTES;
+
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
     static final class Strides {
         final long batch;
@@ -184,9 +187,11 @@ final class KernelParams {
         putDropout(b, z);
         b.putInt(bias.kind()).putInt(rowTiles);
         b.putInt(maps.present() ? 1 : 0);
-        b.put(new byte[52]);
-        for (byte[] map : new byte[][] {maps.q(), maps.k(), maps.v()}) {
-            b.put(map == null ? new byte[MAP_BYTES] : checked(map));
+        b.position(FORWARD_MAPS_OFFSET); // the maps' 64-byte alignment: zeros, as the buffer starts
+        if (maps.present()) {
+            b.put(checked(maps.q())).put(checked(maps.k())).put(checked(maps.v()));
+        } else {
+            b.position(FORWARD_BYTES); // unset maps: zeros
         }
         return done(b);
     }
