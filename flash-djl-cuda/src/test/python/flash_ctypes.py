@@ -13,7 +13,8 @@ version 12 (FlashFwdParams ends in three tensor maps and their flag, tma_loads: 
 driver's cuTensorMapEncodeTiled where the exported flash_fwd_tma_loads says the head dim's forward reads them, on
 16-bit operands without sequences, as CudaBackend does;
 FLASH_TMA=never keeps the kernels' own copies, for timing the two in one fatbin), version 11 (version 10's structs;
-the persistent kernels take tiles from a queue, and calls with tiles of unequal cost run them with one CTA per SM too, up to QUEUED_UNEVEN_MAX_KEYS keys: forward() and launch() below), version 10
+the persistent kernels take tiles from a queue, and calls with tiles of unequal cost run them with one CTA per SM
+too, up to QUEUED_UNEVEN_MAX_KEYS keys: forward() and launch() below), version 10
 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch() below;
 flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
 on; the environment variable FLASH_FWD_FORM=long or short forces one form where the head dim has both),
@@ -50,10 +51,6 @@ import torch
 # CudaBackend.QUEUED_UNEVEN_MAX_KEYS: the longest key sequence whose tiles of unequal cost go through a persistent
 # forward's queue (ABI 11)
 QUEUED_UNEVEN_MAX_KEYS = 2048
-
-# the maps' L2 promotion: CU_TENSOR_MAP_L2_PROMOTION_L2_128B (2, the launchers' choice) or, for experiments,
-# FLASH_TMA_L2=256 (3)
-L2_PROMOTION = 3 if os.environ.get("FLASH_TMA_L2") == "256" else 2
 
 DT = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32"}
 CUDA_ERROR_NOT_FOUND = 500
@@ -328,7 +325,7 @@ class Flash:
             C.c_void_p(at), C.c_int(9 if t.dtype == torch.bfloat16 else 6), C.c_uint(4), C.c_void_p(t.data_ptr()),
             (C.c_uint64 * 4)(D, N, H, B), (C.c_uint64 * 3)(2 * s[2], 2 * s[1], 2 * s[0]),
             (C.c_uint32 * 4)(64, 64, 1, 1), (C.c_uint32 * 4)(1, 1, 1, 1),
-            C.c_int(0), C.c_int(3), C.c_int(L2_PROMOTION), C.c_int(0))  # no interleave, 128-byte swizzle, zero fill
+            C.c_int(0), C.c_int(3), C.c_int(2), C.c_int(0))  # no interleave, 128-byte swizzle, L2 128 B, zero fill
         if r != 0:
             return False
         C.memmove(C.addressof(into), at, C.sizeof(TensorMap))
@@ -474,7 +471,8 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc) = self._operands(compute, q, k, v)
-            p = (FwdParamsV12() if self.abi >= 12 else FwdParamsV10() if self.abi >= 10 else FwdParamsV6() if self.abi >= 6 else FwdParamsV5() if self.abi == 5
+            p = (FwdParamsV12() if self.abi >= 12 else FwdParamsV10() if self.abi >= 10
+                 else FwdParamsV6() if self.abi >= 6 else FwdParamsV5() if self.abi == 5
                  else FwdParamsV4() if self.abi == 4 else FwdParams())
             p.q, p.k, p.v, p.o = _tensor(qc), _tensor(kc), _tensor(vc), _tensor(o)
             p.lse = lse.data_ptr()
@@ -491,9 +489,10 @@ class Flash:
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)
-        if self.fwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq and self.fn(name)[1][3] > 0:
+        if self.fwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:  # (persistent forwards only)
             cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
-            p.tma_loads = int(all(self.encode_map(t, cols, m) for t, m in ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map))))
+            maps = ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map))
+            p.tma_loads = int(all(self.encode_map(t, cols, m) for t, m in maps))
         # CudaBackend.queuedRowTiles: tiles of equal cost (every row sees every key, no sequences, no bias) always;
         # from ABI 11 (a queue) also tiles of unequal cost up to QUEUED_UNEVEN_MAX_KEYS keys
         even = p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None

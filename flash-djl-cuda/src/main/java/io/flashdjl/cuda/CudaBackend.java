@@ -131,7 +131,7 @@ public final class CudaBackend implements AttentionBackend {
                 dims(p),
                 CudaKernels.rowTiles(forward, p.longestQuery()),
                 operandMaps(
-                        kernels.forwardTmaLoads(p.headDim()) && forward.persistentPerSm > 0,
+                        kernels.forwardTmaLoads(p.headDim()), // only persistent forwards read maps (flash_tiles.h)
                         forward.name,
                         p,
                         new MapOperand(q, p.headsQ(), p.seqQ()),

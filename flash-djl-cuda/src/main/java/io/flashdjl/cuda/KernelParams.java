@@ -162,9 +162,11 @@ final class KernelParams {
                 throw new IllegalArgumentException("maps: expected " + count + " but got " + maps.size());
             }
             b.putInt(present() ? 1 : 0);
-            b.put(new byte[(64 - b.position() % 64) % 64]);
-            for (int i = 0; i < count; i++) {
-                b.put(present() ? checked(maps.get(i)) : new byte[MAP_BYTES]);
+            b.position(b.position() + (64 - b.position() % 64) % 64); // zeros, as the buffer starts
+            if (present()) {
+                maps.forEach(map -> b.put(checked(map)));
+            } else {
+                b.position(b.position() + count * MAP_BYTES); // unset maps: zeros
             }
         }
     }
