@@ -156,7 +156,9 @@ final class KernelParams {
             return !maps.isEmpty();
         }
 
-        /** The flag {@code tma_loads}, zeros up to the next 64-byte boundary, then {@code count} maps (zeros if none). */
+        /**
+         * The flag {@code tma_loads}, zeros up to the next 64-byte boundary, then {@code count} maps (zeros if none).
+         */
         void put(ByteBuffer b, int count) {
             if (present() && maps.size() != count) {
                 throw new IllegalArgumentException("maps: expected " + count + " but got " + maps.size());
