@@ -62,9 +62,10 @@ template <int BR, int DS, typename KT>
 __device__ __forceinline__ void wg_tma_q_item(const FlashBwdParams& p, const KT& kt, int hk, int it, uint32_t sQ,
                                               uint32_t sdO, uint32_t bar) {
   const int hh = kt.head(hk, it), m0 = kt.row0(it, BR), b = kt.seq.batch;
+  const bool whole = tma_whole_block_map(p.head_dim);
   mbar_arrive_expect_tx(bar, 2 * tma_tile_bytes<BR, DS>());
-  tma_load_tile<BR, DS>(sQ, &p.q_map, m0, hh, b, bar);
-  tma_load_tile<BR, DS>(sdO, &p.dout_map, m0, hh, b, bar);
+  tma_load_tile<BR, DS>(sQ, &p.q_map, m0, hh, b, bar, whole);
+  tma_load_tile<BR, DS>(sdO, &p.dout_map, m0, hh, b, bar, whole);
 }
 
 // dK * scale and dV of a thread's keys (key0, key0 + 8 of its sequence) over NCOLS columns from col0, in the
@@ -198,39 +199,48 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   };
 
   if (wg == 0) {  // ---- the producer warpgroup: copies, and the bulk reductions of the staged dQ
-    const SwTileCopier<S_::DS, BR, NP> qt_copier(tid, hd);
-    auto load = [&](int it) {  // Q, dO, LSE and delta of item it into stage it % 2, once the consumers freed it
-      const int stg = it & 1;
-      if (it >= 2) mbar_wait(empty(stg), ((it >> 1) - 1) & 1);
-      const uint32_t sQ = sQ0 + stg * S_::QT_BYTES, sdO = sdO0 + stg * S_::QT_BYTES;
-      const uint32_t sL = smem_u32(sLse + stg * BR), sD = smem_u32(sDel + stg * BR);
-      if (tma) {
-        wg_load_stats<BR, NP>(p, kt, hk, it, sL, sD, tid);
-        if (tid == 0) wg_tma_q_item<BR, S_::DS>(p, kt, hk, it, sQ, sdO, full(stg));
-      } else {
-        wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ, sdO, sL, sD, tid);
+    // the producer's walk over the work items; copy_item(it, sQ, sdO, sLse, sDel, bar) issues item it's copies into
+    // one stage. One walk per way of copying, so that each is allocated in the producer's registers on its own (both
+    // in one walk spilled more: 176 bytes of spill loads against 104 at d = 64)
+    auto produce = [&](auto&& copy_item) {
+      auto load = [&](int it) {  // Q, dO, LSE and delta of item it into stage it % 2, once the consumers freed it
+        const int stg = it & 1;
+        if (it >= 2) mbar_wait(empty(stg), ((it >> 1) - 1) & 1);
+        copy_item(it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES, smem_u32(sLse + stg * BR),
+                  smem_u32(sDel + stg * BR), full(stg));
+        cp_async_mbar_arrive(full(stg));
+      };
+      if (total > 0) {  // K and V land with item 0
+        const SwTileCopier<S_::DS, BCK, NP> kv_copier(tid, hd);
+        kv_copier.copy(sK, kt.k, p.k.row_stride, n0, Nk - n0);
+        kv_copier.copy(sV, kt.v, p.v.row_stride, n0, Nk - n0);
+        load(0);
+        if (total > 1) load(1);
       }
-      cp_async_mbar_arrive(full(stg));
+      wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's loads
+      int staged = 0;
+      for (int it = 0; it < total; ++it) {
+        if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it
+        if (!p.deterministic && tid == 0 && item_state(it) != kTileHidden) {
+          mbar_wait(dq_full, staged++ & 1);
+          const int m0 = kt.row0(it, BR);
+          bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, kt.head(hk, it)) * dq_accum_cols(D), sDq, m0,
+                                  min(BR, Nq - m0));
+          bulk_wait_read();
+          mbar_arrive(dq_empty);
+        }
+      }
     };
-    if (total > 0) {  // K and V land with item 0
-      const SwTileCopier<S_::DS, BCK, NP> kv_copier(tid, hd);
-      kv_copier.copy(sK, kt.k, p.k.row_stride, n0, Nk - n0);
-      kv_copier.copy(sV, kt.v, p.v.row_stride, n0, Nk - n0);
-      load(0);
-      if (total > 1) load(1);
-    }
-    wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's loads
-    int staged = 0;
-    for (int it = 0; it < total; ++it) {
-      if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it
-      if (!p.deterministic && tid == 0 && item_state(it) != kTileHidden) {
-        mbar_wait(dq_full, staged++ & 1);
-        const int m0 = kt.row0(it, BR);
-        bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, kt.head(hk, it)) * dq_accum_cols(D), sDq, m0,
-                                min(BR, Nq - m0));
-        bulk_wait_read();
-        mbar_arrive(dq_empty);
-      }
+    if (tma) {
+      produce([&](int it, uint32_t sQ, uint32_t sdO, uint32_t sL, uint32_t sD, uint32_t bar) {
+        wg_load_stats<BR, NP>(p, kt, hk, it, sL, sD, tid);
+        if (tid == 0) wg_tma_q_item<BR, S_::DS>(p, kt, hk, it, sQ, sdO, bar);
+      });
+    } else {
+      const SwTileCopier<S_::DS, BR, NP> qt_copier(tid, hd);
+      produce([&](int it, uint32_t sQ, uint32_t sdO, uint32_t sL, uint32_t sD, uint32_t) {
+        wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ, sdO, sL, sD, tid);
+      });
     }
     if (tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
     cp_async_wait<0>();  // and no copy of this thread is in flight when it exits

@@ -313,22 +313,24 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   };
 
   // the same by TMA, by one thread: K and V of the jt-th key tile of t's range as the CTA's c-th, with Q when
-  // jt == 0; `rows`: the row tiles copied before
+  // jt == 0; `rows`: the row tiles copied before. The maps are 4-D: a head dim of whole 64-column blocks, which would
+  // have 5-D ones (tma_whole_block_map), always has a kernel of its own, and this one's tiles are not 64-row tiles
+  static_assert(!S_::TMA || D % kTmaTile != 0, "TMA forwards: head dims whose maps are 4-D");
   auto tma_kv = [&](const FwdTile<T, TO, BIAS>& t, int nb, int jt, int c, int rows) {
     constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
     const int stg = c % NS, nn = nb + jt * BC;
     if (c >= NS) mbar_wait(empty_k(stg), (c / NS - 1) & 1);
     mbar_arrive_expect_tx(full_k(stg), (SPLIT ? KV : 2 * KV) + (jt == 0 ? Q : 0));
-    tma_load_tile<BC, S_::DS>(sK0 + stg * S_::KV_BYTES, &p.k_map, nn, t.kv_head, t.batch, full_k(stg));
+    tma_load_tile<BC, S_::DS>(sK0 + stg * S_::KV_BYTES, &p.k_map, nn, t.kv_head, t.batch, full_k(stg), false);
     if (jt == 0) {
       if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
-      tma_load_tile<BR, S_::DS>(sQ, &p.q_map, t.m0, t.head, t.batch, full_k(stg));
+      tma_load_tile<BR, S_::DS>(sQ, &p.q_map, t.m0, t.head, t.batch, full_k(stg), false);
     }
     if constexpr (SPLIT) {
       if (c >= NS) mbar_wait(empty_v(stg), (c / NS - 1) & 1);
       mbar_arrive_expect_tx(full_v(stg), KV);
     }
-    tma_load_tile<BC, S_::DS>(sV0 + stg * S_::KV_BYTES, &p.v_map, nn, t.kv_head, t.batch, full_v(stg));
+    tma_load_tile<BC, S_::DS>(sV0 + stg * S_::KV_BYTES, &p.v_map, nn, t.kv_head, t.batch, full_v(stg), false);
   };
 
   // the producer's walk over the CTA's row tiles: copy_row_tile(t, nb, n_tiles, ring, rows) copies the row tile's

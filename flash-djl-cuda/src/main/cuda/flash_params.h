@@ -171,11 +171,15 @@
 // bf16 / f32bf16 operands without sequences (offsets and lengths all null: under a map, rows past a sequence's end are
 // not zeros), and then encodes, with cuTensorMapEncodeTiled, one map per operand as follows (every other kernel
 // ignores the maps; tma_loads = 0 leaves the maps unread, their bytes zero):
-//   data type: CU_TENSOR_MAP_DATA_TYPE_FLOAT16 or _BFLOAT16 (the operands' 16 bits), rank 4, global address: the
-//   tensor's data; dims, innermost first: {round_up(head_dim, 8) (f32bf16: the casts' columns), seqlen, heads, batch} (seqlen_q and
-//   heads_q for q, seqlen_k and heads_kv for k and v); strides in bytes: {row, head, batch} stride x 2;
-//   box {64, 64, 1, 1}, element strides {1, 1, 1, 1}, no interleave, CU_TENSOR_MAP_SWIZZLE_128B,
-//   CU_TENSOR_MAP_L2_PROMOTION_L2_128B, zero fill (CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE).
+//   data type: CU_TENSOR_MAP_DATA_TYPE_FLOAT16 or _BFLOAT16 (the operands' 16 bits), global address: the tensor's
+//   data; seqlen and heads: seqlen_q and heads_q for q, seqlen_k and heads_kv for k and v;
+//   - head_dim not a multiple of 64: rank 4; dims, innermost first: {round_up(head_dim, 8) (f32bf16: the casts'
+//     columns), seqlen, heads, batch}; strides in bytes: {row, head, batch} stride x 2; box {64, 64, 1, 1};
+//   - head_dim a multiple of 64 (ABI 13): rank 5; dims {64, seqlen, head_dim / 64, heads, batch} (the third: the
+//     64-column blocks of a row); strides in bytes: {row stride x 2, 128, head stride x 2, batch stride x 2};
+//     box {64, 64, head_dim / 64, 1, 1} (one box lands a 64-row tile in the wgmma layout);
+//   element strides all 1, no interleave, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, zero fill
+//   (CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE).
 // Boxes past the tensor's rows or head_dim arrive as zeros, as the copiers' zero fill does. The kernels take their
 // FlashFwdParams as a __grid_constant__ parameter (the maps' addresses go to the TMA unit).
 // The backward the same way (FlashBwdParams.tma_loads, ABI 13): the dkdv kernels of the head dims flash_dkdv_tma_loads

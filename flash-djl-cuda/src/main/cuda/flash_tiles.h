@@ -231,9 +231,9 @@ struct DkdvWgTile {
                    // flash_params.h; exported as flash_dkdv_tma_loads), else with cp.async; LSE and delta always
                    // by cp.async (their padding rows must read +inf and 0)
 };
-// TMA copies of Q and dO measured 1.06-1.13x of the producer's cp.async at d = 96 and 1.01-1.03x at d = 64, but
-// 0.90-1.02x at d = 128 (PERF_LOG.md; d = 128's forward lost with TMA too)
-__host__ __device__ constexpr DkdvWgTile dkdv_wgmma_tile(int D) { return DkdvWgTile{128, 64, D < 128}; }
+// TMA copies of Q and dO measured 1.06-1.13x of the producer's cp.async at d = 96 and 1.01-1.03x at d = 64; at
+// d = 128, 0.90-1.02x with a box per 64-column block, 1.01-1.08x with one 5-D box of both (PERF_LOG.md)
+__host__ __device__ constexpr DkdvWgTile dkdv_wgmma_tile(int D) { return DkdvWgTile{128, 64, D <= 128}; }
 template <int D> struct DkdvWgShape {
   static constexpr DkdvWgTile C = dkdv_wgmma_tile(D);
   static constexpr int BCK = C.key_tile, BR = C.query_tile;

@@ -310,21 +310,27 @@ class Flash:
         rows = self.fn(name)[1][1]
         return (n + rows - 1) // rows
 
-    def encode_map(self, t, D, into):
-        """Writes the ABI 12 tensor map of the first D columns of a 16-bit [B, H, N, >= D] view into `into` (TMA LOADS
-        in flash_params.h; CudaBackend.operandMaps); False when the driver refuses it (strides it cannot map)."""
+    def encode_map(self, t, D, into, whole):
+        """Writes the tensor map of the first D columns of a 16-bit [B, H, N, >= D] view into `into` (TMA LOADS in
+        flash_params.h; CudaBackend.operandMaps): rank 4, or rank 5 where `whole` (the head dim is a whole number of
+        64-column blocks: TensorMaps.wholeBlockMap); False when the driver refuses it (strides it cannot map)."""
         B, H, N = t.shape[:3]
         s = t.stride()
-        key = (t.data_ptr(), B, H, N, D, s[:3], t.dtype)
+        key = (t.data_ptr(), B, H, N, D, s[:3], t.dtype, whole)
         if key in self._maps:
             C.memmove(C.addressof(into), self._maps[key], C.sizeof(TensorMap))
             return True
         raw = C.create_string_buffer(C.sizeof(TensorMap) + 64)  # the encoder wants a 64-byte aligned map
         at = (C.addressof(raw) + 63) // 64 * 64
+        if whole:  # (64 columns, rows, 64-column blocks, heads, batch); a box: 64 rows of every block
+            dims, strides, box = (64, N, D // 64, H, B), (2 * s[2], 128, 2 * s[1], 2 * s[0]), (64, 64, D // 64, 1, 1)
+        else:
+            dims, strides, box = (D, N, H, B), (2 * s[2], 2 * s[1], 2 * s[0]), (64, 64, 1, 1)
+        rank = len(dims)
         r = self.cu.cuTensorMapEncodeTiled(
-            C.c_void_p(at), C.c_int(9 if t.dtype == torch.bfloat16 else 6), C.c_uint(4), C.c_void_p(t.data_ptr()),
-            (C.c_uint64 * 4)(D, N, H, B), (C.c_uint64 * 3)(2 * s[2], 2 * s[1], 2 * s[0]),
-            (C.c_uint32 * 4)(64, 64, 1, 1), (C.c_uint32 * 4)(1, 1, 1, 1),
+            C.c_void_p(at), C.c_int(9 if t.dtype == torch.bfloat16 else 6), C.c_uint(rank), C.c_void_p(t.data_ptr()),
+            (C.c_uint64 * rank)(*dims), (C.c_uint64 * (rank - 1))(*strides),
+            (C.c_uint32 * rank)(*box), (C.c_uint32 * rank)(*([1] * rank)),
             C.c_int(0), C.c_int(3), C.c_int(2), C.c_int(0))  # no interleave, 128-byte swizzle, L2 128 B, zero fill
         if r != 0:
             return False
@@ -492,7 +498,7 @@ class Flash:
         if self.fwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:  # (persistent forwards only)
             cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
             maps = ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map))
-            p.tma_loads = int(all(self.encode_map(t, cols, m) for t, m in maps))
+            p.tma_loads = int(all(self.encode_map(t, cols, m, D % 64 == 0) for t, m in maps))
         # CudaBackend.queuedRowTiles: tiles of equal cost (every row sees every key, no sequences, no bias) always;
         # from ABI 11 (a queue) also tiles of unequal cost up to QUEUED_UNEVEN_MAX_KEYS keys
         even = p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None
@@ -546,7 +552,8 @@ class Flash:
         p.batch = grid_b
         if self.abi >= 13 and self.dkdv_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:
             cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
-            p.tma_loads = int(all(self.encode_map(t, cols, m) for t, m in ((qc, p.q_map), (doc, p.dout_map))))
+            maps = ((qc, p.q_map), (doc, p.dout_map))
+            p.tma_loads = int(all(self.encode_map(t, cols, m, D % 64 == 0) for t, m in maps))
         # pre and convert work on the tensors' rows (Z = the tensors' batch); dkdv and dq per sequence
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)
         b = "bias_" if bias is not None else ""

@@ -306,11 +306,16 @@ public final class CudaBackend implements AttentionBackend {
         }
         boolean bf16 = type == KernelDtype.F32_BF16; // the mixed kernels read bfloat16 copies
         long d = (p.headDim() + 7) / 8 * 8; // the columns stored (the casts' rows are padded to 8)
+        boolean wholeBlocks = TensorMaps.wholeBlockMap(p.headDim());
         try {
             List<byte[]> maps = new ArrayList<>(operands.length);
             for (MapOperand o : operands) {
                 maps.add(TensorMaps.encodeOperand(
-                        o.tensor.address, bf16, new long[] {p.batch(), o.heads, o.rows, d}, o.tensor.strides));
+                        o.tensor.address,
+                        bf16,
+                        new long[] {p.batch(), o.heads, o.rows, d},
+                        o.tensor.strides,
+                        wholeBlocks));
             }
             return new KernelParams.OperandMaps(maps);
         } catch (CudaException e) {
