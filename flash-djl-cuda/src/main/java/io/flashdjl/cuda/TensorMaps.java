@@ -141,7 +141,7 @@ final class TensorMaps {
      * @param headDim the problem's head dim
      * @return true for rank-5 maps, false for rank 4
      */
-    static boolean wholeBlockMap(int headDim) {
+    static boolean wholeBlockMap(long headDim) {
         return headDim % OPERAND_BOX == 0;
     }
 
