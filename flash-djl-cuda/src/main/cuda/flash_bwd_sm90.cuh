@@ -28,7 +28,21 @@ namespace fdjl {
 __device__ const float kPadStats[2] = {INFINITY, 0.f};
 
 // What the wgmma dK/dV kernels stream per work item `it` (a GQA query head and Q tile of BR rows) into one
-// stage, all by cp.async: the Q and dO tiles (swizzled) and the LSE and delta rows (read with lse_log2).
+// stage: the LSE and delta rows (read with lse_log2), by cp.async ...
+template <int BR, int NT, typename KT>
+__device__ __forceinline__ void wg_load_stats(const FlashBwdParams& p, const KT& kt, int hk, int it, uint32_t sLse,
+                                              uint32_t sDel, int tid) {
+  const int hh = kt.head(hk, it);
+  const int m0 = kt.row0(it, BR);
+  const int Nq = kt.vis.Nq;
+  for (int i = tid; i < 2 * BR; i += NT) {  // LSE by the first BR threads, delta by the next
+    const int r = i % BR;
+    const bool is_lse = i < BR;
+    const float* src = m0 + r < Nq ? (is_lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r : kPadStats + (is_lse ? 0 : 1);
+    cp_async4((is_lse ? sLse : sDel) + 4 * r, src);
+  }
+}
+// ... and the Q and dO tiles (swizzled), by cp.async too ...
 template <typename T, int BR, int NT, typename Copier, bool BIAS>
 __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const BwdKeyTile<T, BIAS>& kt,
                                                const Copier& copier, int hk, int it, uint32_t sQ, uint32_t sdO,
@@ -38,14 +52,20 @@ __device__ __forceinline__ void wg_load_q_item(const FlashBwdParams& p, const Bw
   const int Nq = kt.vis.Nq;
   // the rows first: their thread-index test then does not wait behind the tiles' copies in the memory queue
   // (measured: 9% of the d = 128 kernel's stall samples when it came after them)
-  for (int i = tid; i < 2 * BR; i += NT) {  // LSE by the first BR threads, delta by the next
-    const int r = i % BR;
-    const bool is_lse = i < BR;
-    const float* src = m0 + r < Nq ? (is_lse ? p.lse : p.delta) + kt.stats_row0(p, hh) + m0 + r : kPadStats + (is_lse ? 0 : 1);
-    cp_async4((is_lse ? sLse : sDel) + 4 * r, src);
-  }
+  wg_load_stats<BR, NT>(p, kt, hk, it, sLse, sDel, tid);
   copier.copy(sQ, kt.q_at(StridedView<const T>(p.q), hh), p.q.row_stride, m0, Nq - m0);
   copier.copy(sdO, kt.q_at(StridedView<const T>(p.dout), hh), p.dout.row_stride, m0, Nq - m0);
+}
+// ... or by TMA, issued by one thread, completing on `bar` by byte count (TMA LOADS in flash_params.h; no sequences:
+// rows past Nq are past the tensor, and arrive as zeros)
+template <int BR, int DS, typename KT>
+__device__ __forceinline__ void wg_tma_q_item(const FlashBwdParams& p, const KT& kt, int hk, int it, uint32_t sQ,
+                                              uint32_t sdO, uint32_t bar) {
+  const int hh = kt.head(hk, it), m0 = kt.row0(it, BR), b = kt.seq.batch;
+  const bool whole = tma_whole_block_map(p.head_dim);
+  mbar_arrive_expect_tx(bar, 2 * tma_tile_bytes<BR, DS>());
+  tma_load_tile<BR, DS>(sQ, &p.q_map, m0, hh, b, bar, whole);
+  tma_load_tile<BR, DS>(sdO, &p.dout_map, m0, hh, b, bar, whole);
 }
 
 // dK * scale and dV of a thread's keys (key0, key0 + 8 of its sequence) over NCOLS columns from col0, in the
@@ -155,16 +175,17 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   unsigned char* sDqp = sdSp0 + 2 * S_::DS_BYTES;
   float* sLse = reinterpret_cast<float*>(sDqp + S_::DQ_BYTES);
   float* sDel = sLse + 2 * BR;
-  // full[s]: the producers' copies into stage s landed (NP cp.async arrivals); empty[s]: the consumer warps are
-  // done with stage s (one arrival per warp); dq_full: the item's dQ is staged (NC arrivals); dq_empty: the
-  // bulk reduction has read it (one arrival)
+  // full[s]: the producers' copies into stage s landed (NP cp.async arrivals; with TMA LOADS, one more by the thread
+  // that issued Q and dO, and their bytes); empty[s]: the consumer warps are done with stage s (one arrival per warp);
+  // dq_full: the item's dQ is staged (NC arrivals); dq_empty: the bulk reduction has read it (one arrival)
   const uint32_t bars = smem_u32(sDel + 2 * BR);
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 16 + 8 * s; };
   const uint32_t dq_full = bars + 32, dq_empty = bars + 40;
+  const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
   if (tid == 0) {
-    mbar_init(full(0), NP);
-    mbar_init(full(1), NP);
+    mbar_init(full(0), NP + (tma ? 1 : 0));
+    mbar_init(full(1), NP + (tma ? 1 : 0));
     mbar_init(empty(0), NC / 32);
     mbar_init(empty(1), NC / 32);
     mbar_init(dq_full, NC);
@@ -178,33 +199,48 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   };
 
   if (wg == 0) {  // ---- the producer warpgroup: copies, and the bulk reductions of the staged dQ
-    const SwTileCopier<S_::DS, BR, NP> qt_copier(tid, hd);
-    auto load = [&](int it) {  // Q, dO, LSE and delta of item it into stage it % 2, once the consumers freed it
-      const int stg = it & 1;
-      if (it >= 2) mbar_wait(empty(stg), ((it >> 1) - 1) & 1);
-      wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
-                                smem_u32(sLse + stg * BR), smem_u32(sDel + stg * BR), tid);
-      cp_async_mbar_arrive(full(stg));
-    };
-    if (total > 0) {  // K and V land with item 0
-      const SwTileCopier<S_::DS, BCK, NP> kv_copier(tid, hd);
-      kv_copier.copy(sK, kt.k, p.k.row_stride, n0, Nk - n0);
-      kv_copier.copy(sV, kt.v, p.v.row_stride, n0, Nk - n0);
-      load(0);
-      if (total > 1) load(1);
-    }
-    wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's loads
-    int staged = 0;
-    for (int it = 0; it < total; ++it) {
-      if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it
-      if (!p.deterministic && tid == 0 && item_state(it) != kTileHidden) {
-        mbar_wait(dq_full, staged++ & 1);
-        const int m0 = kt.row0(it, BR);
-        bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, kt.head(hk, it)) * dq_accum_cols(D), sDq, m0,
-                                min(BR, Nq - m0));
-        bulk_wait_read();
-        mbar_arrive(dq_empty);
+    // the producer's walk over the work items; copy_item(it, sQ, sdO, sLse, sDel, bar) issues item it's copies into
+    // one stage. One walk per way of copying, so that each is allocated in the producer's registers on its own (both
+    // in one walk spilled more: 176 bytes of spill loads against 104 at d = 64)
+    auto produce = [&](auto&& copy_item) {
+      auto load = [&](int it) {  // Q, dO, LSE and delta of item it into stage it % 2, once the consumers freed it
+        const int stg = it & 1;
+        if (it >= 2) mbar_wait(empty(stg), ((it >> 1) - 1) & 1);
+        copy_item(it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES, smem_u32(sLse + stg * BR),
+                  smem_u32(sDel + stg * BR), full(stg));
+        cp_async_mbar_arrive(full(stg));
+      };
+      if (total > 0) {  // K and V land with item 0
+        const SwTileCopier<S_::DS, BCK, NP> kv_copier(tid, hd);
+        kv_copier.copy(sK, kt.k, p.k.row_stride, n0, Nk - n0);
+        kv_copier.copy(sV, kt.v, p.v.row_stride, n0, Nk - n0);
+        load(0);
+        if (total > 1) load(1);
       }
+      wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's loads
+      int staged = 0;
+      for (int it = 0; it < total; ++it) {
+        if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it
+        if (!p.deterministic && tid == 0 && item_state(it) != kTileHidden) {
+          mbar_wait(dq_full, staged++ & 1);
+          const int m0 = kt.row0(it, BR);
+          bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, kt.head(hk, it)) * dq_accum_cols(D), sDq, m0,
+                                  min(BR, Nq - m0));
+          bulk_wait_read();
+          mbar_arrive(dq_empty);
+        }
+      }
+    };
+    if (tma) {
+      produce([&](int it, uint32_t sQ, uint32_t sdO, uint32_t sL, uint32_t sD, uint32_t bar) {
+        wg_load_stats<BR, NP>(p, kt, hk, it, sL, sD, tid);
+        if (tid == 0) wg_tma_q_item<BR, S_::DS>(p, kt, hk, it, sQ, sdO, bar);
+      });
+    } else {
+      const SwTileCopier<S_::DS, BR, NP> qt_copier(tid, hd);
+      produce([&](int it, uint32_t sQ, uint32_t sdO, uint32_t sL, uint32_t sD, uint32_t) {
+        wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ, sdO, sL, sD, tid);
+      });
     }
     if (tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
     cp_async_wait<0>();  // and no copy of this thread is in flight when it exits

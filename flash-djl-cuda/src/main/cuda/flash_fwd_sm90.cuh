@@ -312,27 +312,28 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
                    values ? p.v.row_stride : p.k.row_stride, nn, t.vis.Nk - nn);
   };
 
-  // the same by TMA, by one thread: K and V of the jt-th key tile of t's range as the CTA's c-th, with Q (row tile
-  // coordinate rc) when jt == 0; `rows`: the row tiles copied before
-  auto tma_kv = [&](const FwdTile<T, TO, BIAS>& t, const RowTileCoord& rc, int nb, int jt, int c, int rows) {
+  // the same by TMA, by one thread: K and V of the jt-th key tile of t's range as the CTA's c-th, with Q when
+  // jt == 0; `rows`: the row tiles copied before. The maps are 4-D: a head dim of whole 64-column blocks, which would
+  // have 5-D ones (tma_whole_block_map), always has a kernel of its own, and this one's tiles are not 64-row tiles
+  static_assert(!S_::TMA || D % kTmaTile != 0, "TMA forwards: head dims whose maps are 4-D");
+  auto tma_kv = [&](const FwdTile<T, TO, BIAS>& t, int nb, int jt, int c, int rows) {
     constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
     const int stg = c % NS, nn = nb + jt * BC;
-    const int hk = kv_head_of(p, rc.head), b = rc.seq;  // no sequences: sequence s is batch row s
     if (c >= NS) mbar_wait(empty_k(stg), (c / NS - 1) & 1);
     mbar_arrive_expect_tx(full_k(stg), (SPLIT ? KV : 2 * KV) + (jt == 0 ? Q : 0));
-    tma_load_tile<BC, S_::DS>(sK0 + stg * S_::KV_BYTES, &p.k_map, nn, hk, b, full_k(stg));
+    tma_load_tile<BC, S_::DS>(sK0 + stg * S_::KV_BYTES, &p.k_map, nn, t.kv_head, t.batch, full_k(stg), false);
     if (jt == 0) {
       if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
-      tma_load_tile<BR, S_::DS>(sQ, &p.q_map, t.m0, rc.head, b, full_k(stg));
+      tma_load_tile<BR, S_::DS>(sQ, &p.q_map, t.m0, t.head, t.batch, full_k(stg), false);
     }
     if constexpr (SPLIT) {
       if (c >= NS) mbar_wait(empty_v(stg), (c / NS - 1) & 1);
       mbar_arrive_expect_tx(full_v(stg), KV);
     }
-    tma_load_tile<BC, S_::DS>(sV0 + stg * S_::KV_BYTES, &p.v_map, nn, hk, b, full_v(stg));
+    tma_load_tile<BC, S_::DS>(sV0 + stg * S_::KV_BYTES, &p.v_map, nn, t.kv_head, t.batch, full_v(stg), false);
   };
 
-  // the producer's walk over the CTA's row tiles: copy_row_tile(t, rc, nb, n_tiles, ring, rows) copies the row tile's
+  // the producer's walk over the CTA's row tiles: copy_row_tile(t, nb, n_tiles, ring, rows) copies the row tile's
   // Q and its n_tiles K/V tiles from key nb on, the first as the CTA's ring-th, after `rows` row tiles. One walk per
   // way of copying, so that each is allocated in the producer's registers on its own.
   auto produce = [&](auto&& copy_row_tile) {
@@ -343,13 +344,12 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       const int tile = queue.take(k);
       if (tile >= total) break;
       if (tid == 0) next = TileQueue::grab();  // its latency passes under this tile's copies
-      const RowTileCoord rc = row_tile_coord(p, tile);
-      const FwdTile<T, TO, BIAS> t(p, rc, BR, /*longest_first=*/true);
+      const FwdTile<T, TO, BIAS> t(p, row_tile_coord(p, tile), BR, /*longest_first=*/true);
       if (t.outside()) continue;
       const TileRange kt = t.key_tiles(p, BR, BC);
       const int n_tiles = kt.size(), nb = kt.begin * BC;
       if (n_tiles == 0) continue;
-      copy_row_tile(t, rc, nb, n_tiles, ring, rows);
+      copy_row_tile(t, nb, n_tiles, ring, rows);
       ring += n_tiles;
       ++rows;
     }
@@ -358,15 +358,15 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   if (wg == 0) {  // ---- the producer warpgroup: per row tile, K/V tile 0 and Q, then every other K/V tile
     wg_regs_dec<S_::PRODUCER_REGS>();
     if (tma) {
-      produce([&](const FwdTile<T, TO, BIAS>& t, const RowTileCoord& rc, int nb, int n_tiles, int ring, int rows) {
+      produce([&](const FwdTile<T, TO, BIAS>& t, int nb, int n_tiles, int ring, int rows) {
         if (tid < 32) {  // warp 0; its other lanes wait at the __syncwarp, not polling the next take() beside it
           if (tid == 0)
-            for (int jt = 0; jt < n_tiles; ++jt) tma_kv(t, rc, nb, jt, ring + jt, rows);
+            for (int jt = 0; jt < n_tiles; ++jt) tma_kv(t, nb, jt, ring + jt, rows);
           __syncwarp();
         }
       });
     } else {
-      produce([&](const FwdTile<T, TO, BIAS>& t, const RowTileCoord&, int nb, int n_tiles, int ring, int rows) {
+      produce([&](const FwdTile<T, TO, BIAS>& t, int nb, int n_tiles, int ring, int rows) {
         const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, t.hd);
         copy_kv(t, kv_copier, nb, 0, ring, false);
         if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done

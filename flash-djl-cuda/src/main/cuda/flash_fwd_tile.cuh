@@ -27,6 +27,7 @@ template <typename T, typename TO = T, bool BIAS = false> struct FwdTile {
   TO* o;               // the output, in the data type (flash_common.cuh: element I/O)
   float* lse;          // this sequence's (batch, head) LSE row
   int hd, m0;
+  int batch, head, kv_head;  // the tile's batch row, query head and K/V head in the tensors (copies by tensor map)
   int q_rows;          // rows stored for the sequence: the bound of every write
   Visibility vis;      // vis.Nq: rows taking part, the bound of every read
   Dropout drop;        // of this sequence and query head
@@ -46,6 +47,9 @@ template <typename T, typename TO = T, bool BIAS = false> struct FwdTile {
       : vis(p, s), drop(p, c.seq, c.head), bias(p, s, c.head) {
     const int h = c.head;
     const int hk = kv_head_of(p, h);
+    batch = s.batch;
+    head = h;
+    kv_head = hk;
     hd = p.head_dim;
     m0 = (longest_first && vis.upper_bounded() ? c.nx - 1 - c.x : c.x) * BR;
     q_rows = s.q_rows;

@@ -29,7 +29,8 @@
 // kernels walked a static share of the row tiles, so a launcher started one CTA per SM only when all tiles cost the
 // same and one CTA per tile otherwise; from version 11 they take tiles from a queue and every launch is persistent.
 // Version 11's FlashFwdParams ended at row_tiles (328 bytes): no tensor maps (tma_loads, q_map, k_map, v_map).
-#define FLASH_ABI_VERSION 12
+// Version 12's FlashBwdParams ended at bias_kind (472 bytes): no tensor maps (tma_loads, q_map, dout_map).
+#define FLASH_ABI_VERSION 13
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -71,6 +72,9 @@
 //   extern "C" __device__ const int flash_fwd_tma_loads[n];   per head dim: 1 if its forwards (both forms) copy q, k
 //     and v through the tensor maps of FlashFwdParams when tma_loads = 1 (TMA LOADS), 0 if they ignore them; a device
 //     pass's own values
+//   extern "C" __device__ const int flash_dkdv_tma_loads[n];  per head dim: 1 if its f16/bf16/f32bf16 dkdv kernel
+//     copies q and dout through the tensor maps of FlashBwdParams when tma_loads = 1 (TMA LOADS), 0 if it ignores
+//     them; a device pass's own values
 //   for every kernel K: extern "C" __device__ const int K_cfg[4] =
 //     {threads_per_block, tile_rows, dynamic_smem_bytes, persistent_ctas_per_sm}
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
@@ -167,13 +171,20 @@
 // bf16 / f32bf16 operands without sequences (offsets and lengths all null: under a map, rows past a sequence's end are
 // not zeros), and then encodes, with cuTensorMapEncodeTiled, one map per operand as follows (every other kernel
 // ignores the maps; tma_loads = 0 leaves the maps unread, their bytes zero):
-//   data type: CU_TENSOR_MAP_DATA_TYPE_FLOAT16 or _BFLOAT16 (the operands' 16 bits), rank 4, global address: the
-//   tensor's data; dims, innermost first: {round_up(head_dim, 8) (f32bf16: the casts' columns), seqlen, heads, batch} (seqlen_q and
-//   heads_q for q, seqlen_k and heads_kv for k and v); strides in bytes: {row, head, batch} stride x 2;
-//   box {64, 64, 1, 1}, element strides {1, 1, 1, 1}, no interleave, CU_TENSOR_MAP_SWIZZLE_128B,
-//   CU_TENSOR_MAP_L2_PROMOTION_L2_128B, zero fill (CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE).
+//   data type: CU_TENSOR_MAP_DATA_TYPE_FLOAT16 or _BFLOAT16 (the operands' 16 bits), global address: the tensor's
+//   data; seqlen and heads: seqlen_q and heads_q for q, seqlen_k and heads_kv for k and v;
+//   - head_dim not a multiple of 64: rank 4; dims, innermost first: {round_up(head_dim, 8) (f32bf16: the casts'
+//     columns), seqlen, heads, batch}; strides in bytes: {row, head, batch} stride x 2; box {64, 64, 1, 1};
+//   - head_dim a multiple of 64 (ABI 13): rank 5; dims {64, seqlen, head_dim / 64, heads, batch} (the third: the
+//     64-column blocks of a row); strides in bytes: {row stride x 2, 128, head stride x 2, batch stride x 2};
+//     box {64, 64, head_dim / 64, 1, 1} (one box lands a 64-row tile in the wgmma layout);
+//   element strides all 1, no interleave, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, zero fill
+//   (CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE).
 // Boxes past the tensor's rows or head_dim arrive as zeros, as the copiers' zero fill does. The kernels take their
 // FlashFwdParams as a __grid_constant__ parameter (the maps' addresses go to the TMA unit).
+// The backward the same way (FlashBwdParams.tma_loads, ABI 13): the dkdv kernels of the head dims flash_dkdv_tma_loads
+// names copy q and dout through q_map and dout_map (dout's map: dout's own strides, q's dims), encoded as above, under
+// the same conditions (no sequences); every other backward kernel ignores them.
 //
 // Semantics: a query row that sees no key (e.g. bottom-right causal with seqlen_q > seqlen_k)
 // gets O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never
@@ -232,7 +243,7 @@ struct FlashFwdParams {           // 768 bytes (64-byte aligned: the maps)
   FlashTensorMap q_map, k_map, v_map;
 };
 
-struct FlashBwdParams {           // 472 bytes
+struct FlashBwdParams {           // 768 bytes (64-byte aligned: the maps)
   FlashTensor q, k, v, o, dout;   // inputs, dtype T (o: the forward's output)
   FlashTensor dq, dk, dv;         // outputs, dtype T
   const float* lse;               // [B, Hq, Nq] from the forward
@@ -255,6 +266,10 @@ struct FlashBwdParams {           // 472 bytes
   uint32_t dropout_threshold;
   float dropout_scale;
   int32_t bias_kind;              // SCORE BIAS (above)
+  int32_t tma_loads;              // 1: q_map, dout_map are tensor maps of q, dout (TMA LOADS, below); 0: unset
+  int32_t pad0;                   // write 0
+  int64_t pad1[4];                // the maps' 64-byte alignment; write 0
+  FlashTensorMap q_map, dout_map;
 };
 
 struct FlashCastParams {          // 80 bytes
@@ -297,5 +312,6 @@ static_assert(sizeof(FlashTensor) == 32, "FlashTensor layout");
 static_assert(sizeof(FlashCastParams) == 80, "FlashCastParams layout");
 static_assert(sizeof(FlashFwdParams) == 768, "FlashFwdParams layout");
 static_assert(offsetof(FlashFwdParams, q_map) == 384, "FlashFwdParams layout");
-static_assert(sizeof(FlashBwdParams) == 472, "FlashBwdParams layout");
+static_assert(sizeof(FlashBwdParams) == 768, "FlashBwdParams layout");
+static_assert(offsetof(FlashBwdParams, q_map) == 512, "FlashBwdParams layout");
 #endif

@@ -227,11 +227,17 @@ template <int D> struct DkdvMmaShape {
 struct DkdvWgTile {
   int key_tile;    // keys per CTA, 64 per warpgroup
   int query_tile;  // query rows per inner tile (two stages of Q, dO, LSE, delta)
+  bool tma_loads;  // the producer copies Q and dO by TMA where the launcher gave tensor maps (TMA LOADS in
+                   // flash_params.h; exported as flash_dkdv_tma_loads), else with cp.async; LSE and delta always
+                   // by cp.async (their padding rows must read +inf and 0)
 };
-__host__ __device__ constexpr DkdvWgTile dkdv_wgmma_tile(int) { return DkdvWgTile{128, 64}; }
+// TMA copies of Q and dO measured 1.06-1.13x of the producer's cp.async at d = 96 and 1.01-1.03x at d = 64; at
+// d = 128, 0.90-1.02x with a box per 64-column block, 1.01-1.08x with one 5-D box of both (PERF_LOG.md)
+__host__ __device__ constexpr DkdvWgTile dkdv_wgmma_tile(int D) { return DkdvWgTile{128, 64, D <= 128}; }
 template <int D> struct DkdvWgShape {
   static constexpr DkdvWgTile C = dkdv_wgmma_tile(D);
   static constexpr int BCK = C.key_tile, BR = C.query_tile;
+  static constexpr bool TMA = C.tma_loads;
   static_assert(BCK == 128 && BR == 64, "the kernel is written for two warpgroups of 64 keys, 64-row tiles");
   // a producer warpgroup (copies, dQ reductions) and two consumer warpgroups (ProducerSplit)
   static constexpr int PRODUCERS = ProducerSplit::PRODUCERS, CONSUMERS = 2 * BCK, THREADS = PRODUCERS + CONSUMERS;
@@ -249,6 +255,12 @@ template <int D> struct DkdvWgShape {
   // the kernel
   static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * DS_BYTES + DQ_BYTES + 4 * BR * 4 + 48 + 1024;
 };
+
+// Whether the 16-bit dK/dV kernel of D copies Q and dO by TMA where the launcher gave tensor maps: exported per head
+// dim as flash_dkdv_tma_loads (the head-dim-split kernel of D > 128 copies without)
+__host__ __device__ constexpr bool dkdv_tma_loads(int D) {
+  return dkdv_on_wgmma(D) && !dkdv_splits_head_dim(D) && dkdv_wgmma_tile(D).tma_loads;
+}
 
 // dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles
 template <int D> struct DkdvWgWideShape {

@@ -46,15 +46,38 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const FlashTensorMap* 
       "[%6];\n" ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(z), "r"(w), "r"(bar) : "memory");
 }
 
+// The box of a 5-D `map` at (x, y, z, w, v), as tma_load_2d
+__device__ __forceinline__ void tma_load_5d(uint32_t dst, const FlashTensorMap* map, int x, int y, int z, int w,
+                                            int v, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5, "
+      "%6}], [%7];\n" ::"r"(dst), "l"(map), "r"(x), "r"(y), "r"(z), "r"(w), "r"(v), "r"(bar) : "memory");
+}
+
+// Whether the launcher's maps of a problem are 5-D (TMA LOADS in flash_params.h): where head_dim is a whole number
+// of 64-column blocks, a map has a dimension of column blocks, and one box of a tile's 64 rows takes all of them
+// (measured 1.01-1.08x over one box per block in the d = 128 dK/dV kernel, PERF_LOG.md); else a box per block.
+// io.flashdjl.cuda.TensorMaps.wholeBlockMap and the harness's flash_ctypes hold the same rule.
+__device__ __forceinline__ bool tma_whole_block_map(int head_dim) { return head_dim % kTmaTile == 0; }
+
 // A tile of ROWS rows (from row `row0`) and DS columns of (head, batch) of `map` into shared memory at `dst`, in the
-// wgmma operands' layout (flash_wgmma.cuh: 64-column blocks of ROWS x 128 bytes, 128-byte swizzle), as boxes of
-// kTmaTile x kTmaTile: the 128-byte swizzle repeats every 8 rows, so boxes stacked 64 rows apart in a block leave it
-// as one box of ROWS rows would. Completes on `bar`, which must expect tile_bytes<ROWS, DS>() for it.
+// wgmma operands' layout (flash_wgmma.cuh: 64-column blocks of ROWS x 128 bytes, 128-byte swizzle). A 4-D map takes
+// a box of kTmaTile x kTmaTile per block and 64 rows: the 128-byte swizzle repeats every 8 rows, so boxes stacked
+// 64 rows apart in a block leave it as one box of ROWS rows would. A 5-D map (`whole_block_map`) takes one box of
+// 64 rows and every block, which lands as [block][64 rows][64 columns]: that is the layout of a tile of 64 rows only,
+// so tiles of more rows take 4-D maps (their kernels assert that their head dims never have 5-D ones).
+// Completes on `bar`, which must expect tile_bytes<ROWS, DS>() for it.
 template <int ROWS, int DS> __device__ __forceinline__ constexpr uint32_t tma_tile_bytes() { return ROWS * DS * 2; }
 template <int ROWS, int DS>
 __device__ __forceinline__ void tma_load_tile(uint32_t dst, const FlashTensorMap* map, int row0, int head, int batch,
-                                              uint32_t bar) {
+                                              uint32_t bar, bool whole_block_map) {
   static_assert(ROWS % kTmaTile == 0 && DS % kTmaTile == 0, "whole boxes");
+  if constexpr (ROWS == kTmaTile) {
+    if (whole_block_map) {
+      tma_load_5d(dst, map, 0, row0, 0, head, batch, bar);
+      return;
+    }
+  }
 #pragma unroll
   for (int cb = 0; cb < DS / kTmaTile; ++cb)
 #pragma unroll

@@ -6,7 +6,9 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, persistent CTAs per SM} 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Twelve ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+Thirteen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 13 (FlashBwdParams ends in the tensor maps of q and dout and their flag: backward() encodes them where the
+exported flash_dkdv_tma_loads says the head dim's dkdv kernel reads them, under the forward's conditions),
 version 12 (FlashFwdParams ends in three tensor maps and their flag, tma_loads: forward() encodes the maps with the
 driver's cuTensorMapEncodeTiled where the exported flash_fwd_tma_loads says the head dim's forward reads them, on
 16-bit operands without sequences, as CudaBackend does;
@@ -157,6 +159,14 @@ class BwdParamsV6(C.Structure):  # ABI 6
                         ("vis_bottom_right", C.c_int32)] + _DROP + [("bias_kind", C.c_int32)]
 
 
+class BwdParamsV13(C.Structure):  # ABI 13: + the maps of q and dout (TMA LOADS), 64-byte aligned: 768 bytes
+    _fields_ = BwdParamsV6._fields_ + [("tma_loads", C.c_int32), ("pad0", C.c_int32), ("pad1", C.c_int64 * 4)] + \
+        [(n, TensorMap) for n in ("q_map", "dout_map")]
+
+
+assert C.sizeof(BwdParamsV13) == 768 and BwdParamsV13.q_map.offset == 512
+
+
 class BiasTilesParams(C.Structure):  # ABI 6
     _fields_ = [("bias", Bias)] + [(n, C.c_int32) for n in ("batch", "heads", "seqlen_q", "seqlen_k", "bias_kind",
                                                             "pad0")]
@@ -221,8 +231,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in range(1, 13):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 12")
+        if self.abi not in range(1, 14):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 13")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -238,6 +248,9 @@ class Flash:
         # per head dim: whether its forwards copy through tensor maps when given them (version 12 on)
         tmas = self._ints("flash_fwd_tma_loads", len(self.head_dims)) if self.abi >= 12 else [0] * len(self.head_dims)
         self.fwd_tma_loads = {h: t != 0 for h, t in zip(self.head_dims, tmas)}
+        # per head dim: whether its 16-bit dkdv kernel copies q and dout through tensor maps (version 13 on)
+        tmas = self._ints("flash_dkdv_tma_loads", len(self.head_dims)) if self.abi >= 13 else [0] * len(self.head_dims)
+        self.dkdv_tma_loads = {h: t != 0 for h, t in zip(self.head_dims, tmas)}
         self.tma = tma or os.environ.get("FLASH_TMA", "auto")  # "auto" (the launcher's rule) or "never" (ABI 12)
         self._maps = {}  # encoded tensor maps by tensor address, shape, strides and dtype (a timed call encodes none)
         if self.tma not in ("auto", "never"):
@@ -297,21 +310,27 @@ class Flash:
         rows = self.fn(name)[1][1]
         return (n + rows - 1) // rows
 
-    def encode_map(self, t, D, into):
-        """Writes the ABI 12 tensor map of the first D columns of a 16-bit [B, H, N, >= D] view into `into` (TMA LOADS
-        in flash_params.h; CudaBackend.operandMaps); False when the driver refuses it (strides it cannot map)."""
+    def encode_map(self, t, D, into, whole):
+        """Writes the tensor map of the first D columns of a 16-bit [B, H, N, >= D] view into `into` (TMA LOADS in
+        flash_params.h; CudaBackend.operandMaps): rank 4, or rank 5 where `whole` (the head dim is a whole number of
+        64-column blocks: TensorMaps.wholeBlockMap); False when the driver refuses it (strides it cannot map)."""
         B, H, N = t.shape[:3]
         s = t.stride()
-        key = (t.data_ptr(), B, H, N, D, s[:3], t.dtype)
+        key = (t.data_ptr(), B, H, N, D, s[:3], t.dtype, whole)
         if key in self._maps:
             C.memmove(C.addressof(into), self._maps[key], C.sizeof(TensorMap))
             return True
         raw = C.create_string_buffer(C.sizeof(TensorMap) + 64)  # the encoder wants a 64-byte aligned map
         at = (C.addressof(raw) + 63) // 64 * 64
+        if whole:  # (64 columns, rows, 64-column blocks, heads, batch); a box: 64 rows of every block
+            dims, strides, box = (64, N, D // 64, H, B), (2 * s[2], 128, 2 * s[1], 2 * s[0]), (64, 64, D // 64, 1, 1)
+        else:
+            dims, strides, box = (D, N, H, B), (2 * s[2], 2 * s[1], 2 * s[0]), (64, 64, 1, 1)
+        rank = len(dims)
         r = self.cu.cuTensorMapEncodeTiled(
-            C.c_void_p(at), C.c_int(9 if t.dtype == torch.bfloat16 else 6), C.c_uint(4), C.c_void_p(t.data_ptr()),
-            (C.c_uint64 * 4)(D, N, H, B), (C.c_uint64 * 3)(2 * s[2], 2 * s[1], 2 * s[0]),
-            (C.c_uint32 * 4)(64, 64, 1, 1), (C.c_uint32 * 4)(1, 1, 1, 1),
+            C.c_void_p(at), C.c_int(9 if t.dtype == torch.bfloat16 else 6), C.c_uint(rank), C.c_void_p(t.data_ptr()),
+            (C.c_uint64 * rank)(*dims), (C.c_uint64 * (rank - 1))(*strides),
+            (C.c_uint32 * rank)(*box), (C.c_uint32 * rank)(*([1] * rank)),
             C.c_int(0), C.c_int(3), C.c_int(2), C.c_int(0))  # no interleave, 128-byte swizzle, L2 128 B, zero fill
         if r != 0:
             return False
@@ -479,7 +498,7 @@ class Flash:
         if self.fwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:  # (persistent forwards only)
             cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
             maps = ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map))
-            p.tma_loads = int(all(self.encode_map(t, cols, m) for t, m in maps))
+            p.tma_loads = int(all(self.encode_map(t, cols, m, D % 64 == 0) for t, m in maps))
         # CudaBackend.queuedRowTiles: tiles of equal cost (every row sees every key, no sequences, no bias) always;
         # from ABI 11 (a queue) also tiles of unequal cost up to QUEUED_UNEVEN_MAX_KEYS keys
         even = p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None
@@ -516,7 +535,7 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
-            p = (BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5 else BwdParamsV4() if self.abi == 4
+            p = (BwdParamsV13() if self.abi >= 13 else BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5 else BwdParamsV4() if self.abi == 4
                  else BwdParams())
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
@@ -531,6 +550,10 @@ class Flash:
         dbias = self._bias(p, bias, Nq, Nk, grad=bias_grad)
         grid_b, max_q, max_k = packed if packed else (B, Nq, Nk)
         p.batch = grid_b
+        if self.abi >= 13 and self.dkdv_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:
+            cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
+            maps = ((qc, p.q_map), (doc, p.dout_map))
+            p.tma_loads = int(all(self.encode_map(t, cols, m, D % 64 == 0) for t, m in maps))
         # pre and convert work on the tensors' rows (Z = the tensors' batch); dkdv and dq per sequence
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)
         b = "bias_" if bias is not None else ""

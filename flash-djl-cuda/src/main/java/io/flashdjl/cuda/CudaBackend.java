@@ -17,6 +17,8 @@ import io.flashdjl.spi.AttentionBackend;
 import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.spi.DropoutBits;
 import io.flashdjl.spi.Visibility;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -128,7 +130,13 @@ public final class CudaBackend implements AttentionBackend {
                 bias.params,
                 dims(p),
                 CudaKernels.rowTiles(forward, p.longestQuery()),
-                operandMaps(kernels, forward, p, q, k, v));
+                operandMaps(
+                        kernels.forwardTmaLoads(p.headDim()), // only persistent forwards read maps (flash_tiles.h)
+                        forward.name,
+                        p,
+                        new MapOperand(q, p.headsQ(), p.seqQ()),
+                        new MapOperand(k, p.headsKv(), p.seqK()),
+                        new MapOperand(v, p.headsKv(), p.seqK())));
         if (runsOnSimt(KernelDtype.of(p), forward) && SLOW_PATH_LOGGED.add(forward.name)) {
             logger.warn(
                     "CUDA: {} runs float32 at Precision.FULL on the SIMT kernels (the tensor-core ones need sm_90a and"
@@ -181,6 +189,7 @@ public final class CudaBackend implements AttentionBackend {
             tensor(NDArrayMemory.address("dk", dk), kvs),
             tensor(NDArrayMemory.address("dv", dv), kvs)
         };
+        CudaKernels.Kernel dkdv = kernels.kernel(name(kernels, "flash_bwd_dkdv", bias, p));
         byte[] params = KernelParams.backward(
                 tensors,
                 lse.address(),
@@ -190,7 +199,13 @@ public final class CudaBackend implements AttentionBackend {
                 dropout(p),
                 bias.params,
                 dims(p),
-                deterministic);
+                deterministic,
+                operandMaps(
+                        kernels.dkdvTmaLoads(p.headDim()),
+                        dkdv.name,
+                        p,
+                        new MapOperand(tensors[0], p.headsQ(), p.seqQ()),
+                        new MapOperand(tensors[4], p.headsQ(), p.seqQ())));
         // pre and convert work on the tensors' rows; dkdv and dq on the rows of each sequence (flash_params.h)
         kernels.launch(
                 kernels.kernel(name(kernels, "flash_bwd_pre", BiasArrays.NONE, p)),
@@ -199,13 +214,7 @@ public final class CudaBackend implements AttentionBackend {
                 p.batch(),
                 params,
                 p);
-        kernels.launch(
-                kernels.kernel(name(kernels, "flash_bwd_dkdv", bias, p)),
-                p.longestKey(),
-                p.headsKv(),
-                p.sequenceCount(),
-                params,
-                p);
+        kernels.launch(dkdv, p.longestKey(), p.headsKv(), p.sequenceCount(), params, p);
         if (convert) {
             kernels.launch(
                     kernels.kernel(name(kernels, "flash_bwd_convert", BiasArrays.NONE, p)),
@@ -281,20 +290,15 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * The tensor maps through which a forward copies q, k and v ({@code TMA LOADS} in flash_params.h): for the head
-     * dimensions whose forwards read them ({@link CudaKernels#forwardTmaLoads}), on 16-bit operands without sequences
+     * The tensor maps through which a kernel copies its operands ({@code TMA LOADS} in flash_params.h): for kernels
+     * that read them ({@code readsMaps}: the fatbin's per-head-dim export), on 16-bit operands without sequences
      * (under a map, rows past a sequence's end would not read as zeros), where the driver encodes maps. Otherwise, or
      * if the driver refuses a map (said once per kernel), none: the kernel copies the operands itself.
      */
     static KernelParams.OperandMaps operandMaps(
-            CudaKernels kernels,
-            CudaKernels.Kernel forward,
-            AttentionProblem p,
-            KernelParams.Tensor q,
-            KernelParams.Tensor k,
-            KernelParams.Tensor v) {
+            boolean readsMaps, String kernel, AttentionProblem p, MapOperand... operands) {
         KernelDtype type = KernelDtype.of(p);
-        if (!kernels.forwardTmaLoads(p.headDim()) // only persistent forwards read maps (flash_tiles.h)
+        if (!readsMaps
                 || !type.sixteenBitCompute()
                 || p.sequences().isPresent()
                 || TensorMaps.unavailableReason().isPresent()) {
@@ -302,21 +306,28 @@ public final class CudaBackend implements AttentionBackend {
         }
         boolean bf16 = type == KernelDtype.F32_BF16; // the mixed kernels read bfloat16 copies
         long d = (p.headDim() + 7) / 8 * 8; // the columns stored (the casts' rows are padded to 8)
+        boolean wholeBlocks = TensorMaps.wholeBlockMap(p.headDim());
         try {
-            return new KernelParams.OperandMaps(
-                    TensorMaps.encodeOperand(
-                            q.address, bf16, new long[] {p.batch(), p.headsQ(), p.seqQ(), d}, q.strides),
-                    TensorMaps.encodeOperand(
-                            k.address, bf16, new long[] {p.batch(), p.headsKv(), p.seqK(), d}, k.strides),
-                    TensorMaps.encodeOperand(
-                            v.address, bf16, new long[] {p.batch(), p.headsKv(), p.seqK(), d}, v.strides));
+            List<byte[]> maps = new ArrayList<>(operands.length);
+            for (MapOperand o : operands) {
+                maps.add(TensorMaps.encodeOperand(
+                        o.tensor.address,
+                        bf16,
+                        new long[] {p.batch(), o.heads, o.rows, d},
+                        o.tensor.strides,
+                        wholeBlocks));
+            }
+            return new KernelParams.OperandMaps(maps);
         } catch (CudaException e) {
-            if (MAPS_REFUSED_LOGGED.add(forward.name)) {
-                logger.warn("CUDA: {} copies its operands without TMA: {}", forward.name, e.getMessage());
+            if (MAPS_REFUSED_LOGGED.add(kernel)) {
+                logger.warn("CUDA: {} copies its operands without TMA: {}", kernel, e.getMessage());
             }
             return KernelParams.OperandMaps.NONE;
         }
     }
+
+    /** One operand of a kernel that may copy it through a tensor map: its kernel argument, heads and rows. */
+    record MapOperand(KernelParams.Tensor tensor, long heads, long rows) {}
 
     /** Forward kernels for which the driver refused a tensor map, so that their fallback is said once. */
     private static final Set<String> MAPS_REFUSED_LOGGED = ConcurrentHashMap.newKeySet();

@@ -2,6 +2,7 @@ package io.flashdjl.cuda;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 
 /**
  * Packs {@code FlashFwdParams}, {@code FlashBwdParams} and {@code FlashCastParams} of {@code
@@ -15,9 +16,11 @@ import java.nio.ByteOrder;
  *                         Bias (88 B); Dims (40 B); bottom-right anchor (int32); Dropout (12 B); bias kind
  *                         (int32); row tiles (int32); TMA loads (int32, 1 = the maps are set); 52 bytes of zero
  *                         (the maps' 64-byte alignment); tensor maps of q, k, v (128 B each, zero when unset)
- * FlashBwdParams (472 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
+ * FlashBwdParams (768 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
  *                         Sequences addresses (32 B); dropout seed (int64); Bias (88 B); Dims (40 B);
- *                         deterministic, bottom-right anchor (int32); Dropout (12 B); bias kind (int32)
+ *                         deterministic, bottom-right anchor (int32); Dropout (12 B); bias kind (int32);
+ *                         TMA loads (int32, 1 = the maps are set); 36 bytes of zero (the maps' 64-byte alignment);
+ *                         tensor maps of q, dout (128 B each, zero when unset)
  * Bias (88 B): data, tiles, grad addresses; data strides (batch, head, row); tiles strides (batch, head);
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
  * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
@@ -36,19 +39,16 @@ import java.nio.ByteOrder;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 12;
+    static final int ABI_VERSION = 13;
 
     static final int FORWARD_BYTES = 768;
-    static final int BACKWARD_BYTES = 472;
+    static final int BACKWARD_BYTES = 768;
     static final int CAST_BYTES = 80;
     static final int BIAS_TILES_BYTES = 112;
     static final int TMA_COPY_BYTES = 192;
 
     /** Bytes of a tensor map ({@code FlashTensorMap}: the driver's {@code CUtensorMap}, made by TensorMaps). */
     static final int MAP_BYTES = 128;
-
-    /** Where FlashFwdParams' maps start: 64-byte aligned, after the 332 bytes of the other fields. */
-    private static final int FORWARD_MAPS_OFFSET = FORWARD_BYTES - 3 * MAP_BYTES;
 
     /** Element strides of one 4-D tensor, in BHSD order of meaning: batch, head, row. */
     static final class Strides {
@@ -145,14 +145,31 @@ final class KernelParams {
     }
 
     /**
-     * The tensor maps of q, k and v through which a persistent forward copies them ({@code TMA LOADS} in
-     * flash_params.h; made by {@code TensorMaps.encodeOperand}), or {@link #NONE}: the kernels' own copies.
+     * The tensor maps through which a kernel copies its operands ({@code TMA LOADS} in flash_params.h; made by
+     * {@code TensorMaps.encodeOperand}), in the order of the struct's maps (forward: q, k, v; backward: q, dout), or
+     * {@link #NONE}: the kernels' own copies.
      */
-    record OperandMaps(byte[] q, byte[] k, byte[] v) {
-        static final OperandMaps NONE = new OperandMaps(null, null, null);
+    record OperandMaps(List<byte[]> maps) {
+        static final OperandMaps NONE = new OperandMaps(List.of());
 
         boolean present() {
-            return q != null;
+            return !maps.isEmpty();
+        }
+
+        /**
+         * The flag {@code tma_loads}, zeros up to the next 64-byte boundary, then {@code count} maps (zeros if none).
+         */
+        void put(ByteBuffer b, int count) {
+            if (present() && maps.size() != count) {
+                throw new IllegalArgumentException("maps: expected " + count + " but got " + maps.size());
+            }
+            b.putInt(present() ? 1 : 0);
+            b.position(b.position() + (64 - b.position() % 64) % 64); // zeros, as the buffer starts
+            if (present()) {
+                maps.forEach(map -> b.put(checked(map)));
+            } else {
+                b.position(b.position() + count * MAP_BYTES); // unset maps: zeros
+            }
         }
     }
 
@@ -186,13 +203,7 @@ final class KernelParams {
         b.putInt(s.bottomRight() ? 1 : 0);
         putDropout(b, z);
         b.putInt(bias.kind()).putInt(rowTiles);
-        b.putInt(maps.present() ? 1 : 0);
-        b.position(FORWARD_MAPS_OFFSET); // the maps' 64-byte alignment: zeros, as the buffer starts
-        if (maps.present()) {
-            b.put(checked(maps.q())).put(checked(maps.k())).put(checked(maps.v()));
-        } else {
-            b.position(FORWARD_BYTES); // unset maps: zeros
-        }
+        maps.put(b, 3);
         return done(b);
     }
 
@@ -211,7 +222,8 @@ final class KernelParams {
 
     /**
      * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; seed; dims;
-     * deterministic; anchor; dropout; bias kind. {@code dqAccum} may be 0 when the convert kernel does not run.
+     * deterministic; anchor; dropout; bias kind; the maps of q and dout, if any. {@code dqAccum} may be 0 when the
+     * convert kernel does not run.
      */
     static byte[] backward(
             Tensor[] tensors,
@@ -222,7 +234,8 @@ final class KernelParams {
             Dropout z,
             Bias bias,
             Dims d,
-            boolean deterministic) {
+            boolean deterministic,
+            OperandMaps maps) {
         if (tensors.length != 8) {
             throw new IllegalArgumentException(
                     "tensors: expected 8 (q, k, v, o, dout, dq, dk, dv) but got " + tensors.length);
@@ -238,6 +251,7 @@ final class KernelParams {
         b.putInt(s.bottomRight() ? 1 : 0);
         putDropout(b, z);
         b.putInt(bias.kind());
+        maps.put(b, 2);
         return done(b);
     }
 

@@ -130,28 +130,49 @@ final class TensorMaps {
                 rows + " x " + cols + " (row stride " + rowStrideElements + ", box " + boxRows + " x " + boxCols + ")");
     }
 
-    /** Columns and rows of the boxes the persistent forwards load ({@code TMA LOADS} in flash_params.h). */
+    /** Columns and rows of the boxes the kernels load ({@code TMA LOADS} in flash_params.h). */
     static final int OPERAND_BOX = 64;
 
     /**
-     * The map of one 16-bit {@code [batch, heads, rows, cols]} operand of a persistent forward ({@code TMA LOADS} in
-     * flash_params.h): rank 4 over the tensor's own element strides, boxes of {@value #OPERAND_BOX} columns x
-     * {@value #OPERAND_BOX} rows landing in the 128-byte swizzle, out-of-range elements zero.
+     * Whether the operand maps of a problem are rank 5 ({@code TMA LOADS} in flash_params.h; the kernels'
+     * {@code tma_whole_block_map} holds the same rule): where the head dim is a whole number of
+     * {@value #OPERAND_BOX}-column blocks, one box takes a tile's rows in every block.
+     *
+     * @param headDim the problem's head dim
+     * @return true for rank-5 maps, false for rank 4
+     */
+    static boolean wholeBlockMap(long headDim) {
+        return headDim % OPERAND_BOX == 0;
+    }
+
+    /**
+     * The map of one 16-bit {@code [batch, heads, rows, cols]} operand ({@code TMA LOADS} in flash_params.h) over the
+     * tensor's own element strides, landing in the 128-byte swizzle, out-of-range elements zero. Rank 4 with boxes of
+     * {@value #OPERAND_BOX} columns x {@value #OPERAND_BOX} rows; or, with {@code wholeBlocks}, rank 5 (columns
+     * within a block, rows, blocks, heads, batch) with boxes of {@value #OPERAND_BOX} rows of every block.
      *
      * @param address the tensor's device address (16-byte aligned)
      * @param bfloat16 bfloat16 elements rather than float16
-     * @param dims batch, heads, rows, cols (the stored columns)
+     * @param dims batch, heads, rows, cols (the stored columns; with {@code wholeBlocks} a multiple of
+     *     {@value #OPERAND_BOX})
      * @param strides element strides of batch, head and row (multiples of 8: 16 bytes)
+     * @param wholeBlocks a rank-5 map ({@link #wholeBlockMap})
      * @return the 128 bytes of the map
      * @throws IllegalStateException when tensor maps are unavailable here
      * @throws CudaException when the driver refuses the map (a stride it cannot map)
      */
-    static byte[] encodeOperand(long address, boolean bfloat16, long[] dims, KernelParams.Strides strides) {
-        OperandKey key = new OperandKey(address, bfloat16, dims.clone(), strides.batch, strides.head, strides.row);
+    static byte[] encodeOperand(
+            long address, boolean bfloat16, long[] dims, KernelParams.Strides strides, boolean wholeBlocks) {
+        if (wholeBlocks && dims[3] % OPERAND_BOX != 0) {
+            throw new IllegalArgumentException(
+                    "cols: expected a multiple of " + OPERAND_BOX + " for a rank-5 map but got " + dims[3]);
+        }
+        OperandKey key =
+                new OperandKey(address, bfloat16, dims.clone(), strides.batch, strides.head, strides.row, wholeBlocks);
         Map<OperandKey, byte[]> recent = RECENT.get();
         byte[] map = recent.get(key);
         if (map == null) {
-            map = encodeOperandNow(address, bfloat16, dims, strides);
+            map = encodeOperandNow(address, bfloat16, dims, strides, wholeBlocks);
             recent.put(key, map);
         }
         return map;
@@ -159,12 +180,19 @@ final class TensorMaps {
 
     /** What an operand's map is made of: equal keys encode equal maps. */
     private record OperandKey(
-            long address, boolean bfloat16, long[] dims, long batchStride, long headStride, long rowStride) {
+            long address,
+            boolean bfloat16,
+            long[] dims,
+            long batchStride,
+            long headStride,
+            long rowStride,
+            boolean wholeBlocks) {
         @Override
         public boolean equals(Object o) {
             return o instanceof OperandKey k
                     && address == k.address
                     && bfloat16 == k.bfloat16
+                    && wholeBlocks == k.wholeBlocks
                     && Arrays.equals(dims, k.dims)
                     && batchStride == k.batchStride
                     && headStride == k.headStride
@@ -193,7 +221,21 @@ final class TensorMaps {
                 }
             });
 
-    private static byte[] encodeOperandNow(long address, boolean bfloat16, long[] dims, KernelParams.Strides strides) {
+    private static byte[] encodeOperandNow(
+            long address, boolean bfloat16, long[] dims, KernelParams.Strides strides, boolean wholeBlocks) {
+        String what = Arrays.toString(dims) + " (element strides " + strides.batch + ", " + strides.head + ", "
+                + strides.row + (wholeBlocks ? ", rank 5)" : ")");
+        if (wholeBlocks) {
+            int blocks = Math.toIntExact(dims[3] / OPERAND_BOX);
+            return encode(
+                    address,
+                    bfloat16,
+                    new long[] {OPERAND_BOX, dims[2], blocks, dims[1], dims[0]},
+                    new long[] {strides.row * 2, OPERAND_BOX * 2, strides.head * 2, strides.batch * 2},
+                    new int[] {OPERAND_BOX, OPERAND_BOX, blocks, 1, 1},
+                    true,
+                    what);
+        }
         return encode(
                 address,
                 bfloat16,
@@ -201,8 +243,7 @@ final class TensorMaps {
                 new long[] {strides.row * 2, strides.head * 2, strides.batch * 2},
                 new int[] {OPERAND_BOX, OPERAND_BOX, 1, 1},
                 true,
-                Arrays.toString(dims) + " (element strides " + strides.batch + ", " + strides.head + ", " + strides.row
-                        + ")");
+                what);
     }
 
     private static byte[] encode(

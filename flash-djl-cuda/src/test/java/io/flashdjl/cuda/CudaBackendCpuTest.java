@@ -18,6 +18,7 @@ import io.flashdjl.spi.AttentionProblem;
 import io.flashdjl.testing.TestSeed;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -63,7 +64,7 @@ class CudaBackendCpuTest {
         byte[] vMap = new byte[128];
         qMap[0] = 61;
         vMap[127] = 63;
-        KernelParams.OperandMaps maps = new KernelParams.OperandMaps(qMap, new byte[128], vMap);
+        KernelParams.OperandMaps maps = new KernelParams.OperandMaps(List.of(qMap, new byte[128], vMap));
         ByteBuffer fwd = ByteBuffer.wrap(KernelParams.forward(t, t, t, t, 5, s, z, bias, d, 51, maps))
                 .order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(768, fwd.capacity());
@@ -95,9 +96,16 @@ class CudaBackendCpuTest {
         assertEquals(0, unmapped.getInt(328)); // tma_loads
         assertEquals(0, unmapped.get(384)); // the maps' bytes: zero
         KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
-        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true))
+        KernelParams.OperandMaps bwdMaps = new KernelParams.OperandMaps(List.of(qMap, vMap));
+        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true, bwdMaps))
                 .order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(472, bwd.capacity());
+        assertEquals(768, bwd.capacity());
+        assertEquals(1, bwd.getInt(472)); // tma_loads
+        assertEquals(61, bwd.get(512)); // q_map, 64-byte aligned
+        assertEquals(63, bwd.get(767)); // dout_map's last byte
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true, maps)); // three maps, not two
         assertEquals(3, bwd.getLong(248)); // dv.row_stride
         assertEquals(12, bwd.getLong(264)); // dq_accum
         assertEquals(22, bwd.getLong(288)); // k_offsets
