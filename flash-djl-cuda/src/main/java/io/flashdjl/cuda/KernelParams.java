@@ -146,8 +146,8 @@ final class KernelParams {
 
     /**
      * The tensor maps through which a kernel copies its operands ({@code TMA LOADS} in flash_params.h; made by
-     * {@code TensorMaps.encodeOperand}), in the order of the struct's maps (forward: q, k, v; backward: q, dout, k, v), or
-     * {@link #NONE}: the kernels' own copies.
+     * {@code TensorMaps.encodeOperand}), in the order of the struct's maps (forward: q, k, v; backward: q, dout, k,
+     * v), or {@link #NONE}: the kernels' own copies.
      */
     record OperandMaps(List<byte[]> maps) {
         static final OperandMaps NONE = new OperandMaps(List.of());
@@ -222,8 +222,8 @@ final class KernelParams {
 
     /**
      * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; seed; dims;
-     * deterministic; anchor; dropout; bias kind; the maps of q, dout, k and v, if any. {@code dqAccum} may be 0 when the
-     * convert kernel does not run.
+     * deterministic; anchor; dropout; bias kind; the maps of q, dout, k and v, if any. {@code dqAccum} may be 0 when
+     * the convert kernel does not run.
      */
     static byte[] backward(
             Tensor[] tensors,
