@@ -14,6 +14,7 @@
 #include "flash_bwd_tile.cuh"
 #include "flash_fwd_sm90.cuh"
 #include "flash_tiles.h"
+#include "flash_tma.cuh"
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
@@ -44,15 +45,18 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   const uint32_t sdO = sQ + S_::Q_BYTES;
   const uint32_t sK0 = sdO + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + 2 * S_::KV_BYTES;
-  // full[s]: the copies into stage s landed (one cp.async arrival per copying thread); empty[s]: the computing
-  // warps are done with stage s (one arrival per warp)
+  // full[s]: the copies into stage s landed (one cp.async arrival per copying thread, or by TMA one arrival and the
+  // bytes it expects); empty[s]: the computing warps are done with stage s (one arrival per warp)
   const uint32_t bars = sV0 + 2 * S_::KV_BYTES;
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 16 + 8 * s; };
+  // TMA LOADS (flash_params.h): the producer's thread 0 copies every tile through the launcher's tensor maps
+  const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
+  static_assert(!S_::TMA || (BR == kTmaTile && BC == kTmaTile), "TMA: 64-row tiles, which rank-5 maps' boxes fill");
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < 2; ++s) {
-      mbar_init(full(s), NCOPY);
+      mbar_init(full(s), tma ? 1 : NCOPY);
       mbar_init(empty(s), NC / 32);
     }
   }
@@ -74,6 +78,26 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     load_kv(SwTileCopier<S_::DS, BC, NCOPY>(ctid, hd), 0);
   };
   if constexpr (PRODUCER) {
+    if (wg == 0 && tma) {  // ---- the producer warpgroup by TMA: one thread issues every tile (no sequences)
+      wg_regs_dec<S_::PRODUCER_REGS>();
+      if (tid == 0) {
+        const int b = t.seq.batch;
+        const bool whole = tma_whole_block_map(hd);
+        constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
+        for (int j = 0; j < n_tiles; ++j) {  // key tile j into stage j % 2 once tile j - 2 is released
+          const int st = j & 1, nn = nb + j * BC;
+          if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
+          mbar_arrive_expect_tx(full(st), 2 * KV + (j == 0 ? 2 * Q : 0));
+          if (j == 0) {  // Q and dO land with tile 0
+            tma_load_tile<BR, S_::DS>(sQ, &p.q_map, m0, t.h, b, full(st), whole);
+            tma_load_tile<BR, S_::DS>(sdO, &p.dout_map, m0, t.h, b, full(st), whole);
+          }
+          tma_load_tile<BC, S_::DS>(sK0 + st * S_::KV_BYTES, &p.k_map, nn, t.hk, b, full(st), whole);
+          tma_load_tile<BC, S_::DS>(sV0 + st * S_::KV_BYTES, &p.v_map, nn, t.hk, b, full(st), whole);
+        }
+      }
+      return;
+    }
     if (wg == 0) {  // ---- the producer warpgroup: every tile as soon as its stage is free
       if (n_tiles > 0) load_first(tid);
       wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's

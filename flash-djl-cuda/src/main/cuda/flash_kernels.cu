@@ -87,25 +87,22 @@ extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(F
 extern "C" __device__ const int flash_fwd_long_min_keys[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_LONG_MIN_KEYS_ITEM)};
 #define FDJL_FWD_TMA_LOADS_ITEM(H) (fdjl::fwd_tma_loads(H) ? 1 : 0),
 extern "C" __device__ const int flash_fwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_TMA_LOADS_ITEM)};
-#define FDJL_DKDV_TMA_LOADS_ITEM(H) (fdjl::dkdv_tma_loads(H) ? 1 : 0),
-extern "C" __device__ const int flash_dkdv_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_TMA_LOADS_ITEM)};
+#define FDJL_BWD_TMA_LOADS_ITEM(H) (fdjl::bwd_tma_loads(H) ? 1 : 0),
+extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_BWD_TMA_LOADS_ITEM)};
 
 // ---------------------------------------------------------------- kernels
-// name, param type, threads, tile rows, dynamic smem, body; the _MB form also asks ptxas for MINB
-// CTAs per SM (the dK/dV and dq shapes' MINB; 0 asks for nothing and builds as the plain form; the others give ptxas
-// only the thread count). The _FWD form, the 16-bit forwards', also asks for MINB (the forward's min_blocks setting),
-// exports PERSIST, the kernel's persistent CTAs per SM (0: one CTA per grid cell; flash_params.h, PERSISTENT KERNELS),
-// and takes its parameter as __grid_constant__, whose tensor maps' addresses go to the TMA unit (TMA LOADS)
+// name, param type, threads, tile rows, dynamic smem, body (the plain form: the f32 kernels and the backward's pre
+// and convert passes). The _BWD form, the 16-bit dK/dV and dq kernels', also asks ptxas for MINB CTAs per SM (their
+// shapes' MINB; 0 asks for nothing), and takes its parameter as __grid_constant__, whose tensor maps' addresses go to
+// the TMA unit (TMA LOADS). The _FWD form, the 16-bit forwards', does the same (MINB: the forward's min_blocks
+// setting) and exports PERSIST, the kernel's persistent CTAs per SM (0: one CTA per grid cell; flash_params.h,
+// PERSISTENT KERNELS)
 #define FLASH_KERNEL_FWD(NAME, THREADS, MINB, ROWS, SMEM, PERSIST, BODY)                  \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), (PERSIST)}; \
   extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const __grid_constant__ FlashFwdParams p) { BODY(p); }
-// The _DKDV form: the _MB form of the 16-bit dK/dV kernels, whose parameter is __grid_constant__ (TMA LOADS)
-#define FLASH_KERNEL_DKDV(NAME, THREADS, MINB, ROWS, SMEM, BODY)                  \
+#define FLASH_KERNEL_BWD(NAME, THREADS, MINB, ROWS, SMEM, BODY)                   \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0}; \
   extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const __grid_constant__ FlashBwdParams p) { BODY(p); }
-#define FLASH_KERNEL_MB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                \
-  extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0}; \
-  extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const PT p) { BODY(p); }
 #define FLASH_KERNEL(NAME, PT, THREADS, ROWS, SMEM, BODY)                                 \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS) NAME(const PT p) { BODY(p); }
@@ -115,10 +112,10 @@ extern "C" __device__ const int flash_dkdv_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM
 #define FLASH_TC_READERS(DT, T, TO, H, B, BIAS)                                                         \
   FLASH_KERNEL_FWD(flash_fwd_##B##DT##_hd##H, FwdShape<H>::THREADS, FwdShape<H>::MINB, FwdShape<H>::BR, \
                    FwdShape<H>::SMEM, FwdShape<H>::PERSISTENT, (fdjl::fwd_kernel<T, TO, H, BIAS>))         \
-  FLASH_KERNEL_DKDV(flash_bwd_dkdv_##B##DT##_hd##H, DkdvShape<H>::THREADS, DkdvShape<H>::MINB,        \
-                    DkdvShape<H>::BCK, DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H, BIAS>))             \
-  FLASH_KERNEL_MB(flash_bwd_dq_##B##DT##_hd##H, FlashBwdParams, DqShape<H>::THREADS, DqShape<H>::MINB,   \
-                  DqShape<H>::BR, DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, TO, H, BIAS>))
+  FLASH_KERNEL_BWD(flash_bwd_dkdv_##B##DT##_hd##H, DkdvShape<H>::THREADS, DkdvShape<H>::MINB,         \
+                   DkdvShape<H>::BCK, DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H, BIAS>))              \
+  FLASH_KERNEL_BWD(flash_bwd_dq_##B##DT##_hd##H, DqShape<H>::THREADS, DqShape<H>::MINB, DqShape<H>::BR, \
+                   DqShape<H>::SMEM, (fdjl::bwd_dq_kernel<T, TO, H, BIAS>))
 #define FLASH_TC_SET(DT, T, TO, H)                                                                      \
   FLASH_TC_READERS(DT, T, TO, H, , false) FLASH_TC_READERS(DT, T, TO, H, bias_, true)                   \
   FLASH_KERNEL(flash_bwd_pre_##DT##_hd##H, FlashBwdParams, PreShape::THREADS, PreShape::ROWS, 0,        \

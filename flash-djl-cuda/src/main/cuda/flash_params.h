@@ -30,7 +30,9 @@
 // same and one CTA per tile otherwise; from version 11 they take tiles from a queue and every launch is persistent.
 // Version 11's FlashFwdParams ended at row_tiles (328 bytes): no tensor maps (tma_loads, q_map, k_map, v_map).
 // Version 12's FlashBwdParams ended at bias_kind (472 bytes): no tensor maps (tma_loads, q_map, dout_map).
-#define FLASH_ABI_VERSION 13
+// Version 13's FlashBwdParams ended at dout_map (768 bytes: no k_map, v_map), and its export flash_dkdv_tma_loads
+// named only the dkdv kernels that read maps (flash_bwd_tma_loads names the head dims whose backward reads them).
+#define FLASH_ABI_VERSION 14
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -72,9 +74,9 @@
 //   extern "C" __device__ const int flash_fwd_tma_loads[n];   per head dim: 1 if its forwards (both forms) copy q, k
 //     and v through the tensor maps of FlashFwdParams when tma_loads = 1 (TMA LOADS), 0 if they ignore them; a device
 //     pass's own values
-//   extern "C" __device__ const int flash_dkdv_tma_loads[n];  per head dim: 1 if its f16/bf16/f32bf16 dkdv kernel
-//     copies q and dout through the tensor maps of FlashBwdParams when tma_loads = 1 (TMA LOADS), 0 if it ignores
-//     them; a device pass's own values
+//   extern "C" __device__ const int flash_bwd_tma_loads[n];  per head dim: 1 if a kernel of its f16/bf16/f32bf16
+//     backward (dkdv, or the deterministic mode's dq) copies through the tensor maps of FlashBwdParams when
+//     tma_loads = 1 (TMA LOADS), 0 if they all ignore them; a device pass's own values
 //   for every kernel K: extern "C" __device__ const int K_cfg[4] =
 //     {threads_per_block, tile_rows, dynamic_smem_bytes, persistent_ctas_per_sm}
 //   (a device pass's own values: the sm_90a code has its own _cfg values).
@@ -182,9 +184,10 @@
 //   (CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE).
 // Boxes past the tensor's rows or head_dim arrive as zeros, as the copiers' zero fill does. The kernels take their
 // FlashFwdParams as a __grid_constant__ parameter (the maps' addresses go to the TMA unit).
-// The backward the same way (FlashBwdParams.tma_loads, ABI 13): the dkdv kernels of the head dims flash_dkdv_tma_loads
-// names copy q and dout through q_map and dout_map (dout's map: dout's own strides, q's dims), encoded as above, under
-// the same conditions (no sequences); every other backward kernel ignores them.
+// The backward the same way (FlashBwdParams.tma_loads, ABI 13; k_map and v_map from 14): where flash_bwd_tma_loads
+// names the head dim, the launcher may encode q_map, dout_map, k_map and v_map as above (dout's map: dout's own
+// strides, q's dims), under the same conditions (no sequences). The dkdv kernels that read maps copy Q and dO
+// through them, the dq kernels that do copy Q, dO, K and V; every other backward kernel ignores them.
 //
 // Semantics: a query row that sees no key (e.g. bottom-right causal with seqlen_q > seqlen_k)
 // gets O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never
@@ -243,7 +246,7 @@ struct FlashFwdParams {           // 768 bytes (64-byte aligned: the maps)
   FlashTensorMap q_map, k_map, v_map;
 };
 
-struct FlashBwdParams {           // 768 bytes (64-byte aligned: the maps)
+struct FlashBwdParams {           // 1024 bytes (64-byte aligned: the maps)
   FlashTensor q, k, v, o, dout;   // inputs, dtype T (o: the forward's output)
   FlashTensor dq, dk, dv;         // outputs, dtype T
   const float* lse;               // [B, Hq, Nq] from the forward
@@ -266,10 +269,10 @@ struct FlashBwdParams {           // 768 bytes (64-byte aligned: the maps)
   uint32_t dropout_threshold;
   float dropout_scale;
   int32_t bias_kind;              // SCORE BIAS (above)
-  int32_t tma_loads;              // 1: q_map, dout_map are tensor maps of q, dout (TMA LOADS, below); 0: unset
+  int32_t tma_loads;              // 1: the maps are tensor maps of q, dout, k, v (TMA LOADS, below); 0: unset
   int32_t pad0;                   // write 0
   int64_t pad1[4];                // the maps' 64-byte alignment; write 0
-  FlashTensorMap q_map, dout_map;
+  FlashTensorMap q_map, dout_map, k_map, v_map;
 };
 
 struct FlashCastParams {          // 80 bytes
@@ -312,6 +315,6 @@ static_assert(sizeof(FlashTensor) == 32, "FlashTensor layout");
 static_assert(sizeof(FlashCastParams) == 80, "FlashCastParams layout");
 static_assert(sizeof(FlashFwdParams) == 768, "FlashFwdParams layout");
 static_assert(offsetof(FlashFwdParams, q_map) == 384, "FlashFwdParams layout");
-static_assert(sizeof(FlashBwdParams) == 768, "FlashBwdParams layout");
+static_assert(sizeof(FlashBwdParams) == 1024, "FlashBwdParams layout");
 static_assert(offsetof(FlashBwdParams, q_map) == 512, "FlashBwdParams layout");
 #endif

@@ -256,8 +256,8 @@ template <int D> struct DkdvWgShape {
   static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * DS_BYTES + DQ_BYTES + 4 * BR * 4 + 48 + 1024;
 };
 
-// Whether the 16-bit dK/dV kernel of D copies Q and dO by TMA where the launcher gave tensor maps: exported per head
-// dim as flash_dkdv_tma_loads (the head-dim-split kernel of D > 128 copies without)
+// Whether the 16-bit dK/dV kernel of D copies Q and dO by TMA where the launcher gave tensor maps (the
+// head-dim-split kernel of D > 128 copies without); bwd_tma_loads, with the dq kernel's, is the export
 __host__ __device__ constexpr bool dkdv_tma_loads(int D) {
   return dkdv_on_wgmma(D) && !dkdv_splits_head_dim(D) && dkdv_wgmma_tile(D).tma_loads;
 }
@@ -301,6 +301,8 @@ struct DqWgTile {
   int warpgroups;  // warpgroups per CTA, 64 query rows each
   int key_tile;    // keys per K/V tile (two stages)
   bool producer;   // an extra warpgroup does the copies (else the computing warpgroups do)
+  bool tma_loads;  // the producer copies Q, dO, K and V by TMA where the launcher gave tensor maps (TMA LOADS in
+                   // flash_params.h), else with cp.async
 };
 // One warpgroup: 97 KiB at D = 128, so two CTAs share an SM and their softmax and MMAs interleave; measured
 // 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md). With a producer
@@ -309,7 +311,7 @@ struct DqWgTile {
 // threads for 32-row tiles of 256 columns), 145-193 KiB, one CTA per SM
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
   // the producer measured +3-9% at D = 128 (4k-16k) and -5-10% at D = 64 (1k-4k): PERF_LOG.md
-  return D <= 128 ? DqWgTile{1, 64, D >= 96} : DqWgTile{2, 32, false};
+  return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96} : DqWgTile{2, 32, false, false};
 }
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
@@ -317,6 +319,8 @@ template <int D> struct DqWgShape {
   // + the producer warpgroup, if any, whose registers the computing warpgroup takes (setmaxnreg). Two CTAs of 256
   // threads per SM start at 128 registers: 128 x 24 + 128 x 232 = 32 Ki per CTA. MINB tells ptxas the count.
   static constexpr int PRODUCERS = C.producer ? 128 : 0, CONSUMERS = 128 * NWG;
+  static constexpr bool TMA = C.tma_loads;
+  static_assert(!TMA || C.producer, "TMA copies: the producer's");
   static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 232, MINB = C.producer ? 2 : 0;
   static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
@@ -326,6 +330,11 @@ template <int D> struct DqWgShape {
 };
 
 template <int D> using DqShape = std::conditional_t<dq_on_wgmma(D), DqWgShape<D>, DqMmaShape<D>>;
+// Whether a kernel of D's 16-bit backward copies by TMA where the launcher gave tensor maps: exported per head dim as
+// flash_bwd_tma_loads, so that the launcher encodes the backward's maps only where they are read
+__host__ __device__ constexpr bool bwd_tma_loads(int D) {
+  return dkdv_tma_loads(D) || (dq_on_wgmma(D) && dq_wgmma_tile(D).tma_loads);
+}
 
 // ------------------------------------------------------------------ float32, 3xTF32 (flash_*_tf32.cuh)
 // The float32 forward, dK/dV and dQ of D <= 128 run on the tensor cores in the sm_90a pass, whose

@@ -6,9 +6,11 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, persistent CTAs per SM} 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Thirteen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
-version 13 (FlashBwdParams ends in the tensor maps of q and dout and their flag: backward() encodes them where the
-exported flash_dkdv_tma_loads says the head dim's dkdv kernel reads them, under the forward's conditions),
+Fourteen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 14 (FlashBwdParams ends in the tensor maps of q, dout, k and v: backward() encodes them where the exported
+flash_bwd_tma_loads says a kernel of the head dim's backward reads them, under the forward's conditions),
+version 13 (FlashBwdParams ends in the tensor maps of q and dout and their flag, read where the exported
+flash_dkdv_tma_loads says the head dim's dkdv kernel reads them),
 version 12 (FlashFwdParams ends in three tensor maps and their flag, tma_loads: forward() encodes the maps with the
 driver's cuTensorMapEncodeTiled where the exported flash_fwd_tma_loads says the head dim's forward reads them, on
 16-bit operands without sequences, as CudaBackend does;
@@ -167,6 +169,13 @@ class BwdParamsV13(C.Structure):  # ABI 13: + the maps of q and dout (TMA LOADS)
 assert C.sizeof(BwdParamsV13) == 768 and BwdParamsV13.q_map.offset == 512
 
 
+class BwdParamsV14(C.Structure):  # ABI 14: + the maps of k and v: 1024 bytes
+    _fields_ = BwdParamsV13._fields_ + [(n, TensorMap) for n in ("k_map", "v_map")]
+
+
+assert C.sizeof(BwdParamsV14) == 1024 and BwdParamsV14.k_map.offset == 768
+
+
 class BiasTilesParams(C.Structure):  # ABI 6
     _fields_ = [("bias", Bias)] + [(n, C.c_int32) for n in ("batch", "heads", "seqlen_q", "seqlen_k", "bias_kind",
                                                             "pad0")]
@@ -231,8 +240,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in range(1, 14):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 13")
+        if self.abi not in range(1, 15):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 14")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -248,9 +257,11 @@ class Flash:
         # per head dim: whether its forwards copy through tensor maps when given them (version 12 on)
         tmas = self._ints("flash_fwd_tma_loads", len(self.head_dims)) if self.abi >= 12 else [0] * len(self.head_dims)
         self.fwd_tma_loads = {h: t != 0 for h, t in zip(self.head_dims, tmas)}
-        # per head dim: whether its 16-bit dkdv kernel copies q and dout through tensor maps (version 13 on)
-        tmas = self._ints("flash_dkdv_tma_loads", len(self.head_dims)) if self.abi >= 13 else [0] * len(self.head_dims)
-        self.dkdv_tma_loads = {h: t != 0 for h, t in zip(self.head_dims, tmas)}
+        # per head dim: whether a kernel of its 16-bit backward copies through tensor maps (version 13: the dkdv
+        # kernel, q and dout; from 14 also the dq kernel, q, dout, k and v)
+        bwd_tma = "flash_bwd_tma_loads" if self.abi >= 14 else "flash_dkdv_tma_loads"
+        tmas = self._ints(bwd_tma, len(self.head_dims)) if self.abi >= 13 else [0] * len(self.head_dims)
+        self.bwd_tma_loads = {h: t != 0 for h, t in zip(self.head_dims, tmas)}
         self.tma = tma or os.environ.get("FLASH_TMA", "auto")  # "auto" (the launcher's rule) or "never" (ABI 12)
         self._maps = {}  # encoded tensor maps by tensor address, shape, strides and dtype (a timed call encodes none)
         if self.tma not in ("auto", "never"):
@@ -535,7 +546,7 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
-            p = (BwdParamsV13() if self.abi >= 13 else BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5 else BwdParamsV4() if self.abi == 4
+            p = (BwdParamsV14() if self.abi >= 14 else BwdParamsV13() if self.abi >= 13 else BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5 else BwdParamsV4() if self.abi == 4
                  else BwdParams())
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
@@ -550,9 +561,9 @@ class Flash:
         dbias = self._bias(p, bias, Nq, Nk, grad=bias_grad)
         grid_b, max_q, max_k = packed if packed else (B, Nq, Nk)
         p.batch = grid_b
-        if self.abi >= 13 and self.dkdv_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:
+        if self.abi >= 13 and self.bwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:
             cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
-            maps = ((qc, p.q_map), (doc, p.dout_map))
+            maps = ((qc, p.q_map), (doc, p.dout_map)) + (((kc, p.k_map), (vc, p.v_map)) if self.abi >= 14 else ())
             p.tma_loads = int(all(self.encode_map(t, cols, m, D % 64 == 0) for t, m in maps))
         # pre and convert work on the tensors' rows (Z = the tensors' batch); dkdv and dq per sequence
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)

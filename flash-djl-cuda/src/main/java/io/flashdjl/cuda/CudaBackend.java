@@ -201,11 +201,13 @@ public final class CudaBackend implements AttentionBackend {
                 dims(p),
                 deterministic,
                 operandMaps(
-                        kernels.dkdvTmaLoads(p.headDim()),
+                        kernels.bwdTmaLoads(p.headDim()),
                         dkdv.name,
                         p,
                         new MapOperand(tensors[0], p.headsQ(), p.seqQ()),
-                        new MapOperand(tensors[4], p.headsQ(), p.seqQ())));
+                        new MapOperand(tensors[4], p.headsQ(), p.seqQ()),
+                        new MapOperand(tensors[1], p.headsKv(), p.seqK()),
+                        new MapOperand(tensors[2], p.headsKv(), p.seqK())));
         // pre and convert work on the tensors' rows; dkdv and dq on the rows of each sequence (flash_params.h)
         kernels.launch(
                 kernels.kernel(name(kernels, "flash_bwd_pre", BiasArrays.NONE, p)),

@@ -92,7 +92,7 @@ final class CudaKernels {
     private final int[] dkdvAddsDq;
     private final int[] fwdLongMinKeys;
     private final int[] fwdTmaLoads;
-    private final int[] dkdvTmaLoads;
+    private final int[] bwdTmaLoads;
     private final int multiprocessors;
 
     private CudaKernels(int deviceId, byte[] fatbin) {
@@ -111,7 +111,7 @@ final class CudaKernels {
         dkdvAddsDq = readInts("flash_dkdv_adds_dq", count);
         fwdLongMinKeys = readInts("flash_fwd_long_min_keys", count);
         fwdTmaLoads = readInts("flash_fwd_tma_loads", count);
-        dkdvTmaLoads = readInts("flash_dkdv_tma_loads", count);
+        bwdTmaLoads = readInts("flash_bwd_tma_loads", count);
         int[] sms = new int[1];
         check(
                 cuDeviceGetAttribute(sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
@@ -198,12 +198,13 @@ final class CudaKernels {
     }
 
     /**
-     * Whether the 16-bit dK/dV kernel of {@code headDim} copies q and dout through tensor maps when given them ({@code
-     * TMA LOADS} in flash_params.h; the fatbin's {@code flash_dkdv_tma_loads}, a device pass's own choice).
+     * Whether a kernel of the 16-bit backward of {@code headDim} copies through the backward's tensor maps when given
+     * them ({@code TMA LOADS} in flash_params.h; the fatbin's {@code flash_bwd_tma_loads}, a device pass's own
+     * choice).
      */
-    boolean dkdvTmaLoads(long headDim) {
+    boolean bwdTmaLoads(long headDim) {
         int hd = kernelHeadDim(headDim);
-        return dkdvTmaLoads[Arrays.binarySearch(headDims, hd)] != 0;
+        return bwdTmaLoads[Arrays.binarySearch(headDims, hd)] != 0;
     }
 
     /** The smallest of {@code compiled} (ascending) not below {@code headDim}. */

@@ -16,11 +16,11 @@ import java.util.List;
  *                         Bias (88 B); Dims (40 B); bottom-right anchor (int32); Dropout (12 B); bias kind
  *                         (int32); row tiles (int32); TMA loads (int32, 1 = the maps are set); 52 bytes of zero
  *                         (the maps' 64-byte alignment); tensor maps of q, k, v (128 B each, zero when unset)
- * FlashBwdParams (768 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
+ * FlashBwdParams (1024 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
  *                         Sequences addresses (32 B); dropout seed (int64); Bias (88 B); Dims (40 B);
  *                         deterministic, bottom-right anchor (int32); Dropout (12 B); bias kind (int32);
  *                         TMA loads (int32, 1 = the maps are set); 36 bytes of zero (the maps' 64-byte alignment);
- *                         tensor maps of q, dout (128 B each, zero when unset)
+ *                         tensor maps of q, dout, k, v (128 B each, zero when unset)
  * Bias (88 B): data, tiles, grad addresses; data strides (batch, head, row); tiles strides (batch, head);
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
  * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
@@ -39,10 +39,10 @@ import java.util.List;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 13;
+    static final int ABI_VERSION = 14;
 
     static final int FORWARD_BYTES = 768;
-    static final int BACKWARD_BYTES = 768;
+    static final int BACKWARD_BYTES = 1024;
     static final int CAST_BYTES = 80;
     static final int BIAS_TILES_BYTES = 112;
     static final int TMA_COPY_BYTES = 192;
@@ -146,8 +146,8 @@ final class KernelParams {
 
     /**
      * The tensor maps through which a kernel copies its operands ({@code TMA LOADS} in flash_params.h; made by
-     * {@code TensorMaps.encodeOperand}), in the order of the struct's maps (forward: q, k, v; backward: q, dout), or
-     * {@link #NONE}: the kernels' own copies.
+     * {@code TensorMaps.encodeOperand}), in the order of the struct's maps (forward: q, k, v; backward: q, dout, k,
+     * v), or {@link #NONE}: the kernels' own copies.
      */
     record OperandMaps(List<byte[]> maps) {
         static final OperandMaps NONE = new OperandMaps(List.of());
@@ -222,8 +222,8 @@ final class KernelParams {
 
     /**
      * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; seed; dims;
-     * deterministic; anchor; dropout; bias kind; the maps of q and dout, if any. {@code dqAccum} may be 0 when the
-     * convert kernel does not run.
+     * deterministic; anchor; dropout; bias kind; the maps of q, dout, k and v, if any. {@code dqAccum} may be 0 when
+     * the convert kernel does not run.
      */
     static byte[] backward(
             Tensor[] tensors,
@@ -251,7 +251,7 @@ final class KernelParams {
         b.putInt(s.bottomRight() ? 1 : 0);
         putDropout(b, z);
         b.putInt(bias.kind());
-        maps.put(b, 2);
+        maps.put(b, 4);
         return done(b);
     }
 

@@ -96,16 +96,19 @@ class CudaBackendCpuTest {
         assertEquals(0, unmapped.getInt(328)); // tma_loads
         assertEquals(0, unmapped.get(384)); // the maps' bytes: zero
         KernelParams.Tensor[] eight = {t, t, t, t, t, t, t, t};
-        KernelParams.OperandMaps bwdMaps = new KernelParams.OperandMaps(List.of(qMap, vMap));
+        byte[] kMap = new byte[128];
+        kMap[0] = 62;
+        KernelParams.OperandMaps bwdMaps = new KernelParams.OperandMaps(List.of(qMap, new byte[128], kMap, vMap));
         ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true, bwdMaps))
                 .order(ByteOrder.LITTLE_ENDIAN);
-        assertEquals(768, bwd.capacity());
+        assertEquals(1024, bwd.capacity());
         assertEquals(1, bwd.getInt(472)); // tma_loads
         assertEquals(61, bwd.get(512)); // q_map, 64-byte aligned
-        assertEquals(63, bwd.get(767)); // dout_map's last byte
+        assertEquals(62, bwd.get(768)); // k_map, after dout_map
+        assertEquals(63, bwd.get(1023)); // v_map's last byte
         assertThrows(
                 IllegalArgumentException.class,
-                () -> KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true, maps)); // three maps, not two
+                () -> KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true, maps)); // three maps, not four
         assertEquals(3, bwd.getLong(248)); // dv.row_stride
         assertEquals(12, bwd.getLong(264)); // dq_accum
         assertEquals(22, bwd.getLong(288)); // k_offsets
