@@ -202,7 +202,7 @@ public final class CudaBackend implements AttentionBackend {
                 deterministic,
                 operandMaps(
                         kernels.bwdTmaLoads(p.headDim()),
-                        dkdv.name,
+                        dkdv.name, // named for the backward's kernels: its dq kernel reads the same maps
                         p,
                         new MapOperand(tensors[0], p.headsQ(), p.seqQ()),
                         new MapOperand(tensors[4], p.headsQ(), p.seqQ()),
@@ -331,7 +331,10 @@ public final class CudaBackend implements AttentionBackend {
     /** One operand of a kernel that may copy it through a tensor map: its kernel argument, heads and rows. */
     record MapOperand(KernelParams.Tensor tensor, long heads, long rows) {}
 
-    /** Forward kernels for which the driver refused a tensor map, so that their fallback is said once. */
+    /**
+     * Kernels (a forward, or a backward's dkdv kernel for its kernels) for which the driver refused a tensor map, so
+     * that their fallback is said once.
+     */
     private static final Set<String> MAPS_REFUSED_LOGGED = ConcurrentHashMap.newKeySet();
 
     /** The longest key sequence for which tiles of unequal cost go through a persistent forward's queue. */
