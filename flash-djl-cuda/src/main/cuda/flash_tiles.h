@@ -228,7 +228,7 @@ struct DkdvWgTile {
   int key_tile;    // keys per CTA, 64 per warpgroup
   int query_tile;  // query rows per inner tile (two stages of Q, dO, LSE, delta)
   bool tma_loads;  // the producer copies Q and dO by TMA where the launcher gave tensor maps (TMA LOADS in
-                   // flash_params.h; exported as flash_dkdv_tma_loads), else with cp.async; LSE and delta always
+                   // flash_params.h; exported within flash_bwd_tma_loads), else with cp.async; LSE and delta always
                    // by cp.async (their padding rows must read +inf and 0)
 };
 // TMA copies of Q and dO measured 1.06-1.13x of the producer's cp.async at d = 96 and 1.01-1.03x at d = 64; at

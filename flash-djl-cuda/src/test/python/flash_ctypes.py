@@ -349,6 +349,14 @@ class Flash:
         self._maps[key] = C.string_at(at, C.sizeof(TensorMap))
         return True
 
+    def encode_maps(self, D, maps):
+        """Encodes a call's (tensor, struct field) maps of head dim D as CudaBackend.operandMaps does: the stored
+        columns, rank 5 where D is a whole number of 64-column blocks (TensorMaps.wholeBlockMap, the kernels'
+        tma_whole_block_map). Returns the flag tma_loads: 1 when every map was encoded, else 0."""
+        cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
+        whole = D % 64 == 0
+        return int(all(self.encode_map(t, cols, m, whole) for t, m in maps))
+
     def kernel_hd(self, d):
         for h in self.head_dims:
             if d <= h:
@@ -507,9 +515,7 @@ class Flash:
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)
         if self.fwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:  # (persistent forwards only)
-            cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
-            maps = ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map))
-            p.tma_loads = int(all(self.encode_map(t, cols, m, D % 64 == 0) for t, m in maps))
+            p.tma_loads = self.encode_maps(D, ((qc, p.q_map), (kc, p.k_map), (vc, p.v_map)))
         # CudaBackend.queuedRowTiles: tiles of equal cost (every row sees every key, no sequences, no bias) always;
         # from ABI 11 (a queue) also tiles of unequal cost up to QUEUED_UNEVEN_MAX_KEYS keys
         even = p.vis_lo <= 1 - Nq and p.vis_hi >= Nk - 1 and not seq and bias is None
@@ -546,8 +552,9 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
-            p = (BwdParamsV14() if self.abi >= 14 else BwdParamsV13() if self.abi >= 13 else BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5 else BwdParamsV4() if self.abi == 4
-                 else BwdParams())
+            p = (BwdParamsV14() if self.abi >= 14 else BwdParamsV13() if self.abi >= 13
+                 else BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5
+                 else BwdParamsV4() if self.abi == 4 else BwdParams())
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
             convert = dq_through_accumulator(dt, deterministic, self.dkdv_adds_dq[H])
@@ -562,9 +569,8 @@ class Flash:
         grid_b, max_q, max_k = packed if packed else (B, Nq, Nk)
         p.batch = grid_b
         if self.abi >= 13 and self.bwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:
-            cols = (D + 7) // 8 * 8  # the columns stored (the casts' rows are padded to 8)
             maps = ((qc, p.q_map), (doc, p.dout_map)) + (((kc, p.k_map), (vc, p.v_map)) if self.abi >= 14 else ())
-            p.tma_loads = int(all(self.encode_map(t, cols, m, D % 64 == 0) for t, m in maps))
+            p.tma_loads = self.encode_maps(D, maps)
         # pre and convert work on the tensors' rows (Z = the tensors' batch); dkdv and dq per sequence
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)
         b = "bias_" if bias is not None else ""

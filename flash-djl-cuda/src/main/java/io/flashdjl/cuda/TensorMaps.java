@@ -209,9 +209,9 @@ final class TensorMaps {
     private static final int RECENT_MAPS = 64;
 
     /**
-     * Each thread's most recently encoded operand maps. A training step calls the forward on the same few
-     * addresses and shapes every step (the allocator hands them back), so the driver call through JNA is paid once
-     * per operand rather than three times per call.
+     * Each thread's most recently encoded operand maps. A training step calls the forward and the backward on the
+     * same few addresses and shapes every step (the allocator hands them back), so the driver call through JNA is
+     * paid once per operand rather than for every operand of every call.
      */
     private static final ThreadLocal<Map<OperandKey, byte[]>> RECENT =
             ThreadLocal.withInitial(() -> new LinkedHashMap<>(RECENT_MAPS, 0.75f, true) {
