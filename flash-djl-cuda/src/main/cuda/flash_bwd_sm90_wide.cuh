@@ -55,11 +55,30 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   float* sX = reinterpret_cast<float*>(base + 2 * S_::PT_BYTES);  // P^T in float32, register r of thread t at r * 128 + t
   float* sLse = sX + SR * 128;
   float* sDel = sLse + 2 * BR;
+  // TMA LOADS (flash_params.h): thread 0 copies Q and dO through the launcher's maps, and full[stage] completes on
+  // their bytes; LSE and delta stay per-thread copies (their padding rows read +inf and 0)
+  const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
+  const uint32_t full0 = smem_u32(sDel + 2 * BR);
+  auto full = [&](int s) { return full0 + 8 * s; };
+  if (tma) {
+    if (tid == 0) {
+      mbar_init(full(0), 1);
+      mbar_init(full(1), 1);
+      fence_proxy_async();  // the initialised barriers, visible to the TMA unit
+    }
+    __syncthreads();
+  }
 
   const SwTileCopier<D, BR, NT> qt_copier(tid, hd);
   auto issue = [&](int it, int stg) {  // Q, dO, LSE and delta of item it into stage stg
-    wg_load_q_item<T, BR, NT>(p, kt, qt_copier, hk, it, sQ0 + stg * S_::QT_BYTES, sdO0 + stg * S_::QT_BYTES,
-                              smem_u32(sLse + stg * BR), smem_u32(sDel + stg * BR), tid);
+    const uint32_t sQ = sQ0 + stg * S_::QT_BYTES, sdO = sdO0 + stg * S_::QT_BYTES;
+    const uint32_t sL = smem_u32(sLse + stg * BR), sD = smem_u32(sDel + stg * BR);
+    if (tma) {
+      wg_load_stats<BR, NT>(p, kt, hk, it, sL, sD, tid);
+      if (tid == 0) wg_tma_q_item<BR, D>(p, kt, hk, it, sQ, sdO, full(stg));
+    } else {
+      wg_load_q_item<T, BR, NT>(p, kt, qt_copier, hk, it, sQ, sdO, sL, sD, tid);
+    }
   };
 
   float dk[OR], dv[OR];
@@ -90,6 +109,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     } else {
       cp_async_wait<0>();
     }
+    if (tma) mbar_wait(full(stg), (it >> 1) & 1);  // item it's Q and dO
     fence_proxy_async();
     __syncthreads();
     const int hh = kt.head(hk, it);

@@ -256,20 +256,26 @@ template <int D> struct DkdvWgShape {
   static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * DS_BYTES + DQ_BYTES + 4 * BR * 4 + 48 + 1024;
 };
 
-// Whether the 16-bit dK/dV kernel of D copies Q and dO by TMA where the launcher gave tensor maps (the
-// head-dim-split kernel of D > 128 copies without); bwd_tma_loads, with the dq kernel's, is the export
-__host__ __device__ constexpr bool dkdv_tma_loads(int D) {
-  return dkdv_on_wgmma(D) && !dkdv_splits_head_dim(D) && dkdv_wgmma_tile(D).tma_loads;
-}
-
-// dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles
+// dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles.
+// Whether thread 0 copies Q and dO by TMA where the launcher gave tensor maps: measured 0.99-1.05x of the per-thread
+// copies at D = 192 and 0.96-1.02x at D = 256 (PERF_LOG.md), so at 192 only
+__host__ __device__ constexpr bool dkdv_wide_tma_loads(int D) { return D == 192; }
 template <int D> struct DkdvWgWideShape {
   static constexpr int BCK = 64, BR = 64, THREADS = 256, MINB = 0;  // no CTA count asked of ptxas
   static_assert(D == 192 || D % 128 == 0, "each warpgroup's columns: whole 64-column blocks, or 64 + 32 at D = 192");
+  static constexpr bool TMA = dkdv_wide_tma_loads(D);
   static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, PT_BYTES = BCK * BR * 2;
-  // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, P^T in float32, 2 x (LSE, delta), + 1 KiB for the alignment
-  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * PT_BYTES + BCK * BR * 4 + 4 * BR * 4 + 1024;
+  // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, P^T in float32, 2 x (LSE, delta), two full mbarriers (TMA), + 1 KiB
+  // for the alignment
+  static constexpr int SMEM =
+      2 * KV_BYTES + 4 * QT_BYTES + 2 * PT_BYTES + BCK * BR * 4 + 4 * BR * 4 + (TMA ? 16 : 0) + 1024;
 };
+
+// Whether the 16-bit dK/dV kernel of D copies Q and dO by TMA where the launcher gave tensor maps; bwd_tma_loads,
+// with the dq kernel's, is the export
+__host__ __device__ constexpr bool dkdv_tma_loads(int D) {
+  return dkdv_on_wgmma(D) && (dkdv_splits_head_dim(D) ? dkdv_wide_tma_loads(D) : dkdv_wgmma_tile(D).tma_loads);
+}
 
 // the launch shape of flash_bwd_dkdv_<dt>_hd<D> in the pass being compiled
 template <int D>
