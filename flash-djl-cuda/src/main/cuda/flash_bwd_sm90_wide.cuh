@@ -228,30 +228,36 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     }
     __syncthreads();  // P^T and dS^T complete
     if (wg == 1) issue_dv();
-    wg_pin<OR>(dk);
-    wg_fence();
-    issue_cols(dk, sdSt, sQ);
-    float dq[DQR];  // dQ = dS K on this warpgroup's columns (ADDS_DQ), in the pieces of dK and dV
+    auto issue_dk = [&]() {
+      wg_pin<OR>(dk);
+      wg_fence();
+      issue_cols(dk, sdSt, sQ);
+      wg_commit();
+    };
+    bool staged_dq = false;
     if constexpr (ADDS_DQ) {
       if (add_dq) {
-        wg_fence();  // a branch apart from dK's products: its registers are fenced here, not by ptxas
+        // dQ = dS K on this warpgroup's columns, in the pieces of dK and dV: a commit group before dK's, so that it is
+        // staged while dK's products run. Staged where sX was: warpgroup 1 read its P^T before the last barrier
+        float dq[DQR];
+        wg_fence();
         wg_issue_dq<T, NA, BCK, BR>(dq, sdSt, sK, colA);
         if constexpr (NB > 0) wg_issue_dq<T, NB, BCK, BR>(dq + NA / 2, sdSt, sK, colB);
-      }
-    }
-    wg_commit();
-    wg_wait<0>();
-    wg_pin<OR>(dv);
-    wg_pin<OR>(dk);
-    if constexpr (ADDS_DQ) {
-      if (add_dq) {  // staged where sX was: warpgroup 1 read its P^T before the last barrier
+        wg_commit();
+        issue_dk();
+        wg_wait<1>();  // dV and dQ done; dK may still run
         wg_pin<DQR>(dq);
         unsigned char* sdq = reinterpret_cast<unsigned char*>(sX);
         wg_stage_dq<NA, S_::DQ_ROW>(sdq, dq, colA, warp, g, t4);
         if constexpr (NB > 0) wg_stage_dq<NB, S_::DQ_ROW>(sdq, dq + NA / 2, colB, warp, g, t4);
         fence_proxy_async();  // the staged dQ, visible to the bulk reduction
+        staged_dq = true;
       }
     }
+    if (!staged_dq) issue_dk();
+    wg_wait<0>();
+    wg_pin<OR>(dv);
+    wg_pin<OR>(dk);
     __syncthreads();  // the stage, sX, P^T and dS^T are reused by the next item
     if (add_dq && tid == 0)
       bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), smem_u32(sX), m0, min(BR, Nq - m0));
