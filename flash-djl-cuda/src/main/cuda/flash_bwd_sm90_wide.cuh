@@ -12,7 +12,11 @@
 //   both, on their columns:  dV += P^T dO,  dK += dS^T Q
 // The two products of the first step run at the same time; the element-wise steps of the two
 // warpgroups follow each other, and warpgroup 0's dV runs while warpgroup 1 computes dS^T.
-// It computes no dQ in either mode: the dq kernel writes it (dkdv_adds_dq, flash_tiles.h).
+// dQ: where dkdv_adds_dq (flash_tiles.h) names the head dim (192), the atomic mode adds it here too:
+//   both, on their columns:  dQ_tile = dS K          (dS^T read transposed), staged in dq_accum's layout
+// in the region of the float32 P^T, which thread 0 adds to dq_accum as one bulk reduction after the item;
+// the reduction has read it before warpgroup 0 stores the next P^T there. Otherwise (D = 256, whose shared
+// memory has no room for the staged tile, and the deterministic mode) the dq kernel writes dQ.
 #pragma once
 #include "flash_bwd_sm90.cuh"
 
@@ -27,7 +31,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   constexpr int NBR = BR / 8;         // n8 tiles over the query rows
   constexpr int DW = D / 2;           // dK and dV columns per warpgroup
   constexpr int SR = BR / 2, OR = DW / 2;  // accumulator registers per thread: S^T or dP^T; dK, dV
-  static_assert(!dkdv_adds_dq(D), "the launchers run the dq kernel after this one in both modes");
+  constexpr bool ADDS_DQ = dkdv_adds_dq(D);
+  constexpr int DQR = ADDS_DQ ? DW / 2 : 1;  // ... dQ (ADDS_DQ)
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127, warp = (tid >> 5) & 3, lane = tid & 31;
@@ -36,7 +41,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
   if (kt.outside()) return;
   const Visibility& vis = kt.vis;
-  const int Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
+  const bool add_dq = ADDS_DQ && !p.deterministic;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const int wkey = warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8 (both warpgroups)
   // This warpgroup's columns of dK and dV, in at most two pieces that a wgmma can read from dO and Q: a piece
   // starts at a 64-column block or lies inside one (an MN-major operand is read block by block from its start).
@@ -53,7 +59,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   const uint32_t sdSt = sPt + S_::PT_BYTES;        // dS^T, the same
   unsigned char* base = smem + (sPt - smem_u32(smem));
   float* sX = reinterpret_cast<float*>(base + 2 * S_::PT_BYTES);  // P^T in float32, register r of thread t at r * 128 + t
-  float* sLse = sX + SR * 128;
+  // ... and, after the item's products, its staged dQ (ADDS_DQ)
+  float* sLse = reinterpret_cast<float*>(base + 2 * S_::PT_BYTES + S_::X_BYTES);
   float* sDel = sLse + 2 * BR;
   // TMA LOADS (flash_params.h): thread 0 copies Q and dO through the launcher's maps, and full[stage] completes on
   // their bytes; LSE and delta stay per-thread copies (their padding rows read +inf and 0)
@@ -140,6 +147,10 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
 
     uint32_t pk[BR / 16][4];  // P^T (warpgroup 0) or dS^T (warpgroup 1) packed to 16 bits
     if (wg == 0) {
+      if (add_dq) {  // the last item's dQ reduction has read sX's region (thread 0 issued it)
+        if (tid == 0) bulk_wait_read();
+        named_sync<NT / 2>(3);
+      }
       if (vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull) {  // -inf where hidden, the bias where read
 #pragma unroll
         for (int n = 0; n < NBR; ++n)
@@ -217,15 +228,41 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     }
     __syncthreads();  // P^T and dS^T complete
     if (wg == 1) issue_dv();
-    wg_pin<OR>(dk);
-    wg_fence();
-    issue_cols(dk, sdSt, sQ);
-    wg_commit();
+    auto issue_dk = [&]() {
+      wg_pin<OR>(dk);
+      wg_fence();
+      issue_cols(dk, sdSt, sQ);
+      wg_commit();
+    };
+    bool staged_dq = false;
+    if constexpr (ADDS_DQ) {
+      if (add_dq) {
+        // dQ = dS K on this warpgroup's columns, in the pieces of dK and dV: a commit group before dK's, so that it is
+        // staged while dK's products run. Staged where sX was: warpgroup 1 read its P^T before the last barrier
+        float dq[DQR];
+        wg_fence();
+        wg_issue_dq<T, NA, BCK, BR>(dq, sdSt, sK, colA);
+        if constexpr (NB > 0) wg_issue_dq<T, NB, BCK, BR>(dq + NA / 2, sdSt, sK, colB);
+        wg_commit();
+        issue_dk();
+        wg_wait<1>();  // dV and dQ done; dK may still run
+        wg_pin<DQR>(dq);
+        unsigned char* sdq = reinterpret_cast<unsigned char*>(sX);
+        wg_stage_dq<NA, S_::DQ_ROW>(sdq, dq, colA, warp, g, t4);
+        if constexpr (NB > 0) wg_stage_dq<NB, S_::DQ_ROW>(sdq, dq + NA / 2, colB, warp, g, t4);
+        fence_proxy_async();  // the staged dQ, visible to the bulk reduction
+        staged_dq = true;
+      }
+    }
+    if (!staged_dq) issue_dk();
     wg_wait<0>();
     wg_pin<OR>(dv);
     wg_pin<OR>(dk);
     __syncthreads();  // the stage, sX, P^T and dS^T are reused by the next item
+    if (add_dq && tid == 0)
+      bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), smem_u32(sX), m0, min(BR, Nq - m0));
   }
+  if (add_dq && tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
 
   wg_store_dkdv<TO, NA>(p, kt, hk, dk, dv, n0 + wkey, colA, t4);  // this warpgroup's columns
   if constexpr (NB > 0) wg_store_dkdv<TO, NB>(p, kt, hk, dk + NA / 2, dv + NA / 2, n0 + wkey, colB, t4);

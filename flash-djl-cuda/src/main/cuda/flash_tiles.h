@@ -34,11 +34,13 @@ __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128;
 // dim but 32 (at D = 256 on key tiles of 32, so that dQ, S and dP fit).
 __host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64; }
 // Whether the dK/dV kernel adds dS K into dq_accum in the atomic mode (then the convert pass writes dQ). The
-// head-dim-split kernel does not: it has no shared memory left to stage a tile's dQ for one bulk reduction, and
-// the two-kernel backward (dK/dV, then the wgmma dq kernel) measured 1.13-1.19x faster than adding dQ with vector
-// reductions there (H200, PERF_LOG.md). There the dq kernel writes dQ in both modes. Exported per head dim as
-// flash_dkdv_adds_dq (flash_params.h).
-__host__ __device__ constexpr bool dkdv_adds_dq(int D) { return !(dkdv_on_wgmma(D) && dkdv_splits_head_dim(D)); }
+// head-dim-split kernel does so at D = 192 only, where a tile's dQ fits beside its operands for one bulk reduction
+// (in the float32 P^T's region). At D = 256 there is no room for it, and the two-kernel backward (dK/dV, then the
+// wgmma dq kernel) measured 1.13-1.19x faster than adding dQ with vector reductions (H200, PERF_LOG.md): there the
+// dq kernel writes dQ in both modes. Exported per head dim as flash_dkdv_adds_dq (flash_params.h).
+__host__ __device__ constexpr bool dkdv_adds_dq(int D) {
+  return !(dkdv_on_wgmma(D) && dkdv_splits_head_dim(D)) || D == 192;
+}
 
 // Columns a wgmma kernel stores per tile row: whole 64-column swizzled blocks (flash_wgmma.cuh); a head dim
 // of 96 takes two blocks, the second half zero-filled (the MMAs read only the first D columns).
@@ -265,10 +267,13 @@ template <int D> struct DkdvWgWideShape {
   static_assert(D == 192 || D % 128 == 0, "each warpgroup's columns: whole 64-column blocks, or 64 + 32 at D = 192");
   static constexpr bool TMA = dkdv_wide_tma_loads(D);
   static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, PT_BYTES = BCK * BR * 2;
-  // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, P^T in float32, 2 x (LSE, delta), two full mbarriers (TMA), + 1 KiB
-  // for the alignment
-  static constexpr int SMEM =
-      2 * KV_BYTES + 4 * QT_BYTES + 2 * PT_BYTES + BCK * BR * 4 + 4 * BR * 4 + (TMA ? 16 : 0) + 1024;
+  // the float32 P^T, and in the same region the item's staged dQ where the kernel adds it (dq_accum's rows)
+  static constexpr int DQ_ROW = dq_accum_cols(D) * 4;
+  static constexpr int X_BYTES = dkdv_adds_dq(D) && BR * DQ_ROW > BCK * BR * 4 ? BR * DQ_ROW : BCK * BR * 4;
+  // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, the float32 region, 2 x (LSE, delta), two full mbarriers (TMA),
+  // + 1 KiB for the alignment
+  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * PT_BYTES + X_BYTES + 4 * BR * 4 + (TMA ? 16 : 0) + 1024;
+  static_assert(SMEM <= 227 * 1024, "shared memory per CTA on sm_90");
 };
 
 // Whether the 16-bit dK/dV kernel of D copies Q and dO by TMA where the launcher gave tensor maps; bwd_tma_loads,

@@ -250,7 +250,7 @@ public final class CudaBackend implements AttentionBackend {
     /**
      * How dq is made: the 16-bit dK/dV kernels in non-deterministic mode add dS K into a float32 accumulator
      * with atomics and a convert kernel scales it into dq, where the fatbin says its dK/dV kernel does
-     * ({@code dkdvAddsDq}; not the head-dim-split kernel of d > 128 on Hopper). Otherwise (deterministic mode,
+     * ({@code dkdvAddsDq}; not the head-dim-split kernel of d = 256 on Hopper). Otherwise (deterministic mode,
      * those head dims, and the float32 kernels in both modes) the dq kernel writes dq itself, with no
      * accumulator.
      */

@@ -213,7 +213,7 @@ class CudaBackendCpuTest {
         assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32, true, true));
         assertTrue(CudaBackend.dqThroughAccumulator(KernelDtype.F32_BF16, false, true));
         assertFalse(CudaBackend.dqThroughAccumulator(KernelDtype.F32_BF16, true, true));
-        // a head dim whose dK/dV kernel computes no dQ (d > 128 on Hopper): the dq kernel in both modes
+        // a head dim whose dK/dV kernel computes no dQ (d = 256 on Hopper): the dq kernel in both modes
         for (KernelDtype type : KernelDtype.values()) {
             assertFalse(CudaBackend.dqThroughAccumulator(type, false, false), type.name());
             assertFalse(CudaBackend.dqThroughAccumulator(type, true, false), type.name());
