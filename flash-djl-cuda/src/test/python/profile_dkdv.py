@@ -1,9 +1,9 @@
 """One forward and one backward at a given shape, for a profiler to capture the kernels (developer tool):
 
     ncu --clock-control none -k regex:flash_bwd_dkdv --launch-count 1 --section SpeedOfLight \\
-        python3 profile_dkdv.py FATBIN [--d 128] [--n 16384] [--causal]
+        python3 profile_dkdv.py FATBIN [--d 128] [--n 16384] [--causal] [--deterministic]
 
-bf16, FlashAttention-3 paper shapes (B*N = 16k, H*d = 2048), atomic backward.
+bf16, FlashAttention-3 paper shapes (B*N = 16k, H*d = 2048), the atomic backward unless --deterministic.
 """
 import argparse
 import math
@@ -20,13 +20,14 @@ def main():
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--n", type=int, default=16384)
     ap.add_argument("--causal", action="store_true")
+    ap.add_argument("--deterministic", action="store_true")
     a = ap.parse_args()
     fl = Flash(a.fatbin)
     b, h = fa3_shape(a.n, a.d)
     q, k, v, do = (torch.randn(b, h, a.n, a.d, device="cuda", dtype=torch.bfloat16) for _ in range(4))
     mask = "tl" if a.causal else "none"
     o, lse = fl.forward(q, k, v, mask, 1 / math.sqrt(a.d))
-    fl.backward(do, q, k, v, o, lse, mask, 1 / math.sqrt(a.d))
+    fl.backward(do, q, k, v, o, lse, mask, 1 / math.sqrt(a.d), deterministic=a.deterministic)
     torch.cuda.synchronize()
 
 
