@@ -1,4 +1,4 @@
-// flash_bwd_sm90_wide.cuh - the dK/dV kernel of the backward for wide heads (D = 256) on Hopper
+// flash_bwd_sm90_wide.cuh - the dK/dV kernel of the backward for wide heads (D = 192 and 256) on Hopper
 // warpgroup MMAs (sm_90a only).
 //
 // Same contract as bwd_dkdv_wgmma_kernel (flash_bwd_sm90.cuh). There each warpgroup keeps dK and dV of
