@@ -104,14 +104,15 @@ __device__ __forceinline__ void wg_pack_t(uint32_t (*pk)[4], const float* acc) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) pk[kk][i] = Mma<T>::pack(acc[8 * kk + 2 * i], acc[8 * kk + 2 * i + 1]);
 }
-// ... stored into a [ROWS][BR] swizzled tile (its rows: wkey, wkey + 8 of the warpgroup's layout)
+// ... stored into a [ROWS][BR] swizzled tile (its rows: wkey, wkey + 8 of the warpgroup's layout), from column
+// col0 on (a multiple of 16)
 template <int ROWS, int BR>
-__device__ __forceinline__ void wg_store_t(unsigned char* tile, const uint32_t (*pk)[4], int wkey, int t4) {
+__device__ __forceinline__ void wg_store_t(unsigned char* tile, const uint32_t (*pk)[4], int wkey, int t4, int col0 = 0) {
 #pragma unroll
   for (int kk = 0; kk < BR / 16; ++kk)
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const int row = wkey + 8 * (i & 1), col = kk * 16 + 8 * (i >> 1) + 2 * t4;
+      const int row = wkey + 8 * (i & 1), col = col0 + kk * 16 + 8 * (i >> 1) + 2 * t4;
       *reinterpret_cast<uint32_t*>(tile + sw128<ROWS>(row, col >> 3) + (col & 7) * 2) = pk[kk][i];
     }
 }

@@ -4,19 +4,21 @@
 // Same contract as bwd_dkdv_wgmma_kernel (flash_bwd_sm90.cuh). There each warpgroup keeps dK and dV of
 // its own 64 keys over the whole head dim: at D = 256 that is 256 registers a thread. Here the two
 // warpgroups share one tile of BCK = 64 keys and split the head dim instead: warpgroup w keeps dK and dV
-// of D/2 columns (128 registers at D = 256, 96 at D = 192). The products over the whole head dim are
-// split by kind, and their results meet in shared memory. Per Q tile of 64 rows:
-//   warpgroup 0:  S^T = K Q^T -> P^T                        (P^T to shared memory: float32 for dS,
-//                                                             16-bit and swizzled for dV)
-//   warpgroup 1:  dP^T = V dO^T, then with P^T: dS^T = P^T (dP^T - delta)  (16-bit, swizzled)
-//   both, on their columns:  dV += P^T dO,  dK += dS^T Q
-// The two products of the first step run at the same time; the element-wise steps of the two
-// warpgroups follow each other, and warpgroup 0's dV runs while warpgroup 1 computes dS^T.
+// of D/2 columns (128 registers at D = 256, 96 at D = 192). Per Q tile of 64 rows, warpgroup w first works
+// alone on its half of the rows, 32w .. 32w + 31, over the whole head dim:
+//   S^T = K Q^T and dP^T = V dO^T (two commit groups: P^T's exponentials run while dP^T's products do),
+//   P^T, and dS^T = P^T (dP^T - delta), stored in 16 bits (swizzled) into its columns of the two shared tiles;
+// then, after one CTA barrier, on its D/2 columns over all 64 rows:
+//   dV += P^T dO,  dK += dS^T Q  (dO and Q read transposed).
+// Both warpgroups do the same work on the element-wise steps at the same time, and neither waits for the
+// other's softmax (the kernel before this form split the first products by kind, S^T in one warpgroup and
+// dP^T in the other, so that their element-wise steps followed each other).
 // dQ: where dkdv_adds_dq (flash_tiles.h) names the head dim (192), the atomic mode adds it here too:
-//   both, on their columns:  dQ_tile = dS K          (dS^T read transposed), staged in dq_accum's layout
-// in the region of the float32 P^T, which thread 0 adds to dq_accum as one bulk reduction after the item;
-// the reduction has read it before warpgroup 0 stores the next P^T there. Otherwise (D = 256, whose shared
-// memory has no room for the staged tile, and the deterministic mode) the dq kernel writes dQ.
+//   both, on their columns:  dQ_tile = dS K          (dS^T read transposed), staged in dq_accum's layout,
+// which thread 0 adds to dq_accum as one bulk reduction after the next item's first barrier; it waits for that
+// reduction's read before the next item's second barrier, after which the tile is staged again. Otherwise
+// (D = 256, whose shared memory has no room for the staged tile, and the deterministic mode) the dq kernel
+// writes dQ.
 #pragma once
 #include "flash_bwd_sm90.cuh"
 
@@ -28,14 +30,15 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   using S_ = DkdvWgWideShape<D>;
   constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
   constexpr int KC = D / 16;          // k16 steps over the head dim
-  constexpr int NBR = BR / 8;         // n8 tiles over the query rows
+  constexpr int HR = BR / 2;          // query rows of a warpgroup's S^T and dP^T
+  constexpr int NHR = HR / 8;         // n8 tiles over them
   constexpr int DW = D / 2;           // dK and dV columns per warpgroup
-  constexpr int SR = BR / 2, OR = DW / 2;  // accumulator registers per thread: S^T or dP^T; dK, dV
+  constexpr int SR = HR / 2, OR = DW / 2;  // accumulator registers per thread: S^T, dP^T; dK, dV
   constexpr bool ADDS_DQ = dkdv_adds_dq(D);
   constexpr int DQR = ADDS_DQ ? DW / 2 : 1;  // ... dQ (ADDS_DQ)
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
-  const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const int hk = blockIdx.y;
   const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
@@ -44,6 +47,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   const bool add_dq = ADDS_DQ && !p.deterministic;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
   const int wkey = warp * 16 + g;  // this thread's keys in the tile: wkey, wkey + 8 (both warpgroups)
+  const int r0 = wg * HR;          // this warpgroup's first query row in the Q tile (S^T, dP^T)
   // This warpgroup's columns of dK and dV, in at most two pieces that a wgmma can read from dO and Q: a piece
   // starts at a 64-column block or lies inside one (an MN-major operand is read block by block from its start).
   // D = 256: [0, 128) | [128, 256), one piece each. D = 192: [0, 64) + [64, 96) | [128, 192) + [96, 128).
@@ -58,9 +62,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   const uint32_t sPt = sdO0 + 2 * S_::QT_BYTES;  // P^T, 16-bit [BCK keys][BR rows], swizzled
   const uint32_t sdSt = sPt + S_::PT_BYTES;        // dS^T, the same
   unsigned char* base = smem + (sPt - smem_u32(smem));
-  float* sX = reinterpret_cast<float*>(base + 2 * S_::PT_BYTES);  // P^T in float32, register r of thread t at r * 128 + t
-  // ... and, after the item's products, its staged dQ (ADDS_DQ)
-  float* sLse = reinterpret_cast<float*>(base + 2 * S_::PT_BYTES + S_::X_BYTES);
+  unsigned char* sDq = base + 2 * S_::PT_BYTES;  // the item's staged dQ (ADDS_DQ)
+  float* sLse = reinterpret_cast<float*>(sDq + S_::DQ_BYTES);
   float* sDel = sLse + 2 * BR;
   // TMA LOADS (flash_params.h): thread 0 copies Q and dO through the launcher's maps, and full[stage] completes on
   // their bytes; LSE and delta stay per-thread copies (their padding rows read +inf and 0)
@@ -101,6 +104,16 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   }
   const float sl2 = p.scale_log2;
 
+  // The staged dQ of the last item (add_dq), which thread 0 adds to dq_accum once every thread has passed a barrier
+  // after staging it: first row, or -1 where none waits
+  int staged_m0 = -1, staged_hh = 0;
+  auto add_staged = [&]() {
+    if (tid == 0 && staged_m0 >= 0)
+      bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, staged_hh) * dq_accum_cols(D), smem_u32(sDq), staged_m0,
+                              min(BR, Nq - staged_m0));
+    staged_m0 = -1;
+  };
+
   auto item_state = [&](int i) {  // the bias state of work item i, read one item ahead
     return ScoreBias<BIAS>(p, kt.seq, kt.head(hk, i)).state(p, kt.row0(i, BR), BR, n0, BCK);
   };
@@ -109,16 +122,17 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     const int stg = it & 1;
     const int bst = bst_next;
     if (it + 1 < total) bst_next = item_state(it + 1);
+    cp_async_wait<0>();
+    if (tma) mbar_wait(full(stg), (it >> 1) & 1);  // item it's Q and dO
+    fence_proxy_async();
+    // item it's stage is complete; the last item's products are done with the other stage, P^T, dS^T and its
+    // staged dQ
+    __syncthreads();
+    if (add_dq) add_staged();
     if (it + 1 < total) {
       issue(it + 1, stg ^ 1);
       cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
     }
-    if (tma) mbar_wait(full(stg), (it >> 1) & 1);  // item it's Q and dO
-    fence_proxy_async();
-    __syncthreads();
     const int hh = kt.head(hk, it);
     const int m0 = kt.row0(it, BR);
     if (bst == kTileHidden) continue;  // hidden by the bias: adds nothing; nobody reads its stage
@@ -129,83 +143,78 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     const float* lse = sLse + stg * BR;
     const float* del = sDel + stg * BR;
 
-    // warpgroup 0: S^T = K Q^T; warpgroup 1: dP^T = V dO^T (register 4n + e: key wkey + 8 (e >> 1),
-    // query row m0 + 8n + 2 t4 + (e & 1))
-    float acc[SR];
+    // this warpgroup's rows: S^T = K Q^T, dP^T = V dO^T (register 4n + e: key wkey + 8 (e >> 1), query row
+    // m0 + r0 + 8n + 2 t4 + (e & 1)), in two commit groups
+    float st[SR], dpt[SR];
     {
-      const uint32_t a = wg == 0 ? sK : sV, b = wg == 0 ? sQ : sdO;
+      const uint32_t rows = r0 * 128;  // the warpgroup's first row in Q and dO (8-row groups of 1024 bytes)
       wg_fence();
 #pragma unroll
       for (int kc = 0; kc < KC; ++kc) {
-        const uint32_t ka = (kc >> 2) * BCK * 128 + (kc & 3) * 32, kb = (kc >> 2) * BR * 128 + (kc & 3) * 32;
-        Wgmma<T, BR>::template ss<0, 0>(acc, wg_desc(a + ka, 16, 1024), wg_desc(b + kb, 16, 1024), kc > 0);
+        const uint32_t ka = (kc >> 2) * BCK * 128 + (kc & 3) * 32, kb = (kc >> 2) * BR * 128 + (kc & 3) * 32 + rows;
+        Wgmma<T, HR>::template ss<0, 0>(st, wg_desc(sK + ka, 16, 1024), wg_desc(sQ + kb, 16, 1024), kc > 0);
       }
       wg_commit();
-      wg_wait<0>();
-      wg_pin<SR>(acc);
+#pragma unroll
+      for (int kc = 0; kc < KC; ++kc) {
+        const uint32_t ka = (kc >> 2) * BCK * 128 + (kc & 3) * 32, kb = (kc >> 2) * BR * 128 + (kc & 3) * 32 + rows;
+        Wgmma<T, HR>::template ss<0, 0>(dpt, wg_desc(sV + ka, 16, 1024), wg_desc(sdO + kb, 16, 1024), kc > 0);
+      }
+      wg_commit();
     }
-
-    uint32_t pk[BR / 16][4];  // P^T (warpgroup 0) or dS^T (warpgroup 1) packed to 16 bits
-    if (wg == 0) {
-      if (add_dq) {  // the last item's dQ reduction has read sX's region (thread 0 issued it)
-        if (tid == 0) bulk_wait_read();
-        named_sync<NT / 2>(3);
-      }
-      if (vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull) {  // -inf where hidden, the bias where read
+    wg_wait<1>();  // S^T; dP^T's products still run
+    wg_pin<SR>(st);
+    if (vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull) {  // -inf where hidden, the bias where read
 #pragma unroll
-        for (int n = 0; n < NBR; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int q = n * 8 + 2 * t4 + (e & 1), key = n0 + wkey + (e >> 1) * 8;
-            acc[4 * n + e] = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, acc[4 * n + e], m0 + q, key, bst)
-                                                                      : -INFINITY;
-          }
-      }
-#pragma unroll
-      for (int n = 0; n < NBR; ++n)
+      for (int n = 0; n < NHR; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const float pv = ex2(fmaf(acc[4 * n + e], sl2, -lse_log2(lse[n * 8 + 2 * t4 + (e & 1)])));
-          acc[4 * n + e] = pv;
-          sX[(4 * n + e) * 128 + wtid] = pv;  // warpgroup 1 takes P^T from here for dS^T
+          const int q = r0 + n * 8 + 2 * t4 + (e & 1), key = n0 + wkey + (e >> 1) * 8;
+          st[4 * n + e] = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, st[4 * n + e], m0 + q, key, bst)
+                                                                    : -INFINITY;
         }
-      named_arrive<NT>(1);  // (a release: warpgroup 1's sync sees these stores)
-      if (drop.on())  // dV takes Z P / keep (the forward's Z, regenerated)
-        drop.template for_blocks<BR / 16, false>(n0 + wkey - g, m0, g, t4, [&](int kk, uint32_t keep) {
-#pragma unroll
-          for (int e = 0; e < 8; ++e) acc[8 * kk + e] = drop.kept(acc[8 * kk + e], keep, e);
-        });
-    } else {
-      named_sync<NT>(1);  // P^T of warpgroup 0 is in sX
-      if (!drop.on()) {
-#pragma unroll
-        for (int n = 0; n < NBR; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            acc[4 * n + e] = sX[(4 * n + e) * 128 + wtid] * (acc[4 * n + e] - del[n * 8 + 2 * t4 + (e & 1)]);
-      } else {  // dS^T = P^T (Z dP^T / keep - delta)
-        drop.template for_blocks<BR / 16, false>(n0 + wkey - g, m0, g, t4, [&](int kk, uint32_t keep) {
-#pragma unroll
-          for (int e = 0; e < 8; ++e) {
-            const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
-            acc[8 * kk + e] = sX[(8 * kk + e) * 128 + wtid] * (drop.kept(acc[8 * kk + e], keep, e) - del[q]);
-          }
-        });
-      }
-      if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
-#pragma unroll
-        for (int n = 0; n < NBR; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + (e >> 1) * 8, acc[4 * n + e]);
-      }
     }
-    wg_pack_t<T, BR>(pk, acc);
-    wg_store_t<BCK, BR>(base + (wg == 0 ? 0 : S_::PT_BYTES), pk, wkey, t4);
+#pragma unroll
+    for (int n = 0; n < NHR; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        st[4 * n + e] = ex2(fmaf(st[4 * n + e], sl2, -lse_log2(lse[r0 + n * 8 + 2 * t4 + (e & 1)])));
+    wg_wait<0>();
+    wg_pin<SR>(dpt);
+    if (!drop.on()) {  // dS^T = P^T (dP^T - delta)
+#pragma unroll
+      for (int n = 0; n < NHR; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) dpt[4 * n + e] = st[4 * n + e] * (dpt[4 * n + e] - del[r0 + n * 8 + 2 * t4 + (e & 1)]);
+    } else {  // dS^T = P^T (Z dP^T / keep - delta), and dV takes Z P^T / keep (the forward's Z, regenerated)
+      drop.template for_blocks<HR / 16, false>(n0 + wkey - g, m0 + r0, g, t4, [&](int kk, uint32_t keep) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const int i = 8 * kk + e, q = r0 + kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
+          dpt[i] = st[i] * (drop.kept(dpt[i], keep, e) - del[q]);
+          st[i] = drop.kept(st[i], keep, e);
+        }
+      });
+    }
+    if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
+#pragma unroll
+      for (int n = 0; n < NHR; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          bias.add_grad(p, m0 + r0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + (e >> 1) * 8, dpt[4 * n + e]);
+    }
+    {
+      uint32_t pk[HR / 16][4];  // packed to 16 bits, into this warpgroup's columns of the [keys][rows] tiles
+      wg_pack_t<T, HR>(pk, st);
+      wg_store_t<BCK, HR>(base, pk, wkey, t4, r0);
+      wg_pack_t<T, HR>(pk, dpt);
+      wg_store_t<BCK, HR>(base + S_::PT_BYTES, pk, wkey, t4, r0);
+    }
     fence_proxy_async();
+    if (add_dq && tid == 0) bulk_wait_read();  // the last item's reduction has read the staged dQ
+    __syncthreads();  // P^T and dS^T complete
 
     // this warpgroup's columns: dV += (Z P)^T dO, dK += dS^T Q (dO and Q read transposed).
-    // Warpgroup 0 starts its dV as soon as its own P^T is stored, while warpgroup 1 computes dS^T.
     // acc[columns] += X^T Y for this warpgroup's pieces of the columns of Y (dO or Q, read transposed)
     auto issue_cols = [&](float* acc, uint32_t sXt, uint32_t sY) {
 #pragma unroll
@@ -216,29 +225,21 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
           Wgmma<T, NB>::template ss<0, 1>(acc + NA / 2, a, wg_desc(sY + col_off(colB) + kk * 2048, BR * 128, 1024), 1);
       }
     };
-    auto issue_dv = [&]() {
-      wg_pin<OR>(dv);
-      wg_fence();
-      issue_cols(dv, sPt, sdO);
-      wg_commit();
-    };
-    if (wg == 0) {
-      named_sync<NT / 2>(2);  // every thread of warpgroup 0 has stored its part of P^T
-      issue_dv();
-    }
-    __syncthreads();  // P^T and dS^T complete
-    if (wg == 1) issue_dv();
+    wg_pin<OR>(dv);
+    wg_fence();
+    issue_cols(dv, sPt, sdO);
+    wg_commit();
     auto issue_dk = [&]() {
       wg_pin<OR>(dk);
       wg_fence();
       issue_cols(dk, sdSt, sQ);
       wg_commit();
     };
-    bool staged_dq = false;
     if constexpr (ADDS_DQ) {
       if (add_dq) {
         // dQ = dS K on this warpgroup's columns, in the pieces of dK and dV: a commit group before dK's, so that it is
-        // staged while dK's products run. Staged where sX was: warpgroup 1 read its P^T before the last barrier
+        // staged while dK's products run (each mode issues dK's group on its own path: ptxas then neither
+        // serializes the MMAs nor injects a fence)
         float dq[DQR];
         wg_fence();
         wg_issue_dq<T, NA, BCK, BR>(dq, sdSt, sK, colA);
@@ -247,22 +248,26 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
         issue_dk();
         wg_wait<1>();  // dV and dQ done; dK may still run
         wg_pin<DQR>(dq);
-        unsigned char* sdq = reinterpret_cast<unsigned char*>(sX);
-        wg_stage_dq<NA, S_::DQ_ROW>(sdq, dq, colA, warp, g, t4);
-        if constexpr (NB > 0) wg_stage_dq<NB, S_::DQ_ROW>(sdq, dq + NA / 2, colB, warp, g, t4);
+        wg_stage_dq<NA, S_::DQ_ROW>(sDq, dq, colA, warp, g, t4);
+        if constexpr (NB > 0) wg_stage_dq<NB, S_::DQ_ROW>(sDq, dq + NA / 2, colB, warp, g, t4);
         fence_proxy_async();  // the staged dQ, visible to the bulk reduction
-        staged_dq = true;
+        staged_m0 = m0;
+        staged_hh = hh;
+      } else {
+        issue_dk();
       }
+    } else {
+      issue_dk();
     }
-    if (!staged_dq) issue_dk();
     wg_wait<0>();
     wg_pin<OR>(dv);
     wg_pin<OR>(dk);
-    __syncthreads();  // the stage, sX, P^T and dS^T are reused by the next item
-    if (add_dq && tid == 0)
-      bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), smem_u32(sX), m0, min(BR, Nq - m0));
   }
-  if (add_dq && tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
+  if (add_dq) {
+    __syncthreads();  // the last item's staged dQ is complete
+    add_staged();
+    if (tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
+  }
 
   wg_store_dkdv<TO, NA>(p, kt, hk, dk, dv, n0 + wkey, colA, t4);  // this warpgroup's columns
   if constexpr (NB > 0) wg_store_dkdv<TO, NB>(p, kt, hk, dk + NA / 2, dv + NA / 2, n0 + wkey, colB, t4);

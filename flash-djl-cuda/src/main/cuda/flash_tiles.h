@@ -267,12 +267,12 @@ template <int D> struct DkdvWgWideShape {
   static_assert(D == 192 || D % 128 == 0, "each warpgroup's columns: whole 64-column blocks, or 64 + 32 at D = 192");
   static constexpr bool TMA = dkdv_wide_tma_loads(D);
   static constexpr int KV_BYTES = BCK * D * 2, QT_BYTES = BR * D * 2, PT_BYTES = BCK * BR * 2;
-  // the float32 P^T, and in the same region the item's staged dQ where the kernel adds it (dq_accum's rows)
+  // the item's staged dQ where the kernel adds it (dq_accum's rows)
   static constexpr int DQ_ROW = dq_accum_cols(D) * 4;
-  static constexpr int X_BYTES = dkdv_adds_dq(D) && BR * DQ_ROW > BCK * BR * 4 ? BR * DQ_ROW : BCK * BR * 4;
-  // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, the float32 region, 2 x (LSE, delta), two full mbarriers (TMA),
+  static constexpr int DQ_BYTES = dkdv_adds_dq(D) ? BR * DQ_ROW : 0;
+  // K, V, 2 x (Q, dO), P^T and dS^T in 16 bits, the staged dQ, 2 x (LSE, delta), two full mbarriers (TMA),
   // + 1 KiB for the alignment
-  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * PT_BYTES + X_BYTES + 4 * BR * 4 + (TMA ? 16 : 0) + 1024;
+  static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * PT_BYTES + DQ_BYTES + 4 * BR * 4 + (TMA ? 16 : 0) + 1024;
   static_assert(SMEM <= 227 * 1024, "shared memory per CTA on sm_90");
 };
 
