@@ -34,8 +34,8 @@ __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128;
 // dim but 32 (at D = 256 on key tiles of 32, so that dQ, S and dP fit).
 __host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64; }
 // Whether the dK/dV kernel adds dS K into dq_accum in the atomic mode (then the convert pass writes dQ). The
-// head-dim-split kernel does so at D = 192 only, where a tile's dQ fits beside its operands for one bulk reduction
-// (in the float32 P^T's region). At D = 256 there is no room for it, and the two-kernel backward (dK/dV, then the
+// head-dim-split kernel does so at D = 192 only, where a tile's dQ fits beside its operands for one bulk reduction.
+// At D = 256 there is no room for it (its staged tile is 66 KiB), and the two-kernel backward (dK/dV, then the
 // wgmma dq kernel) measured 1.13-1.19x faster than adding dQ with vector reductions (H200, PERF_LOG.md): there the
 // dq kernel writes dQ in both modes. Exported per head dim as flash_dkdv_adds_dq (flash_params.h).
 __host__ __device__ constexpr bool dkdv_adds_dq(int D) {
