@@ -10,9 +10,9 @@
 //   P^T, and dS^T = P^T (dP^T - delta), stored in 16 bits (swizzled) into its columns of the two shared tiles;
 // then, after one CTA barrier, on its D/2 columns over all 64 rows:
 //   dV += P^T dO,  dK += dS^T Q  (dO and Q read transposed).
-// Both warpgroups do the same work on the element-wise steps at the same time, and neither waits for the
-// other's softmax (the kernel before this form split the first products by kind, S^T in one warpgroup and
-// dP^T in the other, so that their element-wise steps followed each other).
+// Both warpgroups run their element-wise steps at the same time, on half the rows each: splitting the first
+// products by kind instead (S^T in one warpgroup, dP^T in the other) made the steps follow each other, and
+// that kernel measured 0.68-0.86x of this one (PERF_LOG.md).
 // dQ: where dkdv_adds_dq (flash_tiles.h) names the head dim (192), the atomic mode adds it here too:
 //   both, on their columns:  dQ_tile = dS K          (dS^T read transposed), staged in dq_accum's layout,
 // which thread 0 adds to dq_accum as one bulk reduction after the next item's first barrier; it waits for that
