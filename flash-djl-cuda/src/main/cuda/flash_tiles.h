@@ -322,7 +322,7 @@ struct DqWgTile {
 // threads for 32-row tiles of 256 columns), 145-193 KiB, one CTA per SM
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
   // the producer measured +3-9% at D = 128 (4k-16k) and -5-10% at D = 64 (1k-4k): PERF_LOG.md
-  return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96} : DqWgTile{2, 32, false, false};
+  return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96} : DqWgTile{2, D == 192 ? 64 : 32, false, false};
 }
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
