@@ -319,7 +319,7 @@ struct DqWgTile {
 // 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md). With a producer
 // warpgroup beside it at D = 96 and 128.
 // D > 128: dQ alone takes 96-128 registers a thread; two warpgroups (the tile copier needs 256 threads for 32-row
-// tiles of 256 columns), one CTA per SM. Key tiles of 64 at D = 192 (193 KiB; measured 1.02-1.13x the deterministic
+// tiles of 256 columns), one CTA per SM. Key tiles of 64 at D = 192 (193 KiB; measured 1.02-1.12x the deterministic
 // backward on tiles of 32, PERF_LOG.md), of 32 at D = 256 (193 KiB; 64 would need 257)
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
   // the producer measured +3-9% at D = 128 (4k-16k) and -5-10% at D = 64 (1k-4k): PERF_LOG.md
