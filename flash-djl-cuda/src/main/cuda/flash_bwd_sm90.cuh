@@ -104,8 +104,8 @@ __device__ __forceinline__ void wg_pack_t(uint32_t (*pk)[4], const float* acc) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) pk[kk][i] = Mma<T>::pack(acc[8 * kk + 2 * i], acc[8 * kk + 2 * i + 1]);
 }
-// ... stored into a [ROWS][BR] swizzled tile (its rows: wkey, wkey + 8 of the warpgroup's layout), from column
-// col0 on (a multiple of 16)
+// ... stored as BR columns of a swizzled tile of ROWS rows (its rows: wkey, wkey + 8 of the warpgroup's layout), from
+// column col0 on (a multiple of 16; the tile may be wider)
 template <int ROWS, int BR>
 __device__ __forceinline__ void wg_store_t(unsigned char* tile, const uint32_t (*pk)[4], int wkey, int t4, int col0 = 0) {
 #pragma unroll
