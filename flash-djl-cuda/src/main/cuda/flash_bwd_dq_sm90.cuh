@@ -78,25 +78,27 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     load_kv(SwTileCopier<S_::DS, BC, NCOPY>(ctid, hd), 0);
   };
   if constexpr (PRODUCER) {
-    if (wg == 0 && tma) {  // ---- the producer warpgroup by TMA: one thread issues every tile (no sequences)
-      wg_regs_dec<S_::PRODUCER_REGS>();
-      if (tid == 0) {
-        const int b = t.seq.batch;
-        const bool whole = tma_whole_block_map(hd);
-        constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
-        for (int j = 0; j < n_tiles; ++j) {  // key tile j into stage j % 2 once tile j - 2 is released
-          const int st = j & 1, nn = nb + j * BC;
-          if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
-          mbar_arrive_expect_tx(full(st), 2 * KV + (j == 0 ? 2 * Q : 0));
-          if (j == 0) {  // Q and dO land with tile 0
-            tma_load_tile<BR, S_::DS>(sQ, &p.q_map, m0, t.h, b, full(st), whole);
-            tma_load_tile<BR, S_::DS>(sdO, &p.dout_map, m0, t.h, b, full(st), whole);
+    if constexpr (S_::TMA) {  // (tile shapes a TMA box cannot take compile no TMA path)
+      if (wg == 0 && tma) {  // ---- the producer warpgroup by TMA: one thread issues every tile (no sequences)
+        wg_regs_dec<S_::PRODUCER_REGS>();
+        if (tid == 0) {
+          const int b = t.seq.batch;
+          const bool whole = tma_whole_block_map(hd);
+          constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
+          for (int j = 0; j < n_tiles; ++j) {  // key tile j into stage j % 2 once tile j - 2 is released
+            const int st = j & 1, nn = nb + j * BC;
+            if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
+            mbar_arrive_expect_tx(full(st), 2 * KV + (j == 0 ? 2 * Q : 0));
+            if (j == 0) {  // Q and dO land with tile 0
+              tma_load_tile<BR, S_::DS>(sQ, &p.q_map, m0, t.h, b, full(st), whole);
+              tma_load_tile<BR, S_::DS>(sdO, &p.dout_map, m0, t.h, b, full(st), whole);
+            }
+            tma_load_tile<BC, S_::DS>(sK0 + st * S_::KV_BYTES, &p.k_map, nn, t.hk, b, full(st), whole);
+            tma_load_tile<BC, S_::DS>(sV0 + st * S_::KV_BYTES, &p.v_map, nn, t.hk, b, full(st), whole);
           }
-          tma_load_tile<BC, S_::DS>(sK0 + st * S_::KV_BYTES, &p.k_map, nn, t.hk, b, full(st), whole);
-          tma_load_tile<BC, S_::DS>(sV0 + st * S_::KV_BYTES, &p.v_map, nn, t.hk, b, full(st), whole);
         }
+        return;
       }
-      return;
     }
     if (wg == 0) {  // ---- the producer warpgroup: every tile as soon as its stage is free
       if (n_tiles > 0) load_first(tid);

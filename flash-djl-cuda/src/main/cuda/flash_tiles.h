@@ -318,22 +318,24 @@ struct DqWgTile {
 // One warpgroup: 97 KiB at D = 128, so two CTAs share an SM and their softmax and MMAs interleave; measured
 // 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md). With a producer
 // warpgroup beside it at D = 96 and 128.
-// D > 128: dQ alone takes 96-128 registers a thread; two warpgroups (the tile copier needs 256 threads for 32-row
-// tiles of 256 columns), one CTA per SM. Key tiles of 64 at D = 192 (193 KiB; measured 1.02-1.12x the deterministic
-// backward on tiles of 32, PERF_LOG.md), of 32 at D = 256 (193 KiB; 64 would need 257)
+// D > 128: dQ alone takes 96-128 registers a thread; two computing warpgroups of 64 rows and a producer (cp.async;
+// measured 1.00-1.05x at D = 256 and 1.04-1.07x for D = 192's deterministic backward over copies by the computing
+// warpgroups, PERF_LOG.md), one CTA per SM. Key tiles of 64 at D = 192 (193 KiB; measured 1.02-1.12x the
+// deterministic backward on tiles of 32), of 32 at D = 256 (193 KiB; 64 would need 257)
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
   // the producer measured +3-9% at D = 128 (4k-16k) and -5-10% at D = 64 (1k-4k): PERF_LOG.md
-  return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96} : DqWgTile{2, D == 192 ? 64 : 32, false, false};
+  return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96} : DqWgTile{2, D == 192 ? 64 : 32, true, false};
 }
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile;
-  // + the producer warpgroup, if any, whose registers the computing warpgroup takes (setmaxnreg). Two CTAs of 256
-  // threads per SM start at 128 registers: 128 x 24 + 128 x 232 = 32 Ki per CTA. MINB tells ptxas the count.
+  // + the producer warpgroup, if any, whose registers the computing warpgroups take (setmaxnreg). With one computing
+  // warpgroup, two CTAs of 256 threads per SM start at 128 registers: 128 x 24 + 128 x 232 = 32 Ki per CTA; with two,
+  // one CTA of 384 threads: 128 x 24 + 256 x 232 = 61 Ki. MINB tells ptxas the count.
   static constexpr int PRODUCERS = C.producer ? 128 : 0, CONSUMERS = 128 * NWG;
   static constexpr bool TMA = C.tma_loads;
   static_assert(!TMA || C.producer, "TMA copies: the producer's");
-  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 232, MINB = C.producer ? 2 : 0;
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 232, MINB = C.producer ? (C.warpgroups == 1 ? 2 : 1) : 0;
   static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
