@@ -30,7 +30,7 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   constexpr int SR = BC / 2, OR = D / 2;      // accumulator registers of S (and dP) and of dQ per thread
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
-  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int tid = threadIdx.x, wg = warpgroup_index(), warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const DqRowTile<T, BIAS> t(p, BR, BC, /*longest_first=*/true);
   if (t.outside()) return;

@@ -122,11 +122,9 @@ __device__ __forceinline__ void wg_store_t(unsigned char* tile, const uint32_t (
 // 64-column block of K (a wgmma reads an MN-major operand from its start address on, block by block).
 template <typename T, int N, int BCK, int BR>
 __device__ __forceinline__ void wg_issue_dq(float* dq, uint32_t sdS, uint32_t sK, int col0) {
-  const uint32_t sKcol = sK + (col0 / 64) * BCK * 128 + (col0 % 64) * 2;
+  const WgDesc ds(sdS, BR * 128, 1024), k(sK + (col0 / 64) * BCK * 128 + (col0 % 64) * 2, BCK * 128, 1024);
 #pragma unroll
-  for (int kk = 0; kk < BCK / 16; ++kk)
-    Wgmma<T, N>::template ss<1, 1>(dq, wg_desc(sdS + kk * 2048, BR * 128, 1024), wg_desc(sKcol + kk * 2048, BCK * 128, 1024),
-                                   kk > 0);
+  for (int kk = 0; kk < BCK / 16; ++kk) Wgmma<T, N>::template ss<1, 1>(dq, ds.at(kk * 2048), k.at(kk * 2048), kk > 0);
 }
 // ... stored into the staging tile (dq_accum's layout: rows of ROW bytes) ...
 template <int N, int ROW>
@@ -158,7 +156,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   constexpr int SR = BR / 2, OR = D / 2, QR = DQN / 2;  // accumulator registers per thread
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
-  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int tid = threadIdx.x, wg = warpgroup_index(), warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const int hk = blockIdx.y;
   const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
@@ -256,18 +254,20 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #pragma unroll
   for (int i = 0; i < OR; ++i) dk[i] = dv[i] = 0.f;
   const float sl2 = p.scale_log2;
-  const uint32_t sKw = sK + cw * 64 * 128, sVw = sV + cw * 64 * 128;  // this warpgroup's keys
+  const WgDesc kw(sK + cw * 64 * 128, 16, 1024), vw(sV + cw * 64 * 128, 16, 1024);  // this warpgroup's keys
 
   int bst_next = total > 0 ? item_state(0) : kTileFull;
   int staged = 0;  // items whose dQ was staged (hidden items stage none): its parity picks the dS^T buffer
-  for (int it = 0; it < total; ++it) {
+  auto item = kt.first_item(hk, BR);
+  for (int it = 0; it < total; ++it, kt.next_item(item, BR)) {
     const int stg = it & 1;
     const int bst = bst_next;
     if (it + 1 < total) bst_next = item_state(it + 1);
     mbar_wait(full(stg), (it >> 1) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
-    const int hh = kt.head(hk, it);
-    const int m0 = kt.row0(it, BR);
+    // (the bias kernel divides: the walk's registers made it spill)
+    const int hh = BIAS ? kt.head(hk, it) : item.head;
+    const int m0 = BIAS ? kt.row0(it, BR) : item.row0;
     const ScoreBias<BIAS> bias(p, kt.seq, hh);
     if (bst == kTileHidden) {  // hidden by the bias: adds nothing
       if (lane == 0) mbar_arrive(empty(stg));
@@ -280,21 +280,33 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 
     // S^T = K_w Q^T and dP^T = V_w dO^T, as two commit groups: P^T is computed while dP^T runs
     float sT[SR], dpT[SR];
+    const WgDesc q(sQ, 16, 1024), d_o(sdO, 16, 1024);
     wg_fence();
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
       const uint32_t off = (kc >> 2) * BCK * 128 + (kc & 3) * 32;
       const uint32_t offq = (kc >> 2) * BR * 128 + (kc & 3) * 32;
-      Wgmma<T, BR>::template ss<0, 0>(sT, wg_desc(sKw + off, 16, 1024), wg_desc(sQ + offq, 16, 1024), kc > 0);
+      Wgmma<T, BR>::template ss<0, 0>(sT, kw.at(off), q.at(offq), kc > 0);
     }
     wg_commit();
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
       const uint32_t off = (kc >> 2) * BCK * 128 + (kc & 3) * 32;
       const uint32_t offq = (kc >> 2) * BR * 128 + (kc & 3) * 32;
-      Wgmma<T, BR>::template ss<0, 0>(dpT, wg_desc(sVw + off, 16, 1024), wg_desc(sdO + offq, 16, 1024), kc > 0);
+      Wgmma<T, BR>::template ss<0, 0>(dpT, vw.at(off), d_o.at(offq), kc > 0);
     }
     wg_commit();
+    // this thread's LSE (log2 domain) for query rows 8n + 2 t4 + (0, 1), read as pairs while S^T runs: read at
+    // their use, the loads' latency stalled the exponentials (ncu source counters, PERF_LOG.md). Not with a bias,
+    // whose kernel then spilled
+    float2 lse2[NBR];
+    if constexpr (!BIAS) {
+#pragma unroll
+      for (int n = 0; n < NBR; ++n) {
+        const float2 l = reinterpret_cast<const float2*>(lse)[4 * n + t4];
+        lse2[n] = make_float2(lse_log2(l.x), lse_log2(l.y));
+      }
+    }
     wg_wait<1>();  // S^T done
     wg_pin<SR>(sT);
 
@@ -314,7 +326,10 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) sT[4 * n + e] = ex2(fmaf(sT[4 * n + e], sl2, -lse_log2(lse[n * 8 + 2 * t4 + (e & 1)])));
+      for (int e = 0; e < 4; ++e) {
+        const float l = BIAS ? lse_log2(lse[n * 8 + 2 * t4 + (e & 1)]) : e & 1 ? lse2[n].y : lse2[n].x;
+        sT[4 * n + e] = ex2(fmaf(sT[4 * n + e], sl2, -l));
+      }
     // dV += (Z P)^T dO, dO read transposed (its rows are the k dimension), issued before dS^T is computed;
     // with dropout, the forward's Z regenerated (its bits kept for dS^T)
     const Dropout drop = kt.drop0.plus_heads(hh);
@@ -332,9 +347,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     }
     wg_pin<OR>(dv);
     wg_fence();
+    const WgDesc d_o_t(sdO, BR * 128, 1024), q_t(sQ, BR * 128, 1024);  // dO and Q read transposed
 #pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk)
-      Wgmma<T, D>::template rs<1>(dv, pP[kk], wg_desc(sdO + kk * 2048, BR * 128, 1024), 1);
+    for (int kk = 0; kk < BR / 16; ++kk) Wgmma<T, D>::template rs<1>(dv, pP[kk], d_o_t.at(kk * 2048), 1);
     wg_commit();
     wg_wait<1>();  // dP^T done; dV may still run
     wg_pin<SR>(dpT);
@@ -349,9 +364,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #pragma unroll
       for (int kk = 0; kk < BR / 16; ++kk)
 #pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
-          dpT[8 * kk + e] = sT[8 * kk + e] * (drop.kept(dpT[8 * kk + e], keeps[kk], e) - del[q]);
+        for (int e = 0; e < 8; ++e) {  // query row 16 kk + 8 (e >> 2) + 2 t4 + (e & 1)
+          dpT[8 * kk + e] = sT[8 * kk + e] * (drop.kept(dpT[8 * kk + e], keeps[kk], e) - del[16 * kk + 8 * (e >> 2) + 2 * t4 + (e & 1)]);
         }
     }
     if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
@@ -367,8 +381,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     wg_pin<OR>(dk);
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk)
-      Wgmma<T, D>::template rs<1>(dk, pS[kk], wg_desc(sQ + kk * 2048, BR * 128, 1024), 1);
+    for (int kk = 0; kk < BR / 16; ++kk) Wgmma<T, D>::template rs<1>(dk, pS[kk], q_t.at(kk * 2048), 1);
     wg_commit();
 
     if (!p.deterministic) {

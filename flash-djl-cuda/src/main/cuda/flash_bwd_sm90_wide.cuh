@@ -38,7 +38,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
   constexpr int DQR = ADDS_DQ ? DW / 2 : 1;  // ... dQ (ADDS_DQ)
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
-  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int tid = threadIdx.x, wg = warpgroup_index(), warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const int hk = blockIdx.y;
   const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
@@ -148,17 +148,18 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     float st[SR], dpt[SR];
     {
       const uint32_t rows = r0 * 128;  // the warpgroup's first row in Q and dO (8-row groups of 1024 bytes)
+      const WgDesc k(sK, 16, 1024), q(sQ + rows, 16, 1024), v(sV, 16, 1024), d_o(sdO + rows, 16, 1024);
       wg_fence();
 #pragma unroll
       for (int kc = 0; kc < KC; ++kc) {
-        const uint32_t ka = (kc >> 2) * BCK * 128 + (kc & 3) * 32, kb = (kc >> 2) * BR * 128 + (kc & 3) * 32 + rows;
-        Wgmma<T, HR>::template ss<0, 0>(st, wg_desc(sK + ka, 16, 1024), wg_desc(sQ + kb, 16, 1024), kc > 0);
+        const uint32_t ka = (kc >> 2) * BCK * 128 + (kc & 3) * 32, kb = (kc >> 2) * BR * 128 + (kc & 3) * 32;
+        Wgmma<T, HR>::template ss<0, 0>(st, k.at(ka), q.at(kb), kc > 0);
       }
       wg_commit();
 #pragma unroll
       for (int kc = 0; kc < KC; ++kc) {
-        const uint32_t ka = (kc >> 2) * BCK * 128 + (kc & 3) * 32, kb = (kc >> 2) * BR * 128 + (kc & 3) * 32 + rows;
-        Wgmma<T, HR>::template ss<0, 0>(dpt, wg_desc(sV + ka, 16, 1024), wg_desc(sdO + kb, 16, 1024), kc > 0);
+        const uint32_t ka = (kc >> 2) * BCK * 128 + (kc & 3) * 32, kb = (kc >> 2) * BR * 128 + (kc & 3) * 32;
+        Wgmma<T, HR>::template ss<0, 0>(dpt, v.at(ka), d_o.at(kb), kc > 0);
       }
       wg_commit();
     }
@@ -217,12 +218,12 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     // this warpgroup's columns: dV += (Z P)^T dO, dK += dS^T Q (dO and Q read transposed).
     // acc[columns] += X^T Y for this warpgroup's pieces of the columns of Y (dO or Q, read transposed)
     auto issue_cols = [&](float* acc, uint32_t sXt, uint32_t sY) {
+      const WgDesc x(sXt, 16, 1024), ya(sY + col_off(colA), BR * 128, 1024), yb(sY + col_off(colB), BR * 128, 1024);
 #pragma unroll
       for (int kk = 0; kk < BR / 16; ++kk) {
-        const uint64_t a = wg_desc(sXt + kk * 32, 16, 1024);
-        Wgmma<T, NA>::template ss<0, 1>(acc, a, wg_desc(sY + col_off(colA) + kk * 2048, BR * 128, 1024), 1);
-        if constexpr (NB > 0)
-          Wgmma<T, NB>::template ss<0, 1>(acc + NA / 2, a, wg_desc(sY + col_off(colB) + kk * 2048, BR * 128, 1024), 1);
+        const uint64_t a = x.at(kk * 32);
+        Wgmma<T, NA>::template ss<0, 1>(acc, a, ya.at(kk * 2048), 1);
+        if constexpr (NB > 0) Wgmma<T, NB>::template ss<0, 1>(acc + NA / 2, a, yb.at(kk * 2048), 1);
       }
     };
     wg_pin<OR>(dv);

@@ -119,20 +119,20 @@ __device__ __forceinline__ void wg_pack_p(uint32_t (*pa)[4], const float* s) {
 
 template <typename T, int BR, int BC>
 __device__ __forceinline__ void wg_issue_s(float* s, uint32_t sQw, uint32_t sK, int kc_steps) {
+  const WgDesc q(sQw, 16, 1024), k(sK, 16, 1024);
 #pragma unroll
   for (int kc = 0; kc < kc_steps; ++kc) {
     const uint32_t koff = (kc & 3) * 32;  // k16 step inside a 64-column block
-    const uint64_t da = wg_desc(sQw + (kc >> 2) * BR * 128 + koff, 16, 1024);
-    const uint64_t db = wg_desc(sK + (kc >> 2) * BC * 128 + koff, 16, 1024);
-    Wgmma<T, BC>::template ss<0, 0>(s, da, db, kc > 0);  // the first k step overwrites S
+    // the first k step overwrites S
+    Wgmma<T, BC>::template ss<0, 0>(s, q.at((kc >> 2) * BR * 128 + koff), k.at((kc >> 2) * BC * 128 + koff), kc > 0);
   }
 }
 
 template <typename T, int D, int BC>
 __device__ __forceinline__ void wg_issue_pv(float* o, const uint32_t (*pa)[4], uint32_t sV) {
+  const WgDesc v(sV, BC * 128, 1024);  // V read transposed: its rows are the k dimension
 #pragma unroll
-  for (int kk = 0; kk < BC / 16; ++kk)  // V read transposed: its rows are the k dimension
-    Wgmma<T, D>::template rs<1>(o, pa[kk], wg_desc(sV + kk * 2048, BC * 128, 1024), 1);
+  for (int kk = 0; kk < BC / 16; ++kk) Wgmma<T, D>::template rs<1>(o, pa[kk], v.at(kk * 2048), 1);
 }
 
 // normalise, write O (4-byte stores, 16 contiguous bytes per quad) and the LSE (natural log)
@@ -165,7 +165,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
-  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int tid = threadIdx.x, wg = warpgroup_index(), warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const FwdTile<T, TO, BIAS> t(p, BR, /*longest_first=*/true);  // causal-like: the longest row tiles first
   const TileRange kt = t.template start<D, BR, NT>(p, BC, tid);
@@ -256,7 +256,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   static_assert(NP > 0 && S_::PERSISTENT, "a producer warpgroup does every copy; the CTA takes tiles from a queue");
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
-  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int tid = threadIdx.x, wg = warpgroup_index(), warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;

@@ -81,11 +81,27 @@ template <int COLS, int ROWS, int NT>
 using SwTileCopier = std::conditional_t<NT % (COLS / 8) == 0 && (NT / (COLS / 8)) % 8 == 0,
                                         SwTileCopierRows<COLS, ROWS, NT>, SwTileCopierBlocks<COLS, ROWS, NT>>;
 
-// shared-memory matrix descriptor, 128B swizzle (bits 62-63 = 1); addresses and offsets >> 4
-__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
-  return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
-         ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
-}
+// Shared-memory matrix descriptor, 128B swizzle (bits 62-63 = 1); addresses and offsets >> 4. Made once per tile
+// and moved along it by byte offsets (`at`): an offset changes the start-address field alone (bits 0-13; shared
+// addresses stay below 2^18, so nothing carries out of it), so each wgmma's operand costs one 32-bit add. Building
+// the descriptor from every address took five dependent instructions per wgmma, which held the MMAs' issue
+// (ncu source counters of the d = 128 dK/dV kernel, PERF_LOG.md).
+struct WgDesc {
+  uint32_t lo, hi;
+  __device__ __forceinline__ WgDesc(uint32_t saddr, uint32_t lbo, uint32_t sbo)
+      : lo(((saddr & 0x3FFFF) >> 4) | ((lbo >> 4) << 16)), hi((sbo >> 4) | (1u << 30)) {}
+  // (an asm statement, so that the compiler makes it at its wgmma instead of keeping every moved descriptor of a
+  // loop's tiles in registers across the loop, which spilled)
+  __device__ __forceinline__ uint64_t at(uint32_t off) const {
+    uint64_t d;
+    asm volatile("{\n.reg .b32 l;\nadd.u32 l, %1, %2;\nmov.b64 %0, {l, %3};\n}\n" : "=l"(d) : "r"(lo), "r"(off >> 4), "r"(hi));
+    return d;
+  }
+};
+
+// The warpgroup of this thread, broadcast from lane 0: the compiler then knows it is the same across the warp and
+// keeps what derives from it (a warpgroup's tiles, their descriptors) in uniform registers, as wgmma wants them
+__device__ __forceinline__ int warpgroup_index() { return __shfl_sync(0xffffffffu, threadIdx.x >> 7, 0); }
 
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
