@@ -258,16 +258,14 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 
   int bst_next = total > 0 ? item_state(0) : kTileFull;
   int staged = 0;  // items whose dQ was staged (hidden items stage none): its parity picks the dS^T buffer
-  auto item = kt.first_item(hk, BR);
-  for (int it = 0; it < total; ++it, kt.next_item(item, BR)) {
+  for (int it = 0; it < total; ++it) {
     const int stg = it & 1;
     const int bst = bst_next;
     if (it + 1 < total) bst_next = item_state(it + 1);
     mbar_wait(full(stg), (it >> 1) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
-    // (the bias kernel divides: the walk's registers made it spill)
-    const int hh = BIAS ? kt.head(hk, it) : item.head;
-    const int m0 = BIAS ? kt.row0(it, BR) : item.row0;
+    const int hh = kt.head(hk, it);
+    const int m0 = kt.row0(it, BR);
     const ScoreBias<BIAS> bias(p, kt.seq, hh);
     if (bst == kTileHidden) {  // hidden by the bias: adds nothing
       if (lane == 0) mbar_arrive(empty(stg));
@@ -296,17 +294,6 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       Wgmma<T, BR>::template ss<0, 0>(dpT, vw.at(off), d_o.at(offq), kc > 0);
     }
     wg_commit();
-    // this thread's LSE (log2 domain) for query rows 8n + 2 t4 + (0, 1), read as pairs while S^T runs: read at
-    // their use, the loads' latency stalled the exponentials (ncu source counters, PERF_LOG.md). Not with a bias,
-    // whose kernel then spilled
-    float2 lse2[NBR];
-    if constexpr (!BIAS) {
-#pragma unroll
-      for (int n = 0; n < NBR; ++n) {
-        const float2 l = reinterpret_cast<const float2*>(lse)[4 * n + t4];
-        lse2[n] = make_float2(lse_log2(l.x), lse_log2(l.y));
-      }
-    }
     wg_wait<1>();  // S^T done
     wg_pin<SR>(sT);
 
@@ -326,10 +313,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float l = BIAS ? lse_log2(lse[n * 8 + 2 * t4 + (e & 1)]) : e & 1 ? lse2[n].y : lse2[n].x;
-        sT[4 * n + e] = ex2(fmaf(sT[4 * n + e], sl2, -l));
-      }
+      for (int e = 0; e < 4; ++e) sT[4 * n + e] = ex2(fmaf(sT[4 * n + e], sl2, -lse_log2(lse[n * 8 + 2 * t4 + (e & 1)])));
     // dV += (Z P)^T dO, dO read transposed (its rows are the k dimension), issued before dS^T is computed;
     // with dropout, the forward's Z regenerated (its bits kept for dS^T)
     const Dropout drop = kt.drop0.plus_heads(hh);
@@ -364,8 +348,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #pragma unroll
       for (int kk = 0; kk < BR / 16; ++kk)
 #pragma unroll
-        for (int e = 0; e < 8; ++e) {  // query row 16 kk + 8 (e >> 2) + 2 t4 + (e & 1)
-          dpT[8 * kk + e] = sT[8 * kk + e] * (drop.kept(dpT[8 * kk + e], keeps[kk], e) - del[16 * kk + 8 * (e >> 2) + 2 * t4 + (e & 1)]);
+        for (int e = 0; e < 8; ++e) {
+          const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
+          dpT[8 * kk + e] = sT[8 * kk + e] * (drop.kept(dpT[8 * kk + e], keeps[kk], e) - del[q]);
         }
     }
     if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score

@@ -51,16 +51,6 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
   // work item it: query head (of the batch) and first row of its Q tile
   __device__ __forceinline__ int head(int hk, int it) const { return hk * group + it / per_head; }
   __device__ __forceinline__ int row0(int it, int BR) const { return (m_begin + it % per_head) * BR; }
-  // ... or walked in order, without the division per item (a loop over every item: it has to run into the next
-  // item's MMAs, whose issue it held)
-  struct Item {
-    int head, row0;
-  };
-  __device__ __forceinline__ Item first_item(int hk, int BR) const { return {hk * group, m_begin * BR}; }
-  __device__ __forceinline__ void next_item(Item& i, int BR) const {
-    i.row0 += BR;
-    if (i.row0 == (m_begin + per_head) * BR) i = {i.head + 1, m_begin * BR};
-  }
   // rows of query head hh of this sequence in a q-shaped view, and its LSE / delta offset
   template <typename U>
   __device__ __forceinline__ U* q_at(const StridedView<U>& t, int hh) const { return seq.q_at(t, hh); }
