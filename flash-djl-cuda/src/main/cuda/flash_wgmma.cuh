@@ -84,8 +84,9 @@ using SwTileCopier = std::conditional_t<NT % (COLS / 8) == 0 && (NT / (COLS / 8)
 // Shared-memory matrix descriptor, 128B swizzle (bits 62-63 = 1); addresses and offsets >> 4. Made once per tile
 // and moved along it by byte offsets (`at`): an offset changes the start-address field alone (bits 0-13; shared
 // addresses stay below 2^18, so nothing carries out of it), so each wgmma's operand costs one 32-bit add, where
-// building it from every address took five dependent instructions (ncu source counters of the d = 128 dK/dV kernel:
-// 806 -> 563 instructions per item; measured +3-6% at d = 192 and 256, PERF_LOG.md).
+// building it from every address took five dependent instructions (ncu source counters: about 350 of the 806
+// instructions per item of the d = 128 dK/dV kernel's consumers; measured 1.05x median at d = 192 and 256,
+// PERF_LOG.md).
 struct WgDesc {
   uint32_t lo, hi;
   __device__ __forceinline__ WgDesc(uint32_t saddr, uint32_t lbo, uint32_t sbo)
