@@ -149,7 +149,8 @@ FDJL_FOR_EACH_HEAD_DIM(FLASH_HD_SET)
 
 // ---------------------------------------------------------------- the forward for long key sequences
 // flash_fwd_long_*: the forms fwd_long_min_keys (flash_tiles.h) exports, sm_90a only (the other passes export 0
-// keys, and their launchers never ask for these names); head dim kFwdLongHeadDim, spelled out for the names
+// keys, and their launchers never ask for these names); head dim kFwdLongHeadDim, spelled out for the names. No
+// score bias: with one, the launchers run the general form (fwd_long_min_keys)
 #if FDJL_WGMMA && (!defined(FLASH_ONLY_HD) || FLASH_ONLY_HD == 64)
 static_assert(fdjl::kFwdLongHeadDim == 64, "the flash_fwd_long_* names below say hd64");
 #define FLASH_FWD_LONG(DT, T, TO, B, BIAS)                                                                  \
@@ -157,7 +158,7 @@ static_assert(fdjl::kFwdLongHeadDim == 64, "the flash_fwd_long_* names below say
                    (fdjl::FwdWgShape<64, true>::MINB), (fdjl::FwdWgShape<64, true>::BR),                    \
                    (fdjl::FwdWgShape<64, true>::SMEM), (fdjl::FwdWgShape<64, true>::PERSISTENT),            \
                    (fdjl::fwd_kernel<T, TO, 64, BIAS, true>))
-#define FLASH_FWD_LONG_SET(DT, T, TO) FLASH_FWD_LONG(DT, T, TO, , false) FLASH_FWD_LONG(DT, T, TO, bias_, true)
+#define FLASH_FWD_LONG_SET(DT, T, TO) FLASH_FWD_LONG(DT, T, TO, , false)
 FLASH_FWD_LONG_SET(bf16, __nv_bfloat16, __nv_bfloat16)
 #ifndef FLASH_ONLY_BF16
 FLASH_FWD_LONG_SET(f16, __half, __half)

@@ -113,9 +113,11 @@ struct FwdWgTile {
                    // flash_params.h; exported as flash_fwd_tma_loads), else with cp.async
 };
 // A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
-// runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D).
+// runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D),
+// on calls without a score bias.
 // d = 64: ping-pong with a producer on key tiles of 128 measured 1.10-1.21x the lock-step form at 4k-16k, but
-// 0.90-0.98x at 512-1k (PERF_LOG.md), so each form keeps the lengths where it wins.
+// 0.90-0.98x at 512-1k (PERF_LOG.md), so each form keeps the lengths where it wins. With a score bias (masks
+// included) it measured 0.53-0.92x of the lock-step form at 2k-8k (PERF_LOG.md), so it has no bias kernels.
 constexpr int kFwdLongHeadDim = 64;  // the one head dim with a long form (flash_kernels.cu instantiates it)
 __host__ __device__ constexpr int fwd_long_min_keys(int D) { return kWgmma && D == kFwdLongHeadDim ? 2048 : 0; }
 

@@ -269,12 +269,16 @@ public final class CudaBackend implements AttentionBackend {
 
     /**
      * The forward kernel of {@code p}: the head dimension's form for long key sequences where the fatbin has one
-     * (16-bit compute only) and the longest key sequence reaches its key count
-     * ({@link CudaKernels#forwardLongMinKeys}), else the general one.
+     * (16-bit compute only, no score bias) and the longest key sequence reaches its key count
+     * ({@link CudaKernels#forwardLongMinKeys}), else the general one. With a bias the long form measured 0.53-0.92x
+     * of the general one (PERF_LOG.md), and the fatbin has none.
      */
     static String forwardKernelName(CudaKernels kernels, BiasArrays bias, AttentionProblem p) {
         int longFrom = kernels.forwardLongMinKeys(p.headDim());
-        boolean longKeys = longFrom > 0 && KernelDtype.of(p).sixteenBitCompute() && p.longestKey() >= longFrom;
+        boolean longKeys = longFrom > 0
+                && KernelDtype.of(p).sixteenBitCompute()
+                && !bias.present()
+                && p.longestKey() >= longFrom;
         return name(kernels, longKeys ? "flash_fwd_long" : "flash_fwd", bias, p);
     }
 

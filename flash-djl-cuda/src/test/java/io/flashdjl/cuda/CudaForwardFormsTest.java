@@ -7,6 +7,8 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.flashdjl.AttentionBias;
 import io.flashdjl.AttentionGradients;
 import io.flashdjl.AttentionMask;
 import io.flashdjl.AttentionOptions;
@@ -23,6 +25,7 @@ import io.flashdjl.testing.TestSeed;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -107,6 +110,29 @@ class CudaForwardFormsTest {
             ErrorBudget.check(at + "dq", g.dq(), sg.dq(), truth.dq, baseType, mag);
             ErrorBudget.check(at + "dk", g.dk(), sg.dk(), truth.dk, baseType, mag);
             ErrorBudget.check(at + "dv", g.dv(), sg.dv(), truth.dv, baseType, mag);
+        }
+    }
+
+    /**
+     * A call with a score bias runs the general form at any key count: the long form has no bias kernels (it
+     * measured slower with a bias). CudaBiasTest checks the biased results at long key counts.
+     */
+    @Test
+    void aBiasKeepsTheGeneralForm(SplittableRandom rng) {
+        AttentionCase c = new AttentionCase(
+                1, 2, 2, 65, longFrom + 7, 64, 64, AttentionMask.NONE, Layout.BHSD, DataType.FLOAT16, Double.NaN);
+        try (NDManager manager = NDManager.newBaseManager(Device.gpu())) {
+            NDArray[] in = c.randomInputs(manager, rng);
+            AttentionBias bias = AttentionBias.of(
+                    manager.randomNormal(new Shape(1, 1, 1, longFrom + 7)).toType(DataType.FLOAT16, false));
+            AttentionOptions opts = c.options(Backend.CUDA);
+            AttentionProblem p = AttentionProblem.validate(in[0], in[1], in[2], null, bias, opts);
+            CudaKernels kernels = CudaRuntime.kernels(Device.gpu());
+            String chosen = CudaBackend.forwardKernelName(kernels, BiasArrays.of(kernels, manager, p, false), p);
+            assertEquals("flash_fwd_bias_f16_hd64", chosen, "the forward kernel of " + c + " with a bias");
+            assertEquals("flash_fwd_long_f16_hd64", CudaBackend.forwardKernelName(kernels, BiasArrays.NONE, p),
+                    "the same call without a bias");
+            kernels.kernel(chosen); // the fatbin has it
         }
     }
 }
