@@ -19,8 +19,8 @@ the persistent kernels take tiles from a queue, and calls with tiles of unequal 
 too, up to QUEUED_UNEVEN_MAX_KEYS keys: forward() and launch() below), version 10
 (version 9's structs, with the forward's padding as row_tiles; persistent kernels, _cfg[3] > 0: launch() below;
 flash_fwd_long_<dt>_hd<H> kernels, which forward() runs from the exported flash_fwd_long_min_keys[H] keys
-on, without a score bias; the environment variable FLASH_FWD_FORM=long or short forces one form where the
-head dim has both),
+on, without a score bias or a sliding window; the environment variable FLASH_FWD_FORM=long or short forces one
+form where the head dim has both),
 version 9 (version 8's structs; the exported flash_dkdv_adds_dq says per head dim whether the atomic mode's
 dkdv kernel adds dQ into dq_accum, or the dq kernel runs in both modes: backward() below),
 version 8 (version 7's structs; dq_accum rows padded by the exported flash_dq_accum_pad: scratch() below),
@@ -364,14 +364,14 @@ class Flash:
                 return h
         raise ValueError(f"head dim {d} is above the compiled ones {self.head_dims}")
 
-    def fwd_long(self, dt, H, max_k, biased):
+    def fwd_long(self, dt, H, max_k, biased, windowed):
         """Whether the forward runs head dim H's form for long key sequences (CudaBackend.forwardKernelName's rule:
-        16-bit compute, no score bias; FLASH_FWD_FORM forces a form where H has both)."""
+        16-bit compute, no score bias; FLASH_FWD_FORM forces a form where H has both, that is, also on a window)."""
         if dt == "f32" or biased or self.fwd_long_min_keys.get(H, 0) == 0:
             return False
         if self.fwd_form is not None:
             return self.fwd_form == "long"
-        return max_k >= self.fwd_long_min_keys[H]
+        return not windowed and max_k >= self.fwd_long_min_keys[H]
 
     def supports(self, mask):
         return self.abi >= 2 or mask in V1_MASK
@@ -511,7 +511,8 @@ class Flash:
         b = "bias_" if bias is not None else ""  # the kernels that read a bias are their own (ABI 6)
         H = self.kernel_hd(D)
         max_k = packed[2] if packed else Nk
-        form = "long_" if self.fwd_long(dt, H, max_k, bias is not None) else ""
+        windowed = band(mask, Nq, Nk)[0] + Nq - 1 > 0  # Visibility.hasLowerEdge
+        form = "long_" if self.fwd_long(dt, H, max_k, bias is not None, windowed) else ""
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)

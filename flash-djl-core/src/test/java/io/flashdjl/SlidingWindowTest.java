@@ -53,14 +53,20 @@ class SlidingWindowTest {
                             .optSlidingWindow(w[0], w[1])
                             .build();
                     Visibility band = Visibility.of(o, n[0], n[1]);
+                    boolean hiddenBelow = false; // a hidden key left of a visible one in some row
                     for (long i = 0; i < n[0]; i++) {
-                        for (long j = 0; j < n[1]; j++) {
+                        boolean seen = false;
+                        for (long j = n[1] - 1; j >= 0; j--) {
+                            boolean visible = expected(mask, w[0], w[1], n[0], n[1], i, j);
+                            hiddenBelow |= seen && !visible;
+                            seen |= visible;
                             assertEquals(
-                                    expected(mask, w[0], w[1], n[0], n[1], i, j),
+                                    visible,
                                     band.visible(i, j),
                                     o + " Nq=" + n[0] + " Nk=" + n[1] + " i=" + i + " j=" + j);
                         }
                     }
+                    assertEquals(hiddenBelow, band.hasLowerEdge(), o + " Nq=" + n[0] + " Nk=" + n[1]);
                 }
             }
         }

@@ -133,6 +133,15 @@ public final class Visibility {
     }
 
     /**
+     * Whether the band hides some query's keys below it, as a sliding window does.
+     *
+     * @return true when a key left of some query's band is hidden
+     */
+    public boolean hasLowerEdge() {
+        return seqQ - 1 + lowerOffset > 0;
+    }
+
+    /**
      * Whether the band is exactly PyTorch's {@code is_causal}: query {@code i} sees keys {@code j <= i}, and
      * nothing is hidden below.
      *

@@ -269,15 +269,16 @@ public final class CudaBackend implements AttentionBackend {
 
     /**
      * The forward kernel of {@code p}: the head dimension's form for long key sequences where the fatbin has one
-     * (16-bit compute only, no score bias) and the longest key sequence reaches its key count
+     * (16-bit compute only, no score bias, no sliding window) and the longest key sequence reaches its key count
      * ({@link CudaKernels#forwardLongMinKeys}), else the general one. With a bias the long form measured 0.53-0.92x
-     * of the general one (PERF_LOG.md), and the fatbin has none.
+     * of the general one, and the fatbin has none; with a window of 1024 keys, 0.92-0.93x (PERF_LOG.md).
      */
     static String forwardKernelName(CudaKernels kernels, BiasArrays bias, AttentionProblem p) {
         int longFrom = kernels.forwardLongMinKeys(p.headDim());
         boolean longKeys = longFrom > 0
                 && KernelDtype.of(p).sixteenBitCompute()
                 && !bias.present()
+                && !p.visibility().hasLowerEdge()
                 && p.longestKey() >= longFrom;
         return name(kernels, longKeys ? "flash_fwd_long" : "flash_fwd", bias, p);
     }

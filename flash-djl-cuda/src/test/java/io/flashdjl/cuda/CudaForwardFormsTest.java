@@ -114,11 +114,12 @@ class CudaForwardFormsTest {
     }
 
     /**
-     * A call with a score bias runs the general form at any key count: the long form has no bias kernels (it
-     * measured slower with a bias). CudaBiasTest checks the biased results at long key counts.
+     * A call with a score bias, or with a sliding window, runs the general form at any key count: the long form has
+     * no bias kernels, and both measured slower on it. CudaBiasTest and CudaSlidingWindowTest check their results at
+     * long key counts.
      */
     @Test
-    void aBiasKeepsTheGeneralForm(SplittableRandom rng) {
+    void aBiasOrAWindowKeepsTheGeneralForm(SplittableRandom rng) {
         AttentionCase c = new AttentionCase(
                 1, 2, 2, 65, longFrom + 7, 64, 64, AttentionMask.NONE, Layout.BHSD, DataType.FLOAT16, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.gpu())) {
@@ -133,6 +134,10 @@ class CudaForwardFormsTest {
             assertEquals("flash_fwd_long_f16_hd64", CudaBackend.forwardKernelName(kernels, BiasArrays.NONE, p),
                     "the same call without a bias");
             kernels.kernel(chosen); // the fatbin has it
+            AttentionOptions window = opts.toBuilder().optSlidingWindow(16, 0).build();
+            AttentionProblem w = AttentionProblem.validate(in[0], in[1], in[2], window);
+            assertEquals("flash_fwd_f16_hd64", CudaBackend.forwardKernelName(kernels, BiasArrays.NONE, w),
+                    "the same call with a sliding window");
         }
     }
 }
