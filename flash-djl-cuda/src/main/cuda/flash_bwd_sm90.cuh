@@ -1,18 +1,20 @@
 // flash_bwd_sm90.cuh - the dK/dV kernel of the backward on Hopper warpgroup MMAs (sm_90a only).
 //
 // Same contract as bwd_dkdv_mma_kernel (flash_bwd.cuh). One CTA owns BCK = 128 keys of one (batch, kv head) and
-// loops over every q head of the GQA group and every tile of 64 query rows that can see its keys. Its three
-// warpgroups specialise (FlashAttention-3's producer / consumer split):
+// loops over every q head of the GQA group and every tile of BR query rows (64; 128 at d = 64, DkdvWgShape) that
+// can see its keys. Its three warpgroups specialise (FlashAttention-3's producer / consumer split):
 //  - the producer copies (cp.async) K and V once, then Q, dO, LSE and delta of each work item into one of two
 //    stages, each signalled full and freed on mbarriers; one of its threads adds each item's staged dQ to
 //    dq_accum with a bulk reduction (flash_tma.cuh). It hands its registers to the consumers (setmaxnreg);
 //  - two consumer warpgroups of 64 keys each compute, per item (all operands 128B-swizzled, see flash_wgmma.cuh):
-//      S^T  = K_w Q^T, dP^T = V_w dO^T       wgmma, shared x shared (K-major), 64 keys x 64 rows
+//      S^T  = K_w Q^T, dP^T = V_w dO^T       wgmma, shared x shared (K-major), 64 keys x BR rows (dP^T in parts
+//                                              of 64 rows, each issued once the last one's dS^T is computed)
 //      P^T  = exp2(S^T * scale_log2 - lse * log2e), dS^T = P^T * (dP^T - delta)   in registers
 //      dV  += P^T dO, dK += dS^T Q            wgmma, P^T / dS^T from registers, dO / Q transposed
 //      dQ_tile = dS K                          dS^T through shared memory (read transposed; two buffers); each
-//                                              warpgroup computes half of the head-dim columns and stages them in
-//                                              dq_accum's layout for the producer's reduction
+//                                              warpgroup computes half of the head-dim columns (128-row tiles:
+//                                              half of the rows) and stages them in dq_accum's layout for the
+//                                              producer's reduction
 //    and meet only at one named barrier per item (both halves of dS^T written).
 // dK, dV stay in fp32 registers for the whole loop and are written once (dK * scale).
 #pragma once
@@ -152,8 +154,10 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   constexpr int BCK = S_::BCK, BR = S_::BR, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int KC = D / 16;        // k16 steps over the head dim
   constexpr int NBR = BR / 8;       // n8 tiles over the query rows
-  constexpr int DQN = D / 2;        // dQ columns per consumer warpgroup
-  constexpr int SR = BR / 2, OR = D / 2, QR = DQN / 2;  // accumulator registers per thread
+  constexpr int DPN = S_::DPN;      // query rows of one dP^T part
+  constexpr bool DQ_BY_ROWS = S_::DQ_BY_ROWS;
+  constexpr int DQN = DQ_BY_ROWS ? D : D / 2;  // dQ columns per consumer warpgroup
+  constexpr int SR = BR / 2, PR = DPN / 2, OR = D / 2, QR = DQN / 2;  // accumulator registers per thread
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
   const int tid = threadIdx.x, wg = warpgroup_index(), warp = (tid >> 5) & 3, lane = tid & 31;
@@ -276,9 +280,19 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     const float* lse = sLse + stg * BR;
     const float* del = sDel + stg * BR;
 
-    // S^T = K_w Q^T and dP^T = V_w dO^T, as two commit groups: P^T is computed while dP^T runs
-    float sT[SR], dpT[SR];
+    // S^T = K_w Q^T and dP^T's first part = V_w dO^T, as two commit groups: P^T is computed while dP^T runs
+    float sT[SR], dpT[PR];
     const WgDesc q(sQ, 16, 1024), d_o(sdO, 16, 1024);
+    // dP^T of rows h DPN .. (h + 1) DPN - 1 of the tile (dO's rows: whole 1 KiB swizzle periods in)
+    auto issue_dp = [&](int h) {
+#pragma unroll
+      for (int kc = 0; kc < KC; ++kc) {
+        const uint32_t off = (kc >> 2) * BCK * 128 + (kc & 3) * 32;
+        const uint32_t offq = (kc >> 2) * BR * 128 + (kc & 3) * 32 + h * DPN * 128;
+        Wgmma<T, DPN>::template ss<0, 0>(dpT, vw.at(off), d_o.at(offq), kc > 0);
+      }
+      wg_commit();
+    };
     wg_fence();
 #pragma unroll
     for (int kc = 0; kc < KC; ++kc) {
@@ -287,13 +301,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       Wgmma<T, BR>::template ss<0, 0>(sT, kw.at(off), q.at(offq), kc > 0);
     }
     wg_commit();
-#pragma unroll
-    for (int kc = 0; kc < KC; ++kc) {
-      const uint32_t off = (kc >> 2) * BCK * 128 + (kc & 3) * 32;
-      const uint32_t offq = (kc >> 2) * BR * 128 + (kc & 3) * 32;
-      Wgmma<T, BR>::template ss<0, 0>(dpT, vw.at(off), d_o.at(offq), kc > 0);
-    }
-    wg_commit();
+    issue_dp(0);
     wg_wait<1>();  // S^T done
     wg_pin<SR>(sT);
 
@@ -335,52 +343,60 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 #pragma unroll
     for (int kk = 0; kk < BR / 16; ++kk) Wgmma<T, D>::template rs<1>(dv, pP[kk], d_o_t.at(kk * 2048), 1);
     wg_commit();
-    wg_wait<1>();  // dP^T done; dV may still run
-    wg_pin<SR>(dpT);
 
-    // dS^T = P^T (dP^T - delta), or P^T (Z dP^T / keep - delta)
-    if (!drop.on()) {
+    // per part of DPN rows: dS^T = P^T (dP^T - delta), or P^T (Z dP^T / keep - delta); then the next part's dP^T,
+    // and dK += dS^T Q over the part's rows (Q read transposed)
+    constexpr int PK = DPN / 16;  // k16 steps of a part
 #pragma unroll
-      for (int n = 0; n < NBR; ++n)
+    for (int h = 0; h < S_::DP_PARTS; ++h) {
+      wg_wait<1>();  // this part's dP^T done; the last group issued (dV, or the last part's dK) may still run
+      wg_pin<PR>(dpT);
+      const float* pT = sT + h * PR;  // P^T of the part's rows
+      const float* pdel = del + h * DPN;
+      if (!drop.on()) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) dpT[4 * n + e] = sT[4 * n + e] * (dpT[4 * n + e] - del[n * 8 + 2 * t4 + (e & 1)]);
-    } else {
+        for (int n = 0; n < DPN / 8; ++n)
 #pragma unroll
-      for (int kk = 0; kk < BR / 16; ++kk)
+          for (int e = 0; e < 4; ++e) dpT[4 * n + e] = pT[4 * n + e] * (dpT[4 * n + e] - pdel[n * 8 + 2 * t4 + (e & 1)]);
+      } else {
 #pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
-          dpT[8 * kk + e] = sT[8 * kk + e] * (drop.kept(dpT[8 * kk + e], keeps[kk], e) - del[q]);
-        }
+        for (int kk = 0; kk < PK; ++kk)
+#pragma unroll
+          for (int e = 0; e < 8; ++e) {
+            const int q = kk * 16 + (e >> 2) * 8 + 2 * t4 + (e & 1);
+            dpT[8 * kk + e] = pT[8 * kk + e] * (drop.kept(dpT[8 * kk + e], keeps[h * PK + kk], e) - pdel[q]);
+          }
+      }
+      if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
+#pragma unroll
+        for (int n = 0; n < DPN / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            bias.add_grad(p, m0 + h * DPN + n * 8 + 2 * t4 + (e & 1), n0 + wkey + (e >> 1) * 8, dpT[4 * n + e]);
+      }
+      wg_pack_t<T, DPN>(pS + h * PK, dpT);
+      wg_fence();
+      if (h + 1 < S_::DP_PARTS) issue_dp(h + 1);  // into dpT, now packed
+      wg_pin<OR>(dk);
+#pragma unroll
+      for (int kk = 0; kk < PK; ++kk) Wgmma<T, D>::template rs<1>(dk, pS[h * PK + kk], q_t.at((h * PK + kk) * 2048), 1);
+      wg_commit();
     }
-    if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
-#pragma unroll
-      for (int n = 0; n < NBR; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + (e >> 1) * 8, dpT[4 * n + e]);
-    }
-    wg_pack_t<T, BR>(pS, dpT);
-
-    // dK += dS^T Q, Q read transposed
-    wg_pin<OR>(dk);
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < BR / 16; ++kk) Wgmma<T, D>::template rs<1>(dk, pS[kk], q_t.at(kk * 2048), 1);
-    wg_commit();
 
     if (!p.deterministic) {
-      // dS^T -> shared memory ([128 keys][64 rows]) while dV / dK run. Its buffer was last read by the dQ product
+      // dS^T -> shared memory ([128 keys][BR rows]) while dV / dK run. Its buffer was last read by the dQ product
       // two items ago, which both warpgroups finished before they met at the last item's barrier.
       const uint32_t sdS = sdS0 + (staged & 1) * S_::DS_BYTES;
       wg_store_t<BCK, BR>(sdSp0 + (staged & 1) * S_::DS_BYTES, pS, wkey, t4);
       fence_proxy_async();
       named_sync<NC>(1);  // dS^T of both warpgroups complete (the consumers' only barrier of the item)
-      // dQ[64 rows, the DQN columns of this warpgroup] = dS K, staged in shared memory
+      // dQ[64 rows, the DQN columns of this warpgroup] = dS K, staged in shared memory: by rows, the warpgroup's
+      // rows are the 64 columns of dS^T's block cw; by columns, its columns from cw DQN on
       if constexpr (DQN % 64 == 0 || 64 % DQN == 0) {  // the warpgroup's columns lie in one block
+        const int row_part = DQ_BY_ROWS ? cw : 0, col0 = DQ_BY_ROWS ? 0 : cw * DQN;
         float dq[QR];
         wg_fence();
-        wg_issue_dq<T, DQN, BCK, BR>(dq, sdS, sK, cw * DQN);
+        wg_issue_dq<T, DQN, BCK, BR>(dq, sdS + row_part * BCK * 128, sK, col0);
         wg_commit();
         wg_wait<0>();
         wg_pin<QR>(dq);
@@ -388,7 +404,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
         wg_pin<OR>(dk);
         if (lane == 0) mbar_arrive(empty(stg));  // dV and dK have read the stage
         if (staged > 0) mbar_wait(dq_empty, (staged - 1) & 1);  // the last item's reduction has read the tile
-        wg_stage_dq<DQN, S_::DQ_ROW>(sDqp, dq, cw * DQN, warp, g, t4);
+        wg_stage_dq<DQN, S_::DQ_ROW>(sDqp + row_part * 64 * S_::DQ_ROW, dq, col0, warp, g, t4);
       } else {  // D = 96: 48 columns each, as 32 + 16 that stay inside a block: [0, 32) + [32, 48), [64, 96) + [48, 64)
         static_assert(D == 96, "dQ column split");
         float dqa[16], dqb[8];

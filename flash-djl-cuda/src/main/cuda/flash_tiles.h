@@ -236,13 +236,22 @@ struct DkdvWgTile {
                    // by cp.async (their padding rows must read +inf and 0)
 };
 // TMA copies of Q and dO measured 1.06-1.13x of the producer's cp.async at d = 96 and 1.01-1.03x at d = 64; at
-// d = 128, 0.90-1.02x with a box per 64-column block, 1.01-1.08x with one 5-D box of both (PERF_LOG.md)
-__host__ __device__ constexpr DkdvWgTile dkdv_wgmma_tile(int D) { return DkdvWgTile{128, 64, D <= 128}; }
+// d = 128, 0.90-1.02x with a box per 64-column block, 1.01-1.08x with one 5-D box of both (PERF_LOG.md).
+// d = 64 takes Q tiles of 128 rows: its S^T is then one m64n128 product per k step, which reads less shared memory
+// per MMA than two m64n64 (the pipe its products wait on, PERF_LOG.md); wider heads have no registers for it.
+__host__ __device__ constexpr DkdvWgTile dkdv_wgmma_tile(int D) { return DkdvWgTile{128, D == 64 ? 128 : 64, D <= 128}; }
 template <int D> struct DkdvWgShape {
   static constexpr DkdvWgTile C = dkdv_wgmma_tile(D);
   static constexpr int BCK = C.key_tile, BR = C.query_tile;
   static constexpr bool TMA = C.tma_loads;
-  static_assert(BCK == 128 && BR == 64, "the kernel is written for two warpgroups of 64 keys, 64-row tiles");
+  static_assert(BCK == 128 && (BR == 64 || (BR == 128 && D == 64)),
+                "the kernel is written for two warpgroups of 64 keys, and 64-row tiles (128 at D = 64)");
+  // dP^T in parts of DPN query rows: the whole of a 128-row one beside S^T, P^T and dK, dV does not fit the
+  // registers (ptxas serialised the wgmmas, C7512)
+  static constexpr int DPN = 64, DP_PARTS = BR / DPN;
+  // dQ split between the consumer warpgroups by query rows (each m64 over its 64 rows, all head-dim columns) where a
+  // tile has 128 rows, else by head-dim columns (each m64 over the tile's 64 rows, half the columns)
+  static constexpr bool DQ_BY_ROWS = BR == 128;
   // a producer warpgroup (copies, dQ reductions) and two consumer warpgroups (ProducerSplit)
   static constexpr int PRODUCERS = ProducerSplit::PRODUCERS, CONSUMERS = 2 * BCK, THREADS = PRODUCERS + CONSUMERS;
   static constexpr int PRODUCER_REGS = ProducerSplit::PRODUCER_REGS, CONSUMER_REGS = ProducerSplit::CONSUMER_REGS;
@@ -258,6 +267,7 @@ template <int D> struct DkdvWgShape {
   // K, V, 2 x (Q, dO), 2 x dS^T, staged dQ, 2 x (LSE, delta), 6 mbarriers, + 1 KiB for the alignment done by
   // the kernel
   static constexpr int SMEM = 2 * KV_BYTES + 4 * QT_BYTES + 2 * DS_BYTES + DQ_BYTES + 4 * BR * 4 + 48 + 1024;
+  static_assert(SMEM <= 227 * 1024, "shared memory per CTA on sm_90");
 };
 
 // dK/dV, wgmma, head dim split between the warpgroups (sm_90a, D > 128): one tile of 64 keys, 64-row Q tiles.

@@ -64,17 +64,20 @@ __device__ __forceinline__ bool tma_whole_block_map(int head_dim) { return head_
 // wgmma operands' layout (flash_wgmma.cuh: 64-column blocks of ROWS x 128 bytes, 128-byte swizzle). A 4-D map takes
 // a box of kTmaTile x kTmaTile per block and 64 rows: the 128-byte swizzle repeats every 8 rows, so boxes stacked
 // 64 rows apart in a block leave it as one box of ROWS rows would. A 5-D map (`whole_block_map`) takes one box of
-// 64 rows and every block, which lands as [block][64 rows][64 columns]: that is the layout of a tile of 64 rows only,
-// so tiles of more rows take 4-D maps (their kernels assert that their head dims never have 5-D ones).
+// 64 rows and every block, which lands as [block][64 rows][64 columns]: the layout of a tile of 64 rows, or of a
+// tile of one block (DS = 64) box by box. Other tiles take 4-D maps (their kernels assert that their head dims never
+// have 5-D ones; a 4-D load from a 5-D map is an illegal instruction).
 // Completes on `bar`, which must expect tile_bytes<ROWS, DS>() for it.
 template <int ROWS, int DS> __device__ __forceinline__ constexpr uint32_t tma_tile_bytes() { return ROWS * DS * 2; }
 template <int ROWS, int DS>
 __device__ __forceinline__ void tma_load_tile(uint32_t dst, const FlashTensorMap* map, int row0, int head, int batch,
                                               uint32_t bar, bool whole_block_map) {
   static_assert(ROWS % kTmaTile == 0 && DS % kTmaTile == 0, "whole boxes");
-  if constexpr (ROWS == kTmaTile) {
+  if constexpr (ROWS == kTmaTile || DS == kTmaTile) {
     if (whole_block_map) {
-      tma_load_5d(dst, map, 0, row0, 0, head, batch, bar);
+#pragma unroll
+      for (int rb = 0; rb < ROWS / kTmaTile; ++rb)
+        tma_load_5d(dst + rb * kTmaTile * 128, map, 0, row0 + rb * kTmaTile, 0, head, batch, bar);
       return;
     }
   }
