@@ -131,12 +131,16 @@ class CudaForwardFormsTest {
             CudaKernels kernels = CudaRuntime.kernels(Device.gpu());
             String chosen = CudaBackend.forwardKernelName(kernels, BiasArrays.of(kernels, manager, p, false), p);
             assertEquals("flash_fwd_bias_f16_hd64", chosen, "the forward kernel of " + c + " with a bias");
-            assertEquals("flash_fwd_long_f16_hd64", CudaBackend.forwardKernelName(kernels, BiasArrays.NONE, p),
+            assertEquals(
+                    "flash_fwd_long_f16_hd64",
+                    CudaBackend.forwardKernelName(kernels, BiasArrays.NONE, p),
                     "the same call without a bias");
             kernels.kernel(chosen); // the fatbin has it
             AttentionOptions window = opts.toBuilder().optSlidingWindow(16, 0).build();
             AttentionProblem w = AttentionProblem.validate(in[0], in[1], in[2], window);
-            assertEquals("flash_fwd_f16_hd64", CudaBackend.forwardKernelName(kernels, BiasArrays.NONE, w),
+            assertEquals(
+                    "flash_fwd_f16_hd64",
+                    CudaBackend.forwardKernelName(kernels, BiasArrays.NONE, w),
                     "the same call with a sliding window");
         }
     }
