@@ -2,7 +2,8 @@
 //
 // Same contract as bwd_dq_mma_kernel (flash_bwd.cuh): a CTA owns BR query rows of one (sequence, q head), 64
 // per warpgroup (one warpgroup, two CTAs per SM: flash_tiles.h), the longest rows first under a causal-like
-// band, and loops over the key tiles its rows can see (BC keys, two shared-memory stages of K and V).
+// band, and loops over the key tiles its rows can see (BC keys, two shared-memory stages of K and V; with SPLIT_KV,
+// two of K and one of V, which the producer refills once dP has read it).
 // Per key tile and warpgroup (all operands 128B-swizzled, see flash_wgmma.cuh):
 //   S = Q_w K^T, dP = dO_w V^T        wgmma, shared x shared (K-major), 64 rows x BC keys, two commit groups:
 //                                     P is computed while dP runs
@@ -25,6 +26,7 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   using S_ = DqWgShape<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr bool PRODUCER = NP > 0;           // a producer warpgroup copies (else the computing warpgroups do)
+  constexpr bool SPLIT = S_::SPLIT_KV;        // K and V in rings of their own (V: one stage)
   constexpr int NCOPY = PRODUCER ? NP : NC;   // the copying threads
   constexpr int KC = D / 16;                  // k16 steps over the head dim
   constexpr int SR = BC / 2, OR = D / 2;      // accumulator registers of S (and dP) and of dQ per thread
@@ -46,10 +48,12 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   const uint32_t sK0 = sdO + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + 2 * S_::KV_BYTES;
   // full[s]: the copies into stage s landed (one cp.async arrival per copying thread, or by TMA one arrival and the
-  // bytes it expects); empty[s]: the computing warps are done with stage s (one arrival per warp)
-  const uint32_t bars = sV0 + 2 * S_::KV_BYTES;
+  // bytes it expects); empty[s]: the computing warps are done with stage s (one arrival per warp). SPLIT: the stages
+  // are K's (with Q in stage 0), and full_v / empty_v are V's one stage (with dO the first time)
+  const uint32_t bars = sV0 + S_::V_STAGES * S_::KV_BYTES;
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 16 + 8 * s; };
+  const uint32_t full_v = bars + 32, empty_v = bars + 40;
   // TMA LOADS (flash_params.h): the producer's thread 0 copies every tile through the launcher's tensor maps
   const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
   static_assert(!S_::TMA || (BR == kTmaTile && BC == kTmaTile), "TMA: 64-row tiles, which rank-5 maps' boxes fill");
@@ -58,6 +62,10 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     for (int s = 0; s < 2; ++s) {
       mbar_init(full(s), tma ? 1 : NCOPY);
       mbar_init(empty(s), NC / 32);
+    }
+    if constexpr (SPLIT) {
+      mbar_init(full_v, NCOPY);
+      mbar_init(empty_v, NC / 32);
     }
   }
   __syncthreads();
@@ -100,7 +108,38 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
         return;
       }
     }
-    if (wg == 0) {  // ---- the producer warpgroup: every tile as soon as its stage is free
+    if constexpr (SPLIT) {
+      if (wg == 0) {  // ---- the producer warpgroup, split rings: V j once dP has read V j - 1, then K j + 1
+        const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, hd);
+        auto load_k = [&](int j) {  // K j into stage j % 2 once tile j - 2 is released
+          const int st = j & 1, nn = nb + j * BC;
+          if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
+          kv_copier.copy(sK0 + st * S_::KV_BYTES, kg, p.k.row_stride, nn, Nk - nn);
+          cp_async_mbar_arrive(full(st));
+        };
+        auto load_v = [&](int j) {  // V j once the computing warps are done with V j - 1
+          const int nn = nb + j * BC;
+          if (j >= 1) mbar_wait(empty_v, (j - 1) & 1);
+          kv_copier.copy(sV0, vg, p.v.row_stride, nn, Nk - nn);
+          cp_async_mbar_arrive(full_v);
+        };
+        if (n_tiles > 0) {  // Q lands with K 0, dO with V 0
+          const SwTileCopier<S_::DS, BR, NP> q_copier(tid, hd);
+          q_copier.copy(sQ, qg, p.q.row_stride, m0, Nq - m0);
+          load_k(0);
+          q_copier.copy(sdO, dog, p.dout.row_stride, m0, Nq - m0);
+          load_v(0);
+          if (n_tiles > 1) load_k(1);
+        }
+        wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
+        for (int j = 1; j < n_tiles; ++j) {
+          load_v(j);
+          if (j + 1 < n_tiles) load_k(j + 1);
+        }
+        cp_async_wait<0>();  // no copy of this thread is in flight when it exits
+        return;
+      }
+    } else if (wg == 0) {  // ---- the producer warpgroup: every tile as soon as its stage is free
       if (n_tiles > 0) load_first(tid);
       wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
       const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, hd);
@@ -139,16 +178,24 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     if constexpr (!PRODUCER)
       if (j + 1 < n_tiles) load_kv(kv_copier, j + 1);
     if (bst == kTileHidden) {  // hidden by the bias: dS = 0
+      if constexpr (SPLIT) {  // V's stage turns too
+        mbar_wait(full_v, j & 1);
+        if (lane == 0) mbar_arrive(empty_v);
+      }
       if (lane == 0) mbar_arrive(empty(st));
       continue;
     }
     const uint32_t sK = sK0 + st * S_::KV_BYTES;
-    const uint32_t sV = sV0 + st * S_::KV_BYTES;
+    const uint32_t sV = sV0 + (SPLIT ? 0 : st * S_::KV_BYTES);
 
     float s[SR], dp[SR];
     wg_fence();
     wg_issue_s<T, BR, BC>(s, sQw, sK, KC);
     wg_commit();
+    if constexpr (SPLIT) {
+      mbar_wait(full_v, j & 1);
+      fence_proxy_async();
+    }
     wg_issue_s<T, BR, BC>(dp, sdOw, sV, KC);
     wg_commit();
     wg_wait<1>();  // S done; dP may still run
@@ -171,6 +218,8 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
       for (int e = 0; e < 4; ++e) s[4 * n + e] = ex2(fmaf(s[4 * n + e], sl2, -lse2[e >> 1]));
     wg_wait<0>();  // dP done
     wg_pin<SR>(dp);
+    if constexpr (SPLIT)
+      if (lane == 0) mbar_arrive(empty_v);  // dP has read V
     if (t.drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
       t.drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll

@@ -326,6 +326,8 @@ struct DqWgTile {
   bool producer;   // an extra warpgroup does the copies (else the computing warpgroups do)
   bool tma_loads;  // the producer copies Q, dO, K and V by TMA where the launcher gave tensor maps (TMA LOADS in
                    // flash_params.h), else with cp.async
+  bool split_kv;   // K in two stages and V in one, each with barriers of its own (V is freed once dP has read it,
+                   // before dS and dQ): what lets key tiles of 64 fit at D = 256 (the producer's cp.async copies)
 };
 // One warpgroup: 97 KiB at D = 128, so two CTAs share an SM and their softmax and MMAs interleave; measured
 // 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md). With a producer
@@ -333,10 +335,12 @@ struct DqWgTile {
 // D > 128: dQ alone takes 96-128 registers a thread; two computing warpgroups of 64 rows and a producer (cp.async;
 // measured 1.00-1.05x at D = 256 and 1.04-1.07x for D = 192's deterministic backward over copies by the computing
 // warpgroups, PERF_LOG.md), one CTA per SM. Key tiles of 64 at D = 192 (193 KiB; measured 1.02-1.12x the
-// deterministic backward on tiles of 32), of 32 at D = 256 (193 KiB; 64 would need 257)
+// deterministic backward on tiles of 32), and at D = 256 with one stage of V (225 KiB; two would need 257): on tiles
+// of 32, S and dP (m64n32k16, both operands in shared memory) read 3 KiB per 16-cycle product, 1.5x the rate at which
+// an SM reads shared memory
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
   // the producer measured +3-9% at D = 128 (4k-16k) and -5-10% at D = 64 (1k-4k): PERF_LOG.md
-  return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96} : DqWgTile{2, D == 192 ? 64 : 32, true, false};
+  return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96, false} : DqWgTile{2, 64, true, false, D == 256};
 }
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
@@ -345,14 +349,18 @@ template <int D> struct DqWgShape {
   // warpgroup, two CTAs of 256 threads per SM start at 128 registers: 128 x 24 + 128 x 232 = 32 Ki per CTA; with two,
   // one CTA of 384 threads: 128 x 24 + 256 x 232 = 61 Ki. MINB tells ptxas the count.
   static constexpr int PRODUCERS = C.producer ? 128 : 0, CONSUMERS = 128 * NWG;
-  static constexpr bool TMA = C.tma_loads;
+  static constexpr bool TMA = C.tma_loads, SPLIT_KV = C.split_kv;
   static_assert(!TMA || C.producer, "TMA copies: the producer's");
+  static_assert(!SPLIT_KV || (C.producer && !TMA), "split K/V rings: the producer's cp.async copies");
   static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 232, MINB = C.producer ? (C.warpgroups == 1 ? 2 : 1) : 0;
   static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
-  // Q, dO, 2 x (K, V), a full and an empty mbarrier per stage, + 1 KiB for the alignment done by the kernel
-  static constexpr int SMEM = 2 * Q_BYTES + 4 * KV_BYTES + 32 + 1024;
+  // Q, dO, 2 x K, 2 x V (1 x V split), a full and an empty mbarrier per stage (and V's), + 1 KiB for the alignment
+  // done by the kernel
+  static constexpr int V_STAGES = SPLIT_KV ? 1 : 2;
+  static constexpr int SMEM = 2 * Q_BYTES + (2 + V_STAGES) * KV_BYTES + 48 + 1024;
+  static_assert(SMEM <= 227 * 1024, "shared memory per CTA on sm_90");
 };
 
 template <int D> using DqShape = std::conditional_t<dq_on_wgmma(D), DqWgShape<D>, DqMmaShape<D>>;
