@@ -31,7 +31,7 @@ __host__ __device__ constexpr bool dkdv_on_wgmma(int D) { return kWgmma && D >= 
 // D > 128 (192, 256): the two warpgroups share their keys and split the head dim (flash_bwd_sm90_wide.cuh)
 __host__ __device__ constexpr bool dkdv_splits_head_dim(int D) { return D > 128; }
 // The dq kernel (the deterministic mode's dQ, and the atomic mode's where dkdv_adds_dq is false) of every head
-// dim but 32 (at D = 256 on key tiles of 32, so that dQ, S and dP fit).
+// dim but 32 (at D = 256 with one stage of V, so that key tiles of 64 fit: dq_wgmma_tile).
 __host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64; }
 // Whether the dK/dV kernel adds dS K into dq_accum in the atomic mode (then the convert pass writes dQ). The
 // head-dim-split kernel does so at D = 192 only, where a tile's dQ fits beside its operands for one bulk reduction.
@@ -114,10 +114,11 @@ struct FwdWgTile {
 };
 // A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
 // runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D),
-// on calls without a score bias.
+// on calls without a score bias or a sliding window (CudaBackend.forwardKernelName).
 // d = 64: ping-pong with a producer on key tiles of 128 measured 1.10-1.21x the lock-step form at 4k-16k, but
 // 0.90-0.98x at 512-1k (PERF_LOG.md), so each form keeps the lengths where it wins. With a score bias (masks
-// included) it measured 0.53-0.92x of the lock-step form at 2k-8k (PERF_LOG.md), so it has no bias kernels.
+// included) it measured 0.53-0.92x of the lock-step form at 2k-8k, so it has no bias kernels; with a window of 1024
+// keys, 0.92-0.93x (PERF_LOG.md).
 constexpr int kFwdLongHeadDim = 64;  // the one head dim with a long form (flash_kernels.cu instantiates it)
 __host__ __device__ constexpr int fwd_long_min_keys(int D) { return kWgmma && D == kFwdLongHeadDim ? 2048 : 0; }
 

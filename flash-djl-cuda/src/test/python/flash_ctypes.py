@@ -366,7 +366,8 @@ class Flash:
 
     def fwd_long(self, dt, H, max_k, biased, windowed):
         """Whether the forward runs head dim H's form for long key sequences (CudaBackend.forwardKernelName's rule:
-        16-bit compute, no score bias; FLASH_FWD_FORM forces a form where H has both, that is, also on a window)."""
+        16-bit compute, no score bias, no sliding window; FLASH_FWD_FORM forces a form where H has both, that is,
+        also on a window)."""
         if dt == "f32" or biased or self.fwd_long_min_keys.get(H, 0) == 0:
             return False
         if self.fwd_form is not None:
