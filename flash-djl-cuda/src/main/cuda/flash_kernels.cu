@@ -137,7 +137,9 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
                (fdjl::bwd_pre_f32_kernel<H>))
 
 // one head dim (the indirection expands FLASH_ONLY_HD before it is pasted into names)
-#ifndef FLASH_ONLY_BF16
+#if defined(FLASH_ONLY_F32)  // developer shortcut: the float32 kernels only
+#define FLASH_HD_SET_(H) FLASH_F32_SET(H)
+#elif !defined(FLASH_ONLY_BF16)
 #define FLASH_HD_SET_(H)                                                                                \
   FLASH_TC_SET(bf16, __nv_bfloat16, __nv_bfloat16, H) FLASH_TC_SET(f16, __half, __half, H)              \
   FLASH_TC_SET(f32bf16, __nv_bfloat16, float, H) FLASH_F32_SET(H)
@@ -151,7 +153,7 @@ FDJL_FOR_EACH_HEAD_DIM(FLASH_HD_SET)
 // flash_fwd_long_*: the forms fwd_long_min_keys (flash_tiles.h) exports, sm_90a only (the other passes export 0
 // keys, and their launchers never ask for these names); head dim kFwdLongHeadDim, spelled out for the names. No
 // score bias: with one, the launchers run the general form (fwd_long_min_keys)
-#if FDJL_WGMMA && (!defined(FLASH_ONLY_HD) || FLASH_ONLY_HD == 64)
+#if FDJL_WGMMA && !defined(FLASH_ONLY_F32) && (!defined(FLASH_ONLY_HD) || FLASH_ONLY_HD == 64)
 static_assert(fdjl::kFwdLongHeadDim == 64, "the flash_fwd_long_* names below say hd64");
 #define FLASH_FWD_LONG(DT, T, TO, B, BIAS)                                                                  \
   FLASH_KERNEL_FWD(flash_fwd_long_##B##DT##_hd64, (fdjl::FwdWgShape<64, true>::THREADS),                    \

@@ -15,6 +15,9 @@
 // with scalar shared-memory loads.
 #pragma once
 #include "flash_common.cuh"
+#ifndef FDJL_TF32_EXP
+#define FDJL_TF32_EXP 0
+#endif
 
 namespace fdjl {
 
@@ -31,20 +34,56 @@ struct Tf32x3 {
     for (int i = 0; i < N; ++i) {
       const float f = __uint_as_float(x[i]);
       big[i] = to_tf32(f);
+#if FDJL_TF32_EXP & 4
+      small[i] = __float_as_uint(f - __uint_as_float(big[i]));  // EXPERIMENT: the whole residue
+#else
       small[i] = to_tf32(f - __uint_as_float(big[i]));
+#endif
     }
   }
-  __device__ __forceinline__ static void mma1(float* d, const uint32_t* a, const uint32_t* b) {
+  __device__ __forceinline__ static void mma0(float* d, const uint32_t* a, const uint32_t* b) {
     asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
   }
+  __device__ __forceinline__ static void mma1(float* d, const uint32_t* a, const uint32_t* b) {
+#if FDJL_TF32_EXP & 8  // EXPERIMENT: every MMA into a zeroed fragment, added with FADD
+    float t[4] = {0.f, 0.f, 0.f, 0.f};
+    mma0(t, a, b);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) d[e] += t[e];
+#else
+    mma0(d, a, b);
+#endif
+  }
   // d += a * b from split operands, the small terms first
   __device__ __forceinline__ static void mma(float* d, const uint32_t* a_big, const uint32_t* a_small,
                                              const uint32_t* b_big, const uint32_t* b_small) {
+#if FDJL_TF32_EXP & 4  // EXPERIMENT: small = tf32(residue), tiny = tf32(residue - small); six products
+    uint32_t as[4], at[4], bs[2], bt[2];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      as[i] = to_tf32(__uint_as_float(a_small[i]));
+      at[i] = to_tf32(__uint_as_float(a_small[i]) - __uint_as_float(as[i]));
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      bs[i] = to_tf32(__uint_as_float(b_small[i]));
+      bt[i] = to_tf32(__uint_as_float(b_small[i]) - __uint_as_float(bs[i]));
+    }
+    mma1(d, as, bs);
+    mma1(d, a_big, bt);
+    mma1(d, at, b_big);
+    mma1(d, as, b_big);
+    mma1(d, a_big, bs);
+#else
+#if FDJL_TF32_EXP & 2  // EXPERIMENT: the small x small product too
+    mma1(d, a_small, b_small);
+#endif
     mma1(d, a_small, b_big);
     mma1(d, a_big, b_small);
+#endif
     mma1(d, a_big, b_big);
   }
 };
@@ -95,7 +134,7 @@ __device__ __forceinline__ void load_f32_tile(uint32_t sbase, const float* g, in
 // MMAs into one accumulator the error grows linearly and with one sign (measured: dK and dV summed
 // over 2k queries were 3-4x PyTorch's error). So every product sums at most kTf32Chunk k8 steps in
 // a fresh accumulator and adds that partial sum into the caller's with ordinary float32 adds.
-constexpr int kTf32Chunk = 4;
+constexpr int kTf32Chunk = (FDJL_TF32_EXP & 1) ? 1 : 4;  // EXPERIMENT bit 1: a chunk of one k8 step
 
 // s[n] += A[a0 .. a0+15] . B[n*8 .. n*8+7]^T over the D columns (S = Q K^T, dP = dO V^T, and their
 // transposes in dK/dV): A's and B's rows both through ldmatrix.
