@@ -2,10 +2,17 @@
 //
 // Each float32 operand x is split into big = tf32(x) and small = tf32(x - big) (round to nearest;
 // tf32 keeps 11 significant bits, so big + small holds 22 of float32's 24). A product a*b is then
-// a_small*b_big + a_big*b_small + a_big*b_big on mma.m16n8k8.tf32 with float32 accumulation, the
-// small terms first; the dropped a_small*b_small and the split residues are about 2^-22 of the
-// product, near float32's own rounding (2^-24 per operation), where one tf32 product (2^-11) is
-// not. Three MMAs per product: a third of the tf32 rate, which is half the bf16 rate.
+// a_small*b_big + a_big*b_small + a_big*b_big on mma.m16n8k8.tf32 with float32 accumulation; the
+// dropped a_small*b_small and the split residues are about 2^-22 of the product. Three MMAs per
+// product: a third of the tf32 rate, which is half the bf16 rate.
+//
+// What limits the accuracy is not the split but the accumulation (measured, PERF_LOG "The float32
+// kernels' error"): an MMA adds its products into the accumulator after aligning them to the
+// largest exponent and truncating the rest, so every MMA that adds into a sum errs by up to an
+// ulp of that sum, all with one sign; a split made exact with a third part (6 MMAs) did not help.
+// So the small terms, which are 2^-11 of the sum, chain in a fragment of their own (their
+// truncation is 2^-11 of an ulp), and big x big, the only MMA at the sum's scale, starts from a
+// zero accumulator and is added with an ordinary (round-to-nearest) float32 add.
 //
 // Fragments of mma.m16n8k8 with .tf32 (lane = 4*g + t): A (16x8, row major) a0 = (g, t),
 // a1 = (g+8, t), a2 = (g, t+4), a3 = (g+8, t+4); B (8x8, "col") b0 = (t, g), b1 = (t+4, g);
@@ -15,9 +22,6 @@
 // with scalar shared-memory loads.
 #pragma once
 #include "flash_common.cuh"
-#ifndef FDJL_TF32_EXP
-#define FDJL_TF32_EXP 0
-#endif
 
 namespace fdjl {
 
@@ -34,57 +38,28 @@ struct Tf32x3 {
     for (int i = 0; i < N; ++i) {
       const float f = __uint_as_float(x[i]);
       big[i] = to_tf32(f);
-#if FDJL_TF32_EXP & 4
-      small[i] = __float_as_uint(f - __uint_as_float(big[i]));  // EXPERIMENT: the whole residue
-#else
       small[i] = to_tf32(f - __uint_as_float(big[i]));
-#endif
     }
   }
-  __device__ __forceinline__ static void mma0(float* d, const uint32_t* a, const uint32_t* b) {
+  // d += a * b
+  __device__ __forceinline__ static void mma1(float* d, const uint32_t* a, const uint32_t* b) {
     asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
   }
-  __device__ __forceinline__ static void mma1(float* d, const uint32_t* a, const uint32_t* b) {
-#if FDJL_TF32_EXP & 8  // EXPERIMENT: every MMA into a zeroed fragment, added with FADD
-    float t[4] = {0.f, 0.f, 0.f, 0.f};
-    mma0(t, a, b);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) d[e] += t[e];
-#else
-    mma0(d, a, b);
-#endif
+  // d = a * b (a zero accumulator)
+  __device__ __forceinline__ static void mma1z(float* d, const uint32_t* a, const uint32_t* b) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%10,%10,%10,%10};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(0.f));
   }
-  // d += a * b from split operands, the small terms first
-  __device__ __forceinline__ static void mma(float* d, const uint32_t* a_big, const uint32_t* a_small,
-                                             const uint32_t* b_big, const uint32_t* b_small) {
-#if FDJL_TF32_EXP & 4  // EXPERIMENT: small = tf32(residue), tiny = tf32(residue - small); six products
-    uint32_t as[4], at[4], bs[2], bt[2];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      as[i] = to_tf32(__uint_as_float(a_small[i]));
-      at[i] = to_tf32(__uint_as_float(a_small[i]) - __uint_as_float(as[i]));
-    }
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      bs[i] = to_tf32(__uint_as_float(b_small[i]));
-      bt[i] = to_tf32(__uint_as_float(b_small[i]) - __uint_as_float(bs[i]));
-    }
-    mma1(d, as, bs);
-    mma1(d, a_big, bt);
-    mma1(d, at, b_big);
-    mma1(d, as, b_big);
-    mma1(d, a_big, bs);
-#else
-#if FDJL_TF32_EXP & 2  // EXPERIMENT: the small x small product too
-    mma1(d, a_small, b_small);
-#endif
-    mma1(d, a_small, b_big);
-    mma1(d, a_big, b_small);
-#endif
-    mma1(d, a_big, b_big);
+  // lo += the small terms of a * b (a_small * b_big + a_big * b_small)
+  __device__ __forceinline__ static void mma_small(float* lo, const uint32_t* a_big, const uint32_t* a_small,
+                                                   const uint32_t* b_big, const uint32_t* b_small) {
+    mma1(lo, a_small, b_big);
+    mma1(lo, a_big, b_small);
   }
 };
 
@@ -129,81 +104,83 @@ __device__ __forceinline__ void load_f32_tile(uint32_t sbase, const float* g, in
 }
 
 // The two products every 3xTF32 kernel is made of, for one warp's 16 rows (both on F32Lay tiles).
-//
-// The tensor cores add into a float32 accumulator by truncation, not rounding to nearest: over many
-// MMAs into one accumulator the error grows linearly and with one sign (measured: dK and dV summed
-// over 2k queries were 3-4x PyTorch's error). So every product sums at most kTf32Chunk k8 steps in
-// a fresh accumulator and adds that partial sum into the caller's with ordinary float32 adds.
-constexpr int kTf32Chunk = (FDJL_TF32_EXP & 1) ? 1 : 4;  // EXPERIMENT bit 1: a chunk of one k8 step
 
 // s[n] += A[a0 .. a0+15] . B[n*8 .. n*8+7]^T over the D columns (S = Q K^T, dP = dO V^T, and their
-// transposes in dK/dV): A's and B's rows both through ldmatrix.
+// transposes in dK/dV): A's and B's rows both through ldmatrix. The small terms chain over the whole
+// product in lo; each k8 step's big x big is added to s on its own (the header's accumulation).
 template <int D, int NB>
 __device__ __forceinline__ void tf32_rows_rows(float (&s)[NB][4], uint32_t sA, int a0, uint32_t sB, int lane) {
   using L = F32Lay<D>;
-  static_assert((D / 8) % kTf32Chunk == 0 || D / 8 < kTf32Chunk, "k8 steps in whole chunks");
-  constexpr int CH = D / 8 < kTf32Chunk ? D / 8 : kTf32Chunk;
-#pragma unroll 1
-  for (int k0 = 0; k0 < D / 8; k0 += CH) {
-    float part[NB][4];
+  float lo[NB][4];
 #pragma unroll
-    for (int n = 0; n < NB; ++n) part[n][0] = part[n][1] = part[n][2] = part[n][3] = 0.f;
+  for (int n = 0; n < NB; ++n) lo[n][0] = lo[n][1] = lo[n][2] = lo[n][3] = 0.f;
+#pragma unroll 2  // (fully unrolled, the forward spills at D >= 64)
+  for (int kc = 0; kc < D / 8; ++kc) {
+    uint32_t a[4], ab[4], as[4];
+    ldsm_x4(a, L::at(sA, a0 + (lane & 15), kc * 8 + (lane >> 4) * 4));
+    Tf32x3::split<4>(a, ab, as);
 #pragma unroll
-    for (int kc = k0; kc < k0 + CH; ++kc) {
-      uint32_t a[4], ab[4], as[4];
-      ldsm_x4(a, L::at(sA, a0 + (lane & 15), kc * 8 + (lane >> 4) * 4));
-      Tf32x3::split<4>(a, ab, as);
+    for (int np = 0; np < NB / 2; ++np) {
+      uint32_t bb[4], bbig[4], bsmall[4];
+      ldsm_x4(bb, L::at(sB, np * 16 + (lane & 7) + ((lane >> 4) << 3), kc * 8 + ((lane >> 3) & 1) * 4));
+      Tf32x3::split<4>(bb, bbig, bsmall);
 #pragma unroll
-      for (int np = 0; np < NB / 2; ++np) {
-        uint32_t bb[4], bbig[4], bsmall[4];
-        ldsm_x4(bb, L::at(sB, np * 16 + (lane & 7) + ((lane >> 4) << 3), kc * 8 + ((lane >> 3) & 1) * 4));
-        Tf32x3::split<4>(bb, bbig, bsmall);
-        Tf32x3::mma(part[2 * np], ab, as, bbig, bsmall);
-        Tf32x3::mma(part[2 * np + 1], ab, as, bbig + 2, bsmall + 2);
+      for (int h = 0; h < 2; ++h) {
+        Tf32x3::mma_small(lo[2 * np + h], ab, as, bbig + 2 * h, bsmall + 2 * h);
+        float hi[4];
+        Tf32x3::mma1z(hi, ab, bbig + 2 * h);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[2 * np + h][e] += hi[e];
       }
     }
-#pragma unroll
-    for (int n = 0; n < NB; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] += part[n][e];
   }
+#pragma unroll
+  for (int n = 0; n < NB; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[n][e] += lo[n][e];
 }
 
 // acc[d] += X . B[0 .. NB*8)[d*8 .. d*8+7] with X = x, the accumulator of a tf32_rows_rows (16 rows x
 // NB*8), as the A operand (O += P V, dV += P^T dO, dK += dS^T Q, dQ += dS K). mma's k index runs over
 // each group of 8 columns of x in the order 0, 2, 4, 6, 1, 3, 5, 7 (x's own register order), and
 // B's rows are read with the same permutation by scalar loads (rows 2t and 2t + 1 at column g).
+// acc is a running sum over many calls, so each output tile sums kTf32Chunk k8 steps at a time, the
+// small terms and big x big in two fresh fragments, and adds them to acc with float32 adds (a
+// fragment per k8 step, as in tf32_rows_rows, cost 10-20% for little; keeping the small terms over
+// the whole call needs D / 2 more registers).
+constexpr int kTf32Chunk = 4;
 template <int D, int NB>
 __device__ __forceinline__ void tf32_regs_rows(float (&acc)[D / 8][4], const float (&x)[NB][4], const float* sB,
                                                int lane) {
   using L = F32Lay<D>;
-  static_assert(NB % kTf32Chunk == 0 || NB < kTf32Chunk, "k8 steps in whole chunks");
   constexpr int CH = NB < kTf32Chunk ? NB : kTf32Chunk;
+  static_assert(NB % CH == 0, "k8 steps in whole chunks");
   const int g = lane >> 2, t4 = lane & 3;
 #pragma unroll
   for (int k0 = 0; k0 < NB; k0 += CH) {
-    float part[D / 8][4];
+    uint32_t ab[CH][4], as[CH][4];  // the chunk's A operand, split once for every output tile
 #pragma unroll
-    for (int d = 0; d < D / 8; ++d) part[d][0] = part[d][1] = part[d][2] = part[d][3] = 0.f;
-#pragma unroll
-    for (int kk = k0; kk < k0 + CH; ++kk) {
-      const uint32_t a[4] = {__float_as_uint(x[kk][0]), __float_as_uint(x[kk][2]), __float_as_uint(x[kk][1]),
-                             __float_as_uint(x[kk][3])};
-      uint32_t ab[4], as[4];
-      Tf32x3::split<4>(a, ab, as);
-      const float* b0 = sB + (kk * 8 + 2 * t4) * L::RS + g;
-#pragma unroll
-      for (int d = 0; d < D / 8; ++d) {
-        const uint32_t b[2] = {__float_as_uint(b0[d * 8]), __float_as_uint(b0[L::RS + d * 8])};
-        uint32_t bbig[2], bsmall[2];
-        Tf32x3::split<2>(b, bbig, bsmall);
-        Tf32x3::mma(part[d], ab, as, bbig, bsmall);
-      }
+    for (int kc = 0; kc < CH; ++kc) {
+      const float* xk = x[k0 + kc];
+      const uint32_t a[4] = {__float_as_uint(xk[0]), __float_as_uint(xk[2]), __float_as_uint(xk[1]),
+                             __float_as_uint(xk[3])};
+      Tf32x3::split<4>(a, ab[kc], as[kc]);
     }
 #pragma unroll
-    for (int d = 0; d < D / 8; ++d)
+    for (int d = 0; d < D / 8; ++d) {
+      float hi[4] = {}, lo[4] = {};
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[d][e] += part[d][e];
+      for (int kc = 0; kc < CH; ++kc) {
+        const float* b0 = sB + ((k0 + kc) * 8 + 2 * t4) * L::RS + g + d * 8;
+        const uint32_t b[2] = {__float_as_uint(b0[0]), __float_as_uint(b0[L::RS])};
+        uint32_t bbig[2], bsmall[2];
+        Tf32x3::split<2>(b, bbig, bsmall);
+        Tf32x3::mma_small(lo, ab[kc], as[kc], bbig, bsmall);
+        Tf32x3::mma1(hi, ab[kc], bbig);
+      }
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[d][e] += hi[e] + lo[e];
+    }
   }
 }
 
