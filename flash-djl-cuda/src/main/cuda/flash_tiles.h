@@ -341,6 +341,11 @@ struct DqWgTile {
 // an SM reads shared memory
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
   // the producer measured +3-9% at D = 128 (4k-16k) and -5-10% at D = 64 (1k-4k): PERF_LOG.md
+#if defined(FDJL_DQ64_VARIANT)  // EXPERIMENT
+  if (D == 64 && FDJL_DQ64_VARIANT == 1) return DqWgTile{1, 64, true, true, false};
+  if (D == 64 && FDJL_DQ64_VARIANT == 2) return DqWgTile{1, 128, false, false, false};
+  if (D == 64 && FDJL_DQ64_VARIANT == 3) return DqWgTile{1, 64, true, false, false};
+#endif
   return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96, false} : DqWgTile{2, 64, true, false, D == 256};
 }
 template <int D> struct DqWgShape {
