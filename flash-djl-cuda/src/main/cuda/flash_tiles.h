@@ -332,7 +332,7 @@ struct DqWgTile {
 };
 // One warpgroup: 97 KiB at D = 128, so two CTAs share an SM and their softmax and MMAs interleave; measured
 // 0.99-1.12x the lock-step two-warpgroup CTA (129 KiB, one per SM) on the H200 (PERF_LOG.md). With a producer
-// warpgroup beside it at D = 96 and 128.
+// warpgroup beside it that copies by TMA (key tiles of 128 at D = 64 measured no better: PERF_LOG.md).
 // D > 128: dQ alone takes 96-128 registers a thread; two computing warpgroups of 64 rows and a producer (cp.async;
 // measured 1.00-1.05x at D = 256 and 1.04-1.07x for D = 192's deterministic backward over copies by the computing
 // warpgroups, PERF_LOG.md), one CTA per SM. Key tiles of 64 at D = 192 (193 KiB; measured 1.02-1.12x the
@@ -340,13 +340,9 @@ struct DqWgTile {
 // of 32, S and dP (m64n32k16, both operands in shared memory) read 3 KiB per 16-cycle product, 1.5x the rate at which
 // an SM reads shared memory
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
-  // the producer measured +3-9% at D = 128 (4k-16k) and -5-10% at D = 64 (1k-4k): PERF_LOG.md
-#if defined(FDJL_DQ64_VARIANT)  // EXPERIMENT
-  if (D == 64 && FDJL_DQ64_VARIANT == 1) return DqWgTile{1, 64, true, true, false};
-  if (D == 64 && FDJL_DQ64_VARIANT == 2) return DqWgTile{1, 128, false, false, false};
-  if (D == 64 && FDJL_DQ64_VARIANT == 3) return DqWgTile{1, 64, true, false, false};
-#endif
-  return D <= 128 ? DqWgTile{1, 64, D >= 96, D >= 96, false} : DqWgTile{2, 64, true, false, D == 256};
+  // the producer measured +3-9% at D = 128 (4k-16k); at D = 64 it lost 5-10% (1k-4k) while it copied with cp.async,
+  // and copying by TMA it gains 1-3% at 16k, loses up to 4% at 1k causal (PERF_LOG.md)
+  return D <= 128 ? DqWgTile{1, 64, true, true, false} : DqWgTile{2, 64, true, false, D == 256};
 }
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
