@@ -341,7 +341,7 @@ struct DqWgTile {
 // an SM reads shared memory
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
   // the producer measured +3-9% at D = 128 (4k-16k); at D = 64 it lost 5-10% (1k-4k) while it copied with cp.async,
-  // and copying by TMA it gains 1-3% at 16k, loses up to 4% at 1k causal (PERF_LOG.md)
+  // and copying by TMA it gains 1-4% at 16k, loses 2-7% at 1k causal (PERF_LOG.md)
   return D <= 128 ? DqWgTile{1, 64, true, true, false} : DqWgTile{2, 64, true, false, D == 256};
 }
 template <int D> struct DqWgShape {
