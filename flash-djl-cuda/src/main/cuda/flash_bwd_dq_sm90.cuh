@@ -163,11 +163,6 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   if constexpr (!PRODUCER)
     if (n_tiles > 0) load_first(ctid);
   const uint32_t sQw = sQ + cw * 64 * 128, sdOw = sdO + cw * 64 * 128;  // this warpgroup's rows of every block
-#ifndef FDJL_DQ_ROWS_IN_REGS
-#define FDJL_DQ_ROWS_IN_REGS 0
-#endif
-  constexpr bool ROWS_IN_REGS = FDJL_DQ_ROWS_IN_REGS && !SPLIT;  // EXPERIMENT
-  uint32_t qa[ROWS_IN_REGS ? KC : 1][4], da[ROWS_IN_REGS ? KC : 1][4];  // Q and dO as A operands, loaded once
   const float sl2 = p.scale_log2;
 
   // the bias state of tile j + 1 is read during tile j, off the critical path (a global load)
@@ -179,11 +174,6 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     if (j + 1 < n_tiles) bst_next = bias.state(p, m0, BR, n0 + BC, BC);
     mbar_wait(full(st), (j >> 1) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
-    if constexpr (ROWS_IN_REGS)
-      if (j == 0) {  // Q and dO landed with tile 0
-        wg_load_rows_a<BR, KC>(qa, sQ, wrow, lane);
-        wg_load_rows_a<BR, KC>(da, sdO, wrow, lane);
-      }
     // without a producer, tile j + 1 goes into the stage that tile j - 1 used
     if constexpr (!PRODUCER)
       if (j + 1 < n_tiles) load_kv(kv_copier, j + 1);
@@ -200,15 +190,13 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
 
     float s[SR], dp[SR];
     wg_fence();
-    if constexpr (ROWS_IN_REGS) wg_issue_s_rs<T, BC, KC>(s, qa, sK);
-    else wg_issue_s<T, BR, BC>(s, sQw, sK, KC);
+    wg_issue_s<T, BR, BC>(s, sQw, sK, KC);
     wg_commit();
     if constexpr (SPLIT) {
       mbar_wait(full_v, j & 1);
       fence_proxy_async();
     }
-    if constexpr (ROWS_IN_REGS) wg_issue_s_rs<T, BC, KC>(dp, da, sV);
-    else wg_issue_s<T, BR, BC>(dp, sdOw, sV, KC);
+    wg_issue_s<T, BR, BC>(dp, sdOw, sV, KC);
     wg_commit();
     wg_wait<1>();  // S done; dP may still run
     wg_pin<SR>(s);

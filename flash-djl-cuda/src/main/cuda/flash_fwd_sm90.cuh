@@ -128,23 +128,6 @@ __device__ __forceinline__ void wg_issue_s(float* s, uint32_t sQw, uint32_t sK, 
   }
 }
 
-// A warp's 16 rows of a 128B-swizzled BR-row tile (rows row0 .. row0 + 15) as register A operands, one per k16
-// step: ldmatrix matrices (rows 0-7, 8-15) x (the step's two 16-byte chunks) are the mma A layout's a0 .. a3
-template <int BR, int KC>
-__device__ __forceinline__ void wg_load_rows_a(uint32_t (*a)[4], uint32_t sTile, int row0, int lane) {
-#pragma unroll
-  for (int kc = 0; kc < KC; ++kc) ldsm_x4(a[kc], sTile + sw128<BR>(row0 + (lane & 15), 2 * kc + (lane >> 4)));
-}
-
-// S = A K^T with A (this warp's rows) from registers: K, B, read from shared memory alone
-template <typename T, int BC, int KC>
-__device__ __forceinline__ void wg_issue_s_rs(float* s, const uint32_t (*a)[4], uint32_t sK) {
-  const WgDesc k(sK, 16, 1024);
-#pragma unroll
-  for (int kc = 0; kc < KC; ++kc)  // the first k step overwrites S
-    Wgmma<T, BC>::template rs<0>(s, a[kc], k.at((kc >> 2) * BC * 128 + (kc & 3) * 32), kc > 0);
-}
-
 template <typename T, int D, int BC>
 __device__ __forceinline__ void wg_issue_pv(float* o, const uint32_t (*pa)[4], uint32_t sV) {
   const WgDesc v(sV, BC * 128, 1024);  // V read transposed: its rows are the k dimension
