@@ -1,9 +1,10 @@
 // flash_bwd_dq_sm90.cuh - the deterministic backward's dQ kernel on Hopper warpgroup MMAs (sm_90a only).
 //
 // Same contract as bwd_dq_mma_kernel (flash_bwd.cuh): a CTA owns BR query rows of one (sequence, q head), 64
-// per warpgroup (one warpgroup, two CTAs per SM: flash_tiles.h), the longest rows first under a causal-like
-// band, and loops over the key tiles its rows can see (BC keys, two shared-memory stages of K and V; with SPLIT_KV,
-// two of K and one of V, which the producer refills once dP has read it).
+// per computing warpgroup (one at d <= 128, two CTAs per SM; two above: flash_tiles.h), the longest rows first under
+// a causal-like band, and loops over the key tiles its rows can see (BC keys, two shared-memory stages of K and V;
+// with SPLIT_KV, two of K and one of V, which the producer refills once dP has read it). A producer warpgroup does
+// every copy (by TMA where DqWgTile.tma_loads and the launcher gave maps, else cp.async).
 // Per key tile and warpgroup (all operands 128B-swizzled, see flash_wgmma.cuh):
 //   S = Q_w K^T, dP = dO_w V^T        wgmma, shared x shared (K-major), 64 rows x BC keys, two commit groups:
 //                                     P is computed while dP runs
@@ -25,9 +26,7 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
 #if FDJL_WGMMA
   using S_ = DqWgShape<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
-  constexpr bool PRODUCER = NP > 0;           // a producer warpgroup copies (else the computing warpgroups do)
   constexpr bool SPLIT = S_::SPLIT_KV;        // K and V in rings of their own (V: one stage)
-  constexpr int NCOPY = PRODUCER ? NP : NC;   // the copying threads
   constexpr int KC = D / 16;                  // k16 steps over the head dim
   constexpr int SR = BC / 2, OR = D / 2;      // accumulator registers of S (and dP) and of dQ per thread
 
@@ -60,18 +59,18 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   if (tid == 0) {
 #pragma unroll
     for (int s = 0; s < 2; ++s) {
-      mbar_init(full(s), tma ? 1 : NCOPY);
+      mbar_init(full(s), tma ? 1 : NP);
       mbar_init(empty(s), NC / 32);
     }
     if constexpr (SPLIT) {
-      mbar_init(full_v, NCOPY);
+      mbar_init(full_v, NP);
       mbar_init(empty_v, NC / 32);
     }
   }
   __syncthreads();
 
   // key tile j into stage j % 2, once the computing warps have released tile j - 2; Q and dO land with tile 0
-  auto load_kv = [&](const SwTileCopier<S_::DS, BC, NCOPY>& kv_copier, int j) {
+  auto load_kv = [&](const SwTileCopier<S_::DS, BC, NP>& kv_copier, int j) {
     const int st = j & 1;
     if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
     const int nn = nb + j * BC;
@@ -79,79 +78,77 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     kv_copier.copy(sV0 + st * S_::KV_BYTES, vg, p.v.row_stride, nn, Nk - nn);
     cp_async_mbar_arrive(full(st));
   };
-  auto load_first = [&](int ctid) {
-    const SwTileCopier<S_::DS, BR, NCOPY> q_copier(ctid, hd);
-    q_copier.copy(sQ, qg, p.q.row_stride, m0, Nq - m0);
-    q_copier.copy(sdO, dog, p.dout.row_stride, m0, Nq - m0);
-    load_kv(SwTileCopier<S_::DS, BC, NCOPY>(ctid, hd), 0);
-  };
-  if constexpr (PRODUCER) {
-    if constexpr (S_::TMA) {  // (tile shapes a TMA box cannot take compile no TMA path)
-      if (wg == 0 && tma) {  // ---- the producer warpgroup by TMA: one thread issues every tile (no sequences)
-        wg_regs_dec<S_::PRODUCER_REGS>();
-        if (tid == 0) {
-          const int b = t.seq.batch;
-          const bool whole = tma_whole_block_map(hd);
-          constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
-          for (int j = 0; j < n_tiles; ++j) {  // key tile j into stage j % 2 once tile j - 2 is released
-            const int st = j & 1, nn = nb + j * BC;
-            if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
-            mbar_arrive_expect_tx(full(st), 2 * KV + (j == 0 ? 2 * Q : 0));
-            if (j == 0) {  // Q and dO land with tile 0
-              tma_load_tile<BR, S_::DS>(sQ, &p.q_map, m0, t.h, b, full(st), whole);
-              tma_load_tile<BR, S_::DS>(sdO, &p.dout_map, m0, t.h, b, full(st), whole);
-            }
-            tma_load_tile<BC, S_::DS>(sK0 + st * S_::KV_BYTES, &p.k_map, nn, t.hk, b, full(st), whole);
-            tma_load_tile<BC, S_::DS>(sV0 + st * S_::KV_BYTES, &p.v_map, nn, t.hk, b, full(st), whole);
-          }
-        }
-        return;
-      }
-    }
-    if constexpr (SPLIT) {
-      if (wg == 0) {  // ---- the producer warpgroup, split rings: V j once dP has read V j - 1, then K j + 1
-        const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, hd);
-        auto load_k = [&](int j) {  // K j into stage j % 2 once tile j - 2 is released
+  // ---- the producer warpgroup (its register share goes to the computing warpgroups)
+  if constexpr (S_::TMA) {  // (tile shapes a TMA box cannot take compile no TMA path)
+    if (wg == 0 && tma) {  // ---- the producer warpgroup by TMA: one thread issues every tile (no sequences)
+      wg_regs_dec<S_::PRODUCER_REGS>();
+      if (tid == 0) {
+        const int b = t.seq.batch;
+        const bool whole = tma_whole_block_map(hd);
+        constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
+        for (int j = 0; j < n_tiles; ++j) {  // key tile j into stage j % 2 once tile j - 2 is released
           const int st = j & 1, nn = nb + j * BC;
           if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
-          kv_copier.copy(sK0 + st * S_::KV_BYTES, kg, p.k.row_stride, nn, Nk - nn);
-          cp_async_mbar_arrive(full(st));
-        };
-        auto load_v = [&](int j) {  // V j once the computing warps are done with V j - 1
-          const int nn = nb + j * BC;
-          if (j >= 1) mbar_wait(empty_v, (j - 1) & 1);
-          kv_copier.copy(sV0, vg, p.v.row_stride, nn, Nk - nn);
-          cp_async_mbar_arrive(full_v);
-        };
-        if (n_tiles > 0) {  // Q lands with K 0, dO with V 0
-          const SwTileCopier<S_::DS, BR, NP> q_copier(tid, hd);
-          q_copier.copy(sQ, qg, p.q.row_stride, m0, Nq - m0);
-          load_k(0);
-          q_copier.copy(sdO, dog, p.dout.row_stride, m0, Nq - m0);
-          load_v(0);
-          if (n_tiles > 1) load_k(1);
+          mbar_arrive_expect_tx(full(st), 2 * KV + (j == 0 ? 2 * Q : 0));
+          if (j == 0) {  // Q and dO land with tile 0
+            tma_load_tile<BR, S_::DS>(sQ, &p.q_map, m0, t.h, b, full(st), whole);
+            tma_load_tile<BR, S_::DS>(sdO, &p.dout_map, m0, t.h, b, full(st), whole);
+          }
+          tma_load_tile<BC, S_::DS>(sK0 + st * S_::KV_BYTES, &p.k_map, nn, t.hk, b, full(st), whole);
+          tma_load_tile<BC, S_::DS>(sV0 + st * S_::KV_BYTES, &p.v_map, nn, t.hk, b, full(st), whole);
         }
-        wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
-        for (int j = 1; j < n_tiles; ++j) {
-          load_v(j);
-          if (j + 1 < n_tiles) load_k(j + 1);
-        }
-        cp_async_wait<0>();  // no copy of this thread is in flight when it exits
-        return;
       }
-    } else if (wg == 0) {  // ---- the producer warpgroup: every tile as soon as its stage is free
-      if (n_tiles > 0) load_first(tid);
-      wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
+      return;
+    }
+  }
+  if constexpr (SPLIT) {
+    if (wg == 0) {  // ---- the producer warpgroup, split rings: V j once dP has read V j - 1, then K j + 1
       const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, hd);
-      for (int j = 1; j < n_tiles; ++j) load_kv(kv_copier, j);
+      auto load_k = [&](int j) {  // K j into stage j % 2 once tile j - 2 is released
+        const int st = j & 1, nn = nb + j * BC;
+        if (j >= 2) mbar_wait(empty(st), ((j >> 1) - 1) & 1);
+        kv_copier.copy(sK0 + st * S_::KV_BYTES, kg, p.k.row_stride, nn, Nk - nn);
+        cp_async_mbar_arrive(full(st));
+      };
+      auto load_v = [&](int j) {  // V j once the computing warps are done with V j - 1
+        const int nn = nb + j * BC;
+        if (j >= 1) mbar_wait(empty_v, (j - 1) & 1);
+        kv_copier.copy(sV0, vg, p.v.row_stride, nn, Nk - nn);
+        cp_async_mbar_arrive(full_v);
+      };
+      if (n_tiles > 0) {  // Q lands with K 0, dO with V 0
+        const SwTileCopier<S_::DS, BR, NP> q_copier(tid, hd);
+        q_copier.copy(sQ, qg, p.q.row_stride, m0, Nq - m0);
+        load_k(0);
+        q_copier.copy(sdO, dog, p.dout.row_stride, m0, Nq - m0);
+        load_v(0);
+        if (n_tiles > 1) load_k(1);
+      }
+      wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
+      for (int j = 1; j < n_tiles; ++j) {
+        load_v(j);
+        if (j + 1 < n_tiles) load_k(j + 1);
+      }
       cp_async_wait<0>();  // no copy of this thread is in flight when it exits
       return;
     }
-    wg_regs_inc<S_::CONSUMER_REGS>();
+  } else if (wg == 0) {  // ---- the producer warpgroup: every tile as soon as its stage is free
+    if (n_tiles > 0) {  // Q and dO land with tile 0
+      const SwTileCopier<S_::DS, BR, NP> q_copier(tid, hd);
+      q_copier.copy(sQ, qg, p.q.row_stride, m0, Nq - m0);
+      q_copier.copy(sdO, dog, p.dout.row_stride, m0, Nq - m0);
+      load_kv(SwTileCopier<S_::DS, BC, NP>(tid, hd), 0);
+    }
+    wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's
+    const SwTileCopier<S_::DS, BC, NP> kv_copier(tid, hd);
+    for (int j = 1; j < n_tiles; ++j) load_kv(kv_copier, j);
+    cp_async_wait<0>();  // no copy of this thread is in flight when it exits
+    return;
   }
+  wg_regs_inc<S_::CONSUMER_REGS>();
 
   // ---- the computing warpgroups
-  const int cw = wg - (PRODUCER ? 1 : 0), ctid = tid - NP;
+  const int cw = wg - 1;
   const int wrow = cw * 64 + warp * 16;  // this warp's first row in the tile; the thread's: wrow + g, + 8
   float lse2[2], del[2];  // the LSE (log2 domain) and delta of the thread's rows
 #pragma unroll
@@ -159,9 +156,6 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
   float dq[OR];
 #pragma unroll
   for (int i = 0; i < OR; ++i) dq[i] = 0.f;
-  const SwTileCopier<S_::DS, BC, NCOPY> kv_copier(ctid, hd);  // used without a producer only
-  if constexpr (!PRODUCER)
-    if (n_tiles > 0) load_first(ctid);
   const uint32_t sQw = sQ + cw * 64 * 128, sdOw = sdO + cw * 64 * 128;  // this warpgroup's rows of every block
   const float sl2 = p.scale_log2;
 
@@ -174,9 +168,6 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     if (j + 1 < n_tiles) bst_next = bias.state(p, m0, BR, n0 + BC, BC);
     mbar_wait(full(st), (j >> 1) & 1);
     fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
-    // without a producer, tile j + 1 goes into the stage that tile j - 1 used
-    if constexpr (!PRODUCER)
-      if (j + 1 < n_tiles) load_kv(kv_copier, j + 1);
     if (bst == kTileHidden) {  // hidden by the bias: dS = 0
       if constexpr (SPLIT) {  // V's stage turns too
         mbar_wait(full_v, j & 1);

@@ -321,10 +321,9 @@ template <int D> struct DqMmaShape {
 };
 
 // ------------------------------------------------------------------ dq (deterministic), wgmma (sm_90a)
-struct DqWgTile {
-  int warpgroups;  // warpgroups per CTA, 64 query rows each
+struct DqWgTile {  // (and a producer warpgroup that does every copy)
+  int warpgroups;  // computing warpgroups per CTA, 64 query rows each
   int key_tile;    // keys per K/V tile (two stages)
-  bool producer;   // an extra warpgroup does the copies (else the computing warpgroups do)
   bool tma_loads;  // the producer copies Q, dO, K and V by TMA where the launcher gave tensor maps (TMA LOADS in
                    // flash_params.h), else with cp.async
   bool split_kv;   // K in two stages and V in one, each with barriers of its own (V is freed once dP has read it,
@@ -342,19 +341,18 @@ struct DqWgTile {
 __host__ __device__ constexpr DqWgTile dq_wgmma_tile(int D) {
   // the producer measured +3-9% at D = 128 (4k-16k); at D = 64 it lost 5-10% (1k-4k) while it copied with cp.async,
   // and copying by TMA it gains 1-4% at 16k, loses 2-7% at 1k causal (PERF_LOG.md)
-  return D <= 128 ? DqWgTile{1, 64, true, true, false} : DqWgTile{2, 64, true, false, D == 256};
+  return D <= 128 ? DqWgTile{1, 64, true, false} : DqWgTile{2, 64, false, D == 256};
 }
 template <int D> struct DqWgShape {
   static constexpr DqWgTile C = dq_wgmma_tile(D);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile;
-  // + the producer warpgroup, if any, whose registers the computing warpgroups take (setmaxnreg). With one computing
+  // + the producer warpgroup, whose registers the computing warpgroups take (setmaxnreg). With one computing
   // warpgroup, two CTAs of 256 threads per SM start at 128 registers: 128 x 24 + 128 x 232 = 32 Ki per CTA; with two,
   // one CTA of 384 threads: 128 x 24 + 256 x 232 = 61 Ki. MINB tells ptxas the count.
-  static constexpr int PRODUCERS = C.producer ? 128 : 0, CONSUMERS = 128 * NWG;
+  static constexpr int PRODUCERS = 128, CONSUMERS = 128 * NWG;
   static constexpr bool TMA = C.tma_loads, SPLIT_KV = C.split_kv;
-  static_assert(!TMA || C.producer, "TMA copies: the producer's");
-  static_assert(!SPLIT_KV || (C.producer && !TMA), "split K/V rings: the producer's cp.async copies");
-  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 232, MINB = C.producer ? (C.warpgroups == 1 ? 2 : 1) : 0;
+  static_assert(!SPLIT_KV || !TMA, "split K/V rings: the producer's cp.async copies");
+  static constexpr int PRODUCER_REGS = 24, CONSUMER_REGS = 232, MINB = C.warpgroups == 1 ? 2 : 1;
   static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;
