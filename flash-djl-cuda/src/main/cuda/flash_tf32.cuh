@@ -48,7 +48,7 @@ struct Tf32x3 {
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
   }
-  // d = a * b (a zero accumulator)
+  // d = a * b (a zero accumulator; zeroing d and calling mma1 compiles to other code than the one measured)
   __device__ __forceinline__ static void mma1z(float* d, const uint32_t* a, const uint32_t* b) {
     asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%10,%10,%10,%10};\n"
