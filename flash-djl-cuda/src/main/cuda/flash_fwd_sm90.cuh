@@ -22,6 +22,7 @@
 //    TileQueue, its producer copying the next tile's Q and first K/V while the current one finishes. Where the
 //    launcher gave tensor maps (TMA LOADS, flash_params.h), one producer thread copies by TMA.
 #pragma once
+#include "flash_bias_stage.cuh"
 #include "flash_fwd_tile.cuh"
 #include "flash_tile_queue.cuh"
 #include "flash_tiles.h"
@@ -33,20 +34,83 @@ namespace fdjl {
 // ---- pieces shared by both schedules; a thread holds rows `row` and `row + 8` of its warpgroup's
 // ---- 64-row slice, in the wgmma accumulator layout (flash_wgmma.cuh)
 
-// -inf where the row does not see the key, and the score bias where it does; only on tiles that need
-// it (n0: the tile's first key; bst: the tile's bias state)
-template <int BC, bool BIAS>
-__device__ __forceinline__ void wg_mask(float* s, const FlashFwdParams& p, const Visibility& vis,
-                                        const ScoreBias<BIAS>& bias, int bst, int n0, int row, int t4) {
+// -inf where the row does not see the key, and the score bias where it does; only on tiles that need it. n0: the
+// tile's first key; row: this thread's first row in the sequence (g: in its warp); bst: the tile's bias state, whose
+// partial tiles are read from buffer k of the warp's staged copy (BiasStage).
+template <int BC, bool BIAS, typename Stage>
+__device__ __forceinline__ void wg_mask(float* s, const FlashFwdParams& p, const Visibility& vis, const Stage& stage,
+                                        int k, int bst, int n0, int row, int g, int t4) {
+  if constexpr (!BIAS) {
 #pragma unroll
-  for (int n = 0; n < BC / 8; ++n)
+    for (int n = 0; n < BC / 8; ++n)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int r = row + (e >> 1) * 8;
-      const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-      s[4 * n + e] = ScoreBias<BIAS>::shows(vis, r, col) ? bias.apply(p, s[4 * n + e], r, col, bst) : -INFINITY;
-    }
+      for (int e = 0; e < 4; ++e) {
+        const int r = row + (e >> 1) * 8, col = n0 + n * 8 + 2 * t4 + (e & 1);
+        s[4 * n + e] = vis.visible(r, col) ? s[4 * n + e] : -INFINITY;
+      }
+  } else {
+    const float inv_scale = __fdividef(1.f, p.scale);  // the bias is added to the raw score: scale * s + bias
+    const bool hidden = bst == kTileHidden, partial = bst == kTilePartial;
+#pragma unroll
+    for (int n = 0; n < BC / 8; ++n)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = row + 8 * h, col = n0 + n * 8 + 2 * t4;
+        const float2 b = partial ? stage.pair(p, k, g + 8 * h, n * 8 + 2 * t4) : make_float2(0.f, 0.f);
+        float* v = s + 4 * n + 2 * h;
+        v[0] = !hidden && vis.shows(r, col) ? fmaf(b.x, inv_scale, v[0]) : -INFINITY;
+        v[1] = !hidden && vis.shows(r, col + 1) ? fmaf(b.y, inv_scale, v[1]) : -INFINITY;
+      }
+  }
 }
+
+// The _bias kernels' walk of a row tile's key tiles j = 0, 1, ...: the bias states of tiles j .. j + NB (read
+// ahead: a global load), and the staging of each partial tile NB tiles ahead of its softmax, in buffer j % NB.
+template <int BC, int NB> struct BiasWalk {
+  using Stage = BiasStage<BC, NB>;
+  Stage& stage;    // the warp's buffers (their mbarrier phases last across the row tiles of a persistent CTA)
+  int st[NB + 1];  // st[i]: the state of tile j + i
+  template <typename Tile>
+  __device__ __forceinline__ BiasWalk(Stage& s, const FlashFwdParams& p, const Tile& t, int BR,
+                                      int nb, int n_tiles, int r0, int lane)
+      : stage(s) {
+#pragma unroll
+    for (int i = 0; i <= NB; ++i) st[i] = i < n_tiles ? t.bias.state(p, t.m0, BR, nb + i * BC, BC) : kTileFull;
+#pragma unroll
+    for (int i = 0; i < NB; ++i)
+      if (st[i] == kTilePartial) stage.fill(p, t.bias, i, r0, nb + i * BC, t.vis.Nq, t.vis.Nk, lane);
+  }
+  __device__ __forceinline__ int state() const { return st[0]; }
+  __device__ __forceinline__ int buffer(int j) const { return NB > 1 ? (j & 1) : 0; }
+  // before tile j's mask: its staged bias has landed
+  __device__ __forceinline__ void ready(int j) {
+    if (st[0] == kTilePartial) stage.wait(buffer(j));
+  }
+  // after tile j's mask (or in place of it): buffer j % NB takes tile j + NB, and the states move on by one
+  template <typename Tile>
+  __device__ __forceinline__ void next(const FlashFwdParams& p, const Tile& t, int BR, int nb, int j, int n_tiles,
+                                       int r0, int lane) {
+    if (st[NB] == kTilePartial) stage.fill(p, t.bias, buffer(j), r0, nb + (j + NB) * BC, t.vis.Nq, t.vis.Nk, lane);
+#pragma unroll
+    for (int i = 0; i < NB; ++i) st[i] = st[i + 1];
+    st[NB] = j + NB + 1 < n_tiles ? t.bias.state(p, t.m0, BR, nb + (j + NB + 1) * BC, BC) : kTileFull;
+  }
+};
+// Without a bias: every tile full, nothing staged (an empty walk, so that those kernels compile as they would
+// without it)
+template <int BC> struct BiasWalk<BC, 0> {
+  struct Stage {
+    __device__ __forceinline__ Stage(uint32_t, int, int) {}
+    __device__ __forceinline__ static void init(uint32_t, int) {}
+  };
+  template <typename Tile>
+  __device__ __forceinline__ BiasWalk(Stage&, const FlashFwdParams&, const Tile&, int, int, int, int, int) {}
+  __device__ __forceinline__ static constexpr int state() { return kTileFull; }
+  __device__ __forceinline__ static constexpr int buffer(int) { return 0; }
+  __device__ __forceinline__ void ready(int) {}
+  template <typename Tile>
+  __device__ __forceinline__ void next(const FlashFwdParams&, const Tile&, int, int, int, int, int, int) {}
+};
 
 // online softmax of one tile of raw scores S: S <- P = 2^(S * sl2 - m_new), with the running
 // max m (log2 domain) and sum l updated; alpha = 2^(m_old - m_new), the factor O must be
@@ -160,7 +224,7 @@ __device__ __forceinline__ void wg_write_o(const FwdTile<T, TO, BIAS>& t, int64_
 template <typename T, typename TO, int D, bool BIAS, bool LONG_KEYS>
 __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
-  using S_ = FwdWgShape<D, LONG_KEYS>;
+  using S_ = FwdWgShape<D, LONG_KEYS, BIAS>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS, NS = S_::NS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
 
@@ -176,6 +240,12 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
+  const uint32_t sBias = sV0 + NS * S_::KV_BYTES;  // _bias kernels: the staging buffers of every warp
+  using Walk = BiasWalk<BC, S_::NB>;
+  if constexpr (BIAS) {
+    if (tid == 0) Walk::Stage::init(sBias, NT / 32);
+    __syncthreads();
+  }
   const SwTileCopier<S_::DS, BC, NT> kv_copier(tid, t.hd);
   const int nb = kt.begin * BC;  // first key of the first tile
   auto load_kv = [&](int j, int stage) {  // the j-th tile of the range
@@ -199,12 +269,13 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, alpha[2];
   const int wrow = wg * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
   const uint32_t sQw = sQ + wg * 64 * 128;   // this warpgroup's 64 rows of every Q column block
+  const int r0 = t.m0 + wrow - g;            // the warp's first row in the sequence
+  typename Walk::Stage stage(sBias, NT / 32, tid >> 5);
+  Walk bias(stage, p, t, BR, nb, n_tiles, r0, lane);
 
   // (Measured: overlapping the softmax of tile j+1 with P_j V_j inside a warpgroup, as
   // FlashAttention-3 does, was 8-20% SLOWER here than this plain loop; see PERF_LOG.md.)
   int st = 0;  // stage of tile j
-  // the bias state of tile j + 1 is read during tile j, off the critical path (a global load)
-  int bst_next = t.bias.state(p, t.m0, BR, nb, BC);
   for (int j = 0; j < n_tiles; ++j) {
     cp_async_wait<NS - 2>();  // tile j has landed (this thread's copies)
     fence_proxy_async();      // ... and is visible to the async (wgmma) proxy
@@ -218,9 +289,11 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
 
     float s[SR];
     const int n0 = nb + j * BC;
-    const int bst = bst_next;
-    if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
-    if (bst == kTileHidden) continue;  // hidden by the bias: adds nothing (its copies stay in the ring)
+    const int bst = bias.state();
+    if (bst == kTileHidden) {  // hidden by the bias: adds nothing (its copies stay in the ring)
+      bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
+      continue;
+    }
     wg_fence();
     wg_issue_s<T, BR, BC>(s, sQw, sK, D / 16);
     wg_commit();
@@ -229,7 +302,11 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     wg_wait<0>();
     wg_pin<SR>(s);
 
-    if (masked(n0) || bst != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
+    if (masked(n0) || bst != kTileFull) {
+      bias.ready(j);
+      wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), bst, n0, t.m0 + wrow, g, t4);
+    }
+    bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_rescale_o<D>(o, alpha);
     uint32_t pa[BC / 16][4];
@@ -250,7 +327,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
 template <typename T, typename TO, int D, bool BIAS, bool LONG_KEYS>
 __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& p) {
 #if FDJL_WGMMA
-  using S_ = FwdWgShape<D, LONG_KEYS>;
+  using S_ = FwdWgShape<D, LONG_KEYS, BIAS>;
   constexpr int BC = S_::BC, BR = S_::BR, NS = S_::NS, NP = S_::PRODUCERS, NC = S_::CONSUMERS;
   constexpr int SR = BC / 2, OR = D / 2;  // accumulator registers of S and O per thread
   static_assert(NP > 0 && S_::PERSISTENT, "a producer warpgroup does every copy; the CTA takes tiles from a queue");
@@ -262,6 +339,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const uint32_t sQ = (smem_u32(smem) + 1023u) & ~1023u;
   const uint32_t sK0 = sQ + S_::Q_BYTES;
   const uint32_t sV0 = sK0 + NS * S_::KV_BYTES;
+  const uint32_t sBias = sV0 + NS * S_::KV_BYTES;  // _bias kernels: the computing warps' staging buffers
+  using Walk = BiasWalk<BC, S_::NB>;
   // full_k[s] / full_v[s]: the copies of K / V into stage s landed (one cp.async arrival per copying thread; a row
   // tile's Q lands with its first K tile); empty_k[s] / empty_v[s]: the 8 computing warps are done reading K / V of
   // stage s (one arrival per warp); q_free (persistent): the 8 computing warps' last S of a row tile is done, Q may
@@ -269,7 +348,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   // once the S products that read it are done, before the P V products of the same key tile; otherwise one mbarrier
   // pair serves both (full_v = full_k, empty_v = empty_k), and the calls that only the split rings need are skipped.
   constexpr bool SPLIT = S_::SPLIT_KV;
-  const uint32_t bars = sV0 + NS * S_::KV_BYTES;
+  const uint32_t bars = sBias + S_::BIAS_BYTES;
   auto full_k = [&](int s) { return bars + 8 * s; };
   auto full_v = [&](int s) { return SPLIT ? bars + 8 * (NS + s) : full_k(s); };
   auto empty_k = [&](int s) { return bars + 8 * ((SPLIT ? 2 : 1) * NS + s); };
@@ -296,6 +375,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     }
     mbar_init(q_free, NC / 32);
     queue.init((NP + NC) / 32);  // every warp reads every slot
+    if constexpr (BIAS) Walk::Stage::init(sBias, NC / 32);
   }
   __syncthreads();
 
@@ -396,6 +476,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   // Turn-taking on the tensor cores: named barrier 1 + w opens when the other warpgroup has
   // issued its MMAs; each sync is matched by exactly one arrive (per row tile). Warpgroup 0 goes first.
   const int my_turn = 1 + cw, other_turn = 2 - cw;
+  typename Walk::Stage stage(sBias, NC / 32, ctid >> 5);
   int ring = 0;  // K/V tiles used in the CTA's earlier row tiles
   for (int k = 0;; ++k) {
     const int tile = queue.take(k);
@@ -406,15 +487,17 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (n_tiles == 0) continue;
     const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
     const int nb = kt.begin * BC;  // first key of the first tile; tile j below is the j-th of the range
-    auto stage = [&](int j) { return (ring + j) % NS; };
+    const int r0 = t.m0 + wrow - g;  // the warp's first row in the sequence
+    Walk bias(stage, p, t, BR, nb, n_tiles, r0, lane);  // stages the bias of the first partial tiles
+    auto ring_stage = [&](int j) { return (ring + j) % NS; };
 
     auto wait_k = [&](int j) {  // K of the row tile's j-th key tile has landed
-      mbar_wait(full_k(stage(j)), ((ring + j) / NS) & 1);
+      mbar_wait(full_k(ring_stage(j)), ((ring + j) / NS) & 1);
       fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
     };
     auto wait_v = [&](int j) {  // ... and V (without SPLIT it landed with K)
       if constexpr (SPLIT) {
-        mbar_wait(full_v(stage(j)), ((ring + j) / NS) & 1);
+        mbar_wait(full_v(ring_stage(j)), ((ring + j) / NS) & 1);
         fence_proxy_async();
       }
     };
@@ -437,25 +520,26 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wait_k(0);
     named_sync<NC>(my_turn);
     wg_fence();
-    wg_issue_s<T, BR, BC>(s, sQw, sK0 + stage(0) * S_::KV_BYTES, D / 16);
+    wg_issue_s<T, BR, BC>(s, sQw, sK0 + ring_stage(0) * S_::KV_BYTES, D / 16);
     wg_commit();
     named_arrive<NC>(other_turn);
     uint32_t dm[BC / 16][2];
     if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
     wg_wait<0>();
     wg_pin<SR>(s);
-    release_k(stage(0));
+    release_k(ring_stage(0));
     if (n_tiles == 1) release_q();
-    const int bst0 = t.bias.state(p, t.m0, BR, nb, BC);  // never hidden: key_tiles starts past them
-    if (masked(nb) || bst0 != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst0, nb, t.m0 + wrow, t4);
-    // the bias state of tile j is read in iteration j - 1 (a global load, off the critical path)
-    int bst_next = n_tiles > 1 ? t.bias.state(p, t.m0, BR, nb + BC, BC) : kTileFull;
+    if (masked(nb) || bias.state() != kTileFull) {  // never hidden: key_tiles starts past them
+      bias.ready(0);
+      wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(0), bias.state(), nb, t.m0 + wrow, g, t4);
+    }
+    bias.next(p, t, BR, nb, 0, n_tiles, r0, lane);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
     wg_pack_p<T, BC>(pa, s);
     if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
 
     for (int j = 1; j < n_tiles; ++j) {
-      const int sj = stage(j), sp = stage(j - 1);  // stages of tiles j and j - 1
+      const int sj = ring_stage(j), sp = ring_stage(j - 1);  // stages of tiles j and j - 1
       wait_k(j);
       wait_v(j - 1);
       named_sync<NC>(my_turn);
@@ -466,15 +550,17 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       wg_commit();
       named_arrive<NC>(other_turn);
       const int n0 = nb + j * BC;
-      const int bst = bst_next;
-      if (j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
       if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
       wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
       wg_pin<SR>(s);
       release_k(sj);
       if (j == n_tiles - 1) release_q();
       // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
-      if (masked(n0) || bst != kTileFull) wg_mask<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
+      if (masked(n0) || bias.state() != kTileFull) {
+        bias.ready(j);
+        wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), bias.state(), n0, t.m0 + wrow, g, t4);
+      }
+      bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
       wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
       wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
       wg_pin<OR>(o);
@@ -487,12 +573,12 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wait_v(n_tiles - 1);
     named_sync<NC>(my_turn);
     wg_fence();
-    wg_issue_pv<T, D, BC>(o, pa, sV0 + stage(n_tiles - 1) * S_::KV_BYTES);
+    wg_issue_pv<T, D, BC>(o, pa, sV0 + ring_stage(n_tiles - 1) * S_::KV_BYTES);
     wg_commit();
     if (cw == 0) named_arrive<NC>(other_turn);  // warpgroup 1's last sync; its own last arrive
     wg_wait<0>();                                 // would have no matching sync
     wg_pin<OR>(o);
-    if (lane == 0) mbar_arrive(empty_v(stage(n_tiles - 1)));  // the next row tile's copies may take it
+    if (lane == 0) mbar_arrive(empty_v(ring_stage(n_tiles - 1)));  // the next row tile's copies may take it
     wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
     ring += n_tiles;
   }

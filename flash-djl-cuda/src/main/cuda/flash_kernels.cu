@@ -27,7 +27,7 @@ namespace fdjl {
 template <typename T, typename TO, int D, bool BIAS, bool LONG_KEYS = false>
 __device__ __forceinline__ void fwd_kernel(const FlashFwdParams& p) {
   if constexpr (!fwd_on_wgmma(D)) fwd_mma_kernel<T, TO, D, BIAS>(p);
-  else if constexpr (FwdWgShape<D, LONG_KEYS>::PP) fwd_wgmma_pingpong_kernel<T, TO, D, BIAS, LONG_KEYS>(p);
+  else if constexpr (FwdWgShape<D, LONG_KEYS, BIAS>::PP) fwd_wgmma_pingpong_kernel<T, TO, D, BIAS, LONG_KEYS>(p);
   else fwd_wgmma_lockstep_kernel<T, TO, D, BIAS, LONG_KEYS>(p);
 }
 
@@ -110,8 +110,9 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
 // tensor-core kernels of compute type T on data of type TO (TO = T, or float: mixed); B: "" or
 // "bias_", BIAS: false or true (the kernels that read a score bias)
 #define FLASH_TC_READERS(DT, T, TO, H, B, BIAS)                                                         \
-  FLASH_KERNEL_FWD(flash_fwd_##B##DT##_hd##H, FwdShape<H>::THREADS, FwdShape<H>::MINB, FwdShape<H>::BR, \
-                   FwdShape<H>::SMEM, FwdShape<H>::PERSISTENT, (fdjl::fwd_kernel<T, TO, H, BIAS>))         \
+  FLASH_KERNEL_FWD(flash_fwd_##B##DT##_hd##H, (FwdShape<H, BIAS>::THREADS), (FwdShape<H, BIAS>::MINB),     \
+                   (FwdShape<H, BIAS>::BR), (FwdShape<H, BIAS>::SMEM), (FwdShape<H, BIAS>::PERSISTENT),     \
+                   (fdjl::fwd_kernel<T, TO, H, BIAS>))                                                      \
   FLASH_KERNEL_BWD(flash_bwd_dkdv_##B##DT##_hd##H, DkdvShape<H>::THREADS, DkdvShape<H>::MINB,         \
                    DkdvShape<H>::BCK, DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_kernel<T, TO, H, BIAS>))              \
   FLASH_KERNEL_BWD(flash_bwd_dq_##B##DT##_hd##H, DqShape<H>::THREADS, DqShape<H>::MINB, DqShape<H>::BR, \

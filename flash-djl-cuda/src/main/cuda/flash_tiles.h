@@ -111,6 +111,8 @@ struct FwdWgTile {
                    // stages serve; measured 0.90-0.97x where 3 joint stages fit (d = 192, PERF_LOG.md)
   bool tma_loads;  // ping-pong: the producer copies by TMA where the launcher gave tensor maps (TMA LOADS in
                    // flash_params.h; exported as flash_fwd_tma_loads), else with cp.async
+  int bias_buffers;  // the _bias kernels: tiles of score bias each computing warp stages ahead (BiasStage,
+                     // flash_bias.cuh); 0 in the others
 };
 // A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
 // runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D),
@@ -122,7 +124,7 @@ struct FwdWgTile {
 constexpr int kFwdLongHeadDim = 64;  // the one head dim with a long form (flash_kernels.cu instantiates it)
 __host__ __device__ constexpr int fwd_long_min_keys(int D) { return kWgmma && D == kFwdLongHeadDim ? 2048 : 0; }
 
-__host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
+__host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys, bool bias = false) {
   FwdWgTile t{};
   t.warpgroups = 2;
   t.stages = 3;
@@ -147,6 +149,14 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys) {
     // producer 0.69-0.91x (PERF_LOG.md); TMA copies level (0.90-1.06x), so off
     t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
   }
+  if (bias) {
+    // Each computing warp stages its rows of a partial tile's bias in shared memory (16 rows x key_tile x 4 bytes
+    // a buffer). d = 64 (lock-step): one buffer, so that 2 CTAs still fit an SM. d 96 and 128: key tiles of 64, the
+    // only way a buffer fits beside 3 stages (128 keys would take 64 KiB a buffer), and two buffers, staged two
+    // tiles ahead. d 192 and 256: one buffer, what fits beside their stages.
+    if (D == 96 || D == 128) t.key_tile = 64;
+    t.bias_buffers = (D == 96 || D == 128) ? 2 : 1;
+  }
   return t;
 }
 // Whether the forward of D (both forms) copies by TMA where the launcher gave tensor maps: exported per head dim as
@@ -159,9 +169,10 @@ static_assert(!fwd_wgmma_tile(kFwdLongHeadDim, true).tma_loads && !fwd_tma_loads
 // ints
 constexpr int kTileQueueBytes = 40;
 
-template <int D, bool LONG_KEYS = false> struct FwdWgShape {
+template <int D, bool LONG_KEYS = false, bool BIAS = false> struct FwdWgShape {
   static_assert(!LONG_KEYS || fwd_long_min_keys(D) > 0, "a long-key form only where the head dim has one");
-  static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS);
+  static_assert(!(LONG_KEYS && BIAS), "the long-key forms have no bias kernels");
+  static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS, BIAS);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
   static constexpr bool PP = C.ping_pong, SPLIT_KV = C.split_kv, TMA = C.tma_loads;
   static_assert(!TMA || PP, "TMA copies: ping-pong's producer");
@@ -183,12 +194,19 @@ template <int D, bool LONG_KEYS = false> struct FwdWgShape {
   static constexpr int PERSISTENT = PP ? 1 : 0;
   // ping-pong: + a full and an empty mbarrier per stage (per stage of K and of V when split); persistent: + one for
   // Q's release and the TileQueue
-  static constexpr int SMEM =
-      Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? (SPLIT_KV ? 32 : 16) * NS : 0) + (PERSISTENT ? 8 + kTileQueueBytes : 0);
+  // _bias kernels: + NB staging buffers and their mbarriers per computing warp (BiasStage, flash_bias.cuh)
+  static constexpr int NB = C.bias_buffers, BIAS_BYTES = NB * (CONSUMERS / 32) * (16 * BC * 4 + 8);
+  static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? (SPLIT_KV ? 32 : 16) * NS : 0) +
+                              (PERSISTENT ? 8 + kTileQueueBytes : 0) + BIAS_BYTES;
+  static_assert(BIAS == (NB > 0), "staging buffers in the _bias kernels only");
+  static_assert(SMEM <= 227 * 1024, "the shared memory of a CTA");
+  static_assert(MINB < 2 || 2 * (SMEM + 1024) <= 228 * 1024, "two CTAs per SM");
 };
 
-// the launch shape of flash_fwd_<dt>_hd<D> in the pass being compiled (flash_fwd_long_<dt>_hd<D>: FwdWgShape<D, true>)
-template <int D> using FwdShape = std::conditional_t<fwd_on_wgmma(D), FwdWgShape<D>, FwdMmaShape<D>>;
+// the launch shape of flash_fwd_<dt>_hd<D> (BIAS: of flash_fwd_bias_<dt>_hd<D>) in the pass being compiled
+// (flash_fwd_long_<dt>_hd<D>: FwdWgShape<D, true>)
+template <int D, bool BIAS = false>
+using FwdShape = std::conditional_t<fwd_on_wgmma(D), FwdWgShape<D, false, BIAS>, FwdMmaShape<D>>;
 
 // ------------------------------------------------------------------ dK/dV, mma.sync
 struct DkdvMmaTile {

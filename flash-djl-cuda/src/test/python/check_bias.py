@@ -110,7 +110,8 @@ def run_case(fl, dt, D, case):
     dev = "cuda"
     q, k, v, do = (torch.randn(B, h, n, D, device=dev, dtype=dtype) for h, n in ((Hq, Nq), (Hkv, Nk), (Hkv, Nk), (Hq, Nq)))
     shape = [B if bshape[0] else 1, Hq if bshape[1] else 1, Nq if bshape[2] else 1, Nk]
-    bias_dtype = torch.bfloat16 if compute == "bf16" else dtype
+    # f32bf16 (float32 data, bf16 compute) takes a float32 bias, what a DJL user passes (DJL has no bf16); bf16 a bf16 one
+    bias_dtype = torch.float32 if compute == "bf16" else dtype
     bias = make_bias(kind, shape, Nq, Nk, bias_dtype, dev)
     valid_q = torch.ones(B, Nq, dtype=torch.bool, device=dev)
     valid_k = torch.ones(B, Nk, dtype=torch.bool, device=dev)

@@ -1,0 +1,116 @@
+// flash_bias_stage.cuh - the score bias of a partial tile staged in shared memory for the wgmma forwards
+// (sm_90a): each computing warp copies its own 16 query rows x BC keys with cp.async, NB tiles ahead of the
+// softmax that reads them, and reads them back in the accumulator layout (flash_wgmma.cuh).
+// Per-element global loads in that layout, issued once S was ready, ran an ALiBi bias at 0.13-0.22x of SDPA's
+// forward: their latency was exposed on every tile, and a warp's 2-byte loads used a quarter of each sector
+// (PERF_LOG.md).
+//
+// A buffer holds 16 rows of BC elements (room for float32; a 16-bit or boolean bias fills its first part), rows
+// BC * esize bytes apart, 16-byte chunk c of row r stored at chunk c ^ swizzle(r): a warp's reads of rows g and
+// g + 8, keys 8n + 2t and 8n + 2t + 1, then fall in distinct banks for every element size. Each buffer has an
+// mbarrier that completes when the 32 lanes' copies have landed (one arrival per lane, count 32).
+#pragma once
+#include "flash_bias.cuh"
+#include "flash_common.cuh"
+#include "flash_wgmma.cuh"
+
+namespace fdjl {
+
+// bytes of one element of a bias of this kind
+__device__ __forceinline__ int bias_esize(int kind) { return kind == kBiasBool ? 1 : kind == kBiasF32 ? 4 : 2; }
+
+// 16-byte global->shared copy of which the first `bytes` (1..16) are read, the rest zero-filled
+__device__ __forceinline__ void cp_async16_part(uint32_t saddr, const void* g, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(saddr), "l"(g), "r"(bytes));
+}
+
+template <int BC, int NB> struct BiasStage {
+  static constexpr int ROWS = 16;              // a warp's rows of the accumulator
+  static constexpr int BYTES = ROWS * BC * 4;  // a buffer
+  static_assert(NB == 1 || NB == 2, "one or two buffers");
+  static_assert(BC % 64 == 0, "whole rows of 16-byte chunks, at least 4 of them");
+
+  uint32_t buf;     // this warp's buffer 0 (buffer k at buf + k * BYTES)
+  uint32_t bar;     // its mbarrier (buffer k's at bar + 8 * k)
+  uint32_t parity;  // bit k: the phase of buffer k's mbarrier to wait for next
+
+  // The shared memory of NW warps at `base`: NW * NB buffers, then NW * NB mbarriers (16-byte aligned).
+  static constexpr int smem_bytes(int nw) { return nw * NB * (BYTES + 8); }
+  // thread 0, before the CTA's first barrier
+  __device__ __forceinline__ static void init(uint32_t base, int nw) {
+    for (int i = 0; i < nw * NB; ++i) mbar_init(base + nw * NB * BYTES + 8 * i, 32);
+  }
+  __device__ __forceinline__ BiasStage(uint32_t base, int nw, int warp)
+      : buf(base + warp * NB * BYTES), bar(base + nw * NB * BYTES + 8 * warp * NB), parity(0) {}
+
+  // the chunk slot of chunk c in row r (cpr chunks per row, es bytes per element)
+  __device__ __forceinline__ static int slot(int r, int c, int es, int cpr) {
+    return c ^ ((r * (es == 4 ? 2 : 1)) & (min(cpr, 8) - 1));
+  }
+
+  // Buffer k <- the bias of sequence rows r0 .. r0 + 15, keys n0 .. n0 + BC - 1 (nq, nk: the sequence's rows and
+  // keys; rows and keys past them are not read). Rows whose starts are 16-byte aligned are copied by cp.async,
+  // others chunk by chunk through registers (a bias whose row length is not a multiple of 16 bytes).
+  template <typename P>
+  __device__ __forceinline__ void fill(const P& p, const ScoreBias<true>& b, int k, int r0, int n0, int nq, int nk,
+                                       int lane) const {
+    __syncwarp();  // every lane has read what buffer k held
+    const int es = bias_esize(p.bias_kind), cpr = BC * es / 16, per = 16 / es;
+    const int64_t rs = p.bias.row_stride * es;
+    const unsigned char* src0 =
+        static_cast<const unsigned char*>(p.bias.data) + (b.at + (int64_t)r0 * p.bias.row_stride + n0) * es;
+    const bool aligned = ((reinterpret_cast<uintptr_t>(src0) | (uintptr_t)rs) & 15) == 0;
+    const uint32_t dst = buf + k * BYTES;
+    for (int i = lane; i < ROWS * cpr; i += 32) {
+      const int r = i / cpr, c = i % cpr;
+      const int bytes = min(16, (nk - n0 - c * per) * es);
+      if (r0 + r >= nq || bytes <= 0) continue;
+      const uint32_t d = dst + r * cpr * 16 + slot(r, c, es, cpr) * 16;
+      const unsigned char* s = src0 + r * rs + c * 16;
+      if (aligned) {
+        cp_async16_part(d, s, bytes);
+      } else {
+        uint32_t w[4] = {0u, 0u, 0u, 0u};
+        for (int e = 0; e < bytes; e += es) {
+          const uint32_t v = es == 4 ? *reinterpret_cast<const uint32_t*>(s + e)
+                             : es == 2 ? *reinterpret_cast<const uint16_t*>(s + e) : s[e];
+          w[e >> 2] |= v << (8 * (e & 3));
+        }
+        asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(d), "r"(w[0]), "r"(w[1]), "r"(w[2]),
+                     "r"(w[3]) : "memory");
+      }
+    }
+    if (aligned) cp_async_mbar_arrive(bar + 8 * k);
+    else mbar_arrive(bar + 8 * k);
+  }
+
+  // until buffer k's copies have landed (every lane: each reads the others' chunks)
+  __device__ __forceinline__ void wait(int k) {
+    mbar_wait(bar + 8 * k, (parity >> k) & 1u);
+    parity ^= 1u << k;
+  }
+
+  // the bias of the warp's row r (0..15) at keys key and key + 1 of the tile (key even), as additive floats
+  template <typename P>
+  __device__ __forceinline__ float2 pair(const P& p, int k, int r, int key) const {
+    const int kind = p.bias_kind, es = bias_esize(kind), cpr = BC * es / 16, off = key * es;
+    const uint32_t a = buf + k * BYTES + r * cpr * 16 + slot(r, off >> 4, es, cpr) * 16 + (off & 15);
+    uint32_t u, v;
+    switch (kind) {
+      case kBiasBool:
+        asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(u) : "r"(a));
+        return make_float2((u & 0xffu) ? 0.f : -INFINITY, (u >> 8) ? 0.f : -INFINITY);
+      case kBiasF32:
+        asm volatile("ld.shared.v2.b32 {%0, %1}, [%2];\n" : "=r"(u), "=r"(v) : "r"(a));
+        return make_float2(__uint_as_float(u), __uint_as_float(v));
+      case kBiasF16:
+        asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(u) : "r"(a));
+        return __half22float2(*reinterpret_cast<const __half2*>(&u));
+      default:
+        asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(u) : "r"(a));
+        return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u));
+    }
+  }
+};
+
+}  // namespace fdjl
