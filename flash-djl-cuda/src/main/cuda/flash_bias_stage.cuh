@@ -55,14 +55,14 @@ template <int BC, int NB> struct BiasStage {
   __device__ __forceinline__ void fill(const P& p, const ScoreBias<true>& b, int k, int r0, int n0, int nq, int nk,
                                        int lane) const {
     __syncwarp();  // every lane has read what buffer k held
-    const int es = bias_esize(p.bias_kind), cpr = BC * es / 16, per = 16 / es;
+    const int es = bias_esize(p.bias_kind), cpr = BC * es / 16, lg = __ffs(cpr) - 1, per = 16 / es;
     const int64_t rs = p.bias.row_stride * es;
     const unsigned char* src0 =
         static_cast<const unsigned char*>(p.bias.data) + (b.at + (int64_t)r0 * p.bias.row_stride + n0) * es;
     const bool aligned = ((reinterpret_cast<uintptr_t>(src0) | (uintptr_t)rs) & 15) == 0;
     const uint32_t dst = buf + k * BYTES;
     for (int i = lane; i < ROWS * cpr; i += 32) {
-      const int r = i / cpr, c = i % cpr;
+      const int r = i >> lg, c = i & (cpr - 1);
       const int bytes = min(16, (nk - n0 - c * per) * es);
       if (r0 + r >= nq || bytes <= 0) continue;
       const uint32_t d = dst + r * cpr * 16 + slot(r, c, es, cpr) * 16;
@@ -90,25 +90,39 @@ template <int BC, int NB> struct BiasStage {
     parity ^= 1u << k;
   }
 
-  // the bias of the warp's row r (0..15) at keys key and key + 1 of the tile (key even), as additive floats
-  template <typename P>
-  __device__ __forceinline__ float2 pair(const P& p, int k, int r, int key) const {
-    const int kind = p.bias_kind, es = bias_esize(kind), cpr = BC * es / 16, off = key * es;
-    const uint32_t a = buf + k * BYTES + r * cpr * 16 + slot(r, off >> 4, es, cpr) * 16 + (off & 15);
-    uint32_t u, v;
-    switch (kind) {
-      case kBiasBool:
-        asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(u) : "r"(a));
-        return make_float2((u & 0xffu) ? 0.f : -INFINITY, (u >> 8) ? 0.f : -INFINITY);
-      case kBiasF32:
-        asm volatile("ld.shared.v2.b32 {%0, %1}, [%2];\n" : "=r"(u), "=r"(v) : "r"(a));
-        return make_float2(__uint_as_float(u), __uint_as_float(v));
-      case kBiasF16:
-        asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(u) : "r"(a));
-        return __half22float2(*reinterpret_cast<const __half2*>(&u));
-      default:
-        asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(u) : "r"(a));
-        return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u));
+  // s += inv_scale x the bias in buffer k, over the accumulator's rows g and g + 8 of the warp (register 4n + 2h + e:
+  // row g + 8h, key 8n + 2t + e; NP8 = BC / 8 key groups). KIND is a constant, so that each row's reads are one base
+  // address plus constant offsets: the chunk of key 8n + 2t is n's (a constant) XOR the thread's (the row's swizzle,
+  // and t's part for float32).
+  template <int KIND, int NP8>
+  __device__ __forceinline__ void add(float* s, int k, int g, int t4, float inv_scale) const {
+    constexpr int es = KIND == kBiasBool ? 1 : KIND == kBiasF32 ? 4 : 2, cpr = BC * es / 16;
+    constexpr int swmul = es == 4 ? 2 : 1, swmask = (cpr < 8 ? cpr : 8) - 1;
+    const int tc = (2 * t4 * es) >> 4, tw = (2 * t4 * es) & 15;  // t's chunk (0 or 1) and byte in it
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = g + 8 * h;
+      const uint32_t base = buf + k * BYTES + r * cpr * 16 + tw;
+      const int x = ((r * swmul) & swmask) ^ tc;  // n's chunk is even where tc can be 1: the XOR adds t's
+#pragma unroll
+      for (int n = 0; n < NP8; ++n) {
+        const uint32_t a = base + ((((n * 8 * es) >> 4) ^ x) << 4) + ((n * 8 * es) & 15);
+        float2 b;
+        if constexpr (KIND == kBiasBool) {
+          uint32_t u;
+          asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(u) : "r"(a));
+          b = make_float2((u & 0xffu) ? 0.f : -INFINITY, (u >> 8) ? 0.f : -INFINITY);
+        } else if constexpr (KIND == kBiasF32) {
+          asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(b.x), "=f"(b.y) : "r"(a));
+        } else {
+          uint32_t u;
+          asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(u) : "r"(a));
+          if constexpr (KIND == kBiasF16) b = __half22float2(*reinterpret_cast<const __half2*>(&u));
+          else b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u));
+        }
+        s[4 * n + 2 * h] = fmaf(b.x, inv_scale, s[4 * n + 2 * h]);
+        s[4 * n + 2 * h + 1] = fmaf(b.y, inv_scale, s[4 * n + 2 * h + 1]);
+      }
     }
   }
 };

@@ -35,11 +35,12 @@ namespace fdjl {
 // ---- 64-row slice, in the wgmma accumulator layout (flash_wgmma.cuh)
 
 // -inf where the row does not see the key, and the score bias where it does; only on tiles that need it. n0: the
-// tile's first key; row: this thread's first row in the sequence (g: in its warp); bst: the tile's bias state, whose
-// partial tiles are read from buffer k of the warp's staged copy (BiasStage).
+// tile's first key; row: this thread's first row in the sequence (g: in its warp); band_cut: the band hides some of
+// the tile's scores (else none is tested); bst: the tile's bias state, whose partial tiles are read from buffer k of
+// the warp's staged copy (BiasStage).
 template <int BC, bool BIAS, typename Stage>
 __device__ __forceinline__ void wg_mask(float* s, const FlashFwdParams& p, const Visibility& vis, const Stage& stage,
-                                        int k, int bst, int n0, int row, int g, int t4) {
+                                        int k, bool band_cut, int bst, int n0, int row, int g, int t4) {
   if constexpr (!BIAS) {
 #pragma unroll
     for (int n = 0; n < BC / 8; ++n)
@@ -49,18 +50,25 @@ __device__ __forceinline__ void wg_mask(float* s, const FlashFwdParams& p, const
         s[4 * n + e] = vis.visible(r, col) ? s[4 * n + e] : -INFINITY;
       }
   } else {
-    const float inv_scale = __fdividef(1.f, p.scale);  // the bias is added to the raw score: scale * s + bias
-    const bool hidden = bst == kTileHidden, partial = bst == kTilePartial;
-#pragma unroll
-    for (int n = 0; n < BC / 8; ++n)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int r = row + 8 * h, col = n0 + n * 8 + 2 * t4;
-        const float2 b = partial ? stage.pair(p, k, g + 8 * h, n * 8 + 2 * t4) : make_float2(0.f, 0.f);
-        float* v = s + 4 * n + 2 * h;
-        v[0] = !hidden && vis.shows(r, col) ? fmaf(b.x, inv_scale, v[0]) : -INFINITY;
-        v[1] = !hidden && vis.shows(r, col + 1) ? fmaf(b.y, inv_scale, v[1]) : -INFINITY;
+    if (bst == kTilePartial) {
+      const float inv_scale = __fdividef(1.f, p.scale);  // the bias is added to the raw score: scale * s + bias
+      switch (p.bias_kind) {
+        case kBiasBool: stage.template add<kBiasBool, BC / 8>(s, k, g, t4, inv_scale); break;
+        case kBiasF32: stage.template add<kBiasF32, BC / 8>(s, k, g, t4, inv_scale); break;
+        case kBiasF16: stage.template add<kBiasF16, BC / 8>(s, k, g, t4, inv_scale); break;
+        default: stage.template add<kBiasBf16, BC / 8>(s, k, g, t4, inv_scale); break;
       }
+    }
+    if (band_cut || bst == kTileHidden) {  // (rows past the sequence took garbage from the buffer: never stored)
+      const bool hidden = bst == kTileHidden;
+#pragma unroll
+      for (int n = 0; n < BC / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = row + (e >> 1) * 8, col = n0 + n * 8 + 2 * t4 + (e & 1);
+          s[4 * n + e] = !hidden && vis.shows(r, col) ? s[4 * n + e] : -INFINITY;
+        }
+    }
   }
 }
 
@@ -304,7 +312,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
 
     if (masked(n0) || bst != kTileFull) {
       bias.ready(j);
-      wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), bst, n0, t.m0 + wrow, g, t4);
+      wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), masked(n0), bst, n0, t.m0 + wrow, g, t4);
     }
     bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
@@ -531,7 +539,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     if (n_tiles == 1) release_q();
     if (masked(nb) || bias.state() != kTileFull) {  // never hidden: key_tiles starts past them
       bias.ready(0);
-      wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(0), bias.state(), nb, t.m0 + wrow, g, t4);
+      wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(0), masked(nb), bias.state(), nb, t.m0 + wrow, g, t4);
     }
     bias.next(p, t, BR, nb, 0, n_tiles, r0, lane);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
@@ -558,7 +566,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
       if (masked(n0) || bias.state() != kTileFull) {
         bias.ready(j);
-        wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), bias.state(), n0, t.m0 + wrow, g, t4);
+        wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), masked(n0), bias.state(), n0, t.m0 + wrow, g, t4);
       }
       bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
       wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
