@@ -10,6 +10,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include <type_traits>
 #include "flash_params.h"
 #include "flash_views.cuh"
 
@@ -89,6 +90,49 @@ template <bool ON> struct ScoreBias {
     if (st == kTileHidden) return -INFINITY;
     const float v = bias_at(p.bias.data, at + (int64_t)i * p.bias.row_stride + j, p.bias_kind);
     return fmaf(v, __fdividef(1.f, p.scale), s);
+  }
+
+  // s += bias / scale over a thread's accumulator fragment of NT8 groups of 8 columns, in a tile of state
+  // kTilePartial, read from global memory with the bias kind fixed per tile (four typed loops: the addresses are then
+  // one row pointer and constant offsets, and every load of the fragment is issued before the first is used; one
+  // load per element in the kind's switch, issued where it was used, ran ALiBi backwards at 0.11x of unmasked:
+  // PERF_LOG.md). Register 4n + e holds query q0 + 8 (e >> 1), key k0 + 8n + (e & 1) (ROWS_ARE_KEYS false: the
+  // forward's layout), or query q0 + 8n + (e & 1), key k0 + 8 (e >> 1) (true: the transposed scores of the dK/dV
+  // kernels). Elements past nq queries or nk keys are not read: they are hidden, or rows that are never stored.
+  template <int NT8, bool ROWS_ARE_KEYS, typename P>
+  __device__ __forceinline__ void add_partial(const P& p, float* s, int q0, int k0, int nq, int nk) const {
+    if constexpr (ON) {
+      switch (p.bias_kind) {
+        case kBiasBool: add_typed<uint8_t, NT8, ROWS_ARE_KEYS>(p, s, q0, k0, nq, nk); break;
+        case kBiasF32: add_typed<float, NT8, ROWS_ARE_KEYS>(p, s, q0, k0, nq, nk); break;
+        case kBiasF16: add_typed<__half, NT8, ROWS_ARE_KEYS>(p, s, q0, k0, nq, nk); break;
+        default: add_typed<__nv_bfloat16, NT8, ROWS_ARE_KEYS>(p, s, q0, k0, nq, nk); break;
+      }
+    }
+  }
+  template <typename E, int NT8, bool ROWS_ARE_KEYS, typename P>
+  __device__ __forceinline__ void add_typed(const P& p, float* s, int q0, int k0, int nq, int nk) const {
+    const E* data = static_cast<const E*>(p.bias.data) + at;
+    const int64_t rs = p.bias.row_stride;
+    const float inv_scale = __fdividef(1.f, p.scale);  // the kernels' scale gives scale * s + bias
+    float v[4 * NT8];
+#pragma unroll
+    for (int n = 0; n < NT8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int q = ROWS_ARE_KEYS ? q0 + 8 * n + (e & 1) : q0 + 8 * (e >> 1);
+        const int k = ROWS_ARE_KEYS ? k0 + 8 * (e >> 1) : k0 + 8 * n + (e & 1);
+        v[4 * n + e] = 0.f;
+        if (q < nq && k < nk) {
+          const E x = data[(int64_t)q * rs + k];
+          if constexpr (std::is_same_v<E, uint8_t>) v[4 * n + e] = x ? 0.f : -INFINITY;
+          else if constexpr (std::is_same_v<E, float>) v[4 * n + e] = x;
+          else if constexpr (std::is_same_v<E, __half>) v[4 * n + e] = __half2float(x);
+          else v[4 * n + e] = __bfloat162float(x);
+        }
+      }
+#pragma unroll
+    for (int i = 0; i < 4 * NT8; ++i) s[i] = fmaf(v[i], inv_scale, s[i]);
   }
 
   template <typename P>

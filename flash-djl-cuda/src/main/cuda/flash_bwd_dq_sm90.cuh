@@ -193,15 +193,34 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
     wg_pin<SR>(s);
     // P (register 4n + e: row wrow + g + 8 (e >> 1), key n0 + 8n + 2 t4 + (e & 1)); masked scores -> -inf and
     // the bias added only on tiles that need it: a separate loop, so the compares are not in every tile
-    if (t.masked(n0) || bst != kTileFull) {
+    if constexpr (!BIAS) {  // the band alone, as written before the bias was read by type: this text compiles to the
+                            // same machine code as then, a form shared with the bias's did not (PERF_LOG.md)
+      if (t.masked(n0) || bst != kTileFull) {
 #pragma unroll
-      for (int n = 0; n < BC / 8; ++n)
+        for (int n = 0; n < BC / 8; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int row = m0 + wrow + g + 8 * (e >> 1);
-          const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-          s[4 * n + e] = ScoreBias<BIAS>::shows(vis, row, col) ? bias.apply(p, s[4 * n + e], row, col, bst) : -INFINITY;
+          for (int e = 0; e < 4; ++e) {
+            const int row = m0 + wrow + g + 8 * (e >> 1);
+            const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+            s[4 * n + e] = ScoreBias<BIAS>::shows(vis, row, col) ? bias.apply(p, s[4 * n + e], row, col, bst) : -INFINITY;
+          }
+      }
+    } else {
+      // (the bias of partial tiles without the band's test: rows past Nq have an LSE of +inf, so P = 0 there)
+      const bool band_cut = t.masked(n0);
+      if (band_cut || bst != kTileFull) {
+        if (bst == kTilePartial) bias.template add_partial<BC / 8, false>(p, s, m0 + wrow + g, n0 + 2 * t4, vis.Nq, vis.Nk);
+        if (band_cut || bst == kTileHidden) {
+#pragma unroll
+          for (int n = 0; n < BC / 8; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int row = m0 + wrow + g + 8 * (e >> 1);
+              const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+              s[4 * n + e] = bst != kTileHidden && vis.shows(row, col) ? s[4 * n + e] : -INFINITY;
+            }
         }
+      }
     }
 #pragma unroll
     for (int n = 0; n < BC / 8; ++n)

@@ -308,15 +308,20 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     // P^T (register 4n + e: key wkey + 8 (e >> 1), query row m0 + 8n + 2 t4 + (e & 1));
     // masked scores -> -inf (P = 0) and the bias added, only on tiles that need it: a separate loop,
     // so that the compares are not if-converted into every tile (measured in the forward, PERF_LOG.md)
-    if (vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull) {
+    // (the bias of partial tiles without the band's test: rows past Nq have an LSE of +inf, so P = 0 there)
+    const bool band_cut = vis.needs_mask(m0, BR, n0, BCK);
+    if (band_cut || bst != kTileFull) {
+      if (bst == kTilePartial) bias.template add_partial<NBR, true>(p, sT, m0 + 2 * t4, n0 + wkey, Nq, Nk);
+      if (!BIAS || band_cut || bst == kTileHidden) {  // (without a bias: the band cuts, or no mask runs)
 #pragma unroll
-      for (int n = 0; n < NBR; ++n)
+        for (int n = 0; n < NBR; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int q = n * 8 + 2 * t4 + (e & 1);
-          const int key = n0 + wkey + (e >> 1) * 8;
-          sT[4 * n + e] = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, sT[4 * n + e], m0 + q, key, bst) : -INFINITY;
-        }
+          for (int e = 0; e < 4; ++e) {
+            const int q = n * 8 + 2 * t4 + (e & 1);
+            const int key = n0 + wkey + (e >> 1) * 8;
+            sT[4 * n + e] = bst != kTileHidden && ScoreBias<BIAS>::shows(vis, m0 + q, key) ? sT[4 * n + e] : -INFINITY;
+          }
+      }
     }
 #pragma unroll
     for (int n = 0; n < NBR; ++n)

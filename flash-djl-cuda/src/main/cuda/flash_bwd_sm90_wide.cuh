@@ -165,15 +165,20 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     }
     wg_wait<1>();  // S^T; dP^T's products still run
     wg_pin<SR>(st);
-    if (vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull) {  // -inf where hidden, the bias where read
+    // -inf where hidden, the bias where read (partial tiles without the band's test: rows past Nq have an LSE of
+    // +inf, so P = 0 there)
+    const bool band_cut = vis.needs_mask(m0, BR, n0, BCK);
+    if (band_cut || bst != kTileFull) {
+      if (bst == kTilePartial) bias.template add_partial<NHR, true>(p, st, m0 + r0 + 2 * t4, n0 + wkey, Nq, Nk);
+      if (!BIAS || band_cut || bst == kTileHidden) {  // (without a bias: the band cuts, or no mask runs)
 #pragma unroll
-      for (int n = 0; n < NHR; ++n)
+        for (int n = 0; n < NHR; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int q = r0 + n * 8 + 2 * t4 + (e & 1), key = n0 + wkey + (e >> 1) * 8;
-          st[4 * n + e] = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, st[4 * n + e], m0 + q, key, bst)
-                                                                    : -INFINITY;
-        }
+          for (int e = 0; e < 4; ++e) {
+            const int q = r0 + n * 8 + 2 * t4 + (e & 1), key = n0 + wkey + (e >> 1) * 8;
+            st[4 * n + e] = bst != kTileHidden && ScoreBias<BIAS>::shows(vis, m0 + q, key) ? st[4 * n + e] : -INFINITY;
+          }
+      }
     }
 #pragma unroll
     for (int n = 0; n < NHR; ++n)
