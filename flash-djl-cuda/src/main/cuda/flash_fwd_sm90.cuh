@@ -34,41 +34,49 @@ namespace fdjl {
 // ---- pieces shared by both schedules; a thread holds rows `row` and `row + 8` of its warpgroup's
 // ---- 64-row slice, in the wgmma accumulator layout (flash_wgmma.cuh)
 
-// -inf where the row does not see the key, and the score bias where it does; only on tiles that need it. n0: the
-// tile's first key; row: this thread's first row in the sequence (g: in its warp); band_cut: the band hides some of
-// the tile's scores (else none is tested); bst: the tile's bias state, whose partial tiles are read from buffer k of
-// the warp's staged copy (BiasStage).
+// The kernels without a bias: -inf where the row does not see the key, on tiles the band cuts (n0: the tile's first
+// key; row: this thread's first row). This text, the band test through ScoreBias<false>, is what it was before the
+// bias was staged: it compiles to the same machine code as then, and a form shared with the staged bias's did not
+// (0.94-0.97x in the forward, PERF_LOG.md)
+template <int BC>
+__device__ __forceinline__ void wg_band(float* s, const FlashFwdParams& p, const Visibility& vis,
+                                        const ScoreBias<false>& bias, int bst, int n0, int row, int t4) {
+#pragma unroll
+  for (int n = 0; n < BC / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = row + (e >> 1) * 8;
+      const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+      s[4 * n + e] = ScoreBias<false>::shows(vis, r, col) ? bias.apply(p, s[4 * n + e], r, col, bst) : -INFINITY;
+    }
+}
+
+// The _bias kernels: the score bias added where it is read, and -inf where the row does not see the key or the bias
+// hides it; only on tiles that need it. n0: the tile's first key; row: this thread's first row in the sequence (g: in
+// its warp); band_cut: the band hides some of the tile's scores (else none is tested); bst: the tile's bias state,
+// whose partial tiles are read from buffer k of the warp's staged copy (BiasStage).
 template <int BC, bool BIAS, typename Stage>
 __device__ __forceinline__ void wg_mask(float* s, const FlashFwdParams& p, const Visibility& vis, const Stage& stage,
                                         int k, bool band_cut, int bst, int n0, int row, int g, int t4) {
-  if constexpr (!BIAS) {
+  static_assert(BIAS, "the kernels without a bias take wg_band");
+  if (bst == kTilePartial) {
+    const float inv_scale = __fdividef(1.f, p.scale);  // the bias is added to the raw score: scale * s + bias
+    switch (p.bias_kind) {
+      case kBiasBool: stage.template add<kBiasBool, BC / 8>(s, k, g, t4, inv_scale); break;
+      case kBiasF32: stage.template add<kBiasF32, BC / 8>(s, k, g, t4, inv_scale); break;
+      case kBiasF16: stage.template add<kBiasF16, BC / 8>(s, k, g, t4, inv_scale); break;
+      default: stage.template add<kBiasBf16, BC / 8>(s, k, g, t4, inv_scale); break;
+    }
+  }
+  if (band_cut || bst == kTileHidden) {  // (rows past the sequence took garbage from the buffer: never stored)
+    const bool hidden = bst == kTileHidden;
 #pragma unroll
     for (int n = 0; n < BC / 8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = row + (e >> 1) * 8, col = n0 + n * 8 + 2 * t4 + (e & 1);
-        s[4 * n + e] = vis.visible(r, col) ? s[4 * n + e] : -INFINITY;
+        s[4 * n + e] = !hidden && vis.shows(r, col) ? s[4 * n + e] : -INFINITY;
       }
-  } else {
-    if (bst == kTilePartial) {
-      const float inv_scale = __fdividef(1.f, p.scale);  // the bias is added to the raw score: scale * s + bias
-      switch (p.bias_kind) {
-        case kBiasBool: stage.template add<kBiasBool, BC / 8>(s, k, g, t4, inv_scale); break;
-        case kBiasF32: stage.template add<kBiasF32, BC / 8>(s, k, g, t4, inv_scale); break;
-        case kBiasF16: stage.template add<kBiasF16, BC / 8>(s, k, g, t4, inv_scale); break;
-        default: stage.template add<kBiasBf16, BC / 8>(s, k, g, t4, inv_scale); break;
-      }
-    }
-    if (band_cut || bst == kTileHidden) {  // (rows past the sequence took garbage from the buffer: never stored)
-      const bool hidden = bst == kTileHidden;
-#pragma unroll
-      for (int n = 0; n < BC / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = row + (e >> 1) * 8, col = n0 + n * 8 + 2 * t4 + (e & 1);
-          s[4 * n + e] = !hidden && vis.shows(r, col) ? s[4 * n + e] : -INFINITY;
-        }
-    }
   }
 }
 
@@ -276,14 +284,16 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   for (int i = 0; i < OR; ++i) o[i] = 0.f;
   float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, alpha[2];
   const int wrow = wg * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
-  const uint32_t sQw = sQ + wg * 64 * 128;   // this warpgroup's 64 rows of every Q column block
   const int r0 = t.m0 + wrow - g;            // the warp's first row in the sequence
   typename Walk::Stage stage(sBias, NT / 32, tid >> 5);
   Walk bias(stage, p, t, BR, nb, n_tiles, r0, lane);
+  const uint32_t sQw = sQ + wg * 64 * 128;   // this warpgroup's 64 rows of every Q column block
 
   // (Measured: overlapping the softmax of tile j+1 with P_j V_j inside a warpgroup, as
   // FlashAttention-3 does, was 8-20% SLOWER here than this plain loop; see PERF_LOG.md.)
   int st = 0;  // stage of tile j
+  // the bias state of tile j + 1 is read during tile j, off the critical path (a global load)
+  int bst_next = t.bias.state(p, t.m0, BR, nb, BC);
   for (int j = 0; j < n_tiles; ++j) {
     cp_async_wait<NS - 2>();  // tile j has landed (this thread's copies)
     fence_proxy_async();      // ... and is visible to the async (wgmma) proxy
@@ -297,9 +307,10 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
 
     float s[SR];
     const int n0 = nb + j * BC;
-    const int bst = bias.state();
+    const int bst = BIAS ? bias.state() : bst_next;
+    if (!BIAS && j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
     if (bst == kTileHidden) {  // hidden by the bias: adds nothing (its copies stay in the ring)
-      bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
+      if constexpr (BIAS) bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
       continue;
     }
     wg_fence();
@@ -310,11 +321,15 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
     wg_wait<0>();
     wg_pin<SR>(s);
 
-    if (masked(n0) || bst != kTileFull) {
-      bias.ready(j);
-      wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), masked(n0), bst, n0, t.m0 + wrow, g, t4);
+    if constexpr (!BIAS) {
+      if (masked(n0) || bst != kTileFull) wg_band<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
+    } else {
+      if (masked(n0) || bst != kTileFull) {
+        bias.ready(j);
+        wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), masked(n0), bst, n0, t.m0 + wrow, g, t4);
+      }
+      bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
     }
-    bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
     wg_rescale_o<D>(o, alpha);
     uint32_t pa[BC / 16][4];
@@ -484,7 +499,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   // Turn-taking on the tensor cores: named barrier 1 + w opens when the other warpgroup has
   // issued its MMAs; each sync is matched by exactly one arrive (per row tile). Warpgroup 0 goes first.
   const int my_turn = 1 + cw, other_turn = 2 - cw;
-  typename Walk::Stage stage(sBias, NC / 32, ctid >> 5);
+  typename Walk::Stage bstage(sBias, NC / 32, ctid >> 5);  // this warp's bias buffers (_bias kernels)
   int ring = 0;  // K/V tiles used in the CTA's earlier row tiles
   for (int k = 0;; ++k) {
     const int tile = queue.take(k);
@@ -496,16 +511,16 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     const Visibility::MaskedTiles masked = t.vis.masked_key_tiles(t.m0, BR, BC);
     const int nb = kt.begin * BC;  // first key of the first tile; tile j below is the j-th of the range
     const int r0 = t.m0 + wrow - g;  // the warp's first row in the sequence
-    Walk bias(stage, p, t, BR, nb, n_tiles, r0, lane);  // stages the bias of the first partial tiles
-    auto ring_stage = [&](int j) { return (ring + j) % NS; };
+    Walk bias(bstage, p, t, BR, nb, n_tiles, r0, lane);  // _bias kernels: stages the first partial tiles' bias
+    auto stage = [&](int j) { return (ring + j) % NS; };
 
     auto wait_k = [&](int j) {  // K of the row tile's j-th key tile has landed
-      mbar_wait(full_k(ring_stage(j)), ((ring + j) / NS) & 1);
+      mbar_wait(full_k(stage(j)), ((ring + j) / NS) & 1);
       fence_proxy_async();  // the landed copies (generic proxy) -> read by wgmma (async proxy)
     };
     auto wait_v = [&](int j) {  // ... and V (without SPLIT it landed with K)
       if constexpr (SPLIT) {
-        mbar_wait(full_v(ring_stage(j)), ((ring + j) / NS) & 1);
+        mbar_wait(full_v(stage(j)), ((ring + j) / NS) & 1);
         fence_proxy_async();
       }
     };
@@ -528,26 +543,33 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wait_k(0);
     named_sync<NC>(my_turn);
     wg_fence();
-    wg_issue_s<T, BR, BC>(s, sQw, sK0 + ring_stage(0) * S_::KV_BYTES, D / 16);
+    wg_issue_s<T, BR, BC>(s, sQw, sK0 + stage(0) * S_::KV_BYTES, D / 16);
     wg_commit();
     named_arrive<NC>(other_turn);
     uint32_t dm[BC / 16][2];
     if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
     wg_wait<0>();
     wg_pin<SR>(s);
-    release_k(ring_stage(0));
+    release_k(stage(0));
     if (n_tiles == 1) release_q();
-    if (masked(nb) || bias.state() != kTileFull) {  // never hidden: key_tiles starts past them
-      bias.ready(0);
-      wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(0), masked(nb), bias.state(), nb, t.m0 + wrow, g, t4);
+    const int bst0 = BIAS ? bias.state() : t.bias.state(p, t.m0, BR, nb, BC);  // never hidden: key_tiles starts past them
+    if constexpr (!BIAS) {
+      if (masked(nb) || bst0 != kTileFull) wg_band<BC>(s, p, t.vis, t.bias, bst0, nb, t.m0 + wrow, t4);
+    } else {
+      if (masked(nb) || bst0 != kTileFull) {
+        bias.ready(0);
+        wg_mask<BC, BIAS>(s, p, t.vis, bstage, bias.buffer(0), masked(nb), bst0, nb, t.m0 + wrow, g, t4);
+      }
+      bias.next(p, t, BR, nb, 0, n_tiles, r0, lane);
     }
-    bias.next(p, t, BR, nb, 0, n_tiles, r0, lane);
+    // without a bias: the state of tile j is read in iteration j - 1 (a global load, off the critical path)
+    int bst_next = !BIAS && n_tiles > 1 ? t.bias.state(p, t.m0, BR, nb + BC, BC) : kTileFull;
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
     wg_pack_p<T, BC>(pa, s);
     if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
 
     for (int j = 1; j < n_tiles; ++j) {
-      const int sj = ring_stage(j), sp = ring_stage(j - 1);  // stages of tiles j and j - 1
+      const int sj = stage(j), sp = stage(j - 1);  // stages of tiles j and j - 1
       wait_k(j);
       wait_v(j - 1);
       named_sync<NC>(my_turn);
@@ -558,17 +580,23 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       wg_commit();
       named_arrive<NC>(other_turn);
       const int n0 = nb + j * BC;
+      const int bst = BIAS ? bias.state() : bst_next;
+      if (!BIAS && j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
       if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
       wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
       wg_pin<SR>(s);
       release_k(sj);
       if (j == n_tiles - 1) release_q();
       // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
-      if (masked(n0) || bias.state() != kTileFull) {
-        bias.ready(j);
-        wg_mask<BC, BIAS>(s, p, t.vis, stage, bias.buffer(j), masked(n0), bias.state(), n0, t.m0 + wrow, g, t4);
+      if constexpr (!BIAS) {
+        if (masked(n0) || bst != kTileFull) wg_band<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
+      } else {
+        if (masked(n0) || bst != kTileFull) {
+          bias.ready(j);
+          wg_mask<BC, BIAS>(s, p, t.vis, bstage, bias.buffer(j), masked(n0), bst, n0, t.m0 + wrow, g, t4);
+        }
+        bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
       }
-      bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
       wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
       wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
       wg_pin<OR>(o);
@@ -581,12 +609,12 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wait_v(n_tiles - 1);
     named_sync<NC>(my_turn);
     wg_fence();
-    wg_issue_pv<T, D, BC>(o, pa, sV0 + ring_stage(n_tiles - 1) * S_::KV_BYTES);
+    wg_issue_pv<T, D, BC>(o, pa, sV0 + stage(n_tiles - 1) * S_::KV_BYTES);
     wg_commit();
     if (cw == 0) named_arrive<NC>(other_turn);  // warpgroup 1's last sync; its own last arrive
     wg_wait<0>();                                 // would have no matching sync
     wg_pin<OR>(o);
-    if (lane == 0) mbar_arrive(empty_v(ring_stage(n_tiles - 1)));  // the next row tile's copies may take it
+    if (lane == 0) mbar_arrive(empty_v(stage(n_tiles - 1)));  // the next row tile's copies may take it
     wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
     ring += n_tiles;
   }
