@@ -209,7 +209,8 @@ __device__ __forceinline__ void bwd_dq_wgmma_kernel(const FlashBwdParams& p) {
       // (the bias of partial tiles without the band's test: rows past Nq have an LSE of +inf, so P = 0 there)
       const bool band_cut = t.masked(n0);
       if (band_cut || bst != kTileFull) {
-        if (bst == kTilePartial) bias.template add_partial<BC / 8, false>(p, s, m0 + wrow + g, n0 + 2 * t4, vis.Nq, vis.Nk);
+        if (bst == kTilePartial)
+          bias.template add_partial<BC / 8, false>(p, s, m0 + wrow + g, n0 + 2 * t4, vis.Nq, vis.Nk);
         if (band_cut || bst == kTileHidden) {
 #pragma unroll
           for (int n = 0; n < BC / 8; ++n)

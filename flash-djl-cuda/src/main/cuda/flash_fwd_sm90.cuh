@@ -292,7 +292,7 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
   // (Measured: overlapping the softmax of tile j+1 with P_j V_j inside a warpgroup, as
   // FlashAttention-3 does, was 8-20% SLOWER here than this plain loop; see PERF_LOG.md.)
   int st = 0;  // stage of tile j
-  // the bias state of tile j + 1 is read during tile j, off the critical path (a global load)
+  // without a bias (the walk's, with one): the state of tile j + 1 is read during tile j, off the critical path
   int bst_next = t.bias.state(p, t.m0, BR, nb, BC);
   for (int j = 0; j < n_tiles; ++j) {
     cp_async_wait<NS - 2>();  // tile j has landed (this thread's copies)
@@ -552,7 +552,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wg_pin<SR>(s);
     release_k(stage(0));
     if (n_tiles == 1) release_q();
-    const int bst0 = BIAS ? bias.state() : t.bias.state(p, t.m0, BR, nb, BC);  // never hidden: key_tiles starts past them
+    // never hidden: key_tiles starts past them
+    const int bst0 = BIAS ? bias.state() : t.bias.state(p, t.m0, BR, nb, BC);
     if constexpr (!BIAS) {
       if (masked(nb) || bst0 != kTileFull) wg_band<BC>(s, p, t.vis, t.bias, bst0, nb, t.m0 + wrow, t4);
     } else {
