@@ -12,12 +12,13 @@
 #pragma once
 #include "flash_bias.cuh"
 #include "flash_common.cuh"
+#include "flash_tiles.h"
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
 
 // bytes of one element of a bias of this kind
-__device__ __forceinline__ int bias_esize(int kind) { return kind == kBiasBool ? 1 : kind == kBiasF32 ? 4 : 2; }
+__host__ __device__ constexpr int bias_esize(int kind) { return kind == kBiasBool ? 1 : kind == kBiasF32 ? 4 : 2; }
 
 // 16-byte global->shared copy of which the first `bytes` (1..16) are read, the rest zero-filled
 __device__ __forceinline__ void cp_async16_part(uint32_t saddr, const void* g, int bytes) {
@@ -26,7 +27,7 @@ __device__ __forceinline__ void cp_async16_part(uint32_t saddr, const void* g, i
 
 template <int BC, int NB> struct BiasStage {
   static constexpr int ROWS = 16;              // a warp's rows of the accumulator
-  static constexpr int BYTES = ROWS * BC * 4;  // a buffer
+  static constexpr int BYTES = bias_stage_buffer_bytes(BC);  // a buffer (ROWS rows)
   static_assert(NB == 1 || NB == 2, "one or two buffers");
   static_assert(BC % 64 == 0, "whole rows of 16-byte chunks, at least 4 of them");
 
@@ -34,8 +35,8 @@ template <int BC, int NB> struct BiasStage {
   uint32_t bar;     // its mbarrier (buffer k's at bar + 8 * k)
   uint32_t parity;  // bit k: the phase of buffer k's mbarrier to wait for next
 
-  // The shared memory of NW warps at `base`: NW * NB buffers, then NW * NB mbarriers (16-byte aligned).
-  static constexpr int smem_bytes(int nw) { return nw * NB * (BYTES + 8); }
+  // The shared memory of NW warps at `base` (bias_stage_bytes, flash_tiles.h): NW * NB buffers, then NW * NB
+  // mbarriers (16-byte aligned).
   // thread 0, before the CTA's first barrier
   __device__ __forceinline__ static void init(uint32_t base, int nw) {
     for (int i = 0; i < nw * NB; ++i) mbar_init(base + nw * NB * BYTES + 8 * i, 32);
@@ -43,9 +44,9 @@ template <int BC, int NB> struct BiasStage {
   __device__ __forceinline__ BiasStage(uint32_t base, int nw, int warp)
       : buf(base + warp * NB * BYTES), bar(base + nw * NB * BYTES + 8 * warp * NB), parity(0) {}
 
-  // the chunk slot of chunk c in row r (cpr chunks per row, es bytes per element)
-  __device__ __forceinline__ static int slot(int r, int c, int es, int cpr) {
-    return c ^ ((r * (es == 4 ? 2 : 1)) & (min(cpr, 8) - 1));
+  // what row r's chunks are XORed with (cpr chunks per row, es bytes per element): chunk c lies at slot c ^ this
+  __host__ __device__ static constexpr int swizzle(int r, int es, int cpr) {
+    return (r * (es == 4 ? 2 : 1)) & ((cpr < 8 ? cpr : 8) - 1);
   }
 
   // Buffer k <- the bias of sequence rows r0 .. r0 + 15, keys n0 .. n0 + BC - 1 (nq, nk: the sequence's rows and
@@ -65,7 +66,7 @@ template <int BC, int NB> struct BiasStage {
       const int r = i >> lg, c = i & (cpr - 1);
       const int bytes = min(16, (nk - n0 - c * per) * es);
       if (r0 + r >= nq || bytes <= 0) continue;
-      const uint32_t d = dst + r * cpr * 16 + slot(r, c, es, cpr) * 16;
+      const uint32_t d = dst + r * cpr * 16 + (c ^ swizzle(r, es, cpr)) * 16;
       const unsigned char* s = src0 + r * rs + c * 16;
       if (aligned) {
         cp_async16_part(d, s, bytes);
@@ -96,14 +97,13 @@ template <int BC, int NB> struct BiasStage {
   // and t's part for float32).
   template <int KIND, int NP8>
   __device__ __forceinline__ void add(float* s, int k, int g, int t4, float inv_scale) const {
-    constexpr int es = KIND == kBiasBool ? 1 : KIND == kBiasF32 ? 4 : 2, cpr = BC * es / 16;
-    constexpr int swmul = es == 4 ? 2 : 1, swmask = (cpr < 8 ? cpr : 8) - 1;
+    constexpr int es = bias_esize(KIND), cpr = BC * es / 16;
     const int tc = (2 * t4 * es) >> 4, tw = (2 * t4 * es) & 15;  // t's chunk (0 or 1) and byte in it
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int r = g + 8 * h;
       const uint32_t base = buf + k * BYTES + r * cpr * 16 + tw;
-      const int x = ((r * swmul) & swmask) ^ tc;  // n's chunk is even where tc can be 1: the XOR adds t's
+      const int x = swizzle(r, es, cpr) ^ tc;  // n's chunk is even where tc can be 1: the XOR adds t's
 #pragma unroll
       for (int n = 0; n < NP8; ++n) {
         const uint32_t a = base + ((((n * 8 * es) >> 4) ^ x) << 4) + ((n * 8 * es) & 15);

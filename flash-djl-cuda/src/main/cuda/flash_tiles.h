@@ -112,8 +112,14 @@ struct FwdWgTile {
   bool tma_loads;  // ping-pong: the producer copies by TMA where the launcher gave tensor maps (TMA LOADS in
                    // flash_params.h; exported as flash_fwd_tma_loads), else with cp.async
   int bias_buffers;  // the _bias kernels: tiles of score bias each computing warp stages ahead (BiasStage,
-                     // flash_bias.cuh); 0 in the others
+                     // flash_bias_stage.cuh); 0 in the others
 };
+// The _bias forwards' staging (BiasStage, flash_bias_stage.cuh): a buffer holds a warp's 16 rows x bc keys of up to
+// 4 bytes (float32); each computing warp has nb of them and an mbarrier per buffer
+__host__ __device__ constexpr int bias_stage_buffer_bytes(int bc) { return 16 * bc * 4; }
+__host__ __device__ constexpr int bias_stage_bytes(int bc, int nb, int warps) {
+  return nb * warps * (bias_stage_buffer_bytes(bc) + 8);
+}
 // A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
 // runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D),
 // on calls without a score bias or a sliding window (CudaBackend.forwardKernelName).
@@ -194,8 +200,8 @@ template <int D, bool LONG_KEYS = false, bool BIAS = false> struct FwdWgShape {
   static constexpr int PERSISTENT = PP ? 1 : 0;
   // ping-pong: + a full and an empty mbarrier per stage (per stage of K and of V when split); persistent: + one for
   // Q's release and the TileQueue
-  // _bias kernels: + NB staging buffers and their mbarriers per computing warp (BiasStage, flash_bias.cuh)
-  static constexpr int NB = C.bias_buffers, BIAS_BYTES = NB * (CONSUMERS / 32) * (16 * BC * 4 + 8);
+  // _bias kernels: + NB staging buffers and their mbarriers per computing warp
+  static constexpr int NB = C.bias_buffers, BIAS_BYTES = bias_stage_bytes(BC, NB, CONSUMERS / 32);
   static constexpr int SMEM = Q_BYTES + 2 * NS * KV_BYTES + 1024 + (PP ? (SPLIT_KV ? 32 : 16) * NS : 0) +
                               (PERSISTENT ? 8 + kTileQueueBytes : 0) + BIAS_BYTES;
   static_assert(BIAS == (NB > 0), "staging buffers in the _bias kernels only");
