@@ -3,8 +3,9 @@
     ncu --clock-control none -k regex:flash_bwd_dkdv --launch-count 1 --section SpeedOfLight \\
         python3 profile_dkdv.py FATBIN [--d 128] [--n 16384] [--causal] [--deterministic] [--alibi]
 
-bf16, FlashAttention-3 paper shapes (B*N = 16k, H*d = 2048), the atomic backward unless --deterministic. --alibi adds
-bench_bias.py's ALiBi bias (bf16 [1, H, N, N], every tile read), so that the _bias kernels run.
+bf16 (or --dtype float32: the float32 FULL kernels, 3xTF32), FlashAttention-3 paper shapes (B*N = 16k, H*d = 2048), the
+atomic backward unless --deterministic. --alibi adds bench_bias.py's ALiBi bias ([1, H, N, N] in the data's dtype,
+every tile read), so that the _bias kernels run.
 """
 import argparse
 import math
@@ -24,12 +25,14 @@ def main():
     ap.add_argument("--causal", action="store_true")
     ap.add_argument("--deterministic", action="store_true")
     ap.add_argument("--alibi", action="store_true")
+    ap.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
     a = ap.parse_args()
     fl = Flash(a.fatbin)
     b, h = fa3_shape(a.n, a.d)
-    q, k, v, do = (torch.randn(b, h, a.n, a.d, device="cuda", dtype=torch.bfloat16) for _ in range(4))
+    dtype = getattr(torch, a.dtype)
+    q, k, v, do = (torch.randn(b, h, a.n, a.d, device="cuda", dtype=dtype) for _ in range(4))
     mask = "tl" if a.causal else "none"
-    bias = fl.prepare_bias(masks("alibi", b, h, a.n, None), a.n, a.n) if a.alibi else None
+    bias = fl.prepare_bias(masks("alibi", b, h, a.n, None).to(dtype), a.n, a.n) if a.alibi else None
     o, lse = fl.forward(q, k, v, mask, 1 / math.sqrt(a.d), bias=bias)
     fl.backward(do, q, k, v, o, lse, mask, 1 / math.sqrt(a.d), deterministic=a.deterministic, bias=bias)
     torch.cuda.synchronize()
