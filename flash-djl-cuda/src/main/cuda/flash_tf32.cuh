@@ -26,11 +26,14 @@
 namespace fdjl {
 
 struct Tf32x3 {
-  __device__ __forceinline__ static uint32_t to_tf32(float x) {
-    uint32_t r;
-    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
-    return r;
-  }
+  // Round to nearest, ties away from zero, as cvt.rna.tf32.f32: half a tf32 ulp added to the
+  // magnitude's bits, then the 13 low bits cleared (the carry moves into the exponent where it
+  // must). Two integer instructions; cvt.rna compiles to four on sm_90, for NaN and infinity, and
+  // the split is most of the 3xTF32 kernels' instructions (PERF_LOG "The float32 FULL kernels'
+  // instructions"). Every finite input gives cvt's bits; infinity stays infinity; a NaN whose
+  // payload sits in the low 13 bits becomes infinity, and its small part (x - big) is NaN, so the
+  // product still is.
+  __device__ __forceinline__ static uint32_t to_tf32(float x) { return (__float_as_uint(x) + 0x1000u) & 0xffffe000u; }
   // big and small parts of n floats (given as their bits)
   template <int N>
   __device__ __forceinline__ static void split(const uint32_t* x, uint32_t* big, uint32_t* small) {

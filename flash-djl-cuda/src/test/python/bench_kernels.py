@@ -2,11 +2,13 @@
 one fatbin against another (before / after a kernel change) in the same process.
 
 usage: python3 bench_kernels.py FATBIN [BEFORE_FATBIN] [--d 64,128] [--n 512,1024,...] [--reps 20]
-                                [--dtype bf16,f16] [--rounds 2]
+                                [--dtype bf16,f16,f32] [--rounds 2]
 
 FlashAttention-3 paper shapes: B*N = 16384, H*d = 2048. FLOPs: forward 4*B*H*N*N*d (half with
 causal), backward 2.5x forward. CUDA events, warm-up, median over the repetitions.
 Backward times only the backward (ours: pre + dkdv + convert; torch: autograd.grad of a kept graph).
+f32 runs the float32 FULL kernels (3xTF32); SDPA's flash and cuDNN backends refuse float32, so its columns are nan
+there (bench_precision.py sets them beside PyTorch's own float32 choice).
 With BEFORE_FATBIN (of either kernel ABI, flash_ctypes.py), both fatbins run on the same inputs,
 interleaved per shape (before, after, before, after, ... for --rounds rounds; each keeps its best round, against
 clock drift), and a before/after table follows the SDPA one. Long causal shapes moved by +-5% between runs on one
@@ -73,7 +75,7 @@ def main():
     ap.add_argument("--d", default="64,128")
     ap.add_argument("--n", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--dtype", default="bf16", help="bf16, f16 or both (comma-separated)")
+    ap.add_argument("--dtype", default="bf16", help="bf16, f16, f32 (comma-separated)")
     ap.add_argument("--rounds", type=int, default=2, help="with BEFORE_FATBIN: before/after alternations per shape")
     ap.add_argument("--before-tma", choices=("auto", "never"),
                     help="the before fatbin's tensor maps (ABI 12; default: FLASH_TMA, else auto); with the same "
@@ -84,7 +86,7 @@ def main():
     if old:
         print(f"after: {a.fatbin} (ABI {fl.abi}), before: {a.before} (ABI {old.abi})")
     rows, pairs = [], []
-    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16}
+    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
     for dname, d in ((x, int(y)) for x in a.dtype.split(",") for y in a.d.split(",")):
         dt = dtypes[dname]
         for causal in (False, True):
@@ -106,6 +108,9 @@ def main():
                 else:
                     res["ours"] = time_ours(fl, q, k, v, do, mask, scale, a.reps)
                 for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+                    if dt == torch.float32:  # neither backend takes float32
+                        res[name] = (float("nan"), float("nan"))
+                        continue
                     try:
                         with sdpa_kernel(be):
                             qq, kk, vv = (t.clone().requires_grad_(True) for t in (q, k, v))
