@@ -2,8 +2,10 @@
 same attn_mask (developer tool, needs a CUDA GPU and torch).
 
 usage: python3 bench_bias.py FATBIN [--d 64,128] [--n 1024,...] [--window-n 16384] [--reps 20] [--seed N]
+       [--dtype bfloat16|float32]
 
-FlashAttention-3 paper shapes (B*N = 16384, H*d = 2048), bf16, CUDA events, warm-up, median. Masks:
+FlashAttention-3 paper shapes (B*N = 16384, H*d = 2048), bf16 (or float32: the FULL kernels, and the float bias in
+float32), CUDA events, warm-up, median. Masks:
   key-pad   bool [B, 1, 1, N]: each batch row keeps its first len keys, len uniform in [0.4 N, N]
             (the padding-like mask of issue 12's bar);
   docs      bool [B, 1, N, N]: block-diagonal, documents of 256 .. N/2 tokens (whole tiles hidden);
@@ -12,7 +14,8 @@ FlashAttention-3 paper shapes (B*N = 16384, H*d = 2048), bf16, CUDA events, warm
 TFLOP/s counts the full N x N (4 N^2 d per head forward, 2.5x that backward), as the issue's bar does;
 the ratio column is ours / SDPA's time. Then sliding windows: causal with the last W keys (W = 1024) at
 N = --window-n, against the same kernels unmasked, TFLOP/s counted over the visible pairs and over the
-visible 128 x 128 tiles (the issue's bar: >= 0.85x the unmasked TFLOP/s, counting visible tiles).
+visible 128 x 128 tiles (the issue's bar: >= 0.85x the unmasked TFLOP/s, counting visible tiles);
+--window-n 0 leaves the windows out.
 """
 import argparse
 import math
@@ -51,12 +54,13 @@ def main():
     ap.add_argument("--window-n", type=int, default=16384)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(2**31)
-    print(f"seed={seed} (replay with --seed {seed}); device {torch.cuda.get_device_name()}; torch {torch.__version__}")
+    print(f"seed={seed} (replay with --seed {seed}); device {torch.cuda.get_device_name()}; torch {torch.__version__}; {a.dtype}")
     rng = random.Random(seed)
     fl = Flash(a.fatbin)
-    dt = torch.bfloat16
+    dt = getattr(torch, a.dtype)
     rows = []
     for d in map(int, a.d.split(",")):
         for n in map(int, a.n.split(",")):
@@ -74,6 +78,7 @@ def main():
             res["unmasked"] = (tf, tb, None, None)
             for kind in ("key-pad", "docs", "alibi", "alibi+grad"):
                 m = masks(kind.split("+")[0], B, H, n, rng)
+                m = m.to(dt) if m.is_floating_point() else m
                 grad = kind.endswith("grad")
                 prep = fl.prepare_bias(m, n, n)  # the summary, made once per mask (outside the timing)
                 o, lse = fl.forward(q, k, v, "none", scale, bias=prep)
@@ -107,6 +112,8 @@ def main():
                   f"{u[0] / tf:.2f} / {u[1] / tb:.2f} |")
 
     n, W = a.window_n, 1024
+    if n <= 0:
+        return
     print(f"\nsliding window: causal, the last {W} keys, N = {n}")
     print("| d | unmasked | window (pairs) | window (tiles) | pairs ratio | tiles ratio |")
     print("| --- | --- | --- | --- | --- | --- |")
