@@ -83,7 +83,24 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
     for (int n = 0; n < NB; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
     tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
 
-    if (masked(n0) || bst != kTileFull) {
+    if constexpr (BIAS) {
+      // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq read no bias
+      // and are not stored)
+      const bool band_cut = masked(n0);
+      if (band_cut || bst != kTileFull) {
+        if (bst == kTilePartial) t.bias.template add_partial<NB, false>(p, &s[0][0], m0 + wrow + g, n0 + 2 * t4, Nq, Nk);
+        if (band_cut || bst == kTileHidden) {
+#pragma unroll
+          for (int n = 0; n < NB; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int row = m0 + wrow + g + (e >> 1) * 8;
+              const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+              s[n][e] = bst != kTileHidden && vis.shows(row, col) ? s[n][e] : -INFINITY;
+            }
+        }
+      }
+    } else if (masked(n0) || bst != kTileFull) {  // (the text the unbiased kernels were measured with)
 #pragma unroll
       for (int n = 0; n < NB; ++n)
 #pragma unroll
