@@ -1,7 +1,8 @@
-// tf32_round_test.cu - Tf32x3::to_tf32 (flash_tf32.cuh, integer rounding) against the hardware's
-// cvt.rna.tf32.f32 over all 2^32 float bit patterns. Needs an sm_90 GPU (about a second):
-//   nvcc -std=c++17 -arch=sm_90a -I flash-djl-cuda/src/main/cuda -o /tmp/tf32_round_test \
-//        flash-djl-cuda/src/test/cuda/tf32_round_test.cu && /tmp/tf32_round_test
+// tf32_round_gpucheck.cu - Tf32x3::to_tf32 (flash_tf32.cuh, integer rounding) against the hardware's
+// cvt.rna.tf32.f32 over all 2^32 float bit patterns. Needs an sm_80+ GPU (about a second), so it is
+// not one of the build's host tests (*_test.cu, run by compile-kernels.sh); run it by hand:
+//   nvcc -std=c++17 -arch=sm_90a -I flash-djl-cuda/src/main/cuda -o /tmp/tf32_round_gpucheck \
+//        flash-djl-cuda/src/test/cuda/tf32_round_gpucheck.cu && /tmp/tf32_round_gpucheck
 // Prints the mismatches by class of input (finite, infinite, NaN), and the first few of each. Exits
 // 1 if a finite or infinite input differs, or a NaN input gives a number.
 #include <cstdio>
