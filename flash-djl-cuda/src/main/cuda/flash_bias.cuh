@@ -20,6 +20,8 @@ constexpr int kBiasCell = 64;  // rows and keys per summary cell (the ABI's)
 enum BiasKind : int { kBiasNone = 0, kBiasBool = 1, kBiasF32 = 2, kBiasF16 = 3, kBiasBf16 = 4 };
 // the state of a summary cell, or of a tile (its cells combined)
 enum TileState : int { kTileHidden = 0, kTileFull = 1, kTilePartial = 2 };
+// bytes of one element of a bias of this kind
+__host__ __device__ constexpr int bias_esize(int kind) { return kind == kBiasBool ? 1 : kind == kBiasF32 ? 4 : 2; }
 
 // element `off` of a bias of this kind, as an additive float (a boolean: 0 kept, -inf hidden)
 __device__ __forceinline__ float bias_at(const void* data, int64_t off, int kind) {
@@ -133,6 +135,28 @@ template <bool ON> struct ScoreBias {
       }
 #pragma unroll
     for (int i = 0; i < 4 * NT8; ++i) s[i] = fmaf(v[i], inv_scale, s[i]);
+  }
+
+  // Asks L2 for the bias of sequence rows [q0, q0 + rows) (those below nq) x keys [k0, k0 + keys): one 128-byte
+  // line per thread (tid of nt) and step. The wgmma dK/dV kernel (d <= 128) reads a partial tile from global memory
+  // (add_partial) only once the tile's S^T is ready, and then waited on DRAM: it asks for the next item's lines one
+  // item ahead (ALiBi's backward 1.5-2x; the 3xTF32 kernels did not gain: PERF_LOG "The backward's bias lines asked
+  // of L2 one item ahead").
+  template <typename P>
+  __device__ __forceinline__ void prefetch_l2(const P& p, int q0, int rows, int k0, int keys, int nq, int tid,
+                                              int nt) const {
+    if constexpr (ON) {
+      const int es = bias_esize(p.bias_kind), bytes = keys * es;
+      const int lines = bytes / 128 + 2;  // a row's bytes may start anywhere in a line
+      const char* data = static_cast<const char*>(p.bias.data);
+      for (int i = tid; i < rows * lines; i += nt) {
+        const int r = i / lines, c = i - r * lines;
+        if (q0 + r >= nq) continue;
+        const uintptr_t first = reinterpret_cast<uintptr_t>(data + (at + (int64_t)(q0 + r) * p.bias.row_stride + k0) * es);
+        const uintptr_t line = (first & ~uintptr_t(127)) + 128 * c;
+        if (line < first + bytes) asm volatile("prefetch.global.L2 [%0];\n" ::"l"(line));
+      }
+    }
   }
 
   template <typename P>

@@ -17,9 +17,6 @@
 
 namespace fdjl {
 
-// bytes of one element of a bias of this kind
-__host__ __device__ constexpr int bias_esize(int kind) { return kind == kBiasBool ? 1 : kind == kBiasF32 ? 4 : 2; }
-
 // 16-byte global->shared copy of which the first `bytes` (1..16) are read, the rest zero-filled
 __device__ __forceinline__ void cp_async16_part(uint32_t saddr, const void* g, int bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(saddr), "l"(g), "r"(bytes));

@@ -261,6 +261,13 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   const WgDesc kw(sK + cw * 64 * 128, 16, 1024), vw(sV + cw * 64 * 128, 16, 1024);  // this warpgroup's keys
 
   int bst_next = total > 0 ? item_state(0) : kTileFull;
+  // a partial item's bias lines asked of L2 one item ahead (ScoreBias::prefetch_l2), here item 0's
+  auto prefetch_item = [&](auto i) {
+    ScoreBias<BIAS>(p, kt.seq, kt.head(hk, i)).prefetch_l2(p, kt.row0(i, BR), BR, n0, BCK, Nq, tid - NP, NC);
+  };
+  if constexpr (BIAS) {
+    if (bst_next == kTilePartial) prefetch_item(0);
+  }
   int staged = 0;  // items whose dQ was staged (hidden items stage none): its parity picks the dS^T buffer
   for (int it = 0; it < total; ++it) {
     const int stg = it & 1;
@@ -322,6 +329,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
             sT[4 * n + e] = bst != kTileHidden && ScoreBias<BIAS>::shows(vis, m0 + q, key) ? sT[4 * n + e] : -INFINITY;
           }
       }
+    }
+    if constexpr (BIAS) {  // the next item's lines, after this item's loads (its state has landed by now)
+      if (it + 1 < total && bst_next == kTilePartial) prefetch_item(it + 1);
     }
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
