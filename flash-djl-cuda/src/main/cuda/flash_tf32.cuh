@@ -28,8 +28,9 @@ namespace fdjl {
 struct Tf32x3 {
   // Round to nearest, ties away from zero, as cvt.rna.tf32.f32: half a tf32 ulp added to the
   // magnitude's bits, then the 13 low bits cleared (the carry moves into the exponent where it
-  // must). Two integer instructions; cvt.rna compiles to four on sm_90, for NaN and infinity, and
-  // the split is most of the 3xTF32 kernels' instructions (PERF_LOG "The float32 FULL kernels'
+  // must). Two integer instructions (and ptxas drops the mask where a part only feeds an MMA, whose
+  // tf32 operands ignore those bits); cvt.rna compiles to four on sm_90, for NaN and infinity, and
+  // splits were a third of the 3xTF32 kernels' instructions (PERF_LOG "The float32 FULL kernels'
   // instructions"). Every finite input gives cvt's bits; infinity stays infinity; a NaN whose
   // payload sits in the low 13 bits becomes infinity, and its small part (x - big) is NaN, so the
   // product still is.
