@@ -97,32 +97,19 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
     tf32_rows_rows<D, NBR>(s, sK, wkey, sQ, lane);
     const ScoreBias<BIAS> bias(p, kt.seq, kt.head(hk, it));  // (a tile it hides is computed to P = 0)
     const int bst = bias.state(p, m0, BR, n0, BCK);
-    if constexpr (BIAS) {
-      // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq: LSE -inf, P = 0)
-      if (bst == kTilePartial) bias.template add_partial<NBR, true>(p, &s[0][0], m0 + 2 * t4, n0 + wkey + g, Nq, Nk);
-      const bool cut = vis.needs_mask(m0, BR, n0, BCK) || bst == kTileHidden;
+    // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq: LSE -inf, P = 0;
+    // without a bias, bst is kTileFull and this compiles to the unbiased kernel's old code, byte for byte)
+    if (bst == kTilePartial) bias.template add_partial<NBR, true>(p, &s[0][0], m0 + 2 * t4, n0 + wkey + g, Nq, Nk);
+    const bool cut = vis.needs_mask(m0, BR, n0, BCK) || bst == kTileHidden;
 #pragma unroll
-      for (int n = 0; n < NBR; ++n)
+    for (int n = 0; n < NBR; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int q = n * 8 + 2 * t4 + (e & 1);
-          const int key = n0 + wkey + g + (e >> 1) * 8;
-          const bool hidden = cut && !(bst != kTileHidden && vis.shows(m0 + q, key));
-          s[n][e] = hidden ? 0.f : tf32_prob(s[n][e], sl2, lse2[q]);
-        }
-    } else {  // (the text the unbiased kernels were measured with)
-      const bool masked = vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull;
-#pragma unroll
-      for (int n = 0; n < NBR; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int q = n * 8 + 2 * t4 + (e & 1);
-          const int key = n0 + wkey + g + (e >> 1) * 8;
-          const bool hidden = masked && !ScoreBias<BIAS>::shows(vis, m0 + q, key);
-          const float sb = masked && !hidden ? bias.apply(p, s[n][e], m0 + q, key, bst) : s[n][e];
-          s[n][e] = hidden ? 0.f : tf32_prob(sb, sl2, lse2[q]);
-        }
-    }
+      for (int e = 0; e < 4; ++e) {
+        const int q = n * 8 + 2 * t4 + (e & 1);
+        const int key = n0 + wkey + g + (e >> 1) * 8;
+        const bool hidden = cut && !(bst != kTileHidden && ScoreBias<BIAS>::shows(vis, m0 + q, key));
+        s[n][e] = hidden ? 0.f : tf32_prob(s[n][e], sl2, lse2[q]);
+      }
 
     // dP^T = V dO^T, then dS^T = P^T (dP^T - delta)
     float ds[NBR][4];
