@@ -152,7 +152,8 @@ template <bool ON> struct ScoreBias {
       for (int i = tid; i < rows * lines; i += nt) {
         const int r = i / lines, c = i - r * lines;
         if (q0 + r >= nq) continue;
-        const uintptr_t first = reinterpret_cast<uintptr_t>(data + (at + (int64_t)(q0 + r) * p.bias.row_stride + k0) * es);
+        const int64_t off = at + (int64_t)(q0 + r) * p.bias.row_stride + k0;
+        const uintptr_t first = reinterpret_cast<uintptr_t>(data + off * es);
         const uintptr_t line = (first & ~uintptr_t(127)) + 128 * c;
         if (line < first + bytes) asm volatile("prefetch.global.L2 [%0];\n" ::"l"(line));
       }

@@ -265,7 +265,7 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
           const float pr = cut && !vis.shows(row, col) ? 0.f : tf32_prob(s[n][e], sl2, lse2[r]);
           s[n][e] = pr * (dp[n][e] - del[r]);  // dS
         }
-    } else {  // (the text the unbiased kernels were measured with)
+    } else {  // (unbiased: one loop for both compiled these differently)
       const bool mask = masked(n0) || bst != kTileFull;
 #pragma unroll
       for (int n = 0; n < NB; ++n)

@@ -88,7 +88,8 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
       // and are not stored)
       const bool band_cut = masked(n0);
       if (band_cut || bst != kTileFull) {
-        if (bst == kTilePartial) t.bias.template add_partial<NB, false>(p, &s[0][0], m0 + wrow + g, n0 + 2 * t4, Nq, Nk);
+        if (bst == kTilePartial)
+          t.bias.template add_partial<NB, false>(p, &s[0][0], m0 + wrow + g, n0 + 2 * t4, Nq, Nk);
         if (band_cut || bst == kTileHidden) {
 #pragma unroll
           for (int n = 0; n < NB; ++n)
@@ -100,7 +101,7 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
             }
         }
       }
-    } else if (masked(n0) || bst != kTileFull) {  // (the text the unbiased kernels were measured with)
+    } else if (masked(n0) || bst != kTileFull) {  // (unbiased: one loop for both compiled these differently)
 #pragma unroll
       for (int n = 0; n < NB; ++n)
 #pragma unroll
