@@ -3,7 +3,8 @@
 // deterministic, the launcher's f32 contract: pre, dkdv, dq):
 //   dkdv: one CTA = BCK keys of one (batch, kv head), 16 per warp, K and V in shared memory; over
 //         the (query head of the group, Q tile) items that see them, Q / dO / LSE / delta tiles
-//         stream through two stages. Per item: S^T = K Q^T, P^T = exp2(S^T * scale*log2e - LSE),
+//         stream through two stages (or one stage, split into tf32 planes once per item: Tf32Tile::split_once).
+//         Per item: S^T = K Q^T, P^T = exp2(S^T * scale*log2e - LSE),
 //         dP^T = V dO^T, dS^T = P^T (dP^T - delta), dV += P^T dO, dK += dS^T Q; dK * scale at the end.
 //   dq:   one CTA = BR queries of one (batch, head), as the forward: per K/V tile S, P, dP = dO V^T,
 //         dS, dQ += dS K; dQ * scale at the end. It recomputes S and dP (FlashAttention-2's
@@ -29,6 +30,8 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   constexpr int BCK = S_::BCK, BR = S_::BR, NT = S_::THREADS;
   constexpr int NBR = BR / 8;  // n8 tiles over the queries of an item
   constexpr int ND = D / 8;
+  constexpr bool SPLIT = S_::SPLIT_ONCE;
+  constexpr int RAW_STAGES = SPLIT ? 1 : 2;
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
@@ -42,10 +45,14 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   const uint32_t sK = smem_u32(smem);
   const uint32_t sV = sK + L::bytes(BCK);
   const uint32_t sQ0 = sV + L::bytes(BCK);
-  const uint32_t sdO0 = sQ0 + 2 * L::bytes(BR);
+  const uint32_t sdO0 = sQ0 + RAW_STAGES * L::bytes(BR);
   const float* sQp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BCK));
-  const float* sdOp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BCK) + 2 * L::bytes(BR));
-  float* sLse = reinterpret_cast<float*>(smem + 2 * L::bytes(BCK) + 4 * L::bytes(BR));  // 2 stages x BR
+  const float* sdOp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BCK) + RAW_STAGES * L::bytes(BR));
+  // SPLIT: the planes of Q and dO after the one copy stage
+  float* const planes0 = reinterpret_cast<float*>(smem + 2 * L::bytes(BCK) + 2 * L::bytes(BR));
+  const Tf32Planes qpl{planes0, planes0 + L::bytes(BR) / 4};
+  const Tf32Planes dopl{planes0 + 2 * (L::bytes(BR) / 4), planes0 + 3 * (L::bytes(BR) / 4)};
+  float* sLse = reinterpret_cast<float*>(smem + 2 * L::bytes(BCK) + S_::C.streamed_rows() * L::bytes(1));  // 2 x BR
   float* sDel = sLse + 2 * BR;
 
   const bool qvec = rows_16b_aligned(p.q, hd), dovec = rows_16b_aligned(p.dout, hd);
@@ -54,9 +61,10 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   auto issue = [&](int it, int stg) {  // cp.async of Q, dO; plain loads of LSE (log2 domain), delta
     const int hh = kt.head(hk, it);
     const int m0 = kt.row0(it, BR);
-    load_f32_tile<D, BR, NT>(sQ0 + stg * L::bytes(BR), kt.q_at(StridedView<const float>(p.q), hh), p.q.row_stride,
+    const int raw = SPLIT ? 0 : stg;
+    load_f32_tile<D, BR, NT>(sQ0 + raw * L::bytes(BR), kt.q_at(StridedView<const float>(p.q), hh), p.q.row_stride,
                              m0, Nq - m0, hd, tid, qvec);
-    load_f32_tile<D, BR, NT>(sdO0 + stg * L::bytes(BR), kt.q_at(StridedView<const float>(p.dout), hh),
+    load_f32_tile<D, BR, NT>(sdO0 + raw * L::bytes(BR), kt.q_at(StridedView<const float>(p.dout), hh),
                              p.dout.row_stride, m0, Nq - m0, hd, tid, dovec);
     const int64_t rb = kt.stats_row0(p, hh);
     for (int r = tid; r < BR; r += NT) {
@@ -77,14 +85,26 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
 
   for (int it = 0; it < total; ++it) {
     const int st = it & 1;
-    if (it + 1 < total) {
-      issue(it + 1, st ^ 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
+    if constexpr (SPLIT) {  // the item's copies landed, the planes are free: split, then copy the next item
       cp_async_wait<0>();
+      __syncthreads();
+      split_f32_tile<D, BR, NT>(sQp, qpl, tid);
+      split_f32_tile<D, BR, NT>(sdOp, dopl, tid);
+      __syncthreads();
+      if (it + 1 < total) {
+        issue(it + 1, st ^ 1);
+        cp_async_commit();
+      }
+    } else {
+      if (it + 1 < total) {
+        issue(it + 1, st ^ 1);
+        cp_async_commit();
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+      __syncthreads();
     }
-    __syncthreads();
     const int m0 = kt.row0(it, BR);
     const uint32_t sQ = sQ0 + st * L::bytes(BR), sdO = sdO0 + st * L::bytes(BR);
     const float* lse2 = sLse + st * BR;
@@ -94,7 +114,8 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
     float s[NBR][4];
 #pragma unroll
     for (int n = 0; n < NBR; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-    tf32_rows_rows<D, NBR>(s, sK, wkey, sQ, lane);
+    if constexpr (SPLIT) tf32_rows_rows<D, NBR>(s, sK, wkey, qpl, lane);
+    else tf32_rows_rows<D, NBR>(s, sK, wkey, sQ, lane);
     const ScoreBias<BIAS> bias(p, kt.seq, kt.head(hk, it));  // (a tile it hides is computed to P = 0)
     const int bst = bias.state(p, m0, BR, n0, BCK);
     // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq: LSE -inf, P = 0;
@@ -115,7 +136,8 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
     float ds[NBR][4];
 #pragma unroll
     for (int n = 0; n < NBR; ++n) ds[n][0] = ds[n][1] = ds[n][2] = ds[n][3] = 0.f;
-    tf32_rows_rows<D, NBR>(ds, sV, wkey, sdO, lane);
+    if constexpr (SPLIT) tf32_rows_rows<D, NBR>(ds, sV, wkey, dopl, lane);
+    else tf32_rows_rows<D, NBR>(ds, sV, wkey, sdO, lane);
     const Dropout drop = kt.drop0.plus_heads(kt.head(hk, it));
     if (!drop.on()) {
 #pragma unroll
@@ -140,9 +162,14 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
     }
 
     // dV += P^T dO, dK += dS^T Q
-    tf32_regs_rows<D, NBR>(dv, s, sdOp + st * (L::bytes(BR) / 4), lane);
-    tf32_regs_rows<D, NBR>(dk, ds, sQp + st * (L::bytes(BR) / 4), lane);
-    __syncthreads();  // the stage is refilled by the next iteration's issue
+    if constexpr (SPLIT) {
+      tf32_regs_rows<D, NBR>(dv, s, dopl, lane);
+      tf32_regs_rows<D, NBR>(dk, ds, qpl, lane);  // (the next item's split waits for every warp)
+    } else {
+      tf32_regs_rows<D, NBR>(dv, s, sdOp + st * (L::bytes(BR) / 4), lane);
+      tf32_regs_rows<D, NBR>(dk, ds, sQp + st * (L::bytes(BR) / 4), lane);
+      __syncthreads();  // the stage is refilled by the next iteration's issue
+    }
   }
 
   // dK * scale and dV (zero for padding keys: no query saw them)
@@ -173,6 +200,8 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   using L = F32Lay<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
   constexpr int NB = BC / 8, ND = D / 8;
+  constexpr bool SPLIT = S_::SPLIT_ONCE;
+  constexpr int RAW_STAGES = SPLIT ? 1 : 2;
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
@@ -195,8 +224,12 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   const uint32_t sQ = smem_u32(smem);
   const uint32_t sdO = sQ + L::bytes(BR);
   const uint32_t sK0 = sdO + L::bytes(BR);
-  const uint32_t sV0 = sK0 + 2 * L::bytes(BC);
+  const uint32_t sV0 = sK0 + RAW_STAGES * L::bytes(BC);
   const float* sKp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BR));
+  // SPLIT: the planes of K and V after the one copy stage
+  float* const planes0 = reinterpret_cast<float*>(smem + 2 * L::bytes(BR) + 2 * L::bytes(BC));
+  const Tf32Planes kpl{planes0, planes0 + L::bytes(BC) / 4};
+  const Tf32Planes vpl{planes0 + 2 * (L::bytes(BC) / 4), planes0 + 3 * (L::bytes(BC) / 4)};
 
   load_f32_tile<D, BR, NT>(sQ, seq.q_at(StridedView<const float>(p.q), h), p.q.row_stride, m0, Nq - m0, hd, tid,
                            rows_16b_aligned(p.q, hd));
@@ -225,16 +258,30 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
     const int n0 = nb + j * BC;
-    if (j + 1 < n_tiles) {
-      const int nn = n0 + BC;
-      load_f32_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
-      load_f32_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
+    if constexpr (SPLIT) {  // the tile's copies landed, the planes are free: split, then copy the next tile
       cp_async_wait<0>();
+      __syncthreads();
+      split_f32_tile<D, BC, NT>(sKp, kpl, tid);
+      split_f32_tile<D, BC, NT>(sKp + L::bytes(BC) / 4, vpl, tid);
+      __syncthreads();
+      if (j + 1 < n_tiles) {
+        const int nn = n0 + BC;
+        load_f32_tile<D, BC, NT>(sK0, kg, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
+        load_f32_tile<D, BC, NT>(sV0, vg, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
+        cp_async_commit();
+      }
+    } else {
+      if (j + 1 < n_tiles) {
+        const int nn = n0 + BC;
+        load_f32_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
+        load_f32_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
+        cp_async_commit();
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+      __syncthreads();
     }
-    __syncthreads();
     const uint32_t sK = sK0 + st * L::bytes(BC), sV = sV0 + st * L::bytes(BC);
     const int bst = bias.state(p, m0, BR, n0, BC);
     if (bst == kTileHidden) continue;  // hidden by the bias: dS = 0; nobody reads its stage
@@ -244,8 +291,13 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
     for (int n = 0; n < NB; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
-    tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
-    tf32_rows_rows<D, NB>(dp, sdO, wrow, sV, lane);
+    if constexpr (SPLIT) {
+      tf32_rows_rows<D, NB>(s, sQ, wrow, kpl, lane);
+      tf32_rows_rows<D, NB>(dp, sdO, wrow, vpl, lane);
+    } else {
+      tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
+      tf32_rows_rows<D, NB>(dp, sdO, wrow, sV, lane);
+    }
     if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
       drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
@@ -279,8 +331,12 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
           s[n][e] = pr * (dp[n][e] - del[r]);  // dS
         }
     }
-    tf32_regs_rows<D, NB>(acc, s, sKp + st * (L::bytes(BC) / 4), lane);  // dQ += dS K
-    __syncthreads();
+    if constexpr (SPLIT) {
+      tf32_regs_rows<D, NB>(acc, s, kpl, lane);  // dQ += dS K (the next tile's split waits for every warp)
+    } else {
+      tf32_regs_rows<D, NB>(acc, s, sKp + st * (L::bytes(BC) / 4), lane);  // dQ += dS K
+      __syncthreads();
+    }
   }
 
   const float scale = p.scale;

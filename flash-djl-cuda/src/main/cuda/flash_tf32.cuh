@@ -127,13 +127,43 @@ __device__ __forceinline__ void load_f32_tile(uint32_t sbase, const float* g, in
   }
 }
 
-// The two products every 3xTF32 kernel is made of, for one warp's 16 rows (both on F32Lay tiles).
+// A float32 tile split once into its tf32 parts: two F32Lay planes of the same rows and columns, big and small (the
+// values Tf32x3::split gives), read by the products below instead of the float32 tile (Tf32Tile::split_once).
+struct Tf32Planes {
+  float* big;
+  float* small;
+};
+
+// Splits a ROWS x D float32 tile (F32Lay, all D columns written: load_f32_tile zero-fills) into planes, all NT
+// threads together, 16 bytes at a time.
+template <int D, int ROWS, int NT>
+__device__ __forceinline__ void split_f32_tile(const float* raw, Tf32Planes planes, int tid) {
+  using L = F32Lay<D>;
+  constexpr int C = D / 4, TOTAL = ROWS * C;
+#pragma unroll
+  for (int i0 = 0; i0 < TOTAL; i0 += NT) {
+    const int i = i0 + tid;
+    if (TOTAL % NT == 0 || i < TOTAL) {
+      const int at = (i / C) * L::RS + (i % C) * 4;
+      const uint4 x4 = *reinterpret_cast<const uint4*>(raw + at);
+      const uint32_t x[4] = {x4.x, x4.y, x4.z, x4.w};
+      uint32_t big[4], small[4];
+      Tf32x3::split<4>(x, big, small);
+      *reinterpret_cast<uint4*>(planes.big + at) = make_uint4(big[0], big[1], big[2], big[3]);
+      *reinterpret_cast<uint4*>(planes.small + at) = make_uint4(small[0], small[1], small[2], small[3]);
+    }
+  }
+}
+
+// The two products every 3xTF32 kernel is made of, for one warp's 16 rows (both on F32Lay tiles). Their B operand
+// is a float32 tile, split as it is read (uint32_t / const float*: a shared-memory address / pointer), or a tile's
+// Tf32Planes; the MMAs and their order are the same, so are the results, bit for bit.
 
 // s[n] += A[a0 .. a0+15] . B[n*8 .. n*8+7]^T over the D columns (S = Q K^T, dP = dO V^T, and their
 // transposes in dK/dV): A's and B's rows both through ldmatrix. The small terms chain over the whole
 // product in lo; each k8 step's big x big is added to s on its own (the header's accumulation).
-template <int D, int NB>
-__device__ __forceinline__ void tf32_rows_rows(float (&s)[NB][4], uint32_t sA, int a0, uint32_t sB, int lane) {
+template <int D, int NB, class BTile>
+__device__ __forceinline__ void tf32_rows_rows(float (&s)[NB][4], uint32_t sA, int a0, BTile sB, int lane) {
   using L = F32Lay<D>;
   float lo[NB][4];
 #pragma unroll
@@ -145,9 +175,16 @@ __device__ __forceinline__ void tf32_rows_rows(float (&s)[NB][4], uint32_t sA, i
     Tf32x3::split<4>(a, ab, as);
 #pragma unroll
     for (int np = 0; np < NB / 2; ++np) {
-      uint32_t bb[4], bbig[4], bsmall[4];
-      ldsm_x4(bb, L::at(sB, np * 16 + (lane & 7) + ((lane >> 4) << 3), kc * 8 + ((lane >> 3) & 1) * 4));
-      Tf32x3::split<4>(bb, bbig, bsmall);
+      uint32_t bbig[4], bsmall[4];
+      if constexpr (std::is_same_v<BTile, Tf32Planes>) {
+        const int row = np * 16 + (lane & 7) + ((lane >> 4) << 3), col = kc * 8 + ((lane >> 3) & 1) * 4;
+        ldsm_x4(bbig, L::at(smem_u32(sB.big), row, col));
+        ldsm_x4(bsmall, L::at(smem_u32(sB.small), row, col));
+      } else {
+        uint32_t bb[4];
+        ldsm_x4(bb, L::at(sB, np * 16 + (lane & 7) + ((lane >> 4) << 3), kc * 8 + ((lane >> 3) & 1) * 4));
+        Tf32x3::split<4>(bb, bbig, bsmall);
+      }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         Tf32x3::mma_small(lo[2 * np + h], ab, as, bbig + 2 * h, bsmall + 2 * h);
@@ -173,9 +210,8 @@ __device__ __forceinline__ void tf32_rows_rows(float (&s)[NB][4], uint32_t sA, i
 // fragment per k8 step, as in tf32_rows_rows, cost 10-20% for little; keeping the small terms over
 // the whole call needs D / 2 more registers).
 constexpr int kTf32Chunk = 4;
-template <int D, int NB>
-__device__ __forceinline__ void tf32_regs_rows(float (&acc)[D / 8][4], const float (&x)[NB][4], const float* sB,
-                                               int lane) {
+template <int D, int NB, class BTile>
+__device__ __forceinline__ void tf32_regs_rows(float (&acc)[D / 8][4], const float (&x)[NB][4], BTile sB, int lane) {
   using L = F32Lay<D>;
   constexpr int CH = NB < kTf32Chunk ? NB : kTf32Chunk;
   static_assert(NB % CH == 0, "k8 steps in whole chunks");
@@ -195,10 +231,18 @@ __device__ __forceinline__ void tf32_regs_rows(float (&acc)[D / 8][4], const flo
       float hi[4] = {}, lo[4] = {};
 #pragma unroll
       for (int kc = 0; kc < CH; ++kc) {
-        const float* b0 = sB + ((k0 + kc) * 8 + 2 * t4) * L::RS + g + d * 8;
-        const uint32_t b[2] = {__float_as_uint(b0[0]), __float_as_uint(b0[L::RS])};
         uint32_t bbig[2], bsmall[2];
-        Tf32x3::split<2>(b, bbig, bsmall);
+        if constexpr (std::is_same_v<BTile, Tf32Planes>) {
+          const int at = ((k0 + kc) * 8 + 2 * t4) * L::RS + g + d * 8;
+          bbig[0] = __float_as_uint(sB.big[at]);
+          bbig[1] = __float_as_uint(sB.big[at + L::RS]);
+          bsmall[0] = __float_as_uint(sB.small[at]);
+          bsmall[1] = __float_as_uint(sB.small[at + L::RS]);
+        } else {
+          const float* b0 = sB + ((k0 + kc) * 8 + 2 * t4) * L::RS + g + d * 8;
+          const uint32_t b[2] = {__float_as_uint(b0[0]), __float_as_uint(b0[L::RS])};
+          Tf32x3::split<2>(b, bbig, bsmall);
+        }
         Tf32x3::mma_small(lo, ab[kc], as[kc], bbig, bsmall);
         Tf32x3::mma1(hi, ab[kc], bbig);
       }

@@ -400,31 +400,43 @@ __host__ __device__ constexpr bool bwd_tma_loads(int D) {
 // flash_f32.cuh (and the delta pass always is).
 __host__ __device__ constexpr bool f32_on_tensor_cores(int D) { return kSm90 && D <= 128; }
 struct Tf32Tile {
-  int warps;      // warps per CTA, 16 rows each (query rows: forward, dq; keys: dK/dV)
-  int other_tile; // rows of the streamed operand per tile (keys: forward, dq; queries: dK/dV), two stages
+  int warps;       // warps per CTA, 16 rows each (query rows: forward, dq; keys: dK/dV)
+  int other_tile;  // rows of the streamed operand per tile (keys: forward, dq; queries: dK/dV)
+  // Whether the streamed tiles are split into tf32 big and small planes once per tile, by all threads together
+  // (one copy stage, then the planes), rather than by every warp as it reads them (two copy stages). Every warp
+  // reads the whole streamed tile, so split on read each element is split by every warp, in both of the products
+  // that read it: a third of the kernels' instructions (PERF_LOG "The backward's streamed tiles split once").
+  // The planes take shared memory: d = 64's backward kernels fit 2 CTAs per SM instead of 3.
+  bool split_once;
+  // the streamed tile's shared memory, in F32Lay rows: 2 stages of 2 tiles, or 1 stage and 2 x 2 planes
+  __host__ __device__ constexpr int streamed_rows() const { return (split_once ? 6 : 4) * other_tile; }
 };
 // D > 64 halves the streamed tile so that two CTAs fit in an SM (about 101 KiB each at D = 128)
-__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 64 : 32}; }
-__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16}; }
-__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16}; }
+__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 64 : 32, false}; }
+__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16, D <= 64}; }
+__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16, D <= 64}; }
 // float32 rows in shared memory take D + 4 floats (F32Lay)
 template <int D> struct FwdTf32Shape {
   static constexpr Tf32Tile C = fwd_tf32_tile(D);
   static constexpr int W = C.warps, BC = C.other_tile;
   static constexpr int BR = 16 * W, ROWS = BR, THREADS = 32 * W;
   static constexpr int SMEM = (BR + 4 * BC) * (D + 4) * 4;  // Q, 2 stages of K and V
+  static_assert(!C.split_once, "the forward splits K and V as it reads them");
 };
 template <int D> struct DkdvTf32Shape {
   static constexpr Tf32Tile C = dkdv_tf32_tile(D);
   static constexpr int W = C.warps, BR = C.other_tile;
   static constexpr int BCK = 16 * W, ROWS = BCK, THREADS = 32 * W;
-  static constexpr int SMEM = (2 * BCK + 4 * BR) * (D + 4) * 4 + 4 * BR * 4;  // K, V, 2 x (Q, dO, LSE, delta)
+  static constexpr bool SPLIT_ONCE = C.split_once;
+  // K, V, the streamed Q and dO (Tf32Tile::streamed_rows), 2 x (LSE, delta)
+  static constexpr int SMEM = (2 * BCK + C.streamed_rows()) * (D + 4) * 4 + 4 * BR * 4;
 };
 template <int D> struct DqTf32Shape {
   static constexpr Tf32Tile C = dq_tf32_tile(D);
   static constexpr int W = C.warps, BC = C.other_tile;
   static constexpr int BR = 16 * W, ROWS = BR, THREADS = 32 * W;
-  static constexpr int SMEM = (2 * BR + 4 * BC) * (D + 4) * 4;  // Q, dO, 2 stages of K and V
+  static constexpr bool SPLIT_ONCE = C.split_once;
+  static constexpr int SMEM = (2 * BR + C.streamed_rows()) * (D + 4) * 4;  // Q, dO, the streamed K and V
 };
 
 // ------------------------------------------------------------------ elementwise and f32 kernels
