@@ -406,15 +406,16 @@ struct Tf32Tile {
   // (one copy stage, then the planes), rather than by every warp as it reads them (two copy stages). Every warp
   // reads the whole streamed tile, so split on read each element is split by every warp, in both of the products
   // that read it: a third of the kernels' instructions (PERF_LOG "The backward's streamed tiles split once").
-  // The planes take shared memory: d = 64's backward kernels fit 2 CTAs per SM instead of 3.
+  // The planes take shared memory: at d = 64 the backward kernels then fit 2 CTAs per SM instead of 3, and ran
+  // 0.91-0.94x for 20% fewer instructions; at d = 32 (4 CTAs) 1.10-1.12x. So d <= 32 only.
   bool split_once;
   // the streamed tile's shared memory, in F32Lay rows: 2 stages of 2 tiles, or 1 stage and 2 x 2 planes
   __host__ __device__ constexpr int streamed_rows() const { return (split_once ? 6 : 4) * other_tile; }
 };
 // D > 64 halves the streamed tile so that two CTAs fit in an SM (about 101 KiB each at D = 128)
 __host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 64 : 32, false}; }
-__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16, D <= 64}; }
-__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16, D <= 64}; }
+__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32}; }
+__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32}; }
 // float32 rows in shared memory take D + 4 floats (F32Lay)
 template <int D> struct FwdTf32Shape {
   static constexpr Tf32Tile C = fwd_tf32_tile(D);
