@@ -5,10 +5,13 @@
 //         the (query head of the group, Q tile) items that see them, Q / dO / LSE / delta tiles
 //         stream through two stages (or one stage, split into tf32 planes once per item: Tf32Tile::split_once).
 //         Per item: S^T = K Q^T, P^T = exp2(S^T * scale*log2e - LSE),
-//         dP^T = V dO^T, dS^T = P^T (dP^T - delta), dV += P^T dO, dK += dS^T Q; dK * scale at the end.
+//         dP^T = V dO^T, dS^T = P^T (dP^T - delta), dV += P^T dO, dK += dS^T Q; dK * scale at the end. In the
+//         atomic mode (f32_dkdv_adds_dq) also dQ_tile = dS K through shared memory, added to dq_accum with
+//         float32 reductions (unscaled; convert scales it), so that the dq kernel does not run.
 //   dq:   one CTA = BR queries of one (batch, head), as the forward: per K/V tile S, P, dP = dO V^T,
 //         dS, dQ += dS K; dQ * scale at the end. It recomputes S and dP (FlashAttention-2's
-//         separate dq pass), the price of needing neither atomics nor a transposed dS in memory.
+//         separate dq pass), the price of a dQ without atomics: the deterministic mode's, and the atomic mode's
+//         where the dkdv kernel does not add dQ.
 // Both products are the two of flash_tf32.cuh. A row that saw no key (LSE = -inf) has P = 0.
 #pragma once
 #include "flash_bwd_tile.cuh"
@@ -21,6 +24,46 @@ namespace fdjl {
 // exp2(s * sl2 - lse2), 0 where the row saw no key (lse2 = -inf) or the entry is masked (s = -inf)
 __device__ __forceinline__ float tf32_prob(float s, float sl2, float lse2) {
   return lse2 == -INFINITY ? 0.f : exp2f(fmaf(s, sl2, -lse2));
+}
+
+// The atomic mode's dQ of one dK/dV item: dQ_tile = dS K (BR queries x D, unscaled) added to dq_accum. Every warp
+// stores its dS^T (16 keys x BR queries) as dS rows into sdS, in Tf32Cols's column order; then each warp takes 16
+// rows x DQ_COLS columns of the tile (K's rows read as B) and adds them with vector reductions. sdS may be the item's
+// dO stage (DS_OWN false): every warp has read it once the barrier before the stores is passed.
+template <int D, class KeyTile>
+__device__ __forceinline__ void add_dq_tf32(const FlashBwdParams& p, const KeyTile& kt,
+                                            const float (&ds)[DkdvTf32Shape<D>::BR / 8][4], float* sdS, const float* sK,
+                                            int hh, int m0, int wkey, int warp, int lane) {
+  using S_ = DkdvTf32Shape<D>;
+  using LS = F32Lay<S_::BCK>;  // dS rows: BCK keys + the pad
+  constexpr int NDQ = S_::DQ_COLS / 8;
+  const int g = lane >> 2, t4 = lane & 3;
+  if constexpr (!S_::DS_OWN) __syncthreads();
+#pragma unroll
+  for (int n = 0; n < S_::BR / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int key = wkey + (e >> 1) * 8 + g;  // (its group of 8 keys: g, in Tf32Cols's order)
+      sdS[(n * 8 + 2 * t4 + (e & 1)) * LS::RS + (key & ~7) + tf32_cols_order(g)] = ds[n][e];
+    }
+  __syncthreads();
+  const int wm = warp % S_::DQ_M, col0 = (warp / S_::DQ_M) * S_::DQ_COLS;
+  if (col0 >= p.head_dim) return;  // columns past the head dim: zero, never read
+  float dq[NDQ][4];
+#pragma unroll
+  for (int n = 0; n < NDQ; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+  tf32_rows_rows<S_::BCK, NDQ>(dq, smem_u32(sdS), wm * 16, Tf32Cols<D>{sK, col0}, lane);
+  const int Nq = kt.vis.Nq;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = m0 + wm * 16 + g + 8 * r;
+    if (row < Nq) {
+      float* dst = p.dq_accum + (kt.stats_row0(p, hh) + row) * dq_accum_cols(D) + col0 + 2 * t4;
+#pragma unroll
+      for (int n = 0; n < NDQ; ++n)
+        if (col0 + n * 8 < p.head_dim) red_add2<true>(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
+    }
+  }
 }
 
 template <int D, bool BIAS>
@@ -54,6 +97,8 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   const Tf32Planes dopl{planes0 + 2 * (L::bytes(BR) / 4), planes0 + 3 * (L::bytes(BR) / 4)};
   float* sLse = reinterpret_cast<float*>(smem + 2 * L::bytes(BCK) + S_::C.streamed_rows() * L::bytes(1));  // 2 x BR
   float* sDel = sLse + 2 * BR;
+  float* const sDsOwn = sDel + 2 * BR;  // S_::DS_OWN: dS's own buffer
+  const bool adds_dq = S_::ADDS_DQ && !p.deterministic && p.dq_accum != nullptr;
 
   const bool qvec = rows_16b_aligned(p.q, hd), dovec = rows_16b_aligned(p.dout, hd);
   load_f32_tile<D, BCK, NT>(sK, kt.k, p.k.row_stride, n0, Nk - n0, hd, tid, rows_16b_aligned(p.k, hd));
@@ -168,8 +213,12 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
     } else {
       tf32_regs_rows<D, NBR>(dv, s, sdOp + st * (L::bytes(BR) / 4), lane);
       tf32_regs_rows<D, NBR>(dk, ds, sQp + st * (L::bytes(BR) / 4), lane);
-      __syncthreads();  // the stage is refilled by the next iteration's issue
     }
+    if constexpr (S_::ADDS_DQ) {
+      if (adds_dq) add_dq_tf32<D>(p, kt, ds, S_::DS_OWN ? sDsOwn : const_cast<float*>(sdOp) + st * (L::bytes(BR) / 4),
+                                  reinterpret_cast<const float*>(smem), kt.head(hk, it), m0, wkey, warp, lane);
+    }
+    if constexpr (!SPLIT) __syncthreads();  // the stage is refilled by the next iteration's issue
   }
 
   // dK * scale and dV (zero for padding keys: no query saw them)

@@ -6,10 +6,11 @@
 // and every load is a coalesced 4-byte load. Dot products are warp reductions. Exact exp2f,
 // fp32 accumulation everywhere. Correct on every shape; speed is secondary.
 //   fwd:     warp per query row, online softmax over the visible keys.
-//   pre:     delta = rowsum(dO * O). (dq_accum is not used by the f32 set.)
+//   pre:     delta = rowsum(dO * O), and dq_accum zeroed where the launcher passes one (the atomic mode of the
+//            3xTF32 dK/dV kernels that add dQ, f32_dkdv_adds_dq).
 //   dkdv:    warp per key row; loops over the q heads of the group and the visible queries.
 //   dq:      warp per query row; recomputes P and dS, dq = scale * sum_j dS_ij k_j. No atomics:
-//            the launcher runs it in both modes (there is no f32 convert kernel, no dq_accum).
+//            the launcher runs it in both modes for these head dims.
 // Every loop runs over exactly the visible keys (or queries) of its row (Visibility); a score bias is
 // read for each of them (no tile summary: these kernels have no tiles to skip).
 #pragma once
@@ -119,7 +120,12 @@ __device__ __forceinline__ void bwd_pre_f32_kernel(const FlashBwdParams& p) {
   F32Row<D> o;
   o.load(og, lane, hd);
   const float s = f32_dot<D>(o, dog, lane, hd);
-  if (lane == 0) p.delta[stats_row0(b, h, p.heads_q, Nq) + row] = s;
+  const int64_t rowbase = stats_row0(b, h, p.heads_q, Nq);
+  if (lane == 0) p.delta[rowbase + row] = s;
+  if (!p.deterministic && p.dq_accum != nullptr) {
+    float4* acc = reinterpret_cast<float4*>(p.dq_accum + (rowbase + row) * dq_accum_cols(D));
+    for (int c = lane; c < dq_accum_cols(D) / 4; c += 32) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+  }
 }
 
 template <int D, bool BIAS>

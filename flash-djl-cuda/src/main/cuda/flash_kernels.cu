@@ -83,6 +83,8 @@ extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL
 extern "C" __device__ const int flash_dq_accum_pad = fdjl::kDqAccumPad;
 #define FDJL_DKDV_ADDS_DQ_ITEM(H) (fdjl::dkdv_adds_dq(H) ? 1 : 0),
 extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_ADDS_DQ_ITEM)};
+#define FDJL_F32_DKDV_ADDS_DQ_ITEM(H) (fdjl::f32_dkdv_adds_dq(H) ? 1 : 0),
+extern "C" __device__ const int flash_f32_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_F32_DKDV_ADDS_DQ_ITEM)};
 #define FDJL_FWD_LONG_MIN_KEYS_ITEM(H) fdjl::fwd_long_min_keys(H),
 extern "C" __device__ const int flash_fwd_long_min_keys[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_LONG_MIN_KEYS_ITEM)};
 #define FDJL_FWD_TMA_LOADS_ITEM(H) (fdjl::fwd_tma_loads(H) ? 1 : 0),
@@ -124,7 +126,7 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
   FLASH_KERNEL(flash_bwd_convert_##DT##_hd##H, FlashBwdParams, ConvShape::THREADS, ConvShape::ROWS, 0,  \
                (fdjl::bwd_convert_kernel<TO, H>))
 
-// f32: no convert kernel (flash_bwd_dq_f32_* serves both modes, flash_params.h)
+// f32: the convert kernel runs after the 3xTF32 dkdv kernels that add dQ (f32_dkdv_adds_dq), in the atomic mode
 #define FLASH_F32_READERS(H, B, BIAS)                                                                   \
   FLASH_KERNEL(flash_fwd_##B##f32_hd##H, FlashFwdParams, F32FwdShape<H>::THREADS, F32FwdShape<H>::ROWS, \
                F32FwdShape<H>::SMEM, (fdjl::fwd_f32<H, BIAS>))                                          \
@@ -135,7 +137,9 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
 #define FLASH_F32_SET(H)                                                                                \
   FLASH_F32_READERS(H, , false) FLASH_F32_READERS(H, bias_, true)                                       \
   FLASH_KERNEL(flash_bwd_pre_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,           \
-               (fdjl::bwd_pre_f32_kernel<H>))
+               (fdjl::bwd_pre_f32_kernel<H>))                                                           \
+  FLASH_KERNEL(flash_bwd_convert_f32_hd##H, FlashBwdParams, ConvShape::THREADS, ConvShape::ROWS, 0,     \
+               (fdjl::bwd_convert_kernel<float, H>))
 
 // one head dim (the indirection expands FLASH_ONLY_HD before it is pasted into names)
 #if defined(FLASH_ONLY_F32)  // developer shortcut: the float32 kernels only

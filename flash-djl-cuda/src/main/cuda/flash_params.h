@@ -32,7 +32,9 @@
 // Version 12's FlashBwdParams ended at bias_kind (472 bytes): no tensor maps (tma_loads, q_map, dout_map).
 // Version 13's FlashBwdParams ended at dout_map (768 bytes: no k_map, v_map), and its export flash_dkdv_tma_loads
 // named only the dkdv kernels that read maps (flash_bwd_tma_loads names the head dims whose backward reads them).
-#define FLASH_ABI_VERSION 14
+// Version 14 had no flash_f32_dkdv_adds_dq and no flash_bwd_convert_f32_hd<H>: the f32 dq kernel wrote dQ in both
+// modes, and no f32 kernel read dq_accum.
+#define FLASH_ABI_VERSION 15
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -41,12 +43,12 @@
 //   flash_fwd_<dt>_hd<H>          (FlashFwdParams)
 //   flash_fwd_long_<dt>_hd<H>     (FlashFwdParams)  the same result, the form for long key sequences: only where
 //                                                   flash_fwd_long_min_keys[H] > 0, dt in {f16, bf16, f32bf16}
-//   flash_bwd_pre_<dt>_hd<H>      (FlashBwdParams)  delta = rowsum(dO*O); f16/bf16: zeroes dq_accum
-//                                                   when deterministic == 0
-//   flash_bwd_dkdv_<dt>_hd<H>     (FlashBwdParams)  dk, dv (f16/bf16, deterministic == 0 and
-//                                                   flash_dkdv_adds_dq[H]: + atomic dq_accum)
-//   flash_bwd_dq_<dt>_hd<H>       (FlashBwdParams)  writes dq directly (f16/bf16: deterministic == 1 or
-//                                                   !flash_dkdv_adds_dq[H]; f32: always)
+//   flash_bwd_pre_<dt>_hd<H>      (FlashBwdParams)  delta = rowsum(dO*O); zeroes dq_accum when
+//                                                   deterministic == 0 and dq_accum is not null
+//   flash_bwd_dkdv_<dt>_hd<H>     (FlashBwdParams)  dk, dv (deterministic == 0 and the dtype's adds-dq flag:
+//                                                   + atomic dq_accum)
+//   flash_bwd_dq_<dt>_hd<H>       (FlashBwdParams)  writes dq directly (deterministic == 1 or not the flag)
+//     the adds-dq flag: flash_dkdv_adds_dq[H] for f16/bf16/f32bf16, flash_f32_dkdv_adds_dq[H] for f32
 //   flash_bwd_convert_<dt>_hd<H>  (FlashBwdParams)  after a dkdv that added dq_accum: dq = dq_accum * scale
 //   flash_cast_f32_bf16           (FlashCastParams) dst = src rounded to bf16 (nearest even), rows
 //                                                   zero-padded to a multiple of 8 columns
@@ -57,8 +59,8 @@
 //   dt in {f16, bf16, f32, f32bf16}; H in the exported head-dim list.
 //   f32bf16 ("mixed"): float32 data, bfloat16 compute. q, k, v and dout are the bf16 casts made by
 //   flash_cast_f32_bf16 (rows padded to a multiple of 8, so any head_dim); o, dq, dk, dv are
-//   float32 (per-element I/O, any head_dim); accumulation and softmax are float32 as in bf16. There is no f32 convert kernel:
-//   f32 dq needs no dq_accum and is computed by flash_bwd_dq_f32_* in both modes.
+//   float32 (per-element I/O, any head_dim); accumulation and softmax are float32 as in bf16. f32 dq goes through
+//   dq_accum and convert only where flash_f32_dkdv_adds_dq[H] (the sm_90a pass's 3xTF32 kernels).
 //   Which body serves which head dim in which device pass (mma.sync or, in the sm_90a code,
 //   warpgroup MMA) is decided in flash_tiles.h; the contract is the same.
 // Exported launch facts (read them with cuModuleGetGlobal):
@@ -69,6 +71,7 @@
 //   extern "C" __device__ const int flash_dkdv_adds_dq[n];     per head dim (of flash_head_dims): 1 if the
 //     f16/bf16 dkdv kernel adds dQ into dq_accum when deterministic == 0 (then convert runs), 0 if it computes
 //     no dQ (then the dq kernel runs in both modes, and dq_accum may be null); a device pass's own values
+//   extern "C" __device__ const int flash_f32_dkdv_adds_dq[n]; the same for the f32 dkdv kernel of each head dim
 //   extern "C" __device__ const int flash_fwd_long_min_keys[n]; per head dim: 0, or the key count (max_k) from
 //     which the f16/bf16/f32bf16 forward runs flash_fwd_long_<dt>_hd<H> (faster there); a device pass's own values
 //   extern "C" __device__ const int flash_fwd_tma_loads[n];   per head dim: 1 if its forwards (both forms) copy q, k
@@ -90,7 +93,7 @@
 //     backward: pre                                          N = seqlen_q, heads = heads_q,  Z = tensor batch
 //               dkdv                                         N = max_k,    heads = heads_kv, Z = batch
 //               dq       (unless convert runs)               N = max_q,    heads = heads_q,  Z = batch
-//               convert  (f16/bf16, deterministic == 0 and flash_dkdv_adds_dq[H])
+//               convert  (deterministic == 0 and the dtype's adds-dq flag, above)
 //                                                            N = seqlen_q, heads = heads_q,  Z = tensor batch
 //   max_q / max_k: seqlen_q / seqlen_k, or with offsets the longest sequence's rows (more is
 //   allowed: CTAs past a sequence's rows return). tensor batch: batch, or 1 with offsets.

@@ -155,9 +155,24 @@ __device__ __forceinline__ void split_f32_tile(const float* raw, Tf32Planes plan
   }
 }
 
+// A B operand read along its rows: columns col0.. of an F32Lay<DB> tile whose rows are the product's k index (dQ = dS K
+// takes K's rows of keys), split as it is read. Its k index is permuted as tf32_regs_rows's, so that the scalar loads
+// hit no bank twice (rows 2t and 2t + 1 at column g: banks 8t + g): k8 position t is row 2t of the step, t + 4 is
+// row 2t + 1. The A tile must hold its columns in that order (tf32_cols_order).
+template <int DB> struct Tf32Cols {
+  const float* tile;
+  int col0;
+};
+template <class T> struct IsTf32Cols : std::false_type {};
+template <int DB> struct IsTf32Cols<Tf32Cols<DB>> : std::true_type {
+  static constexpr int RS = F32Lay<DB>::RS;
+};
+// Where column c of each group of 8 goes in an A tile read against Tf32Cols: even columns first, then odd
+__host__ __device__ constexpr int tf32_cols_order(int c) { return (c >> 1) + (c & 1) * 4; }
+
 // The two products every 3xTF32 kernel is made of, for one warp's 16 rows (both on F32Lay tiles). Their B operand
-// is a float32 tile, split as it is read (uint32_t / const float*: a shared-memory address / pointer), or a tile's
-// Tf32Planes; the MMAs and their order are the same, so are the results, bit for bit.
+// is a float32 tile, split as it is read (uint32_t / const float*: a shared-memory address / pointer; Tf32Cols), or
+// a tile's Tf32Planes; the MMAs and their order are the same, so are the results, bit for bit.
 
 // s[n] += A[a0 .. a0+15] . B[n*8 .. n*8+7]^T over the D columns (S = Q K^T, dP = dO V^T, and their
 // transposes in dK/dV): A's and B's rows both through ldmatrix. The small terms chain over the whole
@@ -180,6 +195,12 @@ __device__ __forceinline__ void tf32_rows_rows(float (&s)[NB][4], uint32_t sA, i
         const int row = np * 16 + (lane & 7) + ((lane >> 4) << 3), col = kc * 8 + ((lane >> 3) & 1) * 4;
         ldsm_x4(bbig, L::at(smem_u32(sB.big), row, col));
         ldsm_x4(bsmall, L::at(smem_u32(sB.small), row, col));
+      } else if constexpr (IsTf32Cols<BTile>::value) {  // (ldmatrix's register order: b0, b1 of n8 tile 2np, then 2np+1)
+        constexpr int RS = IsTf32Cols<BTile>::RS;
+        const float* b = sB.tile + (kc * 8 + 2 * (lane & 3)) * RS + sB.col0 + np * 16 + (lane >> 2);
+        const uint32_t bb[4] = {__float_as_uint(b[0]), __float_as_uint(b[RS]), __float_as_uint(b[8]),
+                                __float_as_uint(b[RS + 8])};
+        Tf32x3::split<4>(bb, bbig, bsmall);
       } else {
         uint32_t bb[4];
         ldsm_x4(bb, L::at(sB, np * 16 + (lane & 7) + ((lane >> 4) << 3), kc * 8 + ((lane >> 3) & 1) * 4));

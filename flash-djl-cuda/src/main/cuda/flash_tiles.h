@@ -399,6 +399,11 @@ __host__ __device__ constexpr bool bwd_tma_loads(int D) {
 // shared memory holds their float32 tiles; every other float32 kernel is the SIMT code of
 // flash_f32.cuh (and the delta pass always is).
 __host__ __device__ constexpr bool f32_on_tensor_cores(int D) { return kSm90 && D <= 128; }
+// Whether the 3xTF32 dK/dV kernel adds dS K into dq_accum in the atomic mode (then the convert pass writes dQ, and
+// the dq kernel, which recomputes S and dP for its dS, runs in the deterministic mode only): 5 products instead of
+// 7. Not at D = 96, whose 12 column tiles of dQ do not pair up over 4 warps. Exported per head dim as
+// flash_f32_dkdv_adds_dq (flash_params.h).
+__host__ __device__ constexpr bool f32_dkdv_adds_dq(int D) { return f32_on_tensor_cores(D) && D != 96; }
 struct Tf32Tile {
   int warps;       // warps per CTA, 16 rows each (query rows: forward, dq; keys: dK/dV)
   int other_tile;  // rows of the streamed operand per tile (keys: forward, dq; queries: dK/dV)
@@ -429,8 +434,15 @@ template <int D> struct DkdvTf32Shape {
   static constexpr int W = C.warps, BR = C.other_tile;
   static constexpr int BCK = 16 * W, ROWS = BCK, THREADS = 32 * W;
   static constexpr bool SPLIT_ONCE = C.split_once;
-  // K, V, the streamed Q and dO (Tf32Tile::streamed_rows), 2 x (LSE, delta)
-  static constexpr int SMEM = (2 * BCK + C.streamed_rows()) * (D + 4) * 4 + 4 * BR * 4;
+  // The atomic mode's dQ tile (BR queries x D, f32_dkdv_adds_dq): each warp takes 16 rows x DQ_COLS columns
+  static constexpr bool ADDS_DQ = f32_dkdv_adds_dq(D);
+  static constexpr int DQ_M = BR / 16, DQ_COLS = D * DQ_M / W;
+  // dQ = dS K reads dS from shared memory (BR rows of BCK + 4 floats): in the item's dO stage once every warp has
+  // read it, where that is large enough and not refilled while the item runs; else in a buffer of its own
+  static constexpr bool DS_OWN = ADDS_DQ && (SPLIT_ONCE || D < BCK);
+  // K, V, the streamed Q and dO (Tf32Tile::streamed_rows), 2 x (LSE, delta), dS's own buffer
+  static constexpr int SMEM = (2 * BCK + C.streamed_rows()) * (D + 4) * 4 + 4 * BR * 4 + (DS_OWN ? BR * (BCK + 4) * 4 : 0);
+  static_assert(!ADDS_DQ || (DQ_COLS % 16 == 0 && W % DQ_M == 0), "dQ's column tiles in pairs per warp");
 };
 template <int D> struct DqTf32Shape {
   static constexpr Tf32Tile C = dq_tf32_tile(D);

@@ -222,10 +222,11 @@ def _tensor(t):
     return Tensor(t.data_ptr(), s[0], s[1], s[2])
 
 
-def dq_through_accumulator(dt, deterministic, dkdv_adds_dq):
-    """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs for 16-bit compute, non-deterministic,
-    where the fatbin's dkdv kernel of the head dim adds dQ (flash_dkdv_adds_dq, ABI 9)."""
-    return dt != "f32" and not deterministic and dkdv_adds_dq
+def dq_through_accumulator(deterministic, dkdv_adds_dq):
+    """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs in the atomic mode where the fatbin's
+    dkdv kernel of the dtype and head dim adds dQ (flash_dkdv_adds_dq, ABI 9; for f32 flash_f32_dkdv_adds_dq, ABI
+    15)."""
+    return not deterministic and dkdv_adds_dq
 
 
 class Flash:
@@ -241,8 +242,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in range(1, 15):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 14")
+        if self.abi not in range(1, 16):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 15")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -252,6 +253,9 @@ class Flash:
         # per head dim: whether the atomic mode's dkdv kernel adds dQ (version 9 on; before, all of them did)
         adds = self._ints("flash_dkdv_adds_dq", len(self.head_dims)) if self.abi >= 9 else [1] * len(self.head_dims)
         self.dkdv_adds_dq = {h: a != 0 for h, a in zip(self.head_dims, adds)}
+        # the same for the f32 dkdv kernels (version 15 on; before, none of them did)
+        adds = self._ints("flash_f32_dkdv_adds_dq", len(self.head_dims)) if self.abi >= 15 else [0] * len(self.head_dims)
+        self.f32_dkdv_adds_dq = {h: a != 0 for h, a in zip(self.head_dims, adds)}
         # per head dim: the key count from which the forward runs flash_fwd_long_* (version 10 on; 0: no such form)
         longs = self._ints("flash_fwd_long_min_keys", len(self.head_dims)) if self.abi >= 10 else [0] * len(self.head_dims)
         self.fwd_long_min_keys = dict(zip(self.head_dims, longs))
@@ -560,7 +564,7 @@ class Flash:
                  else BwdParamsV4() if self.abi == 4 else BwdParams())
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
             p.dq, p.dk, p.dv = (_tensor(t) for t in (dq, dk, dv))
-            convert = dq_through_accumulator(dt, deterministic, self.dkdv_adds_dq[H])
+            convert = dq_through_accumulator(deterministic, (self.f32_dkdv_adds_dq if dt == "f32" else self.dkdv_adds_dq)[H])
             # version 9: no accumulator unless convert runs (the pre kernel zeroes a non-null one in the atomic mode)
             no_acc = not convert and self.abi >= 9
             p.lse, p.dq_accum, p.delta = lse.data_ptr(), 0 if no_acc else acc.data_ptr(), delta.data_ptr()

@@ -164,7 +164,7 @@ public final class CudaBackend implements AttentionBackend {
         NDArray dk = allocate(manager, p.k().getShape(), p.dataType());
         NDArray dv = allocate(manager, p.v().getShape(), p.dataType());
         boolean deterministic = p.options().deterministic();
-        boolean convert = dqThroughAccumulator(KernelDtype.of(p), deterministic, kernels.dkdvAddsDq(p.headDim()));
+        boolean convert = dqThroughAccumulator(deterministic, kernels.dkdvAddsDq(KernelDtype.of(p), p.headDim()));
         // one float32 allocation for the scratch (an allocation through DJL costs 2-4 us of host time): dq_accum's
         // rows when dq goes through it, then delta's, 32-byte aligned (whole rows of dq_accum_cols floats)
         long accumFloats = convert ? p.batch() * p.headsQ() * p.seqQ() * kernels.dqAccumColumns(p.headDim()) : 0;
@@ -248,14 +248,14 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * How dq is made: the 16-bit dK/dV kernels in non-deterministic mode add dS K into a float32 accumulator
-     * with atomics and a convert kernel scales it into dq, where the fatbin says its dK/dV kernel does
-     * ({@code dkdvAddsDq}; not the head-dim-split kernel of d = 256 on Hopper). Otherwise (deterministic mode,
-     * those head dims, and the float32 kernels in both modes) the dq kernel writes dq itself, with no
-     * accumulator.
+     * How dq is made: in the atomic (non-deterministic) mode, where the fatbin says the dK/dV kernel of the
+     * problem's compute type and head dim adds dS K into a float32 accumulator with atomics ({@code dkdvAddsDq}:
+     * the 16-bit kernels but d = 256's on Hopper, the float32 3xTF32 kernels of Hopper but d = 96's), a convert
+     * kernel scales it into dq. Otherwise (deterministic mode, the other kernels) the dq kernel writes dq itself,
+     * with no accumulator.
      */
-    static boolean dqThroughAccumulator(KernelDtype type, boolean deterministic, boolean dkdvAddsDq) {
-        return type.sixteenBitCompute() && !deterministic && dkdvAddsDq;
+    static boolean dqThroughAccumulator(boolean deterministic, boolean dkdvAddsDq) {
+        return !deterministic && dkdvAddsDq;
     }
 
     /**

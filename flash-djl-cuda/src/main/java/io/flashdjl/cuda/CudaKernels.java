@@ -90,6 +90,7 @@ final class CudaKernels {
     private final int[] headDims;
     private final int dqAccumPad;
     private final int[] dkdvAddsDq;
+    private final int[] f32DkdvAddsDq;
     private final int[] fwdLongMinKeys;
     private final int[] fwdTmaLoads;
     private final int[] bwdTmaLoads;
@@ -109,6 +110,7 @@ final class CudaKernels {
         headDims = readInts("flash_head_dims", count);
         dqAccumPad = readInts("flash_dq_accum_pad", 1)[0];
         dkdvAddsDq = readInts("flash_dkdv_adds_dq", count);
+        f32DkdvAddsDq = readInts("flash_f32_dkdv_adds_dq", count);
         fwdLongMinKeys = readInts("flash_fwd_long_min_keys", count);
         fwdTmaLoads = readInts("flash_fwd_tma_loads", count);
         bwdTmaLoads = readInts("flash_bwd_tma_loads", count);
@@ -169,13 +171,14 @@ final class CudaKernels {
     }
 
     /**
-     * Whether the 16-bit dK/dV kernel of {@code headDim} adds dQ into the float32 accumulator in the atomic mode
-     * (the fatbin's {@code flash_dkdv_adds_dq}, a device pass's own choice); if not, the dq kernel writes dQ in
-     * both modes.
+     * Whether the dK/dV kernel of {@code type} and {@code headDim} adds dQ into the float32 accumulator in the
+     * atomic mode (the fatbin's {@code flash_dkdv_adds_dq} for the 16-bit compute types, {@code
+     * flash_f32_dkdv_adds_dq} for float32; a device pass's own choice); if not, the dq kernel writes dQ in both
+     * modes.
      */
-    boolean dkdvAddsDq(long headDim) {
-        int hd = kernelHeadDim(headDim);
-        return dkdvAddsDq[Arrays.binarySearch(headDims, hd)] != 0;
+    boolean dkdvAddsDq(KernelDtype type, long headDim) {
+        int[] adds = type == KernelDtype.F32 ? f32DkdvAddsDq : dkdvAddsDq;
+        return adds[Arrays.binarySearch(headDims, kernelHeadDim(headDim))] != 0;
     }
 
     /**

@@ -40,7 +40,7 @@ enum KernelDtype {
         return p.options().precision() == Precision.BFLOAT16 ? F32_BF16 : F32;
     }
 
-    /** Whether these kernels compute on 16-bit tensor cores (and so accumulate dq through float32 scratch). */
+    /** Whether these kernels compute on 16-bit tensor cores. */
     boolean sixteenBitCompute() {
         return this != F32;
     }
