@@ -108,6 +108,10 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
 #define FLASH_KERNEL(NAME, PT, THREADS, ROWS, SMEM, BODY)                                 \
   extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
   extern "C" __global__ void __launch_bounds__(THREADS) NAME(const PT p) { BODY(p); }
+// the plain form with MINB CTAs per SM asked of ptxas (0 asks for nothing)
+#define FLASH_KERNEL_MINB(NAME, PT, THREADS, MINB, ROWS, SMEM, BODY)                     \
+  extern "C" __device__ const int NAME##_cfg[4] = {(THREADS), (ROWS), (SMEM), 0};         \
+  extern "C" __global__ void __launch_bounds__(THREADS, MINB) NAME(const PT p) { BODY(p); }
 
 // tensor-core kernels of compute type T on data of type TO (TO = T, or float: mixed); B: "" or
 // "bias_", BIAS: false or true (the kernels that read a score bias)
@@ -130,8 +134,9 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
 #define FLASH_F32_READERS(H, B, BIAS)                                                                   \
   FLASH_KERNEL(flash_fwd_##B##f32_hd##H, FlashFwdParams, F32FwdShape<H>::THREADS, F32FwdShape<H>::ROWS, \
                F32FwdShape<H>::SMEM, (fdjl::fwd_f32<H, BIAS>))                                          \
-  FLASH_KERNEL(flash_bwd_dkdv_##B##f32_hd##H, FlashBwdParams, F32DkdvShape<H>::THREADS,                 \
-               F32DkdvShape<H>::ROWS, F32DkdvShape<H>::SMEM, (fdjl::bwd_dkdv_f32<H, BIAS>))             \
+  FLASH_KERNEL_MINB(flash_bwd_dkdv_##B##f32_hd##H, FlashBwdParams, F32DkdvShape<H>::THREADS,            \
+                    F32DkdvShape<H>::MINB, F32DkdvShape<H>::ROWS, F32DkdvShape<H>::SMEM,                 \
+                    (fdjl::bwd_dkdv_f32<H, BIAS>))                                                       \
   FLASH_KERNEL(flash_bwd_dq_##B##f32_hd##H, FlashBwdParams, F32DqShape<H>::THREADS, F32DqShape<H>::ROWS, \
                F32DqShape<H>::SMEM, (fdjl::bwd_dq_f32<H, BIAS>))
 #define FLASH_F32_SET(H)                                                                                \

@@ -443,6 +443,9 @@ template <int D> struct DkdvTf32Shape {
   // K, V, the streamed Q and dO (Tf32Tile::streamed_rows), 2 x (LSE, delta), dS's own buffer
   static constexpr int SMEM = (2 * BCK + C.streamed_rows()) * (D + 4) * 4 + 4 * BR * 4 + (DS_OWN ? BR * (BCK + 4) * 4 : 0);
   static_assert(!ADDS_DQ || (DQ_COLS % 16 == 0 && W % DQ_M == 0), "dQ's column tiles in pairs per warp");
+  // CTAs per SM asked of ptxas (0: nothing). d = 32 fits 4 by shared memory, and its dQ took it to 171
+  // registers: 2 CTAs by registers; 3 hold it at 168.
+  static constexpr int MINB = D <= 32 ? 3 : 0;
 };
 template <int D> struct DqTf32Shape {
   static constexpr Tf32Tile C = dq_tf32_tile(D);
@@ -458,7 +461,7 @@ struct ConvShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };
 struct CastShape { static constexpr int THREADS = 256, ROWS = 32, SMEM = 0; };
 // one warp per row; SMEM = 0 is how the launcher tells the SIMT float32 kernels from the 3xTF32 ones,
 // to say once that a problem runs on the slow path (CudaBackend.runsOnSimt)
-struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0; };
+struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0, MINB = 0; };
 // the launch shapes of flash_{fwd,bwd_dkdv,bwd_dq}_f32_hd<D> in the pass being compiled
 template <int D> using F32FwdShape = std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D>, F32Shape>;
 template <int D> using F32DkdvShape = std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>;
