@@ -417,10 +417,17 @@ struct Tf32Tile {
   // the streamed tile's shared memory, in F32Lay rows: 2 stages of 2 tiles, or 1 stage and 2 x 2 planes
   __host__ __device__ constexpr int streamed_rows() const { return (split_once ? 6 : 4) * other_tile; }
 };
-// D > 64 halves the streamed tile so that two CTAs fit in an SM (about 101 KiB each at D = 128)
+// D > 64 halves the streamed tile so that two CTAs fit in an SM (about 101 KiB each in d = 128's forward).
+// D = 128's backward: one CTA of 8 warps per SM (the same warps per SM) with d = 64's streamed tile, so that each warp
+// splits its own operand rows for twice the MMAs: 0.99-1.07x atomic, 1.02-1.08x deterministic. The forward lost
+// (0.90-1.00x: 128 bytes spilled), so it keeps 2 CTAs of 4 warps (PERF_LOG "d = 128's float32 kernels on 8 warps").
 __host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 64 : 32, false}; }
-__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32}; }
-__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32}; }
+__host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) {
+  return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32};
+}
+__host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) {
+  return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32};
+}
 // float32 rows in shared memory take D + 4 floats (F32Lay)
 template <int D> struct FwdTf32Shape {
   static constexpr Tf32Tile C = fwd_tf32_tile(D);

@@ -1,7 +1,7 @@
-"""The deterministic backward against the atomic one, bf16, FlashAttention-3 paper shapes (developer tool,
-needs a CUDA GPU and torch).
+"""The deterministic backward against the atomic one, bf16 (or float32 at full precision), FlashAttention-3 paper
+shapes (developer tool, needs a CUDA GPU and torch).
 
-usage: python3 bench_deterministic.py FATBIN [--d 64,96,128,256] [--n 1024,4096,16384] [--reps 10]
+usage: python3 bench_deterministic.py FATBIN [--d 64,96,128,256] [--n 1024,4096,16384] [--reps 10] [--dtype f32]
 
 The atomic backward adds each key tile's dQ into a float32 buffer with reductions (order varies from run to
 run); the deterministic one computes dQ in a kernel of its own, one CTA per query tile. Both include the
@@ -22,15 +22,18 @@ def main():
     ap.add_argument("--d", default="64,96,128,256")
     ap.add_argument("--n", default="1024,4096,16384")
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--dtype", choices=("bf16", "f32"), default="bf16")
     a = ap.parse_args()
+    dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     fl = Flash(a.fatbin)
+    print(f"{a.dtype}; {torch.cuda.get_device_name()}")
     print("| d | causal | N | atomic bwd TFLOP/s | deterministic bwd TFLOP/s | deterministic / atomic |")
     print("| --- | --- | --- | --- | --- | --- |")
     for d in map(int, a.d.split(",")):
         for causal in (False, True):
             for n in map(int, a.n.split(",")):
                 b, h = fa3_shape(n, d)
-                q, k, v, do = (torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(4))
+                q, k, v, do = (torch.randn(b, h, n, d, device="cuda", dtype=dtype) for _ in range(4))
                 mask, scale = ("tl" if causal else "none"), 1 / math.sqrt(d)
                 o, lse = fl.forward(q, k, v, mask, scale)
                 g = tuple(torch.empty_like(t) for t in (q, k, v))
