@@ -401,9 +401,8 @@ __host__ __device__ constexpr bool bwd_tma_loads(int D) {
 __host__ __device__ constexpr bool f32_on_tensor_cores(int D) { return kSm90 && D <= 128; }
 // Whether the 3xTF32 dK/dV kernel adds dS K into dq_accum in the atomic mode (then the convert pass writes dQ, and
 // the dq kernel, which recomputes S and dP for its dS, runs in the deterministic mode only): 5 products instead of
-// 7. Not at D = 96, whose 12 column tiles of dQ do not pair up over 4 warps. Exported per head dim as
-// flash_f32_dkdv_adds_dq (flash_params.h).
-__host__ __device__ constexpr bool f32_dkdv_adds_dq(int D) { return f32_on_tensor_cores(D) && D != 96; }
+// 7. Exported per head dim as flash_f32_dkdv_adds_dq (flash_params.h).
+__host__ __device__ constexpr bool f32_dkdv_adds_dq(int D) { return f32_on_tensor_cores(D); }
 struct Tf32Tile {
   int warps;       // warps per CTA, 16 rows each (query rows: forward, dq; keys: dK/dV)
   int other_tile;  // rows of the streamed operand per tile (keys: forward, dq; queries: dK/dV)
@@ -422,8 +421,9 @@ struct Tf32Tile {
 // splits its own operand rows for twice the MMAs: 0.99-1.07x atomic, 1.02-1.08x deterministic. The forward lost
 // (0.90-1.00x: 128 bytes spilled), so it keeps 2 CTAs of 4 warps (PERF_LOG "d = 128's float32 kernels on 8 warps").
 __host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 64 : 32, false}; }
+// D = 96's dK/dV kernel streams 32 queries, so that its dQ tile (32 x 96) splits over 4 warps in pairs of column tiles.
 __host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) {
-  return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32};
+  return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 96 ? 32 : 16, D <= 32};
 }
 __host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) {
   return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32};

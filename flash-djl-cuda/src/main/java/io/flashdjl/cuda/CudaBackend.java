@@ -250,7 +250,7 @@ public final class CudaBackend implements AttentionBackend {
     /**
      * How dq is made: in the atomic (non-deterministic) mode, where the fatbin says the dK/dV kernel of the
      * problem's compute type and head dim adds dS K into a float32 accumulator with atomics ({@code dkdvAddsDq}:
-     * the 16-bit kernels but d = 256's on Hopper, the float32 3xTF32 kernels of Hopper but d = 96's), a convert
+     * the 16-bit kernels but d = 256's on Hopper, every float32 3xTF32 kernel of Hopper), a convert
      * kernel scales it into dq. Otherwise (deterministic mode, the other kernels) the dq kernel writes dq itself,
      * with no accumulator.
      */

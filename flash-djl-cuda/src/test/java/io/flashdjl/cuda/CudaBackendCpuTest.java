@@ -210,7 +210,7 @@ class CudaBackendCpuTest {
         assertTrue(CudaBackend.dqThroughAccumulator(false, true));
         // the deterministic mode: the dq kernel, whatever the dK/dV kernel can do
         assertFalse(CudaBackend.dqThroughAccumulator(true, true));
-        // a dK/dV kernel that computes no dQ (16-bit d = 256 on Hopper, float32 SIMT and d = 96): the dq kernel
+        // a dK/dV kernel that computes no dQ (16-bit d = 256 on Hopper, the float32 SIMT ones): the dq kernel
         assertFalse(CudaBackend.dqThroughAccumulator(false, false));
         assertFalse(CudaBackend.dqThroughAccumulator(true, false));
     }
