@@ -1,6 +1,6 @@
 // flash_bwd_tf32.cuh - FlashAttention-2 backward for float32 data on the tensor cores,
-// float32-accurate (3xTF32, flash_tf32.cuh), as two kernels with no atomics (so both modes are
-// deterministic, the launcher's f32 contract: pre, dkdv, dq):
+// float32-accurate (3xTF32, flash_tf32.cuh): pre, dkdv and convert in the atomic mode (dkdv adds dQ with float32
+// reductions), pre, dkdv and dq in the deterministic mode (no atomics, the same bits every run):
 //   dkdv: one CTA = BCK keys of one (batch, kv head), 16 per warp, K and V in shared memory; over
 //         the (query head of the group, Q tile) items that see them, Q / dO / LSE / delta tiles
 //         stream through two stages (or one stage, split into tf32 planes once per item: Tf32Tile::split_once).
