@@ -46,10 +46,7 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
     }
     sum = warp_sum(sum);
     if (lane == 0) p.delta[rowbase + row] = sum;
-    if (!p.deterministic && p.dq_accum != nullptr) {
-      float4* acc = reinterpret_cast<float4*>(p.dq_accum + (rowbase + row) * dq_accum_cols(D));
-      for (int c = lane; c < dq_accum_cols(D) / 4; c += 32) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
-    }
+    zero_dq_accum_row<D>(p, rowbase + row, lane);
   }
 }
 

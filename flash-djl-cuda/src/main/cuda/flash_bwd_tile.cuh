@@ -4,12 +4,24 @@
 //    none of them, by the band or the score bias, are skipped);
 //  - DqRowTile, both 16-bit dQ kernels of the deterministic mode (mma.sync and wgmma): a tile of query rows,
 //    the Q, dO, K and V pointers it reads, the key tiles its rows see, their LSE and delta, and the store of dQ.
+//  - zero_dq_accum_row, every pre kernel: the atomic mode's float32 dQ accumulator, zeroed row by row.
 #pragma once
 #include "flash_bias.cuh"
 #include "flash_common.cuh"
 #include "flash_dropout.cuh"
+#include "flash_tiles.h"
 
 namespace fdjl {
+
+// The atomic mode's dq_accum row `row` (the dK/dV kernels add dQ into it), zeroed by a pre kernel's warp where the
+// launcher passes the accumulator: the one rule of every dtype's pre kernel.
+template <int D>
+__device__ __forceinline__ void zero_dq_accum_row(const FlashBwdParams& p, int64_t row, int lane) {
+  if (!p.deterministic && p.dq_accum != nullptr) {
+    float4* acc = reinterpret_cast<float4*>(p.dq_accum + row * dq_accum_cols(D));
+    for (int c = lane; c < dq_accum_cols(D) / 4; c += 32) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+}
 
 template <typename T, bool BIAS = false> struct BwdKeyTile {
   Sequence seq;

@@ -15,6 +15,7 @@
 // read for each of them (no tile summary: these kernels have no tiles to skip).
 #pragma once
 #include "flash_bias.cuh"
+#include "flash_bwd_tile.cuh"
 #include "flash_common.cuh"
 #include "flash_dropout.cuh"
 #include "flash_tiles.h"
@@ -122,10 +123,7 @@ __device__ __forceinline__ void bwd_pre_f32_kernel(const FlashBwdParams& p) {
   const float s = f32_dot<D>(o, dog, lane, hd);
   const int64_t rowbase = stats_row0(b, h, p.heads_q, Nq);
   if (lane == 0) p.delta[rowbase + row] = s;
-  if (!p.deterministic && p.dq_accum != nullptr) {
-    float4* acc = reinterpret_cast<float4*>(p.dq_accum + (rowbase + row) * dq_accum_cols(D));
-    for (int c = lane; c < dq_accum_cols(D) / 4; c += 32) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
-  }
+  zero_dq_accum_row<D>(p, rowbase + row, lane);
 }
 
 template <int D, bool BIAS>
