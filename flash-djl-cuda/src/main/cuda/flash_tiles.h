@@ -411,16 +411,21 @@ struct Tf32Tile {
   // reads the whole streamed tile, so split on read each element is split by every warp, in both of the products
   // that read it: a third of the kernels' instructions (PERF_LOG "The backward's streamed tiles split once").
   // The planes take shared memory: at d = 64 the backward kernels then fit 2 CTAs per SM instead of 3, and ran
-  // 0.91-0.94x for 20% fewer instructions; at d = 32 (4 CTAs) 1.10-1.12x. So d <= 32 only.
+  // 0.91-0.94x for 20% fewer instructions; at d = 32 (4 CTAs) 1.10-1.12x. So the backward of d <= 32 only. The
+  // forwards of d 64-128 split once on 8 warps (below).
   bool split_once;
   // the streamed tile's shared memory, in F32Lay rows: 2 stages of 2 tiles, or 1 stage and 2 x 2 planes
   __host__ __device__ constexpr int streamed_rows() const { return (split_once ? 6 : 4) * other_tile; }
 };
-// D > 64 halves the streamed tile so that two CTAs fit in an SM (about 101 KiB each in d = 128's forward).
+// Past D = 64 the streamed tile is halved, so that the tiles fit the shared memory and the products the registers.
 // D = 128's backward: one CTA of 8 warps per SM (the same warps per SM) with d = 64's streamed tile, so that each warp
-// splits its own operand rows for twice the MMAs: 0.99-1.07x atomic, 1.02-1.08x deterministic. The forward lost
-// (0.90-1.00x: 128 bytes spilled), so it keeps 2 CTAs of 4 warps (PERF_LOG "d = 128's float32 kernels on 8 warps").
-__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) { return Tf32Tile{4, D <= 64 ? 64 : 32, false}; }
+// splits its own operand rows for twice the MMAs: 0.99-1.07x atomic, 1.02-1.08x deterministic.
+// The forwards of d 64-128: one CTA of 8 warps per SM, K and V split once per tile by its 256 threads (169 KiB at
+// d = 128): 27% fewer instructions, 1.09-1.21x over 2 CTAs of 4 warps splitting on read (PERF_LOG "The float32
+// forward on 8 warps, K and V split once"). 64-key tiles on 8 warps that split on read had lost (0.90-1.00x).
+__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) {
+  return D >= 64 ? Tf32Tile{8, D <= 64 ? 64 : 32, true} : Tf32Tile{4, 64, false};
+}
 // D = 96's dK/dV kernel streams 32 queries, so that its dQ tile (32 x 96) splits over 4 warps in pairs of column tiles.
 __host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) {
   return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 96 ? 32 : 16, D <= 32};
@@ -433,8 +438,7 @@ template <int D> struct FwdTf32Shape {
   static constexpr Tf32Tile C = fwd_tf32_tile(D);
   static constexpr int W = C.warps, BC = C.other_tile;
   static constexpr int BR = 16 * W, ROWS = BR, THREADS = 32 * W;
-  static constexpr int SMEM = (BR + 4 * BC) * (D + 4) * 4;  // Q, 2 stages of K and V
-  static_assert(!C.split_once, "the forward splits K and V as it reads them");
+  static constexpr int SMEM = (BR + C.streamed_rows()) * (D + 4) * 4;  // Q, the streamed K and V
 };
 template <int D> struct DkdvTf32Shape {
   static constexpr Tf32Tile C = dkdv_tf32_tile(D);
