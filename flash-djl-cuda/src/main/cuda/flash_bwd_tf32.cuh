@@ -90,7 +90,8 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
   const uint32_t sQ0 = sV + L::bytes(BCK);
   const uint32_t sdO0 = sQ0 + RAW_STAGES * L::bytes(BR);
   const float* sQp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BCK));
-  const float* sdOp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BCK) + RAW_STAGES * L::bytes(BR));
+  // (writable: add_dq_tf32 stores dS in the item's dO stage once every warp has read it)
+  float* const sdOp = reinterpret_cast<float*>(smem + 2 * L::bytes(BCK) + RAW_STAGES * L::bytes(BR));
   // SPLIT: the planes of Q and dO after the one copy stage
   float* const planes0 = reinterpret_cast<float*>(smem + 2 * L::bytes(BCK) + 2 * L::bytes(BR));
   const Tf32Planes qpl{planes0, planes0 + L::bytes(BR) / 4};
@@ -215,7 +216,7 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
       tf32_regs_rows<D, NBR>(dk, ds, sQp + st * (L::bytes(BR) / 4), lane);
     }
     if constexpr (S_::ADDS_DQ) {
-      if (adds_dq) add_dq_tf32<D>(p, kt, ds, S_::DS_OWN ? sDsOwn : const_cast<float*>(sdOp) + st * (L::bytes(BR) / 4),
+      if (adds_dq) add_dq_tf32<D>(p, kt, ds, S_::DS_OWN ? sDsOwn : sdOp + st * (L::bytes(BR) / 4),
                                   reinterpret_cast<const float*>(smem), kt.head(hk, it), m0, wkey, warp, lane);
     }
     if constexpr (!SPLIT) __syncthreads();  // the stage is refilled by the next iteration's issue
