@@ -61,21 +61,15 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
 #pragma unroll
   for (int d = 0; d < ND; ++d) acc[d][0] = acc[d][1] = acc[d][2] = acc[d][3] = 0.f;
   float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  const int wrow = warp * 16;
   const float sl2 = p.scale_log2;
 
-  const int wrow = warp * 16;
-  // With a bias, the split-once forwards take each tile's bias state for the warp's own 16 rows (one summary cell):
-  // a 128-row tile spans more cells, and with document masks it was partial where most warps' rows were hidden
-  // (0.91-0.99x). A warp whose rows the bias hides skips the products; one whose rows it leaves whole reads no bias.
-  constexpr bool WARP_STATE = BIAS && SPLIT;
-  const int srow0 = m0 + (WARP_STATE ? wrow : 0);
-  constexpr int SROWS = WARP_STATE ? 16 : BR;
-  int bst_next = t.bias.state(p, srow0, SROWS, nb, BC);  // tile j + 1's bias state is read during tile j
+  int bst_next = t.bias.state(p, m0, BR, nb, BC);  // tile j + 1's bias state is read during tile j
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
     const int n0 = nb + j * BC;
     const int bst = bst_next;
-    if (j + 1 < n_tiles) bst_next = t.bias.state(p, srow0, SROWS, n0 + BC, BC);
+    if (j + 1 < n_tiles) bst_next = t.bias.state(p, m0, BR, n0 + BC, BC);
     if constexpr (SPLIT) {  // the tile's copies landed, every warp is done with the planes: split, then copy the next
       cp_async_wait<0>();
       __syncthreads();
@@ -109,10 +103,8 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
     float s[NB][4];
 #pragma unroll
     for (int n = 0; n < NB; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-    // (a hidden tile's scores are set to -inf below, so P = 0 and the row maxima stay, as after the products)
-    const bool products = !WARP_STATE || bst != kTileHidden;
     if constexpr (SPLIT) {
-      if (products) tf32_rows_rows<D, NB>(s, sQ, wrow, kpl, lane);
+      tf32_rows_rows<D, NB>(s, sQ, wrow, kpl, lane);
     } else
       tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
 
@@ -180,7 +172,7 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
       });
     }
     if constexpr (SPLIT) {
-      if (products) tf32_regs_rows<D, NB>(acc, s, vpl, lane);  // (the next tile's barrier comes before its split)
+      tf32_regs_rows<D, NB>(acc, s, vpl, lane);  // (the next tile's barrier comes before its split)
     } else {
       tf32_regs_rows<D, NB>(acc, s, sV, lane);
       __syncthreads();  // stage st is overwritten by the next prefetch
