@@ -103,10 +103,8 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
     float s[NB][4];
 #pragma unroll
     for (int n = 0; n < NB; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-    if constexpr (SPLIT) {
-      tf32_rows_rows<D, NB>(s, sQ, wrow, kpl, lane);
-    } else
-      tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
+    if constexpr (SPLIT) tf32_rows_rows<D, NB>(s, sQ, wrow, kpl, lane);
+    else tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
 
     if constexpr (BIAS) {
       // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq read no bias
