@@ -16,7 +16,7 @@ namespace fdjl {
 
 template <int D, bool BIAS>
 __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
-  using S_ = FwdTf32Shape<D>;
+  using S_ = FwdTf32Shape<D, BIAS>;
   using L = F32Lay<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
   constexpr int NB = BC / 8;  // n8 tiles of S (= k8 steps of P V)

@@ -132,8 +132,8 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
 
 // f32: the convert kernel runs after the 3xTF32 dkdv kernels that add dQ (f32_dkdv_adds_dq), in the atomic mode
 #define FLASH_F32_READERS(H, B, BIAS)                                                                   \
-  FLASH_KERNEL(flash_fwd_##B##f32_hd##H, FlashFwdParams, F32FwdShape<H>::THREADS, F32FwdShape<H>::ROWS, \
-               F32FwdShape<H>::SMEM, (fdjl::fwd_f32<H, BIAS>))                                          \
+  FLASH_KERNEL(flash_fwd_##B##f32_hd##H, FlashFwdParams, (F32FwdShape<H, BIAS>::THREADS),                \
+               (F32FwdShape<H, BIAS>::ROWS), (F32FwdShape<H, BIAS>::SMEM), (fdjl::fwd_f32<H, BIAS>))    \
   FLASH_KERNEL_MINB(flash_bwd_dkdv_##B##f32_hd##H, FlashBwdParams, F32DkdvShape<H>::THREADS,            \
                     F32DkdvShape<H>::MINB, F32DkdvShape<H>::ROWS, F32DkdvShape<H>::SMEM,                 \
                     (fdjl::bwd_dkdv_f32<H, BIAS>))                                                       \

@@ -423,8 +423,11 @@ struct Tf32Tile {
 // The forwards of d 64-128: one CTA of 8 warps per SM, K and V split once per tile by its 256 threads (169 KiB at
 // d = 128): 27% fewer instructions, 1.09-1.21x over 2 CTAs of 4 warps splitting on read (PERF_LOG "The float32
 // forward on 8 warps, K and V split once"). 64-key tiles on 8 warps that split on read had lost (0.90-1.00x).
-__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D) {
-  return D >= 64 ? Tf32Tile{8, D <= 64 ? 64 : 32, true} : Tf32Tile{4, 64, false};
+// D = 32's plain forward too (1.06-1.08x); its bias forms stay on 2 CTAs of 4 warps that split on read: at d = 32 a
+// tile's products are short, so its bias and mask work weighs more, and one CTA's 8 warps reach it in step where two
+// CTAs interleave (0.76-0.96x on 8 warps; PERF_LOG "d = 32's float32 forward on 8 warps, split once").
+__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D, bool bias) {
+  return D >= 64 || !bias ? Tf32Tile{8, D <= 64 ? 64 : 32, true} : Tf32Tile{4, 64, false};
 }
 // D = 96's dK/dV kernel streams 32 queries, so that its dQ tile (32 x 96) splits over 4 warps in pairs of column tiles.
 __host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) {
@@ -434,8 +437,8 @@ __host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) {
   return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32};
 }
 // float32 rows in shared memory take D + 4 floats (F32Lay)
-template <int D> struct FwdTf32Shape {
-  static constexpr Tf32Tile C = fwd_tf32_tile(D);
+template <int D, bool BIAS> struct FwdTf32Shape {
+  static constexpr Tf32Tile C = fwd_tf32_tile(D, BIAS);
   static constexpr int W = C.warps, BC = C.other_tile;
   static constexpr int BR = 16 * W, ROWS = BR, THREADS = 32 * W;
   static constexpr int SMEM = (BR + C.streamed_rows()) * (D + 4) * 4;  // Q, the streamed K and V
@@ -473,8 +476,9 @@ struct CastShape { static constexpr int THREADS = 256, ROWS = 32, SMEM = 0; };
 // one warp per row; SMEM = 0 is how the launcher tells the SIMT float32 kernels from the 3xTF32 ones,
 // to say once that a problem runs on the slow path (CudaBackend.runsOnSimt)
 struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0, MINB = 0; };
-// the launch shapes of flash_{fwd,bwd_dkdv,bwd_dq}_f32_hd<D> in the pass being compiled
-template <int D> using F32FwdShape = std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D>, F32Shape>;
+// the launch shapes of flash_{fwd,bwd_dkdv,bwd_dq}_[bias_]f32_hd<D> in the pass being compiled
+template <int D, bool BIAS>
+using F32FwdShape = std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D, BIAS>, F32Shape>;
 template <int D> using F32DkdvShape = std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>;
 template <int D> using F32DqShape = std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>;
 
