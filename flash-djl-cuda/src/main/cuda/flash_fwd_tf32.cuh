@@ -1,10 +1,10 @@
-// flash_fwd_tf32.cuh - FlashAttention-2 forward for float32 data on the tensor cores, float32-accurate
+// flash_fwd_tf32.cuh - FlashAttention-2 forward for float32 data on the tensor cores (mma.sync), float32-accurate
 // (3xTF32, flash_tf32.cuh). The structure of flash_fwd.cuh with float32 tiles: one CTA = BR query
 // rows of one (batch, head), 16 per warp; Q stays in shared memory, K/V tiles of BC keys stream
-// through two stages with cp.async, or through one stage that all threads split into tf32 planes
-// once per tile (Tf32Tile::split_once). Per tile: S = Q K^T (3xTF32), mask, online softmax in the
-// log2 domain with exp2f (as accurate as the SIMT kernels' exponent), O += P V (3xTF32, P split in
+// through two stages with cp.async, split by each warp as it reads them. Per tile: S = Q K^T (3xTF32), mask, online
+// softmax in the log2 domain with exp2f (as accurate as the SIMT kernels' exponent), O += P V (3xTF32, P split in
 // registers). O / l and the LSE are written once; a row that sees no key gets O = 0, LSE = -inf.
+// The float32 forwards run on warpgroup MMAs (flash_fwd_tf32_wg.cuh) except d = 32's with a bias (f32_fwd_on_wgmma).
 //
 #pragma once
 #include "flash_common.cuh"
@@ -16,13 +16,11 @@ namespace fdjl {
 
 template <int D, bool BIAS>
 __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
-  using S_ = FwdTf32Shape<D, BIAS>;
+  using S_ = FwdTf32Shape<D>;
   using L = F32Lay<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
   constexpr int NB = BC / 8;  // n8 tiles of S (= k8 steps of P V)
   constexpr int ND = D / 8;   // n8 tiles of O
-  constexpr bool SPLIT = S_::C.split_once;
-  constexpr int RAW_STAGES = SPLIT ? 1 : 2;
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
@@ -43,13 +41,8 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
 
   const uint32_t sQ = smem_u32(smem);
   const uint32_t sK0 = sQ + L::bytes(BR);
-  const uint32_t sV0 = sK0 + RAW_STAGES * L::bytes(BC);
-  const float* sKp = reinterpret_cast<const float*>(smem + L::bytes(BR));
-  const float* sVp = sKp + RAW_STAGES * (L::bytes(BC) / 4);
-  // SPLIT: the planes of K and V after the one copy stage
-  float* const planes0 = reinterpret_cast<float*>(smem + L::bytes(BR) + 2 * L::bytes(BC));
-  const Tf32Planes kpl{planes0, planes0 + L::bytes(BC) / 4};
-  const Tf32Planes vpl{planes0 + 2 * (L::bytes(BC) / 4), planes0 + 3 * (L::bytes(BC) / 4)};
+  const uint32_t sV0 = sK0 + 2 * L::bytes(BC);
+  const float* sVp = reinterpret_cast<const float*>(smem + L::bytes(BR)) + 2 * (L::bytes(BC) / 4);
 
   const int nb = kt.begin * BC;
   load_f32_tile<D, BR, NT>(sQ, t.q, p.q.row_stride, m0, Nq - m0, hd, tid, qvec);
@@ -70,30 +63,16 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
     const int n0 = nb + j * BC;
     const int bst = bst_next;
     if (j + 1 < n_tiles) bst_next = t.bias.state(p, m0, BR, n0 + BC, BC);
-    if constexpr (SPLIT) {  // the tile's copies landed, every warp is done with the planes: split, then copy the next
-      cp_async_wait<0>();
-      __syncthreads();
-      split_f32_tile<D, BC, NT>(sKp, kpl, tid);
-      split_f32_tile<D, BC, NT>(sVp, vpl, tid);
-      __syncthreads();
-      if (j + 1 < n_tiles) {
-        const int nn = n0 + BC;
-        load_f32_tile<D, BC, NT>(sK0, t.k, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
-        load_f32_tile<D, BC, NT>(sV0, t.v, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
-        cp_async_commit();
-      }
+    if (j + 1 < n_tiles) {
+      const int nn = n0 + BC;
+      load_f32_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), t.k, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
+      load_f32_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), t.v, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
+      cp_async_commit();
+      cp_async_wait<1>();
     } else {
-      if (j + 1 < n_tiles) {
-        const int nn = n0 + BC;
-        load_f32_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), t.k, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
-        load_f32_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), t.v, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
-        cp_async_commit();
-        cp_async_wait<1>();
-      } else {
-        cp_async_wait<0>();
-      }
-      __syncthreads();
+      cp_async_wait<0>();
     }
+    __syncthreads();
     const uint32_t sK = sK0 + st * L::bytes(BC);
     const float* sV = sVp + st * (L::bytes(BC) / 4);
     // a tile the bias hides inside the range is computed to P = 0 (skipping it with a `continue` made
@@ -103,8 +82,7 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
     float s[NB][4];
 #pragma unroll
     for (int n = 0; n < NB; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-    if constexpr (SPLIT) tf32_rows_rows<D, NB>(s, sQ, wrow, kpl, lane);
-    else tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
+    tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
 
     if constexpr (BIAS) {
       // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq read no bias
@@ -169,12 +147,8 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
         for (int e = 0; e < 8; ++e) s[2 * kk + (e >> 2)][e & 3] = t.drop.kept(s[2 * kk + (e >> 2)][e & 3], keep, e);
       });
     }
-    if constexpr (SPLIT) {
-      tf32_regs_rows<D, NB>(acc, s, vpl, lane);  // (the next tile's barrier comes before its split)
-    } else {
-      tf32_regs_rows<D, NB>(acc, s, sV, lane);
-      __syncthreads();  // stage st is overwritten by the next prefetch
-    }
+    tf32_regs_rows<D, NB>(acc, s, sV, lane);
+    __syncthreads();  // stage st is overwritten by the next prefetch
   }
 
   // epilogue: normalise, write O (per element: any head_dim) and the LSE (natural log)

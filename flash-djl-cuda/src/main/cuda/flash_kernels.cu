@@ -9,6 +9,7 @@
 #include "flash_bwd_dq_sm90.cuh"
 #include "flash_f32.cuh"
 #include "flash_fwd_tf32.cuh"
+#include "flash_fwd_tf32_wg.cuh"
 #include "flash_bwd_tf32.cuh"
 #include "flash_bias.cuh"
 #include "flash_cast.cuh"
@@ -47,7 +48,8 @@ __device__ __forceinline__ void bwd_dq_kernel(const FlashBwdParams& p) {
 // float32: 3xTF32 tensor-core bodies where flash_tiles.h says so, else SIMT
 template <int D, bool BIAS>
 __device__ __forceinline__ void fwd_f32(const FlashFwdParams& p) {
-  if constexpr (f32_on_tensor_cores(D)) fwd_tf32_kernel<D, BIAS>(p);
+  if constexpr (f32_fwd_on_wgmma(D, BIAS)) fwd_tf32_wg_kernel<D, BIAS>(p);
+  else if constexpr (f32_on_tensor_cores(D)) fwd_tf32_kernel<D, BIAS>(p);
   else fwd_f32_kernel<D, BIAS>(p);
 }
 template <int D, bool BIAS>

@@ -411,8 +411,7 @@ struct Tf32Tile {
   // reads the whole streamed tile, so split on read each element is split by every warp, in both of the products
   // that read it: a third of the kernels' instructions (PERF_LOG "The backward's streamed tiles split once").
   // The planes take shared memory: at d = 64 the backward kernels then fit 2 CTAs per SM instead of 3, and ran
-  // 0.91-0.94x for 20% fewer instructions; at d = 32 (4 CTAs) 1.10-1.12x. So the backward of d <= 32 only. The
-  // forwards of d 64-128 split once on 8 warps (below).
+  // 0.91-0.94x for 20% fewer instructions; at d = 32 (4 CTAs) 1.10-1.12x. So the backward of d <= 32 only.
   bool split_once;
   // the streamed tile's shared memory, in F32Lay rows: 2 stages of 2 tiles, or 1 stage and 2 x 2 planes
   __host__ __device__ constexpr int streamed_rows() const { return (split_once ? 6 : 4) * other_tile; }
@@ -420,15 +419,6 @@ struct Tf32Tile {
 // Past D = 64 the streamed tile is halved, so that the tiles fit the shared memory and the products the registers.
 // D = 128's backward: one CTA of 8 warps per SM (the same warps per SM) with d = 64's streamed tile, so that each warp
 // splits its own operand rows for twice the MMAs: 0.99-1.07x atomic, 1.02-1.08x deterministic.
-// The forwards of d 64-128: one CTA of 8 warps per SM, K and V split once per tile by its 256 threads (169 KiB at
-// d = 128): 27% fewer instructions, 1.09-1.21x over 2 CTAs of 4 warps splitting on read (PERF_LOG "The float32
-// forward on 8 warps, K and V split once"). 64-key tiles on 8 warps that split on read had lost (0.90-1.00x).
-// D = 32's plain forward too (1.06-1.08x); its bias forms stay on 2 CTAs of 4 warps that split on read: at d = 32 a
-// tile's products are short, so its bias and mask work weighs more, and one CTA's 8 warps reach it in step where two
-// CTAs interleave (0.76-0.96x on 8 warps; PERF_LOG "d = 32's float32 forward on 8 warps, split once").
-__host__ __device__ constexpr Tf32Tile fwd_tf32_tile(int D, bool bias) {
-  return D >= 64 || !bias ? Tf32Tile{8, D <= 64 ? 64 : 32, true} : Tf32Tile{4, 64, false};
-}
 // D = 96's dK/dV kernel streams 32 queries, so that its dQ tile (32 x 96) splits over 4 warps in pairs of column tiles.
 __host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) {
   return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 96 ? 32 : 16, D <= 32};
@@ -436,9 +426,25 @@ __host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) {
 __host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) {
   return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32};
 }
-// float32 rows in shared memory take D + 4 floats (F32Lay)
-template <int D, bool BIAS> struct FwdTf32Shape {
-  static constexpr Tf32Tile C = fwd_tf32_tile(D, BIAS);
+// The float32 forward on warpgroup MMAs (flash_fwd_tf32_wg.cuh; sm_90a): where it runs, and its shape. It ran
+// 1.25-1.57x the mma.sync forward at d 32-128 (PERF_LOG "The float32 forward on warpgroup MMAs"), and 1.10-1.55x
+// with a bias except at d = 32, where a bias tile's mask and bias work weighs more than its short products (document
+// masks 0.83x at N = 1k, ALiBi 0.94x): d = 32's bias forms keep the mma.sync forward (FwdTf32Shape).
+// Two warpgroups of 64 query rows; Q's tf32 planes stay in shared memory (the A operand of S = Q K^T), K's and V's
+// are made once per tile from one raw copy stage (K-major: V's planes transposed). D = 128 takes 32-key tiles so that
+// the planes fit.
+__host__ __device__ constexpr bool f32_fwd_on_wgmma(int D, bool bias) { return kWgmma && D <= 128 && (D >= 64 || !bias); }
+template <int D> struct FwdTf32WgShape {
+  static constexpr int W = 8, BR = 128, BC = D <= 64 ? 64 : 32, ROWS = BR, THREADS = 32 * W;
+  static constexpr int Q_PLANE = BR * D * 4, KV_PLANE = BC * D * 4;  // bytes of one tf32 plane
+  // 1 KiB to align the swizzled planes by hand; Q's 2 planes, K's and V's 2 each, raw K and V (F32Lay rows)
+  static constexpr int SMEM = 1024 + 2 * Q_PLANE + 4 * KV_PLANE + 2 * BC * (D + 4) * 4;
+  static_assert(BR * (D + 4) * 4 <= 4 * KV_PLANE + 2 * BC * (D + 4) * 4, "raw Q lands over the K and V planes");
+};
+// float32 rows in shared memory take D + 4 floats (F32Lay). The mma.sync forward: 2 CTAs of 4 warps per SM, 64-key
+// tiles split by every warp as it reads them (8 warps splitting once lost with a bias at d = 32, 0.76-0.96x).
+template <int D> struct FwdTf32Shape {
+  static constexpr Tf32Tile C{4, 64, false};
   static constexpr int W = C.warps, BC = C.other_tile;
   static constexpr int BR = 16 * W, ROWS = BR, THREADS = 32 * W;
   static constexpr int SMEM = (BR + C.streamed_rows()) * (D + 4) * 4;  // Q, the streamed K and V
@@ -478,7 +484,9 @@ struct CastShape { static constexpr int THREADS = 256, ROWS = 32, SMEM = 0; };
 struct F32Shape { static constexpr int THREADS = 256, ROWS = 8, SMEM = 0, MINB = 0; };
 // the launch shapes of flash_{fwd,bwd_dkdv,bwd_dq}_[bias_]f32_hd<D> in the pass being compiled
 template <int D, bool BIAS>
-using F32FwdShape = std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D, BIAS>, F32Shape>;
+using F32FwdShape = std::conditional_t<
+    f32_fwd_on_wgmma(D, BIAS), FwdTf32WgShape<D>,
+    std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D>, F32Shape>>;
 template <int D> using F32DkdvShape = std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>;
 template <int D> using F32DqShape = std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>;
 

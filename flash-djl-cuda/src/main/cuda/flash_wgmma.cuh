@@ -291,4 +291,42 @@ FDJL_WGMMA_DEF(__half, "f16", 256, 128)
 FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 256, 128)
 #endif
 
+// D[64 x N] (+)= A B on tf32 operands (float32 bits whose 13 low mantissa bits the tensor cores ignore: the planes of
+// Tf32x3, flash_tf32.cuh), fp32 accumulate, k8 steps. Both operands K-major (tf32 has no transposed form): the same
+// 128B-swizzled tiles as above with 32 floats per 128-byte block, so a k8 step is +32 bytes as a 16-bit k16 step is.
+//  ss: A and B from shared-memory descriptors
+//  rs: A from registers (4 x 32 bit, the mma.sync m16n8k8 tf32 A layout for the warp's 16 rows), B from a descriptor
+template <int N> struct WgmmaTf32;
+#define FDJL_WGMMA_TF32_DEF(N, R)                                                                     \
+  template <> struct WgmmaTf32<N> {                                                                   \
+    static __device__ __forceinline__ void ss(float* d, uint64_t da, uint64_t db, int scale_d) {       \
+      asm volatile("{\n.reg .pred p;\n" FDJL_SS_PRED_##R                                              \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k8.f32.tf32.tf32 " FDJL_ACC_REGS_##R        \
+                   FDJL_SS_TF32_TAIL_##R "}\n"                                                        \
+                   : FDJL_ACC_OPS_##R(d)                                                              \
+                   : "l"(da), "l"(db), "r"(scale_d));                                                 \
+    }                                                                                                 \
+    static __device__ __forceinline__ void rs(float* d, const uint32_t* a, uint64_t db, int scale_d) { \
+      asm volatile("{\n.reg .pred p;\n" FDJL_RS_PRED_##R                                              \
+                   "wgmma.mma_async.sync.aligned.m64n" #N "k8.f32.tf32.tf32 " FDJL_ACC_REGS_##R        \
+                   FDJL_RS_TF32_TAIL_##R "}\n"                                                        \
+                   : FDJL_ACC_OPS_##R(d)                                                              \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));             \
+    }                                                                                                 \
+  };
+#define FDJL_SS_TF32_TAIL_16 ", %16, %17, p, 1, 1;\n"
+#define FDJL_RS_TF32_TAIL_16 ", {%16, %17, %18, %19}, %20, p, 1, 1;\n"
+#define FDJL_SS_TF32_TAIL_32 ", %32, %33, p, 1, 1;\n"
+#define FDJL_RS_TF32_TAIL_32 ", {%32, %33, %34, %35}, %36, p, 1, 1;\n"
+#define FDJL_SS_TF32_TAIL_48 ", %48, %49, p, 1, 1;\n"
+#define FDJL_RS_TF32_TAIL_48 ", {%48, %49, %50, %51}, %52, p, 1, 1;\n"
+#define FDJL_SS_TF32_TAIL_64 ", %64, %65, p, 1, 1;\n"
+#define FDJL_RS_TF32_TAIL_64 ", {%64, %65, %66, %67}, %68, p, 1, 1;\n"
+#if FDJL_WGMMA
+FDJL_WGMMA_TF32_DEF(32, 16)
+FDJL_WGMMA_TF32_DEF(64, 32)
+FDJL_WGMMA_TF32_DEF(96, 48)
+FDJL_WGMMA_TF32_DEF(128, 64)
+#endif
+
 }  // namespace fdjl

@@ -1,0 +1,299 @@
+// flash_fwd_tf32_wg.cuh - the float32 forward on Hopper warpgroup MMAs (sm_90a), float32-accurate (3xTF32).
+//
+// Same contract and arithmetic as fwd_tf32_kernel (flash_fwd_tf32.cuh): every product is big x big + big x small +
+// small x big of tf32 planes (Tf32x3), the softmax, mask, bias and dropout code is that kernel's, on the same
+// per-thread fragment (a wgmma accumulator holds the mma.sync m16n8 layout for each warp's 16 rows). What changes is
+// who feeds the tensor cores: wgmma reads both operands of S = Q K^T and the B operand of O += P V straight from
+// shared memory, so no warp loads or splits an operand fragment per MMA (those were most of the mma.sync kernel's
+// instructions).
+//  - One CTA = BR = 128 query rows of one (batch, head), two warpgroups of 64.
+//  - Q lands once (raw, over the K and V planes), and is split into big and small planes in the 128B-swizzled
+//    K-major layout (flash_wgmma.cuh): the A operand of S.
+//  - Per key tile: K and V land raw in one copy stage; all threads split them once into planes, K's K-major (rows =
+//    keys) and V's transposed (rows = head dims, k = keys, in the order P's registers give them: tf32_regs_rows's
+//    permutation), then issue the next tile's copy, which overlaps the products.
+//  - S: the small terms over all of D in one accumulator, big x big in chunks of kTf32WgSChunk k8 steps, each added
+//    to S with a float32 add; O += P V: each chunk of kTf32Chunk k8 steps in a fresh accumulator (small terms
+//    first), added to O. A tensor core adds without round-to-nearest, so long chains in one accumulator would carry
+//    that error (f32_error_study.py: S's big x big over all of d = 128 took O's error from 0.63 to 1.18 of
+//    PyTorch's float32 error, dQ's from 0.91 to 1.77).
+//
+#pragma once
+#include "flash_common.cuh"
+#include "flash_fwd_tile.cuh"
+#include "flash_tf32.cuh"
+#include "flash_tiles.h"
+#include "flash_wgmma.cuh"
+
+namespace fdjl {
+
+// k8 steps of S's big x big chained in one accumulator before a float32 add (the small terms chain over all of D): 1,
+// as the mma.sync kernels and the backward's recomputation of S do. Chunks of 2 and 4 ran 3% and 6% faster, but took
+// dQ's error from 1.02 to 1.25 and 1.14 of PyTorch's float32 error at d = 64 (medians; PERF_LOG).
+constexpr int kTf32WgSChunk = 1;
+
+// A ROWS x D float32 tile (F32Lay rows, all D columns written) split into tf32 planes in the swizzled K-major layout:
+// rows are the operand's M or N, its D columns the k dimension. Each thread moves 16 bytes at a time.
+template <int D, int ROWS, int NT>
+__device__ __forceinline__ void split_f32_kmajor(const float* raw, unsigned char* big, unsigned char* small, int tid) {
+  constexpr int C = D / 4, TOTAL = ROWS * C;
+  static_assert(TOTAL % NT == 0, "whole passes");
+#pragma unroll 4
+  for (int i0 = 0; i0 < TOTAL; i0 += NT) {
+    const int i = i0 + tid, r = i / C, c = i % C;
+    const uint4 x4 = *reinterpret_cast<const uint4*>(raw + r * F32Lay<D>::RS + c * 4);
+    const uint32_t x[4] = {x4.x, x4.y, x4.z, x4.w};
+    uint32_t b[4], s[4];
+    Tf32x3::split<4>(x, b, s);
+    const uint32_t at = sw128<ROWS>(r, c);
+    *reinterpret_cast<uint4*>(big + at) = make_uint4(b[0], b[1], b[2], b[3]);
+    *reinterpret_cast<uint4*>(small + at) = make_uint4(s[0], s[1], s[2], s[3]);
+  }
+}
+
+// V's BC x D tile (F32Lay) split into planes transposed: D rows of BC keys (K-major for O += P V). Within each group of
+// 8 keys, k position q holds key 2q (q < 4) or 2(q - 4) + 1: P's registers give a thread keys 2t and 2t + 1 of each
+// group, which the tf32 A layout takes as k positions t and t + 4. A warp takes 32 head dims of one 16-byte chunk
+// (four keys): its loads are one row each, its stores one chunk of 32 rows (4 bank-free wavefronts).
+template <int D, int BC, int NT>
+__device__ __forceinline__ void split_f32_vt(const float* raw, unsigned char* big, unsigned char* small, int tid) {
+  constexpr int C = BC / 4, TOTAL = D * C;
+  static_assert(TOTAL % NT == 0 && D % 32 == 0, "whole passes; a warp's 32 head dims in one chunk");
+#pragma unroll 4
+  for (int i0 = 0; i0 < TOTAL; i0 += NT) {
+    const int i = i0 + tid, d = i % D, c = i / D;
+    const int key0 = 8 * (c >> 1) + (c & 1);  // chunk c: keys key0, key0 + 2, key0 + 4, key0 + 6
+    const float* v = raw + key0 * F32Lay<D>::RS + d;
+    const uint32_t x[4] = {__float_as_uint(v[0]), __float_as_uint(v[2 * F32Lay<D>::RS]),
+                           __float_as_uint(v[4 * F32Lay<D>::RS]), __float_as_uint(v[6 * F32Lay<D>::RS])};
+    uint32_t b[4], s[4];
+    Tf32x3::split<4>(x, b, s);
+    const uint32_t at = sw128<D>(d, c);
+    *reinterpret_cast<uint4*>(big + at) = make_uint4(b[0], b[1], b[2], b[3]);
+    *reinterpret_cast<uint4*>(small + at) = make_uint4(s[0], s[1], s[2], s[3]);
+  }
+}
+
+template <int D, bool BIAS>
+__device__ __forceinline__ void fwd_tf32_wg_kernel(const FlashFwdParams& p) {
+  using S_ = FwdTf32WgShape<D>;
+  using L = F32Lay<D>;
+  constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
+  constexpr int NB = BC / 8;  // n8 tiles of S (= k8 steps of P V)
+  constexpr int ND = D / 8;   // n8 tiles of O (= k8 steps of S)
+  constexpr int SCH = kTf32WgSChunk < ND ? kTf32WgSChunk : ND;
+  constexpr int PCH = kTf32Chunk < NB ? kTf32Chunk : NB;  // P V's k8 steps per fresh accumulator (tf32_regs_rows's)
+  static_assert(ND % SCH == 0 && NB % PCH == 0, "k steps in whole chunks");
+
+  extern __shared__ __align__(128) unsigned char smem[];
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+  const int wg = warpgroup_index();
+  const FwdTile<float, float, BIAS> t(p, BR, /*longest_first=*/true);
+  if (t.outside()) return;
+  const Visibility& vis = t.vis;
+  const int Nq = vis.Nq, Nk = vis.Nk, hd = t.hd, m0 = t.m0;
+
+  const TileRange kt = t.key_tiles(p, BR, BC);
+  const int n_tiles = kt.size();
+  const Visibility::MaskedTiles masked = vis.masked_key_tiles(m0, BR, BC);
+  if (n_tiles == 0) {
+    t.template write_empty<D, BR, NT>(p.o.row_stride, tid, m0);
+    return;
+  }
+  const bool qvec = rows_16b_aligned(p.q, hd);
+  const bool kvec = rows_16b_aligned(p.k, hd), vvec = rows_16b_aligned(p.v, hd);
+
+  // Q's planes, K's, V's (transposed), then raw K and V; the planes 1 KiB aligned (128B swizzle)
+  const uint32_t sQb = (smem_u32(smem) + 1023u) & ~1023u;
+  unsigned char* const base = smem + (sQb - smem_u32(smem));
+  const uint32_t sQs = sQb + S_::Q_PLANE, sKb = sQs + S_::Q_PLANE, sKs = sKb + S_::KV_PLANE;
+  const uint32_t sVb = sKs + S_::KV_PLANE, sVs = sVb + S_::KV_PLANE, sKraw = sVs + S_::KV_PLANE;
+  const uint32_t sVraw = sKraw + L::bytes(BC);
+  auto at = [&](uint32_t a) { return base + (a - sQb); };
+  const float* kraw = reinterpret_cast<const float*>(at(sKraw));
+  const float* vraw = reinterpret_cast<const float*>(at(sVraw));
+
+  // Q lands raw over the K and V planes, which are free until the first tile's split
+  load_f32_tile<D, BR, NT>(sKb, t.q, p.q.row_stride, m0, Nq - m0, hd, tid, qvec);
+  cp_async_commit();
+  cp_async_wait<0>();
+  __syncthreads();
+  split_f32_kmajor<D, BR, NT>(reinterpret_cast<const float*>(at(sKb)), at(sQb), at(sQs), tid);
+  __syncthreads();  // raw Q read: the K and V copies may land there
+  const int nb = kt.begin * BC;
+  load_f32_tile<D, BC, NT>(sKraw, t.k, p.k.row_stride, nb, Nk - nb, hd, tid, kvec);
+  load_f32_tile<D, BC, NT>(sVraw, t.v, p.v.row_stride, nb, Nk - nb, hd, tid, vvec);
+  cp_async_commit();
+
+  // this warpgroup's 64 rows of Q; operands K-major (flash_wgmma.cuh: SBO 1024, k8 step +32 bytes in a 32-float block)
+  const WgDesc qb(sQb + wg * 64 * 128, 16, 1024), qs(sQs + wg * 64 * 128, 16, 1024);
+  const WgDesc kb(sKb, 16, 1024), ks(sKs, 16, 1024), vb(sVb, 16, 1024), vs(sVs, 16, 1024);
+  auto q_k = [](int kc) { return (uint32_t)((kc >> 2) * BR * 128 + (kc & 3) * 32); };  // Q at k8 step kc
+  auto k_k = [](int kc) { return (uint32_t)((kc >> 2) * BC * 128 + (kc & 3) * 32); };  // K
+  auto v_k = [](int kc) { return (uint32_t)((kc >> 2) * D * 128 + (kc & 3) * 32); };   // V^T
+
+  float acc[ND][4];
+#pragma unroll
+  for (int d = 0; d < ND; ++d) acc[d][0] = acc[d][1] = acc[d][2] = acc[d][3] = 0.f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  const int wrow = warp * 16;
+  const float sl2 = p.scale_log2;
+
+  int bst_next = t.bias.state(p, m0, BR, nb, BC);  // tile j + 1's bias state is read during tile j
+  for (int j = 0; j < n_tiles; ++j) {
+    const int n0 = nb + j * BC;
+    const int bst = bst_next;
+    if (j + 1 < n_tiles) bst_next = t.bias.state(p, m0, BR, n0 + BC, BC);
+    // the tile landed, and every warpgroup has waited for its last products: remake the planes, then copy the next
+    cp_async_wait<0>();
+    __syncthreads();
+    split_f32_kmajor<D, BC, NT>(kraw, at(sKb), at(sKs), tid);
+    split_f32_vt<D, BC, NT>(vraw, at(sVb), at(sVs), tid);
+    fence_proxy_async();  // the planes' stores, visible to wgmma
+    __syncthreads();
+    if (j + 1 < n_tiles) {
+      const int nn = n0 + BC;
+      load_f32_tile<D, BC, NT>(sKraw, t.k, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
+      load_f32_tile<D, BC, NT>(sVraw, t.v, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
+      cp_async_commit();
+    }
+
+    // S = Q K^T: the small terms over all of D in one accumulator, big x big in chunks of SCH k8 steps
+    float s[NB][4], lo[NB][4];
+#pragma unroll
+    for (int c = 0; c < ND / SCH; ++c) {
+      float hi[NB][4];
+      wg_fence();
+#pragma unroll
+      for (int kc = c * SCH; kc < (c + 1) * SCH; ++kc) {
+        WgmmaTf32<BC>::ss(&lo[0][0], qs.at(q_k(kc)), kb.at(k_k(kc)), kc > 0);
+        WgmmaTf32<BC>::ss(&lo[0][0], qb.at(q_k(kc)), ks.at(k_k(kc)), 1);
+      }
+#pragma unroll
+      for (int kc = c * SCH; kc < (c + 1) * SCH; ++kc)
+        WgmmaTf32<BC>::ss(&hi[0][0], qb.at(q_k(kc)), kb.at(k_k(kc)), kc > c * SCH);
+      wg_commit();
+      wg_wait<0>();
+      wg_pin<4 * NB>(&hi[0][0]);
+#pragma unroll
+      for (int n = 0; n < NB; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] = c == 0 ? hi[n][e] : s[n][e] + hi[n][e];
+    }
+    wg_pin<4 * NB>(&lo[0][0]);
+#pragma unroll
+    for (int n = 0; n < NB; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] += lo[n][e];
+
+    if constexpr (BIAS) {
+      // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq read no bias
+      // and are not stored)
+      const bool band_cut = masked(n0);
+      if (band_cut || bst != kTileFull) {
+        if (bst == kTilePartial)
+          t.bias.template add_partial<NB, false>(p, &s[0][0], m0 + wrow + g, n0 + 2 * t4, Nq, Nk);
+        if (band_cut || bst == kTileHidden) {
+#pragma unroll
+          for (int n = 0; n < NB; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int row = m0 + wrow + g + (e >> 1) * 8;
+              const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+              s[n][e] = bst != kTileHidden && vis.shows(row, col) ? s[n][e] : -INFINITY;
+            }
+        }
+      }
+    } else if (masked(n0) || bst != kTileFull) {
+#pragma unroll
+      for (int n = 0; n < NB; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int row = m0 + wrow + g + (e >> 1) * 8;
+          const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+          s[n][e] = ScoreBias<BIAS>::shows(vis, row, col) ? t.bias.apply(p, s[n][e], row, col, bst) : -INFINITY;
+        }
+    }
+
+    // online softmax: rows g and g + 8 of this warp's 16
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < NB; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
+      mx = quad_max(mx);
+      const float mnew = fmaxf(mrow[r], mx * sl2);
+      const float mu = (mnew == -INFINITY) ? 0.f : mnew;
+      const float alpha = exp2f(mrow[r] - mu);
+      mrow[r] = mnew;
+      float sum = 0.f;
+#pragma unroll
+      for (int n = 0; n < NB; ++n) {
+        const float p0 = exp2f(fmaf(s[n][2 * r], sl2, -mu)), p1 = exp2f(fmaf(s[n][2 * r + 1], sl2, -mu));
+        s[n][2 * r] = p0;
+        s[n][2 * r + 1] = p1;
+        sum += p0 + p1;
+      }
+      lrow[r] = lrow[r] * alpha + sum;
+#pragma unroll
+      for (int d = 0; d < ND; ++d) {
+        acc[d][2 * r] *= alpha;
+        acc[d][2 * r + 1] *= alpha;
+      }
+    }
+
+    // O += P V
+    if (t.drop.on()) {  // dropout of P after the row sums: the softmax is that of the undropped P
+      t.drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) s[2 * kk + (e >> 2)][e & 3] = t.drop.kept(s[2 * kk + (e >> 2)][e & 3], keep, e);
+      });
+    }
+    uint32_t pb[NB][4], ps[NB][4];  // P's k8 step kc: keys 2t, 2t + 1 of the step as k positions t, t + 4
+#pragma unroll
+    for (int kc = 0; kc < NB; ++kc) {
+      const uint32_t a[4] = {__float_as_uint(s[kc][0]), __float_as_uint(s[kc][2]), __float_as_uint(s[kc][1]),
+                             __float_as_uint(s[kc][3])};
+      Tf32x3::split<4>(a, pb[kc], ps[kc]);
+    }
+#pragma unroll
+    for (int c = 0; c < NB / PCH; ++c) {
+      float o[ND][4];  // the chunk's P V, small terms first
+      wg_fence();
+#pragma unroll
+      for (int kc = c * PCH; kc < (c + 1) * PCH; ++kc) {
+        WgmmaTf32<D>::rs(&o[0][0], ps[kc], vb.at(v_k(kc)), kc > c * PCH);
+        WgmmaTf32<D>::rs(&o[0][0], pb[kc], vs.at(v_k(kc)), 1);
+      }
+#pragma unroll
+      for (int kc = c * PCH; kc < (c + 1) * PCH; ++kc) WgmmaTf32<D>::rs(&o[0][0], pb[kc], vb.at(v_k(kc)), 1);
+      wg_commit();
+      wg_wait<0>();
+      wg_pin<4 * ND>(&o[0][0]);
+#pragma unroll
+      for (int d = 0; d < ND; ++d)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[d][e] += o[d][e];
+    }
+  }
+
+  // epilogue: normalise, write O (per element: any head_dim) and the LSE (natural log)
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float l = quad_sum(lrow[r]);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int row = m0 + wrow + g + 8 * r;
+    if (row < Nq) {
+      float* orow = t.o + (int64_t)row * p.o.row_stride;
+#pragma unroll
+      for (int d = 0; d < ND; ++d) {
+        const int col = d * 8 + 2 * t4;
+        if (col < hd) store_pair<float>(orow + col, acc[d][2 * r] * inv, acc[d][2 * r + 1] * inv, col + 1 < hd);
+      }
+      if (t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + log2f(l)) * kLn2 : -INFINITY;
+    }
+  }
+  t.template write_empty<D, BR, NT>(p.o.row_stride, tid, Nq);  // padding rows, if the tile has any
+}
+
+}  // namespace fdjl
