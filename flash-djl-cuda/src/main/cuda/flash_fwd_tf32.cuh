@@ -9,6 +9,7 @@
 #pragma once
 #include "flash_common.cuh"
 #include "flash_fwd_tile.cuh"
+#include "flash_fwd_tf32_rows.cuh"
 #include "flash_tf32.cuh"
 #include "flash_tiles.h"
 
@@ -84,89 +85,16 @@ __device__ __forceinline__ void fwd_tf32_kernel(const FlashFwdParams& p) {
     for (int n = 0; n < NB; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
     tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
 
-    if constexpr (BIAS) {
-      // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq read no bias
-      // and are not stored)
-      const bool band_cut = masked(n0);
-      if (band_cut || bst != kTileFull) {
-        if (bst == kTilePartial)
-          t.bias.template add_partial<NB, false>(p, &s[0][0], m0 + wrow + g, n0 + 2 * t4, Nq, Nk);
-        if (band_cut || bst == kTileHidden) {
-#pragma unroll
-          for (int n = 0; n < NB; ++n)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int row = m0 + wrow + g + (e >> 1) * 8;
-              const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-              s[n][e] = bst != kTileHidden && vis.shows(row, col) ? s[n][e] : -INFINITY;
-            }
-        }
-      }
-    } else if (masked(n0) || bst != kTileFull) {  // (unbiased: one loop for both compiled these differently)
-#pragma unroll
-      for (int n = 0; n < NB; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int row = m0 + wrow + g + (e >> 1) * 8;
-          const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-          s[n][e] = ScoreBias<BIAS>::shows(vis, row, col) ? t.bias.apply(p, s[n][e], row, col, bst) : -INFINITY;
-        }
-    }
-
-    // online softmax: rows g and g + 8 of this warp's 16
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < NB; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
-      mx = quad_max(mx);
-      const float mnew = fmaxf(mrow[r], mx * sl2);
-      const float mu = (mnew == -INFINITY) ? 0.f : mnew;
-      const float alpha = exp2f(mrow[r] - mu);
-      mrow[r] = mnew;
-      float sum = 0.f;
-#pragma unroll
-      for (int n = 0; n < NB; ++n) {
-        const float p0 = exp2f(fmaf(s[n][2 * r], sl2, -mu)), p1 = exp2f(fmaf(s[n][2 * r + 1], sl2, -mu));
-        s[n][2 * r] = p0;
-        s[n][2 * r + 1] = p1;
-        sum += p0 + p1;
-      }
-      lrow[r] = lrow[r] * alpha + sum;
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        acc[d][2 * r] *= alpha;
-        acc[d][2 * r + 1] *= alpha;
-      }
-    }
+    tf32_fwd_mask<NB, BIAS>(t, p, masked, s, bst, m0 + wrow + g, n0, t4);
+    tf32_fwd_softmax<NB, ND>(s, acc, mrow, lrow, sl2);
 
     // O += P V
-    if (t.drop.on()) {  // dropout of P after the row sums: the softmax is that of the undropped P
-      t.drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) s[2 * kk + (e >> 2)][e & 3] = t.drop.kept(s[2 * kk + (e >> 2)][e & 3], keep, e);
-      });
-    }
+    tf32_fwd_dropout<NB, BIAS>(t, s, m0 + wrow, n0, g, t4);
     tf32_regs_rows<D, NB>(acc, s, sV, lane);
     __syncthreads();  // stage st is overwritten by the next prefetch
   }
 
-  // epilogue: normalise, write O (per element: any head_dim) and the LSE (natural log)
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float l = quad_sum(lrow[r]);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int row = m0 + wrow + g + 8 * r;
-    if (row < Nq) {
-      float* orow = t.o + (int64_t)row * p.o.row_stride;
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < hd) store_pair<float>(orow + col, acc[d][2 * r] * inv, acc[d][2 * r + 1] * inv, col + 1 < hd);
-      }
-      if (t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + log2f(l)) * kLn2 : -INFINITY;
-    }
-  }
+  tf32_fwd_write<ND, BIAS>(t, p, acc, mrow, lrow, m0 + wrow + g, t4);
   t.template write_empty<D, BR, NT>(p.o.row_stride, tid, Nq);  // padding rows, if the tile has any
 }
 
