@@ -1,8 +1,9 @@
 // flash_fwd_tf32_wg.cuh - the float32 forward on Hopper warpgroup MMAs (sm_90a), float32-accurate (3xTF32).
 //
 // Same contract and arithmetic as fwd_tf32_kernel (flash_fwd_tf32.cuh): every product is big x big + big x small +
-// small x big of tf32 planes (Tf32x3), the softmax, mask, bias and dropout code is that kernel's, on the same
-// per-thread fragment (a wgmma accumulator holds the mma.sync m16n8 layout for each warp's 16 rows). What changes is
+// small x big of tf32 planes (Tf32x3), and the mask, bias, softmax, dropout and epilogue are the same code
+// (flash_fwd_tf32_rows.cuh) on the same per-thread fragment (a wgmma accumulator holds the mma.sync m16n8 layout for
+// each warp's 16 rows). What changes is
 // who feeds the tensor cores: wgmma reads both operands of S = Q K^T and the B operand of O += P V straight from
 // shared memory, so no warp loads or splits an operand fragment per MMA (those were most of the mma.sync kernel's
 // instructions).
