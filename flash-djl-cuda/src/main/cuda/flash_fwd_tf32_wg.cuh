@@ -120,6 +120,8 @@ __device__ __forceinline__ void fwd_tf32_wg_kernel(const FlashFwdParams& p) {
   cp_async_commit();
   cp_async_wait<0>();
   __syncthreads();
+  // (the planes' stores reach wgmma through the first tile's fence_proxy_async, which orders all of a thread's
+  // earlier shared-memory writes)
   split_f32_kmajor<D, BR, NT>(reinterpret_cast<const float*>(at(sKb)), at(sQb), at(sQs), tid);
   __syncthreads();  // raw Q read: the K and V copies may land there
   const int nb = kt.begin * BC;
