@@ -427,13 +427,16 @@ __host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) {
   return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32};
 }
 // The float32 forward on warpgroup MMAs (flash_fwd_tf32_wg.cuh; sm_90a): where it runs, and its shape. It ran
-// 1.25-1.57x the mma.sync forward at d 32-128 (PERF_LOG "The float32 forward on warpgroup MMAs"), and 1.10-1.55x
-// with a bias except at d = 32, where a bias tile's mask and bias work weighs more than its short products (document
-// masks 0.83x at N = 1k, ALiBi 0.94x): d = 32's bias forms keep the mma.sync forward (FwdTf32Shape).
+// 1.21-1.50x the mma.sync forward at d 32-128, then 1.01-1.07x more (PERF_LOG "The float32 forward on warpgroup
+// MMAs"), and 1.19-1.45x with a bias at d 64-128. Not d = 32's bias forms, where a tile's mask and bias work weighs
+// more than its short products (document masks 0.83x at N = 1k, ALiBi 0.94x): they keep the mma.sync forward
+// (FwdTf32Shape).
 // Two warpgroups of 64 query rows; Q's tf32 planes stay in shared memory (the A operand of S = Q K^T), K's and V's
 // are made once per tile from one raw copy stage (K-major: V's planes transposed). D = 128 takes 32-key tiles so that
 // the planes fit.
-__host__ __device__ constexpr bool f32_fwd_on_wgmma(int D, bool bias) { return kWgmma && D <= 128 && (D >= 64 || !bias); }
+__host__ __device__ constexpr bool f32_fwd_on_wgmma(int D, bool bias) {
+  return kWgmma && D <= 128 && (D >= 64 || !bias);
+}
 template <int D> struct FwdTf32WgShape {
   static constexpr int W = 8, BR = 128, BC = D <= 64 ? 64 : 32, ROWS = BR, THREADS = 32 * W;
   static constexpr int Q_PLANE = BR * D * 4, KV_PLANE = BC * D * 4;  // bytes of one tf32 plane
