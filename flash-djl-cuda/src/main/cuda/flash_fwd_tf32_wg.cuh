@@ -13,9 +13,9 @@
 //  - Per key tile: K and V land raw in one copy stage; all threads split them once into planes, K's K-major (rows =
 //    keys) and V's transposed (rows = head dims, k = keys, in the order P's registers give them: tf32_regs_rows's
 //    permutation), then issue the next tile's copy, which overlaps the products.
-//  - S: the small terms over all of D in one accumulator, big x big in chunks of kTf32WgSChunk k8 steps, each added
-//    to S with a float32 add; O += P V: each chunk of kTf32Chunk k8 steps in a fresh accumulator (small terms
-//    first), added to O. A tensor core adds without round-to-nearest, so long chains in one accumulator would carry
+//  - S: the small terms over all of D in one accumulator, big x big per k8 step, each added to S with a float32
+//    add; O += P V: each chunk of kTf32Chunk k8 steps in a fresh accumulator (small terms first), added to O.
+//    A tensor core adds without round-to-nearest, so long chains in one accumulator would carry
 //    that error (f32_error_study.py: S's big x big over all of d = 128 took O's error from 0.63 to 1.18 of
 //    PyTorch's float32 error, dQ's from 0.91 to 1.77).
 //
@@ -28,11 +28,6 @@
 #include "flash_wgmma.cuh"
 
 namespace fdjl {
-
-// k8 steps of S's big x big chained in one accumulator before a float32 add (the small terms chain over all of D): 1,
-// as the mma.sync kernels and the backward's recomputation of S do. Chunks of 2 and 4 ran 3% and 6% faster, but took
-// dQ's error from 1.02 to 1.25 and 1.14 of PyTorch's float32 error at d = 64 (medians; PERF_LOG).
-constexpr int kTf32WgSChunk = 1;
 
 // A ROWS x D float32 tile (F32Lay rows, all D columns written) split into tf32 planes in the swizzled K-major layout:
 // rows are the operand's M or N, its D columns the k dimension. Each thread moves 16 bytes at a time.
@@ -83,9 +78,8 @@ __device__ __forceinline__ void fwd_tf32_wg_kernel(const FlashFwdParams& p) {
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
   constexpr int NB = BC / 8;  // n8 tiles of S (= k8 steps of P V)
   constexpr int ND = D / 8;   // n8 tiles of O (= k8 steps of S)
-  constexpr int SCH = kTf32WgSChunk < ND ? kTf32WgSChunk : ND;
   constexpr int PCH = kTf32Chunk < NB ? kTf32Chunk : NB;  // P V's k8 steps per fresh accumulator (tf32_regs_rows's)
-  static_assert(ND % SCH == 0 && NB % PCH == 0, "k steps in whole chunks");
+  static_assert(NB % PCH == 0, "P V's k steps in whole chunks");
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
@@ -162,42 +156,39 @@ __device__ __forceinline__ void fwd_tf32_wg_kernel(const FlashFwdParams& p) {
       cp_async_commit();
     }
 
-    // S = Q K^T: the small terms over all of D in one accumulator, big x big in chunks of SCH k8 steps, each in a
-    // fresh accumulator added to S. Without a bias, two such accumulators in turn: chunk c is issued before chunk
-    // c - 1 (whose group has then completed: wait_group 1) is added, so the tensor cores do not idle during the adds.
-    // The bias forms keep one (two spilled 92/188 bytes at d = 64).
+    // S = Q K^T: the small terms over all of D in one accumulator; big x big per k8 step in a fresh accumulator,
+    // added to S with a float32 add, as the mma.sync kernels and the backward's recomputation of S do (chaining it
+    // over 2 or 4 steps ran 3% and 6% faster, but took dQ's error from 1.02 to 1.25 and 1.14 of PyTorch's float32
+    // error at d = 64; PERF_LOG). Without a bias, two such accumulators in turn: step kc is issued before step
+    // kc - 1 (whose group has then completed: wait_group 1) is added, so the tensor cores do not idle during the
+    // adds. The bias forms keep one (two spilled 92/188 bytes at d = 64).
     constexpr int HB = BIAS ? 1 : 2;
     float s[NB][4], lo[NB][4], hi[HB][NB][4];
-    auto add_hi = [&](int c) {
-      wg_pin<4 * NB>(&hi[c % HB][0][0]);
+    auto add_hi = [&](int kc) {
+      wg_pin<4 * NB>(&hi[kc % HB][0][0]);
 #pragma unroll
       for (int n = 0; n < NB; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[n][e] = c == 0 ? hi[c % HB][n][e] : s[n][e] + hi[c % HB][n][e];
+        for (int e = 0; e < 4; ++e) s[n][e] = kc == 0 ? hi[kc % HB][n][e] : s[n][e] + hi[kc % HB][n][e];
     };
 #pragma unroll
-    for (int c = 0; c < ND / SCH; ++c) {
+    for (int kc = 0; kc < ND; ++kc) {
       wg_fence();
-#pragma unroll
-      for (int kc = c * SCH; kc < (c + 1) * SCH; ++kc) {
-        WgmmaTf32<BC>::ss(&lo[0][0], qs.at(q_k(kc)), kb.at(k_k(kc)), kc > 0);
-        WgmmaTf32<BC>::ss(&lo[0][0], qb.at(q_k(kc)), ks.at(k_k(kc)), 1);
-      }
-#pragma unroll
-      for (int kc = c * SCH; kc < (c + 1) * SCH; ++kc)
-        WgmmaTf32<BC>::ss(&hi[c % HB][0][0], qb.at(q_k(kc)), kb.at(k_k(kc)), kc > c * SCH);
+      WgmmaTf32<BC>::ss(&lo[0][0], qs.at(q_k(kc)), kb.at(k_k(kc)), kc > 0);
+      WgmmaTf32<BC>::ss(&lo[0][0], qb.at(q_k(kc)), ks.at(k_k(kc)), 1);
+      WgmmaTf32<BC>::ss(&hi[kc % HB][0][0], qb.at(q_k(kc)), kb.at(k_k(kc)), 0);
       wg_commit();
       if constexpr (HB == 1) {
         wg_wait<0>();
-        add_hi(c);
-      } else if (c > 0) {
+        add_hi(kc);
+      } else if (kc > 0) {
         wg_wait<1>();
-        add_hi(c - 1);
+        add_hi(kc - 1);
       }
     }
     if constexpr (HB == 2) {
       wg_wait<0>();
-      add_hi(ND / SCH - 1);
+      add_hi(ND - 1);
     }
     wg_pin<4 * NB>(&lo[0][0]);
 #pragma unroll
