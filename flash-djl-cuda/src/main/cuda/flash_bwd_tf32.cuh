@@ -14,57 +14,13 @@
 //         where the dkdv kernel does not add dQ.
 // Both products are the two of flash_tf32.cuh. A row that saw no key (LSE = -inf) has P = 0.
 #pragma once
+#include "flash_bwd_tf32_rows.cuh"
 #include "flash_bwd_tile.cuh"
 #include "flash_common.cuh"
 #include "flash_tf32.cuh"
 #include "flash_tiles.h"
 
 namespace fdjl {
-
-// exp2(s * sl2 - lse2), 0 where the row saw no key (lse2 = -inf) or the entry is masked (s = -inf)
-__device__ __forceinline__ float tf32_prob(float s, float sl2, float lse2) {
-  return lse2 == -INFINITY ? 0.f : exp2f(fmaf(s, sl2, -lse2));
-}
-
-// The atomic mode's dQ of one dK/dV item: dQ_tile = dS K (BR queries x D, unscaled) added to dq_accum. Every warp
-// stores its dS^T (16 keys x BR queries) as dS rows into sdS, in Tf32Cols's column order; then each warp takes 16
-// rows x DQ_COLS columns of the tile (K's rows read as B) and adds them with vector reductions. sdS may be the item's
-// dO stage (DS_OWN false): every warp has read it once the barrier before the stores is passed.
-template <int D, class KeyTile>
-__device__ __forceinline__ void add_dq_tf32(const FlashBwdParams& p, const KeyTile& kt,
-                                            const float (&ds)[DkdvTf32Shape<D>::BR / 8][4], float* sdS, const float* sK,
-                                            int hh, int m0, int wkey, int warp, int lane) {
-  using S_ = DkdvTf32Shape<D>;
-  using LS = F32Lay<S_::BCK>;  // dS rows: BCK keys + the pad
-  constexpr int NDQ = S_::DQ_COLS / 8;
-  const int g = lane >> 2, t4 = lane & 3;
-  if constexpr (!S_::DS_OWN) __syncthreads();
-#pragma unroll
-  for (int n = 0; n < S_::BR / 8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int key = wkey + (e >> 1) * 8 + g;  // (its group of 8 keys: g, in Tf32Cols's order)
-      sdS[(n * 8 + 2 * t4 + (e & 1)) * LS::RS + (key & ~7) + tf32_cols_order(g)] = ds[n][e];
-    }
-  __syncthreads();
-  const int wm = warp % S_::DQ_M, col0 = (warp / S_::DQ_M) * S_::DQ_COLS;
-  if (col0 >= p.head_dim) return;  // columns past the head dim: zero, never read
-  float dq[NDQ][4];
-#pragma unroll
-  for (int n = 0; n < NDQ; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-  tf32_rows_rows<S_::BCK, NDQ>(dq, smem_u32(sdS), wm * 16, Tf32Cols<D>{sK, col0}, lane);
-  const int Nq = kt.vis.Nq;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = m0 + wm * 16 + g + 8 * r;
-    if (row < Nq) {
-      float* dst = p.dq_accum + (kt.stats_row0(p, hh) + row) * dq_accum_cols(D) + col0 + 2 * t4;
-#pragma unroll
-      for (int n = 0; n < NDQ; ++n)
-        if (col0 + n * 8 < p.head_dim) red_add2<true>(dst + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
-    }
-  }
-}
 
 template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
@@ -164,19 +120,7 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
     else tf32_rows_rows<D, NBR>(s, sK, wkey, sQ, lane);
     const ScoreBias<BIAS> bias(p, kt.seq, kt.head(hk, it));  // (a tile it hides is computed to P = 0)
     const int bst = bias.state(p, m0, BR, n0, BCK);
-    // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq: LSE -inf, P = 0;
-    // without a bias, bst is kTileFull and this compiles to the unbiased kernel's old code, byte for byte)
-    if (bst == kTilePartial) bias.template add_partial<NBR, true>(p, &s[0][0], m0 + 2 * t4, n0 + wkey + g, Nq, Nk);
-    const bool cut = vis.needs_mask(m0, BR, n0, BCK) || bst == kTileHidden;
-#pragma unroll
-    for (int n = 0; n < NBR; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int q = n * 8 + 2 * t4 + (e & 1);
-        const int key = n0 + wkey + g + (e >> 1) * 8;
-        const bool hidden = cut && !(bst != kTileHidden && ScoreBias<BIAS>::shows(vis, m0 + q, key));
-        s[n][e] = hidden ? 0.f : tf32_prob(s[n][e], sl2, lse2[q]);
-      }
+    tf32_bwd_probs<NBR, BCK>(kt, p, bias, bst, s, lse2, m0, n0, wkey, g, t4, sl2);
 
     // dP^T = V dO^T, then dS^T = P^T (dP^T - delta)
     float ds[NBR][4];
@@ -184,28 +128,7 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
     for (int n = 0; n < NBR; ++n) ds[n][0] = ds[n][1] = ds[n][2] = ds[n][3] = 0.f;
     if constexpr (SPLIT) tf32_rows_rows<D, NBR>(ds, sV, wkey, dopl, lane);
     else tf32_rows_rows<D, NBR>(ds, sV, wkey, sdO, lane);
-    const Dropout drop = kt.drop0.plus_heads(kt.head(hk, it));
-    if (!drop.on()) {
-#pragma unroll
-      for (int n = 0; n < NBR; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) ds[n][e] = s[n][e] * (ds[n][e] - del[n * 8 + 2 * t4 + (e & 1)]);
-    } else {  // the forward's dropout Z, regenerated: dS^T = P^T (Z dP^T / keep - delta), dV takes Z P / keep
-      drop.template for_blocks<BR / 16, false>(n0 + wkey, m0, g, t4, [&](int kk, uint32_t keep) {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          const int n = 2 * kk + (e >> 2), q = n * 8 + 2 * t4 + (e & 1);
-          ds[n][e & 3] = s[n][e & 3] * (drop.kept(ds[n][e & 3], keep, e) - del[q]);
-          s[n][e & 3] = drop.kept(s[n][e & 3], keep, e);
-        }
-      });
-    }
-    if (ScoreBias<BIAS>::has_grad(p)) {  // dS is the gradient of the biased score
-#pragma unroll
-      for (int n = 0; n < NBR; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), n0 + wkey + g + (e >> 1) * 8, ds[n][e]);
-    }
+    tf32_bwd_dscores(kt.drop0.plus_heads(kt.head(hk, it)), p, bias, s, ds, del, m0, n0 + wkey, g, t4);
 
     // dV += P^T dO, dK += dS^T Q
     if constexpr (SPLIT) {
@@ -216,32 +139,16 @@ __device__ __forceinline__ void bwd_dkdv_tf32_kernel(const FlashBwdParams& p) {
       tf32_regs_rows<D, NBR>(dk, ds, sQp + st * (L::bytes(BR) / 4), lane);
     }
     if constexpr (S_::ADDS_DQ) {
-      if (adds_dq) add_dq_tf32<D>(p, kt, ds, S_::DS_OWN ? sDsOwn : sdOp + st * (L::bytes(BR) / 4),
-                                  reinterpret_cast<const float*>(smem), kt.head(hk, it), m0, wkey, warp, lane);
+      if (adds_dq) {
+        const float* sKp = reinterpret_cast<const float*>(smem);
+        add_dq_tf32<S_>(p, kt, ds, S_::DS_OWN ? sDsOwn : sdOp + st * (L::bytes(BR) / 4),
+                        [&](int col0) { return Tf32Cols<D>{sKp, col0}; }, kt.head(hk, it), m0, wkey, warp, lane);
+      }
     }
     if constexpr (!SPLIT) __syncthreads();  // the stage is refilled by the next iteration's issue
   }
 
-  // dK * scale and dV (zero for padding keys: no query saw them)
-  const StridedView<float> dkv(p.dk), dvv(p.dv);
-  float* dkg = kt.seq.k_at(dkv, hk);
-  float* dvg = kt.seq.k_at(dvv, hk);
-  const float scale = p.scale;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int key = n0 + wkey + g + 8 * r;
-    if (kt.stored(key)) {
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < hd) {
-          store_pair<float>(dkg + (int64_t)key * dkv.row + col, dk[d][2 * r] * scale, dk[d][2 * r + 1] * scale,
-                            col + 1 < hd);
-          store_pair<float>(dvg + (int64_t)key * dvv.row + col, dv[d][2 * r], dv[d][2 * r + 1], col + 1 < hd);
-        }
-      }
-    }
-  }
+  tf32_dkdv_write(kt, p, hk, dk, dv, n0 + wkey + g, t4);
 }
 
 template <int D, bool BIAS>

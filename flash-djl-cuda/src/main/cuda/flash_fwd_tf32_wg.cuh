@@ -18,58 +18,18 @@
 //    A tensor core adds without round-to-nearest, so long chains in one accumulator would carry
 //    that error (f32_error_study.py: S's big x big over all of d = 128 took O's error from 0.63 to 1.18 of
 //    PyTorch's float32 error, dQ's from 0.91 to 1.77).
+// The two products are written out here rather than through flash_tf32_wg.cuh's wg_tf32_scores and
+// wg_tf32_regs_rows, which do the same: with the helpers, ptxas scheduled these kernels otherwise, and d = 64's
+// forward ran 0.97-0.99x (PERF_LOG "The float32 dK/dV kernel on warpgroup MMAs").
 //
 #pragma once
 #include "flash_common.cuh"
 #include "flash_fwd_tile.cuh"
 #include "flash_fwd_tf32_rows.cuh"
-#include "flash_tf32.cuh"
+#include "flash_tf32_wg.cuh"
 #include "flash_tiles.h"
-#include "flash_wgmma.cuh"
 
 namespace fdjl {
-
-// A ROWS x D float32 tile (F32Lay rows, all D columns written) split into tf32 planes in the swizzled K-major layout:
-// rows are the operand's M or N, its D columns the k dimension. Each thread moves 16 bytes at a time.
-template <int D, int ROWS, int NT>
-__device__ __forceinline__ void split_f32_kmajor(const float* raw, unsigned char* big, unsigned char* small, int tid) {
-  constexpr int C = D / 4, TOTAL = ROWS * C;
-  static_assert(TOTAL % NT == 0, "whole passes");
-#pragma unroll 4
-  for (int i0 = 0; i0 < TOTAL; i0 += NT) {
-    const int i = i0 + tid, r = i / C, c = i % C;
-    const uint4 x4 = *reinterpret_cast<const uint4*>(raw + r * F32Lay<D>::RS + c * 4);
-    const uint32_t x[4] = {x4.x, x4.y, x4.z, x4.w};
-    uint32_t b[4], s[4];
-    Tf32x3::split<4>(x, b, s);
-    const uint32_t at = sw128<ROWS>(r, c);
-    *reinterpret_cast<uint4*>(big + at) = make_uint4(b[0], b[1], b[2], b[3]);
-    *reinterpret_cast<uint4*>(small + at) = make_uint4(s[0], s[1], s[2], s[3]);
-  }
-}
-
-// V's BC x D tile (F32Lay) split into planes transposed: D rows of BC keys (K-major for O += P V). Within each group of
-// 8 keys, k position q holds key 2q (q < 4) or 2(q - 4) + 1: P's registers give a thread keys 2t and 2t + 1 of each
-// group, which the tf32 A layout takes as k positions t and t + 4. A warp takes 32 head dims of one 16-byte chunk
-// (four keys): its loads are one row each, its stores one chunk of 32 rows (4 bank-free wavefronts).
-template <int D, int BC, int NT>
-__device__ __forceinline__ void split_f32_vt(const float* raw, unsigned char* big, unsigned char* small, int tid) {
-  constexpr int C = BC / 4, TOTAL = D * C;
-  static_assert(TOTAL % NT == 0 && D % 32 == 0, "whole passes; a warp's 32 head dims in one chunk");
-#pragma unroll 4
-  for (int i0 = 0; i0 < TOTAL; i0 += NT) {
-    const int i = i0 + tid, d = i % D, c = i / D;
-    const int key0 = 8 * (c >> 1) + (c & 1);  // chunk c: keys key0, key0 + 2, key0 + 4, key0 + 6
-    const float* v = raw + key0 * F32Lay<D>::RS + d;
-    const uint32_t x[4] = {__float_as_uint(v[0]), __float_as_uint(v[2 * F32Lay<D>::RS]),
-                           __float_as_uint(v[4 * F32Lay<D>::RS]), __float_as_uint(v[6 * F32Lay<D>::RS])};
-    uint32_t b[4], s[4];
-    Tf32x3::split<4>(x, b, s);
-    const uint32_t at = sw128<D>(d, c);
-    *reinterpret_cast<uint4*>(big + at) = make_uint4(b[0], b[1], b[2], b[3]);
-    *reinterpret_cast<uint4*>(small + at) = make_uint4(s[0], s[1], s[2], s[3]);
-  }
-}
 
 template <int D, bool BIAS>
 __device__ __forceinline__ void fwd_tf32_wg_kernel(const FlashFwdParams& p) {
@@ -123,7 +83,7 @@ __device__ __forceinline__ void fwd_tf32_wg_kernel(const FlashFwdParams& p) {
   load_f32_tile<D, BC, NT>(sVraw, t.v, p.v.row_stride, nb, Nk - nb, hd, tid, vvec);
   cp_async_commit();
 
-  // this warpgroup's 64 rows of Q; operands K-major (flash_wgmma.cuh: SBO 1024, k8 step +32 bytes in a 32-float block)
+  // this warpgroup's 64 rows of Q; operands K-major (flash_tf32_wg.cuh: SBO 1024, k8 step +32 bytes in a 32-float block)
   const WgDesc qb(sQb + wg * 64 * 128, 16, 1024), qs(sQs + wg * 64 * 128, 16, 1024);
   const WgDesc kb(sKb, 16, 1024), ks(sKs, 16, 1024), vb(sVb, 16, 1024), vs(sVs, 16, 1024);
   auto q_k = [](int kc) { return (uint32_t)((kc >> 2) * BR * 128 + (kc & 3) * 32); };  // Q at k8 step kc

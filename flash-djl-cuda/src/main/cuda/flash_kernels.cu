@@ -11,6 +11,7 @@
 #include "flash_fwd_tf32.cuh"
 #include "flash_fwd_tf32_wg.cuh"
 #include "flash_bwd_tf32.cuh"
+#include "flash_bwd_tf32_wg.cuh"
 #include "flash_bias.cuh"
 #include "flash_cast.cuh"
 #include "flash_tiles.h"
@@ -54,7 +55,8 @@ __device__ __forceinline__ void fwd_f32(const FlashFwdParams& p) {
 }
 template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_f32(const FlashBwdParams& p) {
-  if constexpr (f32_on_tensor_cores(D)) bwd_dkdv_tf32_kernel<D, BIAS>(p);
+  if constexpr (f32_dkdv_on_wgmma(D)) bwd_dkdv_tf32_wg_kernel<D, BIAS>(p);
+  else if constexpr (f32_on_tensor_cores(D)) bwd_dkdv_tf32_kernel<D, BIAS>(p);
   else bwd_dkdv_f32_kernel<D, BIAS>(p);
 }
 template <int D, bool BIAS>

@@ -22,6 +22,7 @@
 // with scalar shared-memory loads.
 #pragma once
 #include "flash_common.cuh"
+#include "flash_wgmma.cuh"
 
 namespace fdjl {
 
@@ -167,6 +168,17 @@ template <class T> struct IsTf32Cols : std::false_type {};
 template <int DB> struct IsTf32Cols<Tf32Cols<DB>> : std::true_type {
   static constexpr int RS = F32Lay<DB>::RS;
 };
+// The same B operand from tf32 planes in the 128B-swizzled K-major layout (flash_wgmma.cuh) of a ROWS x D tile split
+// by split_f32_kmajor (dQ = dS K in the wgmma dK/dV kernel, which keeps K only as planes): no split on read. The
+// swizzle spreads a warp's reads (rows 2t and 2t + 1, columns col0 + g) over 8 chunk phases: no bank is hit twice.
+template <int ROWS> struct Tf32SwCols {
+  const unsigned char* big;
+  const unsigned char* small;
+  int col0;
+  __device__ __forceinline__ uint32_t at(int r, int c) const { return sw128<ROWS>(r, c >> 2) + (c & 3) * 4; }
+};
+template <class T> struct IsTf32SwCols : std::false_type {};
+template <int ROWS> struct IsTf32SwCols<Tf32SwCols<ROWS>> : std::true_type {};
 // Where column c of each group of 8 goes in an A tile read against Tf32Cols: even columns first, then odd
 __host__ __device__ constexpr int tf32_cols_order(int c) { return (c >> 1) + (c & 1) * 4; }
 
@@ -201,6 +213,14 @@ __device__ __forceinline__ void tf32_rows_rows(float (&s)[NB][4], uint32_t sA, i
         const uint32_t bb[4] = {__float_as_uint(b[0]), __float_as_uint(b[RS]), __float_as_uint(b[8]),
                                 __float_as_uint(b[RS + 8])};
         Tf32x3::split<4>(bb, bbig, bsmall);
+      } else if constexpr (IsTf32SwCols<BTile>::value) {
+        const int r = kc * 8 + 2 * (lane & 3), c = sB.col0 + np * 16 + (lane >> 2);
+        const uint32_t at[4] = {sB.at(r, c), sB.at(r + 1, c), sB.at(r, c + 8), sB.at(r + 1, c + 8)};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          bbig[i] = *reinterpret_cast<const uint32_t*>(sB.big + at[i]);
+          bsmall[i] = *reinterpret_cast<const uint32_t*>(sB.small + at[i]);
+        }
       } else {
         uint32_t bb[4];
         ldsm_x4(bb, L::at(sB, np * 16 + (lane & 7) + ((lane >> 4) << 3), kc * 8 + ((lane >> 3) & 1) * 4));

@@ -454,7 +454,7 @@ template <int D> struct FwdTf32Shape {
 };
 template <int D> struct DkdvTf32Shape {
   static constexpr Tf32Tile C = dkdv_tf32_tile(D);
-  static constexpr int W = C.warps, BR = C.other_tile;
+  static constexpr int HD = D, W = C.warps, BR = C.other_tile;
   static constexpr int BCK = 16 * W, ROWS = BCK, THREADS = 32 * W;
   static constexpr bool SPLIT_ONCE = C.split_once;
   // The atomic mode's dQ tile (BR queries x D, f32_dkdv_adds_dq): each warp takes 16 rows x DQ_COLS columns
@@ -469,6 +469,32 @@ template <int D> struct DkdvTf32Shape {
   // CTAs per SM asked of ptxas (0: nothing). d = 32 fits 4 by shared memory, and its dQ took it to 171
   // registers: 2 CTAs by registers; 3 hold it at 168.
   static constexpr int MINB = D <= 32 ? 3 : 0;
+};
+// The float32 dK/dV kernel on warpgroup MMAs (flash_bwd_tf32_wg.cuh; sm_90a): two warpgroups of 64 keys (wgmma's M).
+// K's and V's tf32 planes stay in shared memory, and each item's Q and dO are split once into planes K-major (for
+// S^T = K Q^T, dP^T = V dO^T) and transposed (for dV += P^T dO, dK += dS^T Q): 8 planes per item, 64 queries at
+// d = 32, 32 at d = 64. It ran 1.05-1.14x the mma.sync kernel's backward at d = 32, 1.10-1.25x at d = 64. Past
+// d = 64 the planes of 128 keys do not fit: one warpgroup of 64 keys with 32- (d = 96) or 16-query items (d = 128)
+// ran 0.86-0.89x and 0.79-0.91x (PERF_LOG "The float32 dK/dV kernel on warpgroup MMAs"), so those keep mma.sync.
+__host__ __device__ constexpr bool f32_dkdv_on_wgmma(int D) { return kWgmma && D <= 64; }
+template <int D> struct DkdvTf32WgShape {
+  static constexpr int HD = D, WG = 2, BR = D <= 32 ? 64 : 32;
+  static constexpr int W = 4 * WG, BCK = 64 * WG, ROWS = BCK, THREADS = 32 * W;
+  static constexpr int KV_PLANE = BCK * D * 4, ITEM_PLANE = BR * D * 4;  // bytes of one tf32 plane
+  static constexpr int RAW = 2 * BR * (D + 4) * 4;                     // raw Q and dO (F32Lay rows)
+  // the atomic mode's dQ tile (BR queries x D, f32_dkdv_adds_dq): each warp takes 16 rows x DQ_COLS columns; dS
+  // (BR rows of BCK + 4 floats) lands over the items' K-major planes, which S^T and dP^T have read, where it fits
+  static constexpr bool ADDS_DQ = f32_dkdv_adds_dq(D);
+  static constexpr int DQ_M = BR / 16, DQ_COLS = D * DQ_M / W;
+  static constexpr int DS_BYTES = BR * (BCK + 4) * 4;
+  static constexpr bool DS_OWN = ADDS_DQ && DS_BYTES > 4 * ITEM_PLANE;
+  // 1 KiB to align the swizzled planes by hand; K's and V's planes, the item's 8, raw Q and dO, 2 x (LSE, delta), dS
+  static constexpr int SMEM = 1024 + 4 * KV_PLANE + 8 * ITEM_PLANE + RAW + 4 * BR * 4 + (DS_OWN ? DS_BYTES : 0);
+  static constexpr int MINB = 0;
+  static_assert(2 * BCK * (D + 4) * 4 <= 8 * ITEM_PLANE + RAW, "raw K and V land over the items' planes");
+  static_assert(!ADDS_DQ || (DQ_COLS % 16 == 0 && W % DQ_M == 0), "dQ's column tiles in pairs per warp");
+  static_assert(SMEM <= 227 * 1024, "one CTA per SM");
+  static_assert(D <= 64, "the planes of 128 keys fit shared memory up to d = 64");
 };
 template <int D> struct DqTf32Shape {
   static constexpr Tf32Tile C = dq_tf32_tile(D);
@@ -490,7 +516,10 @@ template <int D, bool BIAS>
 using F32FwdShape = std::conditional_t<
     f32_fwd_on_wgmma(D, BIAS), FwdTf32WgShape<D>,
     std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D>, F32Shape>>;
-template <int D> using F32DkdvShape = std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>;
+template <int D>
+using F32DkdvShape = std::conditional_t<
+    f32_dkdv_on_wgmma(D), DkdvTf32WgShape<D>,
+    std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>>;
 template <int D> using F32DqShape = std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>;
 
 }  // namespace fdjl
