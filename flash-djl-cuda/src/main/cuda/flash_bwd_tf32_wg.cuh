@@ -119,14 +119,14 @@ __device__ __forceinline__ void bwd_dkdv_tf32_wg_kernel(const FlashBwdParams& p)
 
     // S^T = K Q^T (this warpgroup's 64 keys x BR queries), then P^T
     float s[NBR][4];
-    wg_tf32_scores<BR, ND, 2, BCK>(s, kb, ks, qb, qs);
+    wg_tf32_scores<BR, ND, BCK>(s, kb, ks, qb, qs);
     const ScoreBias<BIAS> bias(p, kt.seq, kt.head(hk, it));
     const int bst = bias.state(p, m0, BR, n0, BCK);
     tf32_bwd_probs<NBR, BCK>(kt, p, bias, bst, s, lse2, m0, n0, wkey, g, t4, sl2);
 
     // dP^T = V dO^T, then dS^T
     float ds[NBR][4];
-    wg_tf32_scores<BR, ND, 2, BCK>(ds, vb, vs, dob, dos);
+    wg_tf32_scores<BR, ND, BCK>(ds, vb, vs, dob, dos);
     tf32_bwd_dscores(kt.drop0.plus_heads(kt.head(hk, it)), p, bias, s, ds, del, m0, n0 + wkey, g, t4);
 
     // dV += P^T dO, dK += dS^T Q

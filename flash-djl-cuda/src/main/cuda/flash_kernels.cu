@@ -55,7 +55,7 @@ __device__ __forceinline__ void fwd_f32(const FlashFwdParams& p) {
 }
 template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dkdv_f32(const FlashBwdParams& p) {
-  if constexpr (f32_dkdv_on_wgmma(D)) bwd_dkdv_tf32_wg_kernel<D, BIAS>(p);
+  if constexpr (f32_dkdv_on_wgmma(D, BIAS)) bwd_dkdv_tf32_wg_kernel<D, BIAS>(p);
   else if constexpr (f32_on_tensor_cores(D)) bwd_dkdv_tf32_kernel<D, BIAS>(p);
   else bwd_dkdv_f32_kernel<D, BIAS>(p);
 }
@@ -138,8 +138,9 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
 #define FLASH_F32_READERS(H, B, BIAS)                                                                   \
   FLASH_KERNEL(flash_fwd_##B##f32_hd##H, FlashFwdParams, (F32FwdShape<H, BIAS>::THREADS),                \
                (F32FwdShape<H, BIAS>::ROWS), (F32FwdShape<H, BIAS>::SMEM), (fdjl::fwd_f32<H, BIAS>))    \
-  FLASH_KERNEL_MINB(flash_bwd_dkdv_##B##f32_hd##H, FlashBwdParams, F32DkdvShape<H>::THREADS,            \
-                    F32DkdvShape<H>::MINB, F32DkdvShape<H>::ROWS, F32DkdvShape<H>::SMEM,                 \
+  FLASH_KERNEL_MINB(flash_bwd_dkdv_##B##f32_hd##H, FlashBwdParams, (F32DkdvShape<H, BIAS>::THREADS),    \
+                    (F32DkdvShape<H, BIAS>::MINB), (F32DkdvShape<H, BIAS>::ROWS),                       \
+                    (F32DkdvShape<H, BIAS>::SMEM),                                                      \
                     (fdjl::bwd_dkdv_f32<H, BIAS>))                                                       \
   FLASH_KERNEL(flash_bwd_dq_##B##f32_hd##H, FlashBwdParams, F32DqShape<H>::THREADS, F32DqShape<H>::ROWS, \
                F32DqShape<H>::SMEM, (fdjl::bwd_dq_f32<H, BIAS>))

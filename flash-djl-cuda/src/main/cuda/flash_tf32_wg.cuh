@@ -60,42 +60,37 @@ __device__ __forceinline__ void split_f32_vt(const float* raw, unsigned char* bi
 }
 
 
-// s = A B^T over KSTEPS k8 steps (S = Q K^T; S^T = K Q^T and dP^T = V dO^T in the backward): A's 64 rows and B's N
-// rows from K-major planes (descriptors ab/as, bb/bs; A_ROWS: the rows of A's planes, B's have N). The small terms over all steps in
-// one accumulator; big x big per k8 step in a fresh one, added to s with a float32 add. With HB = 2 two such
-// accumulators take turns: step kc is issued before step kc - 1 (whose group has then completed: wait_group 1) is
-// added, so the tensor cores do not idle during the adds (HB = 1 where two spill).
-template <int N, int KSTEPS, int HB, int A_ROWS>
+// s = A B^T over KSTEPS k8 steps (S^T = K Q^T and dP^T = V dO^T; the forward's S = Q K^T is the same, written out
+// in flash_fwd_tf32_wg.cuh): A's 64 rows and B's N rows from K-major planes (descriptors ab/as, bb/bs; A_ROWS: the rows
+// of A's planes, B's have N). The small terms over all steps in one accumulator; big x big per k8 step in a fresh
+// one, added to s with a float32 add. Two such accumulators take turns: step kc is issued before step kc - 1 (whose
+// group has then completed: wait_group 1) is added, so the tensor cores do not idle during the adds.
+template <int N, int KSTEPS, int A_ROWS>
 __device__ __forceinline__ void wg_tf32_scores(float (&s)[N / 8][4], const WgDesc& ab, const WgDesc& as,
                                                const WgDesc& bb, const WgDesc& bs) {
   constexpr int NB = N / 8;
-  float lo[NB][4], hi[HB][NB][4];
+  float lo[NB][4], hi[2][NB][4];
   auto add_hi = [&](int kc) {
-    wg_pin<4 * NB>(&hi[kc % HB][0][0]);
+    wg_pin<4 * NB>(&hi[kc % 2][0][0]);
 #pragma unroll
     for (int n = 0; n < NB; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = kc == 0 ? hi[kc % HB][n][e] : s[n][e] + hi[kc % HB][n][e];
+      for (int e = 0; e < 4; ++e) s[n][e] = kc == 0 ? hi[kc % 2][n][e] : s[n][e] + hi[kc % 2][n][e];
   };
 #pragma unroll
   for (int kc = 0; kc < KSTEPS; ++kc) {
     wg_fence();
     WgmmaTf32<N>::ss(&lo[0][0], as.at(tf32_kstep<A_ROWS>(kc)), bb.at(tf32_kstep<N>(kc)), kc > 0);
     WgmmaTf32<N>::ss(&lo[0][0], ab.at(tf32_kstep<A_ROWS>(kc)), bs.at(tf32_kstep<N>(kc)), 1);
-    WgmmaTf32<N>::ss(&hi[kc % HB][0][0], ab.at(tf32_kstep<A_ROWS>(kc)), bb.at(tf32_kstep<N>(kc)), 0);
+    WgmmaTf32<N>::ss(&hi[kc % 2][0][0], ab.at(tf32_kstep<A_ROWS>(kc)), bb.at(tf32_kstep<N>(kc)), 0);
     wg_commit();
-    if constexpr (HB == 1) {
-      wg_wait<0>();
-      add_hi(kc);
-    } else if (kc > 0) {
+    if (kc > 0) {
       wg_wait<1>();
       add_hi(kc - 1);
     }
   }
-  if constexpr (HB == 2) {
-    wg_wait<0>();
-    add_hi(KSTEPS - 1);
-  }
+  wg_wait<0>();
+  add_hi(KSTEPS - 1);
   wg_pin<4 * NB>(&lo[0][0]);
 #pragma unroll
   for (int n = 0; n < NB; ++n)
@@ -103,10 +98,10 @@ __device__ __forceinline__ void wg_tf32_scores(float (&s)[N / 8][4], const WgDes
     for (int e = 0; e < 4; ++e) s[n][e] += lo[n][e];
 }
 
-// acc += X B (O += P V; dV += P^T dO and dK += dS^T Q): X, a warpgroup accumulator of 64 rows x NB*8, is the A
-// operand from registers (its k8 step kc: columns 2t, 2t + 1 as k positions t, t + 4); B's N rows from planes split
-// transposed (split_f32_vt: N rows, k along them). Each chunk of kTf32Chunk k8 steps in a fresh accumulator,
-// small terms first, added to acc with float32 adds.
+// acc += X B (dV += P^T dO and dK += dS^T Q; the forward's O += P V is the same): X, a warpgroup accumulator of 64
+// rows x NB*8, is the A operand from registers (its k8 step kc: columns 2t, 2t + 1 as k positions t, t + 4); B's N rows
+// from planes split transposed (split_f32_vt: N rows, k along them). Each chunk of kTf32Chunk k8 steps in a fresh
+// accumulator, small terms first, added to acc with float32 adds.
 template <int N, int NB>
 __device__ __forceinline__ void wg_tf32_regs_rows(float (&acc)[N / 8][4], const float (&x)[NB][4], const WgDesc& bb,
                                                   const WgDesc& bs) {

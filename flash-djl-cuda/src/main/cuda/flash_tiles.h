@@ -473,10 +473,14 @@ template <int D> struct DkdvTf32Shape {
 // The float32 dK/dV kernel on warpgroup MMAs (flash_bwd_tf32_wg.cuh; sm_90a): two warpgroups of 64 keys (wgmma's M).
 // K's and V's tf32 planes stay in shared memory, and each item's Q and dO are split once into planes K-major (for
 // S^T = K Q^T, dP^T = V dO^T) and transposed (for dV += P^T dO, dK += dS^T Q): 8 planes per item, 64 queries at
-// d = 32, 32 at d = 64. It ran 1.05-1.14x the mma.sync kernel's backward at d = 32, 1.10-1.25x at d = 64. Past
-// d = 64 the planes of 128 keys do not fit: one warpgroup of 64 keys with 32- (d = 96) or 16-query items (d = 128)
-// ran 0.86-0.89x and 0.79-0.91x (PERF_LOG "The float32 dK/dV kernel on warpgroup MMAs"), so those keep mma.sync.
-__host__ __device__ constexpr bool f32_dkdv_on_wgmma(int D) { return kWgmma && D <= 64; }
+// d = 32, 32 at d = 64. It ran 1.03-1.14x the mma.sync kernel's backward at d = 32, 1.10-1.25x at d = 64, and
+// 1.02-1.11x with a bias at d = 64 except document masks at N = 1k (0.92x). Not d = 32's bias forms, where the larger
+// tiles cost document masks 0.85x at N = 1k (as in the forward, f32_fwd_on_wgmma). Past d = 64 the planes of 128
+// keys do not fit: one warpgroup of 64 keys with 32- (d = 96) or 16-query items (d = 128) ran 0.86-0.89x and
+// 0.79-0.91x (PERF_LOG "The float32 dK/dV kernel on warpgroup MMAs"), so those keep mma.sync.
+__host__ __device__ constexpr bool f32_dkdv_on_wgmma(int D, bool bias) {
+  return kWgmma && D <= 64 && (D >= 64 || !bias);
+}
 template <int D> struct DkdvTf32WgShape {
   static constexpr int HD = D, WG = 2, BR = D <= 32 ? 64 : 32;
   static constexpr int W = 4 * WG, BCK = 64 * WG, ROWS = BCK, THREADS = 32 * W;
@@ -516,9 +520,9 @@ template <int D, bool BIAS>
 using F32FwdShape = std::conditional_t<
     f32_fwd_on_wgmma(D, BIAS), FwdTf32WgShape<D>,
     std::conditional_t<f32_on_tensor_cores(D), FwdTf32Shape<D>, F32Shape>>;
-template <int D>
+template <int D, bool BIAS>
 using F32DkdvShape = std::conditional_t<
-    f32_dkdv_on_wgmma(D), DkdvTf32WgShape<D>,
+    f32_dkdv_on_wgmma(D, BIAS), DkdvTf32WgShape<D>,
     std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>>;
 template <int D> using F32DqShape = std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>;
 
