@@ -117,28 +117,21 @@ __device__ __forceinline__ void bwd_dkdv_tf32_wg_kernel(const FlashBwdParams& p)
     const float* lse2 = sLse + st * BR;
     const float* del = sDel + st * BR;
 
-    // With a bias, the state of this warpgroup's 64 keys, not of the CTA's 128: a block the bias hides adds
-    // nothing (P^T = dS^T = 0), so its warpgroup skips the products and leaves the tensor cores to the other one.
-    // That gives a block-diagonal mask back the granularity of 64-key tiles. Without a bias it is kTileFull.
+    // S^T = K Q^T (this warpgroup's 64 keys x BR queries), then P^T
+    float s[NBR][4];
+    wg_tf32_scores<BR, ND, BCK>(s, kb, ks, qb, qs);
     const ScoreBias<BIAS> bias(p, kt.seq, kt.head(hk, it));
-    const int bst = bias.state(p, m0, BR, n0 + wg * 64, 64);
-    float s[NBR][4], ds[NBR][4];
-    if (bst != kTileHidden) {
-      // S^T = K Q^T (this warpgroup's 64 keys x BR queries), then P^T
-      wg_tf32_scores<BR, ND, BCK>(s, kb, ks, qb, qs);
-      tf32_bwd_probs<NBR, BCK>(kt, p, bias, bst, s, lse2, m0, n0, wkey, g, t4, sl2);
+    const int bst = bias.state(p, m0, BR, n0, BCK);
+    tf32_bwd_probs<NBR, BCK>(kt, p, bias, bst, s, lse2, m0, n0, wkey, g, t4, sl2);
 
-      // dP^T = V dO^T, then dS^T
-      wg_tf32_scores<BR, ND, BCK>(ds, vb, vs, dob, dos);
-      tf32_bwd_dscores(kt.drop0.plus_heads(kt.head(hk, it)), p, bias, s, ds, del, m0, n0 + wkey, g, t4);
+    // dP^T = V dO^T, then dS^T
+    float ds[NBR][4];
+    wg_tf32_scores<BR, ND, BCK>(ds, vb, vs, dob, dos);
+    tf32_bwd_dscores(kt.drop0.plus_heads(kt.head(hk, it)), p, bias, s, ds, del, m0, n0 + wkey, g, t4);
 
-      // dV += P^T dO, dK += dS^T Q
-      wg_tf32_regs_rows<D, NBR>(dv, s, dotb, dots);
-      wg_tf32_regs_rows<D, NBR>(dk, ds, qtb, qts);
-    } else {
-#pragma unroll
-      for (int n = 0; n < NBR; ++n) ds[n][0] = ds[n][1] = ds[n][2] = ds[n][3] = 0.f;  // dQ's share: none
-    }
+    // dV += P^T dO, dK += dS^T Q
+    wg_tf32_regs_rows<D, NBR>(dv, s, dotb, dots);
+    wg_tf32_regs_rows<D, NBR>(dk, ds, qtb, qts);
     if constexpr (S_::ADDS_DQ) {
       if (adds_dq)
         add_dq_tf32<S_>(p, kt, ds, sdS, [&](int col0) { return Tf32SwCols<BCK>{at(sKb), at(sKs), col0}; },

@@ -97,15 +97,11 @@ __device__ __forceinline__ void fwd_tf32_wg_kernel(const FlashFwdParams& p) {
   const int wrow = warp * 16;
   const float sl2 = p.scale_log2;
 
-  // With a bias, the state of a tile for this warpgroup's 64 rows: a tile the bias hides from them adds nothing, so
-  // the warpgroup skips its products and leaves the tensor cores to the other one (a block-diagonal mask keeps the
-  // granularity of 64-row tiles). Without a bias every state is kTileFull.
-  const int wm0 = BIAS ? m0 + wg * 64 : m0, wrows = BIAS ? 64 : BR;
-  int bst_next = t.bias.state(p, wm0, wrows, nb, BC);  // tile j + 1's bias state is read during tile j
+  int bst_next = t.bias.state(p, m0, BR, nb, BC);  // tile j + 1's bias state is read during tile j
   for (int j = 0; j < n_tiles; ++j) {
     const int n0 = nb + j * BC;
     const int bst = bst_next;
-    if (j + 1 < n_tiles) bst_next = t.bias.state(p, wm0, wrows, n0 + BC, BC);
+    if (j + 1 < n_tiles) bst_next = t.bias.state(p, m0, BR, n0 + BC, BC);
     // the tile landed, and every warpgroup has waited for its last products: remake the planes, then copy the next
     cp_async_wait<0>();
     __syncthreads();
@@ -119,7 +115,6 @@ __device__ __forceinline__ void fwd_tf32_wg_kernel(const FlashFwdParams& p) {
       load_f32_tile<D, BC, NT>(sVraw, t.v, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
       cp_async_commit();
     }
-    if (BIAS && bst == kTileHidden) continue;  // (both barriers of the next tile come before its products)
 
     // S = Q K^T: the small terms over all of D in one accumulator; big x big per k8 step in a fresh accumulator,
     // added to S with a float32 add, as the mma.sync kernels and the backward's recomputation of S do (chaining it

@@ -479,7 +479,7 @@ template <int D> struct DkdvTf32Shape {
 // keys do not fit: one warpgroup of 64 keys with 32- (d = 96) or 16-query items (d = 128) ran 0.86-0.89x and
 // 0.79-0.91x (PERF_LOG "The float32 dK/dV kernel on warpgroup MMAs"), so those keep mma.sync.
 __host__ __device__ constexpr bool f32_dkdv_on_wgmma(int D, bool bias) {
-  return kWgmma && D <= 64;
+  return kWgmma && D <= 64 && (D >= 64 || !bias);
 }
 template <int D> struct DkdvTf32WgShape {
   static constexpr int HD = D, WG = 2, BR = D <= 32 ? 64 : 32;
