@@ -273,8 +273,8 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
         for (int e = 0; e < 4; ++e) {
           const int r = e >> 1;
           const int row = m0 + wrow + g + 8 * r, col = n0 + n * 8 + 2 * t4 + (e & 1);
-          const float pr = cut && !vis.shows(row, col) ? 0.f : tf32_prob(s[n][e], sl2, lse2[r]);
-          s[n][e] = pr * (dp[n][e] - del[r]);  // dS
+          const float pr = tf32_prob(s[n][e], sl2, lse2[r]);  // (computed for every element: no branch around it)
+          s[n][e] = (cut && !vis.shows(row, col) ? 0.f : pr) * (dp[n][e] - del[r]);  // dS
         }
     } else {  // (unbiased: one loop for both compiled these differently)
       const bool mask = masked(n0) || bst != kTileFull;
@@ -286,8 +286,8 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
           const int row = m0 + wrow + g + 8 * r, col = n0 + n * 8 + 2 * t4 + (e & 1);
           const bool hidden = mask && !ScoreBias<BIAS>::shows(vis, row, col);
           const float sb = mask && !hidden ? bias.apply(p, s[n][e], row, col, bst) : s[n][e];
-          const float pr = hidden ? 0.f : tf32_prob(sb, sl2, lse2[r]);
-          s[n][e] = pr * (dp[n][e] - del[r]);  // dS
+          const float pr = tf32_prob(sb, sl2, lse2[r]);  // (computed for every element: no branch around it)
+          s[n][e] = (hidden ? 0.f : pr) * (dp[n][e] - del[r]);  // dS
         }
     }
     if constexpr (SPLIT) {

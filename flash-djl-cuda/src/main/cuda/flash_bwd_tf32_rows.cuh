@@ -11,9 +11,13 @@
 
 namespace fdjl {
 
-// exp2(s * sl2 - lse2), 0 where the row saw no key (lse2 = -inf) or the entry is masked (s = -inf)
+// exp2(s * sl2 - lse2), 0 where the row saw no key (lse2 = -inf) or the entry is masked (s = -inf). ex2.approx.ftz
+// (flash_common.cuh) is exp2f's own instruction without exp2f's care for results below 2^-126, which flush to zero:
+// exp2f's range test and the branch around it were a fifth of the wgmma dK/dV kernel's sampled time (PERF_LOG "The
+// backward's probabilities without branches").
 __device__ __forceinline__ float tf32_prob(float s, float sl2, float lse2) {
-  return lse2 == -INFINITY ? 0.f : exp2f(fmaf(s, sl2, -lse2));
+  const float pr = ex2(fmaf(s, sl2, -lse2));
+  return lse2 == -INFINITY ? 0.f : pr;
 }
 
 // The atomic mode's dQ of one dK/dV item: dQ_tile = dS K (BR queries x D, unscaled) added to dq_accum. Every warp
@@ -68,15 +72,28 @@ __device__ __forceinline__ void tf32_bwd_probs(const KeyTile& kt, const FlashBwd
   const Visibility& vis = kt.vis;
   if (bst == kTilePartial) bias.template add_partial<NBR, true>(p, &s[0][0], m0 + 2 * t4, n0 + wkey + g, vis.Nq, vis.Nk);
   const bool cut = vis.needs_mask(m0, NBR * 8, n0, BCK) || bst == kTileHidden;
+  float l2[NBR][2];  // the LSE of the thread's queries, read once
 #pragma unroll
-  for (int n = 0; n < NBR; ++n)
+  for (int n = 0; n < NBR; ++n) l2[n][0] = lse2[n * 8 + 2 * t4], l2[n][1] = lse2[n * 8 + 2 * t4 + 1];
+  // two loops, so that the tiles no band or bias cuts (most) run without a test per element (one loop with the test
+  // compiled to a branch around every element's exponent)
+  if (!cut) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int q = n * 8 + 2 * t4 + (e & 1);
-      const int key = n0 + wkey + g + (e >> 1) * 8;
-      const bool hidden = cut && !(bst != kTileHidden && ScoreBias<BIAS>::shows(vis, m0 + q, key));
-      s[n][e] = hidden ? 0.f : tf32_prob(s[n][e], sl2, lse2[q]);
-    }
+    for (int n = 0; n < NBR; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = tf32_prob(s[n][e], sl2, l2[n][e & 1]);
+  } else {
+#pragma unroll
+    for (int n = 0; n < NBR; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int q = n * 8 + 2 * t4 + (e & 1);
+        const int key = n0 + wkey + g + (e >> 1) * 8;
+        const bool shown = bst != kTileHidden && ScoreBias<BIAS>::shows(vis, m0 + q, key);
+        const float pr = tf32_prob(s[n][e], sl2, l2[n][e & 1]);
+        s[n][e] = shown ? pr : 0.f;
+      }
+  }
 }
 
 // dP^T -> dS^T = P^T (dP^T - delta), in ds; with dropout (the forward's Z, regenerated) dS^T = P^T (Z dP^T / keep -
