@@ -62,9 +62,8 @@ __device__ __forceinline__ void add_dq_tf32(const FlashBwdParams& p, const KeyTi
 
 
 // S^T -> P^T = exp2(S^T * scale*log2e - LSE), in place. A partial tile's bias is read by type, then the band's test
-// runs only on tiles it cuts (rows past Nq: LSE -inf, P = 0; without a bias, bst is kTileFull and this compiles to
-// the unbiased kernel's old code, byte for byte). A tile the bias hides is computed to P = 0. wkey: the warp's first
-// key in the tile.
+// runs only on tiles it cuts (rows past Nq: LSE -inf, P = 0; without a bias, bst is kTileFull and the bias's code
+// compiles to nothing). A tile the bias hides is computed to P = 0. wkey: the warp's first key in the tile.
 template <int NBR, int BCK, bool BIAS, class KeyTile>
 __device__ __forceinline__ void tf32_bwd_probs(const KeyTile& kt, const FlashBwdParams& p, const ScoreBias<BIAS>& bias,
                                                int bst, float (&s)[NBR][4], const float* lse2, int m0, int n0,
