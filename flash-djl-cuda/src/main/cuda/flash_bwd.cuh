@@ -290,26 +290,7 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
     }
   }
 
-  // write dK * scale and dV once (zero for padding keys: no query saw them)
-  const StridedView<TO> dkv(p.dk), dvv(p.dv);
-  TO* dkg = kt.seq.k_at(dkv, hk);
-  TO* dvg = kt.seq.k_at(dvv, hk);
-  const float scale = p.scale;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int key = n0 + kg * 16 + g + 8 * r;
-    if (kt.stored(key)) {
-#pragma unroll
-      for (int d = 0; d < NDW; ++d) {
-        const int col = sp * DW + d * 8 + 2 * t4;
-        if (col < hd) {
-          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[d][2 * r] * scale, dk[d][2 * r + 1] * scale,
-                         col + 1 < hd);
-          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[d][2 * r], dv[d][2 * r + 1], col + 1 < hd);
-        }
-      }
-    }
-  }
+  store_dkdv<TO, DW>(p, kt, hk, &dk[0][0], &dv[0][0], n0 + kg * 16 + g, sp * DW, t4);  // this warp's DW columns
 }
 
 // ---------------------------------------------------------------- dq (deterministic)

@@ -70,33 +70,6 @@ __device__ __forceinline__ void wg_tma_q_item(const FlashBwdParams& p, const KT&
   tma_load_tile<BR, DS>(sdO, &p.dout_map, m0, hh, b, bar, whole);
 }
 
-// dK * scale and dV of a thread's keys (key0, key0 + 8 of its sequence) over NCOLS columns from col0, in the
-// accumulator layout, written once at the end (zero for padding keys: no query saw them)
-template <typename TO, int NCOLS, typename KT>
-__device__ __forceinline__ void wg_store_dkdv(const FlashBwdParams& p, const KT& kt, int hk, const float* dk,
-                                              const float* dv, int key0, int col0, int t4) {
-  const StridedView<TO> dkv(p.dk), dvv(p.dv);
-  TO* dkg = kt.seq.k_at(dkv, hk);
-  TO* dvg = kt.seq.k_at(dvv, hk);
-  const int hd = kt.hd;
-  const float scale = p.scale;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int key = key0 + 8 * r;
-    if (kt.stored(key)) {
-#pragma unroll
-      for (int d = 0; d < NCOLS / 8; ++d) {
-        const int col = col0 + d * 8 + 2 * t4;
-        if (col < hd) {
-          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[4 * d + 2 * r] * scale,
-                         dk[4 * d + 2 * r + 1] * scale, col + 1 < hd);
-          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1], col + 1 < hd);
-        }
-      }
-    }
-  }
-}
-
 // A 64 x BR accumulator of a warpgroup (register 4n + e: row wkey + 8 (e >> 1), column 8n + 2 t4 + (e & 1))
 // packed to 16 bits, as the k16 steps of a register A operand whose k dimension is the columns
 template <typename T, int BR>
@@ -448,7 +421,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       if (lane == 0) mbar_arrive(empty(stg));
     }
   }
-  wg_store_dkdv<TO, D>(p, kt, hk, dk, dv, n0 + wkey, 0, t4);
+  store_dkdv<TO, D>(p, kt, hk, dk, dv, n0 + wkey, 0, t4);
 #endif
 }
 

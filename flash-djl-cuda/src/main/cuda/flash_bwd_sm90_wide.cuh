@@ -275,8 +275,8 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_wide_kernel(const FlashBwdParams&
     if (tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
   }
 
-  wg_store_dkdv<TO, NA>(p, kt, hk, dk, dv, n0 + wkey, colA, t4);  // this warpgroup's columns
-  if constexpr (NB > 0) wg_store_dkdv<TO, NB>(p, kt, hk, dk + NA / 2, dv + NA / 2, n0 + wkey, colB, t4);
+  store_dkdv<TO, NA>(p, kt, hk, dk, dv, n0 + wkey, colA, t4);  // this warpgroup's columns
+  if constexpr (NB > 0) store_dkdv<TO, NB>(p, kt, hk, dk + NA / 2, dv + NA / 2, n0 + wkey, colB, t4);
 #endif
 }
 

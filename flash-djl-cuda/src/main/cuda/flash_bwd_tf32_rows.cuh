@@ -2,7 +2,7 @@
 // shared by the mma.sync kernel (flash_bwd_tf32.cuh) and the wgmma one (flash_bwd_tf32_wg.cuh), whose accumulators
 // hold the same fragment: 16 keys x NBR*8 queries in the m16n8 layout, thread (g, t4) holding keys key0 + g and
 // key0 + g + 8 (key0: the warp's first key in the tile) and queries n*8 + 2 t4 and n*8 + 2 t4 + 1 of the item.
-// Then the atomic mode's dQ through shared memory, and the epilogue.
+// Then the atomic mode's dQ through shared memory (the epilogue is store_dkdv, flash_bwd_tile.cuh).
 #pragma once
 #include "flash_bwd_tile.cuh"
 #include "flash_common.cuh"
@@ -122,32 +122,6 @@ __device__ __forceinline__ void tf32_bwd_dscores(const Dropout& drop, const Flas
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), key0 + g + (e >> 1) * 8, ds[n][e]);
-  }
-}
-
-// dK * scale and dV of the thread's keys key0_g and key0_g + 8 (zero for padding keys: no query saw them)
-template <int ND, class KeyTile>
-__device__ __forceinline__ void tf32_dkdv_write(const KeyTile& kt, const FlashBwdParams& p, int hk,
-                                                const float (&dk)[ND][4], const float (&dv)[ND][4], int key0_g, int t4) {
-  const StridedView<float> dkv(p.dk), dvv(p.dv);
-  float* dkg = kt.seq.k_at(dkv, hk);
-  float* dvg = kt.seq.k_at(dvv, hk);
-  const float scale = p.scale;
-  const int hd = kt.hd;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int key = key0_g + 8 * r;
-    if (kt.stored(key)) {
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < hd) {
-          store_pair<float>(dkg + (int64_t)key * dkv.row + col, dk[d][2 * r] * scale, dk[d][2 * r + 1] * scale,
-                            col + 1 < hd);
-          store_pair<float>(dvg + (int64_t)key * dvv.row + col, dv[d][2 * r], dv[d][2 * r + 1], col + 1 < hd);
-        }
-      }
-    }
   }
 }
 

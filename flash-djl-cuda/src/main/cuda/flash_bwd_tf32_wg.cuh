@@ -139,7 +139,7 @@ __device__ __forceinline__ void bwd_dkdv_tf32_wg_kernel(const FlashBwdParams& p)
     }
   }
 
-  tf32_dkdv_write(kt, p, hk, dk, dv, n0 + wkey + g, t4);
+  store_dkdv<float, D>(p, kt, hk, &dk[0][0], &dv[0][0], n0 + wkey + g, 0, t4);
 }
 
 }  // namespace fdjl

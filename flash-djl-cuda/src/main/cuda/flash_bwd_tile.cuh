@@ -4,6 +4,7 @@
 //    none of them, by the band or the score bias, are skipped);
 //  - DqRowTile, both 16-bit dQ kernels of the deterministic mode (mma.sync and wgmma): a tile of query rows,
 //    the Q, dO, K and V pointers it reads, the key tiles its rows see, their LSE and delta, and the store of dQ.
+//  - store_dkdv, every dK/dV kernel: dK * scale and dV of a thread's two keys, from the accumulator layout.
 //  - zero_dq_accum_row, every pre kernel: the atomic mode's float32 dQ accumulator, zeroed row by row.
 #pragma once
 #include "flash_bias.cuh"
@@ -70,6 +71,34 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
     return seq.stats_row0(hh, p.heads_q, p.seqlen_q);
   }
 };
+
+// dK * scale and dV of a thread's keys key0 and key0 + 8 (of its sequence) over NCOLS columns from col0, in the
+// m16n8 accumulator layout (register 4d + e: column col0 + 8d + 2 t4 + (e & 1) of key key0 + 8 (e >> 1)), written
+// once at the end (zero for padding keys: no query saw them)
+template <typename TO, int NCOLS, typename KT>
+__device__ __forceinline__ void store_dkdv(const FlashBwdParams& p, const KT& kt, int hk, const float* dk,
+                                           const float* dv, int key0, int col0, int t4) {
+  const StridedView<TO> dkv(p.dk), dvv(p.dv);
+  TO* dkg = kt.seq.k_at(dkv, hk);
+  TO* dvg = kt.seq.k_at(dvv, hk);
+  const int hd = kt.hd;
+  const float scale = p.scale;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int key = key0 + 8 * r;
+    if (kt.stored(key)) {
+#pragma unroll
+      for (int d = 0; d < NCOLS / 8; ++d) {
+        const int col = col0 + d * 8 + 2 * t4;
+        if (col < hd) {
+          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[4 * d + 2 * r] * scale,
+                         dk[4 * d + 2 * r + 1] * scale, col + 1 < hd);
+          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1], col + 1 < hd);
+        }
+      }
+    }
+  }
+}
 
 template <typename T, bool BIAS = false> struct DqRowTile {
   Sequence seq;
