@@ -13,8 +13,9 @@
 //         separate dq pass), the price of a dQ without atomics: the deterministic mode's, and the atomic mode's
 //         where the dkdv kernel does not add dQ.
 // Both products are the two of flash_tf32.cuh. A row that saw no key (LSE = -inf) has P = 0.
-// In the sm_90a pass the dkdv kernel of d 32-64 (not d = 32 with a bias) is the warpgroup-MMA one of
-// flash_bwd_tf32_wg.cuh (f32_dkdv_on_wgmma); what a warp does with its fragments is shared (flash_bwd_tf32_rows.cuh).
+// In the sm_90a pass the dkdv and dq kernels of d 32-64 (not d = 32 with a bias) are the warpgroup-MMA ones of
+// flash_bwd_tf32_wg.cuh and flash_bwd_dq_tf32_wg.cuh (f32_dkdv_on_wgmma, f32_dq_on_wgmma); what a warp does with its
+// fragments is shared (flash_bwd_tf32_rows.cuh).
 #pragma once
 #include "flash_bwd_tf32_rows.cuh"
 #include "flash_bwd_tile.cuh"
@@ -257,39 +258,7 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
       tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
       tf32_rows_rows<D, NB>(dp, sdO, wrow, sV, lane);
     }
-    if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
-      drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) dp[2 * kk + (e >> 2)][e & 3] = drop.kept(dp[2 * kk + (e >> 2)][e & 3], keep, e);
-      });
-    }
-    if constexpr (BIAS) {
-      // a partial tile's bias read by type, then the band's test only on tiles it cuts (rows past Nq: LSE -inf, P = 0)
-      if (bst == kTilePartial) bias.template add_partial<NB, false>(p, &s[0][0], m0 + wrow + g, n0 + 2 * t4, Nq, Nk);
-      const bool cut = masked(n0);
-#pragma unroll
-      for (int n = 0; n < NB; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = e >> 1;
-          const int row = m0 + wrow + g + 8 * r, col = n0 + n * 8 + 2 * t4 + (e & 1);
-          const float pr = tf32_prob(s[n][e], sl2, lse2[r]);  // (computed for every element: no branch around it)
-          s[n][e] = (cut && !vis.shows(row, col) ? 0.f : pr) * (dp[n][e] - del[r]);  // dS
-        }
-    } else {  // (unbiased: one loop for both compiled these differently)
-      const bool mask = masked(n0) || bst != kTileFull;
-#pragma unroll
-      for (int n = 0; n < NB; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = e >> 1;
-          const int row = m0 + wrow + g + 8 * r, col = n0 + n * 8 + 2 * t4 + (e & 1);
-          const bool hidden = mask && !ScoreBias<BIAS>::shows(vis, row, col);
-          const float sb = mask && !hidden ? bias.apply(p, s[n][e], row, col, bst) : s[n][e];
-          const float pr = tf32_prob(sb, sl2, lse2[r]);  // (computed for every element: no branch around it)
-          s[n][e] = (hidden ? 0.f : pr) * (dp[n][e] - del[r]);  // dS
-        }
-    }
+    tf32_dq_dscores<NB>(vis, drop, p, bias, bst, masked, s, dp, lse2, del, m0 + wrow, n0, g, t4, sl2);
     if constexpr (SPLIT) {
       tf32_regs_rows<D, NB>(acc, s, kpl, lane);  // dQ += dS K (the next tile's split waits for every warp)
     } else {
@@ -298,20 +267,7 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
     }
   }
 
-  const float scale = p.scale;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = m0 + wrow + g + 8 * r;
-    if (row < seq.q_rows) {  // padding rows: dQ = 0 (P = 0 there)
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < hd)
-          store_pair<float>(dqg + (int64_t)row * p.dq.row_stride + col, acc[d][2 * r] * scale,
-                            acc[d][2 * r + 1] * scale, col + 1 < hd);
-      }
-    }
-  }
+  store_dq_tf32<ND>(p, seq, dqg, acc, m0 + wrow + g, t4);
 }
 
 }  // namespace fdjl

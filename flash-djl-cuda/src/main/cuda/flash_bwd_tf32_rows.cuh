@@ -1,8 +1,10 @@
-// flash_bwd_tf32_rows.cuh - what the float32 dK/dV kernels do with one warp's fragment of an item's S^T and dP^T,
-// shared by the mma.sync kernel (flash_bwd_tf32.cuh) and the wgmma one (flash_bwd_tf32_wg.cuh), whose accumulators
-// hold the same fragment: 16 keys x NBR*8 queries in the m16n8 layout, thread (g, t4) holding keys key0 + g and
-// key0 + g + 8 (key0: the warp's first key in the tile) and queries n*8 + 2 t4 and n*8 + 2 t4 + 1 of the item.
-// Then the atomic mode's dQ through shared memory (the epilogue is store_dkdv, flash_bwd_tile.cuh).
+// flash_bwd_tf32_rows.cuh - what the float32 backward kernels do with one warp's fragments, shared by the mma.sync
+// kernels (flash_bwd_tf32.cuh) and the wgmma ones (flash_bwd_tf32_wg.cuh, flash_bwd_dq_tf32_wg.cuh), whose
+// accumulators hold the same fragments in the m16n8 layout:
+//  - the dK/dV kernels' S^T and dP^T of an item: 16 keys x NBR*8 queries, thread (g, t4) holding keys key0 + g and
+//    key0 + g + 8 (key0: the warp's first key in the tile) and queries n*8 + 2 t4 and n*8 + 2 t4 + 1 of the item;
+//    then the atomic mode's dQ through shared memory (the epilogue is store_dkdv, flash_bwd_tile.cuh);
+//  - the dq kernels' S and dP of a key tile: 16 queries x NB*8 keys, the same layout with the roles swapped.
 #pragma once
 #include "flash_bwd_tile.cuh"
 #include "flash_common.cuh"
@@ -122,6 +124,73 @@ __device__ __forceinline__ void tf32_bwd_dscores(const Dropout& drop, const Flas
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) bias.add_grad(p, m0 + n * 8 + 2 * t4 + (e & 1), key0 + g + (e >> 1) * 8, ds[n][e]);
+  }
+}
+
+// S -> dS = P (dP - delta), in s, for one warp's fragment in the dq kernels (rows: queries row0 + g and row0 + g + 8;
+// columns: keys n0 + n*8 + 2 t4 and + 1). With dropout dP becomes Z dP / keep (the forward's Z, regenerated). A
+// partial tile's bias is read by type, then the band's test runs only on tiles it cuts (masked: the kernel's
+// Visibility::MaskedTiles); bst: the tile's bias state, never kTileHidden (the kernels skip those tiles). lse2, del: the
+// thread's two rows' LSE (log2 domain; -inf: a row that saw no key, or past Nq) and delta.
+template <int NB, bool BIAS>
+__device__ __forceinline__ void tf32_dq_dscores(const Visibility& vis, const Dropout& drop, const FlashBwdParams& p,
+                                                const ScoreBias<BIAS>& bias, int bst,
+                                                const Visibility::MaskedTiles& masked, float (&s)[NB][4],
+                                                float (&dp)[NB][4], const float (&lse2)[2], const float (&del)[2],
+                                                int row0, int n0, int g, int t4, float sl2) {
+  if (drop.on()) {
+    drop.template for_blocks<NB / 2, true>(row0, n0, g, t4, [&](int kk, uint32_t keep) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) dp[2 * kk + (e >> 2)][e & 3] = drop.kept(dp[2 * kk + (e >> 2)][e & 3], keep, e);
+    });
+  }
+  if constexpr (BIAS) {
+    if (bst == kTilePartial) bias.template add_partial<NB, false>(p, &s[0][0], row0 + g, n0 + 2 * t4, vis.Nq, vis.Nk);
+    const bool cut = masked(n0);
+#pragma unroll
+    for (int n = 0; n < NB; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const int row = row0 + g + 8 * r, col = n0 + n * 8 + 2 * t4 + (e & 1);
+        const float pr = tf32_prob(s[n][e], sl2, lse2[r]);  // (computed for every element: no branch around it)
+        s[n][e] = (cut && !vis.shows(row, col) ? 0.f : pr) * (dp[n][e] - del[r]);
+      }
+  } else {  // (unbiased: one loop for both compiled these differently)
+    const bool mask = masked(n0) || bst != kTileFull;
+#pragma unroll
+    for (int n = 0; n < NB; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const int row = row0 + g + 8 * r, col = n0 + n * 8 + 2 * t4 + (e & 1);
+        const bool hidden = mask && !ScoreBias<BIAS>::shows(vis, row, col);
+        const float sb = mask && !hidden ? bias.apply(p, s[n][e], row, col, bst) : s[n][e];
+        const float pr = tf32_prob(sb, sl2, lse2[r]);  // (computed for every element: no branch around it)
+        s[n][e] = (hidden ? 0.f : pr) * (dp[n][e] - del[r]);
+      }
+  }
+}
+
+// The dq kernels' epilogue: dQ * scale of the thread's rows row + 0 and row + 8 (columns d*8 + 2 t4, + 1), at dqg
+// (row 0 of the sequence's query head). Rows past Nq but inside the sequence's rows get the zeros they hold (P = 0).
+template <int ND>
+__device__ __forceinline__ void store_dq_tf32(const FlashBwdParams& p, const Sequence& seq, float* dqg,
+                                              const float (&acc)[ND][4], int row, int t4) {
+  const float scale = p.scale;
+  const int hd = p.head_dim;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int rr = row + 8 * r;
+    if (rr < seq.q_rows) {
+#pragma unroll
+      for (int d = 0; d < ND; ++d) {
+        const int col = d * 8 + 2 * t4;
+        if (col < hd)
+          store_pair<float>(dqg + (int64_t)rr * p.dq.row_stride + col, acc[d][2 * r] * scale,
+                            acc[d][2 * r + 1] * scale, col + 1 < hd);
+      }
+    }
   }
 }
 

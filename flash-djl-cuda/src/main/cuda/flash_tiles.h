@@ -507,6 +507,25 @@ template <int D> struct DqTf32Shape {
   static constexpr bool SPLIT_ONCE = C.split_once;
   static constexpr int SMEM = (2 * BR + C.streamed_rows()) * (D + 4) * 4;  // Q, dO, the streamed K and V
 };
+// The float32 dq kernel on warpgroup MMAs (flash_bwd_dq_tf32_wg.cuh; sm_90a), the deterministic mode's: the forward's
+// structure (f32_fwd_on_wgmma) with three products per key tile. Two warpgroups of 64 query rows; Q's and dO's tf32
+// planes stay in shared memory (the A operands of S = Q K^T and dP = dO V^T); per key tile K and V land raw in one
+// stage and are split once into K's and V's K-major planes (the B operands of S and dP) and K's transposed ones (the B
+// operand of dQ += dS K, whose A operand, dS, stays in registers). Q's and dO's planes of 128 rows take 128 KiB at
+// d = 64, so past d = 64 the tiles do not fit: d 96-128 keep the mma.sync kernel. The bias forms follow the other
+// two kernels' rule (not d = 32's).
+__host__ __device__ constexpr bool f32_dq_on_wgmma(int D, bool bias) {
+  return kWgmma && D <= 64 && (D >= 64 || !bias);
+}
+template <int D> struct DqTf32WgShape {
+  static constexpr int W = 8, BR = 128, BC = D <= 32 ? 64 : 32, ROWS = BR, THREADS = 32 * W;
+  static constexpr int Q_PLANE = BR * D * 4, KV_PLANE = BC * D * 4;  // bytes of one tf32 plane
+  // 1 KiB to align the swizzled planes by hand; Q's and dO's 2 planes each, K's, V's and K^T's 2 each, raw K and V
+  static constexpr int SMEM = 1024 + 4 * Q_PLANE + 6 * KV_PLANE + 2 * BC * (D + 4) * 4;
+  static_assert(BR * (D + 4) * 4 <= 2 * Q_PLANE && BR * (D + 4) * 4 <= 6 * KV_PLANE,
+                "raw Q lands over dO's planes, raw dO over the key tile's");
+  static_assert(SMEM <= 227 * 1024, "one CTA per SM");
+};
 
 // ------------------------------------------------------------------ elementwise and f32 kernels
 struct PreShape { static constexpr int THREADS = 128, ROWS = 16, SMEM = 0; };   // 4 rows per warp
@@ -524,6 +543,9 @@ template <int D, bool BIAS>
 using F32DkdvShape = std::conditional_t<
     f32_dkdv_on_wgmma(D, BIAS), DkdvTf32WgShape<D>,
     std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>>;
-template <int D> using F32DqShape = std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>;
+template <int D, bool BIAS>
+using F32DqShape = std::conditional_t<
+    f32_dq_on_wgmma(D, BIAS), DqTf32WgShape<D>,
+    std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>>;
 
 }  // namespace fdjl

@@ -3,6 +3,7 @@ every check), at small shapes like the GPU decoder test's (needs a CUDA GPU and 
 
 usage: python3 f32_error_study.py FATBIN [--seeds 300] [--d 32,64,128] [--n 77] [--first-seed 0] [--max-median 2]
                                           [--compute bf16 --shape 1,3,3,17,256 --mask br --layout bshd]
+                                          [--deterministic]
 
 Per head dim: B = 2, 4 query heads on 2 kv heads, N x N causal (top-left), float32 data at full precision (the
 3xTF32 kernels on sm_90a, else SIMT). For each seed and each of O, dQ, dK, dV: ours = max |ours - float64|, base =
@@ -14,6 +15,8 @@ percentile and maximum with its seed, so that a failing seed of a larger test ca
 CudaBfloat16PrecisionTest judges it: the baseline is torch SDPA on the inputs cast to bfloat16 (the SDPA backend's
 module does the same), the budget's rounding that of float32 (ours are stored in float32). --shape B,Hq,Hkv,Nq,Nk,
 --mask (none, tl, br) and --layout (bhsd, bshd) place one case of a Java grid.
+
+--deterministic: the backward's deterministic mode (dQ from the dq kernel instead of the dK/dV kernel's atomic adds).
 
 --max-median R: exit with status 1 when a median ratio exceeds R (the rule's 2x, applied where one seed's luck does
 not decide it: on a single seed even plain float32 FMA kernels reach 2.4x, because PyTorch's own error is sometimes
@@ -40,12 +43,14 @@ def main():
     ap.add_argument("--shape", default=None)  # B,Hq,Hkv,Nq,Nk (default 2,4,2,n,n)
     ap.add_argument("--mask", default="tl")
     ap.add_argument("--layout", choices=("bhsd", "bshd"), default="bhsd")
+    ap.add_argument("--deterministic", action="store_true")
     a = ap.parse_args()
     too_high = []
     fl = Flash(a.fatbin)
     B, Hq, Hkv, Nq, Nk = (int(x) for x in a.shape.split(",")) if a.shape else (2, 4, 2, a.n, a.n)
     compute = None if a.compute == "f32" else a.compute
     print(f"device {torch.cuda.get_device_name()}; torch {torch.__version__}; seeds {a.first_seed}..{a.first_seed + a.seeds - 1}; "
+          f"{'deterministic; ' if a.deterministic else ''}"
           f"B {B} Hq {Hq} Hkv {Hkv} Nq {Nq} Nk {Nk} mask {a.mask} {a.layout} compute {a.compute}")
     print("| d | output | over budget | ratio median | ratio p99 | ratio max (seed) | worst err/budget |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -61,7 +66,8 @@ def main():
             k, v = (ck.make(B, Hkv, Nk, D, torch.float32, a.layout) for _ in range(2))
             do = ck.make(B, Hq, Nq, D, torch.float32, a.layout)
             o, lse = fl.forward(q, k, v, a.mask, scale, compute=compute)
-            dq, dk, dv = fl.backward(do, q, k, v, o, lse, a.mask, scale, compute=compute)
+            dq, dk, dv = fl.backward(do, q, k, v, o, lse, a.mask, scale, compute=compute,
+                                     deterministic=a.deterministic)
             ref = ck.reference(q, k, v, do, a.mask, scale)
             if compute:  # torch SDPA in bfloat16, its results back in float32
                 base = [t.float() for t in ck.torch_baseline(*(t.bfloat16() for t in (q, k, v, do)), a.mask, scale)[:5]]
