@@ -158,19 +158,26 @@ __device__ __forceinline__ void bwd_dkdv_mma_kernel(const FlashBwdParams& p) {
     // tile at the end of the iteration, so there is no skipping it)
     const ScoreBias<BIAS> bias(p, kt.seq, hh);
     const int bst = bias.state(p, m0, BR, n0, BCK);
-    const bool need_mask = vis.needs_mask(m0, BR, n0, BCK) || bst != kTileFull;
+    // masked scores -> -inf (P = 0) and a partial tile's bias read by type (add_partial), in a loop of their own on
+    // the tiles that need them, so that no test sits in front of every exponent (rows past Nq: LSE +inf, P = 0)
+    const bool band_cut = vis.needs_mask(m0, BR, n0, BCK);
+    if (band_cut || bst != kTileFull) {
+      if (bst == kTilePartial) bias.template add_partial<NBR, true>(p, &sT[0][0], m0 + 2 * t4, n0 + kg * 16 + g, Nq, Nk);
+      if (!BIAS || band_cut || bst == kTileHidden) {
+#pragma unroll
+        for (int n = 0; n < NBR; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int q = n * 8 + 2 * t4 + (e & 1);
+            const int key = n0 + kg * 16 + g + (e >> 1) * 8;
+            sT[n][e] = bst != kTileHidden && ScoreBias<BIAS>::shows(vis, m0 + q, key) ? sT[n][e] : -INFINITY;
+          }
+      }
+    }
 #pragma unroll
     for (int n = 0; n < NBR; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int q = n * 8 + 2 * t4 + (e & 1);
-        float sv = sT[n][e];
-        if (need_mask) {
-          const int key = n0 + kg * 16 + g + (e >> 1) * 8;
-          sv = ScoreBias<BIAS>::shows(vis, m0 + q, key) ? bias.apply(p, sv, m0 + q, key, bst) : -INFINITY;
-        }
-        sT[n][e] = ex2(sv * sl2 - lse2[q]);
-      }
+      for (int e = 0; e < 4; ++e) sT[n][e] = ex2(sT[n][e] * sl2 - lse2[n * 8 + 2 * t4 + (e & 1)]);
     // dropout: Z (the forward's keep bits, regenerated) per pair of query tiles
     const Dropout drop = kt.drop0.plus_heads(hh);
     uint32_t keep[BR / 16];
@@ -375,25 +382,31 @@ __device__ __forceinline__ void bwd_dq_mma_kernel(const FlashBwdParams& p) {
         M::mma(dp[2 * np + 1], ad, bv + 2);
       }
     }
-    const bool need_mask = t.masked(n0) || bst != kTileFull;
+    const bool band_cut = t.masked(n0), need_mask = band_cut || bst != kTileFull;
     if (drop.on()) {  // Z dP / keep: the forward's dropout, regenerated
       drop.template for_blocks<BC / 16, true>(m0 + wrow, n0, g, t4, [&](int kk, uint32_t keep) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) dp[2 * kk + (e >> 2)][e & 3] = drop.kept(dp[2 * kk + (e >> 2)][e & 3], keep, e);
       });
     }
+    if (need_mask) {  // (as in the dK/dV kernel: the masks and a partial tile's bias in a loop of their own)
+      if (bst == kTilePartial) bias.template add_partial<NB, false>(p, &s[0][0], m0 + wrow + g, n0 + 2 * t4, Nq, Nk);
+      if (!BIAS || band_cut) {
+#pragma unroll
+        for (int n = 0; n < NB; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int row = m0 + wrow + g + 8 * (e >> 1), col = n0 + n * 8 + 2 * t4 + (e & 1);
+            s[n][e] = ScoreBias<BIAS>::shows(vis, row, col) ? s[n][e] : -INFINITY;
+          }
+      }
+    }
 #pragma unroll
     for (int n = 0; n < NB; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = e >> 1;
-        float sv = s[n][e];
-        if (need_mask) {
-          const int row = m0 + wrow + g + 8 * r;
-          const int col = n0 + n * 8 + 2 * t4 + (e & 1);
-          sv = ScoreBias<BIAS>::shows(vis, row, col) ? bias.apply(p, sv, row, col, bst) : -INFINITY;
-        }
-        s[n][e] = ex2(sv * sl2 - lse2[r]) * (dp[n][e] - del[r]);  // dS
+        s[n][e] = ex2(s[n][e] * sl2 - lse2[r]) * (dp[n][e] - del[r]);  // dS
       }
     // dQ += dS K
 #pragma unroll

@@ -13,9 +13,9 @@
 //         separate dq pass), the price of a dQ without atomics: the deterministic mode's, and the atomic mode's
 //         where the dkdv kernel does not add dQ.
 // Both products are the two of flash_tf32.cuh. A row that saw no key (LSE = -inf) has P = 0.
-// In the sm_90a pass the dkdv and dq kernels of d 32-64 (not d = 32 with a bias) are the warpgroup-MMA ones of
-// flash_bwd_tf32_wg.cuh and flash_bwd_dq_tf32_wg.cuh (f32_dkdv_on_wgmma, f32_dq_on_wgmma); what a warp does with its
-// fragments is shared (flash_bwd_tf32_rows.cuh).
+// In the sm_90a pass the dkdv kernel of d 32-64 (not d = 32 with a bias) and the dq kernel of d 32-64 are the
+// warpgroup-MMA ones of flash_bwd_tf32_wg.cuh and flash_bwd_dq_tf32_wg.cuh (f32_dkdv_on_wgmma, f32_dq_on_wgmma); what
+// a warp does with its fragments is shared (flash_bwd_tf32_rows.cuh).
 #pragma once
 #include "flash_bwd_tf32_rows.cuh"
 #include "flash_bwd_tile.cuh"

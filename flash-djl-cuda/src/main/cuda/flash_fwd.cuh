@@ -133,7 +133,29 @@ __device__ __forceinline__ void fwd_mma_kernel(const FlashFwdParams& p) {
 
     // mask the tile's invisible entries (raw scores -> -inf) and add the bias, only on tiles that
     // need it: a separate loop, so that its compares are not if-converted into every tile (PERF_LOG.md)
-    if (masked(n0) || bst != kTileFull) {
+    if constexpr (BIAS) {
+      // a partial tile's bias read by type (add_partial: its loads issued together, where one load per element in
+      // the kind's switch ran ALiBi at a tenth of SDPA's speed), then the band's test only where the band cuts (rows
+      // past Nq are never stored; hidden tiles were skipped above)
+      const bool band_cut = masked(n0);
+      if (bst == kTilePartial) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+          t.bias.template add_partial<NB, false>(p, &s[mt][0][0], m0 + wrow + mt * 16 + g, n0 + 2 * t4, Nq, Nk);
+      }
+      if (band_cut) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int n = 0; n < NB; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int row = m0 + wrow + mt * 16 + g + (e >> 1) * 8;
+              const int col = n0 + n * 8 + 2 * t4 + (e & 1);
+              s[mt][n][e] = vis.shows(row, col) ? s[mt][n][e] : -INFINITY;
+            }
+      }
+    } else if (masked(n0) || bst != kTileFull) {  // (unbiased: the text that compiled as before the bias was typed)
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll

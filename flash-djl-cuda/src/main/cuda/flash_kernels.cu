@@ -62,7 +62,7 @@ __device__ __forceinline__ void bwd_dkdv_f32(const FlashBwdParams& p) {
 }
 template <int D, bool BIAS>
 __device__ __forceinline__ void bwd_dq_f32(const FlashBwdParams& p) {
-  if constexpr (f32_dq_on_wgmma(D, BIAS)) bwd_dq_tf32_wg_kernel<D, BIAS>(p);
+  if constexpr (f32_dq_on_wgmma(D)) bwd_dq_tf32_wg_kernel<D, BIAS>(p);
   else if constexpr (f32_on_tensor_cores(D)) bwd_dq_tf32_kernel<D, BIAS>(p);
   else bwd_dq_f32_kernel<D, BIAS>(p);
 }
@@ -144,8 +144,8 @@ extern "C" __device__ const int flash_bwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(
                     (F32DkdvShape<H, BIAS>::MINB), (F32DkdvShape<H, BIAS>::ROWS),                       \
                     (F32DkdvShape<H, BIAS>::SMEM),                                                      \
                     (fdjl::bwd_dkdv_f32<H, BIAS>))                                                       \
-  FLASH_KERNEL(flash_bwd_dq_##B##f32_hd##H, FlashBwdParams, (F32DqShape<H, BIAS>::THREADS),              \
-               (F32DqShape<H, BIAS>::ROWS), (F32DqShape<H, BIAS>::SMEM), (fdjl::bwd_dq_f32<H, BIAS>))
+  FLASH_KERNEL(flash_bwd_dq_##B##f32_hd##H, FlashBwdParams, F32DqShape<H>::THREADS, F32DqShape<H>::ROWS, \
+               F32DqShape<H>::SMEM, (fdjl::bwd_dq_f32<H, BIAS>))
 #define FLASH_F32_SET(H)                                                                                \
   FLASH_F32_READERS(H, , false) FLASH_F32_READERS(H, bias_, true)                                       \
   FLASH_KERNEL(flash_bwd_pre_f32_hd##H, FlashBwdParams, F32Shape::THREADS, F32Shape::ROWS, 0,           \

@@ -512,11 +512,10 @@ template <int D> struct DqTf32Shape {
 // planes stay in shared memory (the A operands of S = Q K^T and dP = dO V^T); per key tile K and V land raw in one
 // stage and are split once into K's and V's K-major planes (the B operands of S and dP) and K's transposed ones (the B
 // operand of dQ += dS K, whose A operand, dS, stays in registers). Q's and dO's planes of 128 rows take 128 KiB at
-// d = 64, so past d = 64 the tiles do not fit: d 96-128 keep the mma.sync kernel. The bias forms follow the other
-// two kernels' rule (not d = 32's).
-__host__ __device__ constexpr bool f32_dq_on_wgmma(int D, bool bias) {
-  return kWgmma && D <= 64 && (D >= 64 || !bias);
-}
+// d = 64, so past d = 64 the tiles do not fit: d 96-128 keep the mma.sync kernel. Unlike the other two kernels, d = 32's
+// bias forms run on wgmma too: with key padding, documents and ALiBi the deterministic backward ran 0.98-1.10x the
+// mma.sync dq kernel's (PERF_LOG "The float32 dq kernel on warpgroup MMAs").
+__host__ __device__ constexpr bool f32_dq_on_wgmma(int D) { return kWgmma && D <= 64; }
 template <int D> struct DqTf32WgShape {
   static constexpr int W = 8, BR = 128, BC = D <= 32 ? 64 : 32, ROWS = BR, THREADS = 32 * W;
   static constexpr int Q_PLANE = BR * D * 4, KV_PLANE = BC * D * 4;  // bytes of one tf32 plane
@@ -543,9 +542,8 @@ template <int D, bool BIAS>
 using F32DkdvShape = std::conditional_t<
     f32_dkdv_on_wgmma(D, BIAS), DkdvTf32WgShape<D>,
     std::conditional_t<f32_on_tensor_cores(D), DkdvTf32Shape<D>, F32Shape>>;
-template <int D, bool BIAS>
+template <int D>
 using F32DqShape = std::conditional_t<
-    f32_dq_on_wgmma(D, BIAS), DqTf32WgShape<D>,
-    std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>>;
+    f32_dq_on_wgmma(D), DqTf32WgShape<D>, std::conditional_t<f32_on_tensor_cores(D), DqTf32Shape<D>, F32Shape>>;
 
 }  // namespace fdjl

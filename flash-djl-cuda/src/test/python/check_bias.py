@@ -2,7 +2,7 @@
 float bias, broadcast over batch, heads or query rows), forward, backward and the bias gradient
 (developer tool, needs a CUDA GPU and torch).
 
-usage: python3 check_bias.py FATBIN [--seed N] [--dtype f16|bf16|f32|f32bf16]
+usage: python3 check_bias.py FATBIN [--seed N] [--dtype f16|bf16|f32|f32bf16] [--d 32,64]
 
 Fresh random inputs every run: the seed is drawn, printed first, and replayed with --seed N. The masks
 have whole 64 x 64 cells hidden (skipped tiles), rows with no visible key and partial cells; some cases
@@ -175,9 +175,10 @@ def main():
     print(f"seed={seed} (replay with --seed {seed})", flush=True)
     torch.manual_seed(seed)
     dts = [sys.argv[sys.argv.index("--dtype") + 1]] if "--dtype" in sys.argv else list(DTYPES)
+    only = [int(x) for x in sys.argv[sys.argv.index("--d") + 1].split(",")] if "--d" in sys.argv else None
     passed = failed = 0
     for dt in dts:
-        for D in (64, 96, 128, 192, 256) if dt != "f32" else (64, 128, 192, 256):
+        for D in only or ((32, 64, 96, 128, 192, 256) if dt != "f32" else (32, 64, 128, 192, 256)):
             for case in CASES:
                 name = f"{dt:8s} D={D:3d} B={case[0]} Hq={case[1]} Hkv={case[2]} {case[3]}x{case[4]} " \
                        f"band={case[5]} {case[6]} {case[7]}{' lengths' if case[8] else ''}"
