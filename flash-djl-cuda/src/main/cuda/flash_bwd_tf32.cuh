@@ -160,8 +160,6 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   using L = F32Lay<D>;
   constexpr int BC = S_::BC, BR = S_::BR, NT = S_::THREADS;
   constexpr int NB = BC / 8, ND = D / 8;
-  constexpr bool SPLIT = S_::SPLIT_ONCE;
-  constexpr int RAW_STAGES = SPLIT ? 1 : 2;
 
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
@@ -184,12 +182,8 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   const uint32_t sQ = smem_u32(smem);
   const uint32_t sdO = sQ + L::bytes(BR);
   const uint32_t sK0 = sdO + L::bytes(BR);
-  const uint32_t sV0 = sK0 + RAW_STAGES * L::bytes(BC);
+  const uint32_t sV0 = sK0 + 2 * L::bytes(BC);
   const float* sKp = reinterpret_cast<const float*>(smem + 2 * L::bytes(BR));
-  // SPLIT: the planes of K and V after the one copy stage
-  float* const planes0 = reinterpret_cast<float*>(smem + 2 * L::bytes(BR) + 2 * L::bytes(BC));
-  const Tf32Planes kpl{planes0, planes0 + L::bytes(BC) / 4};
-  const Tf32Planes vpl{planes0 + 2 * (L::bytes(BC) / 4), planes0 + 3 * (L::bytes(BC) / 4)};
 
   load_f32_tile<D, BR, NT>(sQ, seq.q_at(StridedView<const float>(p.q), h), p.q.row_stride, m0, Nq - m0, hd, tid,
                            rows_16b_aligned(p.q, hd));
@@ -218,30 +212,16 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1;
     const int n0 = nb + j * BC;
-    if constexpr (SPLIT) {  // the tile's copies landed, the planes are free: split, then copy the next tile
-      cp_async_wait<0>();
-      __syncthreads();
-      split_f32_tile<D, BC, NT>(sKp, kpl, tid);
-      split_f32_tile<D, BC, NT>(sKp + L::bytes(BC) / 4, vpl, tid);
-      __syncthreads();
-      if (j + 1 < n_tiles) {
-        const int nn = n0 + BC;
-        load_f32_tile<D, BC, NT>(sK0, kg, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
-        load_f32_tile<D, BC, NT>(sV0, vg, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
-        cp_async_commit();
-      }
+    if (j + 1 < n_tiles) {
+      const int nn = n0 + BC;
+      load_f32_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
+      load_f32_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
+      cp_async_commit();
+      cp_async_wait<1>();
     } else {
-      if (j + 1 < n_tiles) {
-        const int nn = n0 + BC;
-        load_f32_tile<D, BC, NT>(sK0 + (st ^ 1) * L::bytes(BC), kg, p.k.row_stride, nn, Nk - nn, hd, tid, kvec);
-        load_f32_tile<D, BC, NT>(sV0 + (st ^ 1) * L::bytes(BC), vg, p.v.row_stride, nn, Nk - nn, hd, tid, vvec);
-        cp_async_commit();
-        cp_async_wait<1>();
-      } else {
-        cp_async_wait<0>();
-      }
-      __syncthreads();
+      cp_async_wait<0>();
     }
+    __syncthreads();
     const uint32_t sK = sK0 + st * L::bytes(BC), sV = sV0 + st * L::bytes(BC);
     const int bst = bias.state(p, m0, BR, n0, BC);
     if (bst == kTileHidden) continue;  // hidden by the bias: dS = 0; nobody reads its stage
@@ -251,20 +231,11 @@ __device__ __forceinline__ void bwd_dq_tf32_kernel(const FlashBwdParams& p) {
     for (int n = 0; n < NB; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
-    if constexpr (SPLIT) {
-      tf32_rows_rows<D, NB>(s, sQ, wrow, kpl, lane);
-      tf32_rows_rows<D, NB>(dp, sdO, wrow, vpl, lane);
-    } else {
-      tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
-      tf32_rows_rows<D, NB>(dp, sdO, wrow, sV, lane);
-    }
+    tf32_rows_rows<D, NB>(s, sQ, wrow, sK, lane);
+    tf32_rows_rows<D, NB>(dp, sdO, wrow, sV, lane);
     tf32_dq_dscores<NB>(vis, drop, p, bias, bst, masked, s, dp, lse2, del, m0 + wrow, n0, g, t4, sl2);
-    if constexpr (SPLIT) {
-      tf32_regs_rows<D, NB>(acc, s, kpl, lane);  // dQ += dS K (the next tile's split waits for every warp)
-    } else {
-      tf32_regs_rows<D, NB>(acc, s, sKp + st * (L::bytes(BC) / 4), lane);  // dQ += dS K
-      __syncthreads();
-    }
+    tf32_regs_rows<D, NB>(acc, s, sKp + st * (L::bytes(BC) / 4), lane);  // dQ += dS K
+    __syncthreads();
   }
 
   store_dq_tf32<ND>(p, seq, dqg, acc, m0 + wrow + g, t4);

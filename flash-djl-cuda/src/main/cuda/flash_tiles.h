@@ -423,8 +423,9 @@ struct Tf32Tile {
 __host__ __device__ constexpr Tf32Tile dkdv_tf32_tile(int D) {
   return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 96 ? 32 : 16, D <= 32};
 }
+// The mma.sync dq kernel serves the head dims the wgmma one does not (f32_dq_on_wgmma): 96 and 128.
 __host__ __device__ constexpr Tf32Tile dq_tf32_tile(int D) {
-  return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, D <= 64 ? 32 : 16, D <= 32};
+  return D == 128 ? Tf32Tile{8, 32, false} : Tf32Tile{4, 16, false};
 }
 // The float32 forward on warpgroup MMAs (flash_fwd_tf32_wg.cuh; sm_90a): where it runs, and its shape. It ran
 // 1.21-1.50x the mma.sync forward at d 32-128, then 1.01-1.07x more (PERF_LOG "The float32 forward on warpgroup
@@ -504,7 +505,7 @@ template <int D> struct DqTf32Shape {
   static constexpr Tf32Tile C = dq_tf32_tile(D);
   static constexpr int W = C.warps, BC = C.other_tile;
   static constexpr int BR = 16 * W, ROWS = BR, THREADS = 32 * W;
-  static constexpr bool SPLIT_ONCE = C.split_once;
+  static_assert(!C.split_once, "the streamed K and V in two raw stages (bwd_dq_tf32_kernel)");
   static constexpr int SMEM = (2 * BR + C.streamed_rows()) * (D + 4) * 4;  // Q, dO, the streamed K and V
 };
 // The float32 dq kernel on warpgroup MMAs (flash_bwd_dq_tf32_wg.cuh; sm_90a), the deterministic mode's: the forward's
