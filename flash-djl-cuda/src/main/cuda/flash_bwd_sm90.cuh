@@ -14,7 +14,8 @@
 //      dQ_tile = dS K                          dS^T through shared memory (read transposed; two buffers); each
 //                                              warpgroup computes half of the head-dim columns (128-row tiles:
 //                                              half of the rows) and stages them in dq_accum's layout for the
-//                                              producer's reduction
+//                                              producer's reduction (128-row tiles: while dK's second part runs,
+//                                              DkdvWgShape::DK_LATE)
 //    and meet only at one named barrier per item (both halves of dS^T written).
 // dK, dV stay in fp32 registers for the whole loop and are written once (dK * scale).
 #pragma once
@@ -335,6 +336,20 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     // per part of DPN rows: dS^T = P^T (dP^T - delta), or P^T (Z dP^T / keep - delta); then the next part's dP^T,
     // and dK += dS^T Q over the part's rows (Q read transposed)
     constexpr int PK = DPN / 16;  // k16 steps of a part
+    // dK's k16 steps k0 .. k1 - 1 (query rows 16 k0 .. 16 k1 - 1), as one commit group
+    auto issue_dk = [&](int k0, int k1) {
+      wg_pin<OR>(dk);
+#pragma unroll
+      for (int kk = 0; kk < BR / 16; ++kk)
+        if (kk >= k0 && kk < k1) Wgmma<T, D>::template rs<1>(dk, pS[kk], q_t.at(kk * 2048), 1);
+      wg_commit();
+    };
+    constexpr int DK_EARLY = BR / 16 - S_::DK_LATE;  // the atomic mode issues the other steps after dQ (below)
+    auto release_stage = [&]() {
+      wg_pin<OR>(dv);
+      wg_pin<OR>(dk);
+      if (lane == 0) mbar_arrive(empty(stg));  // dV and dK have read the stage
+    };
 #pragma unroll
     for (int h = 0; h < S_::DP_PARTS; ++h) {
       wg_wait<1>();  // this part's dP^T done; the last group issued (dV, or the last part's dK) may still run
@@ -365,60 +380,60 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       wg_pack_t<T, DPN>(pS + h * PK, dpT);
       wg_fence();
       if (h + 1 < S_::DP_PARTS) issue_dp(h + 1);  // into dpT, now packed
-      wg_pin<OR>(dk);
-#pragma unroll
-      for (int kk = 0; kk < PK; ++kk) Wgmma<T, D>::template rs<1>(dk, pS[h * PK + kk], q_t.at((h * PK + kk) * 2048), 1);
-      wg_commit();
+      if ((h + 1) * PK <= DK_EARLY || p.deterministic) {
+        issue_dk(h * PK, (h + 1) * PK);
+      } else if (h * PK < DK_EARLY) {  // the part's early steps (the rest: after dQ)
+        issue_dk(h * PK, DK_EARLY);
+      }
     }
 
     if (!p.deterministic) {
-      // dS^T -> shared memory ([128 keys][BR rows]) while dV / dK run. Its buffer was last read by the dQ product
-      // two items ago, which both warpgroups finished before they met at the last item's barrier.
+      // dS^T -> shared memory ([128 keys][BR rows]) while dV and dK's early steps run. Its buffer was last read by
+      // the dQ product two items ago, which both warpgroups finished before they met at the last item's barrier.
       const uint32_t sdS = sdS0 + (staged & 1) * S_::DS_BYTES;
       wg_store_t<BCK, BR>(sdSp0 + (staged & 1) * S_::DS_BYTES, pS, wkey, t4);
       fence_proxy_async();
       named_sync<NC>(1);  // dS^T of both warpgroups complete (the consumers' only barrier of the item)
       // dQ[64 rows, the DQN columns of this warpgroup] = dS K, staged in shared memory: by rows, the warpgroup's
-      // rows are the 64 columns of dS^T's block cw; by columns, its columns from cw DQN on
+      // rows are the 64 columns of dS^T's block cw; by columns, its columns from cw DQN on. dK's last DK_LATE steps
+      // are issued after it, and run while it is staged.
+      const int row_part = DQ_BY_ROWS ? cw : 0, col0 = DQ_BY_ROWS ? 0 : cw * DQN;
+      float dq[QR];
+      wg_fence();
       if constexpr (DQN % 64 == 0 || 64 % DQN == 0) {  // the warpgroup's columns lie in one block
-        const int row_part = DQ_BY_ROWS ? cw : 0, col0 = DQ_BY_ROWS ? 0 : cw * DQN;
-        float dq[QR];
-        wg_fence();
         wg_issue_dq<T, DQN, BCK, BR>(dq, sdS + row_part * BCK * 128, sK, col0);
-        wg_commit();
+      } else {  // D = 96: 48 columns each, as 32 + 16 that stay inside a block: [0, 32) + [32, 48), [64, 96) + [48, 64)
+        static_assert(D == 96 && QR == 24, "dQ column split");
+        wg_issue_dq<T, 32, BCK, BR>(dq, sdS, sK, cw * 64);
+        wg_issue_dq<T, 16, BCK, BR>(dq + 16, sdS, sK, 32 + cw * 16);
+      }
+      wg_commit();
+      if constexpr (S_::DK_LATE > 0) {
+        issue_dk(DK_EARLY, BR / 16);
+        wg_wait<1>();  // dQ done (and dV); dK's last steps may still run
+        wg_pin<QR>(dq);
+      } else {
         wg_wait<0>();
         wg_pin<QR>(dq);
-        wg_pin<OR>(dv);
-        wg_pin<OR>(dk);
-        if (lane == 0) mbar_arrive(empty(stg));  // dV and dK have read the stage
-        if (staged > 0) mbar_wait(dq_empty, (staged - 1) & 1);  // the last item's reduction has read the tile
+        release_stage();
+      }
+      if (staged > 0) mbar_wait(dq_empty, (staged - 1) & 1);  // the last item's reduction has read the tile
+      if constexpr (DQN % 64 == 0 || 64 % DQN == 0) {
         wg_stage_dq<DQN, S_::DQ_ROW>(sDqp + row_part * 64 * S_::DQ_ROW, dq, col0, warp, g, t4);
-      } else {  // D = 96: 48 columns each, as 32 + 16 that stay inside a block: [0, 32) + [32, 48), [64, 96) + [48, 64)
-        static_assert(D == 96, "dQ column split");
-        float dqa[16], dqb[8];
-        const int col_a = cw * 64, col_b = 32 + cw * 16;
-        wg_fence();
-        wg_issue_dq<T, 32, BCK, BR>(dqa, sdS, sK, col_a);
-        wg_issue_dq<T, 16, BCK, BR>(dqb, sdS, sK, col_b);
-        wg_commit();
-        wg_wait<0>();
-        wg_pin<16>(dqa);
-        wg_pin<8>(dqb);
-        wg_pin<OR>(dv);
-        wg_pin<OR>(dk);
-        if (lane == 0) mbar_arrive(empty(stg));
-        if (staged > 0) mbar_wait(dq_empty, (staged - 1) & 1);
-        wg_stage_dq<32, S_::DQ_ROW>(sDqp, dqa, col_a, warp, g, t4);
-        wg_stage_dq<16, S_::DQ_ROW>(sDqp, dqb, col_b, warp, g, t4);
+      } else {
+        wg_stage_dq<32, S_::DQ_ROW>(sDqp, dq, cw * 64, warp, g, t4);
+        wg_stage_dq<16, S_::DQ_ROW>(sDqp, dq + 16, 32 + cw * 16, warp, g, t4);
       }
       fence_proxy_async();  // the staged dQ, visible to the bulk reduction
       mbar_arrive(dq_full);
       ++staged;
+      if constexpr (S_::DK_LATE > 0) {
+        wg_wait<0>();
+        release_stage();
+      }
     } else {
       wg_wait<0>();
-      wg_pin<OR>(dv);
-      wg_pin<OR>(dk);
-      if (lane == 0) mbar_arrive(empty(stg));
+      release_stage();
     }
   }
   store_dkdv<TO, D>(p, kt, hk, dk, dv, n0 + wkey, 0, t4);
