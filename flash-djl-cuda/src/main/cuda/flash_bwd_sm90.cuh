@@ -131,6 +131,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   constexpr int DPN = S_::DPN;      // query rows of one dP^T part
   constexpr bool DQ_BY_ROWS = S_::DQ_BY_ROWS;
   constexpr int DQN = DQ_BY_ROWS ? D : D / 2;  // dQ columns per consumer warpgroup
+  constexpr bool DQ_ONE_BLOCK = DQN % 64 == 0 || 64 % DQN == 0;  // they lie in one 64-column block (not at D = 96)
   constexpr int SR = BR / 2, PR = DPN / 2, OR = D / 2, QR = DQN / 2;  // accumulator registers per thread
 
   extern __shared__ __align__(128) unsigned char smem[];  // 1 KiB alignment is done by hand
@@ -400,7 +401,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       const int row_part = DQ_BY_ROWS ? cw : 0, col0 = DQ_BY_ROWS ? 0 : cw * DQN;
       float dq[QR];
       wg_fence();
-      if constexpr (DQN % 64 == 0 || 64 % DQN == 0) {  // the warpgroup's columns lie in one block
+      if constexpr (DQ_ONE_BLOCK) {
         wg_issue_dq<T, DQN, BCK, BR>(dq, sdS + row_part * BCK * 128, sK, col0);
       } else {  // D = 96: 48 columns each, as 32 + 16 that stay inside a block: [0, 32) + [32, 48), [64, 96) + [48, 64)
         static_assert(D == 96 && QR == 24, "dQ column split");
@@ -418,7 +419,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
         release_stage();
       }
       if (staged > 0) mbar_wait(dq_empty, (staged - 1) & 1);  // the last item's reduction has read the tile
-      if constexpr (DQN % 64 == 0 || 64 % DQN == 0) {
+      if constexpr (DQ_ONE_BLOCK) {
         wg_stage_dq<DQN, S_::DQ_ROW>(sDqp + row_part * 64 * S_::DQ_ROW, dq, col0, warp, g, t4);
       } else {
         wg_stage_dq<32, S_::DQ_ROW>(sDqp, dq, cw * 64, warp, g, t4);

@@ -278,7 +278,7 @@ template <int D> struct DkdvWgShape {
   // tile has 128 rows, else by head-dim columns (each m64 over the tile's 64 rows, half the columns)
   static constexpr bool DQ_BY_ROWS = BR == 128;
   // the atomic mode's dK steps (k16, over the query rows) issued after dQ, so that dQ's staging runs under them,
-  // while the others cover the warpgroups' barrier with dV: the last dP^T part's on 128-row tiles (1.03-1.06x); on
+  // while the others cover the warpgroups' barrier with dV: the last dP^T part's on 128-row tiles (1.02-1.07x); on
   // 64-row tiles none (dQ after all of dK, as before: 0.98-1.02x at d = 128 and 0.92-0.97x at d = 96 with 1, 2 or 4
   // of the 4 steps late, PERF_LOG.md)
   static constexpr int DK_LATE = BR == 128 ? DPN / 16 : 0;
