@@ -80,9 +80,14 @@ def main():
     ap.add_argument("--before-tma", choices=("auto", "never"),
                     help="the before fatbin's tensor maps (ABI 12; default: FLASH_TMA, else auto); with the same "
                          "fatbin twice and never, its kernels' own copies against their TMA copies")
+    ap.add_argument("--before-form", choices=("long", "short"),
+                    help="the before fatbin's forward form where a head dim has two (default: FLASH_FWD_FORM, else "
+                         "the launcher's rule); with the same fatbin twice, one form against the other")
     a = ap.parse_args()
     fl = Flash(a.fatbin)
     old = Flash(a.before, tma=a.before_tma) if a.before else None
+    if old and a.before_form:
+        old.fwd_form = a.before_form
     if old:
         print(f"after: {a.fatbin} (ABI {fl.abi}), before: {a.before} (ABI {old.abi})")
     rows, pairs = [], []
