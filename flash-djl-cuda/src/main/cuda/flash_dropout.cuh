@@ -133,13 +133,12 @@ struct Dropout {
   // forward then scales O by `scale` once, in its epilogue).
   template <int NKK, typename F>
   __device__ __forceinline__ void for_masks(int row0, int col0, int g, int t4, F&& f) const {
-    static_assert(NKK % 2 == 0, "pairs of 16-column blocks");
 #pragma unroll
-    for (int kk = 0; kk < NKK; kk += 2) {
+    for (int kk = 0; kk < NKK; kk += 2) {  // in pairs of 16-column blocks; an odd last block uses the first half
       uint32_t m[2][2];
       pair_q_masks(row0, col0 + 16 * kk, g, t4, m);
       f(kk, m[0][0], m[0][1]);
-      f(kk + 1, m[1][0], m[1][1]);
+      if (kk + 1 < NKK) f(kk + 1, m[1][0], m[1][1]);
     }
   }
 

@@ -14,11 +14,11 @@
 // Two schedules:
 //  - fwd_wgmma_lockstep_kernel: all threads load, __syncthreads per tile; the warpgroups run in
 //    step, so both do their softmax while the tensor cores wait;
-//  - fwd_wgmma_pingpong_kernel (ping_pong in flash_tiles.h, two warpgroups): mbarriers instead of __syncthreads,
-//    and named barriers that hand the tensor cores from one warpgroup to the other: each issues
+//  - fwd_wgmma_pingpong_kernel (ping_pong in flash_tiles.h, two or three warpgroups): mbarriers instead of
+//    __syncthreads, and named barriers that hand the tensor cores from one warpgroup to the next: each issues
 //    S_j = Q K_j^T together with O += P_{j-1} V_{j-1}, then does the softmax of S_j while the
-//    other warpgroup's MMAs run (FlashAttention-3's inter-warpgroup "ping-pong"). A third warpgroup does every
-//    copy and hands its registers to the two (setmaxnreg), and the CTA is persistent: it takes row tiles from a
+//    other warpgroups' MMAs run (FlashAttention-3's inter-warpgroup "ping-pong"). One more warpgroup does every
+//    copy and hands its registers to them (setmaxnreg), and the CTA is persistent: it takes row tiles from a
 //    TileQueue, its producer copying the next tile's Q and first K/V while the current one finishes. Where the
 //    launcher gave tensor maps (TMA LOADS, flash_params.h), one producer thread copies by TMA.
 #pragma once
@@ -365,8 +365,8 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   const uint32_t sBias = sV0 + NS * S_::KV_BYTES;  // _bias kernels: the computing warps' staging buffers
   using Walk = BiasWalk<BC, S_::NB>;
   // full_k[s] / full_v[s]: the copies of K / V into stage s landed (one cp.async arrival per copying thread; a row
-  // tile's Q lands with its first K tile); empty_k[s] / empty_v[s]: the 8 computing warps are done reading K / V of
-  // stage s (one arrival per warp); q_free (persistent): the 8 computing warps' last S of a row tile is done, Q may
+  // tile's Q lands with its first K tile); empty_k[s] / empty_v[s]: every computing warp is done reading K / V of
+  // stage s (one arrival per warp); q_free (persistent): every computing warp's last S of a row tile is done, Q may
   // be overwritten. With SPLIT_KV, K and V are rings of their own, so that a stage of K is free for the next copy
   // once the S products that read it are done, before the P V products of the same key tile; otherwise one mbarrier
   // pair serves both (full_v = full_k, empty_v = empty_k), and the calls that only the split rings need are skipped.
@@ -420,6 +420,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   // have 5-D ones (tma_whole_block_map), always has a kernel of its own, and this one's tiles are not 64-row tiles
   static_assert(!S_::TMA || D % kTmaTile != 0, "TMA forwards: head dims whose maps are 4-D");
   auto tma_kv = [&](const FwdTile<T, TO, BIAS>& t, int nb, int jt, int c, int rows) {
+    if constexpr (S_::TMA) {  // (not instantiated where the tiles are not whole boxes)
     constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
     const int stg = c % NS, nn = nb + jt * BC;
     if (c >= NS) mbar_wait(empty_k(stg), (c / NS - 1) & 1);
@@ -434,6 +435,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       mbar_arrive_expect_tx(full_v(stg), KV);
     }
     tma_load_tile<BC, S_::DS>(sV0 + stg * S_::KV_BYTES, &p.v_map, nn, t.kv_head, t.batch, full_v(stg), false);
+    }
   };
 
   // the producer's walk over the CTA's row tiles: copy_row_tile(t, nb, n_tiles, ring, rows) copies the row tile's
@@ -491,14 +493,17 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   }
   wg_regs_inc<S_::CONSUMER_REGS>();
 
-  // ---- the two computing warpgroups
+  // ---- the computing warpgroups
+  constexpr int NWG = S_::NWG;
   const int cw = wg - 1;
   const int ctid = tid - NP;                 // this thread's index among the computing ones
   const int wrow = cw * 64 + warp * 16 + g;  // this thread's rows in the tile: wrow, wrow + 8
   const uint32_t sQw = sQ + cw * 64 * 128;   // this warpgroup's 64 rows of every Q column block
-  // Turn-taking on the tensor cores: named barrier 1 + w opens when the other warpgroup has
-  // issued its MMAs; each sync is matched by exactly one arrive (per row tile). Warpgroup 0 goes first.
-  const int my_turn = 1 + cw, other_turn = 2 - cw;
+  // Turn-taking on the tensor cores, in a ring: named barrier 1 + w opens when warpgroup w - 1 (mod NWG) has
+  // issued its MMAs; each sync is matched by exactly one arrive (per row tile). Warpgroup 0 goes first. A turn's
+  // barrier counts the two warpgroups that meet at it (TURN threads), whatever NWG is.
+  constexpr int TURN = 256;
+  const int my_turn = 1 + cw, other_turn = 1 + (cw + 1) % NWG;
   typename Walk::Stage bstage(sBias, NC / 32, ctid >> 5);  // this warp's bias buffers (_bias kernels)
   int ring = 0;  // K/V tiles used in the CTA's earlier row tiles
   for (int k = 0;; ++k) {
@@ -537,15 +542,15 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     for (int i = 0; i < OR; ++i) o[i] = 0.f;
     float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, alpha[2];
     uint32_t pa[BC / 16][4];
-    if (cw == 1) named_arrive<NC>(1);
+    if (cw == NWG - 1) named_arrive<TURN>(1);
 
     // tile 0: S only
     wait_k(0);
-    named_sync<NC>(my_turn);
+    named_sync<TURN>(my_turn);
     wg_fence();
     wg_issue_s<T, BR, BC>(s, sQw, sK0 + stage(0) * S_::KV_BYTES, D / 16);
     wg_commit();
-    named_arrive<NC>(other_turn);
+    named_arrive<TURN>(other_turn);
     uint32_t dm[BC / 16][2];
     if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, nb, g, t4);
     wg_wait<0>();
@@ -573,13 +578,13 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       const int sj = stage(j), sp = stage(j - 1);  // stages of tiles j and j - 1
       wait_k(j);
       wait_v(j - 1);
-      named_sync<NC>(my_turn);
+      named_sync<TURN>(my_turn);
       wg_fence();
       wg_issue_s<T, BR, BC>(s, sQw, sK0 + sj * S_::KV_BYTES, D / 16);
       wg_commit();
       wg_issue_pv<T, D, BC>(o, pa, sV0 + sp * S_::KV_BYTES);
       wg_commit();
-      named_arrive<NC>(other_turn);
+      named_arrive<TURN>(other_turn);
       const int n0 = nb + j * BC;
       const int bst = BIAS ? bias.state() : bst_next;
       if (!BIAS && j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
@@ -608,12 +613,12 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     }
 
     wait_v(n_tiles - 1);
-    named_sync<NC>(my_turn);
+    named_sync<TURN>(my_turn);
     wg_fence();
     wg_issue_pv<T, D, BC>(o, pa, sV0 + stage(n_tiles - 1) * S_::KV_BYTES);
     wg_commit();
-    if (cw == 0) named_arrive<NC>(other_turn);  // warpgroup 1's last sync; its own last arrive
-    wg_wait<0>();                                 // would have no matching sync
+    if (cw != NWG - 1) named_arrive<TURN>(other_turn);  // the next warpgroup's last sync; the last one's own
+    wg_wait<0>();                                        // last arrive would have no matching sync
     wg_pin<OR>(o);
     if (lane == 0) mbar_arrive(empty_v(stage(n_tiles - 1)));  // the next row tile's copies may take it
     wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);

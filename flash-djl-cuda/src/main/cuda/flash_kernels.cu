@@ -91,8 +91,11 @@ extern "C" __device__ const int flash_dq_accum_pad = fdjl::kDqAccumPad;
 extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_ADDS_DQ_ITEM)};
 #define FDJL_F32_DKDV_ADDS_DQ_ITEM(H) (fdjl::f32_dkdv_adds_dq(H) ? 1 : 0),
 extern "C" __device__ const int flash_f32_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_F32_DKDV_ADDS_DQ_ITEM)};
-#define FDJL_FWD_LONG_MIN_KEYS_ITEM(H) fdjl::fwd_long_min_keys(H),
+#define FDJL_FWD_LONG_MIN_KEYS_ITEM(H) fdjl::fwd_long_min_keys(H, false),
 extern "C" __device__ const int flash_fwd_long_min_keys[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_LONG_MIN_KEYS_ITEM)};
+#define FDJL_FWD_LONG_MIN_KEYS_FULL_ITEM(H) fdjl::fwd_long_min_keys(H, true),
+extern "C" __device__ const int flash_fwd_long_min_keys_full[] = {
+    FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_LONG_MIN_KEYS_FULL_ITEM)};
 #define FDJL_FWD_TMA_LOADS_ITEM(H) (fdjl::fwd_tma_loads(H) ? 1 : 0),
 extern "C" __device__ const int flash_fwd_tma_loads[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_FWD_TMA_LOADS_ITEM)};
 #define FDJL_BWD_TMA_LOADS_ITEM(H) (fdjl::bwd_tma_loads(H) ? 1 : 0),

@@ -33,8 +33,9 @@
 // Version 13's FlashBwdParams ended at dout_map (768 bytes: no k_map, v_map), and its export flash_dkdv_tma_loads
 // named only the dkdv kernels that read maps (flash_bwd_tma_loads names the head dims whose backward reads them).
 // Version 14 had no flash_f32_dkdv_adds_dq and no flash_bwd_convert_f32_hd<H>: the f32 dq kernel wrote dQ in both
-// modes, and no f32 kernel read dq_accum.
-#define FLASH_ABI_VERSION 15
+// modes, and no f32 kernel read dq_accum. Version 15 had no flash_fwd_long_min_keys_full: the long forward's switch
+// point was one key count for every band.
+#define FLASH_ABI_VERSION 16
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -74,6 +75,8 @@
 //   extern "C" __device__ const int flash_f32_dkdv_adds_dq[n]; the same for the f32 dkdv kernel of each head dim
 //   extern "C" __device__ const int flash_fwd_long_min_keys[n]; per head dim: 0, or the key count (max_k) from
 //     which the f16/bf16/f32bf16 forward runs flash_fwd_long_<dt>_hd<H> (faster there); a device pass's own values
+//   extern "C" __device__ const int flash_fwd_long_min_keys_full[n]; the same for calls on which every row sees every
+//     key (no band, no sequences)
 //   extern "C" __device__ const int flash_fwd_tma_loads[n];   per head dim: 1 if its forwards (both forms) copy q, k
 //     and v through the tensor maps of FlashFwdParams when tma_loads = 1 (TMA LOADS), 0 if they ignore them; a device
 //     pass's own values

@@ -92,11 +92,18 @@ template <int D> struct FwdMmaShape {
 // ------------------------------------------------------------------ warp specialisation (sm_90a)
 // A producer warpgroup that only copies, beside two warpgroups that compute, one CTA per SM: 384 threads start at
 // 168 registers, and the producer hands its registers to the others (setmaxnreg): 128 x 24 + 256 x 240 = 64 Ki.
+// Beside three computing warpgroups (512 threads, 128 registers at the start) each of them gets 160.
 struct ProducerSplit {
   static constexpr int PRODUCERS = 128, PRODUCER_REGS = 24, CONSUMER_REGS = 240;
+  // what each of `warpgroups` computing warpgroups gets: the file's rest, in setmaxnreg's steps of 8, at most 240
+  static constexpr int consumer_regs(int warpgroups) {
+    const int share = (65536 - PRODUCERS * PRODUCER_REGS) / (128 * warpgroups) & ~7;
+    return share < CONSUMER_REGS ? share : CONSUMER_REGS;
+  }
 };
 static_assert(ProducerSplit::PRODUCERS * ProducerSplit::PRODUCER_REGS + 256 * ProducerSplit::CONSUMER_REGS <= 65536,
               "the register file of an SM");
+static_assert(ProducerSplit::consumer_regs(2) == 240 && ProducerSplit::consumer_regs(3) == 160, "setmaxnreg's shares");
 
 // ------------------------------------------------------------------ forward, wgmma (sm_90a)
 struct FwdWgTile {
@@ -104,7 +111,7 @@ struct FwdWgTile {
   int key_tile;    // keys per K/V tile
   int min_blocks;  // CTAs per SM asked of the register allocator
   int stages;      // shared-memory stages of K/V (a ring: >= 2 in lock-step, >= 3 in ping-pong but below)
-  bool ping_pong;  // the two warpgroups take turns on the tensor cores (needs 2 warpgroups), fed by a third that
+  bool ping_pong;  // the computing warpgroups take turns on the tensor cores (2 or 3 of them), fed by one more that
                    // does every copy (a producer: what it measured per head dim, below), in a persistent CTA;
                    // lock-step: every warpgroup copies, one CTA per row tile
   bool split_kv;   // ping-pong: K and V in rings of their own (a K stage is freed after S, before P V), so that 2
@@ -121,22 +128,27 @@ __host__ __device__ constexpr int bias_stage_bytes(int bc, int nb, int warps) {
   return nb * warps * (bias_stage_buffer_bytes(bc) + 8);
 }
 // A head dim may have a second forward for long key sequences, flash_fwd_long_* (flash_kernels.cu), which the launcher
-// runs from fwd_long_min_keys(D) keys on (exported as flash_fwd_long_min_keys; 0: the pass has no such form for D),
-// on calls without a score bias or a sliding window (CudaBackend.forwardKernelName).
-// d = 64: ping-pong with a producer on key tiles of 128 measured 1.10-1.21x the lock-step form at 4k-16k, but
-// 0.90-0.98x at 512-1k (PERF_LOG.md), so each form keeps the lengths where it wins. With a score bias (masks
-// included) it measured 0.53-0.92x of the lock-step form at 2k-8k, so it has no bias kernels; with a window of 1024
-// keys, 0.92-0.93x (PERF_LOG.md).
+// runs from fwd_long_min_keys(D, full) keys on (exported as flash_fwd_long_min_keys, and for calls where every row
+// sees every key as flash_fwd_long_min_keys_full; 0: the pass has no such form for D), on calls without a score bias
+// or a sliding window (CudaBackend.forwardKernelName).
+// d = 64: on three computing warpgroups it measured 1.08-1.19x the lock-step form at 2k-16k, and without a mask
+// 1.07-1.13x at 1k (1.03x at 512), but with a causal mask 0.88-0.91x at 512-1k (PERF_LOG.md), so each form keeps
+// the lengths where it wins. With a score bias (masks included) the two-warpgroup long form measured 0.53-0.92x of
+// the lock-step form at 2k-8k, so it has no bias kernels; with a window of 1024 keys, 0.92-0.93x (PERF_LOG.md).
 constexpr int kFwdLongHeadDim = 64;  // the one head dim with a long form (flash_kernels.cu instantiates it)
-__host__ __device__ constexpr int fwd_long_min_keys(int D) { return kWgmma && D == kFwdLongHeadDim ? 2048 : 0; }
+__host__ __device__ constexpr int fwd_long_min_keys(int D, bool every_key_seen) {
+  return kWgmma && D == kFwdLongHeadDim ? (every_key_seen ? 1024 : 2048) : 0;
+}
 
 __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys, bool bias = false) {
   FwdWgTile t{};
   t.warpgroups = 2;
   t.stages = 3;
   if (D == 64 && long_keys) {
-    // 1 CTA per SM; 4 stages of 128 keys: 145 KiB (key tiles of 64 measured 0.80-0.97x of the lock-step form)
-    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.stages = 4;
+    // 1 CTA per SM; 4 stages of 128 keys: 153 KiB (key tiles of 64 measured 0.80-0.97x of the lock-step form).
+    // Three computing warpgroups (192 rows) take turns, so that each has two others' products to do its softmax
+    // under: at d = 64 the exponents of a tile take the SM's MUFU as long as its products take the tensor cores
+    t.warpgroups = 3; t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.stages = 4;
   } else if (D == 64) {
     t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;  // 2 CTAs per SM (<= 128 registers)
   } else if (D <= 128) {
@@ -146,21 +158,24 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys, bo
     // padding), but 0.89-1.00x at D = 128 (PERF_LOG.md, cause not found)
     t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.tma_loads = D == 96;
   } else if (D <= 192) {
-    // O takes 96 registers; Q (48 KiB) and 3 stages of 64 keys fill 193 KiB. Ping-pong measured 1.02-1.17x over
-    // lock-step here, the producer warpgroup 1.00-1.05x more (PERF_LOG.md); TMA copies level (0.90-1.08x), so off
-    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true;
+    // O takes 96 registers. Ping-pong measured 1.02-1.17x over lock-step here, the producer warpgroup 1.00-1.05x
+    // more; TMA copies level (0.90-1.08x), so off. Key tiles of 112 in K and V rings of their own, two stages
+    // (Q 48 KiB, 216 KiB in all), measured 1.04-1.14x from 2k keys over 3 joint stages of 64 (PERF_LOG.md)
+    t.key_tile = 112; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
   } else {
-    // O takes 128 registers a thread; Q (64 KiB) and 2 stages of 64 keys fill 193 KiB. Ping-pong with a producer
-    // and K and V in rings of their own measured 1.05-1.31x of lock-step; ping-pong on key tiles of 32 without a
-    // producer 0.69-0.91x (PERF_LOG.md); TMA copies level (0.90-1.06x), so off
-    t.key_tile = 64; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
+    // O takes 128 registers a thread. Ping-pong with a producer and K and V in rings of their own measured
+    // 1.05-1.31x of lock-step; ping-pong on key tiles of 32 without a producer 0.69-0.91x; TMA copies level
+    // (0.90-1.06x), so off. Key tiles of 80 (Q 64 KiB, two stages: 224 KiB) measured 0.98-1.08x of 64 (mean
+    // 1.02; PERF_LOG.md)
+    t.key_tile = 80; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
   }
   if (bias) {
     // Each computing warp stages its rows of a partial tile's bias in shared memory (16 rows x key_tile x 4 bytes
     // a buffer). d = 64 (lock-step): one buffer, so that 2 CTAs still fit an SM. d 96 and 128: key tiles of 64, the
     // only way a buffer fits beside 3 stages (128 keys would take 64 KiB a buffer), and two buffers, staged two
-    // tiles ahead. d 192 and 256: one buffer, what fits beside their stages.
-    if (D == 96 || D == 128) t.key_tile = 64;
+    // tiles ahead. d 192 and 256: one buffer of 64 keys, what fits beside their stages (3 joint ones at d = 192).
+    if (D == 96 || D == 128 || D == 256) t.key_tile = 64;
+    if (D == 192) { t.key_tile = 64; t.split_kv = false; t.stages = 3; }
     t.bias_buffers = (D == 96 || D == 128) ? 2 : 1;
   }
   return t;
@@ -176,7 +191,7 @@ static_assert(!fwd_wgmma_tile(kFwdLongHeadDim, true).tma_loads && !fwd_tma_loads
 constexpr int kTileQueueBytes = 40;
 
 template <int D, bool LONG_KEYS = false, bool BIAS = false> struct FwdWgShape {
-  static_assert(!LONG_KEYS || fwd_long_min_keys(D) > 0, "a long-key form only where the head dim has one");
+  static_assert(!LONG_KEYS || fwd_long_min_keys(D, false) > 0, "a long-key form only where the head dim has one");
   static_assert(!(LONG_KEYS && BIAS), "the long-key forms have no bias kernels");
   static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS, BIAS);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
@@ -186,10 +201,11 @@ template <int D, bool LONG_KEYS = false, bool BIAS = false> struct FwdWgShape {
                 "the K/V ring: 2 stages in lock-step (one barrier per tile) and with split rings (K freed after S, V "
                 "after P V); 3 in ping-pong otherwise");
   static_assert(!SPLIT_KV || PP, "split K/V rings: ping-pong's producer copies K and V apart");
-  static_assert(!PP || NWG == 2, "ping-pong: two warpgroups");
+  static_assert(PP ? NWG == 2 || NWG == 3 : NWG == 2, "ping-pong: two or three warpgroups in turn; lock-step: two");
   // + the producer warpgroup of ping-pong (ProducerSplit)
   static constexpr int PRODUCERS = PP ? ProducerSplit::PRODUCERS : 0, CONSUMERS = 128 * NWG;
-  static constexpr int PRODUCER_REGS = ProducerSplit::PRODUCER_REGS, CONSUMER_REGS = ProducerSplit::CONSUMER_REGS;
+  static constexpr int PRODUCER_REGS = ProducerSplit::PRODUCER_REGS;
+  static constexpr int CONSUMER_REGS = ProducerSplit::consumer_regs(NWG);
   static constexpr int BR = 64 * NWG, THREADS = CONSUMERS + PRODUCERS;
   static constexpr int DS = swizzled_cols(D);
   static constexpr int Q_BYTES = BR * DS * 2, KV_BYTES = BC * DS * 2;

@@ -6,7 +6,11 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, persistent CTAs per SM} 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Fourteen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+Sixteen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 16 (version 15's structs; the exported flash_fwd_long_min_keys_full is the long forward's switch point on calls
+where every row sees every key, flash_fwd_long_min_keys the one on the others),
+version 15 (version 14's structs; the exported flash_f32_dkdv_adds_dq says whether the f32 dkdv kernel adds dQ in the
+atomic mode),
 version 14 (FlashBwdParams ends in the tensor maps of q, dout, k and v: backward() encodes them where the exported
 flash_bwd_tma_loads says a kernel of the head dim's backward reads them, under the forward's conditions),
 version 13 (FlashBwdParams ends in the tensor maps of q and dout and their flag, read where the exported
@@ -242,8 +246,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in range(1, 16):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 15")
+        if self.abi not in range(1, 17):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 16")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -259,6 +263,9 @@ class Flash:
         # per head dim: the key count from which the forward runs flash_fwd_long_* (version 10 on; 0: no such form)
         longs = self._ints("flash_fwd_long_min_keys", len(self.head_dims)) if self.abi >= 10 else [0] * len(self.head_dims)
         self.fwd_long_min_keys = dict(zip(self.head_dims, longs))
+        # ... and on calls where every row sees every key (version 16 on; before, the same count)
+        longs = self._ints("flash_fwd_long_min_keys_full", len(self.head_dims)) if self.abi >= 16 else longs
+        self.fwd_long_min_keys_full = dict(zip(self.head_dims, longs))
         # per head dim: whether its forwards copy through tensor maps when given them (version 12 on)
         tmas = self._ints("flash_fwd_tma_loads", len(self.head_dims)) if self.abi >= 12 else [0] * len(self.head_dims)
         self.fwd_tma_loads = {h: t != 0 for h, t in zip(self.head_dims, tmas)}
@@ -368,15 +375,16 @@ class Flash:
                 return h
         raise ValueError(f"head dim {d} is above the compiled ones {self.head_dims}")
 
-    def fwd_long(self, dt, H, max_k, biased, windowed):
+    def fwd_long(self, dt, H, max_k, biased, windowed, every_key_seen):
         """Whether the forward runs head dim H's form for long key sequences (CudaBackend.forwardKernelName's rule:
-        16-bit compute, no score bias, no sliding window; FLASH_FWD_FORM forces a form where H has both, that is,
-        also on a window)."""
+        16-bit compute, no score bias, no sliding window, from the switch point of the call's band; FLASH_FWD_FORM
+        forces a form where H has both, that is, also on a window)."""
         if dt == "f32" or biased or self.fwd_long_min_keys.get(H, 0) == 0:
             return False
         if self.fwd_form is not None:
             return self.fwd_form == "long"
-        return not windowed and max_k >= self.fwd_long_min_keys[H]
+        switch = (self.fwd_long_min_keys_full if every_key_seen else self.fwd_long_min_keys)[H]
+        return not windowed and max_k >= switch
 
     def supports(self, mask):
         return self.abi >= 2 or mask in V1_MASK
@@ -516,8 +524,10 @@ class Flash:
         b = "bias_" if bias is not None else ""  # the kernels that read a bias are their own (ABI 6)
         H = self.kernel_hd(D)
         max_k = packed[2] if packed else Nk
-        windowed = band(mask, Nq, Nk)[0] + Nq - 1 > 0  # Visibility.hasLowerEdge
-        form = "long_" if self.fwd_long(dt, H, max_k, bias is not None, windowed) else ""
+        lo, hi = band(mask, Nq, Nk)
+        windowed = lo + Nq - 1 > 0  # Visibility.hasLowerEdge
+        every_key_seen = lo <= -(Nq - 1) and hi >= Nk - 1 and not seq  # CudaBackend.everyKeySeen
+        form = "long_" if self.fwd_long(dt, H, max_k, bias is not None, windowed, every_key_seen) else ""
         name = f"flash_fwd_{form}{b}{dt}_hd{H}"
         if self.abi >= 10:
             p.row_tiles = self.row_tiles(name, max_q)

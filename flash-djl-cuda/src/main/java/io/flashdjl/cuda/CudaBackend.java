@@ -270,11 +270,12 @@ public final class CudaBackend implements AttentionBackend {
     /**
      * The forward kernel of {@code p}: the head dimension's form for long key sequences where the fatbin has one
      * (16-bit compute only, no score bias, no sliding window) and the longest key sequence reaches its key count
-     * ({@link CudaKernels#forwardLongMinKeys}), else the general one. With a bias the long form measured 0.53-0.92x
-     * of the general one, and the fatbin has none; with a window of 1024 keys, 0.92-0.93x (PERF_LOG.md).
+     * ({@link CudaKernels#forwardLongMinKeys}; a lower one where every row sees every key), else the general one.
+     * With a bias the long form measured 0.53-0.92x of the general one, and the fatbin has none; with a window of
+     * 1024 keys, 0.92-0.93x (PERF_LOG.md).
      */
     static String forwardKernelName(CudaKernels kernels, BiasArrays bias, AttentionProblem p) {
-        int longFrom = kernels.forwardLongMinKeys(p.headDim());
+        int longFrom = kernels.forwardLongMinKeys(p.headDim(), everyKeySeen(p));
         boolean longKeys = longFrom > 0
                 && KernelDtype.of(p).sixteenBitCompute()
                 && !bias.present()
@@ -292,8 +293,13 @@ public final class CudaBackend implements AttentionBackend {
      * schedule").
      */
     static boolean queuedRowTiles(AttentionProblem p, boolean biased) {
-        boolean even = p.visibility().isFull() && p.sequences().isEmpty() && !biased;
+        boolean even = everyKeySeen(p) && !biased;
         return even || p.longestKey() <= QUEUED_UNEVEN_MAX_KEYS;
+    }
+
+    /** Whether every row of {@code p} sees every key: no band, no sequences (a score bias aside). */
+    static boolean everyKeySeen(AttentionProblem p) {
+        return p.visibility().isFull() && p.sequences().isEmpty();
     }
 
     /**

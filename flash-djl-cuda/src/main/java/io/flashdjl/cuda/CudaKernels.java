@@ -92,6 +92,7 @@ final class CudaKernels {
     private final int[] dkdvAddsDq;
     private final int[] f32DkdvAddsDq;
     private final int[] fwdLongMinKeys;
+    private final int[] fwdLongMinKeysFull;
     private final int[] fwdTmaLoads;
     private final int[] bwdTmaLoads;
     private final int multiprocessors;
@@ -112,6 +113,7 @@ final class CudaKernels {
         dkdvAddsDq = readInts("flash_dkdv_adds_dq", count);
         f32DkdvAddsDq = readInts("flash_f32_dkdv_adds_dq", count);
         fwdLongMinKeys = readInts("flash_fwd_long_min_keys", count);
+        fwdLongMinKeysFull = readInts("flash_fwd_long_min_keys_full", count);
         fwdTmaLoads = readInts("flash_fwd_tma_loads", count);
         bwdTmaLoads = readInts("flash_bwd_tma_loads", count);
         int[] sms = new int[1];
@@ -183,12 +185,13 @@ final class CudaKernels {
 
     /**
      * The key count from which the forward of {@code headDim} runs its form for long key sequences
-     * ({@code flash_fwd_long_*}; the fatbin's {@code flash_fwd_long_min_keys}, a device pass's own choice), or 0 if
-     * that head dimension has none on this GPU.
+     * ({@code flash_fwd_long_*}; the fatbin's {@code flash_fwd_long_min_keys}, or {@code flash_fwd_long_min_keys_full}
+     * for calls on which every row sees every key: a device pass's own choice), or 0 if that head dimension has none
+     * on this GPU.
      */
-    int forwardLongMinKeys(long headDim) {
+    int forwardLongMinKeys(long headDim, boolean everyKeySeen) {
         int hd = kernelHeadDim(headDim);
-        return fwdLongMinKeys[Arrays.binarySearch(headDims, hd)];
+        return (everyKeySeen ? fwdLongMinKeysFull : fwdLongMinKeys)[Arrays.binarySearch(headDims, hd)];
     }
 
     /**

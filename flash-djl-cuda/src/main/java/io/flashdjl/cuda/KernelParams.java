@@ -39,7 +39,7 @@ import java.util.List;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 15;
+    static final int ABI_VERSION = 16;
 
     static final int FORWARD_BYTES = 768;
     static final int BACKWARD_BYTES = 1024;

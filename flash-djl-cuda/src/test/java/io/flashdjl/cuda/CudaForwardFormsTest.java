@@ -32,7 +32,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The two forwards of a head dimension that has a form for long key sequences ({@code flash_fwd_long_*}, d = 64 on
- * sm_90a): key counts on both sides of the fatbin's switch point ({@code flash_fwd_long_min_keys}), short query
+ * sm_90a): key counts on both sides of the fatbin's switch points ({@code flash_fwd_long_min_keys} with a causal
+ * band, {@code flash_fwd_long_min_keys_full} where every row sees every key), short query
  * blocks against long keys, both causal alignments, GQA, float16 and float32 at {@link Precision#BFLOAT16}, and float32
  * at full precision (which has no long form). Each call's kernel name is checked against the rule, and its output,
  * log-sum-exp and gradients against float64 by {@link ErrorBudget}'s rule with PyTorch's attention in the same
@@ -43,17 +44,20 @@ import org.junit.jupiter.params.provider.CsvSource;
 class CudaForwardFormsTest {
 
     private static int longFrom;
+    private static int longFromFull;
 
     @BeforeAll
     static void gpu() {
         GpuTests.requireCuda();
-        longFrom = CudaRuntime.kernels(Device.gpu()).forwardLongMinKeys(64);
+        longFrom = CudaRuntime.kernels(Device.gpu()).forwardLongMinKeys(64, false);
+        longFromFull = CudaRuntime.kernels(Device.gpu()).forwardLongMinKeys(64, true);
         assumeTrue(longFrom > 0, "this GPU's kernels have no forward form for long key sequences at d = 64");
     }
 
     /**
      * nq: query rows, plus the switch point's key count when {@code nqFromSwitch}; nk: the switch point's key count
-     * plus this offset.
+     * plus this offset. The switch point is the mask's: {@code longFromFull} without one, {@code longFrom} with a
+     * causal band.
      */
     @ParameterizedTest(name = "{0} {1} D={2} nq {3} (plus the switch: {4}) nk switch{5} {6} Hq={7} Hkv={8}")
     @CsvSource({
@@ -62,6 +66,8 @@ class CudaForwardFormsTest {
         "FLOAT16, FULL, 48, 77, false, 77, CAUSAL_BOTTOM_RIGHT, 4, 1",
         "FLOAT16, FULL, 64, 130, true, 130, CAUSAL_TOP_LEFT, 4, 2",
         "FLOAT16, FULL, 64, 1, false, 513, NONE, 2, 2",
+        "FLOAT16, FULL, 64, 3, false, -1, NONE, 2, 2",
+        "FLOAT16, FULL, 64, 0, true, 1, CAUSAL_TOP_LEFT, 2, 2",
         "FLOAT32, BFLOAT16, 64, 300, false, 1, NONE, 2, 1",
         "FLOAT32, BFLOAT16, 40, 200, true, 200, CAUSAL_TOP_LEFT, 2, 2",
         "FLOAT32, BFLOAT16, 64, -5, true, -5, CAUSAL_BOTTOM_RIGHT, 2, 2",
@@ -78,8 +84,9 @@ class CudaForwardFormsTest {
             int hq,
             int hkv,
             SplittableRandom rng) {
-        long seqQ = nq + (nqFromSwitch ? longFrom : 0);
-        long seqK = longFrom + nkOffset;
+        int switchPoint = mask == AttentionMask.NONE ? longFromFull : longFrom;
+        long seqQ = nq + (nqFromSwitch ? switchPoint : 0);
+        long seqK = switchPoint + nkOffset;
         AttentionCase c = new AttentionCase(1, hq, hkv, seqQ, seqK, d, d, mask, Layout.BSHD, type, Double.NaN);
         try (NDManager manager = NDManager.newBaseManager(Device.gpu())) {
             NDArray[] in = c.randomInputs(manager, rng);
@@ -87,7 +94,7 @@ class CudaForwardFormsTest {
                     c.options(Backend.CUDA).toBuilder().optPrecision(precision).build();
 
             boolean longForm = type == DataType.FLOAT16 || precision == Precision.BFLOAT16;
-            String expected = (longForm && seqK >= longFrom ? "flash_fwd_long_" : "flash_fwd_")
+            String expected = (longForm && seqK >= switchPoint ? "flash_fwd_long_" : "flash_fwd_")
                     + KernelDtype.of(AttentionProblem.validate(in[0], in[1], in[2], opts)).token + "_hd64";
             String chosen = CudaBackend.forwardKernelName(
                     CudaRuntime.kernels(Device.gpu()),
