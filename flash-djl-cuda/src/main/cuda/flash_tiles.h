@@ -141,6 +141,8 @@ __host__ __device__ constexpr int fwd_long_min_keys(int D, bool every_key_seen) 
 }
 
 __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys, bool bias = false) {
+  // The _bias kernels (bias): each computing warp stages its rows of a partial tile's bias in shared memory (16 rows
+  // x key_tile x 4 bytes a buffer), so their key tiles are what a buffer fits beside the stages
   FwdWgTile t{};
   t.warpgroups = 2;
   t.stages = 3;
@@ -150,33 +152,32 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys, bo
     // under: at d = 64 the exponents of a tile take the SM's MUFU as long as its products take the tensor cores
     t.warpgroups = 3; t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.stages = 4;
   } else if (D == 64) {
-    t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false;  // 2 CTAs per SM (<= 128 registers)
+    // 2 CTAs per SM (<= 128 registers); _bias: one buffer, so that 2 CTAs still fit an SM
+    t.key_tile = 64; t.min_blocks = 2; t.ping_pong = false; t.bias_buffers = bias ? 1 : 0;
   } else if (D <= 128) {
     // 3 stages: 225 KiB (D = 96: padded to 128). The producer warpgroup measured 1.06-1.13x at D = 128; at D = 96
     // 0.93-0.97x before the forward was persistent, 1.06-1.12x at 512-1k keys since (PERF_LOG.md).
     // TMA copies measured 1.17-1.34x of the producer's cp.async at D = 96 (whose second column block is half
-    // padding), but 0.89-1.00x at D = 128 (PERF_LOG.md, cause not found)
-    t.key_tile = 128; t.min_blocks = 1; t.ping_pong = true; t.tma_loads = D == 96;
+    // padding), but 0.89-1.00x at D = 128 (PERF_LOG.md, cause not found).
+    // _bias: key tiles of 64, the only way a buffer fits beside 3 stages (128 keys would take 64 KiB a buffer), and
+    // two buffers, staged two tiles ahead
+    t.key_tile = bias ? 64 : 128; t.min_blocks = 1; t.ping_pong = true; t.tma_loads = D == 96;
+    t.bias_buffers = bias ? 2 : 0;
   } else if (D <= 192) {
     // O takes 96 registers. Ping-pong measured 1.02-1.17x over lock-step here, the producer warpgroup 1.00-1.05x
     // more; TMA copies level (0.90-1.08x), so off. Key tiles of 112 in K and V rings of their own, two stages
-    // (Q 48 KiB, 216 KiB in all), measured 1.04-1.14x from 2k keys over 3 joint stages of 64 (PERF_LOG.md)
-    t.key_tile = 112; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
+    // (Q 48 KiB, 216 KiB in all), measured 1.04-1.14x from 2k keys over 3 joint stages of 64 (PERF_LOG.md).
+    // _bias: 3 joint stages of 64 keys and one buffer
+    t.min_blocks = 1; t.ping_pong = true;
+    if (bias) { t.key_tile = 64; t.bias_buffers = 1; }
+    else { t.key_tile = 112; t.split_kv = true; t.stages = 2; }
   } else {
     // O takes 128 registers a thread. Ping-pong with a producer and K and V in rings of their own measured
     // 1.05-1.31x of lock-step; ping-pong on key tiles of 32 without a producer 0.69-0.91x; TMA copies level
     // (0.90-1.06x), so off. Key tiles of 80 (Q 64 KiB, two stages: 224 KiB) measured 0.98-1.08x of 64 (mean
-    // 1.02; PERF_LOG.md)
-    t.key_tile = 80; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
-  }
-  if (bias) {
-    // Each computing warp stages its rows of a partial tile's bias in shared memory (16 rows x key_tile x 4 bytes
-    // a buffer). d = 64 (lock-step): one buffer, so that 2 CTAs still fit an SM. d 96 and 128: key tiles of 64, the
-    // only way a buffer fits beside 3 stages (128 keys would take 64 KiB a buffer), and two buffers, staged two
-    // tiles ahead. d 192 and 256: one buffer of 64 keys, what fits beside their stages (3 joint ones at d = 192).
-    if (D == 96 || D == 128 || D == 256) t.key_tile = 64;
-    if (D == 192) { t.key_tile = 64; t.split_kv = false; t.stages = 3; }
-    t.bias_buffers = (D == 96 || D == 128) ? 2 : 1;
+    // 1.02; PERF_LOG.md). _bias: key tiles of 64 and one buffer
+    t.key_tile = bias ? 64 : 80; t.min_blocks = 1; t.ping_pong = true; t.split_kv = true; t.stages = 2;
+    t.bias_buffers = bias ? 1 : 0;
   }
   return t;
 }
