@@ -421,20 +421,20 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
   static_assert(!S_::TMA || D % kTmaTile != 0, "TMA forwards: head dims whose maps are 4-D");
   auto tma_kv = [&](const FwdTile<T, TO, BIAS>& t, int nb, int jt, int c, int rows) {
     if constexpr (S_::TMA) {  // (not instantiated where the tiles are not whole boxes)
-    constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
-    const int stg = c % NS, nn = nb + jt * BC;
-    if (c >= NS) mbar_wait(empty_k(stg), (c / NS - 1) & 1);
-    mbar_arrive_expect_tx(full_k(stg), (SPLIT ? KV : 2 * KV) + (jt == 0 ? Q : 0));
-    tma_load_tile<BC, S_::DS>(sK0 + stg * S_::KV_BYTES, &p.k_map, nn, t.kv_head, t.batch, full_k(stg), false);
-    if (jt == 0) {
-      if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
-      tma_load_tile<BR, S_::DS>(sQ, &p.q_map, t.m0, t.head, t.batch, full_k(stg), false);
-    }
-    if constexpr (SPLIT) {
-      if (c >= NS) mbar_wait(empty_v(stg), (c / NS - 1) & 1);
-      mbar_arrive_expect_tx(full_v(stg), KV);
-    }
-    tma_load_tile<BC, S_::DS>(sV0 + stg * S_::KV_BYTES, &p.v_map, nn, t.kv_head, t.batch, full_v(stg), false);
+      constexpr uint32_t KV = tma_tile_bytes<BC, S_::DS>(), Q = tma_tile_bytes<BR, S_::DS>();
+      const int stg = c % NS, nn = nb + jt * BC;
+      if (c >= NS) mbar_wait(empty_k(stg), (c / NS - 1) & 1);
+      mbar_arrive_expect_tx(full_k(stg), (SPLIT ? KV : 2 * KV) + (jt == 0 ? Q : 0));
+      tma_load_tile<BC, S_::DS>(sK0 + stg * S_::KV_BYTES, &p.k_map, nn, t.kv_head, t.batch, full_k(stg), false);
+      if (jt == 0) {
+        if (rows > 0) mbar_wait(q_free, (rows - 1) & 1);  // the last row tile's S products are done
+        tma_load_tile<BR, S_::DS>(sQ, &p.q_map, t.m0, t.head, t.batch, full_k(stg), false);
+      }
+      if constexpr (SPLIT) {
+        if (c >= NS) mbar_wait(empty_v(stg), (c / NS - 1) & 1);
+        mbar_arrive_expect_tx(full_v(stg), KV);
+      }
+      tma_load_tile<BC, S_::DS>(sV0 + stg * S_::KV_BYTES, &p.v_map, nn, t.kv_head, t.batch, full_v(stg), false);
     }
   };
 
