@@ -209,10 +209,8 @@ template <int R> __device__ __forceinline__ void wg_regs_inc() {
 
 #define FDJL_ACC_REGS_40 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39}"
 #define FDJL_ACC_REGS_56 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55}"
-#define FDJL_ACC_REGS_88 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87}"
 #define FDJL_ACC_OPS_40(d) FDJL_ACC_OPS_32_AT(d, 0), FDJL_ACC_OPS_8_AT(d, 32)
 #define FDJL_ACC_OPS_56(d) FDJL_ACC_OPS_32_AT(d, 0), FDJL_ACC_OPS_16_AT(d, 32), FDJL_ACC_OPS_8_AT(d, 48)
-#define FDJL_ACC_OPS_88(d) FDJL_ACC_OPS_64_AT(d, 0), FDJL_ACC_OPS_16_AT(d, 64), FDJL_ACC_OPS_8_AT(d, 80)
 #define FDJL_SS_PRED_40 "setp.ne.b32 p, %42, 0;\n"
 #define FDJL_SS_TAIL_40 ", %40, %41, p, 1, 1, %43, %44;\n"
 #define FDJL_RS_PRED_40 "setp.ne.b32 p, %45, 0;\n"
@@ -221,10 +219,6 @@ template <int R> __device__ __forceinline__ void wg_regs_inc() {
 #define FDJL_SS_TAIL_56 ", %56, %57, p, 1, 1, %59, %60;\n"
 #define FDJL_RS_PRED_56 "setp.ne.b32 p, %61, 0;\n"
 #define FDJL_RS_TAIL_56 ", {%56, %57, %58, %59}, %60, p, 1, 1, %62;\n"
-#define FDJL_SS_PRED_88 "setp.ne.b32 p, %90, 0;\n"
-#define FDJL_SS_TAIL_88 ", %88, %89, p, 1, 1, %91, %92;\n"
-#define FDJL_RS_PRED_88 "setp.ne.b32 p, %93, 0;\n"
-#define FDJL_RS_TAIL_88 ", {%88, %89, %90, %91}, %92, p, 1, 1, %94;\n"
 
 // D[64 x N] (+)= A B, fp32 accumulate; T = __half or __nv_bfloat16. scale_d == 0 overwrites D.
 //  ss<TA, TB>: A and B from shared-memory descriptors (TA / TB = 1: that operand is MN-major)
@@ -268,8 +262,6 @@ FDJL_WGMMA_DEF(__half, "f16", 80, 40)
 FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 80, 40)
 FDJL_WGMMA_DEF(__half, "f16", 112, 56)
 FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 112, 56)
-FDJL_WGMMA_DEF(__half, "f16", 176, 88)
-FDJL_WGMMA_DEF(__nv_bfloat16, "bf16", 176, 88)
 #endif
 
 // D[64 x N] (+)= A B on tf32 operands (float32 bits whose 13 low mantissa bits the tensor cores ignore: the planes of
