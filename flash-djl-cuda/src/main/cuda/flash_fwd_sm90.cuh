@@ -518,6 +518,11 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     const int r0 = t.m0 + wrow - g;  // the warp's first row in the sequence
     Walk bias(bstage, p, t, BR, nb, n_tiles, r0, lane);  // _bias kernels: stages the first partial tiles' bias
     auto stage = [&](int j) { return (ring + j) % NS; };
+    // The key tiles this warpgroup's 64 rows see: the first nw of the CTA's range (its rows end before the last
+    // rows' band does; without a bias, whose tiles are walked as one). It takes its turns on the others without
+    // issuing anything, so that every warpgroup takes n_tiles + 1 turns.
+    const int nw = BIAS ? n_tiles
+                        : max(1, min(n_tiles, t.vis.key_tiles(t.m0 + cw * 64, 64, BC).end - kt.begin));
 
     auto wait_k = [&](int j) {  // K of the row tile's j-th key tile has landed
       mbar_wait(full_k(stage(j)), ((ring + j) / NS) & 1);
@@ -556,7 +561,7 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
     wg_wait<0>();
     wg_pin<SR>(s);
     release_k(stage(0));
-    if (n_tiles == 1) release_q();
+    if (nw == 1) release_q();
     // never hidden: key_tiles starts past them
     const int bst0 = BIAS ? bias.state() : t.bias.state(p, t.m0, BR, nb, BC);
     if constexpr (!BIAS) {
@@ -569,12 +574,12 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       bias.next(p, t, BR, nb, 0, n_tiles, r0, lane);
     }
     // without a bias: the state of tile j is read in iteration j - 1 (a global load, off the critical path)
-    int bst_next = !BIAS && n_tiles > 1 ? t.bias.state(p, t.m0, BR, nb + BC, BC) : kTileFull;
+    int bst_next = !BIAS && nw > 1 ? t.bias.state(p, t.m0, BR, nb + BC, BC) : kTileFull;
     wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);  // O is still 0: nothing to rescale
     wg_pack_p<T, BC>(pa, s);
     if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
 
-    for (int j = 1; j < n_tiles; ++j) {
+    for (int j = 1; j < nw; ++j) {
       const int sj = stage(j), sp = stage(j - 1);  // stages of tiles j and j - 1
       wait_k(j);
       wait_v(j - 1);
@@ -587,12 +592,12 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       named_arrive<TURN>(other_turn);
       const int n0 = nb + j * BC;
       const int bst = BIAS ? bias.state() : bst_next;
-      if (!BIAS && j + 1 < n_tiles) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
+      if (!BIAS && j + 1 < nw) bst_next = t.bias.state(p, t.m0, BR, n0 + BC, BC);
       if (t.drop.on()) wg_draw_masks<BC>(dm, t.drop, t.m0 + wrow, n0, g, t4);  // while S_j runs
       wg_wait<1>();  // S_j done; P_{j-1} V_{j-1} may still run
       wg_pin<SR>(s);
       release_k(sj);
-      if (j == n_tiles - 1) release_q();
+      if (j == nw - 1) release_q();
       // (the ping-pong turns leave no room to skip a tile the bias hides: its scores become -inf)
       if constexpr (!BIAS) {
         if (masked(n0) || bst != kTileFull) wg_band<BC>(s, p, t.vis, t.bias, bst, n0, t.m0 + wrow, t4);
@@ -612,16 +617,30 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
       if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
     }
 
-    wait_v(n_tiles - 1);
+    // turn nw: the last P V; then turns nw + 1 .. n_tiles on the tiles this warpgroup's rows do not see. Every turn
+    // but the last warpgroup's last (turn n_tiles) hands over: that arrive would have no matching sync
+    auto hand_over = [&](int turn) {
+      if (turn < n_tiles || cw != NWG - 1) named_arrive<TURN>(other_turn);
+    };
+    wait_v(nw - 1);
     named_sync<TURN>(my_turn);
     wg_fence();
-    wg_issue_pv<T, D, BC>(o, pa, sV0 + stage(n_tiles - 1) * S_::KV_BYTES);
+    wg_issue_pv<T, D, BC>(o, pa, sV0 + stage(nw - 1) * S_::KV_BYTES);
     wg_commit();
-    if (cw != NWG - 1) named_arrive<TURN>(other_turn);  // the next warpgroup's last sync; the last one's own
-    wg_wait<0>();                                        // last arrive would have no matching sync
+    hand_over(nw);
+    wg_wait<0>();
     wg_pin<OR>(o);
-    if (lane == 0) mbar_arrive(empty_v(stage(n_tiles - 1)));  // the next row tile's copies may take it
+    if (lane == 0) mbar_arrive(empty_v(stage(nw - 1)));  // the next row tile's copies may take it
     wg_write_o<T, TO, D, BIAS>(t, p.o.row_stride, o, mrow, lrow, t.m0 + wrow, t4);
+    for (int j = nw; j < n_tiles; ++j) {
+      // tile j's stages are released once they have landed, so that the arrival counts toward this round
+      wait_k(j);
+      release_k(stage(j));
+      wait_v(j);
+      if (lane == 0) mbar_arrive(empty_v(stage(j)));
+      named_sync<TURN>(my_turn);
+      hand_over(j + 1);
+    }
     ring += n_tiles;
   }
 #endif
