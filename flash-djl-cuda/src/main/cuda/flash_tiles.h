@@ -131,13 +131,14 @@ __host__ __device__ constexpr int bias_stage_bytes(int bc, int nb, int warps) {
 // runs from fwd_long_min_keys(D, full) keys on (exported as flash_fwd_long_min_keys, and for calls where every row
 // sees every key as flash_fwd_long_min_keys_full; 0: the pass has no such form for D), on calls without a score bias
 // or a sliding window (CudaBackend.forwardKernelName).
-// d = 64: on three computing warpgroups it measured 1.08-1.19x the lock-step form at 2k-16k, and without a mask
-// 1.07-1.13x at 1k (1.03x at 512), but with a causal mask 0.88-0.91x at 512-1k (PERF_LOG.md), so each form keeps
-// the lengths where it wins. With a score bias (masks included) the two-warpgroup long form measured 0.53-0.92x of
-// the lock-step form at 2k-8k, so it has no bias kernels; with a window of 1024 keys, 0.92-0.93x (PERF_LOG.md).
+// d = 64: on three computing warpgroups it measured 1.08-1.19x the lock-step form at 2k-16k; without a mask
+// 1.05-1.06x at 512 keys and 1.12x at 1k; with a causal mask, where each warpgroup skips the key tiles its rows do
+// not see, 1.00-1.05x at 1k and 0.98-0.99x at 512 (PERF_LOG.md), so each form keeps the lengths where it wins. With
+// a score bias (masks included) the two-warpgroup long form measured 0.53-0.92x of the lock-step form at 2k-8k, so
+// it has no bias kernels; with a window of 1024 keys, 0.92-0.93x (PERF_LOG.md).
 constexpr int kFwdLongHeadDim = 64;  // the one head dim with a long form (flash_kernels.cu instantiates it)
 __host__ __device__ constexpr int fwd_long_min_keys(int D, bool every_key_seen) {
-  return kWgmma && D == kFwdLongHeadDim ? (every_key_seen ? 1024 : 2048) : 0;
+  return kWgmma && D == kFwdLongHeadDim ? (every_key_seen ? 512 : 1024) : 0;
 }
 
 __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys, bool bias = false) {
