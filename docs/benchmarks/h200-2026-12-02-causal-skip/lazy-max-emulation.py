@@ -1,3 +1,10 @@
+"""A numpy model of the wgmma forward's online softmax over one block of 64 query rows (tiles of 64 keys, P rounded
+to fp16 before P V, O and the row sums in fp32), with the exact running maximum and with the lazy one of the branch
+wip/fwd-lazy-rescale (the reference maximum moves only by more than 8 in log2 units). Prints how much larger O's and
+the LSE's largest errors against float64 are with the lazy maximum, over 40 random cases (fixed seed).
+
+usage: python3 lazy-max-emulation.py   (numpy only, no GPU)
+"""
 import numpy as np
 rng = np.random.default_rng(7)
 def run(lazy, q, k, v, bias, BC=64, thr=8.0):
