@@ -131,8 +131,9 @@ template <int BC> struct BiasWalk<BC, 0> {
 // online softmax of one tile of raw scores S: S <- P = 2^(S * sl2 - m_new), with the running
 // max m (log2 domain) and sum l updated; alpha = 2^(m_old - m_new), the factor O must be
 // rescaled by before P V is added. The scale is folded into one FFMA per score; it is > 0
-// (the launcher's contract), so max(S) * sl2 = max(S * sl2).
-template <int BC>
+// (the launcher's contract), so max(S) * sl2 = max(S * sl2). SKIP (FwdWgTile::skip_unmoved_rescale): alpha is 1
+// without its exponent where the row's maximum did not move, which is what ex2(0) gives.
+template <int BC, bool SKIP = false>
 __device__ __forceinline__ void wg_online_softmax(float* s, float* mrow, float* lrow, float* alpha, float sl2) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -142,7 +143,7 @@ __device__ __forceinline__ void wg_online_softmax(float* s, float* mrow, float* 
     mx = quad_max(mx);
     const float mnew = fmaxf(mrow[r], mx * sl2);
     const float mu = (mnew == -INFINITY) ? 0.f : mnew;  // all masked so far: avoid inf - inf
-    alpha[r] = ex2(mrow[r] - mu);
+    alpha[r] = SKIP && mnew == mrow[r] ? 1.f : ex2(mrow[r] - mu);
     mrow[r] = mnew;
     float sum = 0.f;
 #pragma unroll
@@ -156,8 +157,11 @@ __device__ __forceinline__ void wg_online_softmax(float* s, float* mrow, float* 
   }
 }
 
-template <int D>
+// O *= alpha per row; SKIP: not by a warp none of whose rows' maxima moved (every alpha exactly 1: the same O)
+template <int D, bool SKIP = false>
 __device__ __forceinline__ void wg_rescale_o(float* o, const float* alpha) {
+  if constexpr (SKIP)
+    if (!__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) return;
 #pragma unroll
   for (int d = 0; d < D / 8; ++d) {
     o[4 * d + 0] *= alpha[0];
@@ -330,8 +334,8 @@ __device__ __forceinline__ void fwd_wgmma_lockstep_kernel(const FlashFwdParams& 
       }
       bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
     }
-    wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
-    wg_rescale_o<D>(o, alpha);
+    wg_online_softmax<BC, S_::SKIP_RESCALE>(s, mrow, lrow, alpha, p.scale_log2);
+    wg_rescale_o<D, S_::SKIP_RESCALE>(o, alpha);
     uint32_t pa[BC / 16][4];
     wg_pack_p<T, BC>(pa, s);
     if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
@@ -608,11 +612,11 @@ __device__ __forceinline__ void fwd_wgmma_pingpong_kernel(const FlashFwdParams& 
         }
         bias.next(p, t, BR, nb, j, n_tiles, r0, lane);
       }
-      wg_online_softmax<BC>(s, mrow, lrow, alpha, p.scale_log2);
+      wg_online_softmax<BC, S_::SKIP_RESCALE>(s, mrow, lrow, alpha, p.scale_log2);
       wg_wait<0>();  // P_{j-1} V_{j-1} done: O may be rescaled, P_j may overwrite P_{j-1}
       wg_pin<OR>(o);
       if (lane == 0) mbar_arrive(empty_v(sp));
-      wg_rescale_o<D>(o, alpha);
+      wg_rescale_o<D, S_::SKIP_RESCALE>(o, alpha);
       wg_pack_p<T, BC>(pa, s);
       if (t.drop.on()) wg_apply_masks<BC>(pa, dm);
     }

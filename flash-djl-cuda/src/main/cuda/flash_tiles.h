@@ -120,6 +120,10 @@ struct FwdWgTile {
                    // flash_params.h; exported as flash_fwd_tma_loads), else with cp.async
   int bias_buffers;  // the _bias kernels: tiles of score bias each computing warp stages ahead (BiasStage,
                      // flash_bias_stage.cuh); 0 in the others
+  bool skip_unmoved_rescale;  // a warp skips O's rescale on a tile where none of its rows' maxima moved (the
+                              // exact maximum: the same bits). Measured 1.02-1.05x at d = 256, 1.00-1.04x at 192,
+                              // where the rescale is 96-128 multiplies a tile; 0.94-1.00x at d = 128, 0.98-1.01x at
+                              // 64 (the vote costs what it saves; PERF_LOG.md)
 };
 // The _bias forwards' staging (BiasStage, flash_bias_stage.cuh): a buffer holds a warp's 16 rows x bc keys of up to
 // 4 bytes (float32); each computing warp has nb of them and an mbarrier per buffer
@@ -147,6 +151,7 @@ __host__ __device__ constexpr FwdWgTile fwd_wgmma_tile(int D, bool long_keys, bo
   FwdWgTile t{};
   t.warpgroups = 2;
   t.stages = 3;
+  t.skip_unmoved_rescale = D >= 192;
   if (D == 64 && long_keys) {
     // 1 CTA per SM; 4 stages of 128 keys: 153 KiB (key tiles of 64 measured 0.80-0.97x of the lock-step form).
     // Three computing warpgroups (192 rows) take turns, so that each has two others' products to do its softmax
@@ -198,6 +203,7 @@ template <int D, bool LONG_KEYS = false, bool BIAS = false> struct FwdWgShape {
   static constexpr FwdWgTile C = fwd_wgmma_tile(D, LONG_KEYS, BIAS);
   static constexpr int NWG = C.warpgroups, BC = C.key_tile, NS = C.stages, MINB = C.min_blocks;
   static constexpr bool PP = C.ping_pong, SPLIT_KV = C.split_kv, TMA = C.tma_loads;
+  static constexpr bool SKIP_RESCALE = C.skip_unmoved_rescale;
   static_assert(!TMA || PP, "TMA copies: ping-pong's producer");
   static_assert(NS >= (PP && !SPLIT_KV ? 3 : 2),
                 "the K/V ring: 2 stages in lock-step (one barrier per tile) and with split rings (K freed after S, V "
