@@ -74,7 +74,7 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
 
 // dK * scale and dV of a thread's keys key0 and key0 + 8 (of its sequence) over NCOLS columns from col0, in the
 // m16n8 accumulator layout (register 4d + e: column col0 + 8d + 2 t4 + (e & 1) of key key0 + 8 (e >> 1)), written
-// once at the end (zero for padding keys: no query saw them)
+// once at the end (zero for padding keys: no query saw them) by store_acc_row, in 16-byte chunks where the rows allow
 template <typename TO, int NCOLS, typename KT>
 __device__ __forceinline__ void store_dkdv(const FlashBwdParams& p, const KT& kt, int hk, const float* dk,
                                            const float* dv, int key0, int col0, int t4) {
@@ -82,21 +82,13 @@ __device__ __forceinline__ void store_dkdv(const FlashBwdParams& p, const KT& kt
   TO* dkg = kt.seq.k_at(dkv, hk);
   TO* dvg = kt.seq.k_at(dvv, hk);
   const int hd = kt.hd;
-  const float scale = p.scale;
+  const bool k_chunks = rows_in_chunks(dkg, dkv.row, hd), v_chunks = rows_in_chunks(dvg, dvv.row, hd);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int key = key0 + 8 * r;
-    if (kt.stored(key)) {
-#pragma unroll
-      for (int d = 0; d < NCOLS / 8; ++d) {
-        const int col = col0 + d * 8 + 2 * t4;
-        if (col < hd) {
-          store_pair<TO>(dkg + (int64_t)key * dkv.row + col, dk[4 * d + 2 * r] * scale,
-                         dk[4 * d + 2 * r + 1] * scale, col + 1 < hd);
-          store_pair<TO>(dvg + (int64_t)key * dvv.row + col, dv[4 * d + 2 * r], dv[4 * d + 2 * r + 1], col + 1 < hd);
-        }
-      }
-    }
+    const bool ok = kt.stored(key);
+    store_acc_row<TO, NCOLS>(dkg + (int64_t)key * dkv.row, dk, r, p.scale, col0, hd, ok, k_chunks, t4);
+    store_acc_row<TO, NCOLS>(dvg + (int64_t)key * dvv.row, dv, r, 1.f, col0, hd, ok, v_chunks, t4);
   }
 }
 

@@ -106,6 +106,89 @@ __device__ __forceinline__ void store_chunk(TO* p, const float (&v)[8], int n) {
   }
 }
 
+// ---- an accumulator's rows to memory. An m16n8 accumulator (mma.sync's; wgmma's, 8 columns at a time) gives each
+// thread two adjacent columns of every 8 of its two rows: register 4d + 2r + e holds column 8d + 2 t4 + e of row r
+// (0: the thread's row, 1: the row 8 below).
+
+// The quad's 4 x 4 transpose of W-word values: on entry v[j] is this thread's value for slot j, on return v[i] is
+// quad thread i's value for slot t4 (two butterfly exchanges, with lanes t4 ^ 1 and t4 ^ 2). Every lane calls it.
+template <int W>
+__device__ __forceinline__ void quad_transpose(uint32_t (&v)[4][W], int t4) {
+#pragma unroll
+  for (int m = 1; m <= 2; m <<= 1) {
+    const bool hi = (t4 & m) != 0;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if (j & m) continue;  // the pair of slots j, j | m: the low thread sends j | m, the high one j
+#pragma unroll
+      for (int w = 0; w < W; ++w) {
+        const uint32_t recv = __shfl_xor_sync(0xffffffffu, hi ? v[j][w] : v[j | m][w], m);
+        if (hi) v[j][w] = recv;
+        else v[j | m][w] = recv;
+      }
+    }
+  }
+}
+
+// Whether rows of TO at `base`, `row_stride` elements apart, take the 16-byte chunks of store_acc_row: 16-bit rows
+// always (the launcher's contract: head_dim % 8 == 0, 16-byte aligned rows); float rows where they are 16-byte
+// aligned and hold whole chunks
+template <typename TO>
+__device__ __forceinline__ bool rows_in_chunks(const TO* base, int64_t row_stride, int hd) {
+  if constexpr (std::is_same_v<TO, float>)
+    return hd % 8 == 0 && row_stride % 4 == 0 && (reinterpret_cast<uintptr_t>(base) & 15) == 0;
+  else
+    return true;
+}
+
+// Row r of an accumulator `acc` over NCOLS columns from col0 (a multiple of 8), times `scale`, into the row whose
+// column 0 is at `row`, columns bounded by hd; `ok`: this thread's row is stored. With `chunks` (rows_in_chunks;
+// the same across the warp, whose every lane must call), the quad's transpose gives each thread 8 adjacent columns,
+// written with 16-byte stores: a warp's store fills whole 32-byte sectors, where pairs of 4-byte stores half-wrote
+// every sector twice and doubled the L2 requests of a short forward (PERF_LOG.md). Otherwise two columns at a time.
+template <typename TO, int NCOLS>
+__device__ __forceinline__ void store_acc_row(TO* row, const float* acc, int r, float scale, int col0, int hd,
+                                              bool ok, bool chunks, int t4) {
+  constexpr bool F32 = std::is_same_v<TO, float>;
+  if constexpr (NCOLS % 32 == 0) {
+    if (chunks) {
+      constexpr int W = F32 ? 2 : 1;  // 32-bit words per pair of columns
+#pragma unroll
+      for (int k = 0; k < NCOLS / 32; ++k) {  // column blocks 4k .. 4k + 3 of 8 columns
+        uint32_t v[4][W];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const float a = acc[4 * (4 * k + j) + 2 * r] * scale, b = acc[4 * (4 * k + j) + 2 * r + 1] * scale;
+          if constexpr (F32) {
+            v[j][0] = __float_as_uint(a);
+            v[j][W - 1] = __float_as_uint(b);
+          } else {
+            v[j][0] = Mma<TO>::pack(a, b);
+          }
+        }
+        quad_transpose<W>(v, t4);  // now v[i]: columns 2i, 2i + 1 of block 4k + t4
+        const int col = col0 + (4 * k + t4) * 8;
+        if (ok && col < hd) {
+          uint4* dst = reinterpret_cast<uint4*>(row + col);
+          if constexpr (F32) {
+            dst[0] = make_uint4(v[0][0], v[0][W - 1], v[1][0], v[1][W - 1]);
+            dst[1] = make_uint4(v[2][0], v[2][W - 1], v[3][0], v[3][W - 1]);
+          } else {
+            dst[0] = make_uint4(v[0][0], v[1][0], v[2][0], v[3][0]);
+          }
+        }
+      }
+      return;
+    }
+  }
+  if (!ok) return;
+#pragma unroll
+  for (int d = 0; d < NCOLS / 8; ++d) {
+    const int col = col0 + d * 8 + 2 * t4;
+    if (col < hd) store_pair<TO>(row + col, acc[4 * d + 2 * r] * scale, acc[4 * d + 2 * r + 1] * scale, col + 1 < hd);
+  }
+}
+
 // v = p[0..7], zero past the first n (16-bit types: one 16-byte load of all 8)
 template <typename TI>
 __device__ __forceinline__ void load_chunk(const TI* p, float (&v)[8], int n) {

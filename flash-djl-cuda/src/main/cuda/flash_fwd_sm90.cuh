@@ -219,79 +219,19 @@ __device__ __forceinline__ void wg_issue_pv(float* o, const uint32_t (*pa)[4], u
   for (int kk = 0; kk < BC / 16; ++kk) Wgmma<T, D>::template rs<1>(o, pa[kk], v.at(kk * 2048), 1);
 }
 
-// The quad's 4 x 4 transpose of W-word values: on entry v[j] is this thread's value for slot j, on return v[i] is
-// quad thread i's value for slot t4 (two butterfly exchanges, with lanes t4 ^ 1 and t4 ^ 2). Every lane calls it.
-template <int W>
-__device__ __forceinline__ void quad_transpose(uint32_t (&v)[4][W], int t4) {
-#pragma unroll
-  for (int m = 1; m <= 2; m <<= 1) {
-    const bool hi = (t4 & m) != 0;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      if (j & m) continue;  // the pair of slots j, j | m: the low thread sends j | m, the high one j
-#pragma unroll
-      for (int w = 0; w < W; ++w) {
-        const uint32_t recv = __shfl_xor_sync(0xffffffffu, hi ? v[j][w] : v[j | m][w], m);
-        if (hi) v[j][w] = recv;
-        else v[j | m][w] = recv;
-      }
-    }
-  }
-}
-
-// normalise, write O and the LSE (natural log). A thread holds two adjacent columns of every 8; a quad's 4 x 4
-// transpose gives each thread 8 adjacent columns, written as 16-byte chunks: a warp's store then fills whole
-// 32-byte sectors (64 contiguous bytes a row), where 4-byte stores left every sector half-written by each of two
-// instructions and doubled the L2 requests of the epilogue. Always for 16-bit outputs (the launcher's contract:
-// head_dim % 8 == 0, 16-byte aligned rows); for float32 outputs where the rows allow, else two columns at a time.
+// normalise, write O (store_acc_row: 16-byte chunks where the rows allow) and the LSE (natural log)
 template <typename T, typename TO, int D, bool BIAS>
 __device__ __forceinline__ void wg_write_o(const FwdTile<T, TO, BIAS>& t, int64_t o_row_stride, const float* o,
                                            const float* mrow, const float* lrow, int row0, int t4) {
-  constexpr bool F32 = std::is_same_v<TO, float>;
-  constexpr int W = F32 ? 2 : 1;  // 32-bit words per pair of columns
-  const bool chunks =
-      !F32 || (t.hd % 8 == 0 && o_row_stride % 4 == 0 && (reinterpret_cast<uintptr_t>(t.o) & 15) == 0);
+  const bool chunks = rows_in_chunks(t.o, o_row_stride, t.hd);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const float l = quad_sum(lrow[r]);
     const float inv = l > 0.f ? (t.drop.on() ? t.drop.scale : 1.f) / l : 0.f;  // dropout: the keep scale
     const int row = row0 + 8 * r;
-    TO* orow = t.o + (int64_t)row * o_row_stride;
-    if (chunks) {
-#pragma unroll
-      for (int k = 0; k < D / 32; ++k) {  // column blocks 4k .. 4k + 3 of 8 columns
-        uint32_t v[4][W];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const float a = o[4 * (4 * k + j) + 2 * r] * inv, b = o[4 * (4 * k + j) + 2 * r + 1] * inv;
-          if constexpr (F32) {
-            v[j][0] = __float_as_uint(a);
-            v[j][W - 1] = __float_as_uint(b);
-          } else {
-            v[j][0] = Mma<TO>::pack(a, b);
-          }
-        }
-        quad_transpose<W>(v, t4);  // now v[i]: columns 2i, 2i + 1 of block 4k + t4
-        const int col = (4 * k + t4) * 8;
-        if (row < t.vis.Nq && col < t.hd) {
-          uint4* dst = reinterpret_cast<uint4*>(orow + col);
-          if constexpr (F32) {
-            dst[0] = make_uint4(v[0][0], v[0][W - 1], v[1][0], v[1][W - 1]);
-            dst[1] = make_uint4(v[2][0], v[2][W - 1], v[3][0], v[3][W - 1]);
-          } else {
-            dst[0] = make_uint4(v[0][0], v[1][0], v[2][0], v[3][0]);
-          }
-        }
-      }
-    } else if (row < t.vis.Nq) {
-#pragma unroll
-      for (int d = 0; d < D / 8; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < t.hd)
-          store_pair<TO>(orow + col, o[4 * d + 2 * r] * inv, o[4 * d + 2 * r + 1] * inv, col + 1 < t.hd);
-      }
-    }
-    if (row < t.vis.Nq && t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + __log2f(l)) * kLn2 : -INFINITY;
+    const bool ok = row < t.vis.Nq;
+    store_acc_row<TO, D>(t.o + (int64_t)row * o_row_stride, o, r, inv, 0, t.hd, ok, chunks, t4);
+    if (ok && t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + __log2f(l)) * kLn2 : -INFINITY;
   }
 }
 
