@@ -1,0 +1,2 @@
+# call 7 was given inline, right after call 6 on the same machine: the failed GPU test replayed twice with its seed
+tar xzf .device/pack.tgz && . .device/env.sh > /dev/null && for s in 1767337947750037432 1767337947750037432; do JAVA_TOOL_OPTIONS="-Dflashdjl.test.seed=$s ${JAVA_TOOL_OPTIONS:-}" timeout 80 $JUNIT --select-class io.flashdjl.cuda.CudaTapeGradientTest --include-tag gpu --details=flat --disable-ansi-colors 2>&1 | grep -E "seed=|exceeds|tests (successful|failed)" | head -8; done
