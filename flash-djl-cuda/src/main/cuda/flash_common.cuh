@@ -144,8 +144,10 @@ __device__ __forceinline__ bool rows_in_chunks(const TO* base, int64_t row_strid
 // Row r of an accumulator `acc` over NCOLS columns from col0 (a multiple of 8), times `scale`, into the row whose
 // column 0 is at `row`, columns bounded by hd; `ok`: this thread's row is stored. With `chunks` (rows_in_chunks;
 // the same across the warp, whose every lane must call), the quad's transpose gives each thread 8 adjacent columns,
-// written with 16-byte stores: a warp's store fills whole 32-byte sectors, where pairs of 4-byte stores half-wrote
-// every sector twice and doubled the L2 requests of a short forward (PERF_LOG.md). Otherwise two columns at a time.
+// written with 16-byte stores. In 16-bit a warp's store then fills whole 32-byte sectors, where pairs of 4-byte
+// stores half-wrote every sector twice and doubled the L2 requests of a short forward (PERF_LOG.md); float rows take
+// two stores per thread, each still half a sector (as many requests as before, a quarter of the instructions).
+// Otherwise two columns at a time.
 template <typename TO, int NCOLS>
 __device__ __forceinline__ void store_acc_row(TO* row, const float* acc, int r, float scale, int col0, int hd,
                                               bool ok, bool chunks, int t4) {
