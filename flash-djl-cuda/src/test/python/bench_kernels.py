@@ -34,6 +34,7 @@ def fa3_shape(n, d):
     return max(1, 16384 // n), 2048 // d
 
 
+SDPA_BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}  # the columns, in order
 NO_SLEEP = os.environ.get("BENCH_NO_SLEEP") == "1"  # the timing before the spin below (for comparing the two)
 
 
@@ -112,7 +113,7 @@ def main():
                         res[key] = (min(t[0] for t in ts), min(t[1] for t in ts))
                 else:
                     res["ours"] = time_ours(fl, q, k, v, do, mask, scale, a.reps)
-                for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+                for name, be in SDPA_BACKENDS.items():
                     if dt == torch.float32:  # neither backend takes float32
                         res[name] = (float("nan"), float("nan"))
                         continue

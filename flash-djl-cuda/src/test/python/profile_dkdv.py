@@ -14,7 +14,7 @@ import math
 import torch
 
 from bench_bias import masks
-from bench_kernels import fa3_shape
+from bench_kernels import SDPA_BACKENDS, fa3_shape
 from flash_ctypes import Flash
 
 
@@ -27,7 +27,7 @@ def main():
     ap.add_argument("--deterministic", action="store_true")
     ap.add_argument("--alibi", action="store_true")
     ap.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
-    ap.add_argument("--sdpa", choices=["cudnn", "flash"])
+    ap.add_argument("--sdpa", choices=sorted(SDPA_BACKENDS))
     a = ap.parse_args()
     b, h = fa3_shape(a.n, a.d)
     dtype = getattr(torch, a.dtype)
@@ -44,10 +44,9 @@ def main():
 
 
 def sdpa(a, q, k, v, do):
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    backend = SDPBackend.CUDNN_ATTENTION if a.sdpa == "cudnn" else SDPBackend.FLASH_ATTENTION
+    from torch.nn.attention import sdpa_kernel
     q, k, v = (x.requires_grad_() for x in (q, k, v))
-    with sdpa_kernel(backend):
+    with sdpa_kernel(SDPA_BACKENDS[a.sdpa]):
         o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=a.causal)
         o.backward(do)
     torch.cuda.synchronize()
