@@ -2,13 +2,14 @@
 one fatbin against another (before / after a kernel change) in the same process.
 
 usage: python3 bench_kernels.py FATBIN [BEFORE_FATBIN] [--d 64,128] [--n 512,1024,...] [--reps 20]
-                                [--dtype bf16,f16,f32] [--rounds 2]
+                                [--dtype bf16,f16,f32,f32bf16] [--rounds 2]
 
 FlashAttention-3 paper shapes: B*N = 16384, H*d = 2048. FLOPs: forward 4*B*H*N*N*d (half with
 causal), backward 2.5x forward. CUDA events, warm-up, median over the repetitions.
 Backward times only the backward (ours: pre + dkdv + convert; torch: autograd.grad of a kept graph).
-f32 runs the float32 FULL kernels (3xTF32); SDPA's flash and cuDNN backends refuse float32, so its columns are nan
-there (bench_precision.py sets them beside PyTorch's own float32 choice).
+f32 runs the float32 FULL kernels (3xTF32), f32bf16 float32 data computed in bfloat16 (the casts included: what a
+DJL model in float32 gets with Precision.BFLOAT16); SDPA's flash and cuDNN backends refuse float32, so its columns
+are nan there (bench_precision.py sets them beside PyTorch's own float32 choice).
 With BEFORE_FATBIN (of either kernel ABI, flash_ctypes.py), both fatbins run on the same inputs,
 interleaved per shape (before, after, before, after, ... for --rounds rounds; each keeps its best round, against
 clock drift), and a before/after table follows the SDPA one. Long causal shapes moved by +-5% between runs on one
@@ -58,14 +59,15 @@ def bench(fn, reps, warmup=3):
     return ts[len(ts) // 2] * 1e-3
 
 
-def time_ours(fl, q, k, v, do, mask, scale, reps):
-    """(fwd, bwd) seconds of one fatbin on these inputs."""
+def time_ours(fl, q, k, v, do, mask, scale, reps, compute=None):
+    """(fwd, bwd) seconds of one fatbin on these inputs (compute: flash_ctypes' compute dtype of float32 data)."""
     b, h, n, d = q.shape
-    o, lse = fl.forward(q, k, v, mask, scale)
+    o, lse = fl.forward(q, k, v, mask, scale, compute=compute)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     scratch = fl.scratch(b, h, n, d)
-    tf = bench(lambda: fl.forward(q, k, v, mask, scale, o=o, lse=lse), reps)
-    tb = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, dq=dq, dk=dk, dv=dv, scratch=scratch), reps)
+    tf = bench(lambda: fl.forward(q, k, v, mask, scale, o=o, lse=lse, compute=compute), reps)
+    tb = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, dq=dq, dk=dk, dv=dv, scratch=scratch,
+                                   compute=compute), reps)
     return tf, tb
 
 
@@ -76,7 +78,7 @@ def main():
     ap.add_argument("--d", default="64,128")
     ap.add_argument("--n", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--dtype", default="bf16", help="bf16, f16, f32 (comma-separated)")
+    ap.add_argument("--dtype", default="bf16", help="bf16, f16, f32, f32bf16 (comma-separated)")
     ap.add_argument("--rounds", type=int, default=2, help="with BEFORE_FATBIN: before/after alternations per shape")
     ap.add_argument("--before-tma", choices=("auto", "never"),
                     help="the before fatbin's tensor maps (ABI 12; default: FLASH_TMA, else auto); with the same "
@@ -92,9 +94,10 @@ def main():
     if old:
         print(f"after: {a.fatbin} (ABI {fl.abi}), before: {a.before} (ABI {old.abi})")
     rows, pairs = [], []
-    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32, "f32bf16": torch.float32}
     for dname, d in ((x, int(y)) for x in a.dtype.split(",") for y in a.d.split(",")):
         dt = dtypes[dname]
+        compute = "bf16" if dname == "f32bf16" else None
         for causal in (False, True):
             for n in map(int, a.n.split(",")):
                 b, h = fa3_shape(n, d)
@@ -107,12 +110,12 @@ def main():
                 if old:  # before, after, before, after, ...: the best round of each, against clock drift
                     runs = {"before": [], "ours": []}
                     for _ in range(max(1, a.rounds)):
-                        runs["before"].append(time_ours(old, q, k, v, do, mask, scale, a.reps))
-                        runs["ours"].append(time_ours(fl, q, k, v, do, mask, scale, a.reps))
+                        runs["before"].append(time_ours(old, q, k, v, do, mask, scale, a.reps, compute))
+                        runs["ours"].append(time_ours(fl, q, k, v, do, mask, scale, a.reps, compute))
                     for key, ts in runs.items():
                         res[key] = (min(t[0] for t in ts), min(t[1] for t in ts))
                 else:
-                    res["ours"] = time_ours(fl, q, k, v, do, mask, scale, a.reps)
+                    res["ours"] = time_ours(fl, q, k, v, do, mask, scale, a.reps, compute)
                 for name, be in SDPA_BACKENDS.items():
                     if dt == torch.float32:  # neither backend takes float32
                         res[name] = (float("nan"), float("nan"))

@@ -22,19 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from bench_kernels import bench, fa3_shape
+from bench_kernels import bench, fa3_shape, time_ours
 from flash_ctypes import Flash
-
-
-def time_ours(fl, q, k, v, do, mask, scale, reps, compute=None):
-    b, h, n, d = q.shape
-    o, lse = fl.forward(q, k, v, mask, scale, compute=compute)
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    scratch = fl.scratch(b, h, n, d)
-    tf = bench(lambda: fl.forward(q, k, v, mask, scale, o=o, lse=lse, compute=compute), reps)
-    tb = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, dq=dq, dk=dk, dv=dv, scratch=scratch,
-                                   compute=compute), reps)
-    return tf, tb
 
 
 def time_sdpa(q, k, v, do, causal, scale, reps, backend=None):
