@@ -145,9 +145,9 @@ __device__ __forceinline__ bool rows_in_chunks(const TO* base, int64_t row_strid
 // column 0 is at `row`, columns bounded by hd; `ok`: this thread's row is stored. With `chunks` (rows_in_chunks;
 // the same across the warp, whose every lane must call), the quad's transpose gives each thread 8 adjacent columns,
 // written with 16-byte stores. In 16-bit a warp's store then fills whole 32-byte sectors, where pairs of 4-byte
-// stores half-wrote every sector twice and doubled the L2 requests of a short forward (PERF_LOG.md); float rows take
-// two stores per thread, each still half a sector (as many requests as before, a quarter of the instructions).
-// Otherwise two columns at a time.
+// stores half-wrote every sector twice and doubled the L2 requests of a short forward (PERF_LOG.md); float rows
+// (a block of 8 columns is a sector) trade halves between neighbouring lanes, so that each of their two stores
+// writes whole sectors too. Otherwise two columns at a time.
 template <typename TO, int NCOLS>
 __device__ __forceinline__ void store_acc_row(TO* row, const float* acc, int r, float scale, int col0, int hd,
                                               bool ok, bool chunks, int t4) {
@@ -169,15 +169,27 @@ __device__ __forceinline__ void store_acc_row(TO* row, const float* acc, int r, 
           }
         }
         quad_transpose<W>(v, t4);  // now v[i]: columns 2i, 2i + 1 of block 4k + t4
-        const int col = col0 + (4 * k + t4) * 8;
-        if (ok && col < hd) {
-          uint4* dst = reinterpret_cast<uint4*>(row + col);
-          if constexpr (F32) {
-            dst[0] = make_uint4(v[0][0], v[0][W - 1], v[1][0], v[1][W - 1]);
-            dst[1] = make_uint4(v[2][0], v[2][W - 1], v[3][0], v[3][W - 1]);
-          } else {
-            dst[0] = make_uint4(v[0][0], v[1][0], v[2][0], v[3][0]);
-          }
+        if constexpr (F32) {
+          // A block of 8 floats is a whole 32-byte sector: lanes t4 = 2P and 2P + 1 trade halves, so that in each
+          // store the pair writes one block (the even lane its columns 0-3, the odd lane 4-7) in one request
+          const bool odd = (t4 & 1) != 0;
+#pragma unroll
+          for (int i = 0; i < 2; ++i)
+#pragma unroll
+            for (int w = 0; w < W; ++w) {  // the even lane sends its columns 4-7, the odd lane its columns 0-3
+              const uint32_t recv = __shfl_xor_sync(0xffffffffu, odd ? v[i][w] : v[2 + i][w], 1);
+              if (odd) v[i][w] = recv;
+              else v[2 + i][w] = recv;
+            }
+          // now v[0], v[1]: the half (columns 0-3 even, 4-7 odd) of block 4k + (t4 & 2); v[2], v[3]: of the next
+          const int col = col0 + (4 * k + (t4 & 2)) * 8, half = odd ? 4 : 0;
+          if (ok && col < hd)
+            *reinterpret_cast<uint4*>(row + col + half) = make_uint4(v[0][0], v[0][1], v[1][0], v[1][1]);
+          if (ok && col + 8 < hd)
+            *reinterpret_cast<uint4*>(row + col + 8 + half) = make_uint4(v[2][0], v[2][1], v[3][0], v[3][1]);
+        } else {
+          const int col = col0 + (4 * k + t4) * 8;
+          if (ok && col < hd) *reinterpret_cast<uint4*>(row + col) = make_uint4(v[0][0], v[1][0], v[2][0], v[3][0]);
         }
       }
       return;

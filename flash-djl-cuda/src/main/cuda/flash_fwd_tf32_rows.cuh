@@ -89,26 +89,21 @@ __device__ __forceinline__ void tf32_fwd_dropout(const FwdTile<float, float, BIA
   }
 }
 
-// The epilogue: O / l (per element: any head_dim) and the LSE (natural log); a row that saw no key gets O = 0,
-// LSE = -inf
+// The epilogue: O / l (store_acc_row: whole sectors where the rows allow, else per element: any head_dim) and the
+// LSE (natural log); a row that saw no key gets O = 0, LSE = -inf. Every lane of the warp calls it.
 template <int ND, bool BIAS>
 __device__ __forceinline__ void tf32_fwd_write(const FwdTile<float, float, BIAS>& t, const FlashFwdParams& p,
                                                const float (&acc)[ND][4], const float (&mrow)[2],
                                                const float (&lrow)[2], int row0, int t4) {
+  const bool chunks = rows_in_chunks(t.o, p.o.row_stride, t.hd);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const float l = quad_sum(lrow[r]);
     const float inv = l > 0.f ? 1.f / l : 0.f;
     const int row = row0 + 8 * r;
-    if (row < t.vis.Nq) {
-      float* orow = t.o + (int64_t)row * p.o.row_stride;
-#pragma unroll
-      for (int d = 0; d < ND; ++d) {
-        const int col = d * 8 + 2 * t4;
-        if (col < t.hd) store_pair<float>(orow + col, acc[d][2 * r] * inv, acc[d][2 * r + 1] * inv, col + 1 < t.hd);
-      }
-      if (t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + log2f(l)) * kLn2 : -INFINITY;
-    }
+    const bool ok = row < t.vis.Nq;
+    store_acc_row<float, ND * 8>(t.o + (int64_t)row * p.o.row_stride, &acc[0][0], r, inv, 0, t.hd, ok, chunks, t4);
+    if (ok && t4 == 0) t.lse[row] = l > 0.f ? (mrow[r] + log2f(l)) * kLn2 : -INFINITY;
   }
 }
 
