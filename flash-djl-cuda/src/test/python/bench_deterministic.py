@@ -2,13 +2,15 @@
 shapes (developer tool, needs a CUDA GPU and torch).
 
 usage: python3 bench_deterministic.py FATBIN [--d 64,96,128,256] [--n 1024,4096,16384] [--reps 10] [--dtype f32]
-                                     [--bias docs,alibi --seed N]
+                                     [--bias docs,alibi --seed N] [--before BEFORE_FATBIN]
 
 The atomic backward adds each key tile's dQ into a float32 buffer with reductions (order varies from run to
 run); the deterministic one computes dQ in a kernel of its own, one CTA per query tile. Both include the
 pre and convert passes; CUDA events, warm-up, median (bench_kernels.bench). FLOPs: 2.5 x the forward's.
 --bias adds rows with bench_bias.py's masks (key-pad, docs, alibi) as a score bias, without the causal band; FLOPs
 count the full N x N, as bench_bias.py does.
+--before times a second fatbin's deterministic backward on the same inputs in the same process (before, after,
+before, after: the best of two rounds each, as bench_kernels.py does), and adds its column and after / before.
 """
 import argparse
 import math
@@ -30,14 +32,17 @@ def main():
     ap.add_argument("--dtype", choices=("bf16", "f32"), default="bf16")
     ap.add_argument("--bias", default="")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--before", help="a second fatbin whose deterministic backward is timed beside this one's")
     a = ap.parse_args()
     dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     seed = a.seed if a.seed is not None else random.randrange(2**31)
     rng = random.Random(seed)
     fl = Flash(a.fatbin)
+    old = Flash(a.before) if a.before else None
     print(f"{a.dtype}; {torch.cuda.get_device_name()}; masks' seed {seed}")
-    print("| d | causal or bias | N | atomic bwd TFLOP/s | deterministic bwd TFLOP/s | deterministic / atomic |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    extra = " before's deterministic | deterministic after / before |" if old else ""
+    print("| d | causal or bias | N | atomic bwd TFLOP/s | deterministic bwd TFLOP/s | deterministic / atomic |" + extra)
+    print("| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if old else ""))
     kinds = ["no", "yes"] + [k for k in a.bias.split(",") if k]
     for d in map(int, a.d.split(",")):
         for kind in kinds:
@@ -52,13 +57,22 @@ def main():
                 o, lse = fl.forward(q, k, v, mask, scale, bias=prep)
                 g = tuple(torch.empty_like(t) for t in (q, k, v))
                 scr = fl.scratch(b, h, n, d)
-                t = {}
-                for det in (False, True):
-                    t[det] = bench(lambda: fl.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=g[0],
-                                                       dk=g[1], dv=g[2], scratch=scr, bias=prep), a.reps)
+                def run(f, det):
+                    return bench(lambda: f.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=g[0],
+                                                    dk=g[1], dv=g[2], scratch=scr, bias=prep), a.reps)
+                t = {False: run(fl, False)}
+                if old:  # before, after, before, after: the best round of each, against clock drift
+                    rounds = [(run(old, True), run(fl, True)) for _ in range(2)]
+                    t["before"], t[True] = min(r[0] for r in rounds), min(r[1] for r in rounds)
+                else:
+                    t[True] = run(fl, True)
                 flops = 2.5 * 4 * b * h * n * n * d / (2 if kind == "yes" else 1)
                 ta, td = flops / t[False] / 1e12, flops / t[True] / 1e12
-                print(f"| {d} | {kind} | {n} | {ta:.0f} | {td:.0f} | {td / ta:.2f} |", flush=True)
+                line = f"| {d} | {kind} | {n} | {ta:.0f} | {td:.0f} | {td / ta:.2f} |"
+                if old:
+                    tb = flops / t["before"] / 1e12
+                    line += f" {tb:.0f} | {td / tb:.3f} |"
+                print(line, flush=True)
                 del q, k, v, do, o, lse, g, scr, prep
                 torch.cuda.empty_cache()
 
