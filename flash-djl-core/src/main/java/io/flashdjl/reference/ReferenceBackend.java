@@ -298,7 +298,11 @@ public final class ReferenceBackend implements AttentionBackend {
             mass.close();
             massSafe.close();
         }
-        return joinTiles(rows, 3);
+        NDArray delta = joinTiles(rows, 3);
+        if (rows.size() > 1) { // joined into a new array
+            rows.forEach(NDArray::close);
+        }
+        return delta;
     }
 
     /**
