@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Called by Maven (process-resources): compiles src/main/cuda into the fatbin resource that the
 # CUDA backend loads. Without nvcc the build still succeeds, and the backend then reports that it
-# was built without kernels. Skips the compile when the fatbin is newer than every source. Before
+# was built without kernels. Skips the compile when the fatbin is newer than every source (notes aside). Before
 # the fatbin, builds and runs every src/test/cuda/*_test.cu (host only: the tile and mask logic,
 # the dropout generator): a failure stops the build.
 #   compile-kernels.sh CLASSES_DIR
@@ -16,7 +16,8 @@ if ! command -v "${NVCC:-nvcc}" >/dev/null 2>&1; then
   echo "flash-djl-cuda: WARNING: nvcc not found; building without kernels (the CUDA backend will say so)"
   rm -f "$out"; exit 0
 fi
-if [ -f "$out" ] && [ -z "$(find "$src" -newer "$out" -type f | head -1)" ]; then
+# (PERF_LOG.md and other notes beside the sources do not count)
+if [ -f "$out" ] && [ -z "$(find "$src" -newer "$out" -type f ! -name '*.md' | head -1)" ]; then
   echo "flash-djl-cuda: kernels up to date ($out)"; exit 0
 fi
 start=$(date +%s)

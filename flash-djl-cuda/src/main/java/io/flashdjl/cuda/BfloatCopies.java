@@ -19,21 +19,21 @@ final class BfloatCopies {
 
     private final CudaKernels kernels;
     private final NDManager manager;
-    private final Object what;
+    private final CudaKernels.Launches launches;
     private final List<NDArray> copies = new ArrayList<>();
 
     /**
      * @param manager where the scratch is allocated (on the inputs' device)
-     * @param what the problem, for error messages (read only for one)
+     * @param launches the call's launches, where the casts are queued ahead of the kernels that read the copies
      */
-    BfloatCopies(CudaKernels kernels, NDManager manager, Object what) {
+    BfloatCopies(CudaKernels kernels, NDManager manager, CudaKernels.Launches launches) {
         this.kernels = kernels;
         this.manager = manager;
-        this.what = what;
+        this.launches = launches;
     }
 
     /**
-     * Queues the cast of one float32 tensor and returns the kernel argument of its copy.
+     * Queues the cast of one float32 tensor (on the call's launches) and returns the kernel argument of its copy.
      *
      * @param name the argument's name, for error messages
      * @param source the float32 tensor
@@ -46,11 +46,11 @@ final class BfloatCopies {
         KernelParams.Tensor target =
                 new KernelParams.Tensor(NDArrayMemory.address(name + " (bfloat16 copy)", copy), dense);
         byte[] params = KernelParams.cast(source, target, (int) batch, (int) heads, (int) seq, (int) headDim);
-        kernels.launch(kernels.kernel(CAST_KERNEL), seq, heads, batch, params, what);
+        launches.add(kernels.kernel(CAST_KERNEL), seq, heads, batch, params);
         return target;
     }
 
-    /** Frees the copies; safe once the kernels that read them are queued (stream-ordered reuse). */
+    /** Frees the copies; safe once the kernels that read them are submitted (stream-ordered reuse). */
     void release() {
         copies.forEach(NDArray::close);
         copies.clear();

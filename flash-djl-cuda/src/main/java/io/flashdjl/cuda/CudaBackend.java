@@ -112,7 +112,8 @@ public final class CudaBackend implements AttentionBackend {
         NDArray lse = allocate(manager, new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
-        Operands ops = new Operands(kernels, manager, p);
+        CudaKernels.Launches launches = kernels.launches(p);
+        Operands ops = new Operands(kernels, manager, p, launches);
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(kernels, manager, p, false);
         CudaKernels.Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
@@ -143,8 +144,9 @@ public final class CudaBackend implements AttentionBackend {
                             + " head dim <= 128): several times slower; Precision.BFLOAT16 runs on the tensor cores",
                     forward.name);
         }
-        kernels.launch(
-                forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), queuedRowTiles(p, bias.present()), params, p);
+        launches.add(
+                forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), queuedRowTiles(p, bias.present()), params);
+        launches.submit();
         ops.release();
         seqs.release();
         bias.release();
@@ -172,7 +174,8 @@ public final class CudaBackend implements AttentionBackend {
         long scratchAddress = NDArrayMemory.address("backward scratch", scratch);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
-        Operands ops = new Operands(kernels, manager, p);
+        CudaKernels.Launches launches = kernels.launches(p);
+        Operands ops = new Operands(kernels, manager, p, launches);
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(
                 kernels,
@@ -209,32 +212,30 @@ public final class CudaBackend implements AttentionBackend {
                         new MapOperand(tensors[1], p.headsKv(), p.seqK()),
                         new MapOperand(tensors[2], p.headsKv(), p.seqK())));
         // pre and convert work on the tensors' rows; dkdv and dq on the rows of each sequence (flash_params.h)
-        kernels.launch(
+        launches.add(
                 kernels.kernel(name(kernels, "flash_bwd_pre", BiasArrays.NONE, p)),
                 p.seqQ(),
                 p.headsQ(),
                 p.batch(),
-                params,
-                p);
-        kernels.launch(dkdv, p.longestKey(), p.headsKv(), p.sequenceCount(), params, p);
+                params);
+        launches.add(dkdv, p.longestKey(), p.headsKv(), p.sequenceCount(), params);
         if (convert) {
-            kernels.launch(
+            launches.add(
                     kernels.kernel(name(kernels, "flash_bwd_convert", BiasArrays.NONE, p)),
                     p.seqQ(),
                     p.headsQ(),
                     p.batch(),
-                    params,
-                    p);
+                    params);
         } else {
-            kernels.launch(
+            launches.add(
                     kernels.kernel(name(kernels, "flash_bwd_dq", bias, p)),
                     p.longestQuery(),
                     p.headsQ(),
                     p.sequenceCount(),
-                    params,
-                    p);
+                    params);
         }
-        // freed after the kernels are queued: PyTorch's allocator reuses memory in stream order
+        launches.submit();
+        // freed after the kernels are submitted: PyTorch's allocator reuses memory in stream order
         scratch.close();
         NDArray dBias = bias.gradient();
         ops.release();
@@ -418,9 +419,9 @@ public final class CudaBackend implements AttentionBackend {
         private final AttentionProblem p;
         private final BfloatCopies copies;
 
-        Operands(CudaKernels kernels, NDManager manager, AttentionProblem p) {
+        Operands(CudaKernels kernels, NDManager manager, AttentionProblem p, CudaKernels.Launches launches) {
             this.p = p;
-            this.copies = KernelDtype.of(p).castsInputs ? new BfloatCopies(kernels, manager, p) : null;
+            this.copies = KernelDtype.of(p).castsInputs ? new BfloatCopies(kernels, manager, launches) : null;
         }
 
         KernelParams.Tensor read(String name, KernelParams.Tensor given, long heads, long seq) {

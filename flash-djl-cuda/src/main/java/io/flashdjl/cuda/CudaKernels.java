@@ -14,6 +14,7 @@ import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -46,6 +47,8 @@ final class CudaKernels {
         final int sharedBytes;
         /** 0, or the CTAs per SM of a persistent kernel, which takes the grid's tiles from a queue (flash_params.h). */
         final int persistentPerSm;
+        /** The driver's handle of {@code function}, for graph nodes ({@link GraphLaunches}). */
+        final long functionAddress;
 
         Kernel(String name, CUfunction function, int threads, int tileRows, int sharedBytes, int persistentPerSm) {
             this.name = name;
@@ -54,7 +57,68 @@ final class CudaKernels {
             this.tileRows = tileRows;
             this.sharedBytes = sharedBytes;
             this.persistentPerSm = persistentPerSm;
+            this.functionAddress = GraphLaunches.nativeHandle(function);
         }
+    }
+
+    /** One launch of a call: the kernel, its grid and its parameter block. */
+    record Launch(Kernel kernel, int[] grid, byte[] params) {
+        /** The kernels of {@code launches}, in order: the key of their graph. */
+        static List<Kernel> kernels(List<Launch> launches) {
+            Kernel[] k = new Kernel[launches.size()];
+            for (int i = 0; i < k.length; i++) {
+                k[i] = launches.get(i).kernel;
+            }
+            return List.of(k);
+        }
+    }
+
+    /**
+     * The launches of one call, queued with {@link #add} and launched together by {@link #submit}: as one CUDA
+     * graph ({@link GraphLaunches}) where the driver builds graphs, else one by one, and one by one while a {@link
+     * KernelTimer} runs on the thread (it brackets each kernel with events) or with {@code flashdjl.cuda.sync}.
+     * Arrays the kernels read may be released once {@link #submit} returns (stream-ordered reuse), not before.
+     */
+    final class Launches {
+        private final Object what;
+        private final List<Launch> queued = new ArrayList<>(GraphLaunches.MAX_NODES);
+
+        private Launches(Object what) {
+            this.what = what;
+        }
+
+        /** {@link CudaKernels#launch(Kernel, long, long, long, boolean, byte[], Object)}, queued. */
+        void add(Kernel kernel, long rows, long heads, long batch, boolean queuedTiles, byte[] params) {
+            if (queued.size() == GraphLaunches.MAX_NODES) {
+                throw new IllegalStateException("more than " + GraphLaunches.MAX_NODES + " launches in one call");
+            }
+            queued.add(new Launch(kernel, checkedGrid(kernel, rows, heads, batch, queuedTiles, params, what), params));
+        }
+
+        /** {@link #add(Kernel, long, long, long, boolean, byte[])} of a kernel with one block per tile. */
+        void add(Kernel kernel, long rows, long heads, long batch, byte[] params) {
+            add(kernel, rows, heads, batch, false, params);
+        }
+
+        /** Launches what was added, in order, and empties the queue. */
+        void submit() {
+            if (queued.isEmpty()) {
+                return;
+            }
+            makeCurrent();
+            boolean graph = !SYNC && KernelTimer.ACTIVE.get() == null && GraphLaunches.available();
+            if (!graph || !GraphLaunches.launch(queued, what)) {
+                for (Launch l : queued) {
+                    launchNow(l.kernel, l.grid, l.params, what);
+                }
+            }
+            queued.clear();
+        }
+    }
+
+    /** An empty queue of launches for one call ({@code what}: the problem, for error messages). */
+    Launches launches(Object what) {
+        return new Launches(what);
     }
 
     private static final Map<Integer, CudaKernels> BY_DEVICE = new ConcurrentHashMap<>();
@@ -298,6 +362,12 @@ final class CudaKernels {
      */
     void launch(Kernel kernel, long rows, long heads, long batch, boolean queued, byte[] params, Object what) {
         makeCurrent();
+        launchNow(kernel, checkedGrid(kernel, rows, heads, batch, queued, params, what), params, what);
+    }
+
+    /** The grid of a launch (see {@link #launch}), after checking it and the parameter block against the limits. */
+    private int[] checkedGrid(
+            Kernel kernel, long rows, long heads, long batch, boolean queued, byte[] params, Object what) {
         long blocksX = blocks(kernel, rows);
         if (blocksX > Integer.MAX_VALUE || heads > 65535 || batch > 65535) {
             throw new IllegalArgumentException(kernel.name + ": grid " + blocksX + " x " + heads + " x " + batch
@@ -307,7 +377,6 @@ final class CudaKernels {
             throw new IllegalArgumentException(kernel.name + ": " + blocksX * heads * batch
                     + " tiles exceed the persistent kernels' int tile index for " + what);
         }
-        int[] grid = grid(kernel, blocksX, heads, batch, multiprocessors, queued);
         List<byte[]> recorded = RECORDED_PARAMS.get();
         if (recorded != null) {
             recorded.add(params.clone());
@@ -316,6 +385,11 @@ final class CudaKernels {
             throw new IllegalArgumentException(kernel.name + ": a parameter block of " + params.length
                     + " bytes exceeds the launcher's " + LAUNCH_BLOCK_BYTES);
         }
+        return grid(kernel, blocksX, heads, batch, multiprocessors, queued);
+    }
+
+    /** One {@code cuLaunchKernel} on the null stream, timed by the thread's {@link KernelTimer} if one runs. */
+    private void launchNow(Kernel kernel, int[] grid, byte[] params, Object what) {
         LaunchArgs args = ARGS.get();
         args.block.put(0, params); // absolute: the buffer's position, which JCuda reads, stays 0
         KernelTimer timer = KernelTimer.ACTIVE.get();
