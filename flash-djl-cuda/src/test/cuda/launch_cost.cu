@@ -115,6 +115,33 @@ int main() {
   std::sort(gaps.begin(), gaps.end());
   std::printf("event, empty launch, event from an idle GPU: GPU time between the events | %.2f\n",
               gaps[gaps.size() / 2]);
+  // the same from an idle GPU for three launches and for the graph of three (its nodes set first, as per call)
+  auto idle = [&](const std::function<void()>& op) {
+    std::vector<float> t;
+    for (int r = 0; r < 205; ++r) {
+      RK(cudaDeviceSynchronize());
+      CK(cuEventRecord(a, nullptr));
+      op();
+      CK(cuEventRecord(b, nullptr));
+      CK(cuEventSynchronize(b));
+      float ms;
+      CK(cuEventElapsedTime(&ms, a, b));
+      if (r >= 5) t.push_back(ms * 1000);
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  std::printf("idle GPU, events around three launches | %.2f\n", idle([&] {
+                for (int i = 0; i < 3; ++i) CK(cuLaunchKernel(fb, 132, 1, 1, 384, 1, 1, 0, nullptr, args, nullptr));
+              }));
+  std::printf("idle GPU, events around the graph of three, nodes set | %.2f\n", idle([&] {
+                for (int i = 0; i < 3; ++i) CK(cuGraphExecKernelNodeSetParams(ge, nodes[i], &np));
+                CK(cuGraphLaunch(ge, nullptr));
+              }));
+  std::printf("idle GPU, events around the graph of three, nodes unchanged | %.2f\n",
+              idle([&] { CK(cuGraphLaunch(ge, nullptr)); }));
+  std::printf("idle GPU, events around one launch (1 KiB parameter) | %.2f\n",
+              idle([&] { CK(cuLaunchKernel(fb, 132, 1, 1, 384, 1, 1, 0, nullptr, args, nullptr)); }));
   char name[256];
   CUdevice dev;
   CK(cuCtxGetDevice(&dev));

@@ -15,6 +15,7 @@ public final class AttentionResult implements AutoCloseable {
     private final NDArray output;
     private final NDArray logSumExp;
     private final Backend backend;
+    private final AutoCloseable saved;
 
     /**
      * Wraps the forward result a backend computed. Public for backends ({@code
@@ -26,9 +27,24 @@ public final class AttentionResult implements AutoCloseable {
      * @param backend the backend that computed them (not AUTO)
      */
     public AttentionResult(NDArray output, NDArray logSumExp, Backend backend) {
+        this(output, logSumExp, backend, null);
+    }
+
+    /**
+     * Wraps a forward result with what its backend keeps for its own backward beside the output and the
+     * log-sum-exp (the CUDA backend: the bfloat16 copies of q, k, v under {@code Precision.BFLOAT16}). The result owns
+     * it and frees it with the log-sum-exp.
+     *
+     * @param output the attention output
+     * @param logSumExp the log-sum-exp {@code [B, Hq, Nq]}
+     * @param backend the backend that computed them (not AUTO)
+     * @param saved the backend's own state for its backward, or null
+     */
+    public AttentionResult(NDArray output, NDArray logSumExp, Backend backend, AutoCloseable saved) {
         this.output = output;
         this.logSumExp = logSumExp;
         this.backend = backend;
+        this.saved = saved;
     }
 
     /**
@@ -58,10 +74,34 @@ public final class AttentionResult implements AutoCloseable {
         return backend;
     }
 
-    /** Frees both arrays now rather than with their manager. */
+    /**
+     * What the backend that computed this result keeps for its backward, in its own type (backends only).
+     *
+     * @return the state, or null when the backend keeps nothing beyond the output and the log-sum-exp
+     */
+    public AutoCloseable saved() {
+        return saved;
+    }
+
+    /**
+     * Frees the log-sum-exp and the backend's saved state now, keeping the output: for callers that hand the output
+     * on and will run no backward.
+     */
+    public void closeAllButOutput() {
+        logSumExp.close();
+        if (saved != null) {
+            try {
+                saved.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("freeing the " + backend + " backend's saved state failed", e);
+            }
+        }
+    }
+
+    /** Frees the output, the log-sum-exp and the backend's saved state now rather than with their manager. */
     @Override
     public void close() {
         output.close();
-        logSumExp.close();
+        closeAllButOutput();
     }
 }

@@ -244,7 +244,7 @@ public final class FlashAttention {
             }
         }
         AttentionResult r = backend.forward(p);
-        r.logSumExp().close();
+        r.closeAllButOutput();
         return r.output();
     }
 

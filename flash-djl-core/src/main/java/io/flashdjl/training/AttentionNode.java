@@ -57,6 +57,6 @@ final class AttentionNode implements TapeNode {
         problem.q().close();
         problem.k().close();
         problem.v().close();
-        result.logSumExp().close();
+        result.closeAllButOutput();
     }
 }

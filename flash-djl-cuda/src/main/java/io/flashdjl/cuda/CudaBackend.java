@@ -113,13 +113,16 @@ public final class CudaBackend implements AttentionBackend {
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         CudaKernels.Launches launches = kernels.launches(p);
-        Operands ops = new Operands(kernels, manager, p, launches);
+        KernelParams.Tensor[] given = {
+            tensor(in.q.address(), qs), tensor(in.k.address(), kvs), tensor(in.v.address(), kvs)
+        };
+        Operands ops = Operands.forward(kernels, manager, p, launches, given);
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(kernels, manager, p, false);
         CudaKernels.Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
-        KernelParams.Tensor q = ops.read("q", tensor(in.q.address(), qs), p.headsQ(), p.seqQ());
-        KernelParams.Tensor k = ops.read("k", tensor(in.k.address(), kvs), p.headsKv(), p.seqK());
-        KernelParams.Tensor v = ops.read("v", tensor(in.v.address(), kvs), p.headsKv(), p.seqK());
+        KernelParams.Tensor q = ops.read(Operand.Q, given[0]);
+        KernelParams.Tensor k = ops.read(Operand.K, given[1]);
+        KernelParams.Tensor v = ops.read(Operand.V, given[2]);
         byte[] params = KernelParams.forward(
                 q,
                 k,
@@ -147,11 +150,15 @@ public final class CudaBackend implements AttentionBackend {
         launches.add(
                 forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), queuedRowTiles(p, bias.present()), params);
         launches.submit();
-        ops.release();
+        SavedCopies saved = ops.savedCopies(q, k, v);
+        if (saved != null && (in.q.copied() || in.k.copied() || in.v.copied())) {
+            saved.close(); // the backward's dense copies will have other addresses: it casts again
+            saved = null;
+        }
         seqs.release();
         bias.release();
         in.release();
-        return new AttentionResult(out, lse, Backend.CUDA);
+        return new AttentionResult(out, lse, Backend.CUDA, saved);
     }
 
     @Override
@@ -167,15 +174,25 @@ public final class CudaBackend implements AttentionBackend {
         NDArray dv = allocate(manager, p.v().getShape(), p.dataType());
         boolean deterministic = p.options().deterministic();
         boolean convert = dqThroughAccumulator(deterministic, kernels.dkdvAddsDq(KernelDtype.of(p), p.headDim()));
-        // one float32 allocation for the scratch (an allocation through DJL costs 2-4 us of host time): dq_accum's
-        // rows when dq goes through it, then delta's, 32-byte aligned (whole rows of dq_accum_cols floats)
-        long accumFloats = convert ? p.batch() * p.headsQ() * p.seqQ() * kernels.dqAccumColumns(p.headDim()) : 0;
-        NDArray scratch = manager.create(new Shape(accumFloats + p.batch() * p.headsQ() * p.seqQ()), DataType.FLOAT32);
-        long scratchAddress = NDArrayMemory.address("backward scratch", scratch);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
+        KernelParams.Tensor[] given = {
+            tensor(in.q.address(), qs),
+            tensor(in.k.address(), kvs),
+            tensor(in.v.address(), kvs),
+            tensor(dO.address(), qs)
+        };
+        SavedCopies saved = forward.saved() instanceof SavedCopies c && c.covers(given) ? c : null;
+        long copyBytes = Operands.backwardCopyBytes(p, saved);
+        // one float32 allocation for the scratch (an allocation through DJL costs 3 us of host time): dq_accum's
+        // rows when dq goes through it, then delta's, 32-byte aligned (whole rows of dq_accum_cols floats), then the
+        // bfloat16 copies the mixed kernels read, from a 16-byte boundary
+        long accumFloats = convert ? p.batch() * p.headsQ() * p.seqQ() * kernels.dqAccumColumns(p.headDim()) : 0;
+        long copiesFloat = (accumFloats + p.batch() * p.headsQ() * p.seqQ() + 3) / 4 * 4;
+        NDArray scratch = manager.create(new Shape(copiesFloat + (copyBytes + 3) / 4), DataType.FLOAT32);
+        long scratchAddress = NDArrayMemory.address("backward scratch", scratch);
         CudaKernels.Launches launches = kernels.launches(p);
-        Operands ops = new Operands(kernels, manager, p, launches);
+        Operands ops = Operands.backward(kernels, p, launches, saved, scratchAddress + 4 * copiesFloat, copyBytes);
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(
                 kernels,
@@ -183,11 +200,11 @@ public final class CudaBackend implements AttentionBackend {
                 p,
                 p.bias().map(AttentionBias::requiresGradient).orElse(false));
         KernelParams.Tensor[] tensors = {
-            ops.read("q", tensor(in.q.address(), qs), p.headsQ(), p.seqQ()),
-            ops.read("k", tensor(in.k.address(), kvs), p.headsKv(), p.seqK()),
-            ops.read("v", tensor(in.v.address(), kvs), p.headsKv(), p.seqK()),
+            ops.read(Operand.Q, given[0]),
+            ops.read(Operand.K, given[1]),
+            ops.read(Operand.V, given[2]),
             tensor(o.address(), qs),
-            ops.read("dOut", tensor(dO.address(), qs), p.headsQ(), p.seqQ()),
+            ops.read(Operand.D_OUT, given[3]),
             tensor(NDArrayMemory.address("dq", dq), qs),
             tensor(NDArrayMemory.address("dk", dk), kvs),
             tensor(NDArrayMemory.address("dv", dv), kvs)
@@ -238,7 +255,6 @@ public final class CudaBackend implements AttentionBackend {
         // freed after the kernels are submitted: PyTorch's allocator reuses memory in stream order
         scratch.close();
         NDArray dBias = bias.gradient();
-        ops.release();
         seqs.release();
         bias.release();
         in.release();
@@ -411,27 +427,141 @@ public final class CudaBackend implements AttentionBackend {
         return Boolean.getBoolean(POISON_PROPERTY) ? manager.full(shape, Float.NaN, type) : manager.create(shape, type);
     }
 
+    /** The operands the kernels read, in the order of their copies. */
+    enum Operand {
+        Q,
+        K,
+        V,
+        D_OUT
+    }
+
     /**
      * The operands the kernels read (q, k, v, dOut): the caller's arrays themselves, or for the mixed kernels
-     * their bfloat16 copies.
+     * their bfloat16 copies ({@link BfloatCopies}): in the forward made into one array that the result keeps for the
+     * backward ({@link SavedCopies}); in the backward the forward's copies of q, k and v where they are of the same
+     * arrays, and the others made into the backward's scratch.
      */
     private static final class Operands {
         private final AttentionProblem p;
-        private final BfloatCopies copies;
+        private final BfloatCopies copies; // null when the kernels read the caller's arrays
+        private final SavedCopies saved; // the forward's copies the backward reads, or null
+        private final NDArray memory; // the forward's copies' array, or null
+        private final KernelParams.Tensor[] sources; // the forward's q, k, v as given, or null
 
-        Operands(CudaKernels kernels, NDManager manager, AttentionProblem p, CudaKernels.Launches launches) {
+        private Operands(
+                AttentionProblem p,
+                BfloatCopies copies,
+                SavedCopies saved,
+                NDArray memory,
+                KernelParams.Tensor[] sources) {
             this.p = p;
-            this.copies = KernelDtype.of(p).castsInputs ? new BfloatCopies(kernels, manager, launches) : null;
+            this.copies = copies;
+            this.saved = saved;
+            this.memory = memory;
+            this.sources = sources;
         }
 
-        KernelParams.Tensor read(String name, KernelParams.Tensor given, long heads, long seq) {
-            return copies == null ? given : copies.of(name, given, p.batch(), heads, seq, p.headDim());
-        }
-
-        void release() {
-            if (copies != null) {
-                copies.release();
+        /** The forward's operands: with the mixed kernels, q, k and v's copies in one fresh array. */
+        static Operands forward(
+                CudaKernels kernels,
+                NDManager manager,
+                AttentionProblem p,
+                CudaKernels.Launches launches,
+                KernelParams.Tensor[] given) {
+            if (!KernelDtype.of(p).castsInputs) {
+                return new Operands(p, null, null, null, null);
             }
+            long bytes = copyBytes(p, Operand.Q) + copyBytes(p, Operand.K) + copyBytes(p, Operand.V);
+            NDArray memory = manager.create(new Shape(bytes / 2), DataType.FLOAT16);
+            long address = NDArrayMemory.address("bfloat16 copies", memory);
+            return new Operands(p, new BfloatCopies(kernels, launches, address, bytes), null, memory, given);
+        }
+
+        /**
+         * The backward's operands: with the mixed kernels, the forward's copies of q, k and v where {@code saved}
+         * holds them, and the other copies made at {@code address} ({@code bytes}, {@link #backwardCopyBytes}).
+         */
+        static Operands backward(
+                CudaKernels kernels,
+                AttentionProblem p,
+                CudaKernels.Launches launches,
+                SavedCopies saved,
+                long address,
+                long bytes) {
+            if (!KernelDtype.of(p).castsInputs) {
+                return new Operands(p, null, null, null, null);
+            }
+            return new Operands(p, new BfloatCopies(kernels, launches, address, bytes), saved, null, null);
+        }
+
+        /** The bytes of the copies the backward makes itself: dOut's, and q, k, v's unless {@code saved} has them. */
+        static long backwardCopyBytes(AttentionProblem p, SavedCopies saved) {
+            if (!KernelDtype.of(p).castsInputs) {
+                return 0;
+            }
+            long bytes = copyBytes(p, Operand.D_OUT);
+            if (saved == null) {
+                bytes += copyBytes(p, Operand.Q) + copyBytes(p, Operand.K) + copyBytes(p, Operand.V);
+            }
+            return bytes;
+        }
+
+        private static long copyBytes(AttentionProblem p, Operand o) {
+            boolean queries = o == Operand.Q || o == Operand.D_OUT;
+            return BfloatCopies.bytes(
+                    p.batch(), queries ? p.headsQ() : p.headsKv(), queries ? p.seqQ() : p.seqK(), p.headDim());
+        }
+
+        /** The kernel argument of operand {@code o}, given as {@code given}: itself, the saved copy, or a new copy. */
+        KernelParams.Tensor read(Operand o, KernelParams.Tensor given) {
+            if (copies == null) {
+                return given;
+            }
+            if (saved != null && o != Operand.D_OUT) {
+                return saved.copies[o.ordinal()];
+            }
+            boolean queries = o == Operand.Q || o == Operand.D_OUT;
+            return copies.of(
+                    given, p.batch(), queries ? p.headsQ() : p.headsKv(), queries ? p.seqQ() : p.seqK(), p.headDim());
+        }
+
+        /** The forward's copies of {@code q, k, v} (read before), for the result to keep; null without copies. */
+        SavedCopies savedCopies(KernelParams.Tensor q, KernelParams.Tensor k, KernelParams.Tensor v) {
+            return memory == null
+                    ? null
+                    : new SavedCopies(memory, sources.clone(), new KernelParams.Tensor[] {q, k, v});
+        }
+    }
+
+    /**
+     * A forward's bfloat16 copies of q, k and v under {@code Precision.BFLOAT16}, kept in its result so that the
+     * backward of the same arrays casts only dOut: three casts fewer (each reads 4 and writes 2 bytes an element),
+     * for half the bytes of q, k and v held from the forward to the backward.
+     */
+    static final class SavedCopies implements AutoCloseable {
+        private final NDArray memory;
+        private final KernelParams.Tensor[] sources; // q, k, v as the forward read them
+        final KernelParams.Tensor[] copies; // their copies, in that order
+
+        SavedCopies(NDArray memory, KernelParams.Tensor[] sources, KernelParams.Tensor[] copies) {
+            this.memory = memory;
+            this.sources = sources;
+            this.copies = copies;
+        }
+
+        /** Whether these are the copies of the backward's q, k, v ({@code given}'s first three: same memory). */
+        boolean covers(KernelParams.Tensor[] given) {
+            for (int i = 0; i < sources.length; i++) {
+                if (!sources[i].sameAs(given[i])) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        @Override
+        public void close() {
+            memory.close();
         }
     }
 

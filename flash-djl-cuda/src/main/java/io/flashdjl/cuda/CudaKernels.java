@@ -106,7 +106,10 @@ final class CudaKernels {
                 return;
             }
             makeCurrent();
-            boolean graph = !SYNC && KernelTimer.ACTIVE.get() == null && GraphLaunches.available();
+            boolean graph = !SYNC
+                    && KernelTimer.ACTIVE.get() == null
+                    && GraphLaunches.available()
+                    && GraphLaunches.worthIt(queued.size());
             if (!graph || !GraphLaunches.launch(queued, what)) {
                 for (Launch l : queued) {
                     launchNow(l.kernel, l.grid, l.params, what);

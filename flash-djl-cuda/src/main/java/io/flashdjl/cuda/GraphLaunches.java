@@ -73,6 +73,16 @@ final class GraphLaunches {
     /** Whether graphs are wanted: the property, and tests that compare both paths. */
     private static volatile boolean enabled = !"false".equalsIgnoreCase(System.getProperty(PROPERTY));
 
+    /**
+     * System property: the fewest launches a call must have to go as a graph (default {@value #MIN_LAUNCHES_DEFAULT}).
+     * A graph costs the host less than even one launch, but the GPU starts it later from idle (PERF_LOG.md).
+     */
+    static final String MIN_LAUNCHES_PROPERTY = "flashdjl.cuda.graphs.minLaunches";
+
+    static final int MIN_LAUNCHES_DEFAULT = 1;
+
+    private static volatile int minLaunches = Integer.getInteger(MIN_LAUNCHES_PROPERTY, MIN_LAUNCHES_DEFAULT);
+
     /** Graphs launched by this process, for tests that check which path ran. */
     private static final AtomicLong LAUNCHED = new AtomicLong();
 
@@ -106,6 +116,18 @@ final class GraphLaunches {
     /** Whether calls launch their kernels as graphs here. */
     static boolean available() {
         return enabled && unavailable == null;
+    }
+
+    /** Whether a call of {@code launches} kernels goes as a graph ({@link #MIN_LAUNCHES_PROPERTY}). */
+    static boolean worthIt(int launches) {
+        return launches >= minLaunches;
+    }
+
+    /** Sets {@link #MIN_LAUNCHES_PROPERTY}'s value for the process (tests); returns the one it replaces. */
+    static int setMinLaunches(int launches) {
+        int before = minLaunches;
+        minLaunches = launches;
+        return before;
     }
 
     /** Why graphs are not used here though wanted, or empty. */

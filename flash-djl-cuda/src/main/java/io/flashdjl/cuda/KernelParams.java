@@ -72,6 +72,14 @@ final class KernelParams {
             this.address = address;
             this.strides = strides;
         }
+
+        /** Whether {@code o} is the same argument: the same address and strides. */
+        boolean sameAs(Tensor o) {
+            return address == o.address
+                    && strides.batch == o.strides.batch
+                    && strides.head == o.strides.head
+                    && strides.row == o.strides.row;
+        }
     }
 
     /**

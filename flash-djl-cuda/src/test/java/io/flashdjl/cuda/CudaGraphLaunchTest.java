@@ -22,6 +22,7 @@ import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -43,9 +44,17 @@ class CudaGraphLaunchTest {
         GpuTests.requireCuda();
     }
 
+    private int minLaunches;
+
+    @BeforeEach
+    void everyCallAsAGraph() {
+        minLaunches = GraphLaunches.setMinLaunches(1);
+    }
+
     @AfterEach
     void graphsBackOn() {
         GraphLaunches.enable(true);
+        GraphLaunches.setMinLaunches(minLaunches);
     }
 
     static Stream<Arguments> cases() {
