@@ -243,9 +243,7 @@ public final class FlashAttention {
                 backend = BackendRegistry.differentiableInsteadOfCuda(p);
             }
         }
-        AttentionResult r = backend.forward(p);
-        r.closeAllButOutput();
-        return r.output();
+        return backend.output(p);
     }
 
     /**

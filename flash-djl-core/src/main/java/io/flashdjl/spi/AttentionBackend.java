@@ -52,6 +52,20 @@ public interface AttentionBackend {
     AttentionResult forward(AttentionProblem problem);
 
     /**
+     * Computes the output alone, for a caller that runs no backward ({@code FlashAttention.attention} outside
+     * training). By default the forward with its log-sum-exp and saved state freed at once; a backend may skip
+     * making them.
+     *
+     * @param problem a validated call this backend takes
+     * @return the output (q's dtype and layout)
+     */
+    default NDArray output(AttentionProblem problem) {
+        AttentionResult r = forward(problem);
+        r.closeAllButOutput();
+        return r.output();
+    }
+
+    /**
      * Computes dq, dk, dv from the output gradient and the forward result of the same problem
      * (its output and log-sum-exp are reused, never recomputed).
      *

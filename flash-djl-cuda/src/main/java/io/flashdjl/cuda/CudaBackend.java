@@ -105,18 +105,40 @@ public final class CudaBackend implements AttentionBackend {
 
     @Override
     public AttentionResult forward(AttentionProblem p) {
+        return run(p, true);
+    }
+
+    /** The output alone: the log-sum-exp and the mixed path's copies go to the thread's {@link Workspace}. */
+    @Override
+    public NDArray output(AttentionProblem p) {
+        return run(p, false).output();
+    }
+
+    /**
+     * The forward, {@code forBackward}: with a log-sum-exp array and the mixed path's copies kept (the result a
+     * backward reuses); else both in the workspace, and the result holds the output alone.
+     */
+    private AttentionResult run(AttentionProblem p, boolean forBackward) {
         CudaKernels kernels = CudaRuntime.kernels(p.device());
         Inputs in = Inputs.of(p);
         NDManager manager = managerOn(p.q().getManager(), p.device());
         NDArray out = allocate(manager, outShape(p), p.dataType());
-        NDArray lse = allocate(manager, new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32);
+        long lseFloats = p.batch() * p.headsQ() * p.seqQ();
+        NDArray lse =
+                forBackward ? allocate(manager, new Shape(p.batch(), p.headsQ(), p.seqQ()), DataType.FLOAT32) : null;
+        // without a backward: the log-sum-exp, then the copies from a 16-byte boundary, in one workspace region
+        long copiesFloat = (lseFloats + 3) / 4 * 4;
+        Workspace.Region region = forBackward
+                ? null
+                : Workspace.take(manager, p.device(), copiesFloat + Operands.forwardCopyBytes(p) / 4);
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         CudaKernels.Launches launches = kernels.launches(p);
         KernelParams.Tensor[] given = {
             tensor(in.q.address(), qs), tensor(in.k.address(), kvs), tensor(in.v.address(), kvs)
         };
-        Operands ops = Operands.forward(kernels, manager, p, launches, given);
+        Operands ops = Operands.forward(
+                kernels, manager, p, launches, given, forBackward ? 0L : region.address + 4 * copiesFloat);
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(kernels, manager, p, false);
         CudaKernels.Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
@@ -128,7 +150,7 @@ public final class CudaBackend implements AttentionBackend {
                 k,
                 v,
                 tensor(NDArrayMemory.address("output", out), qs),
-                NDArrayMemory.address("lse", lse),
+                forBackward ? NDArrayMemory.address("lse", lse) : region.address,
                 seqs.params,
                 dropout(p),
                 bias.params,
@@ -150,6 +172,9 @@ public final class CudaBackend implements AttentionBackend {
         launches.add(
                 forward, p.longestQuery(), p.headsQ(), p.sequenceCount(), queuedRowTiles(p, bias.present()), params);
         launches.submit();
+        if (!forBackward) {
+            region.release();
+        }
         SavedCopies saved = ops.savedCopies(q, k, v);
         if (saved != null && (in.q.copied() || in.k.copied() || in.v.copied())) {
             saved.close(); // the backward's dense copies will have other addresses: it casts again
@@ -184,13 +209,13 @@ public final class CudaBackend implements AttentionBackend {
         };
         SavedCopies saved = forward.saved() instanceof SavedCopies c && c.covers(given) ? c : null;
         long copyBytes = Operands.backwardCopyBytes(p, saved);
-        // one float32 allocation for the scratch (an allocation through DJL costs 3 us of host time): dq_accum's
+        // one float32 region for the scratch (the thread's workspace up to its size, else one array): dq_accum's
         // rows when dq goes through it, then delta's, 32-byte aligned (whole rows of dq_accum_cols floats), then the
         // bfloat16 copies the mixed kernels read, from a 16-byte boundary
         long accumFloats = convert ? p.batch() * p.headsQ() * p.seqQ() * kernels.dqAccumColumns(p.headDim()) : 0;
         long copiesFloat = (accumFloats + p.batch() * p.headsQ() * p.seqQ() + 3) / 4 * 4;
-        NDArray scratch = manager.create(new Shape(copiesFloat + (copyBytes + 3) / 4), DataType.FLOAT32);
-        long scratchAddress = NDArrayMemory.address("backward scratch", scratch);
+        Workspace.Region scratch = Workspace.take(manager, p.device(), copiesFloat + (copyBytes + 3) / 4);
+        long scratchAddress = scratch.address;
         CudaKernels.Launches launches = kernels.launches(p);
         Operands ops = Operands.backward(kernels, p, launches, saved, scratchAddress + 4 * copiesFloat, copyBytes);
         SequenceArrays seqs = SequenceArrays.of(p);
@@ -253,7 +278,7 @@ public final class CudaBackend implements AttentionBackend {
         }
         launches.submit();
         // freed after the kernels are submitted: PyTorch's allocator reuses memory in stream order
-        scratch.close();
+        scratch.release();
         NDArray dBias = bias.gradient();
         seqs.release();
         bias.release();
@@ -461,20 +486,27 @@ public final class CudaBackend implements AttentionBackend {
             this.sources = sources;
         }
 
-        /** The forward's operands: with the mixed kernels, q, k and v's copies in one fresh array. */
+        /**
+         * The forward's operands: with the mixed kernels, q, k and v's copies, at {@code address} (16-byte aligned,
+         * {@link #forwardCopyBytes}), or where it is 0 in one fresh array that the result keeps.
+         */
         static Operands forward(
                 CudaKernels kernels,
                 NDManager manager,
                 AttentionProblem p,
                 CudaKernels.Launches launches,
-                KernelParams.Tensor[] given) {
+                KernelParams.Tensor[] given,
+                long address) {
             if (!KernelDtype.of(p).castsInputs) {
                 return new Operands(p, null, null, null, null);
             }
-            long bytes = copyBytes(p, Operand.Q) + copyBytes(p, Operand.K) + copyBytes(p, Operand.V);
+            long bytes = forwardCopyBytes(p);
+            if (address != 0) {
+                return new Operands(p, new BfloatCopies(kernels, launches, address, bytes), null, null, null);
+            }
             NDArray memory = manager.create(new Shape(bytes / 2), DataType.FLOAT16);
-            long address = NDArrayMemory.address("bfloat16 copies", memory);
-            return new Operands(p, new BfloatCopies(kernels, launches, address, bytes), null, memory, given);
+            long own = NDArrayMemory.address("bfloat16 copies", memory);
+            return new Operands(p, new BfloatCopies(kernels, launches, own, bytes), null, memory, given);
         }
 
         /**
@@ -492,6 +524,14 @@ public final class CudaBackend implements AttentionBackend {
                 return new Operands(p, null, null, null, null);
             }
             return new Operands(p, new BfloatCopies(kernels, launches, address, bytes), saved, null, null);
+        }
+
+        /** The bytes of the forward's copies (q, k, v; 0 unless the mixed kernels run). */
+        static long forwardCopyBytes(AttentionProblem p) {
+            if (!KernelDtype.of(p).castsInputs) {
+                return 0;
+            }
+            return copyBytes(p, Operand.Q) + copyBytes(p, Operand.K) + copyBytes(p, Operand.V);
         }
 
         /** The bytes of the copies the backward makes itself: dOut's, and q, k, v's unless {@code saved} has them. */

@@ -135,7 +135,9 @@ final class RunInfo {
                         + " TFLOP/s = FLOPs / median time");
         f.put(
                 "directions",
-                "fwd: forward with autograd off. bwd: backward alone, after an untimed forward that keeps"
+                "fwd: the output alone with autograd off, as inference asks for it (flash-djl's backends:"
+                        + " FlashAttention.attention, which makes no log-sum-exp array for the caller). bwd: backward"
+                        + " alone, after an untimed forward that keeps"
                         + " what the backward needs (autograd graph, or flash-djl's O and LSE). fwd+bwd: both, timed together");
         f.put(
                 "memory",
