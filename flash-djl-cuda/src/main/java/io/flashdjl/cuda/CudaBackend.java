@@ -141,7 +141,7 @@ public final class CudaBackend implements AttentionBackend {
                 kernels, manager, p, launches, given, forBackward ? 0L : region.address + 4 * copiesFloat);
         SequenceArrays seqs = SequenceArrays.of(p);
         BiasArrays bias = BiasArrays.of(kernels, manager, p, false);
-        CudaKernels.Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
+        Kernel forward = kernels.kernel(forwardKernelName(kernels, bias, p));
         KernelParams.Tensor q = ops.read(Operand.Q, given[0]);
         KernelParams.Tensor k = ops.read(Operand.K, given[1]);
         KernelParams.Tensor v = ops.read(Operand.V, given[2]);
@@ -234,7 +234,7 @@ public final class CudaBackend implements AttentionBackend {
             tensor(NDArrayMemory.address("dk", dk), kvs),
             tensor(NDArrayMemory.address("dv", dv), kvs)
         };
-        CudaKernels.Kernel dkdv = kernels.kernel(name(kernels, "flash_bwd_dkdv", bias, p));
+        Kernel dkdv = kernels.kernel(name(kernels, "flash_bwd_dkdv", bias, p));
         byte[] params = KernelParams.backward(
                 tensors,
                 lse.address(),
@@ -305,7 +305,7 @@ public final class CudaBackend implements AttentionBackend {
      * dynamic shared memory (flash_tiles.h, {@code F32Shape}), and the fatbin's launch facts say which one the
      * device pass chose.
      */
-    static boolean runsOnSimt(KernelDtype type, CudaKernels.Kernel forward) {
+    static boolean runsOnSimt(KernelDtype type, Kernel forward) {
         return type == KernelDtype.F32 && forward.sharedBytes == 0;
     }
 

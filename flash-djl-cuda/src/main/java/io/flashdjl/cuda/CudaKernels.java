@@ -38,41 +38,6 @@ import jcuda.driver.CUresult;
  */
 final class CudaKernels {
 
-    /** A kernel and the launch configuration it declares. */
-    static final class Kernel {
-        final String name;
-        final CUfunction function;
-        final int threads;
-        final int tileRows;
-        final int sharedBytes;
-        /** 0, or the CTAs per SM of a persistent kernel, which takes the grid's tiles from a queue (flash_params.h). */
-        final int persistentPerSm;
-        /** The driver's handle of {@code function}, for graph nodes ({@link GraphLaunches}). */
-        final long functionAddress;
-
-        Kernel(String name, CUfunction function, int threads, int tileRows, int sharedBytes, int persistentPerSm) {
-            this.name = name;
-            this.function = function;
-            this.threads = threads;
-            this.tileRows = tileRows;
-            this.sharedBytes = sharedBytes;
-            this.persistentPerSm = persistentPerSm;
-            this.functionAddress = GraphLaunches.nativeHandle(function);
-        }
-    }
-
-    /** One launch of a call: the kernel, its grid and its parameter block. */
-    record Launch(Kernel kernel, int[] grid, byte[] params) {
-        /** The kernels of {@code launches}, in order: the key of their graph. */
-        static List<Kernel> kernels(List<Launch> launches) {
-            Kernel[] k = new Kernel[launches.size()];
-            for (int i = 0; i < k.length; i++) {
-                k[i] = launches.get(i).kernel;
-            }
-            return List.of(k);
-        }
-    }
-
     /**
      * The launches of one call, queued with {@link #add} and launched together by {@link #submit}: as one CUDA
      * graph ({@link GraphLaunches}) where the driver builds graphs, else one by one, and one by one while a {@link
@@ -81,7 +46,7 @@ final class CudaKernels {
      */
     final class Launches {
         private final Object what;
-        private final List<Launch> queued = new ArrayList<>(GraphLaunches.MAX_NODES);
+        private final List<Kernel.Launch> queued = new ArrayList<>(GraphLaunches.MAX_NODES);
 
         private Launches(Object what) {
             this.what = what;
@@ -92,7 +57,8 @@ final class CudaKernels {
             if (queued.size() == GraphLaunches.MAX_NODES) {
                 throw new IllegalStateException("more than " + GraphLaunches.MAX_NODES + " launches in one call");
             }
-            queued.add(new Launch(kernel, checkedGrid(kernel, rows, heads, batch, queuedTiles, params, what), params));
+            queued.add(new Kernel.Launch(
+                    kernel, checkedGrid(kernel, rows, heads, batch, queuedTiles, params, what), params));
         }
 
         /** {@link #add(Kernel, long, long, long, boolean, byte[])} of a kernel with one block per tile. */
@@ -111,8 +77,8 @@ final class CudaKernels {
                     && GraphLaunches.available()
                     && GraphLaunches.worthIt(queued.size());
             if (!graph || !GraphLaunches.launch(queued, what)) {
-                for (Launch l : queued) {
-                    launchNow(l.kernel, l.grid, l.params, what);
+                for (Kernel.Launch l : queued) {
+                    launchNow(l.kernel(), l.grid(), l.params(), what);
                 }
             }
             queued.clear();
@@ -143,12 +109,9 @@ final class CudaKernels {
     private static final ThreadLocal<LaunchArgs> ARGS = ThreadLocal.withInitial(LaunchArgs::new);
 
     private static final class LaunchArgs {
-        final ByteBuffer block = ByteBuffer.allocateDirect(LAUNCH_BLOCK_BYTES);
+        final ByteBuffer block = ByteBuffer.allocateDirect(KernelParams.LAUNCH_BLOCK_BYTES);
         final Pointer kernelParams = Pointer.to(Pointer.to(block));
     }
-
-    /** Room for the largest parameter block (FlashBwdParams, the TMA copy's) with space to spare. */
-    static final int LAUNCH_BLOCK_BYTES = 1024;
 
     private final int deviceId;
     private final CUcontext context;
@@ -384,9 +347,9 @@ final class CudaKernels {
         if (recorded != null) {
             recorded.add(params.clone());
         }
-        if (params.length > LAUNCH_BLOCK_BYTES) {
+        if (params.length > KernelParams.LAUNCH_BLOCK_BYTES) {
             throw new IllegalArgumentException(kernel.name + ": a parameter block of " + params.length
-                    + " bytes exceeds the launcher's " + LAUNCH_BLOCK_BYTES);
+                    + " bytes exceeds the launcher's " + KernelParams.LAUNCH_BLOCK_BYTES);
         }
         return grid(kernel, blocksX, heads, batch, multiprocessors, queued);
     }

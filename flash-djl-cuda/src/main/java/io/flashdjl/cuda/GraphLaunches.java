@@ -6,7 +6,6 @@ import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
-import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.LinkedHashMap;
@@ -14,7 +13,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
-import jcuda.NativePointerObject;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -86,10 +84,10 @@ final class GraphLaunches {
     /** Graphs launched by this process, for tests that check which path ran. */
     private static final AtomicLong LAUNCHED = new AtomicLong();
 
-    private static final ThreadLocal<Map<List<CudaKernels.Kernel>, Graph>> GRAPHS =
+    private static final ThreadLocal<Map<List<Kernel>, Graph>> GRAPHS =
             ThreadLocal.withInitial(() -> new LinkedHashMap<>(16, 0.75f, true) {
                 @Override
-                protected boolean removeEldestEntry(Map.Entry<List<CudaKernels.Kernel>, Graph> eldest) {
+                protected boolean removeEldestEntry(Map.Entry<List<Kernel>, Graph> eldest) {
                     if (size() > KEPT_PER_THREAD) {
                         eldest.getValue().destroy();
                         return true;
@@ -153,9 +151,15 @@ final class GraphLaunches {
      *     and nothing was launched
      * @throws CudaException when the driver refuses to launch the graph
      */
-    static boolean launch(List<CudaKernels.Launch> launches, Object what) {
-        List<CudaKernels.Kernel> key = CudaKernels.Launch.kernels(launches);
-        Map<List<CudaKernels.Kernel>, Graph> graphs = GRAPHS.get();
+    static boolean launch(List<Kernel.Launch> launches, Object what) {
+        List<Kernel> key = Kernel.Launch.kernels(launches);
+        for (Kernel k : key) {
+            if (k.functionAddress == 0) {
+                turnOff("JCuda's handle of " + k.name + " cannot be read");
+                return false;
+            }
+        }
+        Map<List<Kernel>, Graph> graphs = GRAPHS.get();
         Graph g = graphs.get(key);
         if (g == null) {
             g = Graph.build(launches);
@@ -201,10 +205,10 @@ final class GraphLaunches {
             this.graph = graph;
             this.nodes = new long[n];
             this.nodeParams = new Memory((long) NODE_BYTES * n);
-            this.blocks = new Memory((long) CudaKernels.LAUNCH_BLOCK_BYTES * n);
+            this.blocks = new Memory((long) KernelParams.LAUNCH_BLOCK_BYTES * n);
             this.argv = new Memory(8L * n);
             for (int i = 0; i < n; i++) {
-                argv.setPointer(8L * i, blocks.share((long) CudaKernels.LAUNCH_BLOCK_BYTES * i));
+                argv.setPointer(8L * i, blocks.share((long) KernelParams.LAUNCH_BLOCK_BYTES * i));
             }
             nodeParams.clear();
             this.nodeView = nodeParams.getByteBuffer(0, nodeParams.size()).order(ByteOrder.nativeOrder());
@@ -212,7 +216,7 @@ final class GraphLaunches {
         }
 
         /** The chain of {@code launches}' kernels, instantiated; null (graphs turned off) if the driver refuses. */
-        static Graph build(List<CudaKernels.Launch> launches) {
+        static Graph build(List<Kernel.Launch> launches) {
             long[] out = new long[1];
             int r = Driver.cuGraphCreate(out, 0);
             if (r != 0) {
@@ -242,14 +246,14 @@ final class GraphLaunches {
         }
 
         /** Writes launch {@code i}'s grid and parameter block into node {@code i} of the instantiated graph. */
-        int set(int i, CudaKernels.Launch launch) {
+        int set(int i, Kernel.Launch launch) {
             write(i, launch);
             return Driver.cuGraphExecKernelNodeSetParamsV2(exec, nodes[i], nodeAddress(i));
         }
 
         /** Node {@code i}'s CUDA_KERNEL_NODE_PARAMS_v2 and parameter block (the driver copies both when given). */
-        private void write(int i, CudaKernels.Launch launch) {
-            blockView.put(CudaKernels.LAUNCH_BLOCK_BYTES * i, launch.params());
+        private void write(int i, Kernel.Launch launch) {
+            blockView.put(KernelParams.LAUNCH_BLOCK_BYTES * i, launch.params());
             int o = NODE_BYTES * i;
             nodeView.putLong(o, launch.kernel().functionAddress);
             nodeView.putInt(o + 8, launch.grid()[0]);
@@ -270,21 +274,6 @@ final class GraphLaunches {
         void destroy() {
             Driver.cuGraphExecDestroy(exec);
             Driver.cuGraphDestroy(graph);
-        }
-    }
-
-    /** The driver's handle behind a JCuda object (JCuda keeps it in a protected field). */
-    static long nativeHandle(NativePointerObject o) {
-        if (o == null) {
-            return 0L; // a kernel made by a test without a GPU
-        }
-        try {
-            Method get = NativePointerObject.class.getDeclaredMethod("getNativePointer");
-            get.setAccessible(true);
-            return (Long) get.invoke(o);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            turnOff("JCuda's native handles cannot be read (" + e + ")");
-            return 0L;
         }
     }
 }

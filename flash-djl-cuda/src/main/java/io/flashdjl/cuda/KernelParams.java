@@ -47,6 +47,9 @@ final class KernelParams {
     static final int BIAS_TILES_BYTES = 112;
     static final int TMA_COPY_BYTES = 192;
 
+    /** Room for the largest parameter block (FlashBwdParams, the TMA copy's) with space to spare. */
+    static final int LAUNCH_BLOCK_BYTES = 1024;
+
     /** Bytes of a tensor map ({@code FlashTensorMap}: the driver's {@code CUtensorMap}, made by TensorMaps). */
     static final int MAP_BYTES = 128;
 

@@ -155,15 +155,15 @@ class CudaBackendCpuTest {
             KernelParams.TMA_COPY_BYTES
         }) {
             assertTrue(
-                    bytes <= CudaKernels.LAUNCH_BLOCK_BYTES,
-                    bytes + " bytes > the launch buffer's " + CudaKernels.LAUNCH_BLOCK_BYTES);
+                    bytes <= KernelParams.LAUNCH_BLOCK_BYTES,
+                    bytes + " bytes > the launch buffer's " + KernelParams.LAUNCH_BLOCK_BYTES);
         }
     }
 
     @Test
     void aQueuedPersistentKernelRunsOnEverySmAndOthersGetOneBlockPerTile() {
-        CudaKernels.Kernel persistent = new CudaKernels.Kernel("flash_fwd_f16_hd128", null, 384, 128, 230_464, 1);
-        CudaKernels.Kernel plain = new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0);
+        Kernel persistent = new Kernel("flash_fwd_f16_hd128", null, 384, 128, 230_464, 1);
+        Kernel plain = new Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0);
         assertArrayEquals(new int[] {132, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132, true));
         assertArrayEquals(new int[] {60, 1, 1}, CudaKernels.grid(persistent, 2, 3, 10, 132, true));
         assertArrayEquals(new int[] {2048, 1, 1}, CudaKernels.grid(persistent, 4, 16, 32, 132, false));
@@ -197,12 +197,11 @@ class CudaBackendCpuTest {
 
     @Test
     void theSlowFloat32PathIsTheOneWithoutSharedMemory() {
-        CudaKernels.Kernel simt = new CudaKernels.Kernel("flash_fwd_f32_hd256", null, 256, 8, 0, 0);
-        CudaKernels.Kernel tensorCores = new CudaKernels.Kernel("flash_fwd_f32_hd64", null, 128, 64, 89_088, 0);
+        Kernel simt = new Kernel("flash_fwd_f32_hd256", null, 256, 8, 0, 0);
+        Kernel tensorCores = new Kernel("flash_fwd_f32_hd64", null, 128, 64, 89_088, 0);
         assertTrue(CudaBackend.runsOnSimt(KernelDtype.F32, simt));
         assertFalse(CudaBackend.runsOnSimt(KernelDtype.F32, tensorCores));
-        assertFalse(CudaBackend.runsOnSimt(
-                KernelDtype.F16, new CudaKernels.Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0)));
+        assertFalse(CudaBackend.runsOnSimt(KernelDtype.F16, new Kernel("flash_fwd_f16_hd64", null, 256, 128, 0, 0)));
     }
 
     @Test

@@ -14,12 +14,10 @@ import io.flashdjl.AttentionResult;
 import io.flashdjl.Backend;
 import io.flashdjl.FlashAttention;
 import io.flashdjl.spi.AttentionProblem;
-import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.Locale;
-import jcuda.NativePointerObject;
 import jcuda.Pointer;
 
 /**
@@ -59,12 +57,12 @@ final class HostCostProbe {
             CudaBackend backend = new CudaBackend();
             AttentionResult fwd = FlashAttention.forward(q, k, v, opts);
             CudaKernels kernels = CudaRuntime.kernels(p.device());
-            CudaKernels.Kernel kernel = kernels.kernel("flash_fwd_f16_hd64");
+            Kernel kernel = kernels.kernel("flash_fwd_f16_hd64");
             byte[] params = recordedForwardParams(q, k, v, opts);
             ByteBuffer direct = ByteBuffer.allocateDirect(params.length).order(ByteOrder.nativeOrder());
             direct.put(params).flip();
             Pointer directArgs = Pointer.to(Pointer.to(direct));
-            long function = nativePointer(kernel.function);
+            long function = kernel.functionAddress;
             JnaLaunch jna = new JnaLaunch(params);
             int blocks = (int) ((n + kernel.tileRows - 1) / kernel.tileRows);
 
@@ -191,12 +189,6 @@ final class HostCostProbe {
         if (r != 0) {
             throw new IllegalStateException("launch failed: " + r);
         }
-    }
-
-    private static long nativePointer(NativePointerObject o) throws ReflectiveOperationException {
-        Method get = NativePointerObject.class.getDeclaredMethod("getNativePointer");
-        get.setAccessible(true);
-        return (Long) get.invoke(o);
     }
 
     /** The driver's cuLaunchKernel by JNA direct mapping, on a native parameter block and pointer array. */
