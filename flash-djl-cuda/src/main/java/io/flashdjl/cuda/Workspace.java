@@ -77,7 +77,7 @@ final class Workspace {
             if (h != null) {
                 h.freeing.clean(); // the old array: safe, its kernels are queued before the new ones
             }
-            long size = Math.min(MAX_BYTES / 4, Long.highestOneBit(Math.max(floats, 1024) - 1) << 1);
+            long size = heldFloats(floats);
             NDManager m = MANAGERS.computeIfAbsent(device.getDeviceId(), id -> NDManager.newBaseManager(device));
             NDArray array = m.create(new Shape(size), DataType.FLOAT32);
             long address = NDArrayMemory.address("workspace", array);
@@ -85,5 +85,13 @@ final class Workspace {
             held.put(device.getDeviceId(), h);
         }
         return new Region(h.address, null);
+    }
+
+    /**
+     * The size a thread's workspace takes for a request of {@code floats} (at most {@link #MAX_BYTES}): the next power
+     * of two, at least 1024 floats, so that a growing series of calls reallocates a few times rather than every call.
+     */
+    static long heldFloats(long floats) {
+        return Math.min(MAX_BYTES / 4, Long.highestOneBit(Math.max(floats, 1024) - 1) << 1);
     }
 }
