@@ -176,7 +176,8 @@ public final class FlashAttention {
     }
 
     /**
-     * The attention output alone, for use inside models.
+     * The attention output alone, for use inside models. Outside training no log-sum-exp is kept for the caller (the
+     * CUDA backend writes it into per-thread scratch), so this is the cheaper call for inference.
      *
      * <p>The call is validated and its backend selected once, here. Inside a {@link
      * io.flashdjl.training.FlashGradientCollector} the backend runs outside the engine graph and the

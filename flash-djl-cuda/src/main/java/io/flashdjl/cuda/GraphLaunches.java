@@ -73,7 +73,8 @@ final class GraphLaunches {
 
     /**
      * System property: the fewest launches a call must have to go as a graph (default {@value #MIN_LAUNCHES_DEFAULT}).
-     * A graph costs the host less than even one launch, but the GPU starts it later from idle (PERF_LOG.md).
+     * A graph costs the host less than even one launch, and every call as a graph measured best or level on the
+     * latency grid (PERF_LOG.md); the property is there to measure that again.
      */
     static final String MIN_LAUNCHES_PROPERTY = "flashdjl.cuda.graphs.minLaunches";
 
