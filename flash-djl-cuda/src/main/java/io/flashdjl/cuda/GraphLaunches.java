@@ -154,15 +154,15 @@ final class GraphLaunches {
      */
     static boolean launch(List<Kernel.Launch> launches, Object what) {
         List<Kernel> key = Kernel.Launch.kernels(launches);
-        for (Kernel k : key) {
-            if (k.functionAddress == 0) {
-                turnOff("JCuda's handle of " + k.name + " cannot be read");
-                return false;
-            }
-        }
         Map<List<Kernel>, Graph> graphs = GRAPHS.get();
         Graph g = graphs.get(key);
         if (g == null) {
+            for (Kernel k : key) { // checked once per sequence: a cached graph's kernels passed it
+                if (k.functionAddress == 0) {
+                    turnOff("JCuda's handle of " + k.name + " cannot be read");
+                    return false;
+                }
+            }
             g = Graph.build(launches);
             if (g == null) {
                 return false;
