@@ -47,6 +47,7 @@ __device__ __forceinline__ void bwd_pre_kernel(const FlashBwdParams& p) {
     sum = warp_sum(sum);
     if (lane == 0) p.delta[rowbase + row] = sum;
     zero_dq_accum_row<D>(p, rowbase + row, lane);
+    zero_dq_turn(p, b, h, row, lane);
   }
 }
 

@@ -138,7 +138,13 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   const int tid = threadIdx.x, wg = warpgroup_index(), warp = (tid >> 5) & 3, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;
   const int hk = blockIdx.y;
-  const BwdKeyTile<T, BIAS> kt(p, BCK, BR);
+  // ORDERED DQ (flash_params.h): dQ added as in the atomic mode, each Q tile's adds in turn from the last key tile to
+  // the first. Not with a bias (its work items need not be consecutive Q tiles) nor packed sequences (one counter
+  // per tensor row slot): a launcher that asks for it there gets a trap, not a wrong or unordered dQ.
+  if (p.deterministic == kOrderedDqMode && (BIAS || p.q_offsets != nullptr)) __trap();
+  const bool ordered = !BIAS && p.deterministic == kOrderedDqMode;
+  const bool adds_dq = !p.deterministic || ordered;
+  const BwdKeyTile<T, BIAS> kt(p, BCK, BR, ordered);
   if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
@@ -199,13 +205,25 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       int staged = 0;
       for (int it = 0; it < total; ++it) {
         if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it
-        if (!p.deterministic && tid == 0 && item_state(it) != kTileHidden) {
+        if (adds_dq && tid == 0 && item_state(it) != kTileHidden) {
           mbar_wait(dq_full, staged++ & 1);
-          const int m0 = kt.row0(it, BR);
-          bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, kt.head(hk, it)) * dq_accum_cols(D), sDq, m0,
-                                  min(BR, Nq - m0));
+          const int m0 = kt.row0(it, BR), hh = kt.head(hk, it);
+          uint32_t* turn = ordered ? dq_turn(p, kt.seq.batch, hh, m0) : nullptr;
+          const uint32_t tile = n0 / BCK;
+          if (ordered) {  // after the next key tile's add, where it has one (the counter holds its number + 1)
+            if (kt.next_tile_sees(m0 / BR, BCK, BR))
+              while (ld_acquire_gpu(turn) != tile + 2) {
+              }
+            fence_proxy_async_global();  // its completed reduction, before this one
+          }
+          bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), sDq, m0, min(BR, Nq - m0));
           bulk_wait_read();
           mbar_arrive(dq_empty);
+          if (ordered) {  // the previous key tile's turn, once this reduction has completed in global memory
+            bulk_wait_all();
+            fence_proxy_async_global();
+            st_release_gpu(turn, tile + 1);
+          }
         }
       }
     };
@@ -381,14 +399,14 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       wg_pack_t<T, DPN>(pS + h * PK, dpT);
       wg_fence();
       if (h + 1 < S_::DP_PARTS) issue_dp(h + 1);  // into dpT, now packed
-      if ((h + 1) * PK <= DK_EARLY || p.deterministic) {
+      if ((h + 1) * PK <= DK_EARLY || !adds_dq) {
         issue_dk(h * PK, (h + 1) * PK);
       } else if (h * PK < DK_EARLY) {  // the part's early steps (the rest: after dQ)
         issue_dk(h * PK, DK_EARLY);
       }
     }
 
-    if (!p.deterministic) {
+    if (adds_dq) {
       // dS^T -> shared memory ([128 keys][BR rows]) while dV and dK's early steps run. Its buffer was last read by
       // the dQ product two items ago, which both warpgroups finished before they met at the last item's barrier.
       const uint32_t sdS = sdS0 + (staged & 1) * S_::DS_BYTES;

@@ -14,14 +14,29 @@
 
 namespace fdjl {
 
-// The atomic mode's dq_accum row `row` (the dK/dV kernels add dQ into it), zeroed by a pre kernel's warp where the
-// launcher passes the accumulator: the one rule of every dtype's pre kernel.
+// The deterministic modes (FlashBwdParams.deterministic): the dq kernel's, and ORDERED DQ's (flash_params.h), where
+// the dK/dV kernel adds dQ as in the atomic mode but in a fixed order
+constexpr int kDqKernelMode = 1, kOrderedDqMode = 2;
+__device__ __forceinline__ bool dq_through_accum(const FlashBwdParams& p) { return p.deterministic != kDqKernelMode; }
+
+// The dq_accum row `row` of the modes that add into it (the dK/dV kernels add dQ into it), zeroed by a pre kernel's
+// warp where the launcher passes the accumulator: the one rule of every dtype's pre kernel.
 template <int D>
 __device__ __forceinline__ void zero_dq_accum_row(const FlashBwdParams& p, int64_t row, int lane) {
-  if (!p.deterministic && p.dq_accum != nullptr) {
+  if (dq_through_accum(p) && p.dq_accum != nullptr) {
     float4* acc = reinterpret_cast<float4*>(p.dq_accum + row * dq_accum_cols(D));
     for (int c = lane; c < dq_accum_cols(D) / 4; c += 32) acc[c] = make_float4(0.f, 0.f, 0.f, 0.f);
   }
+}
+
+// ORDERED DQ's turn counter of the 64 query rows from `row` (a multiple of 64) of query head h of tensor batch b: the
+// number of the last key tile that added into them, plus one (0 before any, as pre leaves it)
+__device__ __forceinline__ uint32_t* dq_turn(const FlashBwdParams& p, int b, int h, int row) {
+  return p.dq_turns + ((int64_t)b * p.heads_q + h) * ((p.seqlen_q + 63) / 64) + row / 64;
+}
+// ... which the pre kernel zeroes, with the rows of dq_accum (one lane of the warp of the slot's first row)
+__device__ __forceinline__ void zero_dq_turn(const FlashBwdParams& p, int b, int h, int row, int lane) {
+  if (p.deterministic == kOrderedDqMode && row % 64 == 0 && lane == 0) *dq_turn(p, b, h, row) = 0;
 }
 
 template <typename T, bool BIAS = false> struct BwdKeyTile {
@@ -34,12 +49,13 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
   int per_head;    // Q tiles per query head from m_begin on
   int total;       // work items: per_head for each of the group's query heads
 
-  __device__ __forceinline__ BwdKeyTile(const FlashBwdParams& p, int BCK, int BR)
+  // reversed: CTA x takes key tile gridDim.x - 1 - x (ORDERED DQ's order of starting)
+  __device__ __forceinline__ BwdKeyTile(const FlashBwdParams& p, int BCK, int BR, bool reversed = false)
       : seq(p, blockIdx.z), vis(p, seq), drop0(p, blockIdx.z, 0) {
     const int hk = blockIdx.y;
     group = gqa_group(p);
     hd = p.head_dim;
-    n0 = blockIdx.x * BCK;
+    n0 = (reversed ? gridDim.x - 1 - blockIdx.x : blockIdx.x) * BCK;
     k = seq.k_at(StridedView<const T>(p.k), hk);
     v = seq.k_at(StridedView<const T>(p.v), hk);
     TileRange qt = vis.query_tiles(n0, BCK, BR);
@@ -58,6 +74,15 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
 
   // No key of the tile is stored for this sequence (packed sequences shorter than the grid).
   __device__ __forceinline__ bool outside() const { return n0 >= seq.k_rows; }
+  // ORDERED DQ, without a score bias: whether the next key tile (which adds first) has Q tile m among its work items.
+  // The key tiles that see a Q tile are consecutive (the band's bounds grow with the key), so this one goes first
+  // where that one does not.
+  __device__ __forceinline__ bool next_tile_sees(int m, int BCK, int BR) const {
+    const int n1 = n0 + BCK;
+    if (n1 >= seq.k_rows) return false;
+    const TileRange r = vis.query_tiles(n1, BCK, BR);
+    return r.begin <= m && m < r.end;
+  }
   // whether local key row `key` of the sequence is stored (written) / takes part (read)
   __device__ __forceinline__ bool stored(int key) const { return key < seq.k_rows; }
 

@@ -89,6 +89,8 @@ extern "C" __device__ const int flash_head_dims[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL
 extern "C" __device__ const int flash_dq_accum_pad = fdjl::kDqAccumPad;
 #define FDJL_DKDV_ADDS_DQ_ITEM(H) (fdjl::dkdv_adds_dq(H) ? 1 : 0),
 extern "C" __device__ const int flash_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_ADDS_DQ_ITEM)};
+#define FDJL_DKDV_ORDERS_DQ_ITEM(H) (fdjl::dkdv_orders_dq(H) ? 1 : 0),
+extern "C" __device__ const int flash_dkdv_orders_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_DKDV_ORDERS_DQ_ITEM)};
 #define FDJL_F32_DKDV_ADDS_DQ_ITEM(H) (fdjl::f32_dkdv_adds_dq(H) ? 1 : 0),
 extern "C" __device__ const int flash_f32_dkdv_adds_dq[] = {FDJL_FOR_EACH_HEAD_DIM(FDJL_F32_DKDV_ADDS_DQ_ITEM)};
 #define FDJL_FWD_LONG_MIN_KEYS_ITEM(H) fdjl::fwd_long_min_keys(H, false),

@@ -34,8 +34,9 @@
 // named only the dkdv kernels that read maps (flash_bwd_tma_loads names the head dims whose backward reads them).
 // Version 14 had no flash_f32_dkdv_adds_dq and no flash_bwd_convert_f32_hd<H>: the f32 dq kernel wrote dQ in both
 // modes, and no f32 kernel read dq_accum. Version 15 had no flash_fwd_long_min_keys_full: the long forward's switch
-// point was one key count for every band.
-#define FLASH_ABI_VERSION 16
+// point was one key count for every band. Version 16 had no ordered deterministic mode (deterministic was 0 or 1;
+// FlashBwdParams.dq_turns was padding) and no flash_dkdv_orders_dq.
+#define FLASH_ABI_VERSION 17
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -49,6 +50,7 @@
 //   flash_bwd_dkdv_<dt>_hd<H>     (FlashBwdParams)  dk, dv (deterministic == 0 and the dtype's adds-dq flag:
 //                                                   + atomic dq_accum)
 //   flash_bwd_dq_<dt>_hd<H>       (FlashBwdParams)  writes dq directly (deterministic == 1 or not the flag)
+//     deterministic == 2 (ORDERED DQ, below): pre, dkdv (adding dQ in a fixed order), convert
 //     the adds-dq flag: flash_dkdv_adds_dq[H] for f16/bf16/f32bf16, flash_f32_dkdv_adds_dq[H] for f32
 //   flash_bwd_convert_<dt>_hd<H>  (FlashBwdParams)  after a dkdv that added dq_accum: dq = dq_accum * scale
 //   flash_cast_f32_bf16           (FlashCastParams) dst = src rounded to bf16 (nearest even), rows
@@ -73,6 +75,8 @@
 //     f16/bf16 dkdv kernel adds dQ into dq_accum when deterministic == 0 (then convert runs), 0 if it computes
 //     no dQ (then the dq kernel runs in both modes, and dq_accum may be null); a device pass's own values
 //   extern "C" __device__ const int flash_f32_dkdv_adds_dq[n]; the same for the f32 dkdv kernel of each head dim
+//   extern "C" __device__ const int flash_dkdv_orders_dq[n];   per head dim: 1 if its f16/bf16/f32bf16 dkdv kernel
+//     without a score bias takes deterministic == 2 (ORDERED DQ, below); a device pass's own values
 //   extern "C" __device__ const int flash_fwd_long_min_keys[n]; per head dim: 0, or the key count (max_k) from
 //     which the f16/bf16/f32bf16 forward runs flash_fwd_long_<dt>_hd<H> (faster there); a device pass's own values
 //   extern "C" __device__ const int flash_fwd_long_min_keys_full[n]; the same for calls on which every row sees every
@@ -199,6 +203,14 @@
 // gets O = 0 and LSE = -inf, and contributes zero gradients. Elements beyond head_dim are never
 // read or written. dq_accum holds the UNSCALED sum of dS K; convert multiplies by scale.
 // In deterministic mode nothing uses atomics: dk/dv/dq are bitwise reproducible.
+//
+// ORDERED DQ (deterministic == 2, ABI 17; only where flash_dkdv_orders_dq[H], without a score bias and without
+// q_offsets): the same bits every run, from the atomic mode's kernels. The dkdv kernel adds each Q tile's dQ into
+// dq_accum as in the atomic mode, but the key tiles that add into one Q tile take turns, from the last key tile to
+// the first, each waiting for the one after it to have added (a counter per 64 query rows in dq_turns). Its grid is
+// the atomic mode's; CTA x takes key tile gridDim.x - 1 - x, so that the tile a CTA waits for was started before it
+// (the waits cannot deadlock while CTAs start in index order). Launch: pre (which zeroes dq_accum and dq_turns),
+// dkdv, convert. dq_turns: [B, Hq, ceil(seqlen_q / 64)] contiguous uint32 scratch.
 // ============================================================================================
 
 // One [B, H, N, D] tensor: base pointer and element strides of batch, head and row (the Java
@@ -269,7 +281,8 @@ struct FlashBwdParams {           // 1024 bytes (64-byte aligned: the maps)
   float scale;
   float scale_log2;
   int32_t vis_lo, vis_hi;
-  int32_t deterministic;          // 1: dq from the separate dq kernel, no atomics anywhere (same bits every run)
+  int32_t deterministic;          // 0: atomic adds; 1: dq from the separate dq kernel, no atomics anywhere (same
+                                  // bits every run); 2: ORDERED DQ (above; same bits every run)
   int32_t vis_bottom_right;       // SEQUENCES (above)
   uint32_t dropout_offset;        // DROPOUT (above)
   uint32_t dropout_threshold;
@@ -277,7 +290,8 @@ struct FlashBwdParams {           // 1024 bytes (64-byte aligned: the maps)
   int32_t bias_kind;              // SCORE BIAS (above)
   int32_t tma_loads;              // 1: the maps are tensor maps of q, dout, k, v (TMA LOADS, below); 0: unset
   int32_t pad0;                   // write 0
-  int64_t pad1[4];                // the maps' 64-byte alignment; write 0
+  uint32_t* dq_turns;             // ORDERED DQ's counters (above; ABI 17, padding before); null in the other modes
+  int64_t pad1[3];                // the maps' 64-byte alignment; write 0
   FlashTensorMap q_map, dout_map, k_map, v_map;
 };
 
@@ -323,4 +337,5 @@ static_assert(sizeof(FlashFwdParams) == 768, "FlashFwdParams layout");
 static_assert(offsetof(FlashFwdParams, q_map) == 384, "FlashFwdParams layout");
 static_assert(sizeof(FlashBwdParams) == 1024, "FlashBwdParams layout");
 static_assert(offsetof(FlashBwdParams, q_map) == 512, "FlashBwdParams layout");
+static_assert(offsetof(FlashBwdParams, dq_turns) == 480, "FlashBwdParams layout");
 #endif

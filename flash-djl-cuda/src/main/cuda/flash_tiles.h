@@ -41,6 +41,10 @@ __host__ __device__ constexpr bool dq_on_wgmma(int D) { return kWgmma && D >= 64
 __host__ __device__ constexpr bool dkdv_adds_dq(int D) {
   return !(dkdv_on_wgmma(D) && dkdv_splits_head_dim(D)) || D == 192;
 }
+// Whether the dK/dV kernel without a score bias takes ORDERED DQ (flash_params.h): the wgmma kernel of D <= 128, so
+// that the deterministic mode there costs the atomic mode's products (the dq kernel computes S and dP a second
+// time). Exported per head dim as flash_dkdv_orders_dq.
+__host__ __device__ constexpr bool dkdv_orders_dq(int D) { return dkdv_on_wgmma(D) && !dkdv_splits_head_dim(D); }
 
 // Columns a wgmma kernel stores per tile row: whole 64-column swizzled blocks (flash_wgmma.cuh); a head dim
 // of 96 takes two blocks, the second half zero-filled (the MMAs read only the first D columns).

@@ -11,6 +11,8 @@ pre and convert passes; CUDA events, warm-up, median (bench_kernels.bench). FLOP
 count the full N x N, as bench_bias.py does.
 --before times a second fatbin's deterministic backward on the same inputs in the same process (before, after,
 before, after: the best of two rounds each, as bench_kernels.py does), and adds its column and after / before.
+A fatbin of ABI 17 or later also times ORDERED DQ (flash_params.h: the atomic mode's kernels, each Q tile's dQ added
+in a fixed order), where its head dim has it, in two more columns.
 """
 import argparse
 import math
@@ -40,9 +42,11 @@ def main():
     fl = Flash(a.fatbin)
     old = Flash(a.before) if a.before else None
     print(f"{a.dtype}; {torch.cuda.get_device_name()}; masks' seed {seed}")
-    extra = " before's deterministic | deterministic after / before |" if old else ""
+    ordered = fl.abi >= 17
+    extra = (" ordered bwd TFLOP/s | ordered / atomic |" if ordered else "") + \
+        (" before's deterministic | deterministic after / before |" if old else "")
     print("| d | causal or bias | N | atomic bwd TFLOP/s | deterministic bwd TFLOP/s | deterministic / atomic |" + extra)
-    print("| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if old else ""))
+    print("| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if ordered else "") + (" --- | --- |" if old else ""))
     kinds = ["no", "yes"] + [k for k in a.bias.split(",") if k]
     for d in map(int, a.d.split(",")):
         for kind in kinds:
@@ -61,6 +65,8 @@ def main():
                     return bench(lambda: f.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=g[0],
                                                     dk=g[1], dv=g[2], scratch=scr, bias=prep), a.reps)
                 t = {False: run(fl, False)}
+                if ordered and fl.dkdv_orders_dq[fl.kernel_hd(d)] and prep is None:
+                    t["ordered"] = run(fl, "ordered")
                 if old:  # before, after, before, after: the best round of each, against clock drift
                     rounds = [(run(old, True), run(fl, True)) for _ in range(2)]
                     t["before"], t[True] = min(r[0] for r in rounds), min(r[1] for r in rounds)
@@ -69,6 +75,9 @@ def main():
                 flops = 2.5 * 4 * b * h * n * n * d / (2 if kind == "yes" else 1)
                 ta, td = flops / t[False] / 1e12, flops / t[True] / 1e12
                 line = f"| {d} | {kind} | {n} | {ta:.0f} | {td:.0f} | {td / ta:.2f} |"
+                if ordered:
+                    to = flops / t["ordered"] / 1e12 if "ordered" in t else None
+                    line += f" {to:.0f} | {to / ta:.2f} |" if to else " - | - |"
                 if old:
                     tb = flops / t["before"] / 1e12
                     line += f" {tb:.0f} | {td / tb:.3f} |"

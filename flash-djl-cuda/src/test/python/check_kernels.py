@@ -7,12 +7,13 @@ Fresh random inputs every run: the seed is drawn, printed first, and replayed wi
 Masks: none, causal top-left / bottom-right, and general visibility bands (sliding windows, a
 band with a lower bound above key 0, a band that excludes the diagonal), checked against a float64
 reference and torch SDPA with the same explicit boolean mask. For every case: fresh random inputs,
-outputs poisoned with NaN, our fwd + bwd (both the atomic and the deterministic dq path) against a
+outputs poisoned with NaN, our fwd + bwd (the atomic path and both deterministic ones: the dq kernel's and, where the
+fatbin has it, ORDERED DQ's) against a
 float64 reference. Rule: the project's one rule, ErrorBudget in flash-djl-core's test tree (the
 FlashAttention-2 test suite's, plus the stored dtype's rounding), for O, LSE, dq, dk, dv:
 max|ours - ref| <= 2 * max|torch SDPA (same dtype) - ref| + 1e-5 * max(1, max|ref|)
                    + half an ulp of the stored dtype at max|ref|.
-Deterministic mode is run twice and must give identical bits. NaN never passes.
+Each deterministic mode is run twice and must give identical bits. NaN never passes.
 """
 import math
 import random
@@ -169,7 +170,7 @@ def run_case(fl, dtype, D, shape, layout):
     lse = torch.full((B, Hq, Nq), float("nan"), device="cuda")
     fl.forward(q, k, v, mask, scale, o=o, lse=lse)
     grads = {}
-    for det in (False, True, True):
+    for det in (False, True, True, "ordered", "ordered"):  # "ordered": ORDERED DQ where the fatbin has it
         dq, dk, dv = empty_nan(q.shape, dtype, layout), empty_nan(k.shape, dtype, layout), empty_nan(v.shape, dtype, layout)
         fl.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=dq, dk=dk, dv=dv)
         grads.setdefault(det, []).append((dq, dk, dv))
@@ -181,11 +182,11 @@ def run_case(fl, dtype, D, shape, layout):
     res.append(("O", maxerr(o, ro), budget(maxerr(to, ro, ok_rows), ro, dtype)))
     tlse_err = lse_err(tlse, rlse) if not empty.any() else maxerr(tlse[..., ok_rows], rlse[..., ok_rows])
     res.append(("LSE", lse_err(lse, rlse), budget(tlse_err, rlse, torch.float32)))
-    for tag, (dq, dk, dv) in (("", grads[False][0]), ("det_", grads[True][0])):
+    for tag, (dq, dk, dv) in (("", grads[False][0]), ("det_", grads[True][0]), ("ord_", grads["ordered"][0])):
         res.append((tag + "dq", maxerr(dq, rdq), budget(maxerr(tdq, rdq), rdq, dtype)))
         res.append((tag + "dk", maxerr(dk, rdk), budget(maxerr(tdk, rdk), rdk, dtype)))
         res.append((tag + "dv", maxerr(dv, rdv), budget(maxerr(tdv, rdv), rdv, dtype)))
-    same = all(torch.equal(a, b) for a, b in zip(grads[True][0], grads[True][1]))
+    same = all(torch.equal(a, b) for m in (True, "ordered") for a, b in zip(grads[m][0], grads[m][1]))
     return verdict(res, same)
 
 

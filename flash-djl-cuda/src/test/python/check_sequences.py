@@ -126,7 +126,7 @@ def run_case(fl, dt, D, case):
     lse = torch.full((TB, Hq, Nq), float("nan"), device=dev)
     fl.forward(q, k, v, km, scale, o=o, lse=lse, compute=compute, seq=seq)
     grads = {}
-    for det in (False, True, True):
+    for det in (False, True, True, "ordered", "ordered"):  # "ordered": ORDERED DQ where the fatbin has it
         dq, dk, dv = (torch.full_like(t, float("nan")) for t in (q, k, v))
         fl.backward(do, q, k, v, o, lse, km, scale, deterministic=det, dq=dq, dk=dk, dv=dv, compute=compute, seq=seq)
         grads.setdefault(det, []).append((dq, dk, dv))
@@ -135,11 +135,11 @@ def run_case(fl, dt, D, case):
     stored = dtype
     res = [("O", maxerr(o, ro), budget(maxerr(to, ro), ro, stored)),
            ("LSE", lse_err(lse, rlse), budget(_lse_sdpa_err(tlse, rlse), rlse, torch.float32))]
-    for tag, (dq, dk, dv) in (("", grads[False][0]), ("det_", grads[True][0])):
+    for tag, (dq, dk, dv) in (("", grads[False][0]), ("det_", grads[True][0]), ("ord_", grads["ordered"][0])):
         res.append((tag + "dq", maxerr(dq, rdq), budget(maxerr(tdq, rdq), rdq, stored)))
         res.append((tag + "dk", maxerr(dk, rdk), budget(maxerr(tdk, rdk), rdk, stored)))
         res.append((tag + "dv", maxerr(dv, rdv), budget(maxerr(tdv, rdv), rdv, stored)))
-    same = all(torch.equal(a, b) for a, b in zip(grads[True][0], grads[True][1]))
+    same = all(torch.equal(a, b) for m in (True, "ordered") for a, b in zip(grads[m][0], grads[m][1]))
     return verdict(res, same)
 
 

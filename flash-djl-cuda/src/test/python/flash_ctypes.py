@@ -6,7 +6,9 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, persistent CTAs per SM} 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Sixteen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+Seventeen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 17 (FlashBwdParams.dq_turns in the padding before the maps; the exported flash_dkdv_orders_dq says where the
+deterministic mode may run ORDERED DQ, deterministic == 2: backward(deterministic="ordered") below),
 version 16 (version 15's structs; the exported flash_fwd_long_min_keys_full is the long forward's switch point on calls
 where every row sees every key, flash_fwd_long_min_keys the one on the others),
 version 15 (version 14's structs; the exported flash_f32_dkdv_adds_dq says whether the f32 dkdv kernel adds dQ in the
@@ -181,6 +183,15 @@ class BwdParamsV14(C.Structure):  # ABI 14: + the maps of k and v: 1024 bytes
 assert C.sizeof(BwdParamsV14) == 1024 and BwdParamsV14.k_map.offset == 768
 
 
+class BwdParamsV17(C.Structure):  # ABI 17: dq_turns in version 14's padding: 1024 bytes
+    _fields_ = BwdParamsV6._fields_ + [("tma_loads", C.c_int32), ("pad0", C.c_int32), ("dq_turns", C.c_void_p),
+                                       ("pad1", C.c_int64 * 3)] + \
+        [(n, TensorMap) for n in ("q_map", "dout_map", "k_map", "v_map")]
+
+
+assert C.sizeof(BwdParamsV17) == 1024 and BwdParamsV17.dq_turns.offset == 480 and BwdParamsV17.q_map.offset == 512
+
+
 class BiasTilesParams(C.Structure):  # ABI 6
     _fields_ = [("bias", Bias)] + [(n, C.c_int32) for n in ("batch", "heads", "seqlen_q", "seqlen_k", "bias_kind",
                                                             "pad0")]
@@ -246,8 +257,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in range(1, 17):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 16")
+        if self.abi not in range(1, 18):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 17")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -258,6 +269,8 @@ class Flash:
         adds = self._ints("flash_dkdv_adds_dq", len(self.head_dims)) if self.abi >= 9 else [1] * len(self.head_dims)
         self.dkdv_adds_dq = {h: a != 0 for h, a in zip(self.head_dims, adds)}
         # the same for the f32 dkdv kernels (version 15 on; before, none of them did)
+        orders = self._ints("flash_dkdv_orders_dq", len(self.head_dims)) if self.abi >= 17 else [0] * len(self.head_dims)
+        self.dkdv_orders_dq = {h: o != 0 for h, o in zip(self.head_dims, orders)}
         adds = self._ints("flash_f32_dkdv_adds_dq", len(self.head_dims)) if self.abi >= 15 else [0] * len(self.head_dims)
         self.f32_dkdv_adds_dq = {h: a != 0 for h, a in zip(self.head_dims, adds)}
         # per head dim: the key count from which the forward runs flash_fwd_long_* (version 10 on; 0: no such form)
@@ -558,6 +571,11 @@ class Flash:
         if scratch is None:
             scratch = self.scratch(B, Hq, Nq, D)
         acc, delta = scratch
+        # deterministic="ordered": ORDERED DQ (ABI 17) where the head dim's kernel takes it, else the dq kernel's mode
+        ordered = deterministic == "ordered" and self.abi >= 17 and self.dkdv_orders_dq[H] and bias is None \
+            and (seq is None or seq.get("q_offsets") is None)
+        if ordered:
+            deterministic = False  # the atomic mode's launches and accumulator (then deterministic = 2 below)
         if self.abi == 1:
             p = BwdParamsV1()
             p.q, p.k, p.v, p.o, p.dout, p.lse = (t.data_ptr() for t in (q, k, v, o, do, lse))
@@ -569,7 +587,7 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
-            p = (BwdParamsV14() if self.abi >= 14 else BwdParamsV13() if self.abi >= 13
+            p = (BwdParamsV17() if self.abi >= 17 else BwdParamsV14() if self.abi >= 14 else BwdParamsV13() if self.abi >= 13
                  else BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5
                  else BwdParamsV4() if self.abi == 4 else BwdParams())
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
@@ -579,7 +597,11 @@ class Flash:
             no_acc = not convert and self.abi >= 9
             p.lse, p.dq_accum, p.delta = lse.data_ptr(), 0 if no_acc else acc.data_ptr(), delta.data_ptr()
         self._dims(p, B, Hq, Hkv, Nq, Nk, D, scale, mask)
-        p.deterministic = 1 if deterministic else 0
+        p.deterministic = 2 if ordered else 1 if deterministic else 0
+        if ordered:
+            turns = torch.empty(B * Hq * ((Nq + 63) // 64), device="cuda", dtype=torch.int32)  # zeroed by pre
+            p.dq_turns = turns.data_ptr()
+            self._turns = turns  # alive until the next ordered call (the kernels run in stream order)
         packed = self._seqs(p, seq, mask)
         self._dropout(p, dropout)
         dbias = self._bias(p, bias, Nq, Nk, grad=bias_grad)
