@@ -159,20 +159,30 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   unsigned char* sDqp = sdSp0 + 2 * S_::DS_BYTES;
   float* sLse = reinterpret_cast<float*>(sDqp + S_::DQ_BYTES);
   float* sDel = sLse + 2 * BR;
-  // full[s]: the producers' copies into stage s landed (NP cp.async arrivals; with TMA LOADS, one more by the thread
-  // that issued Q and dO, and their bytes); empty[s]: the consumer warps are done with stage s (one arrival per warp);
-  // dq_full: the item's dQ is staged (NC arrivals); dq_empty: the bulk reduction has read it (one arrival)
+  const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
+  if (ordered && !tma) __trap();                   // its adders are warps of their own, beside TMA's copies
+  // Who copies and who adds dQ in the producer warpgroup. With TMA and without a bias: warps 0 and 1 copy, and warp 2
+  // adds each item's staged dQ (ORDERED DQ: warps 2 and 3, items in turn), so that an add's waits never hold up a
+  // copy. Otherwise every producer thread copies, and thread 0 adds between its copies (the bias kernels: an adder
+  // of its own, which reads each item's bias state, spilled 4x the producer's registers).
+  constexpr int TMA_LOADERS = BIAS ? NP : 64;
+  const int loaders = tma ? TMA_LOADERS : NP, adders = ordered ? 2 : 1;
+  // full[s]: the producers' copies into stage s landed (one cp.async arrival per loader; with TMA LOADS, one more by
+  // the thread that issued Q and dO, and their bytes); empty[s]: the consumer warps are done with stage s (one
+  // arrival per warp); dq_full[a]: the dQ of an item of adder a is staged (NC arrivals); dq_empty: an adder's bulk
+  // reduction has read it (one arrival)
   const uint32_t bars = smem_u32(sDel + 2 * BR);
   auto full = [&](int s) { return bars + 8 * s; };
   auto empty = [&](int s) { return bars + 16 + 8 * s; };
-  const uint32_t dq_full = bars + 32, dq_empty = bars + 40;
-  const bool tma = S_::TMA && p.tma_loads != 0;  // constant false where the head dim copies without TMA
+  const uint32_t dq_empty = bars + 32;
+  auto dq_full = [&](int a) { return bars + 40 + 8 * a; };
   if (tid == 0) {
-    mbar_init(full(0), NP + (tma ? 1 : 0));
-    mbar_init(full(1), NP + (tma ? 1 : 0));
+    mbar_init(full(0), loaders + (tma ? 1 : 0));
+    mbar_init(full(1), loaders + (tma ? 1 : 0));
     mbar_init(empty(0), NC / 32);
     mbar_init(empty(1), NC / 32);
-    mbar_init(dq_full, NC);
+    mbar_init(dq_full(0), NC);
+    mbar_init(dq_full(1), NC);
     mbar_init(dq_empty, 1);
   }
   __syncthreads();
@@ -182,11 +192,41 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
     return ScoreBias<BIAS>(p, kt.seq, kt.head(hk, i)).state(p, kt.row0(i, BR), BR, n0, BCK);
   };
 
+  // dQ of the k-th item that adds one (hidden items add none), staged by the consumers for adder k % adders: the
+  // barrier they arrive on, and the parity of its phase
+  auto dq_full_of = [&](int k) { return dq_full(k % adders); };
+  auto dq_full_parity = [&](int k) { return (uint32_t)(k / adders) & 1; };
+
   if (wg == 0) {  // ---- the producer warpgroup: copies, and the bulk reductions of the staged dQ
+    // The bulk reduction of staged item k's dQ (item it) into dq_accum, by one thread. ORDERED DQ: after the next key
+    // tile's add where it has one (the turn counter holds its number + 1); then, once this reduction has completed
+    // in global memory, the counter passes the turn to this key tile's predecessor.
+    auto add_dq = [&](int it, int k) {
+      mbar_wait(dq_full_of(k), dq_full_parity(k));
+      const int m0 = kt.row0(it, BR), hh = kt.head(hk, it);
+      uint32_t* turn = ordered ? dq_turn(p, kt.seq.batch, hh, m0) : nullptr;
+      const uint32_t tile = n0 / BCK;
+      if (ordered) {
+        if (kt.next_tile_sees(m0 / BR, BCK, BR))
+          while (ld_acquire_gpu(turn) != tile + 2) {
+          }
+        fence_proxy_async_global();  // the next key tile's completed reduction, before this one
+      }
+      bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), sDq, m0, min(BR, Nq - m0));
+      bulk_wait_read();
+      mbar_arrive(dq_empty);
+      if (ordered) {
+        bulk_wait_all();
+        fence_proxy_async_global();
+        st_release_gpu(turn, tile + 1);
+      }
+    };
     // the producer's walk over the work items; copy_item(it, sQ, sdO, sLse, sDel, bar) issues item it's copies into
-    // one stage. One walk per way of copying, so that each is allocated in the producer's registers on its own (both
-    // in one walk spilled more: 176 bytes of spill loads against 104 at d = 64)
-    auto produce = [&](auto&& copy_item) {
+    // one stage, by LOADERS threads. One walk per way of copying, so that each is allocated in the producer's
+    // registers on its own (both in one walk spilled more: 176 bytes of spill loads against 104 at d = 64)
+    auto produce = [&](auto loaders_c, auto&& copy_item) {
+      constexpr int LOADERS = decltype(loaders_c)::value;
+      const bool loader = tid < LOADERS;
       auto load = [&](int it) {  // Q, dO, LSE and delta of item it into stage it % 2, once the consumers freed it
         const int stg = it & 1;
         if (it >= 2) mbar_wait(empty(stg), ((it >> 1) - 1) & 1);
@@ -194,51 +234,44 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
                   smem_u32(sDel + stg * BR), full(stg));
         cp_async_mbar_arrive(full(stg));
       };
-      if (total > 0) {  // K and V land with item 0
-        const SwTileCopier<S_::DS, BCK, NP> kv_copier(tid, hd);
+      if (total > 0 && loader) {  // K and V land with item 0
+        const SwTileCopier<S_::DS, BCK, LOADERS> kv_copier(tid, hd);
         kv_copier.copy(sK, kt.k, p.k.row_stride, n0, Nk - n0);
         kv_copier.copy(sV, kt.v, p.v.row_stride, n0, Nk - n0);
         load(0);
         if (total > 1) load(1);
       }
       wg_regs_dec<S_::PRODUCER_REGS>();  // after the first copies, which need more than the loop's loads
-      int staged = 0;
-      for (int it = 0; it < total; ++it) {
-        if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it
-        if (adds_dq && tid == 0 && item_state(it) != kTileHidden) {
-          mbar_wait(dq_full, staged++ & 1);
-          const int m0 = kt.row0(it, BR), hh = kt.head(hk, it);
-          uint32_t* turn = ordered ? dq_turn(p, kt.seq.batch, hh, m0) : nullptr;
-          const uint32_t tile = n0 / BCK;
-          if (ordered) {  // after the next key tile's add, where it has one (the counter holds its number + 1)
-            if (kt.next_tile_sees(m0 / BR, BCK, BR))
-              while (ld_acquire_gpu(turn) != tile + 2) {
-              }
-            fence_proxy_async_global();  // its completed reduction, before this one
-          }
-          bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), sDq, m0, min(BR, Nq - m0));
-          bulk_wait_read();
-          mbar_arrive(dq_empty);
-          if (ordered) {  // the previous key tile's turn, once this reduction has completed in global memory
-            bulk_wait_all();
-            fence_proxy_async_global();
-            st_release_gpu(turn, tile + 1);
-          }
+      if (loader) {
+        int staged = 0;
+        for (int it = 0; it < total; ++it) {
+          if (it + 2 < total) load(it + 2);  // waits until the consumers are done with item it
+          if (LOADERS == NP && adds_dq && tid == 0 && item_state(it) != kTileHidden) add_dq(it, staged++);
+        }
+      } else if (LOADERS < NP && adds_dq && lane == 0 && warp - LOADERS / 32 < adders) {  // an adder of its own
+        const int a = warp - LOADERS / 32;
+        int staged = 0;
+        for (int it = 0; it < total; ++it) {
+          if (item_state(it) == kTileHidden) continue;
+          if (staged % adders == a) add_dq(it, staged);
+          ++staged;
         }
       }
     };
     if (tma) {
-      produce([&](int it, uint32_t sQ, uint32_t sdO, uint32_t sL, uint32_t sD, uint32_t bar) {
-        wg_load_stats<BR, NP>(p, kt, hk, it, sL, sD, tid);
+      produce(std::integral_constant<int, TMA_LOADERS>(), [&](int it, uint32_t sQ, uint32_t sdO, uint32_t sL,
+                                                              uint32_t sD, uint32_t bar) {
+        wg_load_stats<BR, TMA_LOADERS>(p, kt, hk, it, sL, sD, tid);
         if (tid == 0) wg_tma_q_item<BR, S_::DS>(p, kt, hk, it, sQ, sdO, bar);
       });
     } else {
       const SwTileCopier<S_::DS, BR, NP> qt_copier(tid, hd);
-      produce([&](int it, uint32_t sQ, uint32_t sdO, uint32_t sL, uint32_t sD, uint32_t) {
+      produce(std::integral_constant<int, NP>(), [&](int it, uint32_t sQ, uint32_t sdO, uint32_t sL, uint32_t sD,
+                                                     uint32_t) {
         wg_load_q_item<T, BR, NP>(p, kt, qt_copier, hk, it, sQ, sdO, sL, sD, tid);
       });
     }
-    if (tid == 0) bulk_wait_all();  // the last reduction completes before the CTA's shared memory goes
+    bulk_wait_all();     // an adder's last reduction completes before the CTA's shared memory goes
     cp_async_wait<0>();  // and no copy of this thread is in flight when it exits
     return;
   }
@@ -444,7 +477,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
         wg_stage_dq<16, S_::DQ_ROW>(sDqp, dq + 16, 32 + cw * 16, warp, g, t4);
       }
       fence_proxy_async();  // the staged dQ, visible to the bulk reduction
-      mbar_arrive(dq_full);
+      mbar_arrive(dq_full_of(staged));
       ++staged;
       if constexpr (S_::DK_LATE > 0) {
         wg_wait<0>();
