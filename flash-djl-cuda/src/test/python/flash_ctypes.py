@@ -571,9 +571,11 @@ class Flash:
         if scratch is None:
             scratch = self.scratch(B, Hq, Nq, D)
         acc, delta = scratch
-        # deterministic="ordered": ORDERED DQ (ABI 17) where the head dim's kernel takes it, else the dq kernel's mode
+        # deterministic="ordered": ORDERED DQ (ABI 17) where the head dim's 16-bit kernel takes it (its conditions, as
+        # CudaBackend's: no bias, no sequences, Q and dO copied by TMA), else the dq kernel's mode
         ordered = deterministic == "ordered" and self.abi >= 17 and self.dkdv_orders_dq[H] and bias is None \
-            and (seq is None or seq.get("q_offsets") is None)
+            and not seq and self.bwd_tma_loads[H] and self.tma != "never" \
+            and (compute == "bf16" or q.dtype in (torch.float16, torch.bfloat16))
         if ordered:
             deterministic = False  # the atomic mode's launches and accumulator (then deterministic = 2 below)
         if self.abi == 1:
