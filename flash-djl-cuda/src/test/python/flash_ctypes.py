@@ -238,7 +238,7 @@ def _tensor(t):
 
 
 def dq_through_accumulator(deterministic, dkdv_adds_dq):
-    """The launcher's rule (CudaBackend.dqThroughAccumulator): convert runs in the atomic mode where the fatbin's
+    """The launcher's rule (DqMode.throughAccumulator, without the ordered mode): convert runs in the atomic mode where the fatbin's
     dkdv kernel of the dtype and head dim adds dQ (flash_dkdv_adds_dq, ABI 9; for f32 flash_f32_dkdv_adds_dq, ABI
     15)."""
     return not deterministic and dkdv_adds_dq

@@ -198,7 +198,14 @@ public final class CudaBackend implements AttentionBackend {
         NDArray dk = allocate(manager, p.k().getShape(), p.dataType());
         NDArray dv = allocate(manager, p.v().getShape(), p.dataType());
         boolean deterministic = p.options().deterministic();
-        boolean convert = dqThroughAccumulator(deterministic, kernels.dkdvAddsDq(KernelDtype.of(p), p.headDim()));
+        boolean addsDq = kernels.dkdvAddsDq(KernelDtype.of(p), p.headDim());
+        // the ordered mode's conditions but its tensor maps, which are encoded below (into the scratch's copies)
+        boolean mayOrder = deterministic
+                && kernels.dkdvOrdersDq(KernelDtype.of(p), p.headDim())
+                && p.bias().isEmpty()
+                && p.sequences().isEmpty()
+                && kernels.bwdTmaLoads(p.headDim());
+        boolean accumulates = DqMode.of(deterministic, addsDq, mayOrder).throughAccumulator();
         KernelParams.Strides qs = strides(p, p.headsQ(), p.seqQ());
         KernelParams.Strides kvs = strides(p, p.headsKv(), p.seqK());
         KernelParams.Tensor[] given = {
@@ -210,10 +217,12 @@ public final class CudaBackend implements AttentionBackend {
         SavedCopies saved = forward.saved() instanceof SavedCopies c && c.covers(given) ? c : null;
         long copyBytes = Operands.backwardCopyBytes(p, saved);
         // one float32 region for the scratch (the thread's workspace up to its size, else one array): dq_accum's
-        // rows when dq goes through it, then delta's, 32-byte aligned (whole rows of dq_accum_cols floats), then the
-        // bfloat16 copies the mixed kernels read, from a 16-byte boundary
-        long accumFloats = convert ? p.batch() * p.headsQ() * p.seqQ() * kernels.dqAccumColumns(p.headDim()) : 0;
-        long copiesFloat = (accumFloats + p.batch() * p.headsQ() * p.seqQ() + 3) / 4 * 4;
+        // rows when dq may go through it, 32-byte aligned (whole rows of dq_accum_cols floats), then the ordered
+        // mode's turn counters (uint32) where it may run, then delta's rows, then the bfloat16 copies the mixed
+        // kernels read, from a 16-byte boundary
+        long accumFloats = accumulates ? p.batch() * p.headsQ() * p.seqQ() * kernels.dqAccumColumns(p.headDim()) : 0;
+        long turns = mayOrder ? DqMode.turnCounters(p.batch(), p.headsQ(), p.seqQ()) : 0;
+        long copiesFloat = (accumFloats + turns + p.batch() * p.headsQ() * p.seqQ() + 3) / 4 * 4;
         Workspace.Region scratch = Workspace.take(manager, p.device(), copiesFloat + (copyBytes + 3) / 4);
         long scratchAddress = scratch.address;
         CudaKernels.Launches launches = kernels.launches(p);
@@ -235,24 +244,30 @@ public final class CudaBackend implements AttentionBackend {
             tensor(NDArrayMemory.address("dv", dv), kvs)
         };
         Kernel dkdv = kernels.kernel(name(kernels, "flash_bwd_dkdv", bias, p));
+        KernelParams.OperandMaps maps = operandMaps(
+                kernels.bwdTmaLoads(p.headDim()),
+                dkdv.name, // named for the backward's kernels: its dq kernel reads the same maps
+                p,
+                new MapOperand(tensors[0], p.headsQ(), p.seqQ()),
+                new MapOperand(tensors[4], p.headsQ(), p.seqQ()),
+                new MapOperand(tensors[1], p.headsKv(), p.seqK()),
+                new MapOperand(tensors[2], p.headsKv(), p.seqK()));
+        // the ordered mode's adders run beside TMA's copies: without maps (sequences, a driver that refused them),
+        // the deterministic mode is the dq kernel's
+        DqMode mode = DqMode.of(deterministic, addsDq, mayOrder && maps.present());
+        boolean convert = mode.throughAccumulator();
         byte[] params = KernelParams.backward(
                 tensors,
                 lse.address(),
                 convert ? scratchAddress : 0L,
-                scratchAddress + 4 * accumFloats,
+                scratchAddress + 4 * (accumFloats + turns),
                 seqs.params,
                 dropout(p),
                 bias.params,
                 dims(p),
-                deterministic,
-                operandMaps(
-                        kernels.bwdTmaLoads(p.headDim()),
-                        dkdv.name, // named for the backward's kernels: its dq kernel reads the same maps
-                        p,
-                        new MapOperand(tensors[0], p.headsQ(), p.seqQ()),
-                        new MapOperand(tensors[4], p.headsQ(), p.seqQ()),
-                        new MapOperand(tensors[1], p.headsKv(), p.seqK()),
-                        new MapOperand(tensors[2], p.headsKv(), p.seqK())));
+                mode,
+                mode == DqMode.ORDERED ? scratchAddress + 4 * accumFloats : 0L,
+                maps);
         // pre and convert work on the tensors' rows; dkdv and dq on the rows of each sequence (flash_params.h)
         launches.add(
                 kernels.kernel(name(kernels, "flash_bwd_pre", BiasArrays.NONE, p)),
@@ -287,17 +302,6 @@ public final class CudaBackend implements AttentionBackend {
         dO.release();
         lse.release();
         return new AttentionGradients(dq, dk, dv, dBias, Backend.CUDA);
-    }
-
-    /**
-     * How dq is made: in the atomic (non-deterministic) mode, where the fatbin says the dK/dV kernel of the
-     * problem's compute type and head dim adds dS K into a float32 accumulator with atomics ({@code dkdvAddsDq}:
-     * the 16-bit kernels but d = 256's on Hopper, every float32 3xTF32 kernel of Hopper), a convert
-     * kernel scales it into dq. Otherwise (deterministic mode, the other kernels) the dq kernel writes dq itself,
-     * with no accumulator.
-     */
-    static boolean dqThroughAccumulator(boolean deterministic, boolean dkdvAddsDq) {
-        return !deterministic && dkdvAddsDq;
     }
 
     /**

@@ -121,6 +121,7 @@ final class CudaKernels {
     private final int dqAccumPad;
     private final int[] dkdvAddsDq;
     private final int[] f32DkdvAddsDq;
+    private final int[] dkdvOrdersDq;
     private final int[] fwdLongMinKeys;
     private final int[] fwdLongMinKeysFull;
     private final int[] fwdTmaLoads;
@@ -142,6 +143,7 @@ final class CudaKernels {
         dqAccumPad = readInts("flash_dq_accum_pad", 1)[0];
         dkdvAddsDq = readInts("flash_dkdv_adds_dq", count);
         f32DkdvAddsDq = readInts("flash_f32_dkdv_adds_dq", count);
+        dkdvOrdersDq = readInts("flash_dkdv_orders_dq", count);
         fwdLongMinKeys = readInts("flash_fwd_long_min_keys", count);
         fwdLongMinKeysFull = readInts("flash_fwd_long_min_keys_full", count);
         fwdTmaLoads = readInts("flash_fwd_tma_loads", count);
@@ -211,6 +213,15 @@ final class CudaKernels {
     boolean dkdvAddsDq(KernelDtype type, long headDim) {
         int[] adds = type == KernelDtype.F32 ? f32DkdvAddsDq : dkdvAddsDq;
         return adds[Arrays.binarySearch(headDims, kernelHeadDim(headDim))] != 0;
+    }
+
+    /**
+     * Whether the dK/dV kernel of {@code type} and {@code headDim} without a score bias takes the ordered mode
+     * ({@link DqMode#ORDERED}; the fatbin's {@code flash_dkdv_orders_dq}, for the 16-bit compute types only: a device
+     * pass's own choice).
+     */
+    boolean dkdvOrdersDq(KernelDtype type, long headDim) {
+        return type.sixteenBitCompute() && dkdvOrdersDq[Arrays.binarySearch(headDims, kernelHeadDim(headDim))] != 0;
     }
 
     /**

@@ -18,9 +18,10 @@ import java.util.List;
  *                         (the maps' 64-byte alignment); tensor maps of q, k, v (128 B each, zero when unset)
  * FlashBwdParams (1024 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
  *                         Sequences addresses (32 B); dropout seed (int64); Bias (88 B); Dims (40 B);
- *                         deterministic, bottom-right anchor (int32); Dropout (12 B); bias kind (int32);
- *                         TMA loads (int32, 1 = the maps are set); 36 bytes of zero (the maps' 64-byte alignment);
- *                         tensor maps of q, dout, k, v (128 B each, zero when unset)
+ *                         dq mode ({@link DqMode}), bottom-right anchor (int32); Dropout (12 B); bias kind (int32);
+ *                         TMA loads (int32, 1 = the maps are set); 4 bytes of zero; dq_turns address (int64, the
+ *                         ordered mode's counters); 24 bytes of zero (the maps' 64-byte alignment); tensor maps of
+ *                         q, dout, k, v (128 B each, zero when unset)
  * Bias (88 B): data, tiles, grad addresses; data strides (batch, head, row); tiles strides (batch, head);
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
  * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
@@ -39,7 +40,7 @@ import java.util.List;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 16;
+    static final int ABI_VERSION = 17;
 
     static final int FORWARD_BYTES = 768;
     static final int BACKWARD_BYTES = 1024;
@@ -171,10 +172,20 @@ final class KernelParams {
          * The flag {@code tma_loads}, zeros up to the next 64-byte boundary, then {@code count} maps (zeros if none).
          */
         void put(ByteBuffer b, int count) {
+            putFlag(b);
+            putMaps(b, count);
+        }
+
+        /** The flag {@code tma_loads}. */
+        void putFlag(ByteBuffer b) {
+            b.putInt(present() ? 1 : 0);
+        }
+
+        /** Zeros up to the next 64-byte boundary, then {@code count} maps (zeros if none). */
+        void putMaps(ByteBuffer b, int count) {
             if (present() && maps.size() != count) {
                 throw new IllegalArgumentException("maps: expected " + count + " but got " + maps.size());
             }
-            b.putInt(present() ? 1 : 0);
             b.position(b.position() + (64 - b.position() % 64) % 64); // zeros, as the buffer starts
             if (present()) {
                 maps.forEach(map -> b.put(checked(map)));
@@ -233,8 +244,9 @@ final class KernelParams {
 
     /**
      * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; seed; dims;
-     * deterministic; anchor; dropout; bias kind; the maps of q, dout, k and v, if any. {@code dqAccum} may be 0 when
-     * the convert kernel does not run.
+     * the dq mode; anchor; dropout; bias kind; the maps of q, dout, k and v, if any, and the ordered mode's turn
+     * counters. {@code dqAccum} may be 0 when the convert kernel does not run, {@code dqTurns} outside the ordered
+     * mode.
      */
     static byte[] backward(
             Tensor[] tensors,
@@ -245,7 +257,8 @@ final class KernelParams {
             Dropout z,
             Bias bias,
             Dims d,
-            boolean deterministic,
+            DqMode mode,
+            long dqTurns,
             OperandMaps maps) {
         if (tensors.length != 8) {
             throw new IllegalArgumentException(
@@ -258,11 +271,13 @@ final class KernelParams {
         b.putLong(z.seed());
         putBias(b, bias);
         putDims(b, d);
-        b.putInt(deterministic ? 1 : 0);
+        b.putInt(mode.code);
         b.putInt(s.bottomRight() ? 1 : 0);
         putDropout(b, z);
         b.putInt(bias.kind());
-        maps.put(b, 4);
+        maps.putFlag(b);
+        b.putInt(0).putLong(dqTurns);
+        maps.putMaps(b, 4);
         return done(b);
     }
 

@@ -99,23 +99,26 @@ class CudaBackendCpuTest {
         byte[] kMap = new byte[128];
         kMap[0] = 62;
         KernelParams.OperandMaps bwdMaps = new KernelParams.OperandMaps(List.of(qMap, new byte[128], kMap, vMap));
-        ByteBuffer bwd = ByteBuffer.wrap(KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true, bwdMaps))
+        ByteBuffer bwd = ByteBuffer.wrap(
+                        KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, DqMode.ORDERED, 14, bwdMaps))
                 .order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(1024, bwd.capacity());
         assertEquals(1, bwd.getInt(472)); // tma_loads
+        assertEquals(14, bwd.getLong(480)); // dq_turns
         assertEquals(61, bwd.get(512)); // q_map, 64-byte aligned
         assertEquals(62, bwd.get(768)); // k_map, after dout_map
         assertEquals(63, bwd.get(1023)); // v_map's last byte
         assertThrows(
                 IllegalArgumentException.class,
-                () -> KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, true, maps)); // three maps, not four
+                () -> KernelParams.backward(
+                        eight, 11, 12, 13, s, z, bias, d, DqMode.DQ_KERNEL, 0, maps)); // three maps, not four
         assertEquals(3, bwd.getLong(248)); // dv.row_stride
         assertEquals(12, bwd.getLong(264)); // dq_accum
         assertEquals(22, bwd.getLong(288)); // k_offsets
         assertEquals(0x1234_5678_9abcL, bwd.getLong(312)); // dropout_seed
         assertEquals(41, bwd.getLong(320)); // bias.data
         assertEquals(-5, bwd.getInt(440)); // vis_lo
-        assertEquals(1, bwd.getInt(448)); // deterministic
+        assertEquals(2, bwd.getInt(448)); // deterministic: the ordered mode
         assertEquals(1, bwd.getInt(452)); // vis_bottom_right
         assertEquals(230, bwd.getInt(460)); // dropout_threshold
         assertEquals(3, bwd.getInt(468)); // bias_kind
@@ -205,12 +208,21 @@ class CudaBackendCpuTest {
     }
 
     @Test
-    void dqGoesThroughTheAccumulatorOnlyWithoutDeterminismWhereDkdvAddsIt() {
-        assertTrue(CudaBackend.dqThroughAccumulator(false, true));
-        // the deterministic mode: the dq kernel, whatever the dK/dV kernel can do
-        assertFalse(CudaBackend.dqThroughAccumulator(true, true));
+    void dqModeFollowsDeterminismAndWhatTheDkdvKernelCanDo() {
+        assertEquals(DqMode.ATOMIC, DqMode.of(false, true, false));
+        // ordered adds are a deterministic mode only
+        assertEquals(DqMode.ATOMIC, DqMode.of(false, true, true));
+        assertEquals(DqMode.ORDERED, DqMode.of(true, true, true));
+        // deterministic without the ordered mode's kernel or conditions: the dq kernel
+        assertEquals(DqMode.DQ_KERNEL, DqMode.of(true, true, false));
         // a dK/dV kernel that computes no dQ (16-bit d = 256 on Hopper, the float32 SIMT ones): the dq kernel
-        assertFalse(CudaBackend.dqThroughAccumulator(false, false));
-        assertFalse(CudaBackend.dqThroughAccumulator(true, false));
+        assertEquals(DqMode.DQ_KERNEL, DqMode.of(false, false, false));
+        assertEquals(DqMode.DQ_KERNEL, DqMode.of(true, false, false));
+        assertTrue(DqMode.ATOMIC.throughAccumulator());
+        assertTrue(DqMode.ORDERED.throughAccumulator());
+        assertFalse(DqMode.DQ_KERNEL.throughAccumulator());
+        // one counter per 64 query rows of each (batch, query head), the last slot partial
+        assertEquals(2 * 3 * 2, DqMode.turnCounters(2, 3, 65));
+        assertEquals(2 * 3, DqMode.turnCounters(2, 3, 64));
     }
 }
