@@ -10,7 +10,8 @@ pre and convert passes; CUDA events, warm-up, median (bench_kernels.bench). FLOP
 --bias adds rows with bench_bias.py's masks (key-pad, docs, alibi) as a score bias, without the causal band; FLOPs
 count the full N x N, as bench_bias.py does.
 --before times a second fatbin's deterministic backward on the same inputs in the same process (before, after,
-before, after: the best of two rounds each, as bench_kernels.py does), and adds its column and after / before.
+before, after: the best of two rounds each, as bench_kernels.py does), and adds its column and after / before
+(--before-mode ordered: both fatbins' ORDERED DQ, which then also fills the deterministic column).
 A fatbin of ABI 17 or later also times ORDERED DQ (flash_params.h: the atomic mode's kernels, each Q tile's dQ added
 in a fixed order), where its head dim has it, in two more columns.
 """
@@ -35,6 +36,8 @@ def main():
     ap.add_argument("--bias", default="")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--before", help="a second fatbin whose deterministic backward is timed beside this one's")
+    ap.add_argument("--before-mode", choices=("dq", "ordered"), default="dq",
+                    help="which deterministic mode --before compares: the dq kernel's, or ORDERED DQ's")
     a = ap.parse_args()
     dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     seed = a.seed if a.seed is not None else random.randrange(2**31)
@@ -68,7 +71,8 @@ def main():
                 if ordered and fl.dkdv_orders_dq[fl.kernel_hd(d)] and prep is None:
                     t["ordered"] = run(fl, "ordered")
                 if old:  # before, after, before, after: the best round of each, against clock drift
-                    rounds = [(run(old, True), run(fl, True)) for _ in range(2)]
+                    mode = True if a.before_mode == "dq" else "ordered"
+                    rounds = [(run(old, mode), run(fl, mode)) for _ in range(2)]
                     t["before"], t[True] = min(r[0] for r in rounds), min(r[1] for r in rounds)
                 else:
                     t[True] = run(fl, True)
