@@ -199,19 +199,19 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
 
   if (wg == 0) {  // ---- the producer warpgroup: copies, and the bulk reductions of the staged dQ
     // The bulk reduction of staged item k's dQ (item it) into dq_accum, by one thread. ORDERED DQ: after the next key
-    // tile's add where it has one (the turn counter holds its number + 1; waited for while the consumers still
-    // compute the item, so that a turn already passed costs no round trip to L2 once it is staged); then, once this
-    // reduction has completed in global memory, the counter passes the turn to this key tile's predecessor.
+    // tile's add where it has one (the turn counter holds its number + 1); then, once this reduction has completed
+    // in global memory, the counter passes the turn to this key tile's predecessor.
     auto add_dq = [&](int it, int k) {
+      mbar_wait(dq_full_of(k), dq_full_parity(k));
       const int m0 = kt.row0(it, BR), hh = kt.head(hk, it);
       uint32_t* turn = ordered ? dq_turn(p, kt.seq.batch, hh, m0) : nullptr;
       const uint32_t tile = n0 / BCK;
-      if (ordered && kt.next_tile_sees(m0 / BR, BCK, BR)) {
-        while (ld_acquire_gpu(turn) != tile + 2) {
-        }
+      if (ordered) {
+        if (kt.next_tile_sees(m0 / BR, BCK, BR))
+          while (ld_acquire_gpu(turn) != tile + 2) {
+          }
+        fence_proxy_async_global();  // the next key tile's completed reduction, before this one
       }
-      mbar_wait(dq_full_of(k), dq_full_parity(k));
-      if (ordered) fence_proxy_async_global();  // the next key tile's completed reduction, before this one
       bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), sDq, m0, min(BR, Nq - m0));
       bulk_wait_read();
       mbar_arrive(dq_empty);
