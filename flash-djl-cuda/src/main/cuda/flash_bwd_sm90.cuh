@@ -5,7 +5,9 @@
 // can see its keys. Its three warpgroups specialise (FlashAttention-3's producer / consumer split):
 //  - the producer copies (cp.async) K and V once, then Q, dO, LSE and delta of each work item into one of two
 //    stages, each signalled full and freed on mbarriers; one of its threads adds each item's staged dQ to
-//    dq_accum with a bulk reduction (flash_tma.cuh). It hands its registers to the consumers (setmaxnreg);
+//    dq_accum with a bulk reduction (flash_tma.cuh): with TMA, the first lane of a warp that copies nothing (two such
+//    in turn in ORDERED DQ, flash_params.h, whose adds take turns with other CTAs'). It hands its registers to the
+//    consumers (setmaxnreg);
 //  - two consumer warpgroups of 64 keys each compute, per item (all operands 128B-swizzled, see flash_wgmma.cuh):
 //      S^T  = K_w Q^T, dP^T = V_w dO^T       wgmma, shared x shared (K-major), 64 keys x BR rows (dP^T in parts
 //                                              of 64 rows, each issued once the last one's dS^T is computed)
