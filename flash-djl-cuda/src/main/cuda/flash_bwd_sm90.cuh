@@ -146,7 +146,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   if (p.deterministic == kOrderedDqMode && (BIAS || p.q_offsets != nullptr)) __trap();
   const bool ordered = !BIAS && p.deterministic == kOrderedDqMode;
   const bool adds_dq = !p.deterministic || ordered;
-  const BwdKeyTile<T, BIAS> kt(p, BCK, BR, ordered);
+  const BwdKeyTile<T, BIAS> kt(p, BCK, BR, ordered, !BIAS && p.stagger != 0 && p.q_offsets == nullptr);
   if (kt.outside()) return;
   const Visibility& vis = kt.vis;
   const int Nq = vis.Nq, Nk = vis.Nk, hd = kt.hd, n0 = kt.n0, total = kt.total;
@@ -209,8 +209,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
       uint32_t* turn = ordered ? dq_turn(p, kt.seq.batch, hh, m0) : nullptr;
       const uint32_t tile = n0 / BCK;
       if (ordered) {
-        if (kt.next_tile_sees(m0 / BR, BCK, BR))
-          while (ld_acquire_gpu(turn) != tile + 2) {
+        const int pred = kt.dq_predecessor(m0 / BR, BCK, BR);
+        if (pred >= 0)
+          while (ld_acquire_gpu(turn) != (uint32_t)pred + 1) {
           }
         fence_proxy_async_global();  // the next key tile's completed reduction, before this one
       }

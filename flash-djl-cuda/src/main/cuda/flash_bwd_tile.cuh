@@ -48,9 +48,14 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
   int m_begin;     // first Q tile (of BR rows) that can see a key of this tile
   int per_head;    // Q tiles per query head from m_begin on
   int total;       // work items: per_head for each of the group's query heads
+  bool staggered;  // STAGGERED STARTS (flash_params.h)
+  int start;       // the Q tile (of per_head) each head's walk starts at: 0 unless staggered
+  int next_start;  // ... and that of key tile n0 / BCK + 1 (per_head for the last key tile)
 
-  // reversed: CTA x takes key tile gridDim.x - 1 - x (ORDERED DQ's order of starting)
-  __device__ __forceinline__ BwdKeyTile(const FlashBwdParams& p, int BCK, int BR, bool reversed = false)
+  // reversed: CTA x takes key tile gridDim.x - 1 - x (ORDERED DQ's order of starting); stagger: STAGGERED STARTS
+  // where the band cuts nothing (the caller's conditions: no score bias, no packed sequences)
+  __device__ __forceinline__ BwdKeyTile(const FlashBwdParams& p, int BCK, int BR, bool reversed = false,
+                                        bool stagger = false)
       : seq(p, blockIdx.z), vis(p, seq), drop0(p, blockIdx.z, 0) {
     const int hk = blockIdx.y;
     group = gqa_group(p);
@@ -70,25 +75,42 @@ template <typename T, bool BIAS = false> struct BwdKeyTile {
     m_begin = qt.begin;
     per_head = qt.size();
     total = per_head * group;
+    // key tile j of the n that see every Q tile starts at Q tile j per_head / n: the key tiles reach a Q tile at
+    // steps spread over the walk, not all at the same one
+    staggered = stagger && vis.unbanded();
+    start = staggered ? (int)((int64_t)(n0 / BCK) * per_head / gridDim.x) : 0;
+    next_start = staggered ? (int)((int64_t)(n0 / BCK + 1) * per_head / gridDim.x) : 0;
   }
 
   // No key of the tile is stored for this sequence (packed sequences shorter than the grid).
   __device__ __forceinline__ bool outside() const { return n0 >= seq.k_rows; }
-  // ORDERED DQ, without a score bias: whether the next key tile (which adds first) has Q tile m among its work items.
-  // The key tiles that see a Q tile are consecutive (the band's bounds grow with the key), so this one goes first
-  // where that one does not.
-  __device__ __forceinline__ bool next_tile_sees(int m, int BCK, int BR) const {
+  // ORDERED DQ, without a score bias: the key tile whose add into Q tile m comes right before this one's, or -1
+  // where this one adds first. The adds follow the order in which the key tiles reach the Q tile:
+  //  - from the start (not staggered): the last key tile first, each after the next one where that one sees the Q tile
+  //    (the key tiles that see a Q tile are consecutive: the band's bounds grow with the key);
+  //  - staggered (every key tile sees every Q tile): the a key tiles that start at or before m reach it first, from
+  //    the (a-1)-th down to the first, then the others from the last down to the a-th; each after key tile
+  //    (j + 1) mod n, except the (a-1)-th.
+  __device__ __forceinline__ int dq_predecessor(int m, int BCK, int BR) const {
+    const int j = n0 / BCK;
+    if (staggered) {  // the (a-1)-th is the one whose walk starts at or before m, and the next one's after it
+      const int i = m - m_begin;
+      return start <= i && i < next_start ? -1 : (j + 1 == (int)gridDim.x ? 0 : j + 1);
+    }
     const int n1 = n0 + BCK;
-    if (n1 >= seq.k_rows) return false;
+    if (n1 >= seq.k_rows) return -1;
     const TileRange r = vis.query_tiles(n1, BCK, BR);
-    return r.begin <= m && m < r.end;
+    return r.begin <= m && m < r.end ? j + 1 : -1;
   }
   // whether local key row `key` of the sequence is stored (written) / takes part (read)
   __device__ __forceinline__ bool stored(int key) const { return key < seq.k_rows; }
 
   // work item it: query head (of the batch) and first row of its Q tile
   __device__ __forceinline__ int head(int hk, int it) const { return hk * group + it / per_head; }
-  __device__ __forceinline__ int row0(int it, int BR) const { return (m_begin + it % per_head) * BR; }
+  __device__ __forceinline__ int row0(int it, int BR) const {
+    const int t = it % per_head + start;
+    return (m_begin + (t < per_head ? t : t - per_head)) * BR;
+  }
   // rows of query head hh of this sequence in a q-shaped view, and its LSE / delta offset
   template <typename U>
   __device__ __forceinline__ U* q_at(const StridedView<U>& t, int hh) const { return seq.q_at(t, hh); }

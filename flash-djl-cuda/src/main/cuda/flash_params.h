@@ -35,8 +35,9 @@
 // Version 14 had no flash_f32_dkdv_adds_dq and no flash_bwd_convert_f32_hd<H>: the f32 dq kernel wrote dQ in both
 // modes, and no f32 kernel read dq_accum. Version 15 had no flash_fwd_long_min_keys_full: the long forward's switch
 // point was one key count for every band. Version 16 had no ordered deterministic mode (deterministic was 0 or 1;
-// FlashBwdParams.dq_turns was padding) and no flash_dkdv_orders_dq.
-#define FLASH_ABI_VERSION 17
+// FlashBwdParams.dq_turns was padding) and no flash_dkdv_orders_dq. Version 17 had no STAGGERED STARTS
+// (FlashBwdParams.stagger was padding, written 0: every walk started at the first Q tile).
+#define FLASH_ABI_VERSION 18
 
 // ============================================================================================
 // KERNELS AND LAUNCH CONVENTION (flash_kernels.cu, built by build-fatbin.sh into one fatbin)
@@ -211,6 +212,15 @@
 // the atomic mode's; CTA x takes key tile gridDim.x - 1 - x, so that the tile a CTA waits for was started before it
 // (the waits cannot deadlock while CTAs start in index order). Launch: pre (which zeroes dq_accum and dq_turns),
 // dkdv, convert. dq_turns: [B, Hq, ceil(seqlen_q / 64)] contiguous uint32 scratch.
+//
+// STAGGERED STARTS (FlashBwdParams.stagger == 1, ABI 18; honoured by the 16-bit dkdv kernels of the head dims of
+// flash_dkdv_orders_dq, without a score bias and without q_offsets, where the band cuts nothing; ignored elsewhere):
+// key tile j of the n key tiles starts its walk over the Q tiles at Q tile floor(j m / n) of m (and wraps), so the
+// key tiles that add into one Q tile reach it at different steps instead of all at once. With ORDERED DQ the turns
+// then follow that order: the key tiles that start at or before the Q tile first, down to key tile 0, then the
+// others from the last one down. A CTA may then wait for a CTA started after it (key tile 0 for the last one), so a
+// launcher asks for both only where all n CTAs of a head can be resident at once (n <= the device's SMs: one CTA per
+// SM).
 // ============================================================================================
 
 // One [B, H, N, D] tensor: base pointer and element strides of batch, head and row (the Java
@@ -289,7 +299,7 @@ struct FlashBwdParams {           // 1024 bytes (64-byte aligned: the maps)
   float dropout_scale;
   int32_t bias_kind;              // SCORE BIAS (above)
   int32_t tma_loads;              // 1: the maps are tensor maps of q, dout, k, v (TMA LOADS, below); 0: unset
-  int32_t pad0;                   // write 0
+  int32_t stagger;                // 1: STAGGERED STARTS (below; ABI 18, padding before); 0: every walk from the start
   uint32_t* dq_turns;             // ORDERED DQ's counters (above; ABI 17, padding before); null in the other modes
   int64_t pad1[3];                // the maps' 64-byte alignment; write 0
   FlashTensorMap q_map, dout_map, k_map, v_map;

@@ -108,6 +108,8 @@ struct Visibility {
   // Whether the upper edge of the band hides keys from some row (causal-like): later query
   // tiles then see more keys, which schedules use to start them first.
   __host__ __device__ __forceinline__ bool upper_bounded() const { return hi < Nk - 1; }
+  // Whether every row sees every key (no band cuts): then every key tile sees every query tile.
+  __host__ __device__ __forceinline__ bool unbanded() const { return lo <= 1 - Nq && hi >= Nk - 1; }
 
   // Whether some key of [n0, n0 + bc) is not visible to some valid row of [m0, m0 + br): only
   // such tiles need the per-element mask (keys past Nk, past the diagonal of the first row, or

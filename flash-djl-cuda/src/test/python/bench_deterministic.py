@@ -14,6 +14,9 @@ before, after: the best of two rounds each, as bench_kernels.py does), and adds 
 (--before-mode ordered: both fatbins' ORDERED DQ, which then also fills the deterministic column).
 A fatbin of ABI 17 or later also times ORDERED DQ (flash_params.h: the atomic mode's kernels, each Q tile's dQ added
 in a fixed order), where its head dim has it, in two more columns.
+--stagger (ABI 18's STAGGERED STARTS, flash_params.h): rule (the launcher's, flash_ctypes.backward), off, or both:
+the atomic and ordered columns without them, and three more columns with them where the rule takes them (two
+rounds of the four, interleaved; the best of each).
 """
 import argparse
 import math
@@ -38,6 +41,7 @@ def main():
     ap.add_argument("--before", help="a second fatbin whose deterministic backward is timed beside this one's")
     ap.add_argument("--before-mode", choices=("dq", "ordered"), default="dq",
                     help="which deterministic mode --before compares: the dq kernel's, or ORDERED DQ's")
+    ap.add_argument("--stagger", choices=("rule", "off", "both"), default="rule")
     a = ap.parse_args()
     dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     seed = a.seed if a.seed is not None else random.randrange(2**31)
@@ -46,10 +50,15 @@ def main():
     old = Flash(a.before) if a.before else None
     print(f"{a.dtype}; {torch.cuda.get_device_name()}; masks' seed {seed}")
     ordered = fl.abi >= 17
+    both = a.stagger == "both"
+    forced = False if a.stagger == "off" or both else None  # the plain columns: without, or the rule's
     extra = (" ordered bwd TFLOP/s | ordered / atomic |" if ordered else "") + \
+        (" staggered atomic / atomic | staggered ordered / staggered atomic | staggered ordered / atomic |"
+         if both else "") + \
         (" before's deterministic | deterministic after / before |" if old else "")
     print("| d | causal or bias | N | atomic bwd TFLOP/s | deterministic bwd TFLOP/s | deterministic / atomic |" + extra)
-    print("| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if ordered else "") + (" --- | --- |" if old else ""))
+    print("| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if ordered else "") + (" --- | --- | --- |" if both else "")
+          + (" --- | --- |" if old else ""))
     kinds = ["no", "yes"] + [k for k in a.bias.split(",") if k]
     for d in map(int, a.d.split(",")):
         for kind in kinds:
@@ -64,12 +73,21 @@ def main():
                 o, lse = fl.forward(q, k, v, mask, scale, bias=prep)
                 g = tuple(torch.empty_like(t) for t in (q, k, v))
                 scr = fl.scratch(b, h, n, d)
-                def run(f, det):
+                def run(f, det, stagger=forced):
                     return bench(lambda: f.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=g[0],
-                                                    dk=g[1], dv=g[2], scratch=scr, bias=prep), a.reps)
-                t = {False: run(fl, False)}
-                if ordered and fl.dkdv_orders_dq[fl.kernel_hd(d)] and prep is None:
-                    t["ordered"] = run(fl, "ordered")
+                                                    dk=g[1], dv=g[2], scratch=scr, bias=prep, stagger=stagger), a.reps)
+                has_ordered = ordered and fl.dkdv_orders_dq[fl.kernel_hd(d)] and prep is None
+                if both:  # two interleaved rounds of the four (the staggered ones: the rule's, where it takes them)
+                    runs = {False: (False, False), "ordered": ("ordered", False), "st": (False, None),
+                            "ordered_st": ("ordered", None)}
+                    if not has_ordered:
+                        del runs["ordered"], runs["ordered_st"]
+                    rounds = [{key: run(fl, *how) for key, how in runs.items()} for _ in range(2)]
+                    t = {key: min(r[key] for r in rounds) for key in runs}
+                else:
+                    t = {False: run(fl, False)}
+                    if has_ordered:
+                        t["ordered"] = run(fl, "ordered")
                 if old:  # before, after, before, after: the best round of each, against clock drift
                     mode = True if a.before_mode == "dq" else "ordered"
                     rounds = [(run(old, mode), run(fl, mode)) for _ in range(2)]
@@ -82,6 +100,10 @@ def main():
                 if ordered:
                     to = flops / t["ordered"] / 1e12 if "ordered" in t else None
                     line += f" {to:.0f} | {to / ta:.2f} |" if to else " - | - |"
+                if both:
+                    st = t[False] / t["st"]
+                    line += f" {st:.3f} |" + (f" {t['st'] / t['ordered_st']:.2f} | {t[False] / t['ordered_st']:.2f} |"
+                                               if "ordered_st" in t else " - | - |")
                 if old:
                     tb = flops / t["before"] / 1e12
                     line += f" {tb:.0f} | {td / tb:.3f} |"

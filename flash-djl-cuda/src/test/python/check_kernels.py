@@ -151,6 +151,8 @@ SHAPES = [  # B, Hq, Hkv, Nq, Nk, mask ("none", "tl", "br" or a band (lo, hi))
     (1, 4, 1, 203, 113, "tl"), (1, 2, 2, 256, 256, "tl"), (1, 4, 2, 1023, 1023, "none"),
     (1, 2, 1, 2049, 2049, "tl"), (1, 2, 2, 17, 2049, "br"), (1, 2, 2, 2049, 17, "none"),
     (1, 4, 1, 2049, 1023, "br"), (1, 2, 2, 1, 203, "tl"), (1, 2, 2, 113, 1, "br"),
+    # STAGGERED STARTS (ABI 18) with more key tiles than Q tiles (walks that start at the same Q tile) and fewer
+    (2, 4, 2, 1500, 3100, "none"), (1, 2, 1, 3100, 700, "none"),
     # bands: sliding windows (lo = hi - W + 1), both bounds active, the first visible key tile > 0
     (2, 4, 2, 1023, 1023, (-127, 0)),       # causal window of 128 keys (tile-aligned)
     (1, 2, 2, 2049, 2049, (-300, 0)),       # causal window of 301 keys (not aligned)
@@ -170,10 +172,17 @@ def run_case(fl, dtype, D, shape, layout):
     lse = torch.full((B, Hq, Nq), float("nan"), device="cuda")
     fl.forward(q, k, v, mask, scale, o=o, lse=lse)
     grads = {}
-    for det in (False, True, True, "ordered", "ordered"):  # "ordered": ORDERED DQ where the fatbin has it
+    # "ordered": ORDERED DQ where the fatbin has it; each mode with the launcher's rule for STAGGERED STARTS (ABI 18),
+    # and the atomic and ordered ones once more without them ("plain")
+    plain = fl.abi >= 18
+    runs = [(False, None), (True, None), (True, None), ("ordered", None), ("ordered", None)] + \
+        ([("plain", False), ("ordered_plain", False)] if plain else [])
+    for key, stagger in runs:
+        det = {"plain": False, "ordered_plain": "ordered"}.get(key, key)
         dq, dk, dv = empty_nan(q.shape, dtype, layout), empty_nan(k.shape, dtype, layout), empty_nan(v.shape, dtype, layout)
-        fl.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=dq, dk=dk, dv=dv)
-        grads.setdefault(det, []).append((dq, dk, dv))
+        fl.backward(do, q, k, v, o, lse, mask, scale, deterministic=det, dq=dq, dk=dk, dv=dv,
+                    **({"stagger": stagger} if plain else {}))
+        grads.setdefault(key, []).append((dq, dk, dv))
     torch.cuda.synchronize()
     ro, rlse, rdq, rdk, rdv = reference(q, k, v, do, mask, scale)
     to, tlse, tdq, tdk, tdv, empty = torch_baseline(q, k, v, do, mask, scale)
@@ -182,7 +191,10 @@ def run_case(fl, dtype, D, shape, layout):
     res.append(("O", maxerr(o, ro), budget(maxerr(to, ro, ok_rows), ro, dtype)))
     tlse_err = lse_err(tlse, rlse) if not empty.any() else maxerr(tlse[..., ok_rows], rlse[..., ok_rows])
     res.append(("LSE", lse_err(lse, rlse), budget(tlse_err, rlse, torch.float32)))
-    for tag, (dq, dk, dv) in (("", grads[False][0]), ("det_", grads[True][0]), ("ord_", grads["ordered"][0])):
+    tags = [("", False), ("det_", True), ("ord_", "ordered")] + ([("plain_", "plain"), ("ordp_", "ordered_plain")]
+                                                                   if plain else [])
+    for tag, key in tags:
+        dq, dk, dv = grads[key][0]
         res.append((tag + "dq", maxerr(dq, rdq), budget(maxerr(tdq, rdq), rdq, dtype)))
         res.append((tag + "dk", maxerr(dk, rdk), budget(maxerr(tdk, rdk), rdk, dtype)))
         res.append((tag + "dv", maxerr(dv, rdv), budget(maxerr(tdv, rdv), rdv, dtype)))

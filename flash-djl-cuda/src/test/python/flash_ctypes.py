@@ -6,7 +6,8 @@ kernel's <name>_cfg[4] = {threads, tile_rows, dyn_smem, persistent CTAs per SM} 
 shared-memory limit when needed and launches on the null stream with the param struct passed by
 value, exactly as io.flashdjl.cuda does (flash_params.h is the ABI).
 
-Seventeen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+Eighteen ABIs are understood, so that an old fatbin can be timed next to a new one in one process:
+version 18 (FlashBwdParams.stagger in the padding before dq_turns: STAGGERED STARTS, backward(stagger=...) below),
 version 17 (FlashBwdParams.dq_turns in the padding before the maps; the exported flash_dkdv_orders_dq says where the
 deterministic mode may run ORDERED DQ, deterministic == 2: backward(deterministic="ordered") below),
 version 16 (version 15's structs; the exported flash_fwd_long_min_keys_full is the long forward's switch point on calls
@@ -192,6 +193,15 @@ class BwdParamsV17(C.Structure):  # ABI 17: dq_turns in version 14's padding: 10
 assert C.sizeof(BwdParamsV17) == 1024 and BwdParamsV17.dq_turns.offset == 480 and BwdParamsV17.q_map.offset == 512
 
 
+class BwdParamsV18(C.Structure):  # ABI 18: stagger in version 17's padding: 1024 bytes
+    _fields_ = BwdParamsV6._fields_ + [("tma_loads", C.c_int32), ("stagger", C.c_int32), ("dq_turns", C.c_void_p),
+                                       ("pad1", C.c_int64 * 3)] + \
+        [(n, TensorMap) for n in ("q_map", "dout_map", "k_map", "v_map")]
+
+
+assert C.sizeof(BwdParamsV18) == 1024 and BwdParamsV18.stagger.offset == 476
+
+
 class BiasTilesParams(C.Structure):  # ABI 6
     _fields_ = [("bias", Bias)] + [(n, C.c_int32) for n in ("batch", "heads", "seqlen_q", "seqlen_k", "bias_kind",
                                                             "pad0")]
@@ -257,8 +267,8 @@ class Flash:
         self.fns = {}
         version = self._ints("flash_abi_version", 1, missing_ok=True)
         self.abi = version[0] if version else 1
-        if self.abi not in range(1, 18):
-            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 17")
+        if self.abi not in range(1, 19):
+            raise RuntimeError(f"{fatbin_path}: kernel ABI version {self.abi}, this harness knows 1 to 18")
         if self.abi == 1:
             self.head_dims = V1_HEAD_DIMS
         else:
@@ -560,7 +570,7 @@ class Flash:
 
     def backward(self, do, q, k, v, o, lse, mask="none", scale=None, deterministic=False,
                  dq=None, dk=None, dv=None, scratch=None, compute=None, seq=None, dropout=None, bias=None,
-                 bias_grad=False):
+                 bias_grad=False, stagger=None):
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
         H = self.kernel_hd(D)
@@ -589,7 +599,7 @@ class Flash:
             dt = DT[q.dtype]
         else:
             dt, (qc, kc, vc, doc) = self._operands(compute, q, k, v, do)
-            p = (BwdParamsV17() if self.abi >= 17 else BwdParamsV14() if self.abi >= 14 else BwdParamsV13() if self.abi >= 13
+            p = (BwdParamsV18() if self.abi >= 18 else BwdParamsV17() if self.abi >= 17 else BwdParamsV14() if self.abi >= 14 else BwdParamsV13() if self.abi >= 13
                  else BwdParamsV6() if self.abi >= 6 else BwdParamsV5() if self.abi == 5
                  else BwdParamsV4() if self.abi == 4 else BwdParams())
             p.q, p.k, p.v, p.o, p.dout = (_tensor(t) for t in (qc, kc, vc, o, doc))
@@ -609,13 +619,27 @@ class Flash:
         dbias = self._bias(p, bias, Nq, Nk, grad=bias_grad)
         grid_b, max_q, max_k = packed if packed else (B, Nq, Nk)
         p.batch = grid_b
+        b = "bias_" if bias is not None else ""
+        dkdv = f"flash_bwd_dkdv_{b}{dt}_hd{H}"
+        if self.abi >= 18:
+            # STAGGERED STARTS (ABI 18), the launcher's rule (CudaBackend): where the kernel honours it (the head dims
+            # of flash_dkdv_orders_dq, 16-bit operands, no bias, no sequences) and the band cuts nothing; with ORDERED
+            # DQ only where all key tiles of a head can be resident at once (one CTA per SM). stagger=False/True forces.
+            key_tiles = (max_k + self.fn(dkdv)[1][1] - 1) // self.fn(dkdv)[1][1]
+            if stagger is None:
+                lo, hi = band(mask, Nq, Nk)
+                stagger = self.dkdv_orders_dq[H] and bias is None and not seq and lo <= 1 - Nq and hi >= Nk - 1 \
+                    and (compute == "bf16" or q.dtype in (torch.float16, torch.bfloat16)) \
+                    and (not ordered or key_tiles <= self.multiprocessors())
+            p.stagger = 1 if stagger else 0
+        elif stagger:
+            raise ValueError("an ABI < 18 fatbin has no staggered starts")
         if self.abi >= 13 and self.bwd_tma_loads[H] and self.tma != "never" and dt != "f32" and not seq:
             maps = ((qc, p.q_map), (doc, p.dout_map)) + (((kc, p.k_map), (vc, p.v_map)) if self.abi >= 14 else ())
             p.tma_loads = self.encode_maps(D, maps)
         # pre and convert work on the tensors' rows (Z = the tensors' batch); dkdv and dq per sequence
         self.launch(f"flash_bwd_pre_{dt}_hd{H}", p, Nq, Hq, B)
-        b = "bias_" if bias is not None else ""
-        self.launch(f"flash_bwd_dkdv_{b}{dt}_hd{H}", p, max_k, Hkv, grid_b)
+        self.launch(dkdv, p, max_k, Hkv, grid_b)
         if convert:
             self.launch(f"flash_bwd_convert_{dt}_hd{H}", p, Nq, Hq, B)
         else:
