@@ -15,8 +15,9 @@ before, after: the best of two rounds each, as bench_kernels.py does), and adds 
 A fatbin of ABI 17 or later also times ORDERED DQ (flash_params.h: the atomic mode's kernels, each Q tile's dQ added
 in a fixed order), where its head dim has it, in two more columns.
 --stagger (ABI 18's STAGGERED STARTS, flash_params.h): rule (the launcher's, flash_ctypes.backward), off, or both:
-the atomic and ordered columns without them, and three more columns with them where the rule takes them (two
-rounds of the four, interleaved; the best of each).
+the atomic and ordered columns without them, and three more columns with them (the atomic mode's forced where the
+kernel honours them, the ordered mode's where the rule takes them; two rounds of the four, interleaved, the best of
+each).
 """
 import argparse
 import math
@@ -78,7 +79,7 @@ def main():
                                                     dk=g[1], dv=g[2], scratch=scr, bias=prep, stagger=stagger), a.reps)
                 has_ordered = ordered and fl.dkdv_orders_dq[fl.kernel_hd(d)] and prep is None
                 if both:  # two interleaved rounds of the four (the staggered ones: the rule's, where it takes them)
-                    runs = {False: (False, False), "ordered": ("ordered", False), "st": (False, None),
+                    runs = {False: (False, False), "ordered": ("ordered", False), "st": (False, prep is None),
                             "ordered_st": ("ordered", None)}
                     if not has_ordered:
                         del runs["ordered"], runs["ordered_st"]

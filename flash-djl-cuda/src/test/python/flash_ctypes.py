@@ -622,15 +622,14 @@ class Flash:
         b = "bias_" if bias is not None else ""
         dkdv = f"flash_bwd_dkdv_{b}{dt}_hd{H}"
         if self.abi >= 18:
-            # STAGGERED STARTS (ABI 18), the launcher's rule (CudaBackend): where the kernel honours it (the head dims
-            # of flash_dkdv_orders_dq, 16-bit operands, no bias, no sequences) and the band cuts nothing; with ORDERED
-            # DQ only where all key tiles of a head can be resident at once (one CTA per SM). stagger=False/True forces.
-            key_tiles = (max_k + self.fn(dkdv)[1][1] - 1) // self.fn(dkdv)[1][1]
+            # STAGGERED STARTS (ABI 18), the launcher's rule (DqMode.staggers): ORDERED DQ (whose conditions include
+            # the kernel's: no bias, no sequences, 16-bit operands) where the band cuts nothing and all key tiles of a
+            # head can be resident at once (one CTA per SM). stagger=True also staggers the atomic mode's walks (where
+            # the kernel honours it: flash_params.h); stagger=False keeps every walk plain.
             if stagger is None:
                 lo, hi = band(mask, Nq, Nk)
-                stagger = self.dkdv_orders_dq[H] and bias is None and not seq and lo <= 1 - Nq and hi >= Nk - 1 \
-                    and (compute == "bf16" or q.dtype in (torch.float16, torch.bfloat16)) \
-                    and (not ordered or key_tiles <= self.multiprocessors())
+                key_tiles = (max_k + self.fn(dkdv)[1][1] - 1) // self.fn(dkdv)[1][1]
+                stagger = ordered and lo <= 1 - Nq and hi >= Nk - 1 and key_tiles <= self.multiprocessors()
             p.stagger = 1 if stagger else 0
         elif stagger:
             raise ValueError("an ABI < 18 fatbin has no staggered starts")

@@ -256,6 +256,8 @@ public final class CudaBackend implements AttentionBackend {
         // the deterministic mode is the dq kernel's
         DqMode mode = DqMode.of(deterministic, addsDq, mayOrder && maps.present());
         boolean convert = mode.throughAccumulator();
+        long keyTiles = (p.longestKey() + dkdv.tileRows - 1) / dkdv.tileRows;
+        boolean staggered = DqMode.staggers(mode, everyKeySeen(p), keyTiles, kernels.multiprocessors());
         byte[] params = KernelParams.backward(
                 tensors,
                 lse.address(),
@@ -267,6 +269,7 @@ public final class CudaBackend implements AttentionBackend {
                 dims(p),
                 mode,
                 mode == DqMode.ORDERED ? scratchAddress + 4 * accumFloats : 0L,
+                staggered,
                 maps);
         // pre and convert work on the tensors' rows; dkdv and dq on the rows of each sequence (flash_params.h)
         launches.add(

@@ -155,6 +155,11 @@ final class CudaKernels {
         multiprocessors = sms[0];
     }
 
+    /** The device's SMs. */
+    int multiprocessors() {
+        return multiprocessors;
+    }
+
     /** A fatbin built for another parameter layout would read garbage: refuse it by name. */
     private void checkAbiVersion() {
         CUdeviceptr ptr = new CUdeviceptr();

@@ -19,8 +19,8 @@ import java.util.List;
  * FlashBwdParams (1024 B): tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta addresses;
  *                         Sequences addresses (32 B); dropout seed (int64); Bias (88 B); Dims (40 B);
  *                         dq mode ({@link DqMode}), bottom-right anchor (int32); Dropout (12 B); bias kind (int32);
- *                         TMA loads (int32, 1 = the maps are set); 4 bytes of zero; dq_turns address (int64, the
- *                         ordered mode's counters); 24 bytes of zero (the maps' 64-byte alignment); tensor maps of
+ *                         TMA loads (int32, 1 = the maps are set); stagger (int32, 1 = the ordered mode's
+ *                         staggered starts); dq_turns address (int64, the ordered mode's counters); 24 bytes of zero (the maps' 64-byte alignment); tensor maps of
  *                         q, dout, k, v (128 B each, zero when unset)
  * Bias (88 B): data, tiles, grad addresses; data strides (batch, head, row); tiles strides (batch, head);
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
@@ -40,7 +40,7 @@ import java.util.List;
 final class KernelParams {
 
     /** The parameter layout this class packs; must equal the fatbin's {@code flash_abi_version}. */
-    static final int ABI_VERSION = 17;
+    static final int ABI_VERSION = 18;
 
     static final int FORWARD_BYTES = 768;
     static final int BACKWARD_BYTES = 1024;
@@ -245,8 +245,8 @@ final class KernelParams {
     /**
      * FlashBwdParams: tensors q, k, v, o, dout, dq, dk, dv; lse, dq_accum, delta; sequences; seed; dims;
      * the dq mode; anchor; dropout; bias kind; the maps of q, dout, k and v, if any, and the ordered mode's turn
-     * counters. {@code dqAccum} may be 0 when the convert kernel does not run, {@code dqTurns} outside the ordered
-     * mode.
+     * counters and staggered starts ({@link DqMode#staggers}). {@code dqAccum} may be 0 when the convert kernel does
+     * not run, {@code dqTurns} outside the ordered mode.
      */
     static byte[] backward(
             Tensor[] tensors,
@@ -259,6 +259,7 @@ final class KernelParams {
             Dims d,
             DqMode mode,
             long dqTurns,
+            boolean staggered,
             OperandMaps maps) {
         if (tensors.length != 8) {
             throw new IllegalArgumentException(
@@ -276,7 +277,7 @@ final class KernelParams {
         putDropout(b, z);
         b.putInt(bias.kind());
         maps.putFlag(b);
-        b.putInt(0).putLong(dqTurns);
+        b.putInt(staggered ? 1 : 0).putLong(dqTurns);
         maps.putMaps(b, 4);
         return done(b);
     }

@@ -100,10 +100,11 @@ class CudaBackendCpuTest {
         kMap[0] = 62;
         KernelParams.OperandMaps bwdMaps = new KernelParams.OperandMaps(List.of(qMap, new byte[128], kMap, vMap));
         ByteBuffer bwd = ByteBuffer.wrap(
-                        KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, DqMode.ORDERED, 14, bwdMaps))
+                        KernelParams.backward(eight, 11, 12, 13, s, z, bias, d, DqMode.ORDERED, 14, true, bwdMaps))
                 .order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(1024, bwd.capacity());
         assertEquals(1, bwd.getInt(472)); // tma_loads
+        assertEquals(1, bwd.getInt(476)); // stagger
         assertEquals(14, bwd.getLong(480)); // dq_turns
         assertEquals(61, bwd.get(512)); // q_map, 64-byte aligned
         assertEquals(62, bwd.get(768)); // k_map, after dout_map
@@ -111,7 +112,7 @@ class CudaBackendCpuTest {
         assertThrows(
                 IllegalArgumentException.class,
                 () -> KernelParams.backward(
-                        eight, 11, 12, 13, s, z, bias, d, DqMode.DQ_KERNEL, 0, maps)); // three maps, not four
+                        eight, 11, 12, 13, s, z, bias, d, DqMode.DQ_KERNEL, 0, false, maps)); // three maps, not four
         assertEquals(3, bwd.getLong(248)); // dv.row_stride
         assertEquals(12, bwd.getLong(264)); // dq_accum
         assertEquals(22, bwd.getLong(288)); // k_offsets
@@ -224,5 +225,17 @@ class CudaBackendCpuTest {
         // one counter per 64 query rows of each (batch, query head), the last slot partial
         assertEquals(2 * 3 * 2, DqMode.turnCounters(2, 3, 65));
         assertEquals(2 * 3, DqMode.turnCounters(2, 3, 64));
+    }
+
+    @Test
+    void onlyTheOrderedModeStaggersItsStartsAndOnlyWhereAHeadsKeyTilesFitAtOnce() {
+        assertTrue(DqMode.staggers(DqMode.ORDERED, true, 132, 132));
+        // more key tiles than SMs: a CTA could wait for one that cannot start
+        assertFalse(DqMode.staggers(DqMode.ORDERED, true, 133, 132));
+        // under a band (or with sequences) the key tiles see different query tiles
+        assertFalse(DqMode.staggers(DqMode.ORDERED, false, 8, 132));
+        // the atomic mode measured level with them; the dq kernel walks no key tiles
+        assertFalse(DqMode.staggers(DqMode.ATOMIC, true, 8, 132));
+        assertFalse(DqMode.staggers(DqMode.DQ_KERNEL, true, 8, 132));
     }
 }

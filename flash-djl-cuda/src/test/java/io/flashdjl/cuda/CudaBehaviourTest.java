@@ -121,24 +121,56 @@ class CudaBehaviourTest {
 
     @Test
     void deterministicBackwardGivesTheSameBits(SplittableRandom rng) {
+        sameBitsWithinTheErrorRule(CASE, rng);
+    }
+
+    /**
+     * Without a band, where the ordered mode's key tiles start their walks spread out (STAGGERED STARTS in
+     * flash_params.h; 12 key tiles, 6 query tiles of 128 rows: two walks start at each), with GQA and the last tiles
+     * partial. Where the GPU's kernels have the ordered mode, the launches must have asked for it, staggered.
+     */
+    @Test
+    void deterministicBackwardWithoutAMaskGivesTheSameBits(SplittableRandom rng) {
+        List<byte[]> launches = sameBitsWithinTheErrorRule(
+                new AttentionCase(
+                        2, 4, 2, 700, 1500, 64, 64, AttentionMask.NONE, Layout.BHSD, DataType.FLOAT16, Double.NaN),
+                rng);
+        CudaKernels kernels = CudaRuntime.kernels(Device.gpu());
+        boolean ordered = kernels.dkdvOrdersDq(KernelDtype.F16, 64) && kernels.bwdTmaLoads(64);
+        int backwards = 0;
+        for (byte[] params : launches) {
+            if (params.length == KernelParams.BACKWARD_BYTES) {
+                ByteBuffer b = ByteBuffer.wrap(params).order(ByteOrder.LITTLE_ENDIAN);
+                assertEquals(ordered ? DqMode.ORDERED.code : DqMode.DQ_KERNEL.code, b.getInt(448), "deterministic");
+                assertEquals(ordered ? 1 : 0, b.getInt(476), "stagger");
+                backwards++;
+            }
+        }
+        assertEquals(3, backwards, "pre, dK/dV and convert or dq");
+    }
+
+    /** Two deterministic backwards of case {@code c}: the same bits, within the error rule; the first's launches. */
+    private static List<byte[]> sameBitsWithinTheErrorRule(AttentionCase c, SplittableRandom rng) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            NDArray[] in = CASE.randomInputs(m, rng);
-            AttentionOptions opts = CASE.options(Backend.CUDA).toBuilder()
-                    .optDeterministic(true)
-                    .build();
+            NDArray[] in = c.randomInputs(m, rng);
+            AttentionOptions opts =
+                    c.options(Backend.CUDA).toBuilder().optDeterministic(true).build();
             AttentionResult r = FlashAttention.forward(in[0], in[1], in[2], opts);
-            AttentionGradients a = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
+            List<byte[]> launches = new ArrayList<>();
+            AttentionGradients a =
+                    recording(launches, () -> FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts));
             AttentionGradients b = FlashAttention.backward(in[3], in[0], in[1], in[2], r, opts);
             assertTrue(a.dq().contentEquals(b.dq()), "dq bits");
             assertTrue(a.dk().contentEquals(b.dk()), "dk bits");
             assertTrue(a.dv().contentEquals(b.dv()), "dv bits");
             // and the deterministic path keeps the error rule, as the atomic one does in CudaParityTest
             NaiveAttention.Outcome truth = NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, DataType.FLOAT64);
-            NaiveAttention.Outcome base = NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, CASE.dataType);
+            NaiveAttention.Outcome base = NaiveAttention.compute(in[0], in[1], in[2], in[3], opts, c.dataType);
             double mag = ErrorBudget.magnitude(truth.output, truth.dq, truth.dk, truth.dv);
-            ErrorBudget.check("deterministic dq", a.dq(), base.dq, truth.dq, CASE.dataType, mag);
-            ErrorBudget.check("deterministic dk", a.dk(), base.dk, truth.dk, CASE.dataType, mag);
-            ErrorBudget.check("deterministic dv", a.dv(), base.dv, truth.dv, CASE.dataType, mag);
+            ErrorBudget.check("deterministic dq", a.dq(), base.dq, truth.dq, c.dataType, mag);
+            ErrorBudget.check("deterministic dk", a.dk(), base.dk, truth.dk, c.dataType, mag);
+            ErrorBudget.check("deterministic dv", a.dv(), base.dv, truth.dv, c.dataType, mag);
+            return launches;
         }
     }
 
