@@ -20,8 +20,9 @@ import java.util.List;
  *                         Sequences addresses (32 B); dropout seed (int64); Bias (88 B); Dims (40 B);
  *                         dq mode ({@link DqMode}), bottom-right anchor (int32); Dropout (12 B); bias kind (int32);
  *                         TMA loads (int32, 1 = the maps are set); stagger (int32, 1 = the ordered mode's
- *                         staggered starts); dq_turns address (int64, the ordered mode's counters); 24 bytes of zero (the maps' 64-byte alignment); tensor maps of
- *                         q, dout, k, v (128 B each, zero when unset)
+ *                         staggered starts); dq_turns address (int64, the ordered mode's counters); 24 bytes
+ *                         of zero (the maps' 64-byte alignment); tensor maps of q, dout, k, v (128 B each, zero
+ *                         when unset)
  * Bias (88 B): data, tiles, grad addresses; data strides (batch, head, row); tiles strides (batch, head);
  *              grad strides (batch, head, row) (int64 each; 0 broadcasts)
  * FlashBiasTilesParams (112 B): Bias; batch, heads, seqlen_q, seqlen_k, bias kind (int32); 4 bytes of zero
