@@ -200,9 +200,9 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
   auto dq_full_parity = [&](int k) { return (uint32_t)(k / adders) & 1; };
 
   if (wg == 0) {  // ---- the producer warpgroup: copies, and the bulk reductions of the staged dQ
-    // The bulk reduction of staged item k's dQ (item it) into dq_accum, by one thread. ORDERED DQ: after the next key
-    // tile's add where it has one (the turn counter holds its number + 1); then, once this reduction has completed
-    // in global memory, the counter passes the turn to this key tile's predecessor.
+    // The bulk reduction of staged item k's dQ (item it) into dq_accum, by one thread. ORDERED DQ: after the add of the
+    // key tile that goes before it, if any (BwdKeyTile::dq_predecessor; the turn counter then holds its number + 1);
+    // then, once this reduction has completed in global memory, the counter passes the turn on (this number + 1).
     auto add_dq = [&](int it, int k) {
       mbar_wait(dq_full_of(k), dq_full_parity(k));
       const int m0 = kt.row0(it, BR), hh = kt.head(hk, it);
@@ -213,7 +213,7 @@ __device__ __forceinline__ void bwd_dkdv_wgmma_kernel(const FlashBwdParams& p) {
         if (pred >= 0)
           while (ld_acquire_gpu(turn) != (uint32_t)pred + 1) {
           }
-        fence_proxy_async_global();  // the next key tile's completed reduction, before this one
+        fence_proxy_async_global();  // the preceding key tile's completed reduction, before this one
       }
       bulk_add_dq<S_::DQ_ROW>(p.dq_accum + kt.stats_row0(p, hh) * dq_accum_cols(D), sDq, m0, min(BR, Nq - m0));
       bulk_wait_read();
