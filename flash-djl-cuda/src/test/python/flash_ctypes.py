@@ -628,8 +628,8 @@ class Flash:
             # the kernel honours it: flash_params.h); stagger=False keeps every walk plain.
             if stagger is None:
                 lo, hi = band(mask, Nq, Nk)
-                key_tiles = (max_k + self.fn(dkdv)[1][1] - 1) // self.fn(dkdv)[1][1]
-                stagger = ordered and lo <= 1 - Nq and hi >= Nk - 1 and key_tiles <= self.multiprocessors()
+                stagger = ordered and lo <= 1 - Nq and hi >= Nk - 1 \
+                    and self.row_tiles(dkdv, max_k) <= self.multiprocessors()
             p.stagger = 1 if stagger else 0
         elif stagger:
             raise ValueError("an ABI < 18 fatbin has no staggered starts")

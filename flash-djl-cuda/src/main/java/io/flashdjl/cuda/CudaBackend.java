@@ -256,8 +256,8 @@ public final class CudaBackend implements AttentionBackend {
         // the deterministic mode is the dq kernel's
         DqMode mode = DqMode.of(deterministic, addsDq, mayOrder && maps.present());
         boolean convert = mode.throughAccumulator();
-        long keyTiles = (p.longestKey() + dkdv.tileRows - 1) / dkdv.tileRows;
-        boolean staggered = DqMode.staggers(mode, everyKeySeen(p), keyTiles, kernels.multiprocessors());
+        boolean staggered = DqMode.staggers(
+                mode, everyKeySeen(p), CudaKernels.rowTiles(dkdv, p.longestKey()), kernels.multiprocessors());
         byte[] params = KernelParams.backward(
                 tensors,
                 lse.address(),
